@@ -1,0 +1,18 @@
+"""The Celery app. Configured from Django settings (``CELERY_*``).
+
+On the embedded default the broker is ``memory://`` and tasks run eagerly in the
+calling process; with ``REDIS_URL`` set, a worker (``celery -A callbot worker``)
+performs them.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "callbot.settings")
+
+app = Celery("callbot")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,254 @@
+"""Callbot settings, read from the environment.
+
+Nothing set gives the embedded default: SQLite (WAL) under ``var/``, the in-memory
+channel layer, Celery tasks run in-process, and Graph URLs pointing at the built-in
+emulator. ``DATABASE_URL`` switches to PostgreSQL, ``REDIS_URL`` to Redis for the
+Celery broker and the channel layer, ``GRAPH_TENANT_ID`` to a real Teams tenant.
+Every setting is named like its environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+import dj_database_url
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (true/false), not {raw!r}")
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}") from None
+
+
+def env_secret(name: str, default: str = "") -> str:
+    """Read ``NAME`` or, when ``NAME_FILE`` is set, the file it names (Docker secrets)."""
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        try:
+            return Path(path).read_text().strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE: cannot read {path}: {exc}") from exc
+    return os.environ.get(name, default)
+
+
+def env_url(name: str, default: str) -> str:
+    value = env_str(name, default).rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ImproperlyConfigured(f"{name} must be an http(s) URL, not {value!r}")
+    return value
+
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("CALLBOT_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_secret("SECRET_KEY", "callbot-embedded-default-not-for-production")
+ALLOWED_HOSTS = [h for h in env_str("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",") if h]
+CSRF_TRUSTED_ORIGINS = [o for o in env_str("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+PORT = env_int("PORT", 8000)
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "callbot.calls",
+    "callbot.simulator",
+    "dashboard",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "callbot.urls"
+ASGI_APPLICATION = "callbot.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_URL must be a postgres:// URL")
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "callbot.sqlite3",
+            "OPTIONS": {
+                # WAL lets readers (the dashboard) run beside the one writer;
+                # IMMEDIATE takes the write lock at BEGIN, so two writers queue
+                # on busy_timeout instead of failing a lock upgrade mid-transaction.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+            # Live-server tests run daphne in another process, which needs a file.
+            "TEST": {"NAME": str(VAR_DIR / "test.sqlite3")},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: Celery broker and channel layer ---------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 30},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
+CELERY_TASK_EAGER_PROPAGATES = True
+# A worker killed mid-task must not lose the task: acknowledge only after it ran.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+
+# --- Microsoft Graph ----------------------------------------------------------------
+# With no tenant configured, Callbot talks to its built-in emulator (callbot/simulator)
+# at EMULATOR_URL; with GRAPH_TENANT_ID set, the defaults are Microsoft's.
+EMULATOR_URL = env_url("EMULATOR_URL", "https://127.0.0.1:8443")
+EMULATOR_TENANT_ID = "c1a7e3d2-5b4f-4e6a-8d9c-0f1e2d3c4b5a"
+EMULATOR_CLIENT_ID = "6d2f0c7e-1b7a-4a57-9a43-2c9e8a1f5b10"
+EMULATOR_CLIENT_SECRET = "emulator-client-secret"  # noqa: S105 (a public test value)
+
+GRAPH_TENANT_ID = env_str("GRAPH_TENANT_ID")
+USE_EMULATOR = not GRAPH_TENANT_ID
+if USE_EMULATOR:
+    GRAPH_TENANT_ID = EMULATOR_TENANT_ID
+    GRAPH_CLIENT_ID = env_str("GRAPH_CLIENT_ID", EMULATOR_CLIENT_ID)
+    GRAPH_CLIENT_SECRET = env_secret("GRAPH_CLIENT_SECRET", EMULATOR_CLIENT_SECRET)
+    GRAPH_BASE_URL = env_url("GRAPH_BASE_URL", f"{EMULATOR_URL}/v1.0")
+    GRAPH_AUTHORITY = env_url("GRAPH_AUTHORITY", f"{EMULATOR_URL}/{GRAPH_TENANT_ID}")
+    GRAPH_NOTIFICATION_OPENID_URL = env_url(
+        "GRAPH_NOTIFICATION_OPENID_URL", f"{EMULATOR_URL}/v1/.well-known/OpenIdConfiguration"
+    )
+    # The emulator serves TLS with a certificate from the local CA it writes here.
+    GRAPH_CA_BUNDLE = env_str("GRAPH_CA_BUNDLE", str(VAR_DIR / "emulator" / "ca.pem"))
+else:
+    GRAPH_CLIENT_ID = env_str("GRAPH_CLIENT_ID")
+    GRAPH_CLIENT_SECRET = env_secret("GRAPH_CLIENT_SECRET")
+    if not GRAPH_CLIENT_ID or not GRAPH_CLIENT_SECRET:
+        raise ImproperlyConfigured(
+            "GRAPH_TENANT_ID is set, so GRAPH_CLIENT_ID and GRAPH_CLIENT_SECRET must be too"
+        )
+    GRAPH_BASE_URL = env_url("GRAPH_BASE_URL", "https://graph.microsoft.com/v1.0")
+    GRAPH_AUTHORITY = env_url(
+        "GRAPH_AUTHORITY", f"https://login.microsoftonline.com/{GRAPH_TENANT_ID}"
+    )
+    GRAPH_NOTIFICATION_OPENID_URL = env_url(
+        "GRAPH_NOTIFICATION_OPENID_URL",
+        "https://api.aps.skype.com/v1/.well-known/OpenIdConfiguration",
+    )
+    GRAPH_CA_BUNDLE = env_str("GRAPH_CA_BUNDLE")
+
+GRAPH_SCOPE = env_str("GRAPH_SCOPE", "https://graph.microsoft.com/.default")
+GRAPH_NOTIFICATION_ISSUERS = [
+    i
+    for i in env_str(
+        "GRAPH_NOTIFICATION_ISSUERS", "https://api.botframework.com,https://graph.microsoft.com"
+    ).split(",")
+    if i
+]
+GRAPH_NOTIFICATION_LEEWAY_SECONDS = env_int("GRAPH_NOTIFICATION_LEEWAY_SECONDS", 300)
+GRAPH_TIMEOUT_SECONDS = env_int("GRAPH_TIMEOUT_SECONDS", 10)
+GRAPH_RETRY_BUDGET_SECONDS = env_int("GRAPH_RETRY_BUDGET_SECONDS", 30)
+BOT_PUBLIC_URL = env_url("BOT_PUBLIC_URL", f"http://127.0.0.1:{PORT}")
+BOT_DISPLAY_NAME = env_str("BOT_DISPLAY_NAME", "Callbot")
+
+# --- The rest -------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+        "django.channels.server": {"level": "WARNING"},
+    },
+}
