@@ -51,7 +51,9 @@ def env_secret(name: str, default: str = "") -> str:
         try:
             return Path(path).read_text().strip()
         except OSError as exc:
-            raise ImproperlyConfigured(f"{name}_FILE: cannot read {path}: {exc}") from exc
+            raise ImproperlyConfigured(
+                f"{name}_FILE: cannot read {path}: {exc}"
+            ) from exc
     return os.environ.get(name, default)
 
 
@@ -68,7 +70,9 @@ VAR_DIR = Path(env_str("CALLBOT_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_secret("SECRET_KEY", "callbot-embedded-default-not-for-production")
-ALLOWED_HOSTS = [h for h in env_str("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",") if h]
+ALLOWED_HOSTS = [
+    h for h in env_str("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",") if h
+]
 CSRF_TRUSTED_ORIGINS = [o for o in env_str("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 PORT = env_int("PORT", 8000)
 
@@ -182,7 +186,8 @@ if USE_EMULATOR:
     GRAPH_BASE_URL = env_url("GRAPH_BASE_URL", f"{EMULATOR_URL}/v1.0")
     GRAPH_AUTHORITY = env_url("GRAPH_AUTHORITY", f"{EMULATOR_URL}/{GRAPH_TENANT_ID}")
     GRAPH_NOTIFICATION_OPENID_URL = env_url(
-        "GRAPH_NOTIFICATION_OPENID_URL", f"{EMULATOR_URL}/v1/.well-known/OpenIdConfiguration"
+        "GRAPH_NOTIFICATION_OPENID_URL",
+        f"{EMULATOR_URL}/v1/.well-known/OpenIdConfiguration",
     )
     # The emulator serves TLS with a certificate from the local CA it writes here.
     GRAPH_CA_BUNDLE = env_str("GRAPH_CA_BUNDLE", str(VAR_DIR / "emulator" / "ca.pem"))
@@ -207,7 +212,8 @@ GRAPH_SCOPE = env_str("GRAPH_SCOPE", "https://graph.microsoft.com/.default")
 GRAPH_NOTIFICATION_ISSUERS = [
     i
     for i in env_str(
-        "GRAPH_NOTIFICATION_ISSUERS", "https://api.botframework.com,https://graph.microsoft.com"
+        "GRAPH_NOTIFICATION_ISSUERS",
+        "https://api.botframework.com,https://graph.microsoft.com",
     ).split(",")
     if i
 ]
@@ -243,7 +249,9 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {

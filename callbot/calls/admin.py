@@ -1,0 +1,157 @@
+"""Django admin for the calls domain. CallEvent and AuditEntry are read-only here:
+they are append-only records of what happened."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from callbot.calls.models import (
+    Action,
+    AuditEntry,
+    Call,
+    CallEvent,
+    Meeting,
+    Participant,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Meeting)
+class MeetingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = [
+        "__str__",
+        "starts_at",
+        "ends_at",
+        "organizer_id",
+        "join_meeting_id",
+    ]
+    search_fields = ["subject", "thread_id", "join_meeting_id", "organizer_id"]
+    date_hierarchy = "starts_at"
+
+
+class ParticipantInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = Participant
+    extra = 0
+    fields = [
+        "display_name",
+        "identity_kind",
+        "is_bot",
+        "is_muted",
+        "is_in_lobby",
+        "is_sharing_screen",
+        "joined_at",
+        "left_at",
+    ]
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Call)
+class CallAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = [
+        "graph_id",
+        "kind",
+        "direction",
+        "state",
+        "source_display",
+        "subject",
+        "created_at",
+        "terminated_at",
+    ]
+    list_filter = ["state", "kind", "direction"]
+    search_fields = ["graph_id", "source_display", "subject"]
+    readonly_fields = [
+        "graph_key",
+        "version",
+        "event_count",
+        "created_at",
+        "updated_at",
+    ]
+    list_select_related = ["meeting"]
+    inlines = [ParticipantInline]
+
+
+@admin.register(Participant)
+class ParticipantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = [
+        "__str__",
+        "call",
+        "identity_kind",
+        "is_muted",
+        "is_in_lobby",
+        "joined_at",
+        "left_at",
+    ]
+    list_filter = ["identity_kind", "is_muted", "is_bot"]
+    search_fields = ["display_name", "identity_id", "graph_id"]
+    raw_id_fields = ["call"]
+
+
+@admin.register(CallEvent)
+class CallEventAdmin(ReadOnlyAdmin):
+    list_display = [
+        "received_at",
+        "call",
+        "sequence",
+        "change_type",
+        "resource_kind",
+        "applied",
+    ]
+    list_filter = ["resource_kind", "change_type", "applied"]
+    search_fields = ["resource_url", "message_id"]
+    raw_id_fields = ["call"]
+
+
+@admin.register(Action)
+class ActionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = [
+        "created_at",
+        "kind",
+        "status",
+        "call",
+        "target",
+        "requested_by",
+        "result_code",
+    ]
+    list_filter = ["status", "kind"]
+    search_fields = ["target", "operation_id", "client_context"]
+    raw_id_fields = ["call", "participant"]
+    readonly_fields = [
+        "client_request_id",
+        "operation_key",
+        "created_at",
+        "sent_at",
+        "completed_at",
+        "updated_at",
+    ]
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "actor_name",
+        "action",
+        "target",
+        "outcome",
+        "client_ip",
+    ]
+    list_filter = ["outcome", "action"]
+    search_fields = ["actor_name", "target", "action"]

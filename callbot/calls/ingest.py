@@ -1,0 +1,613 @@
+"""Apply a batch of Graph notifications to calls and participants, in one transaction.
+
+This module and ``services.py`` are the only writers of domain state. Ingest is
+idempotent by construction:
+
+* every notification is stored once as a ``CallEvent`` under a unique delivery digest,
+  so a redelivered one is recognised and changes nothing;
+* call state moves only along ``states.CALL_MOVES``, so an older state arriving late
+  (``establishing`` after ``established``) cannot roll the call back;
+* a full roster is diffed against the present participants keyed by participant id,
+  a delta roster is applied entry by entry in ``rosterSequenceNumber`` order; leaving
+  participants are marked left, never deleted;
+* tones are deduplicated on their ``sequenceId``.
+
+It must not import the dashboard or call Graph: the webhook answers fast and the
+side effects (live deltas) run after commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from callbot.calls import live
+from callbot.calls.models import Action, Call, CallEvent, Meeting, Participant
+from callbot.calls.states import (
+    ActionStatus,
+    CallDirection,
+    CallKind,
+    CallState,
+    can_move_action,
+    can_move_call,
+    parse_call_state,
+)
+from callbot.graph.notifications import Notification, ResourceKind, Roster, call_keys
+from callbot.graph.resources import (
+    CallResource,
+    ParticipantResource,
+    normalise_id,
+    odata_type,
+)
+
+logger = logging.getLogger(__name__)
+
+PARTICIPANT_FIELDS = [
+    "identity_kind",
+    "identity_id",
+    "display_name",
+    "identity_tenant_id",
+    "is_bot",
+    "is_muted",
+    "is_in_lobby",
+    "is_sharing_screen",
+    "media_streams",
+    "roster_sequence",
+    "removed_reason",
+    "left_at",
+    "updated_at",
+]
+
+
+@dataclass
+class IngestResult:
+    stored: int = 0
+    duplicates: int = 0
+    deltas: list[live.CallDelta] = field(default_factory=list)
+
+
+@dataclass
+class _CallWork:
+    """Changes to one call accumulated over a batch."""
+
+    call: Call
+    fresh: bool
+    base_version: int
+    dirty: set[str] = field(default_factory=set)
+    call_changes: dict[str, Any] = field(default_factory=dict)
+    participants: dict[str, Participant] = field(default_factory=dict)
+    left: dict[str, Participant] = field(default_factory=dict)
+    actions: list[Action] = field(default_factory=list)
+    # Bumped by every applied change, so one notification's effect can be told.
+    mutations: int = 0
+
+    def set(self, name: str, value: Any, public: Any = None) -> bool:
+        if getattr(self.call, name) == value:
+            return False
+        setattr(self.call, name, value)
+        self.dirty.add(name)
+        self.call_changes[name] = value if public is None else public
+        self.mutations += 1
+        return True
+
+    @property
+    def changed(self) -> bool:
+        return self.mutations > 0
+
+
+def apply_notifications(
+    notifications: Sequence[Notification],
+    *,
+    message_id: str = "",
+    tenant_id: str = "",
+    received_at: datetime | None = None,
+) -> IngestResult:
+    """Store and apply a parsed notification batch; publish the deltas after commit.
+
+    Steps:
+    1. Lock the named calls (creating rows for ids we have not seen: an outgoing
+       call's first notification can beat the task that stores the create answer),
+       in key order so concurrent batches cannot deadlock.
+    2. Drop notifications whose delivery digest is already stored (redelivery).
+    3. Apply each remaining notification in array order and store it as a CallEvent.
+    4. Save changed rows, bump each changed call's version once, and register the
+       deltas for publication on commit.
+
+    Returns counts and the deltas. Raises nothing for unknown calls or operations:
+    they are stored and logged.
+    """
+    now = received_at or timezone.now()
+    result = IngestResult()
+    if not notifications:
+        return result
+    with transaction.atomic():
+        work = _lock_calls(notifications, now)
+        digests = [n.digest(message_id, i) for i, n in enumerate(notifications)]
+        seen = set(
+            CallEvent.objects.filter(digest__in=digests).values_list(
+                "digest", flat=True
+            )
+        )
+        events: list[CallEvent] = []
+        for notification, digest in zip(notifications, digests, strict=True):
+            if digest in seen:
+                result.duplicates += 1
+                continue
+            seen.add(digest)
+            item = work[notification.call_key]
+            applied = _apply(item, notification, now)
+            item.call.event_count += 1
+            item.dirty.add("event_count")
+            events.append(
+                CallEvent(
+                    call=item.call,
+                    sequence=item.call.event_count,
+                    digest=digest,
+                    change_type=notification.change_type,
+                    resource_url=notification.resource_url[:2000],
+                    resource_kind=notification.kind.value,
+                    message_id=message_id[:128],
+                    tenant_id=tenant_id[:64],
+                    payload=notification.raw,
+                    applied=applied,
+                    received_at=now,
+                )
+            )
+        CallEvent.objects.bulk_create(events)
+        result.stored = len(events)
+        for item in work.values():
+            result.deltas.extend(_save(item, now))
+        live.publish_on_commit(result.deltas)
+    return result
+
+
+def _lock_calls(
+    notifications: Sequence[Notification], now: datetime
+) -> dict[str, _CallWork]:
+    keys = sorted(call_keys(notifications))
+    locked = (
+        Call.objects.select_for_update(no_key=True)
+        .filter(graph_key__in=keys)
+        .order_by("graph_key")
+    )
+    calls = {c.graph_key: c for c in locked}
+    fresh: set[str] = set()
+    missing = [k for k in keys if k not in calls]
+    if missing:
+        first = {n.call_key: n for n in reversed(notifications)}
+        Call.objects.bulk_create(
+            [_new_call(first[k], now) for k in missing], ignore_conflicts=True
+        )
+        created = (
+            Call.objects.select_for_update(no_key=True)
+            .filter(graph_key__in=missing)
+            .order_by("graph_key")
+        )
+        for c in created:
+            calls[c.graph_key] = c
+            # Another request may have created it first; only ours start at version 0.
+            if c.version == 0 and c.event_count == 0:
+                fresh.add(c.graph_key)
+    work = {
+        k: _CallWork(call=c, fresh=k in fresh, base_version=c.version)
+        for k, c in calls.items()
+    }
+    for key in fresh:
+        # A new call's first delta announces it whole, starting from its initial state.
+        item = work[key]
+        item.call_changes.update(state=item.call.state, direction=item.call.direction)
+        item.mutations += 1
+    return work
+
+
+def _new_call(first: Notification, now: datetime) -> Call:
+    state = CallState.ESTABLISHING
+    direction = CallDirection.UNKNOWN
+    if first.call is not None:
+        if first.change_type == "deleted":
+            state = CallState.TERMINATED
+        else:
+            state = parse_call_state(first.call.state) or state
+        if first.call.direction in CallDirection.values:
+            direction = CallDirection(first.call.direction)
+    return Call(
+        graph_id=first.call_id,
+        graph_key=first.call_key,
+        state=state,
+        direction=direction,
+        terminated_at=now if state == CallState.TERMINATED else None,
+    )
+
+
+def _apply(item: _CallWork, n: Notification, now: datetime) -> bool:
+    """Apply one notification; True if it changed anything."""
+    before = item.mutations
+    if n.kind is ResourceKind.CALL and n.call is not None:
+        _apply_call(item, n, n.call, now)
+    elif n.kind is ResourceKind.PARTICIPANTS and n.roster is not None:
+        _apply_roster(item, n.roster, now)
+    elif n.kind is ResourceKind.OPERATION and n.operation is not None:
+        _apply_operation(item, n, now)
+    else:
+        logger.info(
+            "stored %s notification without applying it",
+            n.kind.value,
+            extra={"call_id": n.call_id, "resource_url": n.resource_url},
+        )
+    return item.mutations != before
+
+
+def _apply_call(
+    item: _CallWork, n: Notification, r: CallResource, now: datetime
+) -> None:
+    call = item.call
+    new_state = (
+        CallState.TERMINATED
+        if n.change_type == "deleted"
+        else parse_call_state(r.state)
+    )
+    stale = (
+        new_state is not None
+        and new_state != call.state
+        and not item.fresh
+        and not can_move_call(call.state, new_state)
+    )
+    if stale:
+        logger.info(
+            "ignored stale call state %s (call is %s)",
+            new_state,
+            call.state,
+            extra={"call_id": call.graph_id},
+        )
+    # Descriptive properties are filled in whenever they are sent: they do not
+    # go backwards the way state does.
+    _apply_call_properties(item, r)
+    if stale:
+        return
+    if new_state is not None and new_state != call.state:
+        item.set("state", new_state.value)
+    if new_state is not None:
+        if new_state == CallState.ESTABLISHED and call.established_at is None:
+            item.set("established_at", now, live.iso(now))
+        if new_state == CallState.TERMINATED and call.terminated_at is None:
+            item.set("terminated_at", now, live.iso(now))
+            _end_roster(item, now)
+    if r.media_state_audio is not None:
+        item.set("media_state_audio", r.media_state_audio)
+    if r.result_info is not None:
+        item.set("result_code", r.result_info.code)
+        item.set("result_subcode", r.result_info.subcode)
+        item.set("result_message", r.result_info.message[:2000])
+    tone = r.tone_info
+    if tone is not None and (
+        call.last_tone_sequence is None or tone.sequence_id > call.last_tone_sequence
+    ):
+        item.set("last_tone_sequence", tone.sequence_id)
+        item.set("last_tone", tone.tone[:16])
+
+
+def _apply_call_properties(item: _CallWork, r: CallResource) -> None:
+    call = item.call
+    if r.direction in (CallDirection.INCOMING, CallDirection.OUTGOING) and (
+        call.direction == CallDirection.UNKNOWN
+    ):
+        item.set("direction", r.direction)
+    for name, value in (
+        ("tenant_id", r.tenant_id),
+        ("callback_uri", r.callback_uri),
+        ("call_chain_id", r.call_chain_id),
+        ("my_participant_id", r.my_participant_id),
+        ("subject", r.subject),
+        ("media_config_kind", r.media_config_kind),
+    ):
+        if value:
+            limit = Call._meta.get_field(name).max_length
+            item.set(name, value[:limit] if limit else value)
+    if r.source is not None:
+        item.set("source", r.source)
+        if r.source_identity is not None:
+            item.set("source_display", _identity_label(r.source_identity)[:255])
+    if r.targets is not None:
+        item.set("targets", r.targets)
+        if len(r.targets) > 1 and call.kind == CallKind.PEER_TO_PEER:
+            item.set("kind", CallKind.GROUP.value)
+    if r.requested_modalities is not None:
+        item.set("requested_modalities", r.requested_modalities)
+    if (
+        r.call_options is not None
+        and r.call_options.get("isDeltaRosterEnabled") is True
+    ):
+        item.set("delta_roster", True)
+    if r.chat_info or r.meeting_info:
+        meeting = _meeting_for(r)
+        if meeting is not None:
+            item.set("meeting_id", meeting.pk)
+        if call.kind != CallKind.MEETING:
+            item.set("kind", CallKind.MEETING.value)
+        if not call.subject and meeting is not None and meeting.subject:
+            item.set("subject", meeting.subject)
+
+
+def _identity_label(identity: Any) -> str:
+    name: str = identity.display_name or identity.id
+    return name
+
+
+def _meeting_for(r: CallResource) -> Meeting | None:
+    """The Meeting these coordinates name, created on first sight (contract §10.3)."""
+    chat = r.chat_info or {}
+    info = r.meeting_info or {}
+    thread_id = str(chat.get("threadId") or "")
+    kind = odata_type(info)
+    organizer = (
+        ((info.get("organizer") or {}).get("user") or {})
+        if kind == "organizerMeetingInfo"
+        else {}
+    )
+    defaults: dict[str, Any] = {
+        "message_id": str(chat.get("messageId") or "0")[:64],
+        "reply_chain_message_id": str(chat.get("replyChainMessageId") or "")[:64],
+        "organizer_id": str(organizer.get("id") or "")[:64],
+        "tenant_id": str(organizer.get("tenantId") or r.tenant_id or "")[:64],
+    }
+    if kind == "joinMeetingIdMeetingInfo":
+        defaults["join_meeting_id"] = str(info.get("joinMeetingId") or "")[:32]
+        defaults["passcode"] = str(info.get("passcode") or "")[:64]
+    if kind == "tokenMeetingInfo":
+        defaults["meeting_token"] = str(info.get("token") or "")
+    if thread_id:
+        meeting, created = Meeting.objects.get_or_create(
+            thread_id=thread_id[:255], defaults=defaults
+        )
+        if not created:
+            missing = {
+                k: v for k, v in defaults.items() if v and not getattr(meeting, k)
+            }
+            if missing:
+                Meeting.objects.filter(pk=meeting.pk).update(**missing)
+                for k, v in missing.items():
+                    setattr(meeting, k, v)
+        return meeting
+    if defaults.get("join_meeting_id"):
+        existing = Meeting.objects.filter(
+            join_meeting_id=defaults["join_meeting_id"]
+        ).first()
+        return existing or Meeting.objects.create(**defaults)
+    if defaults.get("meeting_token"):
+        return Meeting.objects.create(**defaults)
+    return None
+
+
+def _end_roster(item: _CallWork, now: datetime) -> None:
+    """The bot's leg ended: nobody is present in it any more."""
+    for p in item.call.participants.filter(left_at__isnull=True):
+        key = p.graph_key
+        p = item.participants.pop(key, p)
+        p.left_at = now
+        p.removed_reason = p.removed_reason or "call_ended"
+        item.left[key] = p
+        item.mutations += 1
+
+
+def _bot_key(call: Call) -> str:
+    return normalise_id(call.my_participant_id) if call.my_participant_id else ""
+
+
+def _fill(p: Participant, r: ParticipantResource, call: Call) -> None:
+    identity = r.identity
+    if identity.kind != "unknown":
+        p.identity_kind = identity.kind
+        p.identity_id = identity.id[:128]
+        p.display_name = identity.display_name[:255]
+        p.identity_tenant_id = identity.tenant_id[:64]
+    p.is_bot = p.graph_key == _bot_key(call) or (
+        identity.kind == "application" and identity.id == settings.GRAPH_CLIENT_ID
+    )
+    if r.is_muted is not None:
+        p.is_muted = r.is_muted
+    if r.is_in_lobby is not None:
+        p.is_in_lobby = r.is_in_lobby
+    if r.media_streams is not None:
+        p.media_streams = [s.to_json() for s in r.media_streams]
+        p.is_sharing_screen = any(s.is_sending_screen for s in r.media_streams)
+    if r.roster_sequence_number is not None:
+        p.roster_sequence = r.roster_sequence_number
+
+
+def _state_of(p: Participant) -> tuple[Any, ...]:
+    return tuple(getattr(p, f) for f in PARTICIPANT_FIELDS if f != "updated_at")
+
+
+def _apply_roster(item: _CallWork, roster: Roster, now: datetime) -> None:
+    call = item.call
+    if roster.is_delta and not call.delta_roster:
+        item.set("delta_roster", True)
+    entries = [
+        r for r in roster.participants if r.id
+    ]  # null ids: invitees not yet here
+    keys = {normalise_id(r.id) for r in entries if r.id}
+    if roster.is_delta:
+        existing_qs = call.participants.filter(graph_key__in=keys)
+    else:
+        existing_qs = call.participants.filter(
+            Q(left_at__isnull=True) | Q(graph_key__in=keys)
+        )
+    existing = {p.graph_key: p for p in existing_qs}
+    # Rows already touched earlier in this batch are newer than the database's.
+    existing.update(
+        {k: p for k, p in item.participants.items() if k in keys or not roster.is_delta}
+    )
+    existing.update({k: p for k, p in item.left.items() if k in keys})
+
+    for r in entries:
+        key = normalise_id(r.id or "")
+        p = existing.get(key)
+        if (
+            roster.is_delta
+            and p is not None
+            and r.roster_sequence_number is not None
+            and r.roster_sequence_number <= p.roster_sequence
+        ):
+            continue  # an older or repeated delta entry
+        if p is None:
+            p = Participant(
+                call=call, graph_id=(r.id or "")[:64], graph_key=key, joined_at=now
+            )
+            before: tuple[Any, ...] | None = None
+        else:
+            before = _state_of(p)
+        _fill(p, r, call)
+        if r.removed_reason is not None:
+            if p.left_at is None:
+                p.left_at = now
+            p.removed_reason = r.removed_reason[:64]
+        elif p.left_at is not None:
+            p.left_at = None  # back in the roster
+            p.removed_reason = ""
+        if before is not None and before == _state_of(p):
+            continue
+        item.mutations += 1
+        if p.left_at is not None:
+            item.participants.pop(key, None)
+            item.left[key] = p
+        else:
+            item.left.pop(key, None)
+            item.participants[key] = p
+    if not roster.is_delta:
+        for key, p in existing.items():
+            if key not in keys and p.left_at is None:
+                p.left_at = now
+                p.removed_reason = "left"
+                item.participants.pop(key, None)
+                item.left[key] = p
+                item.mutations += 1
+    if (
+        roster.sequence_number is not None
+        and roster.sequence_number > call.roster_sequence
+    ):
+        if (
+            roster.is_delta
+            and call.roster_sequence
+            and roster.sequence_number > call.roster_sequence + 1
+        ):
+            logger.warning(
+                "delta roster gap: %d after %d",
+                roster.sequence_number,
+                call.roster_sequence,
+                extra={"call_id": call.graph_id},
+            )
+        item.set("roster_sequence", roster.sequence_number)
+    if call.kind == CallKind.PEER_TO_PEER and not roster.is_delta and len(keys) > 2:
+        item.set("kind", CallKind.GROUP.value)  # escalated by a third person
+
+
+def _apply_operation(item: _CallWork, n: Notification, now: datetime) -> None:
+    op = n.operation
+    if op is None:
+        return
+    query = Q(operation_key=n.operation_key) if n.operation_key else Q(pk__in=[])
+    if op.client_context:
+        query |= Q(client_context=op.client_context, operation_key="")
+    action = (
+        Action.objects.select_for_update(no_key=True)
+        .filter(query, call=item.call)
+        .order_by("-created_at")
+        .first()
+    )
+    if action is None:
+        logger.info(
+            "operation notification matches no action",
+            extra={"call_id": item.call.graph_id, "operation": n.operation_key},
+        )
+        return
+    status = op.status if n.change_type != "deleted" or op.status else "completed"
+    if status not in (ActionStatus.COMPLETED, ActionStatus.FAILED):
+        return
+    if not can_move_action(action.status, status):
+        return  # already final: a redelivered or late operation notification
+    action.status = status
+    action.completed_at = now
+    if op.result_info is not None:
+        action.result_code = op.result_info.code
+        action.result_subcode = op.result_info.subcode
+        action.result_message = op.result_info.message[:2000]
+    if not action.operation_id and op.id:
+        action.operation_id = op.id[:64]
+        action.operation_key = normalise_id(op.id)[:64]
+    item.actions.append(action)
+    item.mutations += 1
+
+
+def action_shape(a: Action) -> dict[str, Any]:
+    return {
+        "id": a.pk,
+        "kind": a.kind,
+        "status": a.status,
+        "target": a.target,
+        "result_code": a.result_code,
+        "result_subcode": a.result_subcode,
+        "result_message": a.result_message,
+        "error_code": a.error_code,
+        "created_at": live.iso(a.created_at),
+        "completed_at": live.iso(a.completed_at),
+    }
+
+
+def _save(item: _CallWork, now: datetime) -> list[live.CallDelta]:
+    call = item.call
+    new = [
+        p for p in [*item.participants.values(), *item.left.values()] if p.pk is None
+    ]
+    old = [
+        p
+        for p in [*item.participants.values(), *item.left.values()]
+        if p.pk is not None
+    ]
+    if new:
+        Participant.objects.bulk_create(new)
+    if old:
+        for p in old:
+            p.updated_at = now
+        Participant.objects.bulk_update(old, PARTICIPANT_FIELDS)
+    for action in item.actions:
+        action.save(
+            update_fields=[
+                "status",
+                "completed_at",
+                "result_code",
+                "result_subcode",
+                "result_message",
+                "operation_id",
+                "operation_key",
+                "updated_at",
+            ]
+        )
+    call.last_notification_at = now
+    fields = {"last_notification_at", "updated_at", *item.dirty}
+    delta: list[live.CallDelta] = []
+    if item.changed:
+        call.version += 1
+        fields.add("version")
+        delta.append(
+            live.CallDelta(
+                call_id=call.pk,
+                base_version=item.base_version,
+                version=call.version,
+                call=dict(item.call_changes),
+                participants=[
+                    live.participant_shape(p) for p in item.participants.values()
+                ],
+                left=[p.graph_id for p in item.left.values()],
+                actions=[action_shape(a) for a in item.actions],
+            )
+        )
+    call.save(update_fields=sorted(fields))
+    return delta

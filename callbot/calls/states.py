@@ -1,0 +1,111 @@
+"""Call and action states, and the moves allowed between them.
+
+Pure Python: no ORM. One lower_snake value per state, used alike in the database,
+the API and the socket. Graph's camelCase values (``transferAccepted``) are mapped
+by ``callbot.graph.resources.camel_to_snake`` before they reach here.
+
+The call table encodes contract §3.2: notifications may arrive out of order
+(``establishing`` after ``established``), so a move not in the table is a stale
+update and is ignored rather than applied; ``terminated`` is final.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class CallState(models.TextChoices):
+    INCOMING = "incoming"
+    ESTABLISHING = "establishing"
+    RINGING = "ringing"
+    ESTABLISHED = "established"
+    HOLD = "hold"
+    TRANSFERRING = "transferring"
+    TRANSFER_ACCEPTED = "transfer_accepted"
+    REDIRECTING = "redirecting"
+    TERMINATING = "terminating"
+    TERMINATED = "terminated"
+
+
+class CallDirection(models.TextChoices):
+    INCOMING = "incoming"
+    OUTGOING = "outgoing"
+    UNKNOWN = "unknown"
+
+
+class CallKind(models.TextChoices):
+    PEER_TO_PEER = "peer_to_peer"
+    GROUP = "group"
+    MEETING = "meeting"
+
+
+class ActionStatus(models.TextChoices):
+    QUEUED = "queued"
+    SENT = "sent"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+S = CallState
+
+# from-state -> states a notification may move the call to. Anything may end.
+CALL_MOVES: dict[CallState, frozenset[CallState]] = {
+    S.INCOMING: frozenset(
+        {S.ESTABLISHING, S.RINGING, S.ESTABLISHED, S.REDIRECTING, S.TERMINATING}
+    ),
+    S.ESTABLISHING: frozenset({S.RINGING, S.ESTABLISHED, S.TERMINATING}),
+    S.RINGING: frozenset({S.ESTABLISHED, S.TERMINATING}),
+    S.ESTABLISHED: frozenset({S.HOLD, S.TRANSFERRING, S.REDIRECTING, S.TERMINATING}),
+    S.HOLD: frozenset({S.ESTABLISHED, S.TRANSFERRING, S.TERMINATING}),
+    # A failed transfer comes back to established (contract §6.7).
+    S.TRANSFERRING: frozenset({S.TRANSFER_ACCEPTED, S.ESTABLISHED, S.TERMINATING}),
+    S.TRANSFER_ACCEPTED: frozenset({S.ESTABLISHED, S.TERMINATING}),
+    S.REDIRECTING: frozenset({S.TERMINATING}),
+    S.TERMINATING: frozenset(),
+    S.TERMINATED: frozenset(),
+}
+for _source in CALL_MOVES:
+    if _source is not S.TERMINATED:
+        CALL_MOVES[_source] = CALL_MOVES[_source] | {S.TERMINATED}
+
+LIVE_STATES: frozenset[CallState] = frozenset(set(CallState) - {S.TERMINATED})
+CONNECTED_STATES: frozenset[CallState] = frozenset({S.ESTABLISHED, S.HOLD})
+
+FINAL_ACTION_STATUSES: frozenset[ActionStatus] = frozenset(
+    {ActionStatus.COMPLETED, ActionStatus.FAILED}
+)
+ACTION_MOVES: dict[ActionStatus, frozenset[ActionStatus]] = {
+    ActionStatus.QUEUED: frozenset({ActionStatus.SENT, *FINAL_ACTION_STATUSES}),
+    ActionStatus.SENT: FINAL_ACTION_STATUSES,
+    ActionStatus.COMPLETED: frozenset(),
+    ActionStatus.FAILED: frozenset(),
+}
+
+
+def parse_call_state(value: str | None) -> CallState | None:
+    """The CallState for a lower_snake value, or None for values we do not know."""
+    if value is None:
+        return None
+    try:
+        return CallState(value)
+    except ValueError:
+        return None
+
+
+def can_move_call(current: str, new: str) -> bool:
+    """True if a notification may move a call from ``current`` to ``new``."""
+    try:
+        return CallState(new) in CALL_MOVES[CallState(current)]
+    except ValueError:
+        return False
+
+
+def can_move_action(current: str, new: str) -> bool:
+    try:
+        return ActionStatus(new) in ACTION_MOVES[ActionStatus(current)]
+    except ValueError:
+        return False
+
+
+def is_live(state: str) -> bool:
+    return state != CallState.TERMINATED

@@ -1,0 +1,146 @@
+"""The Graph notification webhook and the health check. Thin: parse, authorize, call
+one service, answer."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from callbot.calls.ingest import apply_notifications
+from callbot.graph.notification_auth import (
+    NotificationAuthConfig,
+    NotificationAuthenticator,
+    NotificationAuthError,
+)
+from callbot.graph.notifications import (
+    NotificationFormatError,
+    parse_notification_batch,
+)
+
+logger = logging.getLogger(__name__)
+
+_authenticator: NotificationAuthenticator | None = None
+_authenticator_lock = threading.Lock()
+
+
+def get_notification_authenticator() -> NotificationAuthenticator:
+    """The process-wide authenticator; its JWKS cache outlives requests."""
+    global _authenticator
+    with _authenticator_lock:
+        if _authenticator is None:
+            _authenticator = NotificationAuthenticator(notification_auth_config())
+        return _authenticator
+
+
+def notification_auth_config() -> NotificationAuthConfig:
+    return NotificationAuthConfig(
+        openid_url=settings.GRAPH_NOTIFICATION_OPENID_URL,
+        audience=settings.GRAPH_CLIENT_ID,
+        issuers=tuple(settings.GRAPH_NOTIFICATION_ISSUERS),
+        leeway_seconds=settings.GRAPH_NOTIFICATION_LEEWAY_SECONDS,
+        ca_bundle=settings.GRAPH_CA_BUNDLE or None,
+    )
+
+
+def reset_notification_authenticator() -> None:
+    """Forget the cached authenticator (settings changed, e.g. in tests)."""
+    global _authenticator
+    with _authenticator_lock:
+        _authenticator = None
+
+
+def _error(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message}}, status=status)
+
+
+@csrf_exempt
+@require_POST
+def callback(request: HttpRequest) -> JsonResponse:
+    """Receive a Graph notification batch (contract §7, §8).
+
+    401 without a valid bearer token, 400 for a body that is not a notification
+    batch; nothing is stored in either case. A valid batch is applied in one
+    transaction and answered 202; the live deltas go out after commit.
+    """
+    try:
+        claims = get_notification_authenticator().validate(
+            request.headers.get("Authorization")
+        )
+    except NotificationAuthError as exc:
+        logger.warning("refused notification: %s", exc.reason)
+        return _error(401, "unauthorized", exc.reason)
+    try:
+        notifications = parse_notification_batch(request.body)
+    except NotificationFormatError as exc:
+        logger.warning("malformed notification batch: %s", exc)
+        return _error(400, "bad_request", str(exc))
+    result = apply_notifications(
+        notifications,
+        message_id=request.headers.get("X-Microsoft-Skype-Message-ID", ""),
+        tenant_id=claims.tenant_id,
+    )
+    return JsonResponse(
+        {"stored": result.stored, "duplicates": result.duplicates}, status=202
+    )
+
+
+def _check_database() -> dict[str, Any]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return {"ok": True, "vendor": connection.vendor}
+
+
+def _check_channel_layer() -> dict[str, Any]:
+    layer = get_channel_layer()
+    if layer is None:
+        return {"ok": False, "error": "no channel layer configured"}
+    channel = f"healthz.{uuid.uuid4().hex}"
+
+    async def round_trip() -> bool:
+        await layer.send(channel, {"type": "healthz.ping"})
+        message = await layer.receive(channel)
+        return bool(message.get("type") == "healthz.ping")
+
+    return {"ok": async_to_sync(round_trip)(), "backend": type(layer).__name__}
+
+
+def _check_broker() -> dict[str, Any]:
+    from callbot.celery import app
+
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return {"ok": True, "mode": "in-process"}
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+    return {"ok": True, "mode": "broker", "transport": conn.transport_cls}
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Database, channel layer and broker status as JSON; 503 if any is down."""
+    checks: dict[str, dict[str, Any]] = {}
+    for name, check in (
+        ("database", _check_database),
+        ("channel_layer", _check_channel_layer),
+        ("broker", _check_broker),
+    ):
+        try:
+            checks[name] = check()
+        except Exception as exc:
+            logger.warning("health check %s failed: %s", name, exc)
+            checks[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    healthy = all(c.get("ok") for c in checks.values())
+    return JsonResponse(
+        {"status": "ok" if healthy else "degraded", "checks": checks},
+        status=200 if healthy else 503,
+    )

@@ -1,0 +1,220 @@
+"""Parsing of Graph notification batches (contract §7.2).
+
+``parse_notification_batch`` turns a webhook body into typed ``Notification``s or
+raises ``NotificationFormatError`` naming the problem. It follows the contract's
+dispatch rule: classify by ``resourceUrl`` suffix (falling back to ``resource``),
+strip a leading ``/`` and an ``/app`` or ``/communications`` prefix, take the call id
+from the segment after ``calls/``, and normalise ids before lookup.
+
+The bearer-token check lives in ``notification_auth``; nothing here imports Django.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from callbot.graph.resources import (
+    CallResource,
+    JsonDict,
+    OperationResource,
+    ParticipantResource,
+    ResourceFormatError,
+    normalise_id,
+    odata_type,
+)
+
+MAX_NOTIFICATIONS_PER_BATCH = 1000
+
+
+class NotificationFormatError(ValueError):
+    """The body is not a notification batch the contract describes."""
+
+
+class ResourceKind(enum.StrEnum):
+    CALL = "call"
+    PARTICIPANTS = "participants"
+    OPERATION = "operation"
+    CONTENT_SHARING = "content_sharing"
+
+
+@dataclass(frozen=True)
+class Roster:
+    """The participants a roster notification carries.
+
+    ``is_delta`` is true for delta-roster mode (contract §4.1: a ``deltaParticipants``
+    object, or entries carrying ``rosterSequenceNumber``): only changed entries, to be
+    applied in sequence. Otherwise the list is the full current roster.
+    """
+
+    participants: tuple[ParticipantResource, ...]
+    is_delta: bool
+    sequence_number: int | None
+
+
+@dataclass(frozen=True)
+class Notification:
+    change_type: str  # created, updated, deleted (lower case)
+    kind: ResourceKind
+    resource_url: str  # as sent
+    call_id: str  # as it appears in the URL
+    call_key: str  # normalised for lookup
+    operation_key: str | None  # normalised last segment of an operations URL
+    raw: JsonDict = field(repr=False, compare=False)
+    call: CallResource | None = None
+    roster: Roster | None = None
+    operation: OperationResource | None = None
+
+    def digest(self, message_id: str = "", index: int = 0) -> str:
+        """Identity of this delivery.
+
+        With the platform's message id (``X-Microsoft-Skype-Message-ID``, the same on
+        a redelivery) the delivery is (message id, position in the batch), so a later
+        notification that happens to repeat an earlier one's content is still applied.
+        Without it we fall back to a digest of the content alone.
+        """
+        canonical = json.dumps(self.raw, sort_keys=True, separators=(",", ":"))
+        prefix = f"{message_id}\x1f{index}\x1f" if message_id else ""
+        return hashlib.sha256((prefix + canonical).encode()).hexdigest()
+
+
+def _split_path(url: str) -> list[str]:
+    path = url.split("?", 1)[0]
+    if "://" in path:  # an absolute URL: keep only the path
+        path = path.split("://", 1)[1]
+        path = path[path.find("/") :] if "/" in path else ""
+    segments = [s for s in path.split("/") if s]
+    # Drop anything before ".../calls/": /app, /communications, /v1.0, /beta.
+    for i, segment in enumerate(segments):
+        if segment.lower() == "calls":
+            return segments[i:]
+    return []
+
+
+def classify(url: str) -> tuple[ResourceKind, str, str | None]:
+    """(kind, call id, operation id or None) for a notification's resource URL."""
+    segments = _split_path(url)
+    if len(segments) < 2:
+        raise NotificationFormatError(f"resourceUrl {url!r} does not name a call")
+    call_id = segments[1]
+    rest = [s.lower() for s in segments[2:]]
+    if not rest:
+        return ResourceKind.CALL, call_id, None
+    if rest[0] == "participants":
+        return ResourceKind.PARTICIPANTS, call_id, None
+    if rest[0] == "operations":
+        # One documented invite example uses ".../operations/participants".
+        op = segments[3] if len(segments) > 3 else None
+        return ResourceKind.OPERATION, call_id, op
+    if rest[0] == "contentsharingsessions":
+        return ResourceKind.CONTENT_SHARING, call_id, None
+    raise NotificationFormatError(f"resourceUrl {url!r} names an unknown resource")
+
+
+def _parse_roster(data: Any) -> Roster:
+    if data is None:
+        return Roster(participants=(), is_delta=False, sequence_number=None)
+    if isinstance(data, dict) and odata_type(data) == "deltaParticipants":
+        entries = data.get("participants") or []
+        if not isinstance(entries, list):
+            raise ResourceFormatError("deltaParticipants.participants must be an array")
+        seq = data.get("sequenceNumber")
+        participants = tuple(ParticipantResource.parse(p) for p in entries)
+        try:
+            sequence = None if seq is None else int(seq)
+        except (TypeError, ValueError):
+            raise ResourceFormatError(
+                "deltaParticipants.sequenceNumber must be a number"
+            ) from None
+        return Roster(
+            participants=participants, is_delta=True, sequence_number=sequence
+        )
+    # The contract: accept a lone object where a list is expected.
+    entries = data if isinstance(data, list) else [data]
+    participants = tuple(ParticipantResource.parse(p) for p in entries)
+    is_delta = any(p.roster_sequence_number is not None for p in participants)
+    sequence = max(
+        (
+            p.roster_sequence_number
+            for p in participants
+            if p.roster_sequence_number is not None
+        ),
+        default=None,
+    )
+    return Roster(
+        participants=participants, is_delta=is_delta, sequence_number=sequence
+    )
+
+
+def parse_notification(item: Any, position: int) -> Notification:
+    where = f"value[{position}]"
+    if not isinstance(item, dict):
+        raise NotificationFormatError(f"{where} must be an object")
+    change_type = item.get("changeType")
+    if not isinstance(change_type, str) or not change_type:
+        raise NotificationFormatError(f"{where}.changeType is required")
+    url = item.get("resourceUrl") or item.get("resource")
+    if not isinstance(url, str) or not url:
+        raise NotificationFormatError(f"{where} has neither resourceUrl nor resource")
+    try:
+        kind, call_id, operation_id = classify(url)
+    except NotificationFormatError as exc:
+        raise NotificationFormatError(f"{where}: {exc}") from None
+    data = item.get("resourceData")
+    notification = Notification(
+        change_type=change_type.lower(),
+        kind=kind,
+        resource_url=url,
+        call_id=call_id,
+        call_key=normalise_id(call_id),
+        operation_key=normalise_id(operation_id) if operation_id else None,
+        raw=item,
+    )
+    try:
+        if kind is ResourceKind.CALL:
+            call_data = data if data is not None else {}
+            if isinstance(call_data, list):  # "an entity or a collection"
+                call_data = call_data[0] if call_data else {}
+            return replace(notification, call=CallResource.parse(call_data))
+        if kind is ResourceKind.PARTICIPANTS:
+            return replace(notification, roster=_parse_roster(data))
+        if kind is ResourceKind.OPERATION:
+            op_data = data if data is not None else {}
+            if isinstance(op_data, list):
+                op_data = op_data[0] if op_data else {}
+            operation = OperationResource.parse(op_data)
+            op_key = notification.operation_key
+            # ".../operations/participants" is not an id; prefer the body's id then.
+            if operation.id and (op_key is None or op_key == "participants"):
+                op_key = normalise_id(operation.id)
+            return replace(notification, operation=operation, operation_key=op_key)
+    except ResourceFormatError as exc:
+        raise NotificationFormatError(f"{where}.resourceData: {exc}") from None
+    return notification
+
+
+def parse_notification_batch(body: bytes | str) -> list[Notification]:
+    """Parse a webhook body. Raises NotificationFormatError with a clear message."""
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise NotificationFormatError(f"body is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise NotificationFormatError("body must be a JSON object with a 'value' array")
+    items = document.get("value")
+    if not isinstance(items, list):
+        raise NotificationFormatError("body must have a 'value' array of notifications")
+    if len(items) > MAX_NOTIFICATIONS_PER_BATCH:
+        raise NotificationFormatError(
+            f"batch has {len(items)} notifications; at most {MAX_NOTIFICATIONS_PER_BATCH}"
+        )
+    return [parse_notification(item, i) for i, item in enumerate(items)]
+
+
+def call_keys(notifications: Sequence[Notification]) -> list[str]:
+    """Distinct call keys in first-seen order."""
+    return list(dict.fromkeys(n.call_key for n in notifications))

@@ -1,0 +1,85 @@
+"""Shared test setup: service markers, the actors, wire fixtures, the live layer.
+
+Actors, named once: Alice is an admin, Bob a supervisor, Carol an auditor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures" / "graph"
+
+pytest_plugins = ["tests.support.jwt_fixtures"]
+
+
+def _reachable(url: str, default_port: int) -> tuple[bool, str]:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or default_port
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True, ""
+    except OSError as exc:
+        return False, f"{host}:{port} unreachable ({exc})"
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip service tests with a visible reason; in CI an unreachable service fails."""
+    for marker, variable, port in (
+        ("needs_postgres", "DATABASE_URL", 5432),
+        ("needs_redis", "REDIS_URL", 6379),
+    ):
+        if item.get_closest_marker(marker) is None:
+            continue
+        url = os.environ.get(variable, "")
+        if not url:
+            pytest.skip(f"{marker}: set {variable} to run this test")
+        ok, why = _reachable(url, port)
+        if not ok:
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"{marker}: {variable} is set but {why}")
+            pytest.skip(f"{marker}: {why}")
+
+
+@pytest.fixture(autouse=True)
+def _live_payloads_are_json(settings: Any) -> None:
+    settings.LIVE_PAYLOAD_JSON_CHECK = True
+
+
+def load_fixture(name: str) -> dict[str, Any]:
+    """A notification batch from tests/fixtures/graph/, as a fresh dict."""
+    data: dict[str, Any] = json.loads((FIXTURES / name).read_text())
+    return data
+
+
+@pytest.fixture
+def graph_fixture() -> Any:
+    return load_fixture
+
+
+@pytest.fixture
+def alice(django_user_model: Any) -> Any:
+    """Alice, an admin."""
+    return django_user_model.objects.create_superuser(
+        "alice", "alice@example.com", "alice-pw-1"
+    )
+
+
+@pytest.fixture
+def channel_layer(settings: Any) -> Iterator[Any]:
+    """A fresh in-memory channel layer (Redis-backed tests configure their own)."""
+    from channels.layers import channel_layers
+
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+    }
+    channel_layers.backends.clear()
+    yield channel_layers["default"]
+    channel_layers.backends.clear()
