@@ -1,0 +1,112 @@
+"""Envelope parsing and the contract's dispatch rule, without a database."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from callbot.graph.notifications import (
+    NotificationFormatError,
+    ResourceKind,
+    classify,
+    parse_notification_batch,
+)
+from tests.conftest import load_fixture
+
+
+@pytest.mark.parametrize(
+    ("url", "kind", "call_id", "op"),
+    [
+        ("/communications/calls/abc", ResourceKind.CALL, "abc", None),
+        ("communications/calls/abc/", ResourceKind.CALL, "abc", None),
+        ("/app/calls/abc/participants", ResourceKind.PARTICIPANTS, "abc", None),
+        (
+            "/communications/calls/abc/operations/OP1",
+            ResourceKind.OPERATION,
+            "abc",
+            "OP1",
+        ),
+        (
+            "/communications/calls/abc/contentsharingsessions/s1",
+            ResourceKind.CONTENT_SHARING,
+            "abc",
+            None,
+        ),
+        (
+            "https://graph.microsoft.com/v1.0/communications/calls/abc",
+            ResourceKind.CALL,
+            "abc",
+            None,
+        ),
+    ],
+)
+def test_resource_urls_are_classified(
+    url: str, kind: ResourceKind, call_id: str, op: str | None
+) -> None:
+    assert classify(url) == (kind, call_id, op)
+
+
+def test_call_notification_is_typed_and_ids_normalised() -> None:
+    [n] = parse_notification_batch(
+        json.dumps(load_fixture("operation_failed_uppercase.json"))
+    )
+    assert n.kind is ResourceKind.OPERATION
+    assert n.call_key == "611f0b003a1c4d2e9b8f7a6c5d4e3f21"
+    assert n.operation_key == "7a6b5c4d3e2f4a1b9c8d7e6f5a4b3c2d"
+    assert n.operation is not None
+    assert n.operation.status == "failed"
+    assert n.operation.result_info is not None
+    assert n.operation.result_info.subcode == 8508
+
+
+def test_capitalised_enums_and_string_numbers_are_accepted() -> None:
+    body = {
+        "value": [
+            {
+                "changeType": "Updated",
+                "resourceUrl": "/communications/calls/a",
+                "resourceData": {
+                    "state": "TransferAccepted",
+                    "resultInfo": {"code": "500", "subCode": "7000", "message": "x"},
+                    "someFutureField": {"kept": True},
+                },
+            }
+        ]
+    }
+    [n] = parse_notification_batch(json.dumps(body))
+    assert n.change_type == "updated"
+    assert n.call is not None
+    assert n.call.state == "transfer_accepted"
+    assert n.call.result_info is not None
+    assert (n.call.result_info.code, n.call.result_info.subcode) == (500, 7000)
+    assert n.call.raw["someFutureField"] == {"kept": True}
+
+
+def test_lone_participant_object_is_read_as_a_one_entry_roster() -> None:
+    body = {
+        "value": [
+            {
+                "changeType": "updated",
+                "resourceUrl": "/communications/calls/a/participants",
+                "resourceData": {"id": "p1", "isMuted": True},
+            }
+        ]
+    }
+    [n] = parse_notification_batch(json.dumps(body))
+    assert n.roster is not None
+    assert [p.id for p in n.roster.participants] == ["p1"]
+    assert n.roster.is_delta is False
+
+
+def test_same_content_digests_differ_by_delivery() -> None:
+    [n] = parse_notification_batch(json.dumps(load_fixture("call_established.json")))
+    assert n.digest("m1", 0) == n.digest("m1", 0)
+    assert n.digest("m1", 0) != n.digest("m2", 0)
+    assert n.digest() != n.digest("m1", 0)
+
+
+def test_oversized_batch_is_refused() -> None:
+    item = load_fixture("call_established.json")["value"][0]
+    with pytest.raises(NotificationFormatError, match="at most"):
+        parse_notification_batch(json.dumps({"value": [item] * 1001}))
