@@ -131,7 +131,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "callbot.sqlite3",
+            "NAME": str(VAR_DIR / "callbot.sqlite3"),
             "OPTIONS": {
                 # WAL lets readers (the dashboard) run beside the one writer;
                 # IMMEDIATE takes the write lock at BEGIN, so two writers queue

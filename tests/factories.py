@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import factory
 from django.utils import timezone
+
+import factory
 
 from callbot.calls.models import Action, Call, Meeting, Participant
 from callbot.calls.states import CallDirection, CallKind, CallState

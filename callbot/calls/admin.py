@@ -45,7 +45,7 @@ class MeetingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 class ParticipantInline(admin.TabularInline):  # type: ignore[type-arg]
     model = Participant
     extra = 0
-    fields = [
+    fields = (
         "display_name",
         "identity_kind",
         "is_bot",
@@ -54,7 +54,7 @@ class ParticipantInline(admin.TabularInline):  # type: ignore[type-arg]
         "is_sharing_screen",
         "joined_at",
         "left_at",
-    ]
+    )
     readonly_fields = fields
     can_delete = False
     show_change_link = True

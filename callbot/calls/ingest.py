@@ -300,17 +300,16 @@ def _apply_call_properties(item: _CallWork, r: CallResource) -> None:
         call.direction == CallDirection.UNKNOWN
     ):
         item.set("direction", r.direction)
-    for name, value in (
-        ("tenant_id", r.tenant_id),
-        ("callback_uri", r.callback_uri),
-        ("call_chain_id", r.call_chain_id),
-        ("my_participant_id", r.my_participant_id),
-        ("subject", r.subject),
-        ("media_config_kind", r.media_config_kind),
+    for name, value, limit in (
+        ("tenant_id", r.tenant_id, 64),
+        ("callback_uri", r.callback_uri, None),
+        ("call_chain_id", r.call_chain_id, 64),
+        ("my_participant_id", r.my_participant_id, 64),
+        ("subject", r.subject, 255),
+        ("media_config_kind", r.media_config_kind, 16),
     ):
         if value:
-            limit = Call._meta.get_field(name).max_length
-            item.set(name, value[:limit] if limit else value)
+            item.set(name, value[:limit])
     if r.source is not None:
         item.set("source", r.source)
         if r.source_identity is not None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from django.test import Client
+
+import pytest
 
 pytestmark = pytest.mark.django_db
 
@@ -42,3 +43,35 @@ def test_healthz_says_503_when_the_broker_is_down(
     assert body["status"] == "degraded"
     assert body["checks"]["broker"]["ok"] is False
     assert body["checks"]["database"]["ok"] is True
+
+
+@pytest.mark.needs_redis
+def test_healthz_checks_the_real_redis_layer_and_broker(
+    client: Client, settings: Any
+) -> None:
+    import os
+
+    from channels.layers import channel_layers
+
+    from callbot.celery import app
+
+    url = os.environ["REDIS_URL"]
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [url]},
+        }
+    }
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    channel_layers.backends.clear()
+    app.conf.broker_url = url
+    try:
+        body = client.get("/healthz").json()
+    finally:
+        channel_layers.backends.clear()
+    assert body["status"] == "ok"
+    assert body["checks"]["channel_layer"] == {
+        "ok": True,
+        "backend": "RedisChannelLayer",
+    }
+    assert body["checks"]["broker"]["mode"] == "broker"

@@ -64,10 +64,12 @@ def test_incoming_peer_to_peer_call_is_stored_with_its_caller(
         "created",
         True,
     )
-    assert result.stored == 1 and result.duplicates == 0
+    assert result.stored == 1
+    assert result.duplicates == 0
     assert len(callbacks) == 1
     [delta] = result.deltas
-    assert delta.base_version == 0 and delta.version == 1
+    assert delta.base_version == 0
+    assert delta.version == 1
     assert delta.call["state"] == "incoming"
 
 
@@ -103,7 +105,8 @@ def test_redelivered_notification_changes_nothing() -> None:
 
     again = ingest("call_established.json", message_id="m2")
 
-    assert again.stored == 0 and again.duplicates == 1
+    assert again.stored == 0
+    assert again.duplicates == 1
     assert again.deltas == []
     assert CallEvent.objects.count() == 2
     assert Call.objects.get(graph_id=P2P).version == version
@@ -202,7 +205,8 @@ def test_meeting_roster_joins_mutes_shares_and_leaves() -> None:
     assert LEE not in roster
     assert roster[ANA].is_sharing_screen is True
     lee = Participant.objects.get(graph_id=LEE)
-    assert lee.left_at is not None and lee.removed_reason == "left"
+    assert lee.left_at is not None
+    assert lee.removed_reason == "left"
     assert changed.deltas[0].left == [LEE]
     assert [p["id"] for p in changed.deltas[0].participants] == [ANA]
 
@@ -227,7 +231,8 @@ def test_delta_roster_applies_joins_and_removals_in_sequence() -> None:
     assert phone.identity_id == "+14255550123"
     assert ANA in roster  # a delta does not remove who it does not mention
     call = Call.objects.get(graph_id=MEETING)
-    assert call.delta_roster is True and call.roster_sequence == 6
+    assert call.delta_roster is True
+    assert call.roster_sequence == 6
     assert left.deltas[0].left == [LEE]
 
 
@@ -327,7 +332,8 @@ def test_batch_is_applied_in_array_order() -> None:
     ]
     # One delta per call per batch, carrying the end result.
     [delta] = result.deltas
-    assert delta.version == 1 and delta.call["state"] == "terminated"
+    assert delta.version == 1
+    assert delta.call["state"] == "terminated"
 
 
 def test_call_end_marks_everyone_left() -> None:

@@ -8,8 +8,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from django.test import Client
+
+import pytest
 
 from callbot.calls import views
 from callbot.calls.models import Call, CallEvent, Participant

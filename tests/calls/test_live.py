@@ -1,0 +1,108 @@
+"""Deltas reach the channel layer after commit, as JSON, on both layers."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from typing import Any
+
+from django.db import connection
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import channel_layers
+
+from callbot.calls.ingest import apply_notifications
+from callbot.calls.live import LIVE_CALLS_GROUP, call_group
+from callbot.calls.models import Call, CallEvent
+from callbot.graph.notifications import parse_notification_batch
+from tests.conftest import load_fixture
+
+
+def ingest(name: str, message_id: str = "") -> None:
+    apply_notifications(
+        parse_notification_batch(json.dumps(load_fixture(name))), message_id=message_id
+    )
+
+
+def receive_all(layer: Any, channel: str, count: int) -> list[dict[str, Any]]:
+    async def go() -> list[dict[str, Any]]:
+        return [await layer.receive(channel) for _ in range(count)]
+
+    return async_to_sync(go)()
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.needs_redis)])
+def any_layer(request: Any, settings: Any) -> Any:
+    if request.param == "memory":
+        settings.CHANNEL_LAYERS = {
+            "default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+        }
+    else:
+        settings.CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {"hosts": [os.environ.get("REDIS_URL", "")]},
+            }
+        }
+    channel_layers.backends.clear()
+    yield channel_layers["default"]
+    channel_layers.backends.clear()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deltas_go_to_the_call_group_and_the_board_after_commit(any_layer: Any) -> None:
+    ingest("meeting_join_established.json", "1")
+    call = Call.objects.get()
+    channel = async_to_sync(any_layer.new_channel)()
+    async_to_sync(any_layer.group_add)(call_group(call.pk), channel)
+    async_to_sync(any_layer.group_add)(LIVE_CALLS_GROUP, channel)
+
+    ingest("roster_two_join.json", "2")
+
+    delta, board = receive_all(any_layer, channel, 2)
+    assert delta["type"] == "call.delta"
+    assert (delta["call_id"], delta["base_version"], delta["version"]) == (
+        call.pk,
+        1,
+        2,
+    )
+    assert sorted(p["name"] for p in delta["participants"]) == [
+        "Ana Lopez",
+        "Helpdesk Bot",
+        "Lee Chen",
+    ]
+    assert board["type"] == "calls.delta"
+    assert board["call"]["participant_count"] == 2  # the bot is not counted
+    assert board["call"]["kind"] == "meeting"
+    assert board["call"]["version"] == 2
+
+
+@pytest.mark.needs_postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_deliveries_for_a_new_call_store_it_once() -> None:
+    """Two webhook workers receive the same new call at once: one row, one event."""
+    assert connection.vendor == "postgresql"
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def deliver(message_id: str) -> None:
+        try:
+            barrier.wait(timeout=5)
+            ingest("incoming_p2p_call.json", message_id)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver, args=(m,)) for m in ("same", "same")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+
+    assert errors == []
+    assert Call.objects.count() == 1
+    assert CallEvent.objects.count() == 1
+    assert Call.objects.get().event_count == 1
