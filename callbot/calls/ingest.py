@@ -18,6 +18,7 @@ side effects (live deltas) run after commit.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -88,6 +89,32 @@ class _CallWork:
     actions: list[Action] = field(default_factory=list)
     # Bumped by every applied change, so one notification's effect can be told.
     mutations: int = 0
+    # Stored values of participant rows touched in this batch, to write only the diff.
+    originals: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+
+    # Participant rows of this call seen in this batch, by key (one load per batch).
+    rows: dict[str, Participant] = field(default_factory=dict)
+    present_loaded: bool = False
+    absent: set[str] = field(default_factory=set)
+
+    def load_rows(self, keys: set[str], *, all_present: bool) -> None:
+        """Make ``rows`` hold the given keys (where stored) and, if asked, everyone
+        present; only what this batch has not loaded yet is queried."""
+        missing = {k for k in keys if k not in self.rows and k not in self.absent}
+        if all_present and not self.present_loaded:
+            query = Q(left_at__isnull=True) | Q(graph_key__in=missing)
+            self.present_loaded = True
+        elif missing:
+            query = Q(graph_key__in=missing)
+        else:
+            return
+        for p in self.call.participants.filter(query):
+            self.rows.setdefault(p.graph_key, p)
+        self.absent |= {k for k in missing if k not in self.rows}
+
+    def remember(self, p: Participant) -> None:
+        if p.pk is not None and p.graph_key not in self.originals:
+            self.originals[p.graph_key] = _state_of(p)
 
     def set(self, name: str, value: Any, public: Any = None) -> bool:
         if getattr(self.call, name) == value:
@@ -165,6 +192,15 @@ def apply_notifications(
         result.stored = len(events)
         for item in work.values():
             result.deltas.extend(_save(item, now))
+        live.attach_board_changes(
+            result.deltas,
+            {item.call.pk: item.call for item in work.values()},
+            fresh={item.call.pk for item in work.values() if item.fresh},
+            roster_changed={
+                item.call.pk for item in work.values() if item.participants or item.left
+            },
+            actions_changed={item.call.pk for item in work.values() if item.actions},
+        )
         live.publish_on_commit(result.deltas)
     return result
 
@@ -387,9 +423,12 @@ def _meeting_for(r: CallResource) -> Meeting | None:
 
 def _end_roster(item: _CallWork, now: datetime) -> None:
     """The bot's leg ended: nobody is present in it any more."""
-    for p in item.call.participants.filter(left_at__isnull=True):
-        key = p.graph_key
-        p = item.participants.pop(key, p)
+    item.load_rows(set(), all_present=True)
+    for key, p in item.rows.items():
+        if p.left_at is not None:
+            continue
+        item.participants.pop(key, None)
+        item.remember(p)
         p.left_at = now
         p.removed_reason = p.removed_reason or "call_ended"
         item.left[key] = p
@@ -421,8 +460,11 @@ def _fill(p: Participant, r: ParticipantResource, call: Call) -> None:
         p.roster_sequence = r.roster_sequence_number
 
 
+DIFFED_FIELDS = [f for f in PARTICIPANT_FIELDS if f != "updated_at"]
+
+
 def _state_of(p: Participant) -> tuple[Any, ...]:
-    return tuple(getattr(p, f) for f in PARTICIPANT_FIELDS if f != "updated_at")
+    return tuple(getattr(p, f) for f in DIFFED_FIELDS)
 
 
 def _apply_roster(item: _CallWork, roster: Roster, now: datetime) -> None:
@@ -433,18 +475,13 @@ def _apply_roster(item: _CallWork, roster: Roster, now: datetime) -> None:
         r for r in roster.participants if r.id
     ]  # null ids: invitees not yet here
     keys = {normalise_id(r.id) for r in entries if r.id}
+    item.load_rows(keys, all_present=not roster.is_delta)
     if roster.is_delta:
-        existing_qs = call.participants.filter(graph_key__in=keys)
+        existing = {k: item.rows[k] for k in keys if k in item.rows}
     else:
-        existing_qs = call.participants.filter(
-            Q(left_at__isnull=True) | Q(graph_key__in=keys)
-        )
-    existing = {p.graph_key: p for p in existing_qs}
-    # Rows already touched earlier in this batch are newer than the database's.
-    existing.update(
-        {k: p for k, p in item.participants.items() if k in keys or not roster.is_delta}
-    )
-    existing.update({k: p for k, p in item.left.items() if k in keys})
+        existing = {
+            k: p for k, p in item.rows.items() if k in keys or p.left_at is None
+        }
 
     for r in entries:
         key = normalise_id(r.id or "")
@@ -460,9 +497,12 @@ def _apply_roster(item: _CallWork, roster: Roster, now: datetime) -> None:
             p = Participant(
                 call=call, graph_id=(r.id or "")[:64], graph_key=key, joined_at=now
             )
+            item.rows[key] = p
+            item.absent.discard(key)
             before: tuple[Any, ...] | None = None
         else:
             before = _state_of(p)
+            item.remember(p)
         _fill(p, r, call)
         if r.removed_reason is not None:
             if p.left_at is None:
@@ -483,6 +523,7 @@ def _apply_roster(item: _CallWork, roster: Roster, now: datetime) -> None:
     if not roster.is_delta:
         for key, p in existing.items():
             if key not in keys and p.left_at is None:
+                item.remember(p)
                 p.left_at = now
                 p.removed_reason = "left"
                 item.participants.pop(key, None)
@@ -560,6 +601,34 @@ def action_shape(a: Action) -> dict[str, Any]:
     }
 
 
+def _update_participants(
+    item: _CallWork, rows: list[Participant], now: datetime
+) -> None:
+    """Write only what changed: one UPDATE per distinct set of new values.
+
+    A mute is one small statement; a hundred people leaving is one statement.
+    (``bulk_update`` would build a CASE per field per row, costing milliseconds
+    per roster notification.)
+    """
+    groups: dict[str, tuple[dict[str, Any], list[int]]] = {}
+    for p in rows:
+        before = item.originals.get(p.graph_key)
+        after = _state_of(p)
+        changes = {
+            name: value
+            for i, (name, value) in enumerate(zip(DIFFED_FIELDS, after, strict=True))
+            if before is None or before[i] != value
+        }
+        if not changes:
+            continue
+        p.updated_at = now
+        changes["updated_at"] = now
+        signature = json.dumps(changes, sort_keys=True, default=str)
+        groups.setdefault(signature, (changes, []))[1].append(p.pk)
+    for changes, pks in groups.values():
+        Participant.objects.filter(pk__in=pks).update(**changes)
+
+
 def _save(item: _CallWork, now: datetime) -> list[live.CallDelta]:
     call = item.call
     new = [
@@ -572,10 +641,7 @@ def _save(item: _CallWork, now: datetime) -> list[live.CallDelta]:
     ]
     if new:
         Participant.objects.bulk_create(new)
-    if old:
-        for p in old:
-            p.updated_at = now
-        Participant.objects.bulk_update(old, PARTICIPANT_FIELDS)
+    _update_participants(item, old, now)
     for action in item.actions:
         action.save(
             update_fields=[

@@ -133,11 +133,7 @@ def call_summaries(calls: Iterable[Call]) -> list[CallSummaryShape]:
     out: list[CallSummaryShape] = []
     for c in calls:
         row = counts.get(c.pk, {})
-        result = ""
-        if c.result_code is not None:
-            result = (
-                f"{c.result_code}/{c.result_subcode or 0} {c.result_message}".strip()
-            )
+        result = _result_text(c)
         out.append(
             {
                 "id": c.pk,
@@ -175,6 +171,8 @@ class CallDelta:
     participants: list[ParticipantShape] = field(default_factory=list)
     left: list[str] = field(default_factory=list)
     actions: list[dict[str, Any]] = field(default_factory=list)
+    # The board row's changed fields (always with id and version); whole when new.
+    board: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_empty(self) -> bool:
@@ -201,25 +199,109 @@ def _checked(message: dict[str, Any]) -> dict[str, Any]:
     return message
 
 
-def publish_deltas(deltas: list[CallDelta]) -> None:
-    """Send call deltas and fresh board rows to their groups. Call after commit."""
-    if not deltas:
-        return
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        summaries = call_summaries(
-            Call.objects.filter(pk__in=[d.call_id for d in deltas])
+# Call fields that appear on the board row under the same name.
+_BOARD_FIELDS = {
+    "state",
+    "kind",
+    "direction",
+    "subject",
+    "last_tone",
+    "meeting_id",
+    "established_at",
+    "terminated_at",
+}
+
+
+def attach_board_changes(
+    deltas: list[CallDelta],
+    calls: dict[int, Call],
+    *,
+    fresh: set[int],
+    roster_changed: set[int],
+    actions_changed: set[int],
+) -> None:
+    """Fill each delta's board row with only what changed, in at most three queries.
+
+    A new call's row is sent whole; otherwise the row carries the changed call fields,
+    and the roster counts or pending-action count only when those could have moved.
+    Must run inside the transaction that made the changes, so counts match them.
+    """
+    whole = (
+        {s["id"]: s for s in call_summaries(calls[i] for i in fresh)} if fresh else {}
+    )
+    counted = roster_changed - fresh
+    counts: dict[int, dict[str, Any]] = {
+        i: {"participant_count": 0, "muted_count": 0, "bot_muted": False, "sharing": []}
+        for i in counted
+    }
+    if counted:
+        for call_id, is_bot, n, muted in (
+            Participant.objects.filter(call_id__in=counted, left_at__isnull=True)
+            .values("call_id", "is_bot")
+            .annotate(n=Count("id"), muted=Count("id", filter=Q(is_muted=True)))
+            .values_list("call_id", "is_bot", "n", "muted")
+        ):
+            row = counts[call_id]
+            if is_bot:
+                row["bot_muted"] = muted > 0
+            else:
+                row["participant_count"], row["muted_count"] = n, muted
+        for call_id, name in Participant.objects.filter(
+            call_id__in=counted, left_at__isnull=True, is_sharing_screen=True
+        ).values_list("call_id", "display_name"):
+            counts[call_id]["sharing"].append(name)
+    pending_for = actions_changed - fresh
+    pending = (
+        dict(
+            Action.objects.filter(
+                call_id__in=pending_for, status__in=["queued", "sent"]
+            )
+            .values("call_id")
+            .annotate(n=Count("id"))
+            .values_list("call_id", "n")
         )
-        by_id = {s["id"]: s for s in summaries}
-        messages: list[tuple[str, dict[str, Any]]] = []
-        for delta in deltas:
-            messages.append((call_group(delta.call_id), _checked(delta.message())))
-            summary = by_id.get(delta.call_id)
-            if summary is not None:
-                board = {"type": CALLS_DELTA_TYPE, "call": dict(summary)}
-                messages.append((LIVE_CALLS_GROUP, _checked(board)))
+        if pending_for
+        else {}
+    )
+    for delta in deltas:
+        call = calls[delta.call_id]
+        if delta.call_id in whole:
+            delta.board = dict(whole[delta.call_id])
+            continue
+        board: dict[str, Any] = {"id": call.pk, "version": call.version}
+        board.update({k: v for k, v in delta.call.items() if k in _BOARD_FIELDS})
+        if "source_display" in delta.call:
+            board["caller"] = call.source_display
+        if {"result_code", "result_subcode", "result_message"} & delta.call.keys():
+            board["result"] = _result_text(call)
+        board.update(counts.get(delta.call_id, {}))
+        if delta.call_id in pending_for:
+            board["pending_actions"] = int(pending.get(delta.call_id, 0))
+        delta.board = board
+
+
+def _result_text(c: Call) -> str:
+    if c.result_code is None:
+        return ""
+    return f"{c.result_code}/{c.result_subcode or 0} {c.result_message}".strip()
+
+
+def publish_deltas(deltas: list[CallDelta]) -> None:
+    """Send call deltas and board-row changes to their groups. Call after commit.
+
+    No queries here: everything was computed in the transaction, so the webhook's
+    commit hook costs only the channel-layer sends.
+    """
+    layer = get_channel_layer()
+    if layer is None or not deltas:
+        return
+    messages: list[tuple[str, dict[str, Any]]] = []
+    for delta in deltas:
+        messages.append((call_group(delta.call_id), _checked(delta.message())))
+        if delta.board:
+            board = {"type": CALLS_DELTA_TYPE, "call": delta.board}
+            messages.append((LIVE_CALLS_GROUP, _checked(board)))
+    try:
         async_to_sync(_send_all)(layer, messages)
     except Exception:
         # The data is committed; a browser that misses a delta sees the version gap

@@ -1,0 +1,303 @@
+"""Webhook ingest benchmark: signed notification batches into a running Callbot.
+
+Starts, in the same run and on this machine:
+  * a JWKS server with a fresh RSA key (the stand-in for Microsoft's signing keys);
+  * Callbot under daphne on the embedded default (its own SQLite under a temp dir),
+    trusting that JWKS; or PostgreSQL/Redis if DATABASE_URL/REDIS_URL are set;
+  * a bare daphne endpoint (an ASGI app answering 202 with no work) as the baseline.
+
+Then posts the same stream of signed 10-notification batches to both, sequentially
+(latency) and from several threads (throughput), and prints p50/p99 latency, the
+webhook's own server time (its Server-Timing header) and the ratio to the baseline.
+
+    .venv/bin/python bench/ingest.py [--batches 400] [--batch-size 10] [--threads 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+ROOT = Path(__file__).resolve().parent.parent
+APP_ID = "6d2f0c7e-1b7a-4a57-9a43-2c9e8a1f5b10"
+TENANT = "c1a7e3d2-5b4f-4e6a-8d9c-0f1e2d3c4b5a"
+ISSUER = "https://api.botframework.com"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Keys:
+    def __init__(self) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.kid = uuid.uuid4().hex
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
+        jwk.update(kid=self.kid, use="sig", alg="RS256")
+        self.jwks = {"keys": [jwk]}
+
+    def token(self) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": ISSUER,
+            "aud": APP_ID,
+            "tid": TENANT,
+            "iat": now,
+            "nbf": now,
+            "exp": now + 3600,
+        }
+        return jwt.encode(
+            claims, self.key, algorithm="RS256", headers={"kid": self.kid}
+        )
+
+
+def serve_jwks(keys: Keys) -> tuple[ThreadingHTTPServer, str]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.endswith("OpenIdConfiguration"):
+                body = {"issuer": ISSUER, "jwks_uri": f"{base}/v1/keys"}
+            else:
+                body = keys.jwks
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"{base}/v1/.well-known/OpenIdConfiguration"
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing listening on {port}")
+
+
+def participant(i: int, muted: bool) -> dict[str, Any]:
+    return {
+        "@odata.type": "#microsoft.graph.participant",
+        "id": f"00000000-0000-4000-8000-{i:012d}",
+        "info": {
+            "identity": {"user": {"id": f"user-{i}", "displayName": f"Person {i}"}}
+        },
+        "mediaStreams": [
+            {
+                "mediaType": "audio",
+                "direction": "sendReceive",
+                "sourceId": str(i),
+                "serverMuted": False,
+            }
+        ],
+        "isMuted": muted,
+        "isInLobby": False,
+    }
+
+
+def make_batch(n: int, size: int, calls: list[str], roster: int) -> dict[str, Any]:
+    """A realistic mix: roster updates where one person toggles mute, and state echoes."""
+    value = []
+    for j in range(size):
+        call = calls[(n * size + j) % len(calls)]
+        if j % 2 == 0:
+            toggled = (n + j) % roster
+            data = [participant(i, muted=(i == toggled)) for i in range(roster)]
+            value.append(
+                {
+                    "changeType": "updated",
+                    "resourceUrl": f"/communications/calls/{call}/participants",
+                    "resourceData": data,
+                }
+            )
+        else:
+            value.append(
+                {
+                    "changeType": "updated",
+                    "resourceUrl": f"/communications/calls/{call}",
+                    "resourceData": {
+                        "@odata.type": "#microsoft.graph.call",
+                        "id": call,
+                        "state": "established",
+                    },
+                }
+            )
+    return {"value": value}
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def run(url: str, bodies: list[bytes], token: str, threads: int) -> dict[str, float]:
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    half = len(bodies) // 2
+    latencies: list[float] = []
+    server_ms: list[float] = []
+    with httpx.Client(timeout=30) as client:
+        for i, body in enumerate(bodies[:half]):
+            start = time.perf_counter()
+            r = client.post(
+                url,
+                content=body,
+                headers={**headers, "X-Microsoft-Skype-Message-ID": f"seq-{i}"},
+            )
+            latencies.append((time.perf_counter() - start) * 1000)
+            if r.status_code != 202:
+                raise SystemExit(f"{url}: {r.status_code} {r.text[:200]}")
+            timing = r.headers.get("server-timing", "")
+            if "dur=" in timing:
+                server_ms.append(float(timing.split("dur=")[1]))
+
+    local = threading.local()
+
+    def post(item: tuple[int, bytes]) -> None:
+        if not hasattr(local, "client"):
+            local.client = httpx.Client(timeout=30)
+        i, body = item
+        r = local.client.post(
+            url,
+            content=body,
+            headers={**headers, "X-Microsoft-Skype-Message-ID": f"par-{i}"},
+        )
+        if r.status_code != 202:
+            raise SystemExit(f"{url}: {r.status_code} {r.text[:200]}")
+
+    rest = list(enumerate(bodies[half:]))
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(post, rest))
+    elapsed = time.perf_counter() - start
+    return {
+        "p50": statistics.median(latencies),
+        "p99": percentile(latencies, 99),
+        "server_p50": statistics.median(server_ms) if server_ms else float("nan"),
+        "server_p99": percentile(server_ms, 99) if server_ms else float("nan"),
+        "batches_per_s": len(rest) / elapsed,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--batches", type=int, default=400)
+    parser.add_argument("--batch-size", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument(
+        "--calls", type=int, default=20, help="distinct calls the batches touch"
+    )
+    parser.add_argument(
+        "--roster", type=int, default=8, help="participants per meeting roster"
+    )
+    args = parser.parse_args()
+
+    keys = Keys()
+    jwks_server, openid_url = serve_jwks(keys)
+    workdir = Path(tempfile.mkdtemp(prefix="callbot-bench-"))
+    env = {
+        **os.environ,
+        "CALLBOT_VAR_DIR": str(workdir),
+        "GRAPH_NOTIFICATION_OPENID_URL": openid_url,
+        "GRAPH_CLIENT_ID": APP_ID,
+        "GRAPH_CA_BUNDLE": "",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
+    py = sys.executable
+    subprocess.run([py, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    app_port, bare_port = free_port(), free_port()
+    procs = [
+        subprocess.Popen(
+            [py, "-m", "daphne", "-v", "0", "-p", str(app_port), "callbot.asgi:application"],
+            cwd=ROOT,
+            env=env,
+        ),
+        subprocess.Popen(
+            [py, "-m", "daphne", "-v", "0", "-p", str(bare_port), "bench.bare_app:application"],
+            cwd=ROOT,
+            env=env,
+        ),
+    ]
+    try:
+        wait_for_port(app_port, procs[0])
+        wait_for_port(bare_port, procs[1])
+        calls = [str(uuid.uuid4()) for _ in range(args.calls)]
+        bodies = [
+            json.dumps(make_batch(n, args.batch_size, calls, args.roster)).encode()
+            for n in range(args.batches)
+        ]
+        token = keys.token()
+        # Warm both (imports, JWKS fetch, connection set-up), then measure.
+        run(f"http://127.0.0.1:{app_port}/api/calling/callback", bodies[:20], token, 2)
+        run(f"http://127.0.0.1:{bare_port}/", bodies[:20], token, 2)
+        bare = run(f"http://127.0.0.1:{bare_port}/", bodies, token, args.threads)
+        app = run(
+            f"http://127.0.0.1:{app_port}/api/calling/callback",
+            bodies,
+            token,
+            args.threads,
+        )
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=10)
+        jwks_server.shutdown()
+
+    db = "PostgreSQL" if os.environ.get("DATABASE_URL") else "SQLite (WAL)"
+    print(
+        f"webhook ingest bench: {args.batches} batches of {args.batch_size} notifications, "
+        f"{args.calls} calls, rosters of {args.roster}, {db}"
+    )
+    print(f"{'':28}{'p50 ms':>9}{'p99 ms':>9}{'batches/s':>11}{'notif/s':>10}")
+    for name, r in (("bare daphne endpoint", bare), ("callbot webhook", app)):
+        print(
+            f"{name:28}{r['p50']:9.2f}{r['p99']:9.2f}{r['batches_per_s']:11.0f}"
+            f"{r['batches_per_s'] * args.batch_size:10.0f}"
+        )
+    print(
+        f"webhook server time (Server-Timing): p50 {app['server_p50']:.2f} ms, p99 {app['server_p99']:.2f} ms"
+    )
+    print(
+        f"ratio webhook/bare: latency p50 x{app['p50'] / bare['p50']:.2f}, "
+        f"throughput x{app['batches_per_s'] / bare['batches_per_s']:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
