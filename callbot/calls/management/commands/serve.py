@@ -3,6 +3,7 @@ Teams tenant is configured. This is what ``make run`` starts."""
 
 from __future__ import annotations
 
+import importlib.util
 import signal
 import socket
 import subprocess
@@ -49,7 +50,12 @@ class Command(BaseCommand):
             )
         try:
             if settings.USE_EMULATOR and not options["no_emulator"]:
-                children.append(self._start_emulator(host, port, options))
+                if importlib.util.find_spec("callbot.simulator.__main__") is None:
+                    self.stderr.write(
+                        "The emulator is not installed; serving without it."
+                    )
+                else:
+                    children.append(self._start_emulator(host, port, options))
             children.append(
                 subprocess.Popen(  # noqa: S603 (our own interpreter and module)
                     [
