@@ -243,12 +243,30 @@ def main() -> None:
     app_port, bare_port = free_port(), free_port()
     procs = [
         subprocess.Popen(
-            [py, "-m", "daphne", "-v", "0", "-p", str(app_port), "callbot.asgi:application"],
+            [
+                py,
+                "-m",
+                "daphne",
+                "-v",
+                "0",
+                "-p",
+                str(app_port),
+                "callbot.asgi:application",
+            ],
             cwd=ROOT,
             env=env,
         ),
         subprocess.Popen(
-            [py, "-m", "daphne", "-v", "0", "-p", str(bare_port), "bench.bare_app:application"],
+            [
+                py,
+                "-m",
+                "daphne",
+                "-v",
+                "0",
+                "-p",
+                str(bare_port),
+                "bench.bare_app:application",
+            ],
             cwd=ROOT,
             env=env,
         ),
