@@ -23,6 +23,7 @@ from callbot.graph.notification_auth import (
     NotificationAuthConfig,
     NotificationAuthenticator,
     NotificationAuthError,
+    SigningKeysUnavailableError,
 )
 from callbot.graph.notifications import (
     NotificationFormatError,
@@ -71,7 +72,8 @@ def callback(request: HttpRequest) -> JsonResponse:
     """Receive a Graph notification batch (contract §7, §8).
 
     401 without a valid bearer token, 400 for a body that is not a notification
-    batch; nothing is stored in either case. A valid batch is applied in one
+    batch, 503 when the signing keys cannot be fetched (so the platform retries);
+    nothing is stored in any of these cases. A valid batch is applied in one
     transaction and answered 202; the live deltas go out after commit. The
     ``Server-Timing`` header gives the time spent here, for dashboards and benches.
     """
@@ -80,6 +82,10 @@ def callback(request: HttpRequest) -> JsonResponse:
         claims = get_notification_authenticator().validate(
             request.headers.get("Authorization")
         )
+    except SigningKeysUnavailableError as exc:
+        # Our outage, not a forged request: 503 so the platform delivers it again.
+        logger.error("cannot check notification tokens: %s", exc.reason)
+        return _error(503, "signing_keys_unavailable", exc.reason)
     except NotificationAuthError as exc:
         logger.warning("refused notification: %s", exc.reason)
         return _error(401, "unauthorized", exc.reason)

@@ -211,3 +211,15 @@ def test_keys_are_fetched_once_for_many_notifications(
             X_Microsoft_Skype_Message_ID=str(i),
         )
     assert jwks_server.jwks_fetches == 1
+
+
+def test_unreachable_signing_keys_answer_503_so_the_platform_retries(
+    webhook: Client, token_issuer: TestTokenIssuer, jwks_server: JwksServer
+) -> None:
+    jwks_server.stop()
+    response = post(
+        webhook, load_fixture("incoming_p2p_call.json"), token_issuer.bearer()
+    )
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "signing_keys_unavailable"
+    assert_nothing_stored()
