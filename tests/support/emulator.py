@@ -93,6 +93,10 @@ class RunningEmulator:
             base_url=self.url, verify=str(self.ca_path), timeout=10
         )
 
+    def ssl_context(self) -> ssl.SSLContext:
+        """An SSL context trusting the emulator's CA."""
+        return ssl.create_default_context(cafile=str(self.ca_path))
+
     @property
     def authority(self) -> str:
         return f"{self.url}/{self.config.bot.tenant_id}"
@@ -127,7 +131,7 @@ class RunningEmulator:
         """A client for ``/v1.0`` with a valid bearer token."""
         return httpx.Client(
             base_url=f"{self.url}/v1.0",
-            verify=str(self.ca_path),
+            verify=self.ssl_context(),
             headers={"Authorization": f"Bearer {self.token()}"},
             timeout=10,
         )
