@@ -188,6 +188,8 @@ class ParticipantDesk:
         if not call.roster_started:
             engine.start_roster(call)
         if replaced is not None:
+            # The peer leaves the old call once they are in the new one (§7.11).
+            await engine.clock.sleep(engine.config.setup_delay)
             engine.end(replaced, ri(RESULT_REPLACED))
         engine.events.add(
             "call", f"{len(joined)} joined call {call.id} by invitation", callId=call.id

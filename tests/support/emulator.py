@@ -90,7 +90,7 @@ class RunningEmulator:
 
     def __post_init__(self) -> None:
         self._client = httpx.Client(
-            base_url=self.url, verify=str(self.ca_path), timeout=10
+            base_url=self.url, verify=self.ssl_context(), timeout=10
         )
 
     def ssl_context(self) -> ssl.SSLContext:
