@@ -6,6 +6,7 @@ beyond wiring, reset and the figures of ``GET /_emulator/stats``.
 
 from __future__ import annotations
 
+import copy
 import random
 from collections import Counter
 from typing import Any
@@ -31,6 +32,9 @@ class Emulator:
 
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
+        # What ``reset`` returns to: timers, webhook and permissions may be changed
+        # at run time through ``PATCH /_emulator/config``.
+        self._initial = copy.deepcopy(config)
         self.rng = random.Random(config.seed)
         self.clock = Clock(config.speed)
         self.events = EventLog()
@@ -50,7 +54,19 @@ class Emulator:
         self.tokens_issued = 0
 
     def reset(self) -> None:
-        """Forget calls, meetings, recordings, queued notifications, faults and counts."""
+        """Back to the start: forget calls, meetings, recordings, queued notifications,
+        faults and counts, and restore the configuration the emulator started with."""
+        for name in (
+            "answer_timeout",
+            "keepalive_timeout",
+            "setup_delay",
+            "callee_answer_delay",
+            "media_seconds",
+            "transfer_delay",
+        ):
+            setattr(self.config, name, getattr(self._initial, name))
+        self.config.bot.webhook = self._initial.bot.webhook
+        self.config.bot.permissions = self._initial.bot.permissions
         self.scenarios.stop_all()
         self.engine.reset()
         self.media.reset()

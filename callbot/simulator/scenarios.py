@@ -209,15 +209,9 @@ async def standup(stage: Stage, duration: float) -> None:
     talk = max(duration - 60.0, 30.0)
     for _ in range(8):
         delay = stage.rng.uniform(0, 60)
-        stage.spawn(
-            attendee(
-                stage,
-                meeting_id,
-                make_person(stage.rng),
-                delay,
-                talk + stage.rng.uniform(0, 20),
-            )
-        )
+        # Everyone stays until the standup has run its course after the last arrival.
+        stay = 60.0 - delay + talk + stage.rng.uniform(0, 20)
+        stage.spawn(attendee(stage, meeting_id, make_person(stage.rng), delay, stay))
     await stage.sleep(duration)
 
 

@@ -21,9 +21,15 @@ from tests.support.emulator import (
 )
 
 SERVICE_MEDIA = {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"}
-ANA = {"user": {"id": "e5d4c3b2-a190-4f8e-b7d6-c5b4a3928170", "displayName": "Ana Lopez"}}
-LEE = {"user": {"id": "b2a19087-f6e5-4d4c-b3a2-918070f6e5d4", "displayName": "Lee Chen"}}
-RAVI = {"user": {"id": "7f6e5d4c-3b2a-4190-8f7e-6d5c4b3a2918", "displayName": "Ravi Iyer"}}
+ANA = {
+    "user": {"id": "e5d4c3b2-a190-4f8e-b7d6-c5b4a3928170", "displayName": "Ana Lopez"}
+}
+LEE = {
+    "user": {"id": "b2a19087-f6e5-4d4c-b3a2-918070f6e5d4", "displayName": "Lee Chen"}
+}
+RAVI = {
+    "user": {"id": "7f6e5d4c-3b2a-4190-8f7e-6d5c4b3a2918", "displayName": "Ravi Iyer"}
+}
 
 
 @pytest.fixture(scope="session")
@@ -56,22 +62,39 @@ def graph(emulator: RunningEmulator) -> Iterator[httpx.Client]:
 
 
 def answer_body(webhook: RecordingWebhook, **extra: Any) -> dict[str, Any]:
-    return {"callbackUri": webhook.url, "acceptedModalities": ["audio"], "mediaConfig": SERVICE_MEDIA, **extra}
+    return {
+        "callbackUri": webhook.url,
+        "acceptedModalities": ["audio"],
+        "mediaConfig": SERVICE_MEDIA,
+        **extra,
+    }
 
 
 def ring_and_answer(
-    emulator: RunningEmulator, webhook: RecordingWebhook, graph: httpx.Client, caller: dict[str, Any] = ANA
+    emulator: RunningEmulator,
+    webhook: RecordingWebhook,
+    graph: httpx.Client,
+    caller: dict[str, Any] = ANA,
 ) -> str:
     """A user calls the bot and the bot answers; returns the call id once established."""
-    call_id: str = emulator.control("POST", "/calls/incoming", {"from": caller})["callId"]
-    response = graph.post(f"/communications/calls/{call_id}/answer", json=answer_body(webhook))
+    call_id: str = emulator.control("POST", "/calls/incoming", {"from": caller})[
+        "callId"
+    ]
+    response = graph.post(
+        f"/communications/calls/{call_id}/answer", json=answer_body(webhook)
+    )
     assert response.status_code == 202
-    webhook.wait_for(lambda n: any((i["resourceData"] or {}).get("mediaState") for i in n), call_id)
+    webhook.wait_for(
+        lambda n: any((i["resourceData"] or {}).get("mediaState") for i in n), call_id
+    )
     return call_id
 
 
 def meeting_with_bot(
-    emulator: RunningEmulator, webhook: RecordingWebhook, graph: httpx.Client, delta: bool = False
+    emulator: RunningEmulator,
+    webhook: RecordingWebhook,
+    graph: httpx.Client,
+    delta: bool = False,
 ) -> tuple[dict[str, Any], str]:
     """A meeting the bot joined (by chatInfo + organizerMeetingInfo); returns it and the call id."""
     meeting = emulator.control("POST", "/meetings", {"subject": "Sev2 bridge"})
@@ -85,13 +108,22 @@ def meeting_with_bot(
         "tenantId": emulator.config.bot.tenant_id,
     }
     if delta:
-        body["callOptions"] = {"@odata.type": "#microsoft.graph.outgoingCallOptions", "isDeltaRosterEnabled": True}
+        body["callOptions"] = {
+            "@odata.type": "#microsoft.graph.outgoingCallOptions",
+            "isDeltaRosterEnabled": True,
+        }
     response = graph.post("/communications/calls", json=body)
     assert response.status_code == 201, response.text
     call_id: str = response.json()["id"]
-    webhook.wait_for(lambda n: any(i["resourceUrl"].endswith("/participants") for i in n), call_id)
+    webhook.wait_for(
+        lambda n: any(i["resourceUrl"].endswith("/participants") for i in n), call_id
+    )
     return meeting, call_id
 
 
 def rosters(webhook: RecordingWebhook, call_id: str) -> list[Any]:
-    return [i["resourceData"] for i in webhook.notifications(call_id) if i["resourceUrl"].endswith("/participants")]
+    return [
+        i["resourceData"]
+        for i in webhook.notifications(call_id)
+        if i["resourceUrl"].endswith("/participants")
+    ]

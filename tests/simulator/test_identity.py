@@ -13,7 +13,9 @@ from callbot.simulator.tls import ensure_certificates
 from tests.support.emulator import RunningEmulator
 
 
-def msal_app(emulator: RunningEmulator, secret: str | None = None) -> msal.ConfidentialClientApplication:
+def msal_app(
+    emulator: RunningEmulator, secret: str | None = None
+) -> msal.ConfidentialClientApplication:
     session = requests.Session()
     session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify otherwise
     session.verify = str(emulator.ca_path)
@@ -28,8 +30,12 @@ def msal_app(emulator: RunningEmulator, secret: str | None = None) -> msal.Confi
     )
 
 
-def test_msal_acquires_a_graph_token_with_the_apps_roles(emulator: RunningEmulator) -> None:
-    result = msal_app(emulator).acquire_token_for_client(scopes=["https://graph.microsoft.com/.default"])
+def test_msal_acquires_a_graph_token_with_the_apps_roles(
+    emulator: RunningEmulator,
+) -> None:
+    result = msal_app(emulator).acquire_token_for_client(
+        scopes=["https://graph.microsoft.com/.default"]
+    )
 
     assert "access_token" in result, result
     claims = jwt.decode(result["access_token"], options={"verify_signature": False})
@@ -41,22 +47,40 @@ def test_msal_acquires_a_graph_token_with_the_apps_roles(emulator: RunningEmulat
     assert jwt.get_unverified_header(result["access_token"])["alg"] == "RS256"
 
 
-def test_msal_reports_a_wrong_secret_as_invalid_client(emulator: RunningEmulator) -> None:
-    result = msal_app(emulator, secret="wrong").acquire_token_for_client(scopes=["https://graph.microsoft.com/.default"])
+def test_msal_reports_a_wrong_secret_as_invalid_client(
+    emulator: RunningEmulator,
+) -> None:
+    result = msal_app(emulator, secret="wrong").acquire_token_for_client(
+        scopes=["https://graph.microsoft.com/.default"]
+    )
 
     assert result["error"] == "invalid_client"
     assert "AADSTS7000215" in result["error_description"]
 
 
-def test_token_endpoint_refuses_bad_requests_in_entra_shape(emulator: RunningEmulator) -> None:
+def test_token_endpoint_refuses_bad_requests_in_entra_shape(
+    emulator: RunningEmulator,
+) -> None:
     bot = emulator.config.bot
     http = emulator.http()
-    form = {"grant_type": "client_credentials", "client_id": bot.client_id, "client_secret": "nope", "scope": "https://graph.microsoft.com/.default"}
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": bot.client_id,
+        "client_secret": "nope",
+        "scope": "https://graph.microsoft.com/.default",
+    }
 
     wrong_secret = http.post(f"/{bot.tenant_id}/oauth2/v2.0/token", data=form)
-    wrong_grant = http.post(f"/{bot.tenant_id}/oauth2/v2.0/token", data={**form, "grant_type": "password"})
-    wrong_scope = http.post(f"/{bot.tenant_id}/oauth2/v2.0/token", data={**form, "client_secret": bot.client_secret, "scope": "openid"})
-    wrong_tenant = http.get("/00000000-0000-0000-0000-000000000000/v2.0/.well-known/openid-configuration")
+    wrong_grant = http.post(
+        f"/{bot.tenant_id}/oauth2/v2.0/token", data={**form, "grant_type": "password"}
+    )
+    wrong_scope = http.post(
+        f"/{bot.tenant_id}/oauth2/v2.0/token",
+        data={**form, "client_secret": bot.client_secret, "scope": "openid"},
+    )
+    wrong_tenant = http.get(
+        "/00000000-0000-0000-0000-000000000000/v2.0/.well-known/openid-configuration"
+    )
 
     assert wrong_secret.status_code == 401
     assert wrong_secret.json()["error"] == "invalid_client"
@@ -65,11 +89,18 @@ def test_token_endpoint_refuses_bad_requests_in_entra_shape(emulator: RunningEmu
     assert wrong_tenant.status_code == 400
 
 
-def test_graph_refuses_requests_without_a_valid_token(emulator: RunningEmulator) -> None:
+def test_graph_refuses_requests_without_a_valid_token(
+    emulator: RunningEmulator,
+) -> None:
     http = emulator.http()
 
-    missing = http.get("/v1.0/communications/calls/abc", headers={"client-request-id": "c-1"})
-    forged = http.get("/v1.0/communications/calls/abc", headers={"Authorization": "Bearer not.a.token"})
+    missing = http.get(
+        "/v1.0/communications/calls/abc", headers={"client-request-id": "c-1"}
+    )
+    forged = http.get(
+        "/v1.0/communications/calls/abc",
+        headers={"Authorization": "Bearer not.a.token"},
+    )
 
     assert missing.status_code == 401
     error = missing.json()["error"]
@@ -79,7 +110,9 @@ def test_graph_refuses_requests_without_a_valid_token(emulator: RunningEmulator)
     assert forged.status_code == 401
 
 
-def test_unknown_graph_path_answers_in_graph_error_shape(emulator: RunningEmulator, graph: httpx.Client) -> None:
+def test_unknown_graph_path_answers_in_graph_error_shape(
+    emulator: RunningEmulator, graph: httpx.Client
+) -> None:
     response = graph.get("/communications/nothing-here")
 
     assert response.status_code == 404
@@ -93,10 +126,13 @@ def test_notification_metadata_points_at_the_keys(emulator: RunningEmulator) -> 
     assert document["issuer"] == "https://api.botframework.com"
     assert document["jwks_uri"] == f"{emulator.url}/v1/keys"
     assert document["id_token_signing_alg_values_supported"] == ["RS256"]
-    assert keys[0]["kid"] and keys[0]["kty"] == "RSA"
+    assert keys[0]["kid"]
+    assert keys[0]["kty"] == "RSA"
 
 
-def test_certificates_reuse_the_ca_and_regenerate_a_missing_server_cert(tmp_path: Path) -> None:
+def test_certificates_reuse_the_ca_and_regenerate_a_missing_server_cert(
+    tmp_path: Path,
+) -> None:
     first = ensure_certificates(tmp_path)
     ca = first.ca_cert.read_bytes()
     first.server_cert.unlink()

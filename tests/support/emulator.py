@@ -139,15 +139,8 @@ class RunningEmulator:
     def reset(self, webhook: str | None = None) -> None:
         """Back to a clean emulator (and the given bot webhook)."""
         self.control("POST", "/reset")
-        patch: dict[str, Any] = {
-            "answerTimeout": 15.0,
-            "keepaliveTimeout": 45 * 60.0,
-            "permissions": list(EmulatorConfig().bot.permissions),
-            "speed": 1.0,
-        }
         if webhook:
-            patch["botWebhook"] = webhook
-        self.control("PATCH", "/config", patch)
+            self.control("PATCH", "/config", {"botWebhook": webhook})
 
     def wait_idle(self, timeout: float = 5.0) -> None:
         """Wait until no notification is queued, in flight or awaiting re-delivery."""

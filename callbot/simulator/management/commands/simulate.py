@@ -7,6 +7,7 @@ say where the emulator is.
 
 from __future__ import annotations
 
+import ssl
 import time
 from pathlib import Path
 from typing import Any
@@ -62,11 +63,12 @@ class Command(BaseCommand):
             )
         client = httpx.Client(
             base_url=options["emulator_url"].rstrip("/") + "/_emulator",
-            verify=ca,
+            verify=ssl.create_default_context(cafile=ca),
             timeout=10,
         )
         duration = options["duration"] or _FOREVER
         try:
+            after = client.get("/events", params={"after": 0}).json()["last"]
             response = client.post(
                 "/scenarios",
                 json={
@@ -86,7 +88,6 @@ class Command(BaseCommand):
         self.stdout.write(
             f"scenario {run['name']} #{run['id']} started (seed {run['seed']}, speed {run['speed']:g})"
         )
-        after = client.get("/events", params={"after": 0}).json()["last"] - 1
         try:
             while True:
                 events = client.get("/events", params={"after": after}).json()
