@@ -94,70 +94,73 @@ def participant_shape(p: Participant) -> ParticipantShape:
     }
 
 
-def call_summaries(calls: Iterable[Call]) -> list[CallSummaryShape]:
-    """Board rows for the given calls, with roster and action counts in two queries."""
-    calls = list(calls)
-    ids = [c.pk for c in calls]
-    present = Q(participants__left_at__isnull=True)
-    counts = {
-        row["id"]: row
-        for row in Call.objects.filter(pk__in=ids)
-        .values("id")
-        .annotate(
-            participant_count=Count(
-                "participants", filter=present & Q(participants__is_bot=False)
-            ),
-            muted_count=Count(
-                "participants",
-                filter=present
-                & Q(participants__is_bot=False, participants__is_muted=True),
-            ),
-            bot_muted=Count(
-                "participants",
-                filter=present
-                & Q(participants__is_bot=True, participants__is_muted=True),
-            ),
-        )
+def roster_counts(call_ids: set[int]) -> dict[int, dict[str, Any]]:
+    """Present participants, muted ones, the bot's mute and who shares, per call."""
+    counts: dict[int, dict[str, Any]] = {
+        i: {"participant_count": 0, "muted_count": 0, "bot_muted": False, "sharing": []}
+        for i in call_ids
     }
-    sharing: dict[int, list[str]] = {}
+    if not call_ids:
+        return counts
+    for call_id, is_bot, n, muted in (
+        Participant.objects.filter(call_id__in=call_ids, left_at__isnull=True)
+        .values("call_id", "is_bot")
+        .annotate(n=Count("id"), muted=Count("id", filter=Q(is_muted=True)))
+        .values_list("call_id", "is_bot", "n", "muted")
+    ):
+        row = counts[call_id]
+        if is_bot:
+            row["bot_muted"] = muted > 0
+        else:
+            row["participant_count"], row["muted_count"] = n, muted
     for call_id, name in Participant.objects.filter(
-        call_id__in=ids, left_at__isnull=True, is_sharing_screen=True
+        call_id__in=call_ids, left_at__isnull=True, is_sharing_screen=True
     ).values_list("call_id", "display_name"):
-        sharing.setdefault(call_id, []).append(name)
-    pending = dict(
-        Action.objects.filter(call_id__in=ids, status__in=["queued", "sent"])
+        counts[call_id]["sharing"].append(name)
+    return counts
+
+
+def pending_action_counts(call_ids: set[int]) -> dict[int, int]:
+    if not call_ids:
+        return {}
+    return dict(
+        Action.objects.filter(call_id__in=call_ids, status__in=["queued", "sent"])
         .values("call_id")
         .annotate(n=Count("id"))
         .values_list("call_id", "n")
     )
-    out: list[CallSummaryShape] = []
-    for c in calls:
-        row = counts.get(c.pk, {})
-        result = _result_text(c)
-        out.append(
-            {
-                "id": c.pk,
-                "graph_id": c.graph_id,
-                "kind": c.kind,
-                "direction": c.direction,
-                "state": c.state,
-                "subject": c.subject,
-                "caller": c.source_display,
-                "meeting_id": c.meeting_id,
-                "created_at": iso(c.created_at),
-                "established_at": iso(c.established_at),
-                "terminated_at": iso(c.terminated_at),
-                "participant_count": int(row.get("participant_count", 0)),
-                "muted_count": int(row.get("muted_count", 0)),
-                "sharing": sharing.get(c.pk, []),
-                "pending_actions": int(pending.get(c.pk, 0)),
-                "bot_muted": bool(row.get("bot_muted", 0)),
-                "last_tone": c.last_tone,
-                "result": result,
-                "version": c.version,
-            }
-        )
-    return out
+
+
+def call_summaries(calls: Iterable[Call]) -> list[CallSummaryShape]:
+    """Board rows for the given calls, in three queries whatever their number."""
+    calls = list(calls)
+    ids = {c.pk for c in calls}
+    counts = roster_counts(ids)
+    pending = pending_action_counts(ids)
+    return [
+        {
+            "id": c.pk,
+            "graph_id": c.graph_id,
+            "kind": c.kind,
+            "direction": c.direction,
+            "state": c.state,
+            "subject": c.subject,
+            "caller": c.source_display,
+            "meeting_id": c.meeting_id,
+            "created_at": iso(c.created_at),
+            "established_at": iso(c.established_at),
+            "terminated_at": iso(c.terminated_at),
+            "participant_count": counts[c.pk]["participant_count"],
+            "muted_count": counts[c.pk]["muted_count"],
+            "sharing": counts[c.pk]["sharing"],
+            "pending_actions": pending.get(c.pk, 0),
+            "bot_muted": counts[c.pk]["bot_muted"],
+            "last_tone": c.last_tone,
+            "result": _result_text(c),
+            "version": c.version,
+        }
+        for c in calls
+    ]
 
 
 @dataclass
@@ -229,40 +232,9 @@ def attach_board_changes(
     whole = (
         {s["id"]: s for s in call_summaries(calls[i] for i in fresh)} if fresh else {}
     )
-    counted = roster_changed - fresh
-    counts: dict[int, dict[str, Any]] = {
-        i: {"participant_count": 0, "muted_count": 0, "bot_muted": False, "sharing": []}
-        for i in counted
-    }
-    if counted:
-        for call_id, is_bot, n, muted in (
-            Participant.objects.filter(call_id__in=counted, left_at__isnull=True)
-            .values("call_id", "is_bot")
-            .annotate(n=Count("id"), muted=Count("id", filter=Q(is_muted=True)))
-            .values_list("call_id", "is_bot", "n", "muted")
-        ):
-            row = counts[call_id]
-            if is_bot:
-                row["bot_muted"] = muted > 0
-            else:
-                row["participant_count"], row["muted_count"] = n, muted
-        for call_id, name in Participant.objects.filter(
-            call_id__in=counted, left_at__isnull=True, is_sharing_screen=True
-        ).values_list("call_id", "display_name"):
-            counts[call_id]["sharing"].append(name)
+    counts = roster_counts(roster_changed - fresh)
     pending_for = actions_changed - fresh
-    pending = (
-        dict(
-            Action.objects.filter(
-                call_id__in=pending_for, status__in=["queued", "sent"]
-            )
-            .values("call_id")
-            .annotate(n=Count("id"))
-            .values_list("call_id", "n")
-        )
-        if pending_for
-        else {}
-    )
+    pending = pending_action_counts(pending_for)
     for delta in deltas:
         call = calls[delta.call_id]
         if delta.call_id in whole:
