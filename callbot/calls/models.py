@@ -297,6 +297,9 @@ class Action(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # Acting on live calls is one permission, granted to the Admin and
+        # Supervisor groups; viewing uses Django's view_* permissions.
+        permissions = [("request_action", "Can act on live calls")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=[ActionStatus.COMPLETED, ActionStatus.FAILED])
