@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from callbot.calls import live
 from callbot.calls.models import Action, Call, CallEvent, Meeting, Participant
+from callbot.calls.signals import CallActivity, call_activity
 from callbot.calls.states import (
     ActionStatus,
     CallDirection,
@@ -87,6 +88,8 @@ class _CallWork:
     participants: dict[str, Participant] = field(default_factory=dict)
     left: dict[str, Participant] = field(default_factory=dict)
     actions: list[Action] = field(default_factory=list)
+    # New tones in the order pressed, for the bot's behaviour (signals.CallActivity).
+    tones: list[str] = field(default_factory=list)
     # Bumped by every applied change, so one notification's effect can be told.
     mutations: int = 0
     # Stored values of participant rows touched in this batch, to write only the diff.
@@ -202,7 +205,38 @@ def apply_notifications(
             actions_changed={item.call.pk for item in work.values() if item.actions},
         )
         live.publish_on_commit(result.deltas)
+        activity = [_activity(item) for item in work.values() if item.changed]
+        if activity:
+            transaction.on_commit(lambda: _announce(activity))
     return result
+
+
+def _activity(item: _CallWork) -> CallActivity:
+    call = item.call
+    return CallActivity(
+        call_id=call.pk,
+        graph_id=call.graph_id,
+        created=item.fresh,
+        direction=call.direction,
+        kind=call.kind,
+        state=call.state,
+        state_changed="state" in item.call_changes,
+        tones=tuple(item.tones),
+        finished_actions=tuple((a.pk, a.kind, a.status) for a in item.actions),
+        terminated="terminated_at" in item.call_changes,
+    )
+
+
+def _announce(activity: list[CallActivity]) -> None:
+    # A receiver's failure must not turn an applied batch into a 500: the platform
+    # would redeliver what is already stored.
+    for receiver, response in call_activity.send_robust(sender=Call, activity=activity):
+        if isinstance(response, Exception):
+            logger.error(
+                "call_activity receiver %r failed",
+                receiver,
+                exc_info=(type(response), response, response.__traceback__),
+            )
 
 
 def _lock_calls(
@@ -328,6 +362,16 @@ def _apply_call(
     ):
         item.set("last_tone_sequence", tone.sequence_id)
         item.set("last_tone", tone.tone[:16])
+        item.tones.append(tone_key(tone.tone))
+
+
+_TONE_KEYS = {"star": "*", "pound": "#"}
+
+
+def tone_key(tone: str) -> str:
+    """The key a Graph tone name stands for: ``tone0`` → "0", ``tonePound`` → "#"."""
+    name = tone.removeprefix("tone").lower()
+    return _TONE_KEYS.get(name, name)
 
 
 def _apply_call_properties(item: _CallWork, r: CallResource) -> None:

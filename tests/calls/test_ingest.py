@@ -66,7 +66,7 @@ def test_incoming_peer_to_peer_call_is_stored_with_its_caller(
     )
     assert result.stored == 1
     assert result.duplicates == 0
-    assert len(callbacks) == 1
+    assert len(callbacks) == 2  # the live delta, and the activity announcement
     [delta] = result.deltas
     assert delta.base_version == 0
     assert delta.version == 1

@@ -1,0 +1,36 @@
+"""What happened to calls, announced after commit for the bot's behaviour to react.
+
+Ingest sends ``call_activity`` once per applied batch, after the transaction commits,
+so receivers see committed rows. Receivers must be cheap (enqueue a Celery task and
+return): they run inside the webhook's request. This module imports nothing of the
+receivers; ``callbot.ivr`` connects itself in its ``AppConfig.ready``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.dispatch import Signal
+
+# Sent with ``activity: list[CallActivity]``.
+call_activity = Signal()
+
+
+@dataclass(frozen=True)
+class CallActivity:
+    """One call's changes in one applied batch."""
+
+    call_id: int
+    graph_id: str
+    # This batch held the first notification we ever saw for the call.
+    created: bool
+    direction: str
+    kind: str
+    state: str
+    state_changed: bool
+    # New tones in the order pressed: "0".."9", "*", "#", "a".."d".
+    tones: tuple[str, ...] = ()
+    # (action id, kind, status) for actions that became completed or failed.
+    finished_actions: tuple[tuple[int, str, str], ...] = ()
+    # The call became terminated in this batch.
+    terminated: bool = False
