@@ -1,0 +1,71 @@
+"""Who may see and do what on the dashboard, in one place.
+
+Roles are the groups made by migration ``0001_roles``; checks go through Django
+permissions, so a superuser passes everything and a custom group can mix rights.
+Pages and the websocket consumer both ask these functions, on every request and
+every socket message.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser, PermissionsMixin
+
+VIEW_PERMISSION = "calls.view_call"
+ACT_PERMISSION = "calls.request_action"
+# Scheduling and joining meetings and reading the bot's configuration is admin work.
+MANAGE_PERMISSION = "calls.add_meeting"
+
+# What ``request.user`` and ``scope["user"]`` hold.
+UserLike = AbstractBaseUser | AnonymousUser
+
+
+class Role(StrEnum):
+    ADMIN = "Admin"
+    SUPERVISOR = "Supervisor"
+    AUDITOR = "Auditor"
+
+
+def _member(user: UserLike) -> PermissionsMixin | None:
+    """The user as a permission holder when signed in and active, else None."""
+    if (
+        isinstance(user, PermissionsMixin)
+        and user.is_authenticated
+        and getattr(user, "is_active", False)
+    ):
+        return user
+    return None
+
+
+def can_view(user: UserLike) -> bool:
+    """May read the board, calls, meetings and their timelines."""
+    member = _member(user)
+    return member is not None and member.has_perm(VIEW_PERMISSION)
+
+
+def can_act(user: UserLike) -> bool:
+    """May ask for actions on live calls (mute, invite, hang up, ...)."""
+    member = _member(user)
+    return member is not None and member.has_perm(ACT_PERMISSION)
+
+
+def can_manage(user: UserLike) -> bool:
+    """May schedule and join meetings and see the bot's configuration."""
+    member = _member(user)
+    return member is not None and member.has_perm(MANAGE_PERMISSION)
+
+
+def role_of(user: UserLike) -> str:
+    """The strongest role the user holds, for display; '' when none."""
+    member = _member(user)
+    if member is None:
+        return ""
+    if member.is_superuser:
+        return Role.ADMIN.value
+    names = set(member.groups.values_list("name", flat=True))
+    for role in Role:
+        if role.value in names:
+            return role.value
+    return ""

@@ -1,0 +1,47 @@
+"""Giving a user a role: shared by ``create_user`` and ``demo_users``."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser, Group
+from django.db import transaction
+
+from dashboard.permissions import Role
+
+
+class RoleMissingError(Exception):
+    """The role groups are absent: the migrations have not run."""
+
+
+def set_role(user: AbstractUser, role: Role) -> None:
+    """Make ``role`` the user's only role. Admins are also staff (the Django admin)."""
+    try:
+        group = Group.objects.get(name=role.value)
+    except Group.DoesNotExist:
+        raise RoleMissingError(
+            f"group {role.value!r} is missing; run `manage.py migrate` first"
+        ) from None
+    others = Group.objects.filter(name__in=[r.value for r in Role if r is not role])
+    user.groups.remove(*others)
+    user.groups.add(group)
+    user.is_staff = role is Role.ADMIN
+    user.save(update_fields=["is_staff"])
+
+
+def upsert_user(
+    username: str, role: Role, *, password: str, email: str = ""
+) -> tuple[AbstractUser, bool]:
+    """Create or update a user with this role and password; True if created."""
+    model = get_user_model()
+    with transaction.atomic():
+        user, created = model.objects.get_or_create(
+            username=username, defaults={"email": email}
+        )
+        assert isinstance(user, AbstractUser)  # noqa: S101 (narrowing for mypy)
+        if email and user.email != email:
+            user.email = email
+        user.is_active = True
+        user.set_password(password)
+        user.save()
+        set_role(user, role)
+    return user, created

@@ -1,0 +1,113 @@
+"""Role groups from the migration, the permission helpers, and the user commands."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from django.contrib.auth.models import Group
+from django.core.management import CommandError, call_command
+
+import pytest
+
+from dashboard.permissions import can_act, can_manage, can_view, role_of
+
+pytestmark = pytest.mark.django_db
+
+
+def test_migration_creates_the_three_role_groups() -> None:
+    groups = {g.name: g for g in Group.objects.all()}
+    assert {"Admin", "Supervisor", "Auditor"} <= groups.keys()
+    codenames = {
+        name: set(groups[name].permissions.values_list("codename", flat=True))
+        for name in ("Admin", "Supervisor", "Auditor")
+    }
+    assert "request_action" in codenames["Supervisor"]
+    assert "request_action" not in codenames["Auditor"]
+    assert codenames["Auditor"] == {
+        c for c in codenames["Auditor"] if c.startswith("view_")
+    }
+    assert codenames["Supervisor"] < codenames["Admin"]
+    assert "delete_call" in codenames["Admin"]
+
+
+def test_each_role_may_do_what_it_is_for(
+    alice: Any, bob: Any, carol: Any, dave: Any
+) -> None:
+    rights = {
+        u.username: (can_view(u), can_act(u), can_manage(u), role_of(u))
+        for u in (alice, bob, carol, dave)
+    }
+    assert rights == {
+        "alice": (True, True, True, "Admin"),
+        "bob": (True, True, False, "Supervisor"),
+        "carol": (True, False, False, "Auditor"),
+        "dave": (False, False, False, ""),
+    }
+
+
+def test_create_user_gives_the_role_and_makes_admins_staff(
+    django_user_model: Any,
+) -> None:
+    out = io.StringIO()
+    call_command("create_user", "erin", "--role", "admin", stdout=out)
+    erin = django_user_model.objects.get(username="erin")
+    assert role_of(erin) == "Admin"
+    assert erin.is_staff
+    password = out.getvalue().split("Password: ")[1].strip()
+    assert erin.check_password(password)
+
+    call_command("create_user", "erin", "--role", "auditor", stdout=io.StringIO())
+    erin.refresh_from_db()
+    assert role_of(erin) == "Auditor"
+    assert not erin.is_staff
+    assert not can_act(erin)
+
+
+def test_create_user_reads_the_password_from_stdin_and_validates_it(
+    django_user_model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    with pytest.raises(CommandError, match="too short"):
+        call_command("create_user", "finn", "--role", "supervisor", "--password-stdin")
+    assert not django_user_model.objects.filter(username="finn").exists()
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-long-enough-pass\n"))
+    call_command(
+        "create_user",
+        "finn",
+        "--role",
+        "supervisor",
+        "--password-stdin",
+        stdout=io.StringIO(),
+    )
+    assert django_user_model.objects.get(username="finn").check_password(
+        "a-long-enough-pass"
+    )
+
+
+def test_demo_users_is_idempotent_and_prints_the_logins(
+    django_user_model: Any, settings: Any
+) -> None:
+    settings.USE_EMULATOR = True
+    if "postgresql" in settings.DATABASES["default"]["ENGINE"]:
+        pytest.skip("demo users refuse to run on PostgreSQL by design")
+    out = io.StringIO()
+    call_command("demo_users", stdout=out)
+    call_command("demo_users", stdout=out)
+    assert (
+        django_user_model.objects.filter(
+            username__in=["admin", "supervisor", "auditor"]
+        ).count()
+        == 3
+    )
+    supervisor = django_user_model.objects.get(username="supervisor")
+    assert supervisor.check_password("callbot-supervisor")
+    assert role_of(supervisor) == "Supervisor"
+    assert "supervisor  password callbot-supervisor" in out.getvalue()
+
+
+def test_demo_users_refuses_outside_the_embedded_default(settings: Any) -> None:
+    settings.USE_EMULATOR = False
+    with pytest.raises(CommandError, match="embedded default"):
+        call_command("demo_users")
