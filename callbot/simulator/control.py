@@ -338,6 +338,12 @@ async def events(request: Request, emulator: Emulator) -> Response:
 
 
 @control
+async def graph_requests(request: Request, emulator: Emulator) -> Response:
+    """``GET /_emulator/requests``: the last Graph requests, oldest first."""
+    return JSONResponse({"value": list(emulator.graph_requests)})
+
+
+@control
 async def reset(request: Request, emulator: Emulator) -> Response:
     emulator.reset()
     return JSONResponse({"ok": True})
@@ -466,6 +472,7 @@ routes: list[BaseRoute] = [
     Route(f"{_P}/faults", faults, methods=["GET", "POST", "DELETE"]),
     Route(f"{_P}/stats", stats, methods=["GET"]),
     Route(f"{_P}/events", events, methods=["GET"]),
+    Route(f"{_P}/requests", graph_requests, methods=["GET"]),
     Route(f"{_P}/reset", reset, methods=["POST"]),
     Route(f"{_P}/config", settings, methods=["GET", "PATCH"]),
     Route(f"{_P}/scenarios", scenarios, methods=["GET", "POST"]),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import random
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
 
 from starlette.requests import Request
@@ -51,6 +51,9 @@ class Emulator:
         self.media = MediaDesk(self.engine)
         self.scenarios = ScenarioRunner(self)
         self.graph_statuses: Counter[str] = Counter()
+        # The last Graph requests (method, path, status, client-request-id), so a
+        # test can tell whether an action reached Microsoft once or twice.
+        self.graph_requests: deque[dict[str, Any]] = deque(maxlen=2000)
         self.tokens_issued = 0
 
     def reset(self) -> None:
@@ -75,6 +78,7 @@ class Emulator:
         self.faults.clear()
         self.faults.applied.clear()
         self.graph_statuses.clear()
+        self.graph_requests.clear()
         self.events.clear()
         self.clock.set_speed(self.config.speed)
 

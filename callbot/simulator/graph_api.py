@@ -97,6 +97,14 @@ def graph_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]
         response.headers["request-id"] = request_id
         response.headers["client-request-id"] = client_request_id
         emulator.graph_statuses[str(response.status_code)] += 1
+        emulator.graph_requests.append(
+            {
+                "method": request.method,
+                "path": request.url.path,
+                "status": response.status_code,
+                "clientRequestId": client_request_id,
+            }
+        )
         if held:
             response.background = BackgroundTask(
                 emulator.engine.release_after_response, held
