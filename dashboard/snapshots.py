@@ -1,0 +1,216 @@
+"""Read-side shapes for pages and sockets: the board, one call, its timeline.
+
+Everything here only reads. Snapshots carry each call's ``version``; the version is
+read *before* the rows it describes, so a change committed in between shows up in
+the snapshot and again in the next delta (deltas are idempotent upserts), and is
+never lost. Must not write and must not import the consumers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypedDict
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from callbot.calls.ingest import action_shape
+from callbot.calls.live import (
+    CallSummaryShape,
+    ParticipantShape,
+    call_summaries,
+    iso,
+    participant_shape,
+)
+from callbot.calls.models import Action, AuditEntry, Call, CallEvent, Participant
+from callbot.calls.states import CallState
+from dashboard.permissions import UserLike, can_view
+
+TIMELINE_LIMIT = 300
+
+
+class CallAccessError(Exception):
+    """The call does not exist or the user may not see it."""
+
+
+class TimelineEntry(TypedDict):
+    at: str | None
+    source: str  # "notification", "action" or "audit"
+    text: str
+    status: str
+
+
+class BoardSnapshot(TypedDict):
+    type: str
+    server_time: str | None
+    calls: list[CallSummaryShape]
+
+
+class CallSnapshot(TypedDict):
+    type: str
+    server_time: str | None
+    call_id: int
+    version: int
+    call: dict[str, Any]
+    participants: list[ParticipantShape]
+    actions: list[dict[str, Any]]
+    timeline: list[TimelineEntry]
+
+
+def live_calls() -> QuerySet[Call]:
+    """Calls not yet terminated, newest first (served by ``call_live_idx``)."""
+    return Call.objects.exclude(state=CallState.TERMINATED).order_by("-created_at")
+
+
+def board_snapshot() -> BoardSnapshot:
+    """Every live call's board row, in a fixed number of queries."""
+    return {
+        "type": "board.snapshot",
+        "server_time": iso(timezone.now()),
+        "calls": call_summaries(live_calls()),
+    }
+
+
+def access_call(user: UserLike, call_id: Any) -> Call:
+    """The call with this id if the user may see it; raises CallAccessError."""
+    if not can_view(user):
+        raise CallAccessError("not allowed")
+    try:
+        return Call.objects.select_related("meeting").get(pk=int(call_id))
+    except (TypeError, ValueError, Call.DoesNotExist):
+        raise CallAccessError(f"no call {call_id!r}") from None
+
+
+def call_detail(call: Call) -> dict[str, Any]:
+    """The board row plus what only the call page shows."""
+    row: dict[str, Any] = dict(call_summaries([call])[0])
+    row.update(
+        meeting_subject=call.meeting.subject if call.meeting else "",
+        media_state_audio=call.media_state_audio,
+        my_participant_id=call.my_participant_id,
+        tenant_id=call.tenant_id,
+        delta_roster=call.delta_roster,
+    )
+    return row
+
+
+def call_snapshot(call_id: int) -> CallSnapshot:
+    """One call whole: row, present roster, recent actions and timeline.
+
+    The call row (and so the version) is read first; see the module docstring.
+    """
+    call = Call.objects.select_related("meeting").get(pk=call_id)
+    participants = [
+        participant_shape(p)
+        for p in Participant.objects.filter(call_id=call_id, left_at__isnull=True)
+    ]
+    actions = [
+        action_shape(a)
+        for a in Action.objects.filter(call_id=call_id).order_by("-created_at")[:50]
+    ]
+    return {
+        "type": "call.snapshot",
+        "server_time": iso(timezone.now()),
+        "call_id": call.pk,
+        "version": call.version,
+        "call": call_detail(call),
+        "participants": participants,
+        "actions": actions,
+        "timeline": timeline(call_id),
+    }
+
+
+def timeline(call_id: int, limit: int = TIMELINE_LIMIT) -> list[TimelineEntry]:
+    """Notifications, actions and audit entries of a call, oldest first (the last
+    ``limit`` of each)."""
+    entries: list[TimelineEntry] = []
+    events = CallEvent.objects.filter(call_id=call_id).order_by("-sequence")[:limit]
+    for event in events:
+        entries.append(
+            {
+                "at": iso(event.received_at),
+                "source": "notification",
+                "text": describe_event(event),
+                "status": "" if event.applied else "no change",
+            }
+        )
+    for action in Action.objects.filter(call_id=call_id).order_by("-created_at")[
+        :limit
+    ]:
+        entries.append(
+            {
+                "at": iso(action.completed_at or action.sent_at or action.created_at),
+                "source": "action",
+                "text": describe_action(action),
+                "status": action.status,
+            }
+        )
+    for entry in AuditEntry.objects.filter(call_id=call_id).order_by("-created_at")[
+        :limit
+    ]:
+        entries.append(
+            {
+                "at": iso(entry.created_at),
+                "source": "audit",
+                "text": f"{entry.actor_name}: {entry.action} {entry.target}".strip(),
+                "status": entry.outcome,
+            }
+        )
+    entries.sort(key=lambda e: e["at"] or "")
+    return entries
+
+
+def describe_action(action: Action) -> str:
+    text = action.get_kind_display()
+    if action.target:
+        text = f"{text} → {action.target}"
+    if action.result_message:
+        text = f"{text}: {action.result_message}"
+    return text
+
+
+@dataclass(frozen=True)
+class _Result:
+    code: Any
+    subcode: Any
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.code}/{self.subcode or 0} {self.message}".strip()
+
+
+def _result(data: dict[str, Any]) -> _Result | None:
+    info = data.get("resultInfo")
+    if not isinstance(info, dict):
+        return None
+    return _Result(info.get("code"), info.get("subcode"), str(info.get("message", "")))
+
+
+def describe_event(event: CallEvent) -> str:
+    """One line for a stored notification, from its raw payload."""
+    payload = event.payload if isinstance(event.payload, dict) else {}
+    data = payload.get("resourceData")
+    change = event.change_type
+    if event.resource_kind == "participants":
+        if isinstance(data, dict):  # delta roster
+            entries = data.get("participants") or []
+            return f"roster delta #{data.get('sequenceNumber', '?')}: {len(entries)} changed"
+        count = len(data) if isinstance(data, list) else 0
+        return f"roster: {count} in the call"
+    if not isinstance(data, dict):
+        return f"{event.resource_kind} {change}"
+    if event.resource_kind == "operation":
+        kind = str(data.get("@odata.type", "operation")).rsplit(".", 1)[-1]
+        text = f"{kind} {data.get('status', change)}"
+        result = _result(data)
+        return f"{text}: {result}" if result else text
+    parts = [f"call {change}"]
+    if data.get("state"):
+        parts.append(str(data["state"]))
+    tone = data.get("toneInfo")
+    if isinstance(tone, dict) and tone.get("tone"):
+        parts.append(f"key {tone['tone']}")
+    result = _result(data)
+    if result:
+        parts.append(f"({result})")
+    return " ".join(parts)
