@@ -1,0 +1,628 @@
+"""IVR flows as data, and the pure step function that runs them.
+
+A flow is a start step id plus a list of steps (plain JSON, edited in the admin).
+``parse_flow`` turns that JSON into typed steps and reports every problem at once
+(unknown step ids, unreachable steps, bad timers); ``advance`` moves one call's
+``FlowState`` on one ``Event`` and returns the ``Command``s to perform.
+
+Pure Python: no ORM, no settings, no clock. The runtime (``callbot.ivr.runtime``)
+loads the state, calls ``advance``, performs the commands through
+``callbot.calls.services`` and stores the new state. A command with ``wait`` set is
+one the flow waits on: the runtime records its Action id in ``FlowState.awaiting``,
+and only that Action finishing moves the flow on (a supervisor's prompt does not).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+STEP_TYPES = (
+    "play",
+    "collect",
+    "record",
+    "transfer",
+    "redirect",
+    "invite",
+    "hang_up",
+)
+DTMF_KEYS = frozenset("0123456789*#abcd")
+TERMINATORS = frozenset({"", "#", "*"})
+# The operator named in settings (IVR_OPERATOR_USER_ID); resolved by the runtime.
+OPERATOR = "operator"
+
+Target = Mapping[str, str]
+
+
+class FlowError(ValueError):
+    """A flow definition that cannot run; ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+# --- steps ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Step:
+    id: str
+    type: str
+    prompt: str = ""
+    next: str = ""
+    # collect
+    timeout: int = 5
+    max_digits: int = 1
+    terminator: str = "#"
+    branches: Mapping[str, str] = field(default_factory=dict)
+    default: str = ""
+    on_timeout: str = ""
+    # record
+    max_record_duration: int = 10
+    initial_silence_timeout: int = 5
+    max_silence_timeout: int = 2
+    stop_tones: tuple[str, ...] = ("#",)
+    play_beep: bool = True
+    # transfer / redirect / invite
+    target: str | Target = ""
+    on_failure: str = ""
+
+    def exits(self) -> list[str]:
+        """Step ids this step can move to."""
+        found = [self.next, self.default, self.on_timeout, self.on_failure]
+        found.extend(self.branches.values())
+        return [step_id for step_id in found if step_id]
+
+
+@dataclass(frozen=True)
+class Flow:
+    start: str
+    steps: Mapping[str, Step]
+
+    def step(self, step_id: str) -> Step:
+        return self.steps[step_id]
+
+
+_COMMON = {"id", "type", "note"}
+_ALLOWED_KEYS: dict[str, set[str]] = {
+    "play": {"prompt", "next"},
+    "collect": {
+        "prompt",
+        "timeout",
+        "max_digits",
+        "terminator",
+        "branches",
+        "default",
+        "on_timeout",
+    },
+    "record": {
+        "prompt",
+        "next",
+        "max_record_duration",
+        "initial_silence_timeout",
+        "max_silence_timeout",
+        "stop_tones",
+        "play_beep",
+    },
+    "transfer": {"target", "on_failure"},
+    "redirect": {"target"},
+    "invite": {"target", "next", "on_failure"},
+    "hang_up": set(),
+}
+
+
+def _int(
+    raw: Mapping[str, Any],
+    key: str,
+    default: int,
+    low: int,
+    high: int,
+    where: str,
+    problems: list[str],
+) -> int:
+    value = raw.get(key, default)
+    if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+        return value
+    problems.append(f"{where}: {key} must be a whole number from {low} to {high}")
+    return default
+
+
+def _target(
+    raw: Mapping[str, Any], where: str, problems: list[str]
+) -> str | dict[str, str]:
+    value = raw.get("target")
+    if value == OPERATOR:
+        return OPERATOR
+    if isinstance(value, Mapping):
+        user_id, phone = value.get("user_id"), value.get("phone")
+        if isinstance(user_id, str) and user_id and not phone:
+            target = {"user_id": user_id}
+            if isinstance(value.get("display_name"), str) and value["display_name"]:
+                target["display_name"] = value["display_name"]
+            return target
+        if isinstance(phone, str) and phone.startswith("+") and not user_id:
+            return {"phone": phone}
+    problems.append(
+        f'{where}: target must be "operator", {{"user_id": "<Azure AD object id>"}} '
+        'or {"phone": "+<number>"}'
+    )
+    return ""
+
+
+def _parse_step(raw: Any, index: int, problems: list[str]) -> Step | None:
+    if not isinstance(raw, Mapping):
+        problems.append(f"Step {index + 1} must be an object")
+        return None
+    step_id = raw.get("id")
+    if not isinstance(step_id, str) or not step_id.strip():
+        problems.append(f"Step {index + 1} needs an id")
+        return None
+    where = f"Step {step_id!r}"
+    kind = raw.get("type")
+    if kind not in _ALLOWED_KEYS:
+        problems.append(f"{where}: type must be one of {', '.join(STEP_TYPES)}")
+        return None
+    unknown = set(raw) - _COMMON - _ALLOWED_KEYS[kind]
+    if unknown:
+        problems.append(f"{where}: {kind} does not take {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {"id": step_id, "type": kind}
+    for key in ("prompt", "next", "default", "on_timeout", "on_failure"):
+        if key in raw:
+            if not isinstance(raw[key], str):
+                problems.append(f"{where}: {key} must be text")
+            else:
+                values[key] = raw[key]
+    if kind == "play" and not values.get("prompt"):
+        problems.append(f"{where}: play needs a prompt")
+    if kind in ("play", "record") and not values.get("next"):
+        problems.append(f"{where}: {kind} needs a next step")
+    if kind == "collect":
+        values["timeout"] = _int(raw, "timeout", 5, 1, 60, where, problems)
+        values["max_digits"] = _int(raw, "max_digits", 1, 1, 20, where, problems)
+        terminator = raw.get("terminator", "#")
+        if terminator not in TERMINATORS:
+            problems.append(f'{where}: terminator must be "#", "*" or ""')
+        else:
+            values["terminator"] = terminator
+        branches = raw.get("branches", {})
+        if not isinstance(branches, Mapping) or not branches:
+            problems.append(f"{where}: collect needs branches (digits -> step id)")
+            branches = {}
+        clean: dict[str, str] = {}
+        for digits, target in branches.items():
+            if not digits or set(str(digits)) - DTMF_KEYS:
+                problems.append(f"{where}: branch {digits!r} is not a key sequence")
+            elif not isinstance(target, str) or not target:
+                problems.append(f"{where}: branch {digits!r} must name a step")
+            elif len(digits) > values["max_digits"]:
+                problems.append(
+                    f"{where}: branch {digits!r} is longer than max_digits "
+                    f"({values['max_digits']})"
+                )
+            else:
+                clean[str(digits)] = target
+        values["branches"] = clean
+        if not values.get("default"):
+            problems.append(
+                f"{where}: collect needs a default step (for keys no branch matches)"
+            )
+    if kind == "record":
+        values["max_record_duration"] = _int(
+            raw, "max_record_duration", 10, 1, 120, where, problems
+        )
+        values["initial_silence_timeout"] = _int(
+            raw, "initial_silence_timeout", 5, 1, 120, where, problems
+        )
+        values["max_silence_timeout"] = _int(
+            raw, "max_silence_timeout", 2, 1, 120, where, problems
+        )
+        stop_tones = raw.get("stop_tones", ["#"])
+        if not isinstance(stop_tones, list) or any(
+            not isinstance(t, str) or t not in DTMF_KEYS for t in stop_tones
+        ):
+            problems.append(f"{where}: stop_tones must be a list of keys such as '#'")
+        else:
+            values["stop_tones"] = tuple(stop_tones)
+        play_beep = raw.get("play_beep", True)
+        if not isinstance(play_beep, bool):
+            problems.append(f"{where}: play_beep must be true or false")
+        else:
+            values["play_beep"] = play_beep
+    if kind in ("transfer", "redirect", "invite"):
+        values["target"] = _target(raw, where, problems)
+    return Step(**values)
+
+
+def parse_flow(
+    start: str, steps: Any, known_prompts: Iterable[str] | None = None
+) -> Flow:
+    """Check a flow definition and return it typed.
+
+    Raises ``FlowError`` listing every problem: malformed steps, duplicate or unknown
+    step ids, steps no path from ``start`` reaches, a redirect anywhere but first (a
+    call can only be redirected before it is answered), and prompt names missing from
+    ``known_prompts`` (when given).
+    """
+    problems: list[str] = []
+    if not isinstance(steps, list) or not steps:
+        raise FlowError(["A flow needs a list of steps"])
+    parsed: dict[str, Step] = {}
+    for index, raw in enumerate(steps):
+        step = _parse_step(raw, index, problems)
+        if step is None:
+            continue
+        if step.id in parsed:
+            problems.append(f"Step id {step.id!r} is used twice")
+        parsed[step.id] = step
+    if start not in parsed:
+        problems.append(f"The start step {start!r} is not one of the steps")
+    for step in parsed.values():
+        for exit_id in step.exits():
+            if exit_id not in parsed:
+                problems.append(f"Step {step.id!r} leads to unknown step {exit_id!r}")
+    if start in parsed:
+        reached = {start}
+        frontier = [start]
+        while frontier:
+            for exit_id in parsed[frontier.pop()].exits():
+                if exit_id in parsed and exit_id not in reached:
+                    reached.add(exit_id)
+                    frontier.append(exit_id)
+        for step_id in parsed:
+            if step_id not in reached:
+                problems.append(f"Step {step_id!r} is unreachable from {start!r}")
+    for step in parsed.values():
+        if step.type == "redirect" and step.id != start:
+            problems.append(
+                f"Step {step.id!r}: a redirect can only be the start step (Graph "
+                "redirects unanswered calls only); use transfer after answering"
+            )
+    if known_prompts is not None:
+        known = set(known_prompts)
+        for step in parsed.values():
+            if step.prompt and step.prompt not in known:
+                problems.append(f"Step {step.id!r}: no prompt named {step.prompt!r}")
+    if problems:
+        raise FlowError(problems)
+    return Flow(start=start, steps=parsed)
+
+
+# --- state, events, commands ---------------------------------------------------------------
+Phase = Literal[
+    "new",
+    "answering",
+    "playing",
+    "prompting",
+    "collecting",
+    "recording",
+    "transferring",
+    "inviting",
+    "done",
+]
+Status = Literal["running", "completed", "failed", "ended"]
+
+
+@dataclass(frozen=True)
+class FlowState:
+    """Where one call is in its flow. JSON-friendly through ``to_json``/``from_json``."""
+
+    step: str = ""
+    phase: Phase = "new"
+    digits: str = ""
+    deadline: datetime | None = None
+    awaiting: int | None = None
+    status: Status = "running"
+    outcome: str = ""
+
+    @property
+    def finished(self) -> bool:
+        return self.status != "running"
+
+
+@dataclass(frozen=True)
+class Command:
+    """One request to make through ``request_action``; ``prompt`` names are resolved
+    to URIs and the ``operator`` target to an identity by the runtime."""
+
+    kind: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    wait: bool = False
+
+
+@dataclass(frozen=True)
+class Start:
+    now: datetime
+
+
+@dataclass(frozen=True)
+class Established:
+    now: datetime
+
+
+@dataclass(frozen=True)
+class Tones:
+    tones: tuple[str, ...]
+    now: datetime
+
+
+@dataclass(frozen=True)
+class ActionFinished:
+    action_id: int
+    status: str  # "completed" or "failed"
+    now: datetime
+
+
+@dataclass(frozen=True)
+class Tick:
+    now: datetime
+
+
+@dataclass(frozen=True)
+class Ended:
+    now: datetime
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The runtime could not make a request (the service refused it)."""
+
+    kind: str
+    message: str
+    now: datetime
+
+
+Event = Start | Established | Tones | ActionFinished | Tick | Ended | Refused
+
+
+def advance(
+    flow: Flow, state: FlowState, event: Event
+) -> tuple[FlowState, list[Command]]:
+    """Move ``state`` on ``event``; return the new state and the commands to perform.
+
+    1. A finished session ignores everything; ``Ended`` finishes any session.
+    2. ``Start`` answers the call (or redirects it when the flow starts with a
+       redirect); ``Established`` subscribes to tones and enters the start step.
+    3. Tones count while a collect step prompts or listens; keys pressed during its
+       prompt barge in (the prompt is cancelled once the entry is complete), keys
+       pressed during a play step just before it are typed ahead.
+    4. The awaited Action finishing moves the flow on; other Actions are ignored.
+    5. ``Tick`` past a collect step's deadline takes its timeout branch (or, with
+       some keys pressed, routes what was entered).
+    """
+    if state.finished:
+        return state, []
+    if isinstance(event, Ended):
+        if state.phase == "transferring":
+            # A transfer ends the bot's leg (contract §6.7): that is its success.
+            target = flow.step(state.step).target
+            return _finish(state, f"transferred to {_label(target)}"), []
+        return replace(
+            state, status="ended", phase="done", deadline=None, awaiting=None
+        ), []
+    if isinstance(event, Refused):
+        failed = replace(
+            state,
+            status="failed",
+            phase="done",
+            deadline=None,
+            awaiting=None,
+            outcome=f"{event.kind} refused: {event.message}",
+        )
+        if event.kind in ("hang_up", "answer", "redirect"):
+            return failed, []
+        return failed, [Command("hang_up")]
+    if isinstance(event, Start):
+        if state.phase != "new":
+            return state, []
+        first = flow.step(flow.start)
+        if first.type == "redirect":
+            return _finish(
+                replace(state, step=first.id), f"redirected to {_label(first.target)}"
+            ), [Command("redirect", {"target": first.target})]
+        return replace(state, phase="answering"), [Command("answer")]
+    if isinstance(event, Established):
+        if state.phase != "answering":
+            return state, []
+        new_state, commands = _enter(flow, state, flow.start, event.now)
+        return new_state, [Command("subscribe_to_tone"), *commands]
+    if isinstance(event, Tones):
+        return _on_tones(flow, state, event)
+    if isinstance(event, ActionFinished):
+        if state.awaiting is None or event.action_id != state.awaiting:
+            return state, []
+        return _on_finished(flow, replace(state, awaiting=None), event)
+    if isinstance(event, Tick):
+        if (
+            state.phase == "collecting"
+            and state.deadline is not None
+            and event.now >= state.deadline
+        ):
+            step = flow.step(state.step)
+            if state.digits:
+                return _route(flow, state, step, state.digits, event.now, False)
+            return _enter(
+                flow,
+                replace(state, outcome="no keys pressed"),
+                step.on_timeout or step.default,
+                event.now,
+            )
+        return state, []
+    raise TypeError(f"unknown event {event!r}")
+
+
+def _finish(state: FlowState, outcome: str) -> FlowState:
+    return replace(
+        state,
+        status="completed",
+        phase="done",
+        deadline=None,
+        awaiting=None,
+        digits="",
+        outcome=outcome,
+    )
+
+
+def _label(target: str | Target) -> str:
+    if isinstance(target, str):
+        return target
+    return (
+        target.get("display_name") or target.get("user_id") or target.get("phone", "")
+    )
+
+
+def _enter(
+    flow: Flow, state: FlowState, step_id: str, now: datetime
+) -> tuple[FlowState, list[Command]]:
+    """Begin ``step_id``: the commands it starts with and the phase it waits in."""
+    step = flow.step(step_id)
+    # Keys pressed while a play step ran, typed ahead for the collect step after it.
+    typed = state.digits if state.phase == "playing" else ""
+    state = replace(state, step=step_id, digits="", deadline=None, awaiting=None)
+    if step.type == "play":
+        return replace(state, phase="playing"), [
+            Command("play_prompt", {"prompt": step.prompt}, wait=True)
+        ]
+    if step.type == "collect":
+        if typed:
+            # The caller already knows the menu: skip its prompt.
+            listening = _listen(state, step, now)
+            return _on_tones(flow, listening, Tones(tuple(typed), now))
+        if step.prompt:
+            return replace(state, phase="prompting"), [
+                Command("play_prompt", {"prompt": step.prompt}, wait=True)
+            ]
+        return _listen(state, step, now), []
+    if step.type == "record":
+        params: dict[str, Any] = {
+            "max_record_duration": step.max_record_duration,
+            "initial_silence_timeout": step.initial_silence_timeout,
+            "max_silence_timeout": step.max_silence_timeout,
+            "stop_tones": list(step.stop_tones),
+            "play_beep": step.play_beep,
+        }
+        if step.prompt:
+            params["prompt"] = step.prompt
+        return replace(state, phase="recording"), [
+            Command("record_response", params, wait=True)
+        ]
+    if step.type == "transfer":
+        return replace(state, phase="transferring"), [
+            Command("transfer", {"target": step.target}, wait=True)
+        ]
+    if step.type == "invite":
+        return replace(state, phase="inviting"), [
+            Command("invite", {"target": step.target}, wait=True)
+        ]
+    if step.type == "hang_up":
+        return _finish(state, state.outcome or "hung up"), [Command("hang_up")]
+    # A redirect past the start is rejected by parse_flow; never answer twice.
+    return _finish(state, "redirect after answering is not possible"), [
+        Command("hang_up")
+    ]
+
+
+def _listen(state: FlowState, step: Step, now: datetime) -> FlowState:
+    return replace(
+        state, phase="collecting", deadline=now + timedelta(seconds=step.timeout)
+    )
+
+
+def _on_tones(
+    flow: Flow, state: FlowState, event: Tones
+) -> tuple[FlowState, list[Command]]:
+    if state.phase not in ("playing", "prompting", "collecting"):
+        return state, []
+    step = flow.step(state.step)
+    if state.phase == "playing":
+        if flow.step(step.next).type == "collect":
+            return replace(state, digits=state.digits + "".join(event.tones)), []
+        return state, []
+    digits = state.digits
+    for tone in event.tones:
+        if tone == step.terminator and step.terminator:
+            return _route(flow, state, step, digits, event.now, True)
+        digits += tone
+        if _complete(step, digits):
+            return _route(flow, state, step, digits, event.now, True)
+    state = replace(state, digits=digits)
+    if state.phase == "collecting":
+        # Each key restarts the inter-digit timer.
+        state = _listen(state, step, event.now)
+    return state, []
+
+
+def _complete(step: Step, digits: str) -> bool:
+    """An entry is complete at max_digits, or when it matches a branch no longer
+    branch starts with (so "0" reaches the operator at once beside "01")."""
+    if len(digits) >= step.max_digits:
+        return True
+    if digits in step.branches:
+        return not any(
+            other != digits and other.startswith(digits) for other in step.branches
+        )
+    return False
+
+
+def _route(
+    flow: Flow,
+    state: FlowState,
+    step: Step,
+    digits: str,
+    now: datetime,
+    cancel_prompt: bool,
+) -> tuple[FlowState, list[Command]]:
+    next_id = step.branches.get(digits)
+    outcome = f"pressed {digits}" if digits else "pressed nothing"
+    if next_id is None:
+        next_id = step.default
+        outcome = f"pressed {digits or 'only the terminator'} (no such option)"
+    commands: list[Command] = []
+    if cancel_prompt and state.phase == "prompting":
+        commands.append(Command("cancel_media_processing"))
+    new_state, more = _enter(flow, replace(state, outcome=outcome), next_id, now)
+    return new_state, commands + more
+
+
+def _on_finished(
+    flow: Flow, state: FlowState, event: ActionFinished
+) -> tuple[FlowState, list[Command]]:
+    step = flow.step(state.step)
+    ok = event.status == "completed"
+    if state.phase == "prompting":
+        # Played or cancelled: either way the caller may now press keys.
+        return _listen(state, step, event.now), []
+    if state.phase in ("playing", "recording"):
+        return _enter(flow, state, step.next, event.now)
+    if state.phase == "transferring":
+        if ok:
+            return _finish(state, f"transferred to {_label(step.target)}"), []
+        if step.on_failure:
+            return _enter(
+                flow,
+                replace(state, outcome="transfer failed"),
+                step.on_failure,
+                event.now,
+            )
+        return replace(_finish(state, "transfer failed"), status="failed"), [
+            Command("hang_up")
+        ]
+    if state.phase == "inviting":
+        if ok:
+            invited = f"invited {_label(step.target)}"
+            if step.next:
+                return _enter(
+                    flow, replace(state, outcome=invited), step.next, event.now
+                )
+            return _finish(state, invited), []
+        if step.on_failure:
+            return _enter(
+                flow,
+                replace(state, outcome="invite failed"),
+                step.on_failure,
+                event.now,
+            )
+        return replace(_finish(state, "invite failed"), status="failed"), [
+            Command("hang_up")
+        ]
+    return state, []

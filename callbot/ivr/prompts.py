@@ -1,0 +1,82 @@
+"""Prompts: the ones Callbot ships, and the public URL Graph fetches each from.
+
+Shipped prompts are WAV files under ``callbot/ivr/static/ivr/prompts/`` (made by
+``make prompts`` from ``SHIPPED_PROMPTS``) served as static files; uploaded prompts
+are ``Prompt`` rows with a file under ``MEDIA_ROOT``, served by ``callbot.ivr.views``.
+Graph fetches prompts itself, so every URI starts with ``BOT_PUBLIC_URL``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.urls import NoReverseMatch, reverse
+
+SHIPPED_DIR = Path(__file__).resolve().parent / "static" / "ivr" / "prompts"
+SHIPPED_STATIC_PREFIX = "ivr/prompts/"
+
+# name -> what the prompt says (espeak-ng reads these in `make prompts`).
+SHIPPED_PROMPTS: dict[str, str] = {
+    "welcome": "Hello, and thank you for calling.",
+    "menu": (
+        "Thank you for calling. Press 1 to leave a message. "
+        "Press 2 to hear these options again. Press 0 for the operator."
+    ),
+    "invalid": "Sorry, that is not an option.",
+    "no-input": "We did not hear a choice.",
+    "connecting": "Please hold while we connect you to the operator.",
+    "record-after-beep": (
+        "Please leave your message after the beep, and press pound when you are done."
+    ),
+    "goodbye": "Thank you for calling. Goodbye.",
+}
+
+
+class PromptNotFoundError(LookupError):
+    """No prompt has that name."""
+
+
+def shipped_path(name: str) -> Path | None:
+    """The shipped WAV file for ``name``, if Callbot ships one."""
+    path = SHIPPED_DIR / f"{name}.wav"
+    return path if name in SHIPPED_PROMPTS and path.is_file() else None
+
+
+def _absolute(path: str) -> str:
+    return f"{settings.BOT_PUBLIC_URL.rstrip('/')}/{path.lstrip('/')}"
+
+
+def static_uri(static_path: str) -> str:
+    """The public URL of a file under the static root."""
+    return _absolute(f"{settings.STATIC_URL.rstrip('/')}/{static_path}")
+
+
+def prompt_uri(name: str) -> str:
+    """The public URL of the prompt called ``name``, for ``play_prompt``'s ``uri``.
+
+    An admin's ``Prompt`` row wins over a shipped prompt of the same name. Raises
+    ``PromptNotFoundError`` when neither exists.
+    """
+    from callbot.ivr.models import Prompt
+
+    prompt = Prompt.objects.filter(name=name).first()
+    if prompt is not None:
+        if prompt.static_path:
+            return static_uri(prompt.static_path)
+        try:
+            return _absolute(reverse("ivr-prompt", kwargs={"name": prompt.name}))
+        except NoReverseMatch:
+            return _absolute(f"{settings.MEDIA_URL.rstrip('/')}/{prompt.audio.name}")
+    if shipped_path(name) is not None:
+        return static_uri(f"{SHIPPED_STATIC_PREFIX}{name}.wav")
+    raise PromptNotFoundError(f"No prompt is named {name!r}.")
+
+
+def known_prompt_names() -> set[str]:
+    """Every name ``prompt_uri`` resolves: Prompt rows and shipped prompts."""
+    from callbot.ivr.models import Prompt
+
+    names = set(Prompt.objects.values_list("name", flat=True))
+    names.update(name for name in SHIPPED_PROMPTS if shipped_path(name) is not None)
+    return names

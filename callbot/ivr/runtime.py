@@ -1,0 +1,302 @@
+"""The bot's behaviour at run time: apply the call policy to new incoming calls and
+move IVR sessions on call activity and on collection timeouts.
+
+Acts only through ``callbot.calls.services.request_action(..., actor=None)``; never
+writes calls, participants or actions itself, and never calls Graph. Each step is one
+transaction: lock the call (the order ingest and services use), then the session,
+run the pure ``flows.advance``, request its commands, store the new state.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from callbot.calls.models import Action, Call
+from callbot.calls.services import ActionRefusedError, request_action
+from callbot.calls.states import CallDirection, CallKind, CallState
+from callbot.ivr import flows
+from callbot.ivr.models import CallPolicy, IvrSession
+from callbot.ivr.prompts import PromptNotFoundError, prompt_uri
+
+logger = logging.getLogger(__name__)
+
+_DECISIONS = (Action.Kind.ANSWER, Action.Kind.REJECT, Action.Kind.REDIRECT)
+
+
+# --- choosing a policy -------------------------------------------------------------------
+def called_identities(targets: Any) -> tuple[set[str], set[str]]:
+    """The ids and phone numbers a call was made to, from its ``targets`` JSON.
+
+    Ids are lower-cased (Graph ids compare case-insensitively); numbers are kept as
+    written in +E.164. Parsed structurally, as the contract's §7.4 advises.
+    """
+    ids: set[str] = set()
+    numbers: set[str] = set()
+    if not isinstance(targets, list):
+        return ids, numbers
+    for target in targets:
+        identity = target.get("identity") if isinstance(target, Mapping) else None
+        if not isinstance(identity, Mapping):
+            continue
+        for member_name, member in identity.items():
+            if not isinstance(member, Mapping) or not member.get("id"):
+                continue
+            value = str(member["id"])
+            if member_name == "phone" or value.startswith("+"):
+                numbers.add(value.replace(" ", ""))
+            else:
+                ids.add(value.lower())
+    return ids, numbers
+
+
+def choose_policy(call: Call) -> CallPolicy | None:
+    """The enabled policy for ``call``: lowest priority number first; specific
+    matches (identity, number) before a default of the same priority."""
+    ids, numbers = called_identities(call.targets)
+    kinds = ["any", "peer_to_peer" if call.kind == CallKind.PEER_TO_PEER else "group"]
+    candidates = CallPolicy.objects.filter(enabled=True, call_kinds__in=kinds).filter(
+        Q(match=CallPolicy.Match.DEFAULT)
+        | Q(match=CallPolicy.Match.IDENTITY, match_value__in=ids)
+        | Q(match=CallPolicy.Match.NUMBER, match_value__in=numbers)
+    )
+    found = sorted(
+        candidates,
+        key=lambda p: (p.priority, p.match == CallPolicy.Match.DEFAULT, p.pk),
+    )
+    return found[0] if found else None
+
+
+def apply_policy(call_id: int, now: datetime | None = None) -> str:
+    """Decide a new incoming call: answer (maybe into a flow), reject or redirect.
+
+    Preconditions: the call is ``incoming``. Does nothing when it is not, when a
+    decision was already requested (a redelivered task), or when no policy matches
+    (the call rings until a supervisor answers or Microsoft ends it after 15 s).
+    Returns what was done, for logs and tests. A refusal is audited by the service
+    and logged here.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        call = Call.objects.select_for_update(no_key=True).filter(pk=call_id).first()
+        if call is None or call.state != CallState.INCOMING:
+            return "not incoming"
+        if call.direction != CallDirection.INCOMING:
+            return "not incoming"
+        if call.actions.filter(kind__in=_DECISIONS).exists() or hasattr(call, "ivr"):
+            return "already decided"
+        policy = choose_policy(call)
+        if policy is None:
+            logger.info(
+                "no call policy matches call %s", call.pk, extra={"call_id": call.pk}
+            )
+            return "no policy"
+        try:
+            if policy.action == CallPolicy.Do.REJECT:
+                request_action(
+                    "reject",
+                    actor=None,
+                    call=call,
+                    params={"reason": policy.reject_reason},
+                )
+                return "rejected"
+            if policy.action == CallPolicy.Do.REDIRECT:
+                request_action(
+                    "redirect",
+                    actor=None,
+                    call=call,
+                    params={"target": policy.target()},
+                )
+                return "redirected"
+            if policy.flow is None:
+                request_action("answer", actor=None, call=call)
+                return "answered"
+        except ActionRefusedError as refused:
+            logger.warning(
+                "call policy %s refused on call %s: %s",
+                policy.pk,
+                call.pk,
+                refused.message,
+                extra={"call_id": call.pk},
+            )
+            return f"refused: {refused.message}"
+        flow = policy.flow
+        session = IvrSession.objects.create(
+            call=call,
+            flow=flow,
+            policy=policy,
+            flow_start=flow.start,
+            flow_steps=flow.steps,
+        )
+        _step(call, session, flows.Start(now), now)
+        return "answered into a flow"
+
+
+# --- moving sessions ------------------------------------------------------------------------
+def handle_activity(
+    call_id: int,
+    *,
+    state: str = "",
+    state_changed: bool = False,
+    tones: Sequence[str] = (),
+    finished_actions: Iterable[Sequence[Any]] = (),
+    terminated: bool = False,
+    now: datetime | None = None,
+) -> None:
+    """Turn one call's activity into flow events, in a fixed order: established,
+    finished actions, tones, the end. Does nothing for calls without a running session.
+    """
+    now = now or timezone.now()
+    events: list[flows.Event] = []
+    if state_changed and state == CallState.ESTABLISHED:
+        events.append(flows.Established(now))
+    for action_id, _kind, status in finished_actions:
+        events.append(flows.ActionFinished(int(action_id), str(status), now))
+    if tones:
+        events.append(flows.Tones(tuple(tones), now))
+    if terminated:
+        events.append(flows.Ended(now))
+    if not events:
+        return
+    with transaction.atomic():
+        call = Call.objects.select_for_update(no_key=True).filter(pk=call_id).first()
+        session = _locked_session(call_id)
+        if call is None or session is None:
+            return
+        for event in events:
+            _step(call, session, event, now)
+
+
+def sweep_timeouts(now: datetime | None = None) -> int:
+    """Send a ``Tick`` to every running session whose collection deadline passed.
+
+    Returns how many sessions moved. Safe to run concurrently: each session is
+    rechecked under its lock, so a session another worker already moved is skipped.
+    """
+    now = now or timezone.now()
+    due = list(
+        IvrSession.objects.filter(
+            status=IvrSession.Status.RUNNING, deadline__lte=now
+        ).values_list("call_id", flat=True)
+    )
+    moved = 0
+    for call_id in due:
+        with transaction.atomic():
+            call = (
+                Call.objects.select_for_update(no_key=True).filter(pk=call_id).first()
+            )
+            session = _locked_session(call_id)
+            if call is None or session is None or session.deadline is None:
+                continue
+            if session.deadline > now:
+                continue
+            _step(call, session, flows.Tick(now), now)
+            moved += 1
+    return moved
+
+
+def _locked_session(call_id: int) -> IvrSession | None:
+    return (
+        IvrSession.objects.select_for_update(no_key=True)
+        .filter(call_id=call_id, status=IvrSession.Status.RUNNING)
+        .first()
+    )
+
+
+def _step(call: Call, session: IvrSession, event: flows.Event, now: datetime) -> None:
+    """Advance ``session`` on ``event``, request the commands, save the state."""
+    if session.status != IvrSession.Status.RUNNING:
+        return
+    try:
+        flow = session.flow_definition()
+    except flows.FlowError as exc:
+        # Flows are checked when saved; a stored snapshot that no longer parses
+        # (the step format changed) ends the session instead of stalling the call.
+        logger.error("IVR session %s has an invalid flow: %s", session.pk, exc)
+        session.status = IvrSession.Status.FAILED
+        session.outcome = f"invalid flow: {exc}"[:255]
+        session.deadline = None
+        session.save()
+        return
+    state, commands = flows.advance(flow, session.state(), event)
+    state = _perform(call, flow, state, commands, now)
+    session.store(state, now)
+    session.save()
+
+
+def _perform(
+    call: Call,
+    flow: flows.Flow,
+    state: flows.FlowState,
+    commands: list[flows.Command],
+    now: datetime,
+) -> flows.FlowState:
+    """Request each command through the service; a refusal becomes a ``Refused``
+    event (which ends the session and, unless the refusal was for the hang-up,
+    hangs up)."""
+    for command in commands:
+        try:
+            params = _resolve(command, flow)
+            action = request_action(command.kind, actor=None, call=call, params=params)
+        except (ActionRefusedError, PromptNotFoundError) as exc:
+            message = exc.message if isinstance(exc, ActionRefusedError) else str(exc)
+            logger.warning(
+                "IVR %s refused on call %s: %s",
+                command.kind,
+                call.pk,
+                message,
+                extra={"call_id": call.pk},
+            )
+            state, more = flows.advance(
+                flow, state, flows.Refused(command.kind, message, now)
+            )
+            return _perform(call, flow, state, more, now) if more else state
+        if command.wait:
+            state = replace(state, awaiting=action.pk)
+    return state
+
+
+def _resolve(command: flows.Command, flow: flows.Flow) -> dict[str, Any]:
+    """Service parameters for a command: prompt names become URIs, the operator an
+    identity, and an answer prefetches the flow's prompts."""
+    params = dict(command.params)
+    if command.kind == "play_prompt":
+        name = params.pop("prompt")
+        return {"uri": prompt_uri(name), "name": name}
+    if command.kind == "record_response" and "prompt" in params:
+        params["prompt_uri"] = prompt_uri(params.pop("prompt"))
+        return params
+    if command.kind in ("transfer", "redirect", "invite"):
+        params["target"] = resolve_target(params["target"])
+        return params
+    if command.kind == "answer":
+        names = sorted({s.prompt for s in flow.steps.values() if s.prompt})
+        uris = []
+        for name in names:
+            try:
+                uris.append(prompt_uri(name))
+            except PromptNotFoundError:
+                continue
+        return {"prompt_uris": uris} if uris else {}
+    return params
+
+
+def resolve_target(target: str | Mapping[str, str]) -> dict[str, str]:
+    """A flow's target in the service's TARGET shape; ``"operator"`` is the user
+    named by ``IVR_OPERATOR_USER_ID``."""
+    if target == flows.OPERATOR:
+        return {
+            "user_id": settings.IVR_OPERATOR_USER_ID,
+            "display_name": settings.IVR_OPERATOR_DISPLAY_NAME,
+        }
+    if isinstance(target, str):
+        raise ValueError(f"unknown target {target!r}")
+    return dict(target)

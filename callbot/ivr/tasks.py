@@ -1,0 +1,37 @@
+"""Celery tasks of the bot's behaviour; thin wrappers over ``callbot.ivr.runtime``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from callbot.ivr import runtime
+
+
+@shared_task(name="callbot.ivr.handle_call_activity", acks_late=True)
+def handle_call_activity(activity: dict[str, Any]) -> None:
+    """Apply the call policy to a new incoming call and move its IVR session.
+
+    ``activity`` is a ``CallActivity`` as a dict (tones are not stored elsewhere in
+    order, so they travel in the message). Idempotent for the policy (a decided call
+    is left alone); tones of a redelivered message may be applied twice.
+    """
+    call_id = int(activity["call_id"])
+    if activity.get("created") and activity.get("state") == "incoming":
+        runtime.apply_policy(call_id)
+    runtime.handle_activity(
+        call_id,
+        state=str(activity.get("state", "")),
+        state_changed=bool(activity.get("state_changed")),
+        tones=tuple(activity.get("tones") or ()),
+        finished_actions=[tuple(a) for a in activity.get("finished_actions") or ()],
+        terminated=bool(activity.get("terminated")),
+    )
+
+
+@shared_task(name="callbot.ivr.sweep_timeouts", acks_late=True)
+def sweep_timeouts() -> int:
+    """Take the timeout branch of every collect step whose deadline passed (beat,
+    every second). Returns how many sessions moved."""
+    return runtime.sweep_timeouts()
