@@ -86,7 +86,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "django_celery_beat",
     "callbot.calls",
+    "callbot.ivr",
     "callbot.simulator",
     "dashboard",
 ]
@@ -168,7 +170,47 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Redis redelivers an unacknowledged task (its worker died) after this many seconds.
+# Kept short because actions are about live calls; repeated delivery is harmless
+# (``perform`` claims each action once per lease).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 120)
+}
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "keep-calls-alive": {
+        "task": "callbot.calls.send_keep_alives",
+        "schedule": 60.0,
+    },
+    "reconcile-silent-calls": {
+        "task": "callbot.calls.reconcile_silent_calls",
+        "schedule": 300.0,
+    },
+    "requeue-stale-actions": {
+        "task": "callbot.calls.requeue_stale_actions",
+        "schedule": 15.0,
+    },
+    "join-due-meetings": {
+        "task": "callbot.calls.join_due_meetings",
+        "schedule": 10.0,
+    },
+    # IVR tone-collection timeouts: a countdown is ignored when tasks run eagerly,
+    # so a sweep enforces them (callbot/ivr).
+    "ivr-sweep-timeouts": {"task": "callbot.ivr.sweep_timeouts", "schedule": 1.0},
+}
+
+# --- Call control -------------------------------------------------------------------
+
+# A worker holds a claimed action this long (longer than one Graph request with
+# its retries) before another may take it over.
+ACTION_LEASE_SECONDS = env_int("ACTION_LEASE_SECONDS", 60)
+ACTION_MAX_ATTEMPTS = env_int("ACTION_MAX_ATTEMPTS", 6)
+ACTION_REQUEUE_AFTER_SECONDS = env_int("ACTION_REQUEUE_AFTER_SECONDS", 30)
+# The contract ends a call after 45 minutes without keepAlive; send every 15.
+KEEP_ALIVE_INTERVAL_SECONDS = env_int("KEEP_ALIVE_INTERVAL_SECONDS", 15 * 60)
+RECONCILE_SILENCE_SECONDS = env_int("RECONCILE_SILENCE_SECONDS", 20 * 60)
+# A scheduled join more than this late (Callbot was down) is skipped.
+MEETING_JOIN_GRACE_SECONDS = env_int("MEETING_JOIN_GRACE_SECONDS", 30 * 60)
 
 # --- Microsoft Graph ----------------------------------------------------------------
 # With no tenant configured, Callbot talks to its built-in emulator (callbot/simulator)
@@ -223,6 +265,21 @@ GRAPH_TIMEOUT_SECONDS = env_int("GRAPH_TIMEOUT_SECONDS", 10)
 GRAPH_RETRY_BUDGET_SECONDS = env_int("GRAPH_RETRY_BUDGET_SECONDS", 30)
 BOT_PUBLIC_URL = env_url("BOT_PUBLIC_URL", f"http://127.0.0.1:{PORT}")
 BOT_DISPLAY_NAME = env_str("BOT_DISPLAY_NAME", "Callbot")
+# The user who organises online meetings the bot creates (contract §10.1).
+ONLINE_MEETING_ORGANIZER_ID = env_str(
+    "ONLINE_MEETING_ORGANIZER_ID", "0d9c8b7a-6f5e-4d3c-2b1a-0f9e8d7c6b5a"
+)
+
+# --- Call policy and IVR (callbot/ivr) --------------------------------------------------
+# "Press 0 for the operator" transfers to this Azure AD user. The default is a made-up
+# user the emulator accepts; set a real object id with a real tenant.
+IVR_OPERATOR_USER_ID = env_str(
+    "IVR_OPERATOR_USER_ID", "0f9e8d7c-6b5a-4c3d-9e2f-1a0b9c8d7e6f"
+)
+IVR_OPERATOR_DISPLAY_NAME = env_str("IVR_OPERATOR_DISPLAY_NAME", "Operator")
+# Uploaded prompts; Graph fetches them from BOT_PUBLIC_URL/ivr/prompts/<name>.wav.
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+MEDIA_URL = "/media/"
 
 # --- The rest -------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

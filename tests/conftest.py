@@ -73,6 +73,28 @@ def alice(django_user_model: Any) -> Any:
 
 
 @pytest.fixture
+def bob(django_user_model: Any) -> Any:
+    """Bob, a supervisor: may act on calls."""
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user("bob", "bob@example.com", "bob-pw-1")
+    user.user_permissions.add(
+        Permission.objects.get(
+            codename="request_action", content_type__app_label="calls"
+        )
+    )
+    return user
+
+
+@pytest.fixture
+def carol(django_user_model: Any) -> Any:
+    """Carol, an auditor: reads, never acts."""
+    return django_user_model.objects.create_user(
+        "carol", "carol@example.com", "carol-pw-1"
+    )
+
+
+@pytest.fixture
 def channel_layer(settings: Any) -> Iterator[Any]:
     """A fresh in-memory channel layer (Redis-backed tests configure their own)."""
     from channels.layers import channel_layers

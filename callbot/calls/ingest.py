@@ -211,6 +211,54 @@ def apply_notifications(
     return result
 
 
+def end_call_locally(call_id: int, reason: str) -> bool:
+    """End a call whose ending Graph never told us (reconciliation found it gone).
+
+    Applied like a ``deleted`` notification: state, roster and pending actions move
+    in one transaction with one version bump, and the delta and the activity are
+    announced after commit. Returns False if the call had already ended.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        call = (
+            Call.objects.select_for_update(no_key=True)
+            .filter(pk=call_id)
+            .exclude(state=CallState.TERMINATED)
+            .first()
+        )
+        if call is None:
+            return False
+        item = _CallWork(call=call, fresh=False, base_version=call.version)
+        old_state = call.state
+        item.set("state", CallState.TERMINATED.value)
+        item.set("terminated_at", now, live.iso(now))
+        item.set("result_message", reason[:2000])
+        _end_roster(item, now)
+        _settle_by_state(item, old_state, CallState.TERMINATED, _NO_RESOURCE, now)
+        for action in Action.objects.select_for_update(no_key=True).filter(
+            call=call, status__in=[ActionStatus.QUEUED, ActionStatus.SENT]
+        ):
+            if any(a.pk == action.pk for a in item.actions):
+                continue
+            action.status = ActionStatus.FAILED
+            action.completed_at = now
+            action.result_message = reason[:2000]
+            action.error_code = "call_lost"
+            item.actions.append(action)
+        deltas = _save(item, now)
+        live.attach_board_changes(
+            deltas,
+            {call.pk: call},
+            fresh=set(),
+            roster_changed={call.pk} if item.left else set(),
+            actions_changed={call.pk} if item.actions else set(),
+        )
+        live.publish_on_commit(deltas)
+        activity = [_activity(item)]
+        transaction.on_commit(lambda: _announce(activity))
+    return True
+
+
 def _activity(item: _CallWork) -> CallActivity:
     call = item.call
     return CallActivity(
@@ -343,7 +391,9 @@ def _apply_call(
     if stale:
         return
     if new_state is not None and new_state != call.state:
+        old_state = call.state
         item.set("state", new_state.value)
+        _settle_by_state(item, old_state, new_state, r, now)
     if new_state is not None:
         if new_state == CallState.ESTABLISHED and call.established_at is None:
             item.set("established_at", now, live.iso(now))
@@ -372,6 +422,79 @@ def tone_key(tone: str) -> str:
     """The key a Graph tone name stands for: ``tone0`` → "0", ``tonePound`` → "#"."""
     name = tone.removeprefix("tone").lower()
     return _TONE_KEYS.get(name, name)
+
+
+# Actions Graph answers with 202 and no operation: the call's own state tells how
+# they went. kind -> (states that complete it, states that fail it).
+_SETTLED_BY_STATE: dict[str, tuple[frozenset[CallState], frozenset[CallState]]] = {
+    kind: outcome
+    for kinds, outcome in (
+        (
+            ("answer", "place_call", "place_group_call", "join_meeting"),
+            (frozenset({CallState.ESTABLISHED}), frozenset({CallState.TERMINATED})),
+        ),
+        (
+            ("reject", "redirect", "hang_up"),
+            (frozenset({CallState.TERMINATED}), frozenset()),
+        ),
+        (
+            ("transfer",),
+            (
+                frozenset({CallState.TRANSFER_ACCEPTED, CallState.TERMINATED}),
+                frozenset({CallState.ESTABLISHED}),
+            ),
+        ),
+    )
+    for kind in kinds
+}
+_TRANSFERRING = {CallState.TRANSFERRING.value, CallState.TRANSFER_ACCEPTED.value}
+_NO_RESOURCE = CallResource.parse({})
+
+
+def _settle_by_state(
+    item: _CallWork,
+    old_state: str,
+    new_state: CallState,
+    r: CallResource,
+    now: datetime,
+) -> None:
+    """Complete or fail the pending actions whose outcome is this state change.
+
+    Queued actions count too: the notification can beat the task recording that
+    Graph accepted the request.
+    """
+    kinds = [
+        kind
+        for kind, (done, failed) in _SETTLED_BY_STATE.items()
+        if new_state in done or new_state in failed
+    ]
+    if not kinds:
+        return
+    pending = Action.objects.select_for_update(no_key=True).filter(
+        call=item.call,
+        kind__in=kinds,
+        status__in=[ActionStatus.QUEUED, ActionStatus.SENT],
+    )
+    for action in pending:
+        done, failed = _SETTLED_BY_STATE[action.kind]
+        if (
+            action.kind == "transfer"
+            and new_state in failed
+            and old_state not in _TRANSFERRING
+        ):
+            continue  # established again, but not after a transfer attempt
+        status = ActionStatus.COMPLETED if new_state in done else ActionStatus.FAILED
+        action.status = status
+        action.completed_at = now
+        action.sent_at = action.sent_at or now
+        action.claimed_until = None
+        info = r.result_info
+        if info is not None:
+            action.result_code = info.code
+            action.result_subcode = info.subcode
+            action.result_message = info.message[:2000]
+        item.actions.append(action)
+        item.mutations += 1
 
 
 def _apply_call_properties(item: _CallWork, r: CallResource) -> None:
@@ -630,19 +753,7 @@ def _apply_operation(item: _CallWork, n: Notification, now: datetime) -> None:
     item.mutations += 1
 
 
-def action_shape(a: Action) -> dict[str, Any]:
-    return {
-        "id": a.pk,
-        "kind": a.kind,
-        "status": a.status,
-        "target": a.target,
-        "result_code": a.result_code,
-        "result_subcode": a.result_subcode,
-        "result_message": a.result_message,
-        "error_code": a.error_code,
-        "created_at": live.iso(a.created_at),
-        "completed_at": live.iso(a.completed_at),
-    }
+action_shape = live.action_shape
 
 
 def _update_participants(
@@ -690,7 +801,10 @@ def _save(item: _CallWork, now: datetime) -> list[live.CallDelta]:
         action.save(
             update_fields=[
                 "status",
+                "sent_at",
+                "claimed_until",
                 "completed_at",
+                "error_code",
                 "result_code",
                 "result_subcode",
                 "result_message",
@@ -715,7 +829,7 @@ def _save(item: _CallWork, now: datetime) -> list[live.CallDelta]:
                     live.participant_shape(p) for p in item.participants.values()
                 ],
                 left=[p.graph_id for p in item.left.values()],
-                actions=[action_shape(a) for a in item.actions],
+                actions=[live.action_shape(a) for a in item.actions],
             )
         )
     call.save(update_fields=sorted(fields))

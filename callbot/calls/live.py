@@ -194,6 +194,56 @@ class CallDelta:
         }
 
 
+def action_shape(a: Action) -> dict[str, Any]:
+    """An action as browsers see it; ``message`` explains a failure in words."""
+    return {
+        "id": a.pk,
+        "kind": a.kind,
+        "status": a.status,
+        "target": a.target,
+        "participant_id": str((a.parameters or {}).get("participant_id", "")),
+        "result_code": a.result_code,
+        "result_subcode": a.result_subcode,
+        "result_message": a.result_message,
+        "error_code": a.error_code,
+        "message": action_message(a),
+        "created_at": iso(a.created_at),
+        "completed_at": iso(a.completed_at),
+    }
+
+
+# Graph's errors and result codes, in a supervisor's words (contract §11).
+_ERROR_WORDS = {
+    "graph_400": "Teams refused the request as malformed",
+    "graph_401": "Callbot could not sign in to Microsoft Graph",
+    "graph_403": "Callbot's app registration lacks the permission for this",
+    "graph_404": "Teams no longer knows this call or participant",
+    "graph_409": "The call was not in a state that allows this",
+    "graph_429": "Microsoft Graph kept throttling the request",
+    "graph_5xx": "Microsoft Graph was unavailable",
+    "transport": "Callbot could not reach Microsoft Graph",
+}
+_RESULT_WORDS = {
+    (400, 8508): "It was cancelled before it finished",
+    (408, 1106): "Nobody answered in time",
+    (480, 10076): "The person could not be reached",
+    (403, 7504): "The bot lacks permission for group calls",
+}
+
+
+def action_message(a: Action) -> str:
+    """One sentence on how an action ended, or "" while it is pending or succeeded."""
+    if a.status != "failed":
+        return ""
+    words = _ERROR_WORDS.get(a.error_code) or _RESULT_WORDS.get(
+        (a.result_code or 0, a.result_subcode or 0)
+    )
+    detail = a.result_message.strip()
+    if words and detail:
+        return f"{words}: {detail}"
+    return words or detail or "Teams reported a failure without a reason."
+
+
 def _checked(message: dict[str, Any]) -> dict[str, Any]:
     # The in-memory layer lets non-JSON values through that Redis would refuse;
     # under test every payload is round-tripped so such a bug fails loudly.

@@ -32,6 +32,12 @@ class Meeting(models.Model):
     meeting_token = models.TextField(blank=True)
     starts_at = models.DateTimeField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)
+    # The bot joins by itself at ``starts_at`` (beat task ``join_due_meetings``).
+    auto_join = models.BooleanField(default=False)
+    # The bot hangs up its meeting call at ``ends_at``.
+    leave_at_end = models.BooleanField(default=False)
+    # Set when the scheduled join was requested, so it happens once.
+    joined_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -50,7 +56,14 @@ class Meeting(models.Model):
                 name="meeting_ends_after_start",
             ),
         ]
-        indexes = [models.Index(fields=["starts_at"], name="meeting_starts_at_idx")]
+        indexes = [
+            models.Index(fields=["starts_at"], name="meeting_starts_at_idx"),
+            models.Index(
+                fields=["starts_at"],
+                condition=Q(auto_join=True, joined_at__isnull=True),
+                name="meeting_due_join_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.subject or self.thread_id or f"meeting {self.pk}"
@@ -286,6 +299,9 @@ class Action(models.Model):
     operation_id = models.CharField(max_length=64, blank=True)
     operation_key = models.CharField(max_length=64, blank=True, editable=False)
     attempts = models.PositiveIntegerField(default=0)
+    # A worker holds the action until then; another may take it over afterwards
+    # (the first worker died or its broker message was redelivered).
+    claimed_until = models.DateTimeField(null=True, blank=True)
     result_code = models.IntegerField(null=True, blank=True)
     result_subcode = models.IntegerField(null=True, blank=True)
     result_message = models.TextField(blank=True)

@@ -18,7 +18,11 @@ from tests.support.emulator import RunningEmulator, start_emulator
 
 
 @pytest.fixture(scope="session")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulator]:
+def emulator(
+    tmp_path_factory: pytest.TempPathFactory, live_server: Any
+) -> Iterator[RunningEmulator]:
+    # Depends on live_server so it stops first: its open keep-alive connections
+    # to the live server would otherwise hold that server's shutdown for seconds.
     running = start_emulator(tmp_path_factory.mktemp("e2e-emulator"))
     yield running
     running.stop()
