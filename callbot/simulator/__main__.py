@@ -73,13 +73,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging(level: str) -> None:
+    """Log to stderr at ``level``, with one line per delivery only at DEBUG.
+
+    httpx logs every request at INFO; the emulator POSTs hundreds of notification
+    batches a second under a scenario, which would bury the narration (and, under
+    ``make run``, Callbot's own output). So its per-request lines show only when the
+    emulator runs at DEBUG. Only the emulator process is configured here: Callbot's
+    settings keep their own logging.
+    """
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        raise SystemExit(f"unknown log level {level!r}")
+    logging.basicConfig(
+        level=numeric, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    chatty = logging.DEBUG if numeric <= logging.DEBUG else logging.WARNING
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(chatty)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, prepare TLS files, serve until interrupted."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    )
+    configure_logging(args.log_level)
     config = config_from_env()
     if args.host:
         config.host = args.host

@@ -377,4 +377,11 @@ class Notifier:
             logger.info("notification POST to %s failed: %s", url, type(exc).__name__)
             return None
         self.stats.status_counts[str(response.status_code)] += 1
+        # One line per POST: DEBUG, or a scenario's deliveries drown everything else.
+        logger.debug(
+            "notification POST to %s: %d (message %s)",
+            url,
+            response.status_code,
+            headers.get("X-Microsoft-Skype-Message-ID", ""),
+        )
         return response.status_code
