@@ -1,0 +1,225 @@
+"""Prompts, flows and policies as admins edit them: validation on the models and in
+the admin, prompt URIs, and the demo data the migration ships."""
+
+from __future__ import annotations
+
+import io
+import json
+import wave
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+import pytest
+
+from callbot.ivr.models import CallPolicy, IvrFlow, IvrSession, Prompt
+from callbot.ivr.prompts import PromptNotFoundError, prompt_uri
+
+pytestmark = pytest.mark.django_db
+
+
+def wav_upload(name: str = "hello.wav", rate: int = 16000, seconds: float = 1.0) -> Any:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(b"\0\0" * int(rate * seconds))
+    return SimpleUploadedFile(name, buffer.getvalue(), content_type="audio/wav")
+
+
+@pytest.fixture(autouse=True)
+def _media(settings: Any, tmp_path: Any) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.BOT_PUBLIC_URL = "https://bot.example.net"
+
+
+# --- prompts -------------------------------------------------------------------------------------
+def test_an_uploaded_prompt_in_the_contract_format_is_measured_and_stored() -> None:
+    prompt = Prompt(name="hours", audio=wav_upload(seconds=1.5))
+    prompt.full_clean()
+    prompt.save()
+    assert prompt.duration_seconds == 1.5
+    assert prompt.size_bytes == 44 + 48000
+    assert prompt.audio.name == "prompts/hours.wav"
+
+
+def test_an_uploaded_prompt_in_another_format_gets_a_clear_error() -> None:
+    prompt = Prompt(name="hours", audio=wav_upload(rate=8000))
+    with pytest.raises(ValidationError) as raised:
+        prompt.full_clean()
+    assert raised.value.message_dict["audio"] == [
+        "Graph plays only mono 16-bit 16 kHz WAV prompts; this file has 8000 Hz "
+        "(needs 16000 Hz)."
+    ]
+
+
+def test_a_prompt_needs_exactly_one_source() -> None:
+    with pytest.raises(ValidationError, match="not both or neither"):
+        Prompt(name="empty").full_clean()
+    with pytest.raises(ValidationError, match="not both or neither"):
+        Prompt(
+            name="both", audio=wav_upload(), static_path="ivr/prompts/menu.wav"
+        ).full_clean()
+
+
+def test_a_shipped_static_prompt_is_checked_and_measured() -> None:
+    prompt = Prompt(name="menu-copy", static_path="ivr/prompts/menu.wav")
+    prompt.full_clean()
+    assert prompt.duration_seconds > 1
+    with pytest.raises(ValidationError, match="No static file"):
+        Prompt(name="nope", static_path="ivr/prompts/nope.wav").full_clean()
+
+
+def test_prompt_uri_points_graph_at_the_public_url() -> None:
+    Prompt.objects.filter(name="menu").delete()
+    assert prompt_uri("menu") == "https://bot.example.net/static/ivr/prompts/menu.wav"
+    Prompt.objects.create(name="hours", audio=wav_upload())
+    assert prompt_uri("hours").startswith("https://bot.example.net/")
+    assert prompt_uri("hours").endswith("hours.wav")
+    with pytest.raises(PromptNotFoundError, match="No prompt is named 'nope'"):
+        prompt_uri("nope")
+
+
+# --- flows and policies ----------------------------------------------------------------------------
+def test_a_flow_with_unknown_steps_or_prompts_does_not_validate() -> None:
+    flow = IvrFlow(
+        name="broken",
+        start="a",
+        steps=[
+            {"id": "a", "type": "play", "prompt": "no-such-prompt", "next": "b"},
+        ],
+    )
+    with pytest.raises(ValidationError) as raised:
+        flow.full_clean()
+    assert raised.value.message_dict["steps"] == [
+        "Step 'a' leads to unknown step 'b'",
+        "Step 'a': no prompt named 'no-such-prompt'",
+    ]
+
+
+def test_the_demo_operator_flow_validates_and_runs_from_the_default_policy() -> None:
+    flow = IvrFlow.objects.get(name="operator")
+    flow.full_clean()
+    policy = CallPolicy.objects.get(call_kinds="peer_to_peer", match="default")
+    assert (policy.action, policy.flow) == ("answer", flow)
+    menu = flow.parsed().step("menu")
+    assert menu.branches["0"] == "connecting"
+    assert flow.parsed().step("operator").target == "operator"
+    assert Prompt.objects.get(name="menu").duration_seconds > 1
+
+
+def test_a_redirect_policy_needs_one_target_and_numbers_are_e164() -> None:
+    policy = CallPolicy(
+        name="r", match="number", match_value="4255550199", action="redirect"
+    )
+    with pytest.raises(ValidationError) as raised:
+        policy.full_clean()
+    errors = raised.value.message_dict
+    assert errors["match_value"] == [
+        "Write the number in +E.164 form, e.g. +14255550199."
+    ]
+    assert errors["target_user_id"] == [
+        "A redirect needs exactly one target: a user id or a phone number."
+    ]
+
+
+def test_only_an_answering_policy_runs_a_flow() -> None:
+    flow = IvrFlow.objects.get(name="operator")
+    policy = CallPolicy(
+        name="r", match="default", action="reject", reject_reason="busy", flow=flow
+    )
+    with pytest.raises(ValidationError) as raised:
+        policy.full_clean()
+    assert raised.value.message_dict["flow"] == [
+        "Only an answering policy runs a flow."
+    ]
+
+
+# --- admin ---------------------------------------------------------------------------------------------
+def test_the_admin_lists_every_ivr_model(client: Any, alice: Any) -> None:
+    client.force_login(alice)
+    for model in ("prompt", "callpolicy", "ivrflow", "ivrsession"):
+        response = client.get(f"/admin/ivr/{model}/")
+        assert response.status_code == 200, model
+    response = client.get(
+        f"/admin/ivr/ivrflow/{IvrFlow.objects.get(name='operator').pk}/change/"
+    )
+    assert response.status_code == 200
+    # Steps are shown indented, one key per line.
+    assert "&quot;id&quot;: &quot;welcome&quot;" in response.content.decode()
+
+
+def test_saving_a_broken_flow_in_the_admin_shows_every_problem(
+    client: Any, alice: Any
+) -> None:
+    client.force_login(alice)
+    steps = [
+        {"id": "start", "type": "play", "prompt": "menu", "next": "missing"},
+        {"id": "lonely", "type": "hang_up"},
+    ]
+    response = client.post(
+        "/admin/ivr/ivrflow/add/",
+        {
+            "name": "broken",
+            "description": "",
+            "start": "start",
+            "steps": json.dumps(steps),
+        },
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Step &#x27;start&#x27; leads to unknown step &#x27;missing&#x27;" in page
+    assert "Step &#x27;lonely&#x27; is unreachable from &#x27;start&#x27;" in page
+    assert not IvrFlow.objects.filter(name="broken").exists()
+
+
+def test_saving_a_valid_flow_in_the_admin_stores_it(client: Any, alice: Any) -> None:
+    client.force_login(alice)
+    steps = [
+        {"id": "hello", "type": "play", "prompt": "welcome", "next": "bye"},
+        {"id": "bye", "type": "hang_up"},
+    ]
+    response = client.post(
+        "/admin/ivr/ivrflow/add/",
+        {
+            "name": "hello",
+            "description": "",
+            "start": "hello",
+            "steps": json.dumps(steps),
+        },
+    )
+    assert response.status_code == 302
+    assert IvrFlow.objects.get(name="hello").steps == steps
+
+
+def test_uploading_a_wrong_prompt_in_the_admin_says_what_is_wrong(
+    client: Any, alice: Any
+) -> None:
+    client.force_login(alice)
+    response = client.post(
+        "/admin/ivr/prompt/add/",
+        {
+            "name": "hours",
+            "description": "",
+            "audio": wav_upload(rate=44100),
+            "static_path": "",
+        },
+    )
+    assert response.status_code == 200
+    assert "44100 Hz (needs 16000 Hz)" in response.content.decode()
+    assert not Prompt.objects.filter(name="hours").exists()
+
+    response = client.post(
+        "/admin/ivr/prompt/add/",
+        {"name": "hours", "description": "", "audio": wav_upload(), "static_path": ""},
+    )
+    assert response.status_code == 302
+    assert Prompt.objects.get(name="hours").duration_seconds == 1.0
+
+
+def test_sessions_are_read_only_in_the_admin(client: Any, alice: Any) -> None:
+    client.force_login(alice)
+    assert client.get("/admin/ivr/ivrsession/add/").status_code == 403
+    assert IvrSession.objects.count() == 0
