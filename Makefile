@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint check-python install install-dev bench clean
+.PHONY: run test lint check-python install install-dev bench clean prompts
 
 check-python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Callbot needs Python 3.11, found %s" % sys.version.split()[0]'
@@ -38,6 +38,11 @@ lint: install-dev
 
 test: lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Speak the shipped IVR prompts (mono 16-bit 16 kHz WAV) into
+# callbot/ivr/static/ivr/prompts/; needs espeak-ng and sox. The results are committed.
+prompts: install
+	$(PY) manage.py generate_prompts
 
 bench: install-dev
 	$(PY) bench/ingest.py
