@@ -1,4 +1,8 @@
-"""ASGI entry point: HTTP through Django, websockets through the dashboard's routes."""
+"""ASGI entry point: HTTP through Django, websockets through the dashboard's routes.
+
+Websockets pass the allowed-hosts origin check (no cross-site socket can ride a
+session cookie) and the session/auth middleware (the consumer sees ``scope["user"]``).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,17 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "callbot.settings")
 # Django must be set up before anything imports models (the websocket routes do).
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from dashboard.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        ),
+    }
+)

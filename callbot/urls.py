@@ -1,9 +1,10 @@
-"""Project URLs: the Graph webhook, health, admin and the dashboard."""
+"""Project URLs: the Graph webhook, health, sign-in, admin and the dashboard."""
 
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
 
 from callbot.calls import views as calls_views
 
@@ -11,4 +12,15 @@ urlpatterns = [
     path("api/calling/callback", calls_views.callback, name="graph-callback"),
     path("healthz", calls_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path(
+        "accounts/logout/",
+        auth_views.LogoutView.as_view(next_page="login"),
+        name="logout",
+    ),
+    path("", include("dashboard.urls")),
 ]

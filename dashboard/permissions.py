@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.auth.models import AnonymousUser, PermissionsMixin
+from django.contrib.auth.models import AnonymousUser, PermissionsMixin, User
 
 VIEW_PERMISSION = "calls.view_call"
 ACT_PERMISSION = "calls.request_action"
@@ -19,7 +18,7 @@ ACT_PERMISSION = "calls.request_action"
 MANAGE_PERMISSION = "calls.add_meeting"
 
 # What ``request.user`` and ``scope["user"]`` hold.
-UserLike = AbstractBaseUser | AnonymousUser
+UserLike = User | AnonymousUser
 
 
 class Role(StrEnum):

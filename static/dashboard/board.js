@@ -1,0 +1,139 @@
+// The live board: one row per live call, updated in place from deltas.
+
+import { LiveSocket, KIND_LABELS, duration, el, frameBatcher, stateLabel, syncClock } from "./live.js";
+
+const rowsBody = document.getElementById("board-rows");
+const empty = document.getElementById("board-empty");
+const count = document.getElementById("call-count");
+const summary = document.getElementById("board-summary");
+const ENDED_LINGER_MS = 8000;
+
+const calls = new Map(); // id -> {data, tr, cells, dirty}
+const dirty = new Set();
+const flush = frameBatcher(render);
+
+function cellsFor(tr) {
+  return Object.fromEntries([...tr.children].map((td) => [td.dataset.col, td]));
+}
+
+function createRow(data) {
+  const tr = el("tr", { dataset: { callId: data.id } });
+  for (const col of ["kind", "subject", "state", "duration", "people", "muted", "sharing", "pending", "bot"]) {
+    const numeric = ["duration", "people", "muted", "pending"].includes(col);
+    tr.append(el("td", { class: numeric ? "num" : "", dataset: { col } }));
+  }
+  const link = el("a", { href: `/calls/${data.id}/` });
+  tr.children[1].append(link);
+  tr.addEventListener("click", (event) => {
+    if (event.target.closest("a")) return;
+    link.click();
+  });
+  const entry = { data, tr, cells: cellsFor(tr), link };
+  calls.set(data.id, entry);
+  rowsBody.prepend(tr);
+  return entry;
+}
+
+function paint(entry) {
+  const d = entry.data;
+  const c = entry.cells;
+  entry.tr.dataset.version = d.version;
+  entry.tr.dataset.state = d.state;
+  c.kind.textContent = KIND_LABELS[d.kind] || d.kind;
+  entry.link.textContent = d.subject || d.caller || `${d.direction} call`;
+  entry.link.title = d.graph_id || "";
+  c.state.replaceChildren(el("span", { class: "state", dataset: { state: d.state } }, stateLabel(d.state)));
+  c.people.textContent = d.participant_count ?? "–";
+  c.muted.textContent = d.muted_count ?? "–";
+  c.sharing.textContent = (d.sharing || []).join(", ") || "–";
+  c.pending.textContent = d.pending_actions || "";
+  c.pending.classList.toggle("hot", (d.pending_actions || 0) > 0);
+  c.bot.replaceChildren(el("span", { class: d.bot_muted ? "mic off" : "mic on" }, d.bot_muted ? "muted" : "open"));
+  tick(entry);
+}
+
+function tick(entry) {
+  const d = entry.data;
+  entry.cells.duration.textContent = duration(d.established_at || d.created_at, d.terminated_at);
+}
+
+function render() {
+  for (const id of dirty) {
+    const entry = calls.get(id);
+    if (entry) paint(entry);
+  }
+  dirty.clear();
+  const live = [...calls.values()].filter((e) => e.data.state !== "terminated");
+  count.textContent = live.length;
+  empty.hidden = calls.size > 0;
+  const people = live.reduce((n, e) => n + (e.data.participant_count || 0), 0);
+  const pending = live.reduce((n, e) => n + (e.data.pending_actions || 0), 0);
+  summary.textContent = `${people} people in calls · ${pending} pending actions`;
+}
+
+function upsert(data) {
+  const entry = calls.get(data.id) || createRow(data);
+  entry.data = { ...entry.data, ...data };
+  dirty.add(data.id);
+  if (data.state === "terminated") retire(entry);
+}
+
+function retire(entry) {
+  // Keep an ended call visible for a moment so a supervisor sees it go.
+  if (entry.retiring) return;
+  entry.retiring = true;
+  entry.tr.classList.add("ended");
+  setTimeout(() => {
+    calls.delete(entry.data.id);
+    entry.tr.remove();
+    flush();
+  }, ENDED_LINGER_MS);
+}
+
+function onSnapshot(message) {
+  syncClock(message.server_time);
+  const seen = new Set();
+  for (const row of [...message.calls].reverse()) {
+    seen.add(row.id);
+    const entry = calls.get(row.id);
+    if (entry) entry.data = row; // replace, do not merge: the snapshot is the truth
+    upsert(row);
+  }
+  for (const [id, entry] of calls) {
+    if (!seen.has(id)) {
+      calls.delete(id);
+      entry.tr.remove();
+    }
+  }
+  flush();
+}
+
+function onDelta(row) {
+  const entry = calls.get(row.id);
+  if (!entry) {
+    if (row.state === "terminated") return;
+    if ("created_at" in row) upsert(row); // a new call's first row comes whole
+    else socket.resync({ board: true }); // a change to a call we never saw: a gap
+  } else if (row.version < entry.data.version) {
+    return; // already in our snapshot
+  } else if (row.version > entry.data.version + 1) {
+    socket.resync({ board: true });
+    return;
+  } else {
+    upsert(row);
+  }
+  flush();
+}
+
+const socket = new LiveSocket({
+  subscriptions: [{ board: true }],
+  onMessage(message) {
+    if (message.type === "board.snapshot") onSnapshot(message);
+    else if (message.type === "calls.delta") onDelta(message.call);
+  },
+});
+socket.connect();
+
+setInterval(() => {
+  for (const entry of calls.values()) tick(entry);
+}, 1000);

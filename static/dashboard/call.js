@@ -1,0 +1,396 @@
+// One call: header facts, the roster (incremental, fit for 1,000 people), the
+// timeline, and the supervisor's controls with pending → outcome feedback.
+
+import { LiveSocket, KIND_LABELS, clockTime, duration, el, frameBatcher, stateLabel, syncClock } from "./live.js";
+
+const root = document.getElementById("call");
+const callId = Number(root.dataset.callId);
+const canAct = document.body.dataset.canAct === "true";
+const rosterBody = document.getElementById("roster-rows");
+const rosterCount = document.getElementById("roster-count");
+const filterInput = document.getElementById("roster-filter");
+const timelineList = document.getElementById("timeline");
+const feedback = document.getElementById("action-feedback");
+const TIMELINE_MAX = 500;
+
+const KIND_WORDS = {
+  mute_participant: "Mute",
+  remove_participant: "Remove",
+  start_hold_music: "Hold",
+  stop_hold_music: "Take off hold",
+  invite: "Invite",
+  hang_up: "Hang up",
+  play_prompt: "Play prompt",
+  mute_bot: "Mute the bot",
+  unmute_bot: "Unmute the bot",
+  change_screen_sharing_role: "Screen-sharing role",
+  update_recording_status: "Recording status",
+  mute_all: "Mute everyone except presenters",
+  join_meeting: "Join meeting",
+  answer: "Answer",
+  reject: "Reject",
+  redirect: "Redirect",
+  transfer: "Transfer",
+};
+
+let version = -1;
+let call = {};
+const people = new Map(); // participant id -> {data, tr, cells}
+const actions = new Map(); // action id -> shape
+const dirtyPeople = new Set();
+let headerDirty = true;
+const flush = frameBatcher(render);
+
+// --- roster ------------------------------------------------------------------------
+
+function participantRow(p) {
+  const tr = el("tr", { dataset: { participantId: p.id } });
+  for (const col of ["name", "identity", "role", "mic", "lobby", "sharing", "joined"]) {
+    tr.append(el("td", { dataset: { col } }));
+  }
+  if (canAct) {
+    const td = el("td", { class: "row-actions", dataset: { col: "actions" } });
+    td.append(
+      el("button", { type: "button", dataset: { act: "mute_participant" }, title: "Mute (Teams cannot unmute someone else)" }, "Mute"),
+      el("button", { type: "button", dataset: { act: "hold" } }, "Hold"),
+      el("button", { type: "button", class: "danger", dataset: { act: "remove_participant", confirm: "Remove this person from the call?" } }, "Remove"),
+      el("span", { class: "row-status", role: "status" }),
+    );
+    tr.append(td);
+  }
+  const entry = { data: p, tr, cells: Object.fromEntries([...tr.children].map((td) => [td.dataset.col, td])) };
+  return entry;
+}
+
+function paintParticipant(entry) {
+  const p = entry.data;
+  const c = entry.cells;
+  const tr = entry.tr;
+  tr.dataset.muted = p.is_muted;
+  tr.classList.toggle("bot", p.is_bot);
+  c.name.textContent = p.is_bot ? `${p.name} (this bot)` : p.name;
+  c.identity.textContent = p.identity_id ? `${p.kind} · ${p.identity_id}` : p.kind;
+  c.role.textContent = p.role || "";
+  c.mic.replaceChildren(el("span", { class: p.is_muted ? "mic off" : "mic on" }, p.is_muted ? "muted" : "open"));
+  c.lobby.textContent = p.is_in_lobby ? "in lobby" : "";
+  c.sharing.textContent = p.is_sharing_screen ? "sharing" : "";
+  c.joined.textContent = clockTime(p.joined_at);
+  if (c.actions) {
+    const [mute, hold, remove] = c.actions.querySelectorAll("button");
+    const busy = pendingFor(p.id);
+    mute.disabled = p.is_muted || p.is_bot || busy.has("mute_participant");
+    mute.textContent = busy.has("mute_participant") ? "Muting…" : p.is_muted ? "Muted" : "Mute";
+    hold.dataset.act = p.on_hold ? "stop_hold_music" : "start_hold_music";
+    hold.textContent = p.on_hold ? "Unhold" : "Hold";
+    hold.disabled = p.is_bot || busy.has("start_hold_music") || busy.has("stop_hold_music");
+    remove.disabled = p.is_bot || busy.has("remove_participant");
+    c.actions.classList.toggle("hidden-bot", p.is_bot);
+  }
+  applyFilter(entry);
+}
+
+function pendingFor(participantId) {
+  const kinds = new Set();
+  for (const a of actions.values()) {
+    if (a.participant_id === participantId && (a.status === "queued" || a.status === "sent")) kinds.add(a.kind);
+  }
+  for (const r of requests.values()) if (r.participant === participantId) kinds.add(r.kind);
+  return kinds;
+}
+
+function applyFilter(entry) {
+  const q = filterInput.value.trim().toLowerCase();
+  const p = entry.data;
+  entry.tr.hidden = q !== "" && !`${p.name} ${p.identity_id} ${p.id}`.toLowerCase().includes(q);
+}
+
+function upsertParticipant(p, { announce }) {
+  let entry = people.get(p.id);
+  if (!entry) {
+    entry = participantRow(p);
+    people.set(p.id, entry);
+    rosterBody.append(entry.tr);
+    if (announce) addTimeline({ at: p.joined_at, source: "roster", text: `${p.name} joined` });
+  } else if (announce) {
+    const before = entry.data;
+    const changes = [];
+    if (before.is_muted !== p.is_muted) changes.push(p.is_muted ? "muted" : "unmuted");
+    if (before.is_sharing_screen !== p.is_sharing_screen) changes.push(p.is_sharing_screen ? "started sharing" : "stopped sharing");
+    if (before.is_in_lobby !== p.is_in_lobby) changes.push(p.is_in_lobby ? "waits in the lobby" : "left the lobby");
+    if (before.on_hold !== p.on_hold) changes.push(p.on_hold ? "on hold" : "off hold");
+    if (changes.length) addTimeline({ at: null, source: "roster", text: `${p.name} ${changes.join(", ")}` });
+  }
+  entry.data = p;
+  dirtyPeople.add(p.id);
+}
+
+function removeParticipant(id, { announce }) {
+  const entry = people.get(id);
+  if (!entry) return;
+  people.delete(id);
+  entry.tr.remove();
+  if (announce) addTimeline({ at: null, source: "roster", text: `${entry.data.name} left` });
+}
+
+// --- header ------------------------------------------------------------------------
+
+function setText(id, text) {
+  const node = document.getElementById(id);
+  if (node && node.textContent !== String(text)) node.textContent = text;
+}
+
+function paintHeader() {
+  root.dataset.version = version;
+  root.dataset.state = call.state;
+  const state = document.getElementById("f-state");
+  state.dataset.state = call.state;
+  state.textContent = stateLabel(call.state);
+  setText("call-title", call.subject || call.meeting_subject || call.caller || "Call");
+  setText("f-kind", KIND_LABELS[call.kind] || call.kind);
+  let humans = 0;
+  let muted = 0;
+  let botMuted = false;
+  const sharing = [];
+  for (const { data } of people.values()) {
+    if (data.is_bot) {
+      botMuted = data.is_muted;
+      continue;
+    }
+    humans += 1;
+    if (data.is_muted) muted += 1;
+    if (data.is_sharing_screen) sharing.push(data.name);
+  }
+  setText("f-people", humans);
+  setText("f-muted", muted);
+  setText("f-sharing", sharing.join(", ") || "–");
+  setText("f-bot", botMuted || call.bot_muted ? "muted" : "open");
+  const pending = [...actions.values()].filter((a) => a.status === "queued" || a.status === "sent").length;
+  setText("f-pending", pending);
+  setText("f-result", call.result || "–");
+  rosterCount.textContent = people.size;
+  const mute = document.getElementById("btn-bot-mute");
+  const unmute = document.getElementById("btn-bot-unmute");
+  if (mute && unmute) {
+    const bot = botMuted || call.bot_muted;
+    mute.hidden = bot;
+    unmute.hidden = !bot;
+  }
+  if (canAct) {
+    const ended = call.state === "terminated";
+    for (const b of document.querySelectorAll("#controls button")) b.disabled = ended || b.dataset.busy === "true";
+  }
+  tick();
+}
+
+function tick() {
+  setText("f-duration", duration(call.established_at || call.created_at, call.terminated_at));
+}
+
+function render() {
+  for (const id of dirtyPeople) {
+    const entry = people.get(id);
+    if (entry) paintParticipant(entry);
+  }
+  dirtyPeople.clear();
+  if (headerDirty) paintHeader();
+  headerDirty = false;
+}
+
+// --- timeline ----------------------------------------------------------------------
+
+function timelineItem(entry) {
+  const li = el("li", { class: `t-${entry.source}`, dataset: { status: entry.status || "" } });
+  li.append(el("time", { datetime: entry.at || "" }, clockTime(entry.at || new Date().toISOString())), " ", el("span", { class: "src" }, entry.source), " ", entry.text);
+  if (entry.status) li.append(" ", el("span", { class: "status", dataset: { status: entry.status } }, entry.status));
+  return li;
+}
+
+function addTimeline(entry) {
+  timelineList.prepend(timelineItem(entry));
+  while (timelineList.childElementCount > TIMELINE_MAX) timelineList.lastElementChild.remove();
+}
+
+function describeAction(a) {
+  let text = KIND_WORDS[a.kind] || a.kind;
+  if (a.target) text += ` → ${a.target}`;
+  return text;
+}
+
+function onAction(a, { announce }) {
+  const before = actions.get(a.id);
+  actions.set(a.id, a);
+  if (a.participant_id) dirtyPeople.add(a.participant_id);
+  headerDirty = true;
+  if (announce && (!before || before.status !== a.status)) {
+    const text = a.status === "failed" ? `${describeAction(a)}: ${a.message || a.result_message || "failed"}` : describeAction(a);
+    addTimeline({ at: a.completed_at || null, source: "action", text, status: a.status });
+    showOutcome(a);
+  }
+}
+
+// --- snapshots and deltas -------------------------------------------------------------
+
+function onSnapshot(m) {
+  syncClock(m.server_time);
+  version = m.version;
+  call = m.call;
+  actions.clear();
+  for (const a of [...m.actions].reverse()) onAction(a, { announce: false });
+  const seen = new Set(m.participants.map((p) => p.id));
+  for (const id of [...people.keys()]) if (!seen.has(id)) removeParticipant(id, { announce: false });
+  const fragment = document.createDocumentFragment();
+  for (const p of m.participants) {
+    const known = people.get(p.id);
+    if (known) {
+      known.data = p;
+      dirtyPeople.add(p.id);
+    } else {
+      const entry = participantRow(p);
+      people.set(p.id, entry);
+      fragment.append(entry.tr);
+      dirtyPeople.add(p.id);
+    }
+  }
+  rosterBody.append(fragment);
+  timelineList.replaceChildren(...m.timeline.slice(-TIMELINE_MAX).reverse().map(timelineItem));
+  headerDirty = true;
+  flush();
+}
+
+function onDelta(m) {
+  if (m.call_id !== callId) return;
+  if (m.version <= version) return; // already in the snapshot
+  if (m.base_version > version) {
+    socket.resync({ call: callId }); // we missed something
+    return;
+  }
+  version = m.version;
+  if (m.call && Object.keys(m.call).length) {
+    if (m.call.state && m.call.state !== call.state) {
+      addTimeline({ at: null, source: "call", text: `state → ${stateLabel(m.call.state)}` });
+    }
+    call = { ...call, ...m.call };
+    if ("result_code" in m.call || "result_message" in m.call) {
+      call.result = `${m.call.result_code ?? call.result_code ?? ""}/${m.call.result_subcode ?? 0} ${m.call.result_message ?? ""}`.trim();
+    }
+  }
+  for (const p of m.participants) upsertParticipant(p, { announce: true });
+  for (const id of m.left) removeParticipant(id, { announce: true });
+  for (const a of m.actions) onAction(a, { announce: true });
+  headerDirty = true;
+  flush();
+}
+
+// --- actions -------------------------------------------------------------------------
+
+const requests = new Map(); // request_id -> {kind, participant}
+
+function say(text, tone) {
+  if (!feedback) return;
+  feedback.replaceChildren(el("span", { class: `say ${tone}` }, text));
+}
+
+function showOutcome(a) {
+  const what = describeAction(a);
+  if (a.status === "completed") say(`${what}: done.`, "ok");
+  else if (a.status === "failed") say(`${what} failed: ${a.message || a.result_message || "Teams gave no reason."}`, "bad");
+  else if (a.status === "sent") say(`${what}: sent to Teams, waiting for the outcome…`, "wait");
+  else say(`${what}: pending…`, "wait");
+  const row = a.participant_id && people.get(a.participant_id);
+  if (row && row.cells.actions) {
+    const status = row.cells.actions.querySelector(".row-status");
+    status.dataset.status = a.status;
+    status.textContent = a.status === "failed" ? `failed: ${a.message || a.result_message}` : a.status === "completed" ? "" : a.status;
+    status.title = a.message || "";
+  }
+}
+
+function act(kind, { participant = "", params = {}, button = null } = {}) {
+  const request = { kind, participant };
+  const label = KIND_WORDS[kind] || kind;
+  if (button) {
+    button.dataset.busy = "true";
+    button.disabled = true;
+    button.setAttribute("aria-busy", "true");
+  }
+  const requestId = socket.act({ call: callId, kind, participant, params }, (answer) => {
+    requests.delete(answer.request_id);
+    if (button) {
+      button.dataset.busy = "false";
+      button.removeAttribute("aria-busy");
+      button.disabled = false;
+    }
+    if (answer.type === "action.refused") {
+      say(`${label}: ${answer.message}`, "bad");
+      addTimeline({ at: null, source: "action", text: `${label} refused: ${answer.message}`, status: "refused" });
+    } else if (answer.actions.length === 0) {
+      say(`${label}: nothing to do.`, "ok");
+    } else {
+      for (const a of answer.actions) if (!actions.has(a.id)) onAction(a, { announce: true });
+    }
+    if (participant) dirtyPeople.add(participant);
+    headerDirty = true;
+    flush();
+  });
+  if (requestId === null) return;
+  requests.set(requestId, request);
+  say(`${label}: pending…`, "wait");
+  if (participant) {
+    dirtyPeople.add(participant);
+    const row = people.get(participant);
+    if (row && row.cells.actions) {
+      const status = row.cells.actions.querySelector(".row-status");
+      status.dataset.status = "pending";
+      status.textContent = "pending";
+    }
+  }
+  flush();
+}
+
+if (canAct) {
+  rosterBody.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-act]");
+    if (!button) return;
+    const tr = button.closest("tr");
+    if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
+    act(button.dataset.act, { participant: tr.dataset.participantId, button });
+  });
+  for (const button of document.querySelectorAll("#controls > .control-row > button[data-act]")) {
+    button.addEventListener("click", () => {
+      if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
+      act(button.dataset.act, { button });
+    });
+  }
+  for (const form of document.querySelectorAll("#controls form[data-act]")) {
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const kind = event.submitter?.dataset.act || form.dataset.act;
+      const data = Object.fromEntries(new FormData(form));
+      let params = {};
+      if (kind === "invite") {
+        const raw = data.target.trim();
+        const target = raw.startsWith("+") || /^[\d\s().-]+$/.test(raw) ? { phone: raw } : { user_id: raw };
+        if (data.display_name) target.display_name = data.display_name;
+        params = { target };
+      } else if (kind === "play_prompt") params = { uri: data.uri };
+      else if (kind === "change_screen_sharing_role") params = { role: data.role };
+      else if (kind === "update_recording_status") params = { status: data.status };
+      act(kind, { params, button: event.submitter });
+    });
+  }
+}
+
+filterInput.addEventListener("input", () => {
+  for (const entry of people.values()) applyFilter(entry);
+});
+
+const socket = new LiveSocket({
+  subscriptions: [{ call: callId }],
+  onMessage(message) {
+    if (message.type === "call.snapshot") onSnapshot(message);
+    else if (message.type === "call.delta") onDelta(message);
+    else if (message.type === "error") say(message.message, "bad");
+  },
+});
+socket.connect();
+setInterval(tick, 1000);

@@ -1,0 +1,313 @@
+"""The live socket: who may connect, snapshots with versions, deltas after them,
+resync, and actions checked against the role on every message."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from django.db import connections
+from django.test import Client
+
+import pytest
+import pytest_asyncio
+from channels.db import database_sync_to_async
+from channels.layers import channel_layers
+from channels.testing import WebsocketCommunicator
+
+from callbot.asgi import application
+from callbot.calls import services
+from callbot.calls.ingest import apply_notifications
+from callbot.calls.models import Action, AuditEntry, Call
+from callbot.graph.notifications import parse_notification_batch
+from tests.conftest import load_fixture
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+
+ORIGIN = (b"origin", b"http://127.0.0.1")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_layer() -> Iterator[None]:
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def _close_worker_connections() -> AsyncIterator[None]:
+    """Close the connection the consumers' database thread opened, so PostgreSQL
+    can drop the test database at the end."""
+    yield
+    await database_sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
+def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Actions handed to the task queue (the Graph side is not under test here)."""
+    seen: list[int] = []
+    monkeypatch.setattr(services, "_enqueue", seen.append)
+    return seen
+
+
+def ingest(name: str, message_id: str) -> None:
+    apply_notifications(
+        parse_notification_batch(json.dumps(load_fixture(name))), message_id=message_id
+    )
+
+
+def session_cookie(user: Any) -> bytes:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+async def connect(user: Any | None) -> WebsocketCommunicator:
+    headers = [ORIGIN]
+    if user is not None:
+        headers.append((b"cookie", await database_sync_to_async(session_cookie)(user)))
+    return WebsocketCommunicator(application, "/ws/live/", headers=headers)
+
+
+@pytest.fixture
+def meeting_call(transactional_db: Any) -> Call:
+    """A meeting call the bot has joined, with Ana and Lee present (version 2)."""
+    ingest("meeting_join_established.json", "1")
+    ingest("roster_two_join.json", "2")
+    return Call.objects.get()
+
+
+async def open_socket(user: Any) -> WebsocketCommunicator:
+    socket = await connect(user)
+    connected, _ = await socket.connect()
+    assert connected
+    hello = await socket.receive_json_from()
+    assert hello["type"] == "hello"
+    return socket
+
+
+async def test_a_signed_out_socket_is_closed() -> None:
+    socket = await connect(None)
+    connected, code = await socket.connect()
+    assert not connected
+    assert code == 4401
+
+
+async def test_a_user_without_a_role_is_turned_away(dave: Any) -> None:
+    socket = await connect(dave)
+    connected, code = await socket.connect()
+    assert not connected
+    assert code == 4403
+
+
+async def test_hello_says_what_the_role_may_do(bob: Any, carol: Any) -> None:
+    for user, role, acts in ((bob, "Supervisor", True), (carol, "Auditor", False)):
+        socket = await connect(user)
+        await socket.connect()
+        hello = await socket.receive_json_from()
+        assert hello == {
+            "type": "hello",
+            "user": user.username,
+            "role": role,
+            "can_act": acts,
+        }
+        await socket.disconnect()
+
+
+async def test_board_snapshot_then_only_deltas_on_top_of_its_versions(
+    bob: Any, meeting_call: Call
+) -> None:
+    socket = await open_socket(bob)
+    await socket.send_json_to({"type": "subscribe", "board": True})
+    snapshot = await socket.receive_json_from()
+    assert snapshot["type"] == "board.snapshot"
+    (row,) = snapshot["calls"]
+    assert (row["id"], row["version"], row["participant_count"]) == (
+        meeting_call.pk,
+        2,
+        2,
+    )
+
+    await database_sync_to_async(ingest)("roster_lee_muted.json", "3")
+
+    delta = await socket.receive_json_from()
+    assert delta["type"] == "calls.delta"
+    assert delta["call"] == {
+        "id": meeting_call.pk,
+        "version": 3,
+        "participant_count": 2,
+        "muted_count": 1,
+        "bot_muted": False,
+        "sharing": [],
+    }
+    assert await socket.receive_nothing()
+    await socket.disconnect()
+
+
+async def test_call_snapshot_carries_roster_and_timeline_and_deltas_follow(
+    carol: Any, meeting_call: Call
+) -> None:
+    socket = await open_socket(carol)
+    await socket.send_json_to({"type": "subscribe", "call": meeting_call.pk})
+    snapshot = await socket.receive_json_from()
+    assert snapshot["type"] == "call.snapshot"
+    assert snapshot["version"] == 2
+    assert sorted(p["name"] for p in snapshot["participants"]) == [
+        "Ana Lopez",
+        "Helpdesk Bot",
+        "Lee Chen",
+    ]
+    texts = [e["text"] for e in snapshot["timeline"]]
+    assert texts[0] == "call updated established"
+    assert texts[-1] == "roster: 3 in the call"
+
+    await database_sync_to_async(ingest)("roster_lee_muted.json", "3")
+
+    delta = await socket.receive_json_from()
+    assert delta["type"] == "call.delta"
+    assert (delta["base_version"], delta["version"]) == (2, 3)
+    assert [(p["name"], p["is_muted"]) for p in delta["participants"]] == [
+        ("Lee Chen", True)
+    ]
+    await socket.disconnect()
+
+
+async def test_resync_sends_a_fresh_snapshot_of_what_is_watched(
+    bob: Any, meeting_call: Call
+) -> None:
+    socket = await open_socket(bob)
+    await socket.send_json_to({"type": "subscribe", "call": meeting_call.pk})
+    assert (await socket.receive_json_from())["version"] == 2
+    await socket.send_json_to({"type": "unsubscribe", "call": meeting_call.pk})
+    await database_sync_to_async(ingest)("roster_lee_muted.json", "3")
+    assert await socket.receive_nothing()  # unsubscribed: the delta was missed
+
+    await socket.send_json_to({"type": "subscribe", "call": meeting_call.pk})
+    await socket.send_json_to({"type": "resync"})
+    first, second = await socket.receive_json_from(), await socket.receive_json_from()
+    assert (first["type"], first["version"]) == ("call.snapshot", 3)
+    assert second["version"] == 3
+    lee = next(p for p in second["participants"] if p["name"] == "Lee Chen")
+    assert lee["is_muted"] is True
+    await socket.disconnect()
+
+
+async def test_an_unknown_call_is_an_error_not_a_subscription(bob: Any) -> None:
+    socket = await open_socket(bob)
+    await socket.send_json_to({"type": "subscribe", "call": 999999})
+    answer = await socket.receive_json_from()
+    assert answer["type"] == "error"
+    assert "no call" in answer["message"]
+    await socket.disconnect()
+
+
+async def test_a_supervisor_mutes_a_participant_and_sees_it_pending(
+    bob: Any, meeting_call: Call, enqueued: list[int]
+) -> None:
+    socket = await open_socket(bob)
+    await socket.send_json_to({"type": "subscribe", "call": meeting_call.pk})
+    await socket.receive_json_from()
+    ana = await meeting_call.participants.aget(display_name="Ana Lopez")
+
+    await socket.send_json_to(
+        {
+            "type": "action",
+            "request_id": "r1",
+            "call": meeting_call.pk,
+            "kind": "mute_participant",
+            "participant": ana.graph_id,
+        }
+    )
+
+    messages = [await socket.receive_json_from(), await socket.receive_json_from()]
+    by_type = {m["type"]: m for m in messages}
+    accepted = by_type["action.accepted"]
+    assert accepted["request_id"] == "r1"
+    (shape,) = accepted["actions"]
+    assert (shape["kind"], shape["status"], shape["target"]) == (
+        "mute_participant",
+        "queued",
+        "Ana Lopez",
+    )
+    delta = by_type["call.delta"]
+    assert delta["actions"][0]["id"] == shape["id"]
+    assert delta["base_version"] == 2
+    action = await Action.objects.aget(pk=shape["id"])
+    assert action.requested_by_id == bob.pk
+    assert enqueued == [action.pk]
+    await socket.disconnect()
+
+
+async def test_an_auditors_forged_action_is_refused_and_audited(
+    carol: Any, meeting_call: Call, enqueued: list[int]
+) -> None:
+    socket = await open_socket(carol)
+    await socket.send_json_to(
+        {
+            "type": "action",
+            "request_id": "x",
+            "call": meeting_call.pk,
+            "kind": "hang_up",
+        }
+    )
+
+    refused = await socket.receive_json_from()
+    assert refused["type"] == "action.refused"
+    assert refused["code"] == "forbidden"
+    assert await Action.objects.acount() == 0
+    assert enqueued == []
+    entry = await AuditEntry.objects.aget(outcome="refused")
+    assert (entry.actor_name, entry.action, entry.call_id) == (
+        "carol",
+        "hang_up",
+        meeting_call.pk,
+    )
+    await socket.disconnect()
+
+
+async def test_unmuting_someone_else_is_refused_with_the_reason(
+    bob: Any, meeting_call: Call
+) -> None:
+    socket = await open_socket(bob)
+    ana = await meeting_call.participants.aget(display_name="Ana Lopez")
+    await socket.send_json_to(
+        {
+            "type": "action",
+            "call": meeting_call.pk,
+            "kind": "unmute_participant",
+            "participant": ana.graph_id,
+        }
+    )
+    refused = await socket.receive_json_from()
+    assert refused["code"] == "unsupported"
+    assert "unmute themselves" in refused["message"]
+    await socket.disconnect()
+
+
+async def test_an_action_the_page_never_offers_is_refused(
+    bob: Any, meeting_call: Call
+) -> None:
+    socket = await open_socket(bob)
+    await socket.send_json_to(
+        {"type": "action", "call": meeting_call.pk, "kind": "keep_alive"}
+    )
+    refused = await socket.receive_json_from()
+    assert (refused["type"], refused["code"]) == ("action.refused", "invalid")
+    await socket.send_json_to({"type": "action", "call": "1; drop", "kind": "hang_up"})
+    assert (await socket.receive_json_from())["code"] == "invalid"
+    assert await Action.objects.acount() == 0
+    await socket.disconnect()
+
+
+async def test_a_socket_whose_session_ended_is_closed_on_its_next_message(
+    bob: Any,
+) -> None:
+    socket = await open_socket(bob)
+    from django.contrib.sessions.models import Session
+
+    await Session.objects.all().adelete()
+    await socket.send_json_to({"type": "subscribe", "board": True})
+    closed = await socket.receive_output()
+    assert closed == {"type": "websocket.close", "code": 4401}
+    await socket.disconnect()
