@@ -73,6 +73,9 @@ class EmulatorConfig:
     media_seconds: float = 0.2
     transfer_delay: float = 0.1
     recording_retention: float = 300.0
+    # Lifetime of the access tokens the token endpoint issues, in real seconds
+    # (Entra ID's are about an hour); shorter ones let a bot's refresh be tested.
+    token_lifetime: float = 3600.0
     # Delivery (delivery.py).
     batch_max: int = 50
     max_in_flight_per_callback: int = 4
@@ -130,6 +133,7 @@ def config_from_env() -> EmulatorConfig:
         ("ANSWER_TIMEOUT", "answer_timeout"),
         ("KEEPALIVE_TIMEOUT", "keepalive_timeout"),
         ("MEDIA_SECONDS", "media_seconds"),
+        ("TOKEN_LIFETIME", "token_lifetime"),
     ):
         raw = os.environ.get(f"EMULATOR_{name}")
         if raw:

@@ -356,6 +356,7 @@ _SETTINGS = {
     "calleeAnswerDelay": "callee_answer_delay",
     "mediaSeconds": "media_seconds",
     "transferDelay": "transfer_delay",
+    "tokenLifetime": "token_lifetime",
 }
 
 

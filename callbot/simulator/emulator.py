@@ -66,6 +66,7 @@ class Emulator:
             "callee_answer_delay",
             "media_seconds",
             "transfer_delay",
+            "token_lifetime",
         ):
             setattr(self.config, name, getattr(self._initial, name))
         self.config.bot.webhook = self._initial.bot.webhook

@@ -103,15 +103,16 @@ class Identity:
         """``iss`` of the access tokens (Entra ID's v1 token issuer for app tokens)."""
         return f"https://sts.windows.net/{self.bot.tenant_id}/"
 
-    def mint_graph_token(self) -> str:
-        """An app-only access token for Graph carrying the app's permissions as roles."""
+    def mint_graph_token(self, lifetime: int = TOKEN_LIFETIME) -> str:
+        """An app-only access token for Graph carrying the app's permissions as roles,
+        valid for ``lifetime`` seconds."""
         now = int(time.time())
         claims = {
             "aud": GRAPH_AUDIENCE,
             "iss": self.token_issuer(),
             "iat": now,
             "nbf": now,
-            "exp": now + TOKEN_LIFETIME,
+            "exp": now + lifetime,
             "appid": self.bot.client_id,
             "app_displayname": self.bot.display_name,
             "idtyp": "app",

@@ -23,7 +23,6 @@ from callbot.simulator.emulator import emulator_of
 from callbot.simulator.identity import (
     GRAPH_AUDIENCE,
     NOTIFICATION_ISSUER,
-    TOKEN_LIFETIME,
 )
 
 
@@ -166,12 +165,13 @@ async def token(request: Request) -> Response:
             f"The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.",
         )
     emulator.tokens_issued += 1
+    lifetime = max(int(emulator.config.token_lifetime), 2)
     return JSONResponse(
         {
             "token_type": "Bearer",
-            "expires_in": TOKEN_LIFETIME - 1,
-            "ext_expires_in": TOKEN_LIFETIME - 1,
-            "access_token": emulator.identity.mint_graph_token(),
+            "expires_in": lifetime - 1,
+            "ext_expires_in": lifetime - 1,
+            "access_token": emulator.identity.mint_graph_token(lifetime),
         },
         headers={"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"},
     )

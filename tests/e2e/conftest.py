@@ -7,6 +7,7 @@ the same test database); the emulator is shared by the session and reset per tes
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -46,3 +47,31 @@ def callbot(
     emulator.control("DELETE", "/faults")
     emulator.reset()
     release_callbot()
+
+
+@pytest.fixture(scope="session")
+def idle_connections_closed(emulator: RunningEmulator) -> Iterator[None]:
+    """Before the emulator stops, collect the HTTP sessions nobody closed.
+
+    msal's ``requests`` sessions (one per token provider, also inside Callbot's
+    Graph client) keep a TLS connection to the emulator open, and live in reference
+    cycles; until they are collected, the emulator's server waits on that idle
+    connection for ten seconds at shutdown.
+    """
+    yield
+    gc.collect()
+
+
+@pytest.fixture
+def quiet_bot(
+    callbot: Callbot, settings: Any, idle_connections_closed: None
+) -> Callbot:
+    """Callbot that decides nothing by itself: no call policy (the demo ones from
+    the data migration are removed), tasks eager so nothing waits in a broker. The
+    test plays the bot through Graph, so what reaches the database is exactly what
+    the test and the emulator caused."""
+    from callbot.ivr.models import CallPolicy
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    CallPolicy.objects.all().delete()
+    return callbot

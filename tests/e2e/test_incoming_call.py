@@ -12,9 +12,9 @@ pytestmark = pytest.mark.e2e
 
 
 def test_incoming_call_reaches_the_database_and_ends_unanswered(
-    callbot: Callbot,
+    quiet_bot: Callbot,
 ) -> None:
-    emulator = callbot.emulator
+    emulator = quiet_bot.emulator
     emulator.control("PATCH", "/config", {"answerTimeout": 0.3})
     call_id = emulator.control(
         "POST", "/calls/incoming", {"from": {"phone": "+14255550123"}}
