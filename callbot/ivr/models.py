@@ -260,6 +260,9 @@ class CallPolicy(models.Model):
         return target
 
 
+HISTORY_KEPT = 100
+
+
 class IvrSession(models.Model):
     """One call running one flow: where it is, what was pressed, what it waits on."""
 
@@ -325,10 +328,9 @@ class IvrSession(models.Model):
     def store(self, state: flows.FlowState, now: datetime) -> None:
         """Copy ``state`` onto the row (not saved), noting a new step in history."""
         if state.step and state.step != self.current_step:
-            self.history = [
-                *self.history,
-                {"at": now.isoformat(), "step": state.step, "after": state.outcome},
-            ]
+            entry = {"at": now.isoformat(), "step": state.step, "after": state.outcome}
+            # A caller looping through a menu must not grow the row without end.
+            self.history = [*self.history, entry][-HISTORY_KEPT:]
         self.current_step = state.step
         self.phase = state.phase
         self.digits = state.digits

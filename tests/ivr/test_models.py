@@ -10,11 +10,14 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 import pytest
 
+from callbot.ivr.flows import FlowState
 from callbot.ivr.models import CallPolicy, IvrFlow, IvrSession, Prompt
 from callbot.ivr.prompts import PromptNotFoundError, prompt_uri
+from tests.factories import CallFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -220,6 +223,33 @@ def test_uploading_a_wrong_prompt_in_the_admin_says_what_is_wrong(
 
 
 def test_sessions_are_read_only_in_the_admin(client: Any, alice: Any) -> None:
+    session = IvrSession.objects.create(
+        call=CallFactory(), flow_start="menu", flow_steps=[], current_step="menu"
+    )
     client.force_login(alice)
     assert client.get("/admin/ivr/ivrsession/add/").status_code == 403
-    assert IvrSession.objects.count() == 0
+    page = client.get(f"/admin/ivr/ivrsession/{session.pk}/change/")
+    assert page.status_code == 200
+    assert 'name="_save"' not in page.content.decode()
+
+
+def test_a_session_keeps_only_its_recent_history() -> None:
+    session = IvrSession(flow_start="menu")
+    now = timezone.now()
+    for index in range(150):
+        session.store(FlowState(step=f"step-{index}"), now)
+    assert len(session.history) == 100
+    assert session.history[-1]["step"] == "step-149"
+
+
+@pytest.mark.urls("callbot.ivr.urls")
+def test_an_uploaded_prompt_is_served_at_its_public_uri(client: Any) -> None:
+    Prompt.objects.create(name="hours", audio=wav_upload())
+    uri = prompt_uri("hours")
+    assert uri == "https://bot.example.net/ivr/prompts/hours.wav"
+
+    response = client.get("/ivr/prompts/hours.wav")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "audio/wav"
+    assert b"".join(response.streaming_content)[:4] == b"RIFF"
+    assert client.get("/ivr/prompts/menu.wav").status_code == 404
