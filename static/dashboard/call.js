@@ -49,8 +49,10 @@ function participantRow(p) {
     tr.append(el("td", { dataset: { col } }));
   }
   if (canAct) {
-    const td = el("td", { class: "row-actions", dataset: { col: "actions" } });
-    td.append(
+    const td = el("td", { dataset: { col: "actions" } });
+    const box = el("div", { class: "row-actions" });
+    td.append(box);
+    box.append(
       el("button", { type: "button", dataset: { act: "mute_participant" }, title: "Mute (Teams cannot unmute someone else)" }, "Mute"),
       el("button", { type: "button", dataset: { act: "hold" } }, "Hold"),
       el("button", { type: "button", class: "danger", dataset: { act: "remove_participant", confirm: "Remove this person from the call?" } }, "Remove"),
@@ -69,7 +71,9 @@ function paintParticipant(entry) {
   tr.dataset.muted = p.is_muted;
   tr.classList.toggle("bot", p.is_bot);
   c.name.textContent = p.is_bot ? `${p.name} (this bot)` : p.name;
-  c.identity.textContent = p.identity_id ? `${p.kind} · ${p.identity_id}` : p.kind;
+  // Ids are long GUIDs: show the start, keep the whole in the tooltip.
+  c.identity.textContent = p.identity_id ? `${p.kind} · ${p.identity_id.slice(0, 8)}…` : p.kind;
+  c.identity.title = p.identity_id || "";
   c.role.textContent = p.role || "";
   c.mic.replaceChildren(el("span", { class: p.is_muted ? "mic off" : "mic on" }, p.is_muted ? "muted" : "open"));
   c.lobby.textContent = p.is_in_lobby ? "in lobby" : "";
@@ -84,7 +88,7 @@ function paintParticipant(entry) {
     hold.textContent = p.on_hold ? "Unhold" : "Hold";
     hold.disabled = p.is_bot || busy.has("start_hold_music") || busy.has("stop_hold_music");
     remove.disabled = p.is_bot || busy.has("remove_participant");
-    c.actions.classList.toggle("hidden-bot", p.is_bot);
+    c.actions.firstChild.classList.toggle("hidden-bot", p.is_bot);
   }
   applyFilter(entry);
 }

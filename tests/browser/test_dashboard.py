@@ -1,0 +1,159 @@
+"""The dashboard in headless Chromium, against Callbot under daphne and the emulator.
+
+A supervisor watches a call appear and mutes someone; an auditor finds no controls
+and a forged socket action is refused and audited; a dropped socket reconnects and
+catches up. Screenshots go to the test-artifacts directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import CallbotServer
+from tests.support.emulator import RunningEmulator
+
+pytestmark = pytest.mark.browser
+
+
+def board_row(page: Any, subject: str) -> Any:
+    return page.locator("#board-rows tr", has_text=subject)
+
+
+def test_a_supervisor_watches_a_call_appear_and_mutes_a_participant(
+    open_page: Any, start_meeting: Any, artifacts: Path
+) -> None:
+    page = open_page("bob")
+    meeting = start_meeting("Incident bridge", ["Ana Lopez", "Lee Chen"])
+
+    row = board_row(page, "Incident bridge")
+    row.locator("[data-col=people]", has_text="2").wait_for()
+    assert row.locator("[data-col=kind]").inner_text() == "Meeting"
+    page.screenshot(path=artifacts / "board-supervisor.png")
+
+    row.get_by_role("link").click()
+    page.wait_for_selector("body[data-live=connected]")
+    ana = page.locator(
+        f"#roster-rows tr[data-participant-id='{meeting.people['Ana Lopez']}']"
+    )
+    ana.wait_for()
+    assert ana.get_attribute("data-muted") == "false"
+    assert page.get_by_text("never unmute them").is_visible()
+
+    ana.get_by_role("button", name="Mute").click()
+
+    # The mute comes back from the emulator as a roster notification.
+    page.wait_for_selector(
+        f"#roster-rows tr[data-participant-id='{meeting.people['Ana Lopez']}'][data-muted=true]"
+    )
+    page.locator("#f-muted", has_text="1").wait_for()
+    page.locator("#timeline li", has_text="Ana Lopez muted").wait_for()
+    page.locator(
+        "#timeline li[data-status=completed]", has_text="Mute → Ana Lopez"
+    ).wait_for()
+    assert ana.get_by_role("button", name="Muted").is_disabled()
+    page.screenshot(path=artifacts / "call-supervisor.png", full_page=True)
+    assert page.errors == []
+
+
+def test_a_failed_action_shows_graphs_reason_in_words(
+    open_page: Any, start_meeting: Any, emulator: RunningEmulator, artifacts: Path
+) -> None:
+    page = open_page("bob")
+    meeting = start_meeting("Stale roster", ["Kim Park", "Noor Aziz"])
+    board_row(page, "Stale roster").get_by_role("link").click()
+    kim_id = meeting.people["Kim Park"]
+    kim = page.locator(f"#roster-rows tr[data-participant-id='{kim_id}']")
+    kim.wait_for()
+    # Kim leaves, and the notification saying so is lost: Callbot still lists her.
+    emulator.control("POST", "/faults", {"notify_drop": {"count": 1}})
+    emulator.control("DELETE", f"/meetings/{meeting.id}/participants/{kim_id}")
+    emulator.wait_idle()
+
+    kim.get_by_role("button", name="Mute").click()
+
+    failed = page.locator(
+        "#timeline li[data-status=failed]", has_text="Mute → Kim Park"
+    )
+    failed.wait_for()
+    assert "Teams no longer knows this call or participant" in failed.inner_text()
+    assert "failed" in page.locator("#action-feedback").inner_text()
+    page.screenshot(path=artifacts / "call-failed-action.png")
+
+
+def test_an_auditor_has_no_controls_and_a_forged_action_is_refused(
+    open_page: Any, start_meeting: Any, artifacts: Path
+) -> None:
+    meeting = start_meeting("Audit me", ["Sam Ortiz"])
+    page = open_page("carol")
+    board_row(page, "Audit me").get_by_role("link").click()
+    page.locator(
+        f"#roster-rows tr[data-participant-id='{meeting.people['Sam Ortiz']}']"
+    ).wait_for()
+    assert page.locator("[data-act]").count() == 0
+    assert page.locator("#controls").count() == 0
+    call_id = int(page.locator("#call").get_attribute("data-call-id"))
+
+    answer = page.evaluate(
+        """async ([callId, participant]) => {
+            const ws = new WebSocket(`ws://${location.host}/ws/live/`);
+            const messages = [];
+            await new Promise((resolve) => { ws.onopen = resolve; });
+            const refused = new Promise((resolve) => {
+                ws.onmessage = (e) => {
+                    const m = JSON.parse(e.data);
+                    if (m.type === "action.refused") resolve(m);
+                };
+            });
+            ws.send(JSON.stringify({type: "action", request_id: "forged", call: callId,
+                                    kind: "mute_participant", participant}));
+            const m = await refused;
+            ws.close();
+            return m;
+        }""",
+        [call_id, meeting.people["Sam Ortiz"]],
+    )
+
+    assert answer["request_id"] == "forged"
+    assert answer["code"] == "forbidden"
+    # The refusal is in the call's audit trail, which every role can read.
+    page.reload()
+    page.wait_for_selector("body[data-live=connected]")
+    entry = page.locator("#timeline li.t-audit", has_text="carol: mute_participant")
+    entry.wait_for()
+    assert entry.locator(".status").inner_text() == "refused"
+    page.screenshot(path=artifacts / "call-auditor.png")
+
+
+def test_a_dropped_socket_reconnects_and_catches_up(
+    open_page: Any,
+    start_meeting: Any,
+    emulator: RunningEmulator,
+    server: CallbotServer,
+    artifacts: Path,
+) -> None:
+    meeting = start_meeting("Reconnect drill", ["Rui Costa"])
+    page = open_page("bob")
+    row = board_row(page, "Reconnect drill")
+    row.locator("[data-col=people]", has_text="1").wait_for()
+
+    server.stop()
+    page.wait_for_selector("body[data-live=reconnecting]")
+    assert page.locator("#reconnecting").is_visible()
+    page.screenshot(path=artifacts / "board-reconnecting.png")
+
+    server.start()
+    # A change while the page is still away: it arrives by snapshot or by delta.
+    for name in ("Mia Wong", "Omar Said"):
+        emulator.control(
+            "POST",
+            f"/meetings/{meeting.id}/participants",
+            {"user": {"displayName": name}},
+        )
+    emulator.wait_idle(timeout=15)
+
+    page.wait_for_selector("body[data-live=connected]", timeout=30_000)
+    row.locator("[data-col=people]", has_text="3").wait_for()
+    assert page.locator("#reconnecting").is_hidden()
