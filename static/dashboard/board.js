@@ -43,8 +43,10 @@ function paint(entry) {
   entry.link.textContent = d.subject || d.caller || `${d.direction} call`;
   entry.link.title = d.graph_id || "";
   c.state.replaceChildren(el("span", { class: "state", dataset: { state: d.state } }, stateLabel(d.state)));
-  c.people.textContent = d.participant_count ?? "–";
-  c.muted.textContent = d.muted_count ?? "–";
+  // Peer-to-peer calls carry no roster: a zero there would mislead.
+  const noRoster = d.kind === "peer_to_peer" && !d.participant_count;
+  c.people.textContent = noRoster ? "1:1" : d.participant_count ?? "–";
+  c.muted.textContent = noRoster ? "" : d.muted_count ?? "–";
   c.sharing.textContent = (d.sharing || []).join(", ") || "–";
   c.pending.textContent = d.pending_actions || "";
   c.pending.classList.toggle("hot", (d.pending_actions || 0) > 0);

@@ -135,7 +135,7 @@ export function duration(fromIso, toIso) {
 export function clockTime(iso) {
   if (!iso) return "";
   const d = new Date(iso);
-  return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
 }
 
 export const KIND_LABELS = { peer_to_peer: "Peer-to-peer", group: "Group", meeting: "Meeting" };
