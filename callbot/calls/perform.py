@@ -54,7 +54,12 @@ def perform(action_id: int) -> RetryLater | None:
     lease = settings.ACTION_LEASE_SECONDS
     action = services.claim_action(action_id, lease)
     if action is None:
-        return None
+        held = services.lease_left(action_id)
+        if held is None:
+            return None  # done already, or gone
+        # Queued but claimed by a worker that may have died: come back when the
+        # claim lapses (a redelivered message can arrive before that).
+        return RetryLater(countdown=held + 0.5, reason="claimed by another attempt")
     tenant = action.call.tenant_id if action.call is not None else None
     client = get_graph_client().for_tenant(tenant or None)
     try:

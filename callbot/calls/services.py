@@ -651,6 +651,22 @@ def claim_action(action_id: int, lease_seconds: float) -> Action | None:
     return Action.objects.select_related("call", "participant").get(pk=action_id)
 
 
+def lease_left(action_id: int) -> float | None:
+    """Seconds until a queued action's claim lapses; None if it is not queued."""
+    row = (
+        Action.objects.filter(pk=action_id, status=ActionStatus.QUEUED)
+        .values_list("claimed_until", flat=True)
+        .first()
+    )
+    if row is None and not Action.objects.filter(
+        pk=action_id, status=ActionStatus.QUEUED
+    ).exists():
+        return None
+    if row is None:
+        return 0.0
+    return max((row - timezone.now()).total_seconds(), 0.0)
+
+
 def release_action(action_id: int) -> None:
     """Give a claimed, still queued action back (a retry is scheduled)."""
     Action.objects.filter(pk=action_id, status=ActionStatus.QUEUED).update(
@@ -720,10 +736,7 @@ def _move(action_id: int, status: str, change: Any) -> Action | None:
         if call_id is not None:
             call = Call.objects.select_for_update(no_key=True).get(pk=call_id)
         action = (
-            Action.objects.select_for_update(no_key=True)
-            .select_related("requested_by")
-            .filter(pk=action_id)
-            .first()
+            Action.objects.select_for_update(no_key=True).filter(pk=action_id).first()
         )
         if action is None or not can_move_action(action.status, status):
             return None

@@ -14,16 +14,18 @@ from typing import Any
 
 import pytest
 
+from callbot.celery import app as celery_app
 from tests.support.callbot import point_callbot_at, release_callbot
 from tests.support.emulator import RunningEmulator, start_emulator
 
 
 @pytest.fixture(scope="session")
 def emulator(
-    tmp_path_factory: pytest.TempPathFactory, live_server: Any
+    tmp_path_factory: pytest.TempPathFactory, django_db_setup: Any, live_server: Any
 ) -> Iterator[RunningEmulator]:
-    # Depends on live_server so it stops first: its open keep-alive connections
-    # to the live server would otherwise hold that server's shutdown for seconds.
+    # Set up after the test database and the live server, so it stops first and
+    # they stop in order: the emulator's keep-alive connections would hold the
+    # live server's shutdown, and the live server's connections the database's.
     running = start_emulator(tmp_path_factory.mktemp("e2e-emulator"))
     yield running
     running.stop()
@@ -43,7 +45,14 @@ def callbot(
     emulator: RunningEmulator, live_server: Any, settings: Any, transactional_db: Any
 ) -> Iterator[Callbot]:
     webhook = point_callbot_at(emulator, settings, live_server.url)
+    # Tasks run in-process, as on the embedded default, unless a test starts a
+    # worker (tests/e2e/test_worker.py). The Celery app reads settings once, so
+    # its own configuration is switched too.
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    eager_before = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
     yield Callbot(url=live_server.url, webhook=webhook, emulator=emulator)
+    celery_app.conf.task_always_eager = eager_before
     emulator.control("DELETE", "/faults")
     emulator.reset()
     release_callbot()

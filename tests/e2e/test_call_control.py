@@ -26,11 +26,6 @@ LEE = {
 OPERATOR = "7f6e5d4c-3b2a-4190-8f7e-6d5c4b3a2918"
 
 
-@pytest.fixture(autouse=True)
-def eager(settings: Any) -> None:
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-
-
 def final(action: Action, timeout: float = 10) -> Action:
     return wait_until(
         lambda: Action.objects.filter(
