@@ -30,6 +30,7 @@ STEP_TYPES = (
 )
 DTMF_KEYS = frozenset("0123456789*#abcd")
 TERMINATORS = frozenset({"", "#", "*"})
+STOP_TONES = frozenset("0123456789*#")
 # The operator named in settings (IVR_OPERATOR_USER_ID); resolved by the runtime.
 OPERATOR = "operator"
 
@@ -219,9 +220,11 @@ def _parse_step(raw: Any, index: int, problems: list[str]) -> Step | None:
         )
         stop_tones = raw.get("stop_tones", ["#"])
         if not isinstance(stop_tones, list) or any(
-            not isinstance(t, str) or t not in DTMF_KEYS for t in stop_tones
+            not isinstance(t, str) or t not in STOP_TONES for t in stop_tones
         ):
-            problems.append(f"{where}: stop_tones must be a list of keys such as '#'")
+            problems.append(
+                f"{where}: stop_tones must be a list of keys 0-9, * or #, such as '#'"
+            )
         else:
             values["stop_tones"] = tuple(stop_tones)
         play_beep = raw.get("play_beep", True)

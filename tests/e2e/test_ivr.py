@@ -24,12 +24,20 @@ STEPS: list[dict[str, Any]] = [
         "type": "collect",
         "prompt": "menu",
         "timeout": 5,
-        "branches": {"1": "goodbye", "0": "operator"},
+        "branches": {"1": "message", "0": "operator"},
         "default": "goodbye",
         "on_timeout": "no-input",
     },
     {"id": "no-input", "type": "play", "prompt": "no-input", "next": "goodbye"},
     {"id": "operator", "type": "transfer", "target": "operator"},
+    {
+        "id": "message",
+        "type": "record",
+        "prompt": "record-after-beep",
+        "max_record_duration": 5,
+        "stop_tones": ["#"],
+        "next": "goodbye",
+    },
     {"id": "goodbye", "type": "play", "prompt": "goodbye", "next": "bye"},
     {"id": "bye", "type": "hang_up"},
 ]
@@ -154,6 +162,35 @@ def test_a_caller_who_presses_nothing_hears_the_timeout_branch(bot: Callbot) -> 
     assert call.actions.filter(kind="hang_up").exists()
     seen = bot.emulator.control("GET", f"/calls/{call_id}")
     assert (seen["resultInfo"]["code"], seen["resultInfo"]["subcode"]) == (200, 5001)
+
+
+def test_a_caller_pressing_one_leaves_a_message_and_hears_goodbye(
+    bot: Callbot,
+) -> None:
+    use_policy(action="answer", flow=menu_flow())
+    call_id = ring(bot, {"user": {"displayName": "Omar"}})
+    listening_at_menu(call_id)
+
+    bot.emulator.control("POST", f"/calls/{call_id}/tones", {"keys": "1"})
+    recording = wait_until(
+        lambda: Action.objects.filter(
+            call__graph_id=call_id,
+            kind="record_response",
+            status__in=["sent", "completed"],
+        ).first(),
+        timeout=10,
+    )
+    assert recording.parameters["prompt_uri"].endswith("record-after-beep.wav")
+    # The caller finishes with the stop tone (ignored if the recording already ended).
+    bot.emulator.control("POST", f"/calls/{call_id}/tones", {"keys": "#"})
+
+    call = ended(call_id)
+    bot.emulator.wait_idle()
+    recording.refresh_from_db()
+    assert recording.status == "completed"
+    session = IvrSession.objects.get(call=call)
+    assert [h["step"] for h in session.history][-3:] == ["message", "goodbye", "bye"]
+    assert session.status == "completed"
 
 
 def test_a_call_the_policy_rejects_is_rejected(bot: Callbot) -> None:
