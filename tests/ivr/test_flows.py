@@ -393,3 +393,15 @@ def test_a_refused_answer_fails_without_hanging_up(flow: Flow) -> None:
     state, _ = advance(flow, FlowState(), Start(T0))
     state, commands = advance(flow, state, Refused("answer", "The call has ended.", T0))
     assert (state.status, commands) == ("failed", [])
+
+
+def test_record_stop_tones_are_limited_to_what_graph_accepts() -> None:
+    steps = [
+        {"id": "r", "type": "record", "next": "bye", "stop_tones": ["a"]},
+        {"id": "bye", "type": "hang_up"},
+    ]
+    with pytest.raises(FlowError) as raised:
+        parse_flow("r", steps)
+    assert raised.value.problems == [
+        "Step 'r': stop_tones must be a list of keys 0-9, * or #, such as '#'"
+    ]
