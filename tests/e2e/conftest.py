@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import requests
 
 from callbot.celery import app as celery_app
 from tests.support.callbot import point_callbot_at, release_callbot
@@ -60,15 +61,19 @@ def callbot(
 
 @pytest.fixture(scope="session")
 def idle_connections_closed(emulator: RunningEmulator) -> Iterator[None]:
-    """Before the emulator stops, collect the HTTP sessions nobody closed.
+    """Before the emulator stops, close the HTTP sessions nobody closed.
 
-    msal's ``requests`` sessions (one per token provider, also inside Callbot's
-    Graph client) keep a TLS connection to the emulator open, and live in reference
-    cycles; until they are collected, the emulator's server waits on that idle
-    connection for ten seconds at shutdown.
+    msal talks through a ``requests`` session (one per token provider, also inside
+    Callbot's Graph client, whose ``close`` leaves it open) that keeps a TLS
+    connection to the emulator; while one is open, the emulator's server waits on
+    it for ten seconds at shutdown. The sessions outlive their providers (reference
+    cycles, and pytest keeps some objects), so they are found and closed here.
     """
     yield
     gc.collect()
+    for thing in gc.get_objects():
+        if isinstance(thing, requests.Session):
+            thing.close()
 
 
 @pytest.fixture
