@@ -176,11 +176,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # (``perform`` claims each action once per lease).
 # The worker looks for such orphans every CELERY_RESTORE_INTERVAL seconds (kombu
 # would otherwise scan only every tenth sweep, about every 100 s).
-CELERY_BROKER_TRANSPORT_OPTIONS = {
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, float] = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 120),
     "unacked_restore_interval": env_int("CELERY_RESTORE_INTERVAL", 10),
     "unacked_restore_throttle": 1,
 }
+if not REDIS_URL:
+    # The in-process worker (``callbot.inprocess``) polls the memory broker.
+    CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.02
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "keep-calls-alive": {
@@ -324,5 +327,11 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
         "django.channels.server": {"level": "WARNING"},
+        # One line per task and per beat tick drowns what matters; the outcome of
+        # every action is on its row and in the dashboard.
+        "celery.app.trace": {"level": env_str("CELERY_TASK_LOG_LEVEL", "WARNING")},
+        "celery.worker.strategy": {"level": "WARNING"},
+        "celery.beat": {"level": "WARNING"},
+        "kombu.connection": {"level": "ERROR"},
     },
 }

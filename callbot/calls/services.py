@@ -658,9 +658,10 @@ def lease_left(action_id: int) -> float | None:
         .values_list("claimed_until", flat=True)
         .first()
     )
-    if row is None and not Action.objects.filter(
-        pk=action_id, status=ActionStatus.QUEUED
-    ).exists():
+    if (
+        row is None
+        and not Action.objects.filter(pk=action_id, status=ActionStatus.QUEUED).exists()
+    ):
         return None
     if row is None:
         return 0.0

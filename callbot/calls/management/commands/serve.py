@@ -4,6 +4,7 @@ Teams tenant is configured. This is what ``make run`` starts."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import signal
 import socket
 import subprocess
@@ -15,6 +16,8 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from callbot import inprocess
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -40,6 +43,16 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-emulator", action="store_true", help="do not start the emulator"
         )
+        parser.add_argument(
+            "--no-worker",
+            action="store_true",
+            help="with REDIS_URL: do not start a Celery worker (run your own)",
+        )
+        parser.add_argument(
+            "--eager",
+            action="store_true",
+            help="run tasks inline where they are queued instead of in a worker thread",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         children: list[subprocess.Popen[bytes]] = []
@@ -56,6 +69,14 @@ class Command(BaseCommand):
                     )
                 else:
                     children.append(self._start_emulator(host, port, options))
+            env = dict(os.environ)
+            if settings.CELERY_TASK_ALWAYS_EAGER:
+                if not options["eager"]:
+                    # No broker for a worker process to share: run Celery in
+                    # daphne's process.
+                    env[inprocess.ENV_FLAG] = "1"
+            elif not options["no_worker"]:
+                children.append(self._start_worker())
             children.append(
                 subprocess.Popen(  # noqa: S603 (our own interpreter and module)
                     [
@@ -67,7 +88,8 @@ class Command(BaseCommand):
                         "-p",
                         str(port),
                         "callbot.asgi:application",
-                    ]
+                    ],
+                    env=env,
                 )
             )
             self._wait_for(host, port, "Callbot", children)
@@ -86,6 +108,27 @@ class Command(BaseCommand):
                     child.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     child.kill()
+
+    def _start_worker(self) -> subprocess.Popen[bytes]:
+        """A Celery worker with beat embedded, for the broker in REDIS_URL."""
+        self.stdout.write("Celery worker (with beat) on the Redis broker")
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "callbot",
+                "worker",
+                "--beat",
+                "--pool",
+                "threads",
+                "--concurrency",
+                "8",
+                "--loglevel",
+                "WARNING",
+            ]
+        )
 
     def _start_emulator(
         self, host: str, port: int, options: dict[str, Any]

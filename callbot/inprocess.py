@@ -1,0 +1,72 @@
+"""Celery inside the web process, for the embedded default (``manage.py serve``).
+
+With nothing configured there is no broker for a separate worker to share: the
+``memory://`` broker lives in one process. ``serve`` therefore asks daphne's
+process (``CALLBOT_INPROCESS_WORKER=1``) to run a Celery worker, with beat
+embedded, in a background thread. The webhook still only records and enqueues;
+the worker thread calls Graph, as a real worker would.
+
+Live deltas from the worker thread must reach the in-memory channel layer on
+daphne's event loop, so ``wrap`` binds that loop on the first ASGI call (see
+``live.bind_event_loop``). With ``REDIS_URL`` set none of this runs: workers and
+beat are separate processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+ENV_FLAG = "CALLBOT_INPROCESS_WORKER"
+_started = threading.Event()
+
+
+def wanted() -> bool:
+    return os.environ.get(ENV_FLAG) == "1"
+
+
+def start_worker() -> None:
+    """Start one worker thread (thread pool, beat embedded); idempotent."""
+    if _started.is_set():
+        return
+    _started.set()
+    from celery.worker import WorkController
+
+    from callbot.celery import app
+
+    app.conf.task_always_eager = False
+    worker = WorkController(
+        app=app,
+        pool="threads",
+        concurrency=4,
+        beat=True,
+        without_heartbeat=True,
+        without_mingle=True,
+        without_gossip=True,
+        hostname="callbot-inprocess@localhost",
+        loglevel="INFO",
+    )
+    thread = threading.Thread(target=worker.start, name="celery-worker", daemon=True)
+    thread.start()
+    logger.info("in-process Celery worker and beat started")
+
+
+def wrap(application: Any) -> Any:
+    """An ASGI app that binds daphne's loop for the worker thread's live pushes."""
+    from callbot.calls import live
+
+    bound = False
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        nonlocal bound
+        if not bound:
+            live.bind_event_loop(asyncio.get_running_loop())
+            bound = True
+        await application(scope, receive, send)
+
+    return app
