@@ -22,5 +22,6 @@ urlpatterns = [
         auth_views.LogoutView.as_view(next_page="login"),
         name="logout",
     ),
+    path("", include("callbot.ivr.urls")),
     path("", include("dashboard.urls")),
 ]

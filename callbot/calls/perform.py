@@ -60,6 +60,12 @@ def perform(action_id: int) -> RetryLater | None:
         # Queued but claimed by a worker that may have died: come back when the
         # claim lapses (a redelivered message can arrive before that).
         return RetryLater(countdown=held + 0.5, reason="claimed by another attempt")
+    if _waits_for_earlier(action):
+        # Actions on one call reach Graph in the order they were asked for (a
+        # cancel before the next prompt, an IVR's steps); workers may take them
+        # in any order.
+        services.release_action(action.pk)
+        return RetryLater(countdown=0.05, reason="an earlier action is queued")
     tenant = action.call.tenant_id if action.call is not None else None
     client = get_graph_client().for_tenant(tenant or None)
     try:
@@ -92,6 +98,20 @@ def perform(action_id: int) -> RetryLater | None:
             action.pk, ActionStatus.FAILED, message=str(exc), error_code="invalid"
         )
     return None
+
+
+def _waits_for_earlier(action: Action) -> bool:
+    """True if an earlier action of the same call is still queued (and recent:
+    one stuck longer than a lease is the sweep's business, not a reason to wait)."""
+    if action.call_id is None:
+        return False
+    recent = timezone.now() - timedelta(seconds=settings.ACTION_LEASE_SECONDS)
+    return Action.objects.filter(
+        call_id=action.call_id,
+        pk__lt=action.pk,
+        status=ActionStatus.QUEUED,
+        created_at__gte=recent,
+    ).exists()
 
 
 def error_code(exc: GraphError) -> str:

@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from callbot.celery import app as celery_app
+from callbot.ivr.models import CallPolicy
 from tests.support.callbot import point_callbot_at, release_callbot
 from tests.support.emulator import RunningEmulator, start_emulator
 
@@ -45,6 +46,9 @@ class Callbot:
 def callbot(
     emulator: RunningEmulator, live_server: Any, settings: Any, transactional_db: Any
 ) -> Iterator[Callbot]:
+    # The demo call policies (a data migration) would answer every call; tests
+    # that want a policy create their own.
+    CallPolicy.objects.all().delete()
     webhook = point_callbot_at(emulator, settings, live_server.url)
     # Tasks run in-process, as on the embedded default, unless a test starts a
     # worker (tests/e2e/test_worker.py). The Celery app reads settings once, so
