@@ -119,6 +119,7 @@ def config_from_env() -> EmulatorConfig:
         ("PORT", "port"),
         ("SEED", "seed"),
         ("BATCH_MAX", "batch_max"),
+        ("MAX_IN_FLIGHT", "max_in_flight_per_callback"),
     ):
         raw = os.environ.get(f"EMULATOR_{name}")
         if raw:
