@@ -36,7 +36,7 @@ def test_a_supervisor_watches_a_call_appear_and_mutes_a_participant(
     row.get_by_role("link").click()
     page.wait_for_selector("body[data-live=connected]")
     ana = page.locator(
-        f"#roster-rows tr[data-participant-id='{meeting.people['Ana Lopez']}']"
+        f"#roster-rows [data-participant-id='{meeting.people['Ana Lopez']}']"
     )
     ana.wait_for()
     assert ana.get_attribute("data-muted") == "false"
@@ -46,7 +46,7 @@ def test_a_supervisor_watches_a_call_appear_and_mutes_a_participant(
 
     # The mute comes back from the emulator as a roster notification.
     page.wait_for_selector(
-        f"#roster-rows tr[data-participant-id='{meeting.people['Ana Lopez']}'][data-muted=true]"
+        f"#roster-rows [data-participant-id='{meeting.people['Ana Lopez']}'][data-muted=true]"
     )
     page.locator("#f-muted", has_text="1").wait_for()
     page.locator("#timeline li", has_text="Ana Lopez muted").wait_for()
@@ -65,7 +65,7 @@ def test_a_failed_action_shows_graphs_reason_in_words(
     meeting = start_meeting("Stale roster", ["Kim Park", "Noor Aziz"])
     board_row(page, "Stale roster").get_by_role("link").click()
     kim_id = meeting.people["Kim Park"]
-    kim = page.locator(f"#roster-rows tr[data-participant-id='{kim_id}']")
+    kim = page.locator(f"#roster-rows [data-participant-id='{kim_id}']")
     kim.wait_for()
     # Kim leaves, and the notification saying so is lost: Callbot still lists her.
     emulator.control("POST", "/faults", {"notify_drop": {"count": 1}})
@@ -90,7 +90,7 @@ def test_an_auditor_has_no_controls_and_a_forged_action_is_refused(
     page = open_page("carol")
     board_row(page, "Audit me").get_by_role("link").click()
     page.locator(
-        f"#roster-rows tr[data-participant-id='{meeting.people['Sam Ortiz']}']"
+        f"#roster-rows [data-participant-id='{meeting.people['Sam Ortiz']}']"
     ).wait_for()
     assert page.locator("[data-act]").count() == 0
     assert page.locator("#controls").count() == 0
