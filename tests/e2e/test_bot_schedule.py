@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from django.utils import timezone
+
+import pytest
 
 from callbot.calls import tasks
 from callbot.calls.models import Action, Call, Meeting, Participant
