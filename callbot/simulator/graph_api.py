@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -79,6 +80,7 @@ def graph_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]
     """Wrap a handler with faults, authentication, error shape and deferred release."""
 
     async def endpoint(request: Request) -> Response:
+        received_at = time.time()
         emulator = emulator_of(request)
         request_id = str(uuid.uuid4())
         client_request_id = request.headers.get("client-request-id") or str(
@@ -103,6 +105,7 @@ def graph_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]
                 "path": request.url.path,
                 "status": response.status_code,
                 "clientRequestId": client_request_id,
+                "receivedAt": received_at,
             }
         )
         if held:
