@@ -160,9 +160,10 @@ def request_action(
                 {"action_id": action.pk, "params": action.parameters},
                 client_ip,
             )
+            # Enqueue first: the Graph request should not wait for the live push.
+            transaction.on_commit(lambda: _enqueue(action.pk))
             if delta is not None:
                 live.publish_on_commit([delta])
-            transaction.on_commit(lambda: _enqueue(action.pk))
     except ActionRefusedError as refused:
         _audit_refusal(actor, kind, call_pk, participant_id, refused, client_ip)
         raise
