@@ -18,7 +18,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import connection
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -143,9 +143,17 @@ def meetings(request: HttpRequest) -> HttpResponse:
                 messages.success(request, f"Saved “{meeting}”.")
                 return redirect("dashboard:meeting", meeting_id=meeting.pk)
     now = timezone.now()
+    # Meetings the bot was invited to often have no stored subject; their calls do.
+    call_subject = (
+        Call.objects.filter(meeting=OuterRef("pk"))
+        .exclude(subject="")
+        .order_by("-created_at")
+        .values("subject")[:1]
+    )
     rows = Meeting.objects.annotate(
         live_calls=Count("calls", filter=~Q(calls__state=CallState.TERMINATED)),
         all_calls=Count("calls"),
+        call_subject=Subquery(call_subject),
     )
     upcoming = rows.filter(starts_at__gte=now).order_by("starts_at")
     others = rows.exclude(starts_at__gte=now).order_by("-starts_at", "-id")[:200]
@@ -183,10 +191,14 @@ def meeting_detail(request: HttpRequest, meeting_id: int) -> HttpResponse:
     joins = Action.objects.filter(
         kind=Action.Kind.JOIN_MEETING, parameters__meeting_id=meeting.pk
     ).order_by("-created_at")[:10]
+    title = meeting.subject or next(
+        (c.subject for c in calls if c.subject), "Untitled meeting"
+    )
     return _page(
         request,
         "dashboard/meeting.html",
         nav="meetings",
+        title=title,
         meeting=meeting,
         calls=calls,
         joins=joins,
