@@ -76,13 +76,18 @@ def alice(django_user_model: Any) -> Any:
 def bob(django_user_model: Any) -> Any:
     """Bob, a supervisor: may act on calls."""
     from django.contrib.auth.models import Permission
+    from django.contrib.contenttypes.models import ContentType
+
+    from callbot.calls.models import Action
 
     user = django_user_model.objects.create_user("bob", "bob@example.com", "bob-pw-1")
-    user.user_permissions.add(
-        Permission.objects.get(
-            codename="request_action", content_type__app_label="calls"
-        )
+    # A transactional test's flush may have emptied the permission table.
+    permission, _ = Permission.objects.get_or_create(
+        codename="request_action",
+        content_type=ContentType.objects.get_for_model(Action),
+        defaults={"name": "Can act on live calls"},
     )
+    user.user_permissions.add(permission)
     return user
 
 
