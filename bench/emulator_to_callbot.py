@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -247,6 +248,9 @@ def main() -> None:
         "--in-flight", type=int, default=4, help="POSTs in flight per callback URL"
     )
     args = parser.parse_args()
+    # Stopped from outside (timeout, kill): still stop the servers and drop the
+    # database, which only the ``finally`` blocks do.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     with own_database() as database_url:
         run(args, database_url)
 
@@ -346,7 +350,10 @@ def run(args: argparse.Namespace, database_url: str | None) -> None:
         for child in children:
             child.terminate()
         for child in children:
-            child.wait(10)
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
 
 
 if __name__ == "__main__":
