@@ -88,6 +88,9 @@ class _CallWork:
     participants: dict[str, Participant] = field(default_factory=dict)
     left: dict[str, Participant] = field(default_factory=dict)
     actions: list[Action] = field(default_factory=list)
+    # The stored state came from a notification (not a new row's placeholder), so
+    # later states must follow the move table.
+    state_seen: bool = True
     # New tones in the order pressed, for the bot's behaviour (signals.CallActivity).
     tones: list[str] = field(default_factory=list)
     # Bumped by every applied change, so one notification's effect can be told.
@@ -315,7 +318,9 @@ def _lock_calls(
             if c.version == 0 and c.event_count == 0:
                 fresh.add(c.graph_key)
     work = {
-        k: _CallWork(call=c, fresh=k in fresh, base_version=c.version)
+        k: _CallWork(
+            call=c, fresh=k in fresh, base_version=c.version, state_seen=k not in fresh
+        )
         for k, c in calls.items()
     }
     for key in fresh:
@@ -375,7 +380,7 @@ def _apply_call(
     stale = (
         new_state is not None
         and new_state != call.state
-        and not item.fresh
+        and item.state_seen
         and not can_move_call(call.state, new_state)
     )
     if stale:
@@ -390,6 +395,8 @@ def _apply_call(
     _apply_call_properties(item, r)
     if stale:
         return
+    if new_state is not None:
+        item.state_seen = True
     if new_state is not None and new_state != call.state:
         old_state = call.state
         item.set("state", new_state.value)

@@ -69,12 +69,6 @@ def test_a_late_establishing_in_the_same_batch_cannot_roll_back_a_known_call(
     assert Call.objects.get(graph_id=call_id).state == "established"
 
 
-@pytest.mark.xfail(
-    reason="ingest skips the stale-state check for every notification of a call "
-    "first seen in this batch (`not item.fresh` in _apply_call), so a new call's "
-    "late establishing after established in one batch rolls it back",
-    strict=True,
-)
 def test_a_late_establishing_in_the_first_batch_of_a_call_cannot_roll_it_back(
     quiet_bot: Callbot,
 ) -> None:
