@@ -15,6 +15,7 @@ from callbot.calls.models import (
     CallEvent,
     Meeting,
     Participant,
+    Recording,
 )
 
 
@@ -155,3 +156,9 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["outcome", "action"]
     search_fields = ["actor_name", "target", "action"]
+
+
+@admin.register(Recording)
+class RecordingAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "call", "action", "size", "audio"]
+    raw_id_fields = ["call", "action"]

@@ -91,6 +91,8 @@ class _CallWork:
     # The stored state came from a notification (not a new row's placeholder), so
     # later states must follow the move table.
     state_seen: bool = True
+    # Recordings to fetch after commit: (action id, location, access token).
+    recordings: list[tuple[int, str, str]] = field(default_factory=list)
     # New tones in the order pressed, for the bot's behaviour (signals.CallActivity).
     tones: list[str] = field(default_factory=list)
     # Bumped by every applied change, so one notification's effect can be told.
@@ -211,7 +213,20 @@ def apply_notifications(
         activity = [_activity(item) for item in work.values() if item.changed]
         if activity:
             transaction.on_commit(lambda: _announce(activity))
+        recordings = [r for item in work.values() for r in item.recordings]
+        if recordings:
+            transaction.on_commit(lambda: _fetch_recordings(recordings))
     return result
+
+
+def _fetch_recordings(recordings: list[tuple[int, str, str]]) -> None:
+    from callbot.calls.tasks import fetch_recording
+
+    for action_id, location, token in recordings:
+        try:
+            fetch_recording.delay(action_id, location, token)
+        except Exception:
+            logger.exception("could not enqueue the recording of action %s", action_id)
 
 
 def end_call_locally(call_id: int, reason: str) -> bool:
@@ -756,6 +771,15 @@ def _apply_operation(item: _CallWork, n: Notification, now: datetime) -> None:
     if not action.operation_id and op.id:
         action.operation_id = op.id[:64]
         action.operation_key = normalise_id(op.id)[:64]
+    if (
+        status == ActionStatus.COMPLETED
+        and op.recording_location
+        and op.recording_access_token
+    ):
+        # The token is short-lived and never stored: it travels to the task only.
+        item.recordings.append(
+            (action.pk, op.recording_location, op.recording_access_token)
+        )
     item.actions.append(action)
     item.mutations += 1
 

@@ -373,3 +373,28 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_name} {self.action} {self.target}: {self.outcome}"
+
+
+class Recording(models.Model):
+    """The audio a caller recorded (``recordResponse``), fetched from Graph at once:
+    Graph discards it shortly after the call ends."""
+
+    action = models.OneToOneField(
+        Action, on_delete=models.CASCADE, related_name="recording"
+    )
+    call = models.ForeignKey(
+        Call,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="recordings",
+    )
+    audio = models.FileField(upload_to="recordings/%Y/%m/%d/")
+    size = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"recording {self.pk} of {self.call_id}"

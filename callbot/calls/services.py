@@ -33,7 +33,14 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from callbot.calls import live
-from callbot.calls.models import Action, AuditEntry, Call, Meeting, Participant
+from callbot.calls.models import (
+    Action,
+    AuditEntry,
+    Call,
+    Meeting,
+    Participant,
+    Recording,
+)
 from callbot.calls.states import (
     CONNECTED_STATES,
     ActionStatus,
@@ -948,3 +955,24 @@ def close_lost_call(call_id: int) -> None:
 def refresh_call_state(call_id: int, resource: Any) -> None:
     """A silent call is still alive at Graph: note that we checked."""
     Call.objects.filter(pk=call_id).update(last_notification_at=timezone.now())
+
+
+def has_recording(action_id: int) -> bool:
+    return Recording.objects.filter(action_id=action_id).exists()
+
+
+def store_recording(action_id: int, audio: bytes) -> Recording | None:
+    """Keep a recording's audio once per action; returns None if already kept."""
+    from django.core.files.base import ContentFile
+    from django.db import IntegrityError
+
+    action = Action.objects.get(pk=action_id)
+    recording = Recording(action=action, call_id=action.call_id, size=len(audio))
+    try:
+        with transaction.atomic():
+            recording.audio.save(
+                f"action-{action_id}.wav", ContentFile(audio), save=True
+            )
+    except IntegrityError:
+        return None  # a redelivered task lost the race; the first copy stands
+    return recording

@@ -129,3 +129,25 @@ def join_due_meetings() -> int:
         except services.ActionRefusedError as refused:
             logger.info("leaving meeting call %s refused: %s", call_id, refused)
     return joined
+
+
+@shared_task(
+    name="callbot.calls.fetch_recording",
+    autoretry_for=(GraphError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def fetch_recording(action_id: int, location: str, access_token: str) -> None:
+    """Download a finished ``recordResponse`` and keep it (contract §6.10: fetch
+    at once; Graph discards it soon after the call ends). A 404 means it is gone."""
+    action = Action.objects.filter(pk=action_id).select_related("call").first()
+    if action is None or services.has_recording(action_id):
+        return
+    tenant = action.call.tenant_id if action.call is not None else ""
+    client = get_graph_client().for_tenant(tenant or None)
+    try:
+        audio = client.download_recording(location, access_token)
+    except GraphNotFoundError:
+        logger.warning("recording of action %s is gone", action_id)
+        return
+    services.store_recording(action_id, audio)

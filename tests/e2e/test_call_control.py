@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 
-from callbot.calls.models import Action, AuditEntry, Call, Meeting, Participant
+from callbot.calls.models import (
+    Action,
+    AuditEntry,
+    Call,
+    Meeting,
+    Participant,
+    Recording,
+)
 from callbot.calls.services import ActionRefusedError, request_action
 from tests.e2e.conftest import Callbot
 from tests.support.emulator import wait_until
@@ -196,3 +203,26 @@ def mute_requests(emulator: Any) -> list[dict[str, Any]]:
         for r in emulator.control("GET", "/requests")["value"]
         if r["method"] == "POST" and r["path"].endswith("/mute")
     ]
+
+
+def test_recorded_response_is_fetched_and_kept(
+    callbot: Callbot, settings: Any, tmp_path: Any
+) -> None:
+    settings.MEDIA_ROOT = str(tmp_path)
+    call = answered_call(callbot)
+
+    record = final(
+        request_action(
+            "record_response",
+            actor=None,
+            call=call,
+            params={"max_record_duration": 3, "play_beep": False},
+        )
+    )
+
+    assert record.status == "completed", record.result_message
+    recording = wait_until(lambda: Recording.objects.filter(action=record).first())
+    assert recording.call == call
+    data = recording.audio.read()
+    assert data[:4] == b"RIFF"
+    assert recording.size == len(data)
