@@ -160,6 +160,7 @@ class MsalTokenProvider:
         self._clock = clock
         self._lock = threading.Lock()
         self._apps: dict[str, msal.ConfidentialClientApplication] = {}
+        self._sessions: list[requests.Session] = []
         # tenant -> (token, time after which we ask msal again)
         self._tokens: dict[str, tuple[str, float]] = {}
 
@@ -241,8 +242,18 @@ class MsalTokenProvider:
                 self._apps[tenant] = app
             return app
 
+    def close(self) -> None:
+        """Close the HTTP sessions msal uses; later tokens open new ones."""
+        with self._lock:
+            self._apps = {}
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
+
     def _build_app(self, tenant: str) -> msal.ConfidentialClientApplication:
         authority = self.authority_for(tenant)
+        session = build_http_session(self._ca_bundle, self._timeout)
+        self._sessions.append(session)
         host = urlsplit(authority).hostname or ""
         microsoft = host.lower() in WELL_KNOWN_AUTHORITY_HOSTS
         try:
@@ -256,7 +267,7 @@ class MsalTokenProvider:
                 # login.microsoftonline.com.
                 validate_authority=microsoft,
                 instance_discovery=None if microsoft else False,
-                http_client=build_http_session(self._ca_bundle, self._timeout),
+                http_client=session,
             )
         except OSError as exc:
             logger.warning(

@@ -81,11 +81,15 @@ class GraphTransport:
         self._http: httpx.Client | None = None
 
     def close(self) -> None:
-        """Close the connection pool; the next request opens a new one."""
+        """Close the connection pool (and the token provider's, if it has one);
+        the next request opens a new one."""
         with self._lock:
             if self._http is not None:
                 self._http.close()
                 self._http = None
+        close_tokens = getattr(self._tokens, "close", None)
+        if callable(close_tokens):
+            close_tokens()
 
     def send(
         self,

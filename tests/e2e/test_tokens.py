@@ -127,3 +127,18 @@ def test_a_wrong_secret_is_a_typed_auth_error_that_hides_the_secret(
     assert "AADSTS7000215" in error.message
     assert "not-the-secret-at-all" not in str(error)
     assert issued(fresh_emulator) == before
+
+
+def test_closing_the_provider_closes_msals_connections_and_a_new_token_still_comes(
+    emulator: RunningEmulator,
+) -> None:
+    tokens = provider(emulator)
+    tokens.get_token()
+    [session] = tokens._sessions
+    pool = session.get_adapter(emulator.url).poolmanager
+
+    tokens.close()
+
+    assert not pool.pools  # the keep-alive connection to the authority is gone
+    assert tokens._sessions == []
+    assert tokens.get_token()  # closing is not the end of the provider
