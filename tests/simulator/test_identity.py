@@ -142,3 +142,18 @@ def test_certificates_reuse_the_ca_and_regenerate_a_missing_server_cert(
     assert second.ca_cert.read_bytes() == ca
     assert second.server_cert.exists()
     assert oct(second.server_key.stat().st_mode & 0o777) == "0o600"
+
+
+def test_token_lifetime_is_configurable_and_reset_restores_it(
+    emulator: RunningEmulator,
+) -> None:
+    emulator.control("PATCH", "/config", {"tokenLifetime": 120})
+    short = msal_app(emulator).acquire_token_for_client(
+        scopes=["https://graph.microsoft.com/.default"]
+    )
+    emulator.reset()
+
+    claims = jwt.decode(short["access_token"], options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 120
+    assert short["expires_in"] == 119
+    assert emulator.control("GET", "/config")["tokenLifetime"] == 3600
