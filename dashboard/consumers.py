@@ -30,8 +30,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from callbot.calls import services
-from callbot.calls.ingest import action_shape
-from callbot.calls.live import LIVE_CALLS_GROUP, call_group
+from callbot.calls.live import LIVE_CALLS_GROUP, action_shape, call_group
 from dashboard import snapshots
 from dashboard.permissions import UserLike, can_act, can_view, role_of
 

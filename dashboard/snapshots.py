@@ -14,10 +14,11 @@ from typing import Any, TypedDict
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from callbot.calls.ingest import action_shape
 from callbot.calls.live import (
     CallSummaryShape,
     ParticipantShape,
+    action_message,
+    action_shape,
     call_summaries,
     iso,
     participant_shape,
@@ -161,12 +162,12 @@ def timeline(call_id: int, limit: int = TIMELINE_LIMIT) -> list[TimelineEntry]:
 
 
 def describe_action(action: Action) -> str:
+    """One line, worded as the page words live action entries (a failure explained)."""
     text = action.get_kind_display()
     if action.target:
         text = f"{text} → {action.target}"
-    if action.result_message:
-        text = f"{text}: {action.result_message}"
-    return text
+    why = action_message(action)
+    return f"{text}: {why}" if why else text
 
 
 @dataclass(frozen=True)

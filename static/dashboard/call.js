@@ -13,20 +13,23 @@ const timelineList = document.getElementById("timeline");
 const feedback = document.getElementById("action-feedback");
 const TIMELINE_MAX = 500;
 
+// The same labels the server uses (Action.Kind), so a snapshot's timeline and the
+// live entries read alike.
 const KIND_WORDS = {
-  mute_participant: "Mute",
-  remove_participant: "Remove",
-  start_hold_music: "Hold",
-  stop_hold_music: "Take off hold",
+  mute_participant: "Mute Participant",
+  remove_participant: "Remove Participant",
+  start_hold_music: "Start Hold Music",
+  stop_hold_music: "Stop Hold Music",
   invite: "Invite",
-  hang_up: "Hang up",
-  play_prompt: "Play prompt",
-  mute_bot: "Mute the bot",
-  unmute_bot: "Unmute the bot",
-  change_screen_sharing_role: "Screen-sharing role",
-  update_recording_status: "Recording status",
+  hang_up: "Hang Up",
+  play_prompt: "Play Prompt",
+  mute_bot: "Mute Bot",
+  unmute_bot: "Unmute Bot",
+  change_screen_sharing_role: "Change Screen Sharing Role",
+  update_recording_status: "Update Recording Status",
   mute_all: "Mute everyone except presenters",
-  join_meeting: "Join meeting",
+  unmute_participant: "Unmute Participant",
+  join_meeting: "Join Meeting",
   answer: "Answer",
   reject: "Reject",
   redirect: "Redirect",
