@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from callbot.calls.models import Call, CallEvent, Meeting, Participant
+from callbot.graph import bodies
+from callbot.graph.bodies import CallOptions, OrganizerMeetingInfo
 from callbot.graph.client import GraphClient
 from callbot.graph.errors import (
     GraphConflictError,
@@ -282,6 +284,32 @@ def test_an_online_meeting_is_created_with_its_join_coordinates(
     assert meeting.chat_info["threadId"].startswith("19:meeting_")
     assert meeting.join_meeting_id
     assert meeting.passcode
+
+
+def test_a_prepared_body_joins_a_meeting_created_through_graph(
+    quiet_bot: Callbot, client: GraphClient
+) -> None:
+    start = datetime.now(UTC)
+    meeting = client.create_online_meeting(
+        RAVI.id, "Incident bridge", start, start + timedelta(hours=1)
+    )
+    assert meeting.chat_info is not None
+    body = bodies.meeting_join(
+        OrganizerMeetingInfo(RAVI),
+        chat_info=meeting.chat_info,
+        callback_uri=quiet_bot.webhook,
+        tenant_id=TENANT,
+        call_options=CallOptions(is_delta_roster_enabled=True),
+    )
+
+    joined = client.create_call(body)
+
+    assert joined.id
+    assert joined.state == "establishing"
+    call = stored_call(joined.id, state="established")
+    assert call.kind == "meeting"
+    assert call.meeting is not None
+    assert call.meeting.thread_id == meeting.chat_info["threadId"]
 
 
 def test_an_unknown_call_is_a_typed_not_found(client: GraphClient) -> None:
