@@ -124,6 +124,21 @@ def test_standup_eight_people_join_within_the_minute_and_the_roster_agrees(
     assert meeting.meeting.thread_id.startswith("19:meeting_")
     assert rosters_agree(emulator, meeting) == 9  # eight people and the bot
     assert Participant.objects.filter(call=meeting, is_bot=True).count() == 1
+
+    # Someone leaves once the minute is over: the full roster no longer has them.
+    seen = emulator.control("GET", f"/calls/{meeting.graph_id}")
+    leaver = next(
+        p["id"] for p in seen["participantsList"] if p["id"] != seen["myParticipantId"]
+    )
+    emulator.control("DELETE", f"/meetings/{seen['meetingId']}/participants/{leaver}")
+    wait_until(
+        lambda: Participant.objects.filter(
+            call=meeting, graph_id=leaver, left_at__isnull=False
+        ).exists()
+    )
+    emulator.wait_idle()
+    assert rosters_agree(emulator, meeting) == 8
+    assert Participant.objects.get(call=meeting, graph_id=leaver).removed_reason
     nothing_lost_nor_doubled(emulator)
 
 
