@@ -245,10 +245,16 @@ function onSnapshot(m) {
   // Counted on the page: a resync storm would show here (and tests look).
   root.dataset.snapshots = snapshots += 1;
   syncClock(m.server_time);
+  for (const [base, d] of early) if (d.version <= m.version) early.delete(base);
   version = m.version;
   call = m.call;
+  const before = new Map(actions);
   actions.clear();
-  for (const a of [...m.actions].reverse()) onAction(a, { announce: false });
+  for (const a of [...m.actions].reverse()) {
+    onAction(a, { announce: false });
+    // An action of ours that finished while we were catching up still gets its say.
+    if (mine.has(a.id) && before.get(a.id)?.status !== a.status) showOutcome(a);
+  }
   const seen = new Set(m.participants.map((p) => p.id));
   for (const id of [...people.keys()]) if (!seen.has(id)) removeParticipant(id, { announce: false });
   const fragment = document.createDocumentFragment();
@@ -265,18 +271,51 @@ function onSnapshot(m) {
     }
   }
   rosterBody.append(fragment);
+  drainEarly();
   timelineList.replaceChildren(...m.timeline.slice(-TIMELINE_MAX).reverse().map(timelineItem));
   headerDirty = true;
   flush();
 }
 
+// Two server threads may publish consecutive versions in the opposite order: a
+// delta that skips ahead waits here briefly for the one before it, and only if
+// that never comes does the page ask for a snapshot.
+const REORDER_WAIT_MS = 300;
+const early = new Map(); // base_version -> delta
+let gapTimer = null;
+
 function onDelta(m) {
   if (m.call_id !== callId) return;
   if (m.version <= version) return; // already in the snapshot
   if (m.base_version > version) {
-    socket.resync({ call: callId }); // we missed something
+    early.set(m.base_version, m);
+    if (!gapTimer) {
+      gapTimer = setTimeout(() => {
+        gapTimer = null;
+        if (early.size) socket.resync({ call: callId }); // we missed something
+      }, REORDER_WAIT_MS);
+    }
     return;
   }
+  applyDelta(m);
+  drainEarly();
+}
+
+function drainEarly() {
+  for (const [base, m] of [...early].sort((a, b) => a[0] - b[0])) {
+    if (m.version <= version) early.delete(base);
+    else if (base <= version) {
+      early.delete(base);
+      applyDelta(m);
+    }
+  }
+  if (!early.size && gapTimer) {
+    clearTimeout(gapTimer);
+    gapTimer = null;
+  }
+}
+
+function applyDelta(m) {
   version = m.version;
   if (m.call && Object.keys(m.call).length) {
     if (m.call.state && m.call.state !== call.state) {
@@ -297,6 +336,7 @@ function onDelta(m) {
 // --- actions -------------------------------------------------------------------------
 
 const requests = new Map(); // request_id -> {kind, participant}
+const mine = new Set(); // ids of actions this page asked for
 
 function say(text, tone) {
   if (!feedback) return;
@@ -339,7 +379,10 @@ function act(kind, { participant = "", params = {}, button = null } = {}) {
     } else if (answer.actions.length === 0) {
       say(`${label}: nothing to do.`, "ok");
     } else {
-      for (const a of answer.actions) if (!actions.has(a.id)) onAction(a, { announce: true });
+      for (const a of answer.actions) {
+        mine.add(a.id);
+        if (!actions.has(a.id)) onAction(a, { announce: true });
+      }
     }
     if (participant) dirtyPeople.add(participant);
     headerDirty = true;
