@@ -7,6 +7,7 @@ the same test database); the emulator is shared by the session and reset per tes
 
 from __future__ import annotations
 
+import contextlib
 import gc
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -83,13 +84,20 @@ def idle_connections_closed(emulator: RunningEmulator) -> Iterator[None]:
 @pytest.fixture
 def quiet_bot(
     callbot: Callbot, settings: Any, idle_connections_closed: None
-) -> Callbot:
+) -> Iterator[Callbot]:
     """Callbot that decides nothing by itself: no call policy (the demo ones from
     the data migration are removed), tasks eager so nothing waits in a broker. The
     test plays the bot through Graph, so what reaches the database is exactly what
-    the test and the emulator caused."""
+    the test and the emulator caused.
+
+    Afterwards it waits until the emulator has delivered what the test caused: a
+    notification still in flight when the test database is torn down would reach
+    the live server while database access is blocked again, and fail there.
+    """
     from callbot.ivr.models import CallPolicy
 
     settings.CELERY_TASK_ALWAYS_EAGER = True
     CallPolicy.objects.all().delete()
-    return callbot
+    yield callbot
+    with contextlib.suppress(AssertionError):
+        callbot.emulator.wait_idle(timeout=5)
