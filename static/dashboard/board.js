@@ -94,6 +94,7 @@ function retire(entry) {
 
 function onSnapshot(message) {
   syncClock(message.server_time);
+  early.clear();
   const seen = new Set();
   for (const row of [...message.calls].reverse()) {
     seen.add(row.id);
@@ -110,21 +111,57 @@ function onSnapshot(message) {
   flush();
 }
 
+// A row change that skips a version waits briefly for the one before it (two
+// server threads may publish in the opposite order); then the page resyncs.
+const REORDER_WAIT_MS = 300;
+const early = new Map(); // call id -> [row changes]
+let gapTimer = null;
+
 function onDelta(row) {
   const entry = calls.get(row.id);
   if (!entry) {
     if (row.state === "terminated") return;
-    if ("created_at" in row) upsert(row); // a new call's first row comes whole
-    else socket.resync({ board: true }); // a change to a call we never saw: a gap
+    if ("created_at" in row) {
+      upsert(row); // a new call's first row comes whole
+      drainEarly(row.id);
+    } else waitForGap(row); // a change to a call we have not seen yet
   } else if (row.version < entry.data.version) {
     return; // already in our snapshot
   } else if (row.version > entry.data.version + 1) {
-    socket.resync({ board: true });
+    waitForGap(row);
     return;
   } else {
     upsert(row);
+    drainEarly(row.id);
   }
   flush();
+}
+
+function waitForGap(row) {
+  early.set(row.id, [...(early.get(row.id) || []), row]);
+  if (gapTimer) return;
+  gapTimer = setTimeout(() => {
+    gapTimer = null;
+    if (early.size) {
+      early.clear();
+      socket.resync({ board: true });
+    }
+  }, REORDER_WAIT_MS);
+}
+
+function drainEarly(id) {
+  const waiting = (early.get(id) || []).sort((a, b) => a.version - b.version);
+  const entry = calls.get(id);
+  while (entry && waiting.length && waiting[0].version <= entry.data.version + 1) {
+    const next = waiting.shift();
+    if (next.version > entry.data.version) upsert(next);
+  }
+  if (waiting.length) early.set(id, waiting);
+  else early.delete(id);
+  if (!early.size && gapTimer) {
+    clearTimeout(gapTimer);
+    gapTimer = null;
+  }
 }
 
 const socket = new LiveSocket({
