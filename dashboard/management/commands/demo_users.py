@@ -1,7 +1,9 @@
 """``manage.py demo_users``: an admin, a supervisor and an auditor to try the dashboard.
 
 Only on the embedded default (SQLite, emulator): known passwords have no place in
-a real deployment. Idempotent: running it again restores the same logins.
+a real deployment, so elsewhere it creates nothing and says so (exit status 0, as
+``make run`` calls it in every mode). Idempotent: running it again restores the
+same logins.
 """
 
 from __future__ import annotations
@@ -35,10 +37,13 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not is_embedded_default():
-            raise CommandError(
-                "demo users exist only on the embedded default (no DATABASE_URL, no "
-                "GRAPH_TENANT_ID); use `manage.py create_user NAME --role ROLE`"
+            # Not an error: `make run` calls this in every mode and must go on.
+            self.stderr.write(
+                "No demo users: they exist only on the embedded default (no "
+                "DATABASE_URL, no GRAPH_TENANT_ID). Create users with "
+                "`manage.py create_user NAME --role admin|supervisor|auditor`."
             )
+            return
         try:
             for username, role, password in DEMO_USERS:
                 upsert_user(username, role, password=password)
