@@ -144,16 +144,14 @@ def meetings(request: HttpRequest) -> HttpResponse:
                 return redirect("dashboard:meeting", meeting_id=meeting.pk)
     now = timezone.now()
     # Meetings the bot was invited to often have no stored subject; their calls do.
-    call_subject = (
-        Call.objects.filter(meeting=OuterRef("pk"))
-        .exclude(subject="")
-        .order_by("-created_at")
-        .values("subject")[:1]
-    )
+    calls = Call.objects.filter(meeting=OuterRef("pk")).order_by("-created_at")
+    call_subject = calls.exclude(subject="").values("subject")[:1]
+    call_caller = calls.exclude(source_display="").values("source_display")[:1]
     rows = Meeting.objects.annotate(
         live_calls=Count("calls", filter=~Q(calls__state=CallState.TERMINATED)),
         all_calls=Count("calls"),
         call_subject=Subquery(call_subject),
+        call_caller=Subquery(call_caller),
     )
     upcoming = rows.filter(starts_at__gte=now).order_by("starts_at")
     others = rows.exclude(starts_at__gte=now).order_by("-starts_at", "-id")[:200]
