@@ -156,3 +156,25 @@ def test_a_dropped_socket_reconnects_and_catches_up(
     page.wait_for_selector("body[data-live=connected]", timeout=30_000)
     row.locator("[data-col=people]", has_text="3").wait_for()
     assert page.locator("#reconnecting").is_hidden()
+
+
+def test_the_board_and_a_call_are_reachable_by_keyboard(
+    open_page: Any, start_meeting: Any
+) -> None:
+    start_meeting("Keyboard check", ["Ivo Petrov"])
+    page = open_page("bob")
+    board_row(page, "Keyboard check").wait_for()
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent") == "Keyboard check":
+            break
+    else:
+        pytest.fail("no board link took the focus")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("body[data-live=connected] #roster-rows [role=row]")
+    page.focus("#roster-filter")
+    page.keyboard.type("Ivo")
+    assert page.locator("#roster-rows [role=row]:visible").count() == 1
+    page.keyboard.press("Tab")
+    focused = page.evaluate("document.activeElement.textContent")
+    assert focused == "Mute"
