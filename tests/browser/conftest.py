@@ -208,8 +208,11 @@ def server(
         _drop_postgres(base_database_url, database)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[Any]:
+    # Per module, not per session: sync Playwright keeps an event loop marked
+    # running in the main thread until it stops, and tests collected after the
+    # browser tests (asyncio.run, async_to_sync) must not find one.
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
