@@ -44,6 +44,9 @@ class Command(BaseCommand):
             "--no-emulator", action="store_true", help="do not start the emulator"
         )
         parser.add_argument(
+            "--access-log", action="store_true", help="print one line per request"
+        )
+        parser.add_argument(
             "--no-worker",
             action="store_true",
             help="with REDIS_URL: do not start a Celery worker (run your own)",
@@ -87,6 +90,10 @@ class Command(BaseCommand):
                         host,
                         "-p",
                         str(port),
+                        # Without --access-log, one line per webhook POST would
+                        # drown what the emulator and Callbot report.
+                        "-v",
+                        "1" if options["access_log"] else "0",
                         "callbot.asgi:application",
                     ],
                     env=env,
