@@ -89,13 +89,25 @@ function paintParticipant(entry) {
     const busy = pendingFor(p.id);
     mute.disabled = p.is_muted || p.is_bot || busy.has("mute_participant");
     mute.textContent = busy.has("mute_participant") ? "Muting…" : p.is_muted ? "Muted" : "Mute";
-    hold.dataset.act = p.on_hold ? "stop_hold_music" : "start_hold_music";
-    hold.textContent = p.on_hold ? "Unhold" : "Hold";
+    const held = p.on_hold || heldByAction(p.id);
+    hold.dataset.act = held ? "stop_hold_music" : "start_hold_music";
+    hold.textContent = held ? "Unhold" : "Hold";
     hold.disabled = p.is_bot || busy.has("start_hold_music") || busy.has("stop_hold_music");
     remove.disabled = p.is_bot || busy.has("remove_participant");
     c.actions.firstChild.classList.toggle("hidden-bot", p.is_bot);
   }
   applyFilter(entry);
+}
+
+// The roster does not say who is on hold; the latest finished hold action does.
+function heldByAction(participantId) {
+  let latest = null;
+  for (const a of actions.values()) {
+    if (a.participant_id !== participantId || a.status !== "completed") continue;
+    if (a.kind !== "start_hold_music" && a.kind !== "stop_hold_music") continue;
+    if (!latest || a.id > latest.id) latest = a;
+  }
+  return latest?.kind === "start_hold_music";
 }
 
 function pendingFor(participantId) {

@@ -178,3 +178,25 @@ def test_the_board_and_a_call_are_reachable_by_keyboard(
     page.keyboard.press("Tab")
     focused = page.evaluate("document.activeElement.textContent")
     assert focused == "Mute"
+
+
+def test_a_supervisor_puts_someone_on_hold_and_takes_them_off(
+    open_page: Any, start_meeting: Any
+) -> None:
+    meeting = start_meeting("Hold line", ["Eli Stone"])
+    page = open_page("bob")
+    board_row(page, "Hold line").get_by_role("link").click()
+    eli = page.locator(
+        f"#roster-rows [data-participant-id='{meeting.people['Eli Stone']}']"
+    )
+    eli.wait_for()
+
+    eli.get_by_role("button", name="Hold", exact=True).click()
+    page.locator(
+        "#timeline li[data-status=completed]", has_text="Start Hold Music → Eli Stone"
+    ).wait_for()
+    eli.get_by_role("button", name="Unhold").click()
+    page.locator(
+        "#timeline li[data-status=completed]", has_text="Stop Hold Music → Eli Stone"
+    ).wait_for()
+    eli.get_by_role("button", name="Hold", exact=True).wait_for()
