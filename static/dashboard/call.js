@@ -423,7 +423,7 @@ if (canAct) {
     if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
     act(button.dataset.act, { participant: tr.dataset.participantId, button });
   });
-  for (const button of document.querySelectorAll("#controls > .control-row > button[data-act]")) {
+  for (const button of document.querySelectorAll("#controls > div.control-row > button[data-act]")) {
     button.addEventListener("click", () => {
       if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
       act(button.dataset.act, { button });

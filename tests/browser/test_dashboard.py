@@ -200,3 +200,50 @@ def test_a_supervisor_puts_someone_on_hold_and_takes_them_off(
         "#timeline li[data-status=completed]", has_text="Stop Hold Music → Eli Stone"
     ).wait_for()
     eli.get_by_role("button", name="Hold", exact=True).wait_for()
+
+
+def test_every_call_control_reaches_teams_and_shows_its_outcome(
+    open_page: Any, start_meeting: Any, artifacts: Path
+) -> None:
+    start_meeting("Control panel", ["Ada Byrne", "Ben Cruz"])
+    page = open_page("bob")
+    board_row(page, "Control panel").get_by_role("link").click()
+    page.wait_for_selector("#roster-rows [role=row]")
+    controls = page.locator("#controls")
+
+    def done(label: str) -> None:
+        page.locator(
+            "#timeline li[data-status=completed]", has_text=label
+        ).first.wait_for()
+
+    controls.get_by_role("button", name="Mute everyone except presenters").click()
+    done("Mute Participant → Ada Byrne")
+    done("Mute Participant → Ben Cruz")
+    page.locator("#f-muted", has_text="2").wait_for()
+
+    controls.get_by_role("button", name="Mute the bot").click()
+    done("Mute Bot")
+    page.locator("#f-bot", has_text="muted").wait_for()
+    controls.get_by_role("button", name="Unmute the bot").click()
+    done("Unmute Bot")
+
+    controls.get_by_role("button", name="Play prompt").click()
+    done("Play Prompt")
+
+    controls.get_by_label("Azure AD object id or phone number").fill("+14255550199")
+    controls.get_by_role("button", name="Invite").click()
+    done("Invite → +14255550199")
+
+    controls.get_by_label("Bot screen sharing").select_option("sharer")
+    controls.get_by_role("button", name="Change role").click()
+    done("Change Screen Sharing Role → sharer")
+
+    controls.get_by_label("Recording status").select_option("recording")
+    controls.get_by_role("button", name="Set status").click()
+    done("Update Recording Status → recording")
+    page.screenshot(path=artifacts / "call-controls.png", full_page=True)
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    controls.get_by_role("button", name="Hang up").click()
+    page.locator("#f-state", has_text="terminated").wait_for()
+    assert controls.get_by_role("button", name="Invite").is_disabled()
