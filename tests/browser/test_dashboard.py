@@ -66,6 +66,8 @@ def test_a_failed_action_shows_graphs_reason_in_words(
     kim_id = meeting.people["Kim Park"]
     kim = page.locator(f"#roster-rows [data-participant-id='{kim_id}']")
     kim.wait_for()
+    page.locator("#roster-count", has_text="3").wait_for()
+    emulator.wait_idle()  # nothing else in flight: the next notification is Kim's
     # Kim leaves, and the notification saying so is lost: Callbot still lists her.
     emulator.control("POST", "/faults", {"notify_drop": {"count": 1}})
     emulator.control("DELETE", f"/meetings/{meeting.id}/participants/{kim_id}")
@@ -208,7 +210,7 @@ def test_every_call_control_reaches_teams_and_shows_its_outcome(
     start_meeting("Control panel", ["Ada Byrne", "Ben Cruz"])
     page = open_page("bob")
     board_row(page, "Control panel").get_by_role("link").click()
-    page.wait_for_selector("#roster-rows [role=row]")
+    page.locator("#roster-count", has_text="3").wait_for()  # the bot, Ada and Ben
     controls = page.locator("#controls")
 
     def done(label: str) -> None:
