@@ -36,8 +36,10 @@ lint: install-dev
 	$(VENV)/bin/mypy
 	$(PY) manage.py makemigrations --check --dry-run
 
+# A Celery queue of this run's own, so tests with a real worker never meet
+# another run's tasks on a shared Redis.
 test: lint
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	CELERY_QUEUE=$${CELERY_QUEUE:-callbot-test-$$$$} $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # Speak the shipped IVR prompts (mono 16-bit 16 kHz WAV) into
 # callbot/ivr/static/ivr/prompts/; needs espeak-ng and sox. The results are committed.

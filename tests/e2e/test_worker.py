@@ -6,7 +6,6 @@ talking to the emulator; Callbot's webhook runs on the live server in this proce
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,14 +26,22 @@ pytestmark = [pytest.mark.e2e, pytest.mark.needs_redis, pytest.mark.needs_postgr
 
 @pytest.fixture
 def queue(settings: Any) -> Iterator[str]:
-    """A queue of this test's own, with tasks sent to it rather than run in-process."""
-    name = f"callbot-test-{uuid.uuid4().hex[:8]}"
+    """The test run's own queue (``make test`` sets ``CELERY_QUEUE``), emptied, with
+    tasks sent to it rather than run in-process.
+
+    Celery fixes the default queue on first use, so it cannot be switched per test;
+    a run that would share the default ``celery`` queue is skipped instead.
+    """
+    name = celery_app.conf.task_default_queue
+    if not name.startswith("callbot-test"):
+        pytest.skip("set CELERY_QUEUE=callbot-test-<anything> (make test does)")
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    before = (celery_app.conf.task_default_queue, celery_app.conf.task_always_eager)
-    celery_app.conf.task_default_queue = name
+    before = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = False
+    with celery_app.connection_for_write() as connection:
+        connection.default_channel.queue_purge(name)
     yield name
-    celery_app.conf.task_default_queue, celery_app.conf.task_always_eager = before
+    celery_app.conf.task_always_eager = before
 
 
 @pytest.fixture
@@ -139,3 +146,35 @@ def test_worker_killed_mid_task_and_the_mute_still_happens_exactly_once(
     wait_until(lambda: Participant.objects.get(pk=ana.pk).is_muted, timeout=10)
     assert len([r for r in mutes(callbot) if r["status"] == 200]) <= 1
     assert callbot.emulator.control("GET", f"/calls/{call.graph_id}")
+
+
+def test_an_ivr_caller_reaches_the_operator_through_a_real_worker(
+    callbot: Callbot, queue: str, worker_env: dict[str, str], workers: list[Worker]
+) -> None:
+    """The whole bot on the production shape: the webhook only enqueues; the
+    worker applies the policy, runs the IVR and transfers to the operator."""
+    from tests.e2e.test_ivr import (
+        OPERATOR_ID,
+        ended,
+        listening_at_menu,
+        menu_flow,
+        ring,
+        use_policy,
+    )
+
+    worker = start_worker({**worker_env, "IVR_OPERATOR_USER_ID": OPERATOR_ID}, queue)
+    workers.append(worker)
+    use_policy(action="answer", flow=menu_flow())
+    call_id = ring(callbot, {"user": {"displayName": "Ana Lopez"}})
+
+    try:
+        listening_at_menu(call_id)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nworker:\n{worker.output()[-3000:]}") from None
+    callbot.emulator.control("POST", f"/calls/{call_id}/tones", {"keys": "0"})
+
+    call = ended(call_id)
+    transfer = Action.objects.get(call=call, kind="transfer")
+    assert transfer.status == "completed"
+    assert transfer.parameters["target"]["user_id"] == OPERATOR_ID
+    assert (call.result_code, call.result_subcode) == (0, 7015)
