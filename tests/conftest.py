@@ -110,3 +110,18 @@ def channel_layer(settings: Any) -> Iterator[Any]:
     channel_layers.backends.clear()
     yield channel_layers["default"]
     channel_layers.backends.clear()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Leave no tasks behind on a shared Redis: with REDIS_URL set, tasks queued by
+    the run (signal receivers, services) wait in the run's own queue; drop it."""
+    queue = os.environ.get("CELERY_QUEUE", "")
+    if not (os.environ.get("REDIS_URL") and queue.startswith("callbot-test")):
+        return
+    try:
+        import redis
+
+        client = redis.Redis.from_url(os.environ["REDIS_URL"], socket_timeout=2)
+        client.delete(queue, f"_kombu.binding.{queue}")
+    except Exception as exc:
+        print(f"could not drop the test queue {queue}: {exc}")  # noqa: T201
