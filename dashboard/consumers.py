@@ -33,6 +33,7 @@ from callbot.calls import services
 from callbot.calls.live import LIVE_CALLS_GROUP, action_shape, call_group
 from dashboard import snapshots
 from dashboard.permissions import UserLike, can_act, can_view, role_of
+from dashboard.signals import session_group
 
 logger = logging.getLogger(__name__)
 
@@ -101,20 +102,30 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     user: UserLike
     watching_board: bool
     watching_calls: set[int]
+    session_group: str
 
     async def connect(self) -> None:
         self.watching_board = False
         self.watching_calls = set()
         user = self.scope.get("user")
+        # Refusals accept first and then close with a code: a close during the
+        # handshake reaches the page as a bare 1006, and it would keep retrying
+        # instead of sending the person to the sign-in page.
         if user is None or not user.is_authenticated:
+            await self.accept()
             await self.close(code=CLOSE_SIGNED_OUT)
             return
         allowed, role, acts = await database_sync_to_async(self._rights)(user)
         if not allowed:
+            await self.accept()
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.user = user
         await self.accept()
+        session_key = getattr(self.scope.get("session"), "session_key", None)
+        self.session_group = session_group(session_key) if session_key else ""
+        if self.session_group:
+            await self.channel_layer.group_add(self.session_group, self.channel_name)
         await self.send_json(
             {
                 "type": "hello",
@@ -129,6 +140,10 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         return can_view(user), role_of(user), can_act(user)
 
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "session_group", ""):
+            await self.channel_layer.group_discard(
+                self.session_group, self.channel_name
+            )
         if self.watching_board:
             await self.channel_layer.group_discard(LIVE_CALLS_GROUP, self.channel_name)
         for call_id in self.watching_calls:
@@ -277,6 +292,10 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def call_delta(self, event: dict[str, Any]) -> None:
         if event.get("call_id") in self.watching_calls:
             await self.send_json(event)
+
+    async def session_ended(self, event: dict[str, Any]) -> None:
+        """The user signed out (``signals.py``): the page goes to the sign-in page."""
+        await self.close(code=CLOSE_SIGNED_OUT)
 
     async def calls_delta(self, event: dict[str, Any]) -> None:
         if self.watching_board:

@@ -79,7 +79,7 @@ def test_a_failed_action_shows_graphs_reason_in_words(
         "#timeline li[data-status=failed]", has_text="Mute Participant → Kim Park"
     )
     failed.wait_for()
-    assert "Teams no longer knows this call or participant" in failed.inner_text()
+    assert "Teams no longer knows this call or participant" in failed.text_content()
     assert "failed" in page.locator("#action-feedback").inner_text()
     page.screenshot(path=artifacts / "call-failed-action.png")
 
@@ -124,7 +124,7 @@ def test_an_auditor_has_no_controls_and_a_forged_action_is_refused(
     page.wait_for_selector("body[data-live=connected]")
     entry = page.locator("#timeline li.t-audit", has_text="carol: mute_participant")
     entry.wait_for()
-    assert entry.locator(".status").inner_text() == "refused"
+    assert entry.locator(".status").text_content() == "refused"
     page.screenshot(path=artifacts / "call-auditor.png")
 
 
@@ -249,3 +249,16 @@ def test_every_call_control_reaches_teams_and_shows_its_outcome(
     controls.get_by_role("button", name="Hang up").click()
     page.locator("#f-state", has_text="terminated").wait_for()
     assert controls.get_by_role("button", name="Invite").is_disabled()
+
+
+def test_signing_out_in_another_tab_sends_the_board_to_the_sign_in_page(
+    open_page: Any, server: CallbotServer
+) -> None:
+    board = open_page("bob")
+    other = board.context.new_page()
+    other.goto(f"{server.url}/meetings/")
+    other.get_by_role("button", name="Sign out").click()
+    other.wait_for_url("**/accounts/login/")
+
+    board.wait_for_url(lambda url: "/accounts/login/?next=" in url)
+    assert board.locator("#id_username").is_visible()

@@ -89,16 +89,16 @@ async def open_socket(user: Any) -> WebsocketCommunicator:
 
 async def test_a_signed_out_socket_is_closed() -> None:
     socket = await connect(None)
-    connected, code = await socket.connect()
-    assert not connected
-    assert code == 4401
+    await socket.connect()
+    assert await socket.receive_output() == {"type": "websocket.close", "code": 4401}
+    await socket.disconnect()
 
 
 async def test_a_user_without_a_role_is_turned_away(dave: Any) -> None:
     socket = await connect(dave)
-    connected, code = await socket.connect()
-    assert not connected
-    assert code == 4403
+    await socket.connect()
+    assert await socket.receive_output() == {"type": "websocket.close", "code": 4403}
+    await socket.disconnect()
 
 
 async def test_hello_says_what_the_role_may_do(bob: Any, carol: Any) -> None:
@@ -310,4 +310,20 @@ async def test_a_socket_whose_session_ended_is_closed_on_its_next_message(
     await socket.send_json_to({"type": "subscribe", "board": True})
     closed = await socket.receive_output()
     assert closed == {"type": "websocket.close", "code": 4401}
+    await socket.disconnect()
+
+
+async def test_signing_out_closes_that_sessions_socket_at_once(bob: Any) -> None:
+    client = Client()
+    await database_sync_to_async(client.force_login)(bob)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    socket = WebsocketCommunicator(
+        application, "/ws/live/", headers=[ORIGIN, (b"cookie", cookie)]
+    )
+    await socket.connect()
+    assert (await socket.receive_json_from())["type"] == "hello"
+
+    await database_sync_to_async(client.post)("/accounts/logout/")
+
+    assert await socket.receive_output() == {"type": "websocket.close", "code": 4401}
     await socket.disconnect()
