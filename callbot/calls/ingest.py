@@ -65,6 +65,7 @@ PARTICIPANT_FIELDS = [
     "roster_sequence",
     "removed_reason",
     "left_at",
+    "on_hold",
     "updated_at",
 ]
 
@@ -780,8 +781,28 @@ def _apply_operation(item: _CallWork, n: Notification, now: datetime) -> None:
         item.recordings.append(
             (action.pk, op.recording_location, op.recording_access_token)
         )
+    if status == ActionStatus.COMPLETED and action.kind in _HOLD_KINDS:
+        _apply_hold(item, action)
     item.actions.append(action)
     item.mutations += 1
+
+
+# The roster does not say who is on hold; the finished hold actions do.
+_HOLD_KINDS = {"start_hold_music": True, "stop_hold_music": False}
+
+
+def _apply_hold(item: _CallWork, action: Action) -> None:
+    participant_id = str((action.parameters or {}).get("participant_id", ""))
+    if not participant_id:
+        return
+    key = normalise_id(participant_id)
+    item.load_rows({key}, all_present=False)
+    p = item.rows.get(key)
+    if p is None or p.left_at is not None:
+        return
+    item.remember(p)
+    p.on_hold = _HOLD_KINDS[action.kind]
+    item.participants[key] = p
 
 
 action_shape = live.action_shape

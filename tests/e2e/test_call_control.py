@@ -226,3 +226,26 @@ def test_recorded_response_is_fetched_and_kept(
     data = recording.audio.read()
     assert data[:4] == b"RIFF"
     assert recording.size == len(data)
+
+
+def test_hold_music_puts_a_participant_on_hold_and_takes_them_off(
+    callbot: Callbot, bob: Any
+) -> None:
+    call = joined_meeting(callbot, [{**ANA, "muted": False}, {**LEE, "muted": False}])
+    lee = Participant.objects.get(call=call, identity_id=LEE["user"]["id"])
+
+    hold = final(
+        request_action(
+            "start_hold_music", actor=bob, call=call, participant_id=lee.graph_id
+        )
+    )
+    assert hold.status == "completed", hold.result_message
+    assert Participant.objects.get(pk=lee.pk).on_hold
+
+    unhold = final(
+        request_action(
+            "stop_hold_music", actor=bob, call=call, participant_id=lee.graph_id
+        )
+    )
+    assert unhold.status == "completed", unhold.result_message
+    assert not Participant.objects.get(pk=lee.pk).on_hold
