@@ -28,6 +28,10 @@ def _port_open(host: str, port: int) -> bool:
         return False
 
 
+def _exit_on_signal(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 class Command(BaseCommand):
     help = "Serve Callbot with daphne; on the embedded default also start the emulator."
 
@@ -64,6 +68,9 @@ class Command(BaseCommand):
             raise CommandError(
                 f"{host}:{port} is already in use; set PORT to another port"
             )
+        # A SIGTERM while the children start must still reach ``finally`` and stop
+        # them; ``_supervise`` replaces this with a gentler handler once all run.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
         try:
             if settings.USE_EMULATOR and not options["no_emulator"]:
                 if importlib.util.find_spec("callbot.simulator.__main__") is None:
