@@ -35,16 +35,20 @@ def start_worker() -> None:
     if _started.is_set():
         return
     _started.set()
+    from celery.beat import EmbeddedService
     from celery.worker import WorkController
 
     from callbot.celery import app
 
     app.conf.task_always_eager = False
+    # Beat in a thread of this process, not the worker's embedded beat: that one
+    # forks, and a forked beat would queue into its own copy of the memory broker.
+    beat = EmbeddedService(app, thread=True)
+    beat.start()  # type: ignore[union-attr]  # thread=True gives a _Threaded
     worker = WorkController(
         app=app,
         pool="threads",
         concurrency=4,
-        beat=True,
         without_heartbeat=True,
         without_mingle=True,
         without_gossip=True,

@@ -80,6 +80,10 @@ class Command(BaseCommand):
                 else:
                     children.append(self._start_emulator(host, port, options))
             env = dict(os.environ)
+            # Graph calls back the URL the bot gives it; unless one is configured,
+            # that is where this command serves.
+            env["PORT"] = str(port)
+            env.setdefault("BOT_PUBLIC_URL", f"http://{host}:{port}")
             if settings.CELERY_TASK_ALWAYS_EAGER:
                 if not options["eager"]:
                     # No broker for a worker process to share: run Celery in
