@@ -701,7 +701,40 @@ def record_sent(
         if call is not None:
             action.call = call
 
-    return _move(action_id, ActionStatus.SENT, change)
+    action = _move(action_id, ActionStatus.SENT, change)
+    if action is not None and call is not None:
+        _settle_by_current_state(action)
+    return action
+
+
+# For actions whose outcome is the state of the call they create: the call's first
+# notifications can be applied before Graph's answer links the action to the call,
+# and ingest, finding no action on the call, settles nothing.
+_CREATING = frozenset({K.PLACE_CALL, K.PLACE_GROUP_CALL, K.JOIN_MEETING})
+_UP = frozenset({S.ESTABLISHED, S.HOLD, S.TRANSFERRING, S.TRANSFER_ACCEPTED})
+
+
+def _settle_by_current_state(action: Action) -> None:
+    """Finish a just-linked action if its call already shows the outcome."""
+    if action.kind not in _CREATING or action.call_id is None:
+        return
+    row = (
+        Call.objects.filter(pk=action.call_id)
+        .values("state", "result_code", "result_subcode", "result_message")
+        .first()
+    )
+    if row is None:
+        return
+    if row["state"] in _UP:
+        record_outcome(action.pk, ActionStatus.COMPLETED, message="Established.")
+    elif row["state"] == S.TERMINATED:
+        record_outcome(
+            action.pk,
+            ActionStatus.FAILED,
+            result_code=row["result_code"],
+            result_subcode=row["result_subcode"],
+            message=row["result_message"] or "The call ended before it was set up.",
+        )
 
 
 def record_outcome(

@@ -309,3 +309,35 @@ def test_due_meetings_are_claimed_once(bob: Any) -> None:
     assert services.due_meetings(now) == [due.pk]
     assert services.due_meetings(now) == []
     assert Meeting.objects.get(pk=stale.pk).joined_at is not None
+
+
+def test_a_join_whose_call_was_established_before_graph_answered_completes() -> None:
+    # The webhook applied "established" while the task still waited for Graph's
+    # 201: no action was linked to the call then, so linking it must settle it.
+    call = CallFactory(kind="meeting", state="established")
+    join = Action.objects.create(kind="join_meeting", parameters={"meeting_id": 1})
+
+    services.record_sent(join.pk, call=call)
+
+    join.refresh_from_db()
+    assert (join.status, join.call) == ("completed", call)
+
+
+def test_a_placed_call_that_ended_before_graph_answered_fails_with_its_reason() -> None:
+    call = CallFactory(
+        state="terminated",
+        terminated_at=timezone.now(),
+        result_code=480,
+        result_subcode=10076,
+        result_message="Callee unreachable.",
+    )
+    place = Action.objects.create(kind="place_call")
+
+    services.record_sent(place.pk, call=call)
+
+    place.refresh_from_db()
+    assert (place.status, place.result_code, place.result_message) == (
+        "failed",
+        480,
+        "Callee unreachable.",
+    )
