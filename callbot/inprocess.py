@@ -43,7 +43,16 @@ def start_worker() -> None:
     app.conf.task_always_eager = False
     # Beat in a thread of this process, not the worker's embedded beat: that one
     # forks, and a forked beat would queue into its own copy of the memory broker.
-    beat = EmbeddedService(app, thread=True)
+    from django.conf import settings
+
+    # The same scheduler as ``celery beat`` (the database one, edited in the
+    # admin); EmbeddedService would default to a schedule file in the cwd.
+    beat = EmbeddedService(
+        app,
+        thread=True,
+        scheduler_cls=app.conf.beat_scheduler,
+        schedule_filename=str(settings.VAR_DIR / "celerybeat-schedule"),
+    )
     beat.start()  # type: ignore[union-attr]  # thread=True gives a _Threaded
     worker = WorkController(
         app=app,

@@ -34,6 +34,11 @@ STATUS = (
     "from callbot.calls.models import Action; "
     "print(Action.objects.get(kind='create_online_meeting').status)"
 )
+# Beat reads its schedule from the database (django-celery-beat), as admins edit it.
+RUNS = (
+    "from django_celery_beat.models import PeriodicTask; "
+    "print(PeriodicTask.objects.get(name='test-requeue').total_run_count)"
+)
 
 
 def manage(env: dict[str, str], *args: str) -> str:
@@ -97,6 +102,7 @@ def test_serve_runs_beat_and_worker_in_process_and_stops_cleanly(
             timeout=60,
             interval=1,
         )
+        assert int(manage(env, "shell", "-v0", "-c", RUNS)) > 0
         children = children_of(serve.pid)
         assert len(children) == 2  # the emulator and daphne
     finally:
