@@ -34,6 +34,7 @@ from callbot.calls import live
 from callbot.calls.models import Action, Call, CallEvent, Meeting, Participant
 from callbot.calls.signals import CallActivity, call_activity
 from callbot.calls.states import (
+    SETTLED_BY_CALL_KINDS,
     ActionStatus,
     CallDirection,
     CallKind,
@@ -41,6 +42,7 @@ from callbot.calls.states import (
     can_move_action,
     can_move_call,
     parse_call_state,
+    settled_status,
 )
 from callbot.graph.notifications import Notification, ResourceKind, Roster, call_keys
 from callbot.graph.resources import (
@@ -447,30 +449,6 @@ def tone_key(tone: str) -> str:
     return _TONE_KEYS.get(name, name)
 
 
-# Actions Graph answers with 202 and no operation: the call's own state tells how
-# they went. kind -> (states that complete it, states that fail it).
-_SETTLED_BY_STATE: dict[str, tuple[frozenset[CallState], frozenset[CallState]]] = {
-    kind: outcome
-    for kinds, outcome in (
-        (
-            ("answer", "place_call", "place_group_call", "join_meeting"),
-            (frozenset({CallState.ESTABLISHED}), frozenset({CallState.TERMINATED})),
-        ),
-        (
-            ("reject", "redirect", "hang_up"),
-            (frozenset({CallState.TERMINATED}), frozenset()),
-        ),
-        (
-            ("transfer",),
-            (
-                frozenset({CallState.TRANSFER_ACCEPTED, CallState.TERMINATED}),
-                frozenset({CallState.ESTABLISHED}),
-            ),
-        ),
-    )
-    for kind in kinds
-}
-_TRANSFERRING = {CallState.TRANSFERRING.value, CallState.TRANSFER_ACCEPTED.value}
 _NO_RESOURCE = CallResource.parse({})
 
 
@@ -487,9 +465,7 @@ def _settle_by_state(
     Graph accepted the request.
     """
     kinds = [
-        kind
-        for kind, (done, failed) in _SETTLED_BY_STATE.items()
-        if new_state in done or new_state in failed
+        k for k in SETTLED_BY_CALL_KINDS if settled_status(k, new_state, old_state)
     ]
     if not kinds:
         return
@@ -499,14 +475,9 @@ def _settle_by_state(
         status__in=[ActionStatus.QUEUED, ActionStatus.SENT],
     )
     for action in pending:
-        done, failed = _SETTLED_BY_STATE[action.kind]
-        if (
-            action.kind == "transfer"
-            and new_state in failed
-            and old_state not in _TRANSFERRING
-        ):
-            continue  # established again, but not after a transfer attempt
-        status = ActionStatus.COMPLETED if new_state in done else ActionStatus.FAILED
+        status = settled_status(action.kind, new_state, old_state)
+        if status is None:
+            continue
         action.status = status
         action.completed_at = now
         action.sent_at = action.sent_at or now
@@ -803,9 +774,6 @@ def _apply_hold(item: _CallWork, action: Action) -> None:
     item.remember(p)
     p.on_hold = _HOLD_KINDS[action.kind]
     item.participants[key] = p
-
-
-action_shape = live.action_shape
 
 
 def _update_participants(

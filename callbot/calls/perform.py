@@ -361,29 +361,19 @@ def _invite(client: GraphClient, a: Action) -> None:
     _record(a, op)
 
 
-def _participant_op(
-    method: Callable[..., OperationResource],
+def _operation(
+    method: Callable[..., OperationResource], *, on_participant: bool = False
 ) -> Callable[[GraphClient, Action], None]:
+    """A performer for a client method that takes the call (and the participant)
+    and answers with an operation."""
+
     def run(client: GraphClient, a: Action) -> None:
+        ids = [_call_id(a)]
+        if on_participant:
+            ids.append(a.parameters["participant_id"])
         op = method(
             client,
-            _call_id(a),
-            a.parameters["participant_id"],
-            client_context=a.client_context,
-            client_request_id=str(a.client_request_id),
-        )
-        _record(a, op)
-
-    return run
-
-
-def _call_op(
-    method: Callable[..., OperationResource],
-) -> Callable[[GraphClient, Action], None]:
-    def run(client: GraphClient, a: Action) -> None:
-        op = method(
-            client,
-            _call_id(a),
+            *ids,
             client_context=a.client_context,
             client_request_id=str(a.client_request_id),
         )
@@ -503,17 +493,17 @@ _PERFORMERS: dict[str, Callable[[GraphClient, Action], None]] = {
     K.PLACE_GROUP_CALL: _place_group_call,
     K.JOIN_MEETING: _join_meeting,
     K.INVITE: _invite,
-    K.MUTE_BOT: _call_op(GraphClient.mute),
-    K.UNMUTE_BOT: _call_op(GraphClient.unmute),
-    K.MUTE_PARTICIPANT: _participant_op(GraphClient.mute_participant),
+    K.MUTE_BOT: _operation(GraphClient.mute),
+    K.UNMUTE_BOT: _operation(GraphClient.unmute),
+    K.MUTE_PARTICIPANT: _operation(GraphClient.mute_participant, on_participant=True),
     K.REMOVE_PARTICIPANT: _remove,
-    K.START_HOLD_MUSIC: _participant_op(GraphClient.start_hold_music),
-    K.STOP_HOLD_MUSIC: _participant_op(GraphClient.stop_hold_music),
+    K.START_HOLD_MUSIC: _operation(GraphClient.start_hold_music, on_participant=True),
+    K.STOP_HOLD_MUSIC: _operation(GraphClient.stop_hold_music, on_participant=True),
     K.HANG_UP: _hang_up,
     K.PLAY_PROMPT: _play_prompt,
     K.RECORD_RESPONSE: _record_response,
-    K.CANCEL_MEDIA_PROCESSING: _call_op(GraphClient.cancel_media_processing),
-    K.SUBSCRIBE_TO_TONE: _call_op(GraphClient.subscribe_to_tone),
+    K.CANCEL_MEDIA_PROCESSING: _operation(GraphClient.cancel_media_processing),
+    K.SUBSCRIBE_TO_TONE: _operation(GraphClient.subscribe_to_tone),
     K.SEND_DTMF_TONES: _send_dtmf,
     K.CHANGE_SCREEN_SHARING_ROLE: _screen_sharing,
     K.UPDATE_RECORDING_STATUS: _recording_status,
@@ -546,9 +536,9 @@ def reconcile_call(call_id: int) -> str:
         return "skipped"
     client = get_graph_client().for_tenant(call.tenant_id or None)
     try:
-        resource = client.get_call(call.graph_id)
+        client.get_call(call.graph_id)
     except GraphNotFoundError:
         services.close_lost_call(call.pk)
         return "gone"
-    services.refresh_call_state(call.pk, resource)
+    services.note_call_alive(call.pk)
     return "alive"

@@ -47,6 +47,7 @@ from callbot.calls.states import (
     CallKind,
     CallState,
     can_move_action,
+    settled_status,
 )
 from callbot.graph.meetings import JoinUrlError, parse_join_web_url
 
@@ -661,19 +662,15 @@ def claim_action(action_id: int, lease_seconds: float) -> Action | None:
 
 def lease_left(action_id: int) -> float | None:
     """Seconds until a queued action's claim lapses; None if it is not queued."""
-    row = (
-        Action.objects.filter(pk=action_id, status=ActionStatus.QUEUED)
-        .values_list("claimed_until", flat=True)
-        .first()
+    rows = list(
+        Action.objects.filter(pk=action_id, status=ActionStatus.QUEUED).values_list(
+            "claimed_until", flat=True
+        )
     )
-    if (
-        row is None
-        and not Action.objects.filter(pk=action_id, status=ActionStatus.QUEUED).exists()
-    ):
+    if not rows:
         return None
-    if row is None:
-        return 0.0
-    return max((row - timezone.now()).total_seconds(), 0.0)
+    until = rows[0]
+    return 0.0 if until is None else max((until - timezone.now()).total_seconds(), 0.0)
 
 
 def release_action(action_id: int) -> None:
@@ -707,30 +704,29 @@ def record_sent(
     return action
 
 
-# For actions whose outcome is the state of the call they create: the call's first
-# notifications can be applied before Graph's answer links the action to the call,
-# and ingest, finding no action on the call, settles nothing.
-_CREATING = frozenset({K.PLACE_CALL, K.PLACE_GROUP_CALL, K.JOIN_MEETING})
-_UP = frozenset({S.ESTABLISHED, S.HOLD, S.TRANSFERRING, S.TRANSFER_ACCEPTED})
-
-
 def _settle_by_current_state(action: Action) -> None:
-    """Finish a just-linked action if its call already shows the outcome."""
-    if action.kind not in _CREATING or action.call_id is None:
+    """Finish a just-linked action if its call already shows the outcome.
+
+    The first notifications of a call Callbot placed or joined can be applied
+    before Graph's answer links the action to the call; ingest then found no action
+    to settle, so the call's present state settles it here.
+    """
+    if action.call_id is None:
         return
     row = (
         Call.objects.filter(pk=action.call_id)
         .values("state", "result_code", "result_subcode", "result_message")
         .first()
     )
-    if row is None:
+    status = settled_status(action.kind, row["state"]) if row else None
+    if row is None or status is None:
         return
-    if row["state"] in _UP:
-        record_outcome(action.pk, ActionStatus.COMPLETED, message="Established.")
-    elif row["state"] == S.TERMINATED:
+    if status == ActionStatus.COMPLETED:
+        record_outcome(action.pk, status, message="Established.")
+    else:
         record_outcome(
             action.pk,
-            ActionStatus.FAILED,
+            status,
             result_code=row["result_code"],
             result_subcode=row["result_subcode"],
             message=row["result_message"] or "The call ended before it was set up.",
@@ -905,15 +901,9 @@ def store_created_call(resource: Any, **fields: Any) -> Call:
         )
         changed: dict[str, Any] = {}
         for name, value in fields.items():
-            if value in (None, "", []) or getattr(call, f"{name}_id", None) == getattr(
-                value, "pk", object()
-            ):
-                continue
             if name == "meeting":
-                if call.meeting_id != value.pk:
-                    call.meeting = value
-                    changed["meeting_id"] = value.pk
-            elif getattr(call, name) != value:
+                name, value = "meeting_id", value.pk
+            if value not in (None, "", []) and getattr(call, name) != value:
                 setattr(call, name, value)
                 changed[name] = value
         if call.direction != "outgoing":
@@ -985,8 +975,9 @@ def close_lost_call(call_id: int) -> None:
     end_call_locally(call_id, "Graph no longer knows this call.")
 
 
-def refresh_call_state(call_id: int, resource: Any) -> None:
-    """A silent call is still alive at Graph: note that we checked."""
+def note_call_alive(call_id: int) -> None:
+    """A silent call is still alive at Graph: note that we checked, so it is not
+    asked about again until it falls silent anew."""
     Call.objects.filter(pk=call_id).update(last_notification_at=timezone.now())
 
 

@@ -109,3 +109,40 @@ def can_move_action(current: str, new: str) -> bool:
 
 def is_live(state: str) -> bool:
     return state != CallState.TERMINATED
+
+
+# Actions Graph answers with a bare 202 and no operation finish with the state of
+# their call (contract §5). kind -> (states that complete it, states that fail it).
+_UP: frozenset[CallState] = frozenset(
+    {S.ESTABLISHED, S.HOLD, S.TRANSFERRING, S.TRANSFER_ACCEPTED}
+)
+_SETTLED_BY_CALL: dict[str, tuple[frozenset[CallState], frozenset[CallState]]] = {
+    **dict.fromkeys(
+        ("answer", "place_call", "place_group_call", "join_meeting"),
+        (_UP, frozenset({S.TERMINATED})),
+    ),
+    **dict.fromkeys(
+        ("reject", "redirect", "hang_up"), (frozenset({S.TERMINATED}), frozenset())
+    ),
+    # A failed transfer comes back to established (contract §6.7).
+    "transfer": (
+        frozenset({S.TRANSFER_ACCEPTED, S.TERMINATED}),
+        frozenset({S.ESTABLISHED}),
+    ),
+}
+SETTLED_BY_CALL_KINDS: frozenset[str] = frozenset(_SETTLED_BY_CALL)
+
+
+def settled_status(
+    kind: str, state: str, previous: str | None = None
+) -> ActionStatus | None:
+    """What a call in ``state`` (just moved from ``previous``, if known) means for a
+    pending action of ``kind``: completed, failed, or None when it says nothing."""
+    done, failed = _SETTLED_BY_CALL.get(kind, (frozenset(), frozenset()))
+    if state in done:
+        return ActionStatus.COMPLETED
+    if state in failed:
+        if kind == "transfer" and previous not in (S.TRANSFERRING, S.TRANSFER_ACCEPTED):
+            return None  # established again, but not after a transfer attempt
+        return ActionStatus.FAILED
+    return None
