@@ -522,14 +522,17 @@ def _apply_call_properties(item: _CallWork, r: CallResource) -> None:
         and r.call_options.get("isDeltaRosterEnabled") is True
     ):
         item.set("delta_roster", True)
-    if r.chat_info or r.meeting_info:
+    if r.meeting_info:
         meeting = _meeting_for(r)
         if meeting is not None:
             item.set("meeting_id", meeting.pk)
-        if call.kind != CallKind.MEETING:
-            item.set("kind", CallKind.MEETING.value)
+        item.set("kind", CallKind.MEETING.value)
         if not call.subject and meeting is not None and meeting.subject:
             item.set("subject", meeting.subject)
+    elif r.chat_info and call.kind == CallKind.PEER_TO_PEER:
+        # A chat thread without meeting coordinates: a peer-to-peer call escalated
+        # to a group call (contract §7.11), not a meeting.
+        item.set("kind", CallKind.GROUP.value)
 
 
 def _identity_label(identity: Any) -> str:

@@ -351,3 +351,21 @@ def test_call_end_marks_everyone_left() -> None:
             "removed_reason", flat=True
         )
     ) == {"call_ended"}
+
+
+def test_peer_to_peer_call_given_a_chat_thread_becomes_a_group_call_not_a_meeting() -> (
+    None
+):
+    ingest("incoming_p2p_call.json")
+    escalated = load_fixture("call_established.json")
+    escalated["value"][0]["resourceData"]["chatInfo"] = {
+        "@odata.type": "#microsoft.graph.chatInfo",
+        "threadId": "19:adhoc-escalation@thread.v2",
+        "messageId": "0",
+    }
+
+    ingest(escalated)
+
+    call = Call.objects.get(graph_id=P2P)
+    assert call.kind == CallKind.GROUP
+    assert call.meeting is None
