@@ -38,7 +38,8 @@ def test_a_supervisor_watches_a_call_appear_and_mutes_a_participant(
     ana = page.locator(
         f"#roster-rows [data-participant-id='{meeting.people['Ana Lopez']}']"
     )
-    ana.wait_for()
+    # The row is drawn before its state attributes are filled in.
+    ana.and_(page.locator("[data-muted]")).wait_for()
     assert ana.get_attribute("data-muted") == "false"
     assert page.get_by_text("never unmute them").is_visible()
 

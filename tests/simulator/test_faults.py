@@ -157,6 +157,8 @@ def test_a_failing_webhook_gets_retries_with_the_same_message_id(
     emulator.control("POST", "/calls/incoming", {"from": {"user": {}}})
 
     deliveries = wait_until(lambda: len(webhook.deliveries) == 3 and webhook.deliveries)
+    # The webhook records a POST before the emulator has read its answer.
+    emulator.wait_idle()
     assert len({d.message_id for d in deliveries}) == 1
     figures = stats(emulator)["notifications"]
     assert figures["retries"] == 2
