@@ -18,30 +18,25 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from callbot.graph.limits import (
+    ACCEPTED_MODALITIES,
+    DTMF_TONES,
+    MAX_CLIENT_CONTEXT,
+    MAX_GROUP_CALL_TARGETS,
+    MAX_INVITEES,
+    MAX_PROMPTS,
+    MAX_REDIRECT_TARGETS,
+    MODALITIES,
+    RECORD_TIMER_RANGE,
+    RECORDING_STATUSES,
+    REDIRECT_TIMEOUT_RANGE,
+    REJECT_REASONS,
+    SCREEN_SHARING_ROLES,
+    STOP_TONE_CHARS,
+)
 from callbot.graph.resources import IDENTITY_KINDS, Identity, JsonDict
 
 GRAPH = "#microsoft.graph."
-
-MAX_CLIENT_CONTEXT = 256
-MAX_PROMPTS = 20
-MAX_RECORD_PROMPTS = 1
-RECORD_TIMER_RANGE = (1, 120)
-MAX_GROUP_CALL_TARGETS = 5
-MAX_INVITEES = 5
-MAX_REDIRECT_TARGETS = 25
-REDIRECT_TIMEOUT_RANGE = (15, 90)
-
-MODALITIES = frozenset({"audio", "video", "videoBasedScreenSharing", "data"})
-ACCEPTED_MODALITIES = frozenset({"audio", "video", "videoBasedScreenSharing"})
-REJECT_REASONS = frozenset({"none", "busy", "forbidden"})
-SCREEN_SHARING_ROLES = frozenset({"viewer", "sharer"})
-RECORDING_STATUSES = ("notRecording", "recording", "failed")
-# toneInfo names (§2.7); sendDtmfTones takes these.
-DTMF_TONES = frozenset(
-    {f"tone{i}" for i in range(10)} | {"star", "pound", "a", "b", "c", "d", "flash"}
-)
-# recordResponse ``stopTones`` are DTMF characters, not toneInfo names (§6.10).
-STOP_TONE_CHARS = frozenset("0123456789*#ABCD")
 
 
 @dataclass(frozen=True)
