@@ -16,3 +16,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "callbot.settings")
 app = Celery("callbot")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@app.on_after_finalize.connect
+def _import_task_modules(sender: Celery, **kwargs: object) -> None:
+    # The domain sends tasks by name (``callbot.calls.enqueue``) and imports no task
+    # module; import them all when the app is finalized, in every process, so a
+    # name is always registered (the worker would otherwise be the only one).
+    sender.loader.import_default_modules()

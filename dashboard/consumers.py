@@ -30,6 +30,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from callbot.calls import services
+from callbot.calls.access import ActionRefusedError
+from callbot.calls.kinds import BROWSER_KINDS, LABELS
 from callbot.calls.live import LIVE_CALLS_GROUP, action_shape, call_group
 from dashboard import snapshots
 from dashboard.permissions import UserLike, can_act, can_view, role_of
@@ -40,25 +42,6 @@ logger = logging.getLogger(__name__)
 # Close codes in the application range (4000-4999), readable by the page.
 CLOSE_SIGNED_OUT = 4401
 CLOSE_FORBIDDEN = 4403
-
-# What a browser may ask for; the service validates parameters and state.
-BROWSER_ACTIONS = frozenset(
-    {
-        "mute_participant",
-        "unmute_participant",  # refused with an explanation: Graph cannot do it
-        "mute_all",
-        "start_hold_music",
-        "stop_hold_music",
-        "invite",
-        "remove_participant",
-        "hang_up",
-        "play_prompt",
-        "mute_bot",
-        "unmute_bot",
-        "change_screen_sharing_role",
-        "update_recording_status",
-    }
-)
 
 
 def _session_store(session_key: str) -> Any:
@@ -80,19 +63,14 @@ def _perform(
     ip: str | None,
 ) -> list[dict[str, Any]]:
     """Ask the service for the action(s); the shapes of what was queued."""
-    if kind == "mute_all":
-        actions = services.request_mute_all(call=call_id, actor=user, client_ip=ip)
-    else:
-        actions = [
-            services.request_action(
-                kind,
-                actor=user,
-                call=call_id,
-                participant_id=participant,
-                params=params,
-                client_ip=ip,
-            )
-        ]
+    actions = services.request(
+        kind,
+        actor=user,
+        call=call_id,
+        participant_id=participant,
+        params=params,
+        client_ip=ip,
+    )
     return [action_shape(a) for a in actions]
 
 
@@ -132,6 +110,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 "user": user.get_username(),
                 "role": role,
                 "can_act": acts,
+                # Every kind's label, for the page's timeline and outcomes.
+                "labels": LABELS,
             }
         )
 
@@ -256,7 +236,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 }
             )
 
-        if kind not in BROWSER_ACTIONS:
+        if kind not in BROWSER_KINDS:
             await refuse("invalid", f"Unknown action {kind!r}.")
             return
         if not isinstance(call_id, int) or not isinstance(params, dict):
@@ -266,7 +246,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             shapes = await database_sync_to_async(_perform)(
                 self.user, call_id, kind, participant, params, _client_ip(self.scope)
             )
-        except services.ActionRefusedError as exc:
+        except ActionRefusedError as exc:
             # The service has audited the refusal (who, what, why) already.
             logger.info(
                 "refused %s from %s: %s",

@@ -11,20 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from django.db.models import QuerySet
 from django.utils import timezone
 
+from callbot.calls.board import CallSummaryShape, call_summaries, live_calls
 from callbot.calls.live import (
-    CallSummaryShape,
     ParticipantShape,
     action_message,
     action_shape,
-    call_summaries,
     iso,
     participant_shape,
 )
 from callbot.calls.models import Action, AuditEntry, Call, CallEvent, Participant
-from callbot.calls.states import CallState
 from dashboard.permissions import UserLike, can_view
 
 TIMELINE_LIMIT = 300
@@ -56,11 +53,6 @@ class CallSnapshot(TypedDict):
     participants: list[ParticipantShape]
     actions: list[dict[str, Any]]
     timeline: list[TimelineEntry]
-
-
-def live_calls() -> QuerySet[Call]:
-    """Calls not yet terminated, newest first (served by ``call_live_idx``)."""
-    return Call.objects.exclude(state=CallState.TERMINATED).order_by("-created_at")
 
 
 def board_snapshot() -> BoardSnapshot:

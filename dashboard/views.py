@@ -25,6 +25,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from callbot.calls import services
+from callbot.calls.access import ActionRefusedError
+from callbot.calls.meetings import save_meeting
 from callbot.calls.models import Action, Call, Meeting
 from callbot.calls.states import CallState
 from dashboard import snapshots
@@ -113,7 +115,7 @@ def _save_meeting(
 ) -> Meeting | None:
     data = form.cleaned_data
     try:
-        return services.save_meeting(
+        return save_meeting(
             actor=request.user,
             meeting=meeting,
             subject=data["subject"],
@@ -124,7 +126,7 @@ def _save_meeting(
             leave_at_end=data["leave_at_end"],
             client_ip=_client_ip(request),
         )
-    except services.ActionRefusedError as exc:
+    except ActionRefusedError as exc:
         form.add_error(None, exc.message)
         return None
 
@@ -222,7 +224,7 @@ def meeting_join(request: HttpRequest, meeting_id: int) -> HttpResponse:
             params={"meeting_id": meeting.pk},
             client_ip=_client_ip(request),
         )
-    except services.ActionRefusedError as exc:
+    except ActionRefusedError as exc:
         messages.error(request, exc.message)
     else:
         messages.success(

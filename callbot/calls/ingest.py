@@ -1,6 +1,7 @@
 """Apply a batch of Graph notifications to calls and participants, in one transaction.
 
-This module and ``services.py`` are the only writers of domain state. Ingest is
+With ``services.py`` and the worker's ``lifecycle.py`` this is one of the few
+modules that write domain state. Ingest is
 idempotent by construction:
 
 * every notification is stored once as a ``CallEvent`` under a unique delivery digest,
@@ -30,27 +31,20 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from callbot.calls import live
-from callbot.calls.models import Action, Call, CallEvent, Meeting, Participant
+from callbot.calls import deltas, enqueue, kinds, lifecycle, live
+from callbot.calls.meetings import meeting_for_call
+from callbot.calls.models import Action, Call, CallEvent, Participant
 from callbot.calls.signals import CallActivity, call_activity
 from callbot.calls.states import (
-    SETTLED_BY_CALL_KINDS,
     ActionStatus,
     CallDirection,
     CallKind,
     CallState,
-    can_move_action,
     can_move_call,
     parse_call_state,
-    settled_status,
 )
 from callbot.graph.notifications import Notification, ResourceKind, Roster, call_keys
-from callbot.graph.resources import (
-    CallResource,
-    ParticipantResource,
-    normalise_id,
-    odata_type,
-)
+from callbot.graph.resources import CallResource, ParticipantResource, normalise_id
 
 logger = logging.getLogger(__name__)
 
@@ -203,7 +197,7 @@ def apply_notifications(
         result.stored = len(events)
         for item in work.values():
             result.deltas.extend(_save(item, now))
-        live.attach_board_changes(
+        deltas.announce(
             result.deltas,
             {item.call.pk: item.call for item in work.values()},
             fresh={item.call.pk for item in work.values() if item.fresh},
@@ -212,24 +206,16 @@ def apply_notifications(
             },
             actions_changed={item.call.pk for item in work.values() if item.actions},
         )
-        live.publish_on_commit(result.deltas)
         activity = [_activity(item) for item in work.values() if item.changed]
         if activity:
             transaction.on_commit(lambda: _announce(activity))
-        recordings = [r for item in work.values() for r in item.recordings]
-        if recordings:
-            transaction.on_commit(lambda: _fetch_recordings(recordings))
+        for item in work.values():
+            for action_id, location, token in item.recordings:
+                # The token is short-lived and never stored: it travels to the task.
+                enqueue.send_on_commit(
+                    enqueue.FETCH_RECORDING, action_id, location, token
+                )
     return result
-
-
-def _fetch_recordings(recordings: list[tuple[int, str, str]]) -> None:
-    from callbot.calls.tasks import fetch_recording
-
-    for action_id, location, token in recordings:
-        try:
-            fetch_recording.delay(action_id, location, token)
-        except Exception:
-            logger.exception("could not enqueue the recording of action %s", action_id)
 
 
 def end_call_locally(call_id: int, reason: str) -> bool:
@@ -261,20 +247,21 @@ def end_call_locally(call_id: int, reason: str) -> bool:
         ):
             if any(a.pk == action.pk for a in item.actions):
                 continue
-            action.status = ActionStatus.FAILED
-            action.completed_at = now
-            action.result_message = reason[:2000]
-            action.error_code = "call_lost"
-            item.actions.append(action)
-        deltas = _save(item, now)
-        live.attach_board_changes(
-            deltas,
+            if lifecycle.finish(
+                action,
+                ActionStatus.FAILED,
+                now=now,
+                message=reason,
+                error_code="call_lost",
+            ):
+                item.actions.append(action)
+        changes = _save(item, now)
+        deltas.announce(
+            changes,
             {call.pk: call},
-            fresh=set(),
-            roster_changed={call.pk} if item.left else set(),
-            actions_changed={call.pk} if item.actions else set(),
+            roster_changed={call.pk} if item.left else (),
+            actions_changed={call.pk} if item.actions else (),
         )
-        live.publish_on_commit(deltas)
         activity = [_activity(item)]
         transaction.on_commit(lambda: _announce(activity))
     return True
@@ -464,31 +451,33 @@ def _settle_by_state(
     Queued actions count too: the notification can beat the task recording that
     Graph accepted the request.
     """
-    kinds = [
-        k for k in SETTLED_BY_CALL_KINDS if settled_status(k, new_state, old_state)
+    settled = [
+        k
+        for k in kinds.SETTLED_BY_CALL_KINDS
+        if kinds.settled_status(k, new_state, old_state)
     ]
-    if not kinds:
+    if not settled:
         return
     pending = Action.objects.select_for_update(no_key=True).filter(
         call=item.call,
-        kind__in=kinds,
+        kind__in=settled,
         status__in=[ActionStatus.QUEUED, ActionStatus.SENT],
     )
+    info = r.result_info
     for action in pending:
-        status = settled_status(action.kind, new_state, old_state)
+        status = kinds.settled_status(action.kind, new_state, old_state)
         if status is None:
             continue
-        action.status = status
-        action.completed_at = now
-        action.sent_at = action.sent_at or now
-        action.claimed_until = None
-        info = r.result_info
-        if info is not None:
-            action.result_code = info.code
-            action.result_subcode = info.subcode
-            action.result_message = info.message[:2000]
-        item.actions.append(action)
-        item.mutations += 1
+        if lifecycle.finish(
+            action,
+            status,
+            now=now,
+            result_code=info.code if info else None,
+            result_subcode=info.subcode if info else None,
+            message=info.message if info else "",
+        ):
+            item.actions.append(action)
+            item.mutations += 1
 
 
 def _apply_call_properties(item: _CallWork, r: CallResource) -> None:
@@ -523,7 +512,7 @@ def _apply_call_properties(item: _CallWork, r: CallResource) -> None:
     ):
         item.set("delta_roster", True)
     if r.meeting_info:
-        meeting = _meeting_for(r)
+        meeting = meeting_for_call(r)
         if meeting is not None:
             item.set("meeting_id", meeting.pk)
         item.set("kind", CallKind.MEETING.value)
@@ -538,51 +527,6 @@ def _apply_call_properties(item: _CallWork, r: CallResource) -> None:
 def _identity_label(identity: Any) -> str:
     name: str = identity.display_name or identity.id
     return name
-
-
-def _meeting_for(r: CallResource) -> Meeting | None:
-    """The Meeting these coordinates name, created on first sight (contract §10.3)."""
-    chat = r.chat_info or {}
-    info = r.meeting_info or {}
-    thread_id = str(chat.get("threadId") or "")
-    kind = odata_type(info)
-    organizer = (
-        ((info.get("organizer") or {}).get("user") or {})
-        if kind == "organizerMeetingInfo"
-        else {}
-    )
-    defaults: dict[str, Any] = {
-        "message_id": str(chat.get("messageId") or "0")[:64],
-        "reply_chain_message_id": str(chat.get("replyChainMessageId") or "")[:64],
-        "organizer_id": str(organizer.get("id") or "")[:64],
-        "tenant_id": str(organizer.get("tenantId") or r.tenant_id or "")[:64],
-    }
-    if kind == "joinMeetingIdMeetingInfo":
-        defaults["join_meeting_id"] = str(info.get("joinMeetingId") or "")[:32]
-        defaults["passcode"] = str(info.get("passcode") or "")[:64]
-    if kind == "tokenMeetingInfo":
-        defaults["meeting_token"] = str(info.get("token") or "")
-    if thread_id:
-        meeting, created = Meeting.objects.get_or_create(
-            thread_id=thread_id[:255], defaults=defaults
-        )
-        if not created:
-            missing = {
-                k: v for k, v in defaults.items() if v and not getattr(meeting, k)
-            }
-            if missing:
-                Meeting.objects.filter(pk=meeting.pk).update(**missing)
-                for k, v in missing.items():
-                    setattr(meeting, k, v)
-        return meeting
-    if defaults.get("join_meeting_id"):
-        existing = Meeting.objects.filter(
-            join_meeting_id=defaults["join_meeting_id"]
-        ).first()
-        return existing or Meeting.objects.create(**defaults)
-    if defaults.get("meeting_token"):
-        return Meeting.objects.create(**defaults)
-    return None
 
 
 def _end_roster(item: _CallWork, now: datetime) -> None:
@@ -735,17 +679,17 @@ def _apply_operation(item: _CallWork, n: Notification, now: datetime) -> None:
     status = op.status if n.change_type != "deleted" or op.status else "completed"
     if status not in (ActionStatus.COMPLETED, ActionStatus.FAILED):
         return
-    if not can_move_action(action.status, status):
+    info = op.result_info
+    if not lifecycle.finish(
+        action,
+        status,
+        now=now,
+        result_code=info.code if info else None,
+        result_subcode=info.subcode if info else None,
+        message=info.message if info else "",
+        operation_id=op.id or "",
+    ):
         return  # already final: a redelivered or late operation notification
-    action.status = status
-    action.completed_at = now
-    if op.result_info is not None:
-        action.result_code = op.result_info.code
-        action.result_subcode = op.result_info.subcode
-        action.result_message = op.result_info.message[:2000]
-    if not action.operation_id and op.id:
-        action.operation_id = op.id[:64]
-        action.operation_key = normalise_id(op.id)[:64]
     if (
         status == ActionStatus.COMPLETED
         and op.recording_location
@@ -755,14 +699,11 @@ def _apply_operation(item: _CallWork, n: Notification, now: datetime) -> None:
         item.recordings.append(
             (action.pk, op.recording_location, op.recording_access_token)
         )
-    if status == ActionStatus.COMPLETED and action.kind in _HOLD_KINDS:
+    if status == ActionStatus.COMPLETED and action.kind in kinds.HOLD_KINDS:
+        # The roster does not say who is on hold; the finished hold actions do.
         _apply_hold(item, action)
     item.actions.append(action)
     item.mutations += 1
-
-
-# The roster does not say who is on hold; the finished hold actions do.
-_HOLD_KINDS = {"start_hold_music": True, "stop_hold_music": False}
 
 
 def _apply_hold(item: _CallWork, action: Action) -> None:
@@ -775,7 +716,7 @@ def _apply_hold(item: _CallWork, action: Action) -> None:
     if p is None or p.left_at is not None:
         return
     item.remember(p)
-    p.on_hold = _HOLD_KINDS[action.kind]
+    p.on_hold = kinds.HOLD_KINDS[action.kind]
     item.participants[key] = p
 
 
@@ -821,39 +762,21 @@ def _save(item: _CallWork, now: datetime) -> list[live.CallDelta]:
         Participant.objects.bulk_create(new)
     _update_participants(item, old, now)
     for action in item.actions:
-        action.save(
-            update_fields=[
-                "status",
-                "sent_at",
-                "claimed_until",
-                "completed_at",
-                "error_code",
-                "result_code",
-                "result_subcode",
-                "result_message",
-                "operation_id",
-                "operation_key",
-                "updated_at",
-            ]
-        )
+        action.save(update_fields=lifecycle.FINISH_FIELDS)
     call.last_notification_at = now
     fields = {"last_notification_at", "updated_at", *item.dirty}
-    delta: list[live.CallDelta] = []
+    changes: list[live.CallDelta] = []
     if item.changed:
-        call.version += 1
         fields.add("version")
-        delta.append(
-            live.CallDelta(
-                call_id=call.pk,
-                base_version=item.base_version,
-                version=call.version,
-                call=dict(item.call_changes),
-                participants=[
-                    live.participant_shape(p) for p in item.participants.values()
-                ],
-                left=[p.graph_id for p in item.left.values()],
-                actions=[live.action_shape(a) for a in item.actions],
+        changes.append(
+            deltas.bump(
+                call,
+                save=False,
+                call_changes=item.call_changes,
+                participants=item.participants.values(),
+                left=item.left.values(),
+                actions=item.actions,
             )
         )
     call.save(update_fields=sorted(fields))
-    return delta
+    return changes

@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from asgiref.sync import async_to_sync
+from celery import current_app
 from channels.layers import get_channel_layer
 
 from callbot.calls.ingest import apply_notifications
@@ -128,11 +129,9 @@ def _check_channel_layer() -> dict[str, Any]:
 
 
 def _check_broker() -> dict[str, Any]:
-    from callbot.celery import app
-
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return {"ok": True, "mode": "in-process"}
-    with app.connection_for_write() as conn:
+    with current_app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
     return {"ok": True, "mode": "broker", "transport": conn.transport_cls}
 

@@ -20,8 +20,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from callbot.calls.access import ActionRefusedError
 from callbot.calls.models import Action, Call
-from callbot.calls.services import ActionRefusedError, request_action
+from callbot.calls.services import request_action
 from callbot.calls.states import CallDirection, CallKind, CallState
 from callbot.ivr import flows
 from callbot.ivr.models import CallPolicy, IvrSession

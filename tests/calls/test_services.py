@@ -4,7 +4,6 @@ the audit trail and the live deltas. The Celery task is captured, not run."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 from unittest import mock
 
@@ -13,9 +12,10 @@ from django.utils import timezone
 import pytest
 
 from callbot.calls import services
-from callbot.calls.models import Action, AuditEntry, Call, Meeting
-from callbot.calls.services import ActionRefusedError, request_action
-from tests.factories import CallFactory, MeetingFactory, ParticipantFactory
+from callbot.calls.access import ActionRefusedError
+from callbot.calls.models import Action, AuditEntry, Call
+from callbot.calls.services import request_action
+from tests.factories import CallFactory, ParticipantFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -228,116 +228,3 @@ def test_mute_everyone_spares_presenters_the_muted_and_the_bot(
     actions = services.request_mute_all(call=group_call, actor=bob)
 
     assert {a.participant for a in actions} == {ana, lee}
-
-
-def test_outcome_moves_only_forward(group_call: Call) -> None:
-    action = Action.objects.create(call=group_call, kind="play_prompt")
-    services.record_sent(action.pk, operation_id="Op-1")
-    done = services.record_outcome(
-        action.pk, "completed", result_code=200, message="ok"
-    )
-    assert done is not None
-    assert done.status == "completed"
-    assert services.record_outcome(action.pk, "failed") is None
-    action.refresh_from_db()
-    assert (action.status, action.operation_key) == ("completed", "op1")
-
-
-def test_a_claimed_action_is_not_claimed_twice_until_its_lease_lapses(
-    group_call: Call,
-) -> None:
-    action = Action.objects.create(call=group_call, kind="mute_bot")
-
-    first = services.claim_action(action.pk, lease_seconds=60)
-    second = services.claim_action(action.pk, lease_seconds=60)
-
-    assert first is not None
-    assert first.attempts == 1
-    assert second is None
-    assert 0 < (services.lease_left(action.pk) or 0) <= 60
-    Action.objects.filter(pk=action.pk).update(
-        claimed_until=timezone.now() - timedelta(seconds=1)
-    )
-    third = services.claim_action(action.pk, lease_seconds=60)
-    assert third is not None
-    assert third.attempts == 2
-
-
-def test_failed_action_explains_itself_in_words(group_call: Call) -> None:
-    action = Action.objects.create(call=group_call, kind="invite")
-    services.record_outcome(
-        action.pk,
-        "failed",
-        result_code=403,
-        message="Application does not have permission.",
-        error_code="graph_403",
-    )
-    from callbot.calls.live import action_shape
-
-    shape = action_shape(Action.objects.get(pk=action.pk))
-    assert shape["message"].startswith(
-        "Callbot's app registration lacks the permission"
-    )
-
-
-def test_pasted_join_link_becomes_a_stored_meeting(bob: Any) -> None:
-    starts = timezone.now() + timedelta(hours=1)
-    meeting = services.save_meeting(
-        actor=bob,
-        subject="Weekly ops",
-        join_web_url=JOIN_URL,
-        starts_at=starts,
-        ends_at=starts + timedelta(minutes=30),
-        auto_join=True,
-    )
-    assert meeting.thread_id == "19:meeting_NjQ5ZTI3YjAtMGQ2ZS00@thread.v2"
-    assert meeting.organizer_id == "8a7b6c5d-4e3f-4a2b-9c1d-0e9f8a7b6c5d"
-    assert meeting.auto_join
-    assert meeting.joined_at is None
-    with pytest.raises(ActionRefusedError) as refused:
-        services.save_meeting(actor=bob, join_web_url="https://example.com/meet/1")
-    assert refused.value.code == "invalid"
-
-
-def test_due_meetings_are_claimed_once(bob: Any) -> None:
-    now = timezone.now()
-    due = MeetingFactory(auto_join=True, starts_at=now - timedelta(seconds=5))
-    MeetingFactory(auto_join=True, starts_at=now + timedelta(hours=1))
-    MeetingFactory(auto_join=False, starts_at=now - timedelta(seconds=5))
-    stale = MeetingFactory(auto_join=True, starts_at=now - timedelta(days=1))
-
-    assert services.due_meetings(now) == [due.pk]
-    assert services.due_meetings(now) == []
-    assert Meeting.objects.get(pk=stale.pk).joined_at is not None
-
-
-def test_a_join_whose_call_was_established_before_graph_answered_completes() -> None:
-    # The webhook applied "established" while the task still waited for Graph's
-    # 201: no action was linked to the call then, so linking it must settle it.
-    call = CallFactory(kind="meeting", state="established")
-    join = Action.objects.create(kind="join_meeting", parameters={"meeting_id": 1})
-
-    services.record_sent(join.pk, call=call)
-
-    join.refresh_from_db()
-    assert (join.status, join.call) == ("completed", call)
-
-
-def test_a_placed_call_that_ended_before_graph_answered_fails_with_its_reason() -> None:
-    call = CallFactory(
-        state="terminated",
-        terminated_at=timezone.now(),
-        result_code=480,
-        result_subcode=10076,
-        result_message="Callee unreachable.",
-    )
-    place = Action.objects.create(kind="place_call")
-
-    services.record_sent(place.pk, call=call)
-
-    place.refresh_from_db()
-    assert (place.status, place.result_code, place.result_message) == (
-        "failed",
-        480,
-        "Callee unreachable.",
-    )

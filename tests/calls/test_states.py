@@ -9,7 +9,6 @@ from callbot.calls.states import (
     CallState,
     can_move_action,
     can_move_call,
-    settled_status,
 )
 
 
@@ -60,23 +59,3 @@ def test_final_actions_stay_final() -> None:
     assert can_move_action("sent", "completed")
     assert not can_move_action("completed", "failed")
     assert not can_move_action("failed", "sent")
-
-
-@pytest.mark.parametrize(
-    ("kind", "state", "previous", "expected"),
-    [
-        ("answer", "established", "establishing", "completed"),
-        ("join_meeting", "hold", None, "completed"),
-        ("place_call", "terminated", "establishing", "failed"),
-        ("hang_up", "terminated", "terminating", "completed"),
-        ("hang_up", "established", None, None),
-        ("transfer", "transfer_accepted", "transferring", "completed"),
-        ("transfer", "established", "transferring", "failed"),
-        ("transfer", "established", "hold", None),
-        ("mute_bot", "terminated", "established", None),
-    ],
-)
-def test_call_state_settles_the_actions_graph_answers_without_an_operation(
-    kind: str, state: str, previous: str | None, expected: str | None
-) -> None:
-    assert settled_status(kind, state, previous) == expected

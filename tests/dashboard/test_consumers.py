@@ -17,8 +17,9 @@ from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 
 from callbot.asgi import application
-from callbot.calls import services
+from callbot.calls import enqueue
 from callbot.calls.ingest import apply_notifications
+from callbot.calls.kinds import LABELS
 from callbot.calls.models import Action, AuditEntry, Call
 from callbot.graph.notifications import parse_notification_batch
 from tests.conftest import load_fixture
@@ -47,7 +48,13 @@ async def _close_worker_connections() -> AsyncIterator[None]:
 def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Actions handed to the task queue (the Graph side is not under test here)."""
     seen: list[int] = []
-    monkeypatch.setattr(services, "_enqueue", seen.append)
+
+    def send(name: str, *args: Any) -> bool:
+        if name == enqueue.PERFORM_ACTION:
+            seen.append(args[0])
+        return True
+
+    monkeypatch.setattr(enqueue, "send", send)
     return seen
 
 
@@ -111,6 +118,7 @@ async def test_hello_says_what_the_role_may_do(bob: Any, carol: Any) -> None:
             "user": user.username,
             "role": role,
             "can_act": acts,
+            "labels": LABELS,
         }
         await socket.disconnect()
 

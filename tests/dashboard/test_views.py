@@ -8,7 +8,7 @@ from django.test import Client
 
 import pytest
 
-from callbot.calls import services
+from callbot.calls import enqueue
 from callbot.calls.models import Action, AuditEntry, Meeting
 from tests.factories import CallFactory, MeetingFactory
 
@@ -24,7 +24,13 @@ JOIN_URL = (
 @pytest.fixture
 def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     seen: list[int] = []
-    monkeypatch.setattr(services, "_enqueue", seen.append)
+
+    def send(name: str, *args: Any) -> bool:
+        if name == enqueue.PERFORM_ACTION:
+            seen.append(args[0])
+        return True
+
+    monkeypatch.setattr(enqueue, "send", send)
     return seen
 
 

@@ -11,8 +11,9 @@ from django.utils import timezone
 import pytest
 
 from callbot.calls import tasks
+from callbot.calls.meetings import save_meeting
 from callbot.calls.models import Action, Call, Meeting, Participant
-from callbot.calls.services import request_action, save_meeting
+from callbot.calls.services import request_action
 from tests.e2e.conftest import Callbot
 from tests.e2e.test_call_control import ANA, answered_call, final
 from tests.support.emulator import wait_until

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from callbot.calls.access import ActionRefusedError
 from callbot.calls.models import (
     Action,
     AuditEntry,
@@ -18,7 +19,7 @@ from callbot.calls.models import (
     Participant,
     Recording,
 )
-from callbot.calls.services import ActionRefusedError, request_action
+from callbot.calls.services import request_action
 from tests.e2e.conftest import Callbot
 from tests.support.emulator import wait_until
 

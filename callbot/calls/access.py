@@ -1,0 +1,126 @@
+"""Who may ask for what, and on which call: actor checks and refusals.
+
+``ActionRefusedError`` is the one way a request is turned down, with a code and a
+sentence for a supervisor. The checks here take plain values (states, a verb) so
+that the table of action kinds (``kinds.py``) can use them without an import back.
+
+Reads only; must not import services, ingest or the tasks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from django.contrib.auth.models import AnonymousUser, User
+
+from callbot.calls.models import Call, Participant
+from callbot.calls.states import CallKind, CallState
+
+# Who asks: a signed-in user, an anonymous one (refused), or None for the bot.
+Actor = User | AnonymousUser | None
+
+BOT_NAME = "callbot"
+
+# The refusal codes, for the socket, the pages and the API.
+REFUSAL_CODES = frozenset(
+    {
+        "forbidden",
+        "call_not_found",
+        "call_ended",
+        "wrong_state",
+        "participant_not_found",
+        "unsupported",
+        "invalid",
+    }
+)
+
+
+class ActionRefusedError(Exception):
+    """A request Callbot will not make; ``message`` says why in a supervisor's words.
+
+    ``code`` is one of ``REFUSAL_CODES``.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def check_actor(actor: Actor, *, bot_only: bool = False, what: str = "") -> None:
+    """Raise unless ``actor`` may request actions (None, the bot, always may).
+
+    ``bot_only`` requests (keepAlive) are refused to every person.
+    """
+    if actor is None:
+        return
+    if bot_only:
+        raise ActionRefusedError("forbidden", f"Only the bot may {what}.")
+    if not actor.is_authenticated or not actor.is_active:
+        raise ActionRefusedError("forbidden", "Sign in to act on calls.")
+    if not actor.has_perm("calls.request_action"):
+        raise ActionRefusedError(
+            "forbidden", "Your role may watch calls but not act on them."
+        )
+
+
+def locked_call(
+    call_pk: int | None,
+    *,
+    states: Collection[CallState],
+    verb: str,
+    group_only: bool = False,
+    what: str = "",
+) -> Call:
+    """The call, locked (``FOR NO KEY UPDATE``), if it exists and allows the request.
+
+    Must run inside a transaction. Raises ``ActionRefusedError``: no such call, the
+    call has ended, it is in a state the request does not fit, or it is a
+    peer-to-peer call and the request needs a group call.
+    """
+    if call_pk is None:
+        raise ActionRefusedError("invalid", f"{what} needs a call.")
+    call = Call.objects.select_for_update(no_key=True).filter(pk=call_pk).first()
+    if call is None:
+        raise ActionRefusedError("call_not_found", f"There is no call {call_pk}.")
+    if call.state == CallState.TERMINATED:
+        raise ActionRefusedError(
+            "call_ended", f"The call has ended; nothing can {verb} it any more."
+        )
+    if CallState(call.state) not in states:
+        raise ActionRefusedError(
+            "wrong_state",
+            f"Cannot {verb} a call that is {call.get_state_display().lower()}"
+            f" (needs {_states_text(states)}).",
+        )
+    if group_only and call.kind == CallKind.PEER_TO_PEER:
+        raise ActionRefusedError(
+            "wrong_state",
+            f"Cannot {verb} a peer-to-peer call; invite someone to make it a "
+            "group call first.",
+        )
+    return call
+
+
+def _states_text(states: Collection[CallState]) -> str:
+    return " or ".join(sorted(s.label.lower() for s in states))
+
+
+def present_participant(call: Call, participant_id: str) -> Participant:
+    """The participant with this Graph id who is in the call now, not the bot."""
+    if not participant_id:
+        raise ActionRefusedError("invalid", "Choose a participant.")
+    participant = (
+        call.participants.filter(graph_id=participant_id, left_at__isnull=True)
+        .order_by("-joined_at")
+        .first()
+    )
+    if participant is None:
+        raise ActionRefusedError(
+            "participant_not_found", "That participant is no longer in the call."
+        )
+    if participant.is_bot:
+        raise ActionRefusedError(
+            "invalid", "That is the bot itself; use the bot's own controls."
+        )
+    return participant

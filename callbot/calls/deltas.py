@@ -1,0 +1,72 @@
+"""The one way a call's version moves: bump it, build the delta, announce it.
+
+Every transaction that changes what browsers show of a call advances the call's
+version by exactly one and publishes one delta carrying ``base_version`` (what it
+applies on top of) and ``version``. Ingest, the service and the worker's lifecycle
+all build it here, under the call's row lock, and announce it after commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any
+
+from django.db.models import F
+
+from callbot.calls import board, live
+from callbot.calls.models import Action, Call, Participant
+
+
+def bump(
+    call: Call,
+    *,
+    save: bool = True,
+    call_changes: Mapping[str, Any] | None = None,
+    participants: Iterable[Participant] = (),
+    left: Iterable[Participant] = (),
+    actions: Iterable[Action] = (),
+) -> live.CallDelta:
+    """Advance ``call.version`` by one and return the delta of these changes.
+
+    The caller holds the call's row lock. With ``save`` the new version is written
+    at once; without it the caller saves the row itself (ingest writes the version
+    with the rest of the call's fields in one UPDATE).
+    """
+    base = call.version
+    call.version = base + 1
+    if save:
+        Call.objects.filter(pk=call.pk).update(version=F("version") + 1)
+    return live.CallDelta(
+        call_id=call.pk,
+        base_version=base,
+        version=call.version,
+        call=dict(call_changes or {}),
+        participants=[live.participant_shape(p) for p in participants],
+        left=[p.graph_id for p in left],
+        actions=[live.action_shape(a) for a in actions],
+    )
+
+
+def announce(
+    deltas: list[live.CallDelta],
+    calls: Mapping[int, Call],
+    *,
+    fresh: Collection[int] = (),
+    roster_changed: Collection[int] = (),
+    actions_changed: Collection[int] = (),
+) -> None:
+    """Fill the deltas' board rows and publish them once the transaction commits.
+
+    Must run inside the transaction that made the changes, so the board's counts
+    match them. ``fresh`` calls are new on the board and sent whole.
+    """
+    if not deltas:
+        return
+    board.attach_board_changes(
+        deltas,
+        dict(calls),
+        fresh=set(fresh),
+        roster_changed=set(roster_changed),
+        actions_changed=set(actions_changed),
+    )
+    live.publish_on_commit(deltas)

@@ -1,0 +1,291 @@
+"""The worker's side of an Action: claim, lease, sent, and the one way to finish.
+
+An Action moves ``queued`` → ``sent`` → ``completed``/``failed``:
+
+* ``queued``: stored, its task enqueued; a worker claims it for one attempt with a
+  lease (``claimed_until``) and gives it back if the attempt must be retried;
+* ``sent``: Graph accepted it and the outcome comes later, by an operation
+  notification (``playPrompt``, ``invite``…) or by the call's own state (``answer``
+  completes when the call is established: ``kinds.settled_status``);
+* ``completed``/``failed``: final, with Graph's ``resultInfo`` or error.
+
+``finish`` is the only code that sets a final outcome's fields; ingest (which
+settles actions from notifications inside its own transaction) uses it too.
+Every move bumps the call's version and is announced after commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from callbot.calls import deltas, kinds
+from callbot.calls.models import Action, Call
+from callbot.calls.states import ActionStatus, CallState, can_move_action
+from callbot.graph.resources import CallResource, normalise_id
+
+# The fields ``finish`` sets: save them together (``update_fields``).
+FINISH_FIELDS = (
+    "status",
+    "completed_at",
+    "sent_at",
+    "claimed_until",
+    "result_code",
+    "result_subcode",
+    "result_message",
+    "error_code",
+    "operation_id",
+    "operation_key",
+    "updated_at",
+)
+
+
+def finish(
+    action: Action,
+    status: str,
+    *,
+    now: datetime,
+    result_code: int | None = None,
+    result_subcode: int | None = None,
+    message: str = "",
+    error_code: str = "",
+    operation_id: str = "",
+) -> bool:
+    """Set a final outcome on ``action`` (not saved); False if it is final already.
+
+    The caller holds the action's row lock and saves ``FINISH_FIELDS``. A final
+    action has a ``completed_at``, a ``sent_at`` (Graph had it, or it never will),
+    no lease, and the result Graph gave; an operation id is kept once known.
+    """
+    if not can_move_action(action.status, status):
+        return False
+    action.status = status
+    action.completed_at = now
+    action.sent_at = action.sent_at or now
+    action.claimed_until = None
+    action.result_code = result_code
+    action.result_subcode = result_subcode
+    action.result_message = message[:2000]
+    action.error_code = error_code[:64]
+    action.updated_at = now
+    if operation_id and not action.operation_id:
+        _set_operation(action, operation_id)
+    return True
+
+
+def _set_operation(action: Action, operation_id: str) -> None:
+    action.operation_id = operation_id[:64]
+    action.operation_key = normalise_id(operation_id)[:64]
+
+
+# --- claiming -----------------------------------------------------------------------
+
+
+def claim_action(action_id: int, lease_seconds: float) -> Action | None:
+    """Take a queued action for one attempt; None if it is not ours to perform.
+
+    A guarded update: the action must still be ``queued`` and not held by another
+    worker (``claimed_until`` passed). ``attempts`` counts the claims, so a value
+    above one tells the task an earlier attempt may have reached Graph.
+    """
+    now = timezone.now()
+    taken = Action.objects.filter(
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
+        pk=action_id,
+        status=ActionStatus.QUEUED,
+    ).update(
+        attempts=F("attempts") + 1,
+        claimed_until=now + timedelta(seconds=lease_seconds),
+        updated_at=now,
+    )
+    if not taken:
+        return None
+    return Action.objects.select_related("call", "participant").get(pk=action_id)
+
+
+def lease_left(action_id: int) -> float | None:
+    """Seconds until a queued action's claim lapses; None if it is not queued."""
+    rows = list(
+        Action.objects.filter(pk=action_id, status=ActionStatus.QUEUED).values_list(
+            "claimed_until", flat=True
+        )
+    )
+    if not rows:
+        return None
+    until = rows[0]
+    return 0.0 if until is None else max((until - timezone.now()).total_seconds(), 0.0)
+
+
+def release_action(action_id: int) -> None:
+    """Give a claimed, still queued action back (a retry is scheduled)."""
+    Action.objects.filter(pk=action_id, status=ActionStatus.QUEUED).update(
+        claimed_until=None
+    )
+
+
+# --- moving -------------------------------------------------------------------------
+
+
+def record_sent(
+    action_id: int,
+    *,
+    operation_id: str = "",
+    call: Call | None = None,
+) -> Action | None:
+    """Graph accepted the action; its outcome comes later. Links a created call."""
+
+    def change(action: Action, now: datetime) -> bool:
+        if not can_move_action(action.status, ActionStatus.SENT):
+            return False
+        action.status = ActionStatus.SENT
+        action.sent_at = now
+        action.claimed_until = None
+        if operation_id:
+            _set_operation(action, operation_id)
+        if call is not None:
+            action.call = call
+        return True
+
+    action = _move(action_id, change)
+    if action is not None and call is not None:
+        _settle_by_current_state(action)
+    return action
+
+
+def record_outcome(
+    action_id: int,
+    status: str,
+    *,
+    result_code: int | None = None,
+    result_subcode: int | None = None,
+    message: str = "",
+    error_code: str = "",
+    operation_id: str = "",
+) -> Action | None:
+    """Move an action to ``completed`` or ``failed``; a final action stays as it is."""
+
+    def change(action: Action, now: datetime) -> bool:
+        return finish(
+            action,
+            status,
+            now=now,
+            result_code=result_code,
+            result_subcode=result_subcode,
+            message=message,
+            error_code=error_code,
+            operation_id=operation_id,
+        )
+
+    return _move(action_id, change)
+
+
+def _move(action_id: int, change: Callable[[Action, datetime], bool]) -> Action | None:
+    with transaction.atomic():
+        # Lock order: the call before its action, as ingest does.
+        call_id = (
+            Action.objects.filter(pk=action_id)
+            .values_list("call_id", flat=True)
+            .first()
+        )
+        call = None
+        if call_id is not None:
+            call = Call.objects.select_for_update(no_key=True).get(pk=call_id)
+        action = (
+            Action.objects.select_for_update(no_key=True).filter(pk=action_id).first()
+        )
+        if action is None or not change(action, timezone.now()):
+            return None
+        action.save()
+        if action.call_id is not None:
+            if call is None or call.pk != action.call_id:
+                call = Call.objects.select_for_update(no_key=True).get(
+                    pk=action.call_id
+                )
+            delta = deltas.bump(call, actions=[action])
+            deltas.announce([delta], {call.pk: call}, actions_changed={call.pk})
+    return action
+
+
+def _settle_by_current_state(action: Action) -> None:
+    """Finish a just-linked action if its call already shows the outcome.
+
+    The first notifications of a call Callbot placed or joined can be applied
+    before Graph's answer links the action to the call; ingest then found no action
+    to settle, so the call's present state settles it here.
+    """
+    if action.call_id is None:
+        return
+    row = (
+        Call.objects.filter(pk=action.call_id)
+        .values("state", "result_code", "result_subcode", "result_message")
+        .first()
+    )
+    status = kinds.settled_status(action.kind, row["state"]) if row else None
+    if row is None or status is None:
+        return
+    if status == ActionStatus.COMPLETED:
+        record_outcome(action.pk, status, message="Established.")
+    else:
+        record_outcome(
+            action.pk,
+            status,
+            result_code=row["result_code"],
+            result_subcode=row["result_subcode"],
+            message=row["result_message"] or "The call ended before it was set up.",
+        )
+
+
+# --- calls Callbot created ------------------------------------------------------------
+
+
+def store_created_call(resource: CallResource, **fields: Any) -> Call:
+    """The Call row for a call Graph just created for us (place, join).
+
+    The first notification may have beaten this answer and created the row already
+    (ingest keys calls by the normalised id), so this gets or creates, then fills in
+    what only the request knew: kind, targets, subject, meeting.
+    """
+    if not resource.id:
+        raise ValueError("Graph answered without the new call's id")
+    key = normalise_id(resource.id)[:64]
+    with transaction.atomic():
+        call, created = Call.objects.select_for_update(no_key=True).get_or_create(
+            graph_key=key,
+            defaults={
+                "graph_id": resource.id[:64],
+                "direction": "outgoing",
+                "state": CallState.ESTABLISHING,
+                "tenant_id": (resource.tenant_id or "")[:64],
+                "my_participant_id": (resource.my_participant_id or "")[:64],
+                "callback_uri": resource.callback_uri or "",
+            },
+        )
+        changed: dict[str, Any] = {}
+        for name, value in fields.items():
+            if name == "meeting":
+                name, value = "meeting_id", value.pk
+            if value not in (None, "", []) and getattr(call, name) != value:
+                setattr(call, name, value)
+                changed[name] = value
+        if call.direction != "outgoing":
+            call.direction = "outgoing"
+            changed["direction"] = "outgoing"
+        if changed or created:
+            delta = deltas.bump(
+                call,
+                save=False,
+                call_changes={
+                    k: v for k, v in changed.items() if isinstance(v, str | int | list)
+                }
+                | {"state": call.state, "direction": call.direction},
+            )
+            call.save()
+            deltas.announce(
+                [delta], {call.pk: call}, fresh={call.pk} if created else ()
+            )
+    return call

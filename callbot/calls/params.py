@@ -1,0 +1,223 @@
+"""Per-kind parameter cleaning: what a request may carry, checked before it is stored.
+
+Each cleaner takes the raw parameters and the (locked) call, and returns the
+parameters to store on the Action with a short target label for people, or raises
+``ActionRefusedError`` naming the problem. The contract's limits come from
+``callbot.graph.limits``; ``kinds.py`` names each kind's cleaner.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from callbot.calls.access import ActionRefusedError
+from callbot.calls.meetings import meeting_to_join
+from callbot.calls.models import Call
+from callbot.graph.limits import (
+    DTMF_KEYS,
+    E164_PATTERN,
+    GUID_PATTERN,
+    MAX_GROUP_CALL_TARGETS,
+    RECORD_TIMER_RANGE,
+    RECORDING_STATUSES,
+    REJECT_REASONS,
+    SCREEN_SHARING_ROLES,
+    STOP_TONE_CHARS,
+)
+
+Cleaned = tuple[dict[str, Any], str]
+Cleaner = Callable[[Mapping[str, Any], Call | None], Cleaned]
+
+# Keys one sendDtmfTones request carries at most (Callbot's limit, not Graph's).
+MAX_DTMF_KEYS = 32
+
+
+def no_params(params: Mapping[str, Any], call: Call | None) -> Cleaned:
+    """Kinds that take nothing (or only a participant, cleaned by the service)."""
+    return {}, ""
+
+
+def clean_target(raw: Any) -> dict[str, str]:
+    """A call target: ``{"user_id": <object id>}`` or ``{"phone": "+E.164"}``."""
+    if not isinstance(raw, Mapping):
+        raise ActionRefusedError(
+            "invalid", "Give a target: an Azure AD object id or a phone number."
+        )
+    name = _text(raw.get("display_name"), "display name", 255)
+    if raw.get("user_id"):
+        user_id = str(raw["user_id"]).strip()
+        if not GUID_PATTERN.fullmatch(user_id):
+            raise ActionRefusedError(
+                "invalid", f"{user_id!r} is not an Azure AD object id (a GUID)."
+            )
+        return {"user_id": user_id.lower(), "display_name": name}
+    if raw.get("phone"):
+        phone = re.sub(r"[\s().-]", "", str(raw["phone"]))
+        if not E164_PATTERN.fullmatch(phone):
+            raise ActionRefusedError(
+                "invalid", f"{raw['phone']!r} is not a phone number in +E.164 form."
+            )
+        return {"phone": phone, "display_name": name}
+    raise ActionRefusedError(
+        "invalid", "Give a target: an Azure AD object id or a phone number."
+    )
+
+
+def target_label(target: Mapping[str, str]) -> str:
+    return (
+        target.get("display_name") or target.get("user_id") or target.get("phone", "")
+    )
+
+
+def one_target(params: Mapping[str, Any], call: Call | None) -> Cleaned:
+    """redirect, transfer, place_call: one person to reach."""
+    target = clean_target(params.get("target"))
+    return {"target": target}, target_label(target)
+
+
+def invite(params: Mapping[str, Any], call: Call | None) -> Cleaned:
+    target = clean_target(params.get("target"))
+    clean: dict[str, Any] = {"target": target}
+    replaces = params.get("replaces_call_id")
+    if replaces:
+        if not isinstance(replaces, str) or not GUID_PATTERN.fullmatch(replaces):
+            raise ActionRefusedError("invalid", "replaces_call_id must be a call id.")
+        clean["replaces_call_id"] = replaces
+    return clean, target_label(target)
+
+
+def group_call(params: Mapping[str, Any], call: Call | None) -> Cleaned:
+    raw = params.get("targets")
+    if not isinstance(raw, list) or not raw:
+        raise ActionRefusedError("invalid", "A group call needs a list of targets.")
+    if len(raw) > MAX_GROUP_CALL_TARGETS:
+        raise ActionRefusedError(
+            "invalid",
+            f"A group call starts with at most {MAX_GROUP_CALL_TARGETS} targets; "
+            "invite the rest.",
+        )
+    targets = [clean_target(t) for t in raw]
+    subject = _text(params.get("subject"), "subject", 255)
+    return {"targets": targets, "subject": subject}, ", ".join(
+        target_label(t) for t in targets
+    )
+
+
+def reject(params: Mapping[str, Any], call: Call | None) -> Cleaned:
+    reason = params.get("reason", "none")
+    if reason not in REJECT_REASONS:
+        raise ActionRefusedError("invalid", "Reason must be none, busy or forbidden.")
+    return {"reason": reason}, str(reason)
+
+
+def join_meeting(params: Mapping[str, Any], call: Call | None) -> Cleaned:
+    meeting = meeting_to_join(params)
+    return {"meeting_id": meeting.pk}, meeting.subject or f"meeting {meeting.pk}"
+
+
+def online_meeting(params: Mapping[str, Any], call: Call | None) -> Cleaned:
+    subject = _text(params.get("subject"), "subject", 255)
+    clean: dict[str, Any] = {"subject": subject}
+    for name in ("starts_at", "ends_at"):
+        if params.get(name):
+            clean[name] = _iso(params[name], name)
+    return clean, subject
+
+
+def play_prompt(params: Mapping[str, Any], call: Call | None) -> Cleaned:
+    uri = _uri(params.get("uri"), "prompt uri")
+    name = _text(params.get("name"), "name", 100)
+    return {"uri": uri, "name": name}, name or uri.rsplit("/", 1)[-1]
+
+
+def record_response(params: Mapping[str, Any], call: Call | None) -> Cleaned:
+    clean: dict[str, Any] = {}
+    low, high = RECORD_TIMER_RANGE
+    for name, default in (
+        ("max_record_duration", 10),
+        ("initial_silence_timeout", 5),
+        ("max_silence_timeout", 2),
+    ):
+        value = params.get(name, default)
+        if not isinstance(value, int) or not low <= value <= high:
+            raise ActionRefusedError(
+                "invalid", f"{name} must be {low} to {high} seconds."
+            )
+        clean[name] = value
+    stop = params.get("stop_tones", ["#"])
+    if not isinstance(stop, list) or not all(
+        isinstance(t, str) and len(t) == 1 and t in STOP_TONE_CHARS for t in stop
+    ):
+        raise ActionRefusedError("invalid", "stop_tones are single keys like '#'.")
+    clean["stop_tones"] = stop
+    clean["play_beep"] = bool(params.get("play_beep", True))
+    if params.get("prompt_uri"):
+        clean["prompt_uri"] = _uri(params["prompt_uri"], "prompt uri")
+    return clean, "recording"
+
+
+def dtmf(params: Mapping[str, Any], call: Call | None) -> Cleaned:
+    tones = params.get("tones")
+    if (
+        not isinstance(tones, str)
+        or not 1 <= len(tones) <= MAX_DTMF_KEYS
+        or not set(tones) <= DTMF_KEYS
+    ):
+        raise ActionRefusedError(
+            "invalid", f"Tones are 1 to {MAX_DTMF_KEYS} of 0-9, *, # and A-D."
+        )
+    return {"tones": tones}, tones
+
+
+def screen_sharing_role(params: Mapping[str, Any], call: Call | None) -> Cleaned:
+    role = params.get("role")
+    if role not in SCREEN_SHARING_ROLES:
+        raise ActionRefusedError("invalid", "Role must be viewer or sharer.")
+    return {"role": role}, str(role)
+
+
+def recording_status(params: Mapping[str, Any], call: Call | None) -> Cleaned:
+    status = params.get("status")
+    if status not in RECORDING_STATUSES:
+        raise ActionRefusedError(
+            "invalid", "Recording status must be recording or notRecording."
+        )
+    return {"status": status}, str(status)
+
+
+def answer(params: Mapping[str, Any], call: Call | None) -> Cleaned:
+    clean: dict[str, Any] = {}
+    if params.get("prompt_uris"):
+        uris = params["prompt_uris"]
+        if not isinstance(uris, list):
+            raise ActionRefusedError("invalid", "prompt_uris must be a list.")
+        clean["prompt_uris"] = [_uri(u, "prompt uri") for u in uris]
+    return clean, call.source_display if call is not None else ""
+
+
+def _text(value: Any, what: str, limit: int) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > limit:
+        raise ActionRefusedError("invalid", f"{what} must be text of at most {limit}.")
+    return value.strip()
+
+
+def _uri(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not re.match(r"^https?://\S+$", value):
+        raise ActionRefusedError("invalid", f"The {what} must be an http(s) URL.")
+    return value
+
+
+def _iso(value: Any, what: str) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    try:
+        return datetime.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise ActionRefusedError(
+            "invalid", f"{what} must be a date and time."
+        ) from None
