@@ -1,5 +1,5 @@
 """Prompts, flows and policies as admins edit them: validation on the models and in
-the admin, prompt URIs, and the demo data the migration ships."""
+the admin, prompt URIs, and the demo data ``manage.py demo_ivr`` installs."""
 
 from __future__ import annotations
 
@@ -76,7 +76,6 @@ def test_a_shipped_static_prompt_is_checked_and_measured() -> None:
 
 
 def test_prompt_uri_points_graph_at_the_public_url() -> None:
-    Prompt.objects.filter(name="menu").delete()
     assert prompt_uri("menu") == "https://bot.example.net/static/ivr/prompts/menu.wav"
     Prompt.objects.create(name="hours", audio=wav_upload())
     assert prompt_uri("hours").startswith("https://bot.example.net/")
@@ -102,6 +101,7 @@ def test_a_flow_with_unknown_steps_or_prompts_does_not_validate() -> None:
     ]
 
 
+@pytest.mark.usefixtures("demo_ivr")
 def test_the_demo_operator_flow_validates_and_runs_from_the_default_policy() -> None:
     flow = IvrFlow.objects.get(name="operator")
     flow.full_clean()
@@ -128,6 +128,7 @@ def test_a_redirect_policy_needs_one_target_and_numbers_are_e164() -> None:
     ]
 
 
+@pytest.mark.usefixtures("demo_ivr")
 def test_only_an_answering_policy_runs_a_flow() -> None:
     flow = IvrFlow.objects.get(name="operator")
     policy = CallPolicy(
@@ -141,6 +142,7 @@ def test_only_an_answering_policy_runs_a_flow() -> None:
 
 
 # --- admin ---------------------------------------------------------------------------------------------
+@pytest.mark.usefixtures("demo_ivr")
 def test_the_admin_lists_every_ivr_model(client: Any, alice: Any) -> None:
     client.force_login(alice)
     for model in ("prompt", "callpolicy", "ivrflow", "ivrsession"):
