@@ -14,6 +14,7 @@ from django.utils import timezone
 
 import pytest
 
+from callbot.graph.limits import REJECT_REASONS
 from callbot.ivr.flows import FlowState
 from callbot.ivr.models import CallPolicy, IvrFlow, IvrSession, Prompt
 from callbot.ivr.prompts import PromptNotFoundError, prompt_uri
@@ -126,6 +127,29 @@ def test_a_redirect_policy_needs_one_target_and_numbers_are_e164() -> None:
     assert errors["target_user_id"] == [
         "A redirect needs exactly one target: a user id or a phone number."
     ]
+
+
+def test_a_redirect_policy_target_is_an_object_id_or_an_e164_number() -> None:
+    by_user = CallPolicy(
+        name="r", match="default", action="redirect", target_user_id="agent"
+    )
+    by_phone = CallPolicy(
+        name="r", match="default", action="redirect", target_phone="+1 425 555 0100"
+    )
+    with pytest.raises(ValidationError) as raised:
+        by_user.full_clean()
+    assert raised.value.message_dict == {
+        "target_user_id": ["Write an Azure AD object id (a GUID)."]
+    }
+    with pytest.raises(ValidationError) as raised:
+        by_phone.full_clean()
+    assert raised.value.message_dict == {
+        "target_phone": ["Write the number in +E.164 form."]
+    }
+
+
+def test_a_policy_rejects_with_the_reasons_graph_accepts() -> None:
+    assert set(CallPolicy.RejectReason.values) == REJECT_REASONS
 
 
 @pytest.mark.usefixtures("demo_ivr")
