@@ -28,6 +28,7 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo_users
+	$(PY) manage.py demo_ivr
 	$(PY) manage.py serve --port $(PORT)
 
 lint: install-dev

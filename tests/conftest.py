@@ -5,6 +5,7 @@ Actors, named once: Alice is an admin, Bob a supervisor, Carol an auditor.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
@@ -12,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from django.core.management import call_command
 
 import pytest
 
@@ -97,6 +100,13 @@ def carol(django_user_model: Any) -> Any:
     return django_user_model.objects.create_user(
         "carol", "carol@example.com", "carol-pw-1"
     )
+
+
+@pytest.fixture
+def demo_ivr(db: Any) -> None:
+    """The demo prompts, "operator" flow and call policies, as ``make run`` installs
+    them (a test database has none: no migration creates them)."""
+    call_command("demo_ivr", stdout=io.StringIO())
 
 
 @pytest.fixture

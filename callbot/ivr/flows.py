@@ -5,7 +5,9 @@ A flow is a start step id plus a list of steps (plain JSON, edited in the admin)
 (unknown step ids, unreachable steps, bad timers); ``advance`` moves one call's
 ``FlowState`` on one ``Event`` and returns the ``Command``s to perform.
 
-Pure Python: no ORM, no settings, no clock. The runtime (``callbot.ivr.runtime``)
+Pure Python: no ORM, no settings, no clock. What the Graph contract allows (record
+timers, stop tones, keys, identities) comes from ``callbot.graph.limits``, the values
+the request builders check, never a copy here. The runtime (``callbot.ivr.runtime``)
 loads the state, calls ``advance``, performs the commands through
 ``callbot.calls.services`` and stores the new state. A command with ``wait`` set is
 one the flow waits on: the runtime records its Action id in ``FlowState.awaiting``,
@@ -19,6 +21,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from callbot.graph.limits import (
+    DTMF_KEYS,
+    E164_PATTERN,
+    GUID_PATTERN,
+    RECORD_TIMER_RANGE,
+    STOP_TONE_CHARS,
+)
+
 STEP_TYPES = (
     "play",
     "collect",
@@ -28,9 +38,8 @@ STEP_TYPES = (
     "invite",
     "hang_up",
 )
-DTMF_KEYS = frozenset("0123456789*#abcd")
+# The flow's own choice, not Graph's: which key ends an entry early ("" for none).
 TERMINATORS = frozenset({"", "#", "*"})
-STOP_TONES = frozenset("0123456789*#")
 # The operator named in settings (IVR_OPERATOR_USER_ID); resolved by the runtime.
 OPERATOR = "operator"
 
@@ -129,6 +138,11 @@ def _int(
     return default
 
 
+def _listed(keys: Iterable[str]) -> str:
+    """Keys for a person to read: digits, then symbols, then letters."""
+    return " ".join(sorted(keys, key=lambda k: (not k.isdigit(), k.isalpha(), k)))
+
+
 def _target(
     raw: Mapping[str, Any], where: str, problems: list[str]
 ) -> str | dict[str, str]:
@@ -138,11 +152,23 @@ def _target(
     if isinstance(value, Mapping):
         user_id, phone = value.get("user_id"), value.get("phone")
         if isinstance(user_id, str) and user_id and not phone:
+            if not GUID_PATTERN.fullmatch(user_id):
+                problems.append(
+                    f"{where}: target user_id {user_id!r} is not an Azure AD object "
+                    "id (a GUID)"
+                )
+                return ""
             target = {"user_id": user_id}
             if isinstance(value.get("display_name"), str) and value["display_name"]:
                 target["display_name"] = value["display_name"]
             return target
-        if isinstance(phone, str) and phone.startswith("+") and not user_id:
+        if isinstance(phone, str) and phone and not user_id:
+            if not E164_PATTERN.fullmatch(phone):
+                problems.append(
+                    f"{where}: target phone {phone!r} is not a number in +E.164 "
+                    "form, e.g. +14255550199"
+                )
+                return ""
             return {"phone": phone}
     problems.append(
         f'{where}: target must be "operator", {{"user_id": "<Azure AD object id>"}} '
@@ -192,6 +218,8 @@ def _parse_step(raw: Any, index: int, problems: list[str]) -> Step | None:
             branches = {}
         clean: dict[str, str] = {}
         for digits, target in branches.items():
+            # Pressed keys arrive in lower case (ingest's tone_key): "A" means "a".
+            keys = str(digits).lower()
             if not digits or set(str(digits)) - DTMF_KEYS:
                 problems.append(f"{where}: branch {digits!r} is not a key sequence")
             elif not isinstance(target, str) or not target:
@@ -201,29 +229,30 @@ def _parse_step(raw: Any, index: int, problems: list[str]) -> Step | None:
                     f"{where}: branch {digits!r} is longer than max_digits "
                     f"({values['max_digits']})"
                 )
+            elif keys in clean:
+                problems.append(f"{where}: branch {digits!r} is given twice")
             else:
-                clean[str(digits)] = target
+                clean[keys] = target
         values["branches"] = clean
         if not values.get("default"):
             problems.append(
                 f"{where}: collect needs a default step (for keys no branch matches)"
             )
     if kind == "record":
-        values["max_record_duration"] = _int(
-            raw, "max_record_duration", 10, 1, 120, where, problems
-        )
-        values["initial_silence_timeout"] = _int(
-            raw, "initial_silence_timeout", 5, 1, 120, where, problems
-        )
-        values["max_silence_timeout"] = _int(
-            raw, "max_silence_timeout", 2, 1, 120, where, problems
-        )
+        low, high = RECORD_TIMER_RANGE
+        for key, default in (
+            ("max_record_duration", 10),
+            ("initial_silence_timeout", 5),
+            ("max_silence_timeout", 2),
+        ):
+            values[key] = _int(raw, key, default, low, high, where, problems)
         stop_tones = raw.get("stop_tones", ["#"])
         if not isinstance(stop_tones, list) or any(
-            not isinstance(t, str) or t not in STOP_TONES for t in stop_tones
+            not isinstance(t, str) or t not in STOP_TONE_CHARS for t in stop_tones
         ):
             problems.append(
-                f"{where}: stop_tones must be a list of keys 0-9, * or #, such as '#'"
+                f"{where}: stop_tones must be a list of keys from "
+                f"{_listed(STOP_TONE_CHARS)}, such as '#'"
             )
         else:
             values["stop_tones"] = tuple(stop_tones)

@@ -16,6 +16,7 @@ from django.db import models
 from django.db.models import Q
 
 from callbot.calls.models import Call
+from callbot.graph.limits import E164_PATTERN, GUID_PATTERN
 from callbot.ivr import audio, flows
 
 
@@ -154,6 +155,7 @@ class CallPolicy(models.Model):
         REJECT = "reject", "Reject"
         REDIRECT = "redirect", "Redirect"
 
+    # graph.limits.REJECT_REASONS, as choices (a test keeps the two equal).
     class RejectReason(models.TextChoices):
         NONE = "none"
         BUSY = "busy"
@@ -234,7 +236,8 @@ class CallPolicy(models.Model):
             errors["match_value"] = (
                 "Say which identity id or number this policy matches."
             )
-        if self.match == self.Match.NUMBER and not self.match_value.startswith("+"):
+        e164, guid = E164_PATTERN.fullmatch, GUID_PATTERN.fullmatch
+        if self.match == self.Match.NUMBER and not e164(self.match_value):
             errors["match_value"] = (
                 "Write the number in +E.164 form, e.g. +14255550199."
             )
@@ -243,7 +246,9 @@ class CallPolicy(models.Model):
                 errors["target_user_id"] = (
                     "A redirect needs exactly one target: a user id or a phone number."
                 )
-            if self.target_phone and not self.target_phone.startswith("+"):
+            elif self.target_user_id and not guid(self.target_user_id):
+                errors["target_user_id"] = "Write an Azure AD object id (a GUID)."
+            if self.target_phone and not e164(self.target_phone):
                 errors["target_phone"] = "Write the number in +E.164 form."
         if self.action != self.Do.ANSWER and self.flow_id is not None:
             errors["flow"] = "Only an answering policy runs a flow."

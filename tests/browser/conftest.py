@@ -191,6 +191,8 @@ def server(
         env["DATABASE_URL"], database = _own_postgres(base_database_url)
     running = CallbotServer(url=url, port=port, env=env, log=var / "daphne.log")
     running.manage("migrate", "--noinput")
+    # As `make run` does: the demo policy answers the meeting invites below.
+    running.manage("demo_ivr")
     for name, role in ROLES.items():
         running.manage(
             "create_user",
@@ -268,7 +270,7 @@ class LiveMeeting:
 @pytest.fixture
 def start_meeting(emulator: RunningEmulator, server: CallbotServer) -> Any:
     """``start_meeting(subject, names)``: people join a meeting the bot is invited
-    to (Callbot answers by its call policy)."""
+    to (Callbot answers by the demo call policy ``demo_ivr`` installed)."""
     emulator.reset(f"{server.url}/api/calling/callback")
 
     def start(subject: str, names: list[str]) -> LiveMeeting:

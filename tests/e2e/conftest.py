@@ -17,7 +17,6 @@ import pytest
 import requests
 
 from callbot.celery import app as celery_app
-from callbot.ivr.models import CallPolicy
 from tests.support.callbot import point_callbot_at, release_callbot
 from tests.support.emulator import RunningEmulator, start_emulator
 
@@ -47,9 +46,6 @@ class Callbot:
 def callbot(
     emulator: RunningEmulator, live_server: Any, settings: Any, transactional_db: Any
 ) -> Iterator[Callbot]:
-    # The demo call policies (a data migration) would answer every call; tests
-    # that want a policy create their own.
-    CallPolicy.objects.all().delete()
     webhook = point_callbot_at(emulator, settings, live_server.url)
     # Tasks run in-process, as on the embedded default, unless a test starts a
     # worker (tests/e2e/test_worker.py). The Celery app reads settings once, so
@@ -89,8 +85,8 @@ def idle_connections_closed(emulator: RunningEmulator) -> Iterator[None]:
 def quiet_bot(
     callbot: Callbot, settings: Any, idle_connections_closed: None
 ) -> Iterator[Callbot]:
-    """Callbot that decides nothing by itself: no call policy (the demo ones from
-    the data migration are removed), tasks eager so nothing waits in a broker. The
+    """Callbot that decides nothing by itself: no call policy (a test database has
+    none unless a test installs one), tasks eager so nothing waits in a broker. The
     test plays the bot through Graph, so what reaches the database is exactly what
     the test and the emulator caused.
 
@@ -98,10 +94,7 @@ def quiet_bot(
     notification still in flight when the test database is torn down would reach
     the live server while database access is blocked again, and fail there.
     """
-    from callbot.ivr.models import CallPolicy
-
     settings.CELERY_TASK_ALWAYS_EAGER = True
-    CallPolicy.objects.all().delete()
     yield callbot
     with contextlib.suppress(AssertionError):
         callbot.emulator.wait_idle(timeout=5)

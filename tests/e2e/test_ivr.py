@@ -49,7 +49,6 @@ def bot(callbot: Callbot, settings: Any) -> Callbot:
     # With REDIS_URL the tasks would wait for a worker; here they run in-process.
     settings.CELERY_TASK_ALWAYS_EAGER = True
     settings.IVR_OPERATOR_USER_ID = OPERATOR_ID
-    CallPolicy.objects.all().delete()
     return callbot
 
 

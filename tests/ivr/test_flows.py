@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from callbot.graph.limits import RECORD_TIMER_RANGE, STOP_TONE_CHARS
 from callbot.ivr.flows import (
     ActionFinished,
     Command,
@@ -24,6 +25,7 @@ from callbot.ivr.flows import (
 )
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+AGENT_ID = "7c1e2b3a-4d5f-4a6b-8c9d-0e1f2a3b4c5d"
 
 STEPS: list[dict[str, Any]] = [
     {"id": "welcome", "type": "play", "prompt": "welcome", "next": "menu"},
@@ -203,10 +205,10 @@ def test_start_answers_and_established_subscribes_and_plays_the_first_prompt(
 
 def test_a_flow_starting_with_a_redirect_redirects_instead_of_answering() -> None:
     flow = parse_flow(
-        "r", [{"id": "r", "type": "redirect", "target": {"user_id": "u-1"}}]
+        "r", [{"id": "r", "type": "redirect", "target": {"user_id": AGENT_ID}}]
     )
     state, commands = advance(flow, FlowState(), Start(T0))
-    assert commands == [Command("redirect", {"target": {"user_id": "u-1"}})]
+    assert commands == [Command("redirect", {"target": {"user_id": AGENT_ID}})]
     assert state.status == "completed"
 
 
@@ -403,5 +405,92 @@ def test_record_stop_tones_are_limited_to_what_graph_accepts() -> None:
     with pytest.raises(FlowError) as raised:
         parse_flow("r", steps)
     assert raised.value.problems == [
-        "Step 'r': stop_tones must be a list of keys 0-9, * or #, such as '#'"
+        "Step 'r': stop_tones must be a list of keys from "
+        "0 1 2 3 4 5 6 7 8 9 # * A B C D, such as '#'"
     ]
+
+
+def record_step(**fields: Any) -> list[dict[str, Any]]:
+    return [
+        {"id": "r", "type": "record", "next": "bye", **fields},
+        {"id": "bye", "type": "hang_up"},
+    ]
+
+
+def test_record_steps_take_every_stop_tone_the_contract_allows() -> None:
+    tones = sorted(STOP_TONE_CHARS)
+    flow = parse_flow("r", record_step(stop_tones=tones))
+    assert flow.step("r").stop_tones == tuple(tones)
+
+
+@pytest.mark.parametrize(
+    "key", ["max_record_duration", "initial_silence_timeout", "max_silence_timeout"]
+)
+def test_record_timers_are_held_to_the_contracts_range(key: str) -> None:
+    low, high = RECORD_TIMER_RANGE
+    for right in (low, high):
+        assert (
+            getattr(parse_flow("r", record_step(**{key: right})).step("r"), key)
+            == right
+        )
+    for wrong in (low - 1, high + 1):
+        with pytest.raises(FlowError) as raised:
+            parse_flow("r", record_step(**{key: wrong}))
+        assert raised.value.problems == [
+            f"Step 'r': {key} must be a whole number from {low} to {high}"
+        ]
+
+
+@pytest.mark.parametrize(
+    ("target", "problem"),
+    [
+        (
+            {"user_id": "u-1"},
+            "Step 't': target user_id 'u-1' is not an Azure AD object id (a GUID)",
+        ),
+        (
+            {"phone": "+1234"},
+            "Step 't': target phone '+1234' is not a number in +E.164 form, "
+            "e.g. +14255550199",
+        ),
+        (
+            {"phone": "+1 425 555 0100"},
+            "Step 't': target phone '+1 425 555 0100' is not a number in +E.164 "
+            "form, e.g. +14255550199",
+        ),
+        (
+            {"phone": "+14255550100\n"},
+            "Step 't': target phone '+14255550100\\n' is not a number in +E.164 "
+            "form, e.g. +14255550199",
+        ),
+    ],
+)
+def test_targets_are_object_ids_or_e164_numbers(
+    target: dict[str, str], problem: str
+) -> None:
+    steps = [{"id": "t", "type": "transfer", "target": target}]
+    with pytest.raises(FlowError) as raised:
+        parse_flow("t", steps)
+    assert raised.value.problems == [problem]
+
+
+def test_valid_targets_parse() -> None:
+    for target in ({"user_id": AGENT_ID.upper()}, {"phone": "+14255550100"}):
+        flow = parse_flow("t", [{"id": "t", "type": "transfer", "target": target}])
+        assert flow.step("t").target == target
+
+
+def test_branch_letters_match_the_lower_case_keys_tones_arrive_as() -> None:
+    steps = [
+        {"id": "c", "type": "collect", "branches": {"A": "bye"}, "default": "bye"},
+        {"id": "bye", "type": "hang_up"},
+    ]
+    flow = parse_flow("c", steps)
+    assert flow.step("c").branches == {"a": "bye"}
+    state, _ = advance(flow, FlowState(step="c", phase="collecting"), Tones(("a",), T0))
+    assert (state.step, state.outcome) == ("bye", "pressed a")
+
+    steps[0]["branches"] = {"A": "bye", "a": "bye"}
+    with pytest.raises(FlowError) as raised:
+        parse_flow("c", steps)
+    assert raised.value.problems == ["Step 'c': branch 'a' is given twice"]

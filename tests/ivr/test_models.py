@@ -1,5 +1,5 @@
 """Prompts, flows and policies as admins edit them: validation on the models and in
-the admin, prompt URIs, and the demo data the migration ships."""
+the admin, prompt URIs, and the demo data ``manage.py demo_ivr`` installs."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from django.utils import timezone
 
 import pytest
 
+from callbot.graph.limits import REJECT_REASONS
 from callbot.ivr.flows import FlowState
 from callbot.ivr.models import CallPolicy, IvrFlow, IvrSession, Prompt
 from callbot.ivr.prompts import PromptNotFoundError, prompt_uri
@@ -76,7 +77,6 @@ def test_a_shipped_static_prompt_is_checked_and_measured() -> None:
 
 
 def test_prompt_uri_points_graph_at_the_public_url() -> None:
-    Prompt.objects.filter(name="menu").delete()
     assert prompt_uri("menu") == "https://bot.example.net/static/ivr/prompts/menu.wav"
     Prompt.objects.create(name="hours", audio=wav_upload())
     assert prompt_uri("hours").startswith("https://bot.example.net/")
@@ -102,6 +102,7 @@ def test_a_flow_with_unknown_steps_or_prompts_does_not_validate() -> None:
     ]
 
 
+@pytest.mark.usefixtures("demo_ivr")
 def test_the_demo_operator_flow_validates_and_runs_from_the_default_policy() -> None:
     flow = IvrFlow.objects.get(name="operator")
     flow.full_clean()
@@ -128,6 +129,30 @@ def test_a_redirect_policy_needs_one_target_and_numbers_are_e164() -> None:
     ]
 
 
+def test_a_redirect_policy_target_is_an_object_id_or_an_e164_number() -> None:
+    by_user = CallPolicy(
+        name="r", match="default", action="redirect", target_user_id="agent"
+    )
+    by_phone = CallPolicy(
+        name="r", match="default", action="redirect", target_phone="+1 425 555 0100"
+    )
+    with pytest.raises(ValidationError) as raised:
+        by_user.full_clean()
+    assert raised.value.message_dict == {
+        "target_user_id": ["Write an Azure AD object id (a GUID)."]
+    }
+    with pytest.raises(ValidationError) as raised:
+        by_phone.full_clean()
+    assert raised.value.message_dict == {
+        "target_phone": ["Write the number in +E.164 form."]
+    }
+
+
+def test_a_policy_rejects_with_the_reasons_graph_accepts() -> None:
+    assert set(CallPolicy.RejectReason.values) == REJECT_REASONS
+
+
+@pytest.mark.usefixtures("demo_ivr")
 def test_only_an_answering_policy_runs_a_flow() -> None:
     flow = IvrFlow.objects.get(name="operator")
     policy = CallPolicy(
@@ -141,6 +166,7 @@ def test_only_an_answering_policy_runs_a_flow() -> None:
 
 
 # --- admin ---------------------------------------------------------------------------------------------
+@pytest.mark.usefixtures("demo_ivr")
 def test_the_admin_lists_every_ivr_model(client: Any, alice: Any) -> None:
     client.force_login(alice)
     for model in ("prompt", "callpolicy", "ivrflow", "ivrsession"):

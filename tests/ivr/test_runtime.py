@@ -45,12 +45,6 @@ def bot_target(kind: str = "application", ident: str = BOT_APP) -> list[dict[str
     return [{"identity": {kind: {"id": ident, "displayName": "Callbot"}}}]
 
 
-@pytest.fixture(autouse=True)
-def _only_our_policies() -> None:
-    # The demo policies from the data migration would match every call.
-    CallPolicy.objects.all().delete()
-
-
 @pytest.fixture
 def menu_flow() -> IvrFlow:
     return IvrFlow.objects.create(name="menu", start="menu", steps=MENU)
