@@ -10,7 +10,8 @@ idempotent by construction:
   (``establishing`` after ``established``) cannot roll the call back;
 * a full roster is diffed against the present participants keyed by participant id,
   a delta roster is applied entry by entry in ``rosterSequenceNumber`` order; leaving
-  participants are marked left, never deleted;
+  participants are marked left, never deleted (``rosters.py``, on the batch's
+  working set of each call, ``callwork.py``);
 * tones are deduplicated on their ``sequenceId``.
 
 It must not import the dashboard or call Graph: the webhook answers fast and the
@@ -19,21 +20,21 @@ side effects (live deltas) run after commit.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from callbot.calls import deltas, enqueue, kinds, lifecycle, live
+from callbot.calls.callwork import CallWork, update_participants
 from callbot.calls.meetings import meeting_for_call
 from callbot.calls.models import Action, Call, CallEvent, Participant
+from callbot.calls.rosters import apply_hold, apply_roster, end_roster
 from callbot.calls.signals import CallActivity, call_activity
 from callbot.calls.states import (
     ActionStatus,
@@ -43,27 +44,10 @@ from callbot.calls.states import (
     can_move_call,
     parse_call_state,
 )
-from callbot.graph.notifications import Notification, ResourceKind, Roster, call_keys
-from callbot.graph.resources import CallResource, ParticipantResource, normalise_id
+from callbot.graph.notifications import Notification, ResourceKind, call_keys
+from callbot.graph.resources import CallResource
 
 logger = logging.getLogger(__name__)
-
-PARTICIPANT_FIELDS = [
-    "identity_kind",
-    "identity_id",
-    "display_name",
-    "identity_tenant_id",
-    "is_bot",
-    "is_muted",
-    "is_in_lobby",
-    "is_sharing_screen",
-    "media_streams",
-    "roster_sequence",
-    "removed_reason",
-    "left_at",
-    "on_hold",
-    "updated_at",
-]
 
 
 @dataclass
@@ -71,68 +55,6 @@ class IngestResult:
     stored: int = 0
     duplicates: int = 0
     deltas: list[live.CallDelta] = field(default_factory=list)
-
-
-@dataclass
-class _CallWork:
-    """Changes to one call accumulated over a batch."""
-
-    call: Call
-    fresh: bool
-    base_version: int
-    dirty: set[str] = field(default_factory=set)
-    call_changes: dict[str, Any] = field(default_factory=dict)
-    participants: dict[str, Participant] = field(default_factory=dict)
-    left: dict[str, Participant] = field(default_factory=dict)
-    actions: list[Action] = field(default_factory=list)
-    # The stored state came from a notification (not a new row's placeholder), so
-    # later states must follow the move table.
-    state_seen: bool = True
-    # Recordings to fetch after commit: (action id, location, access token).
-    recordings: list[tuple[int, str, str]] = field(default_factory=list)
-    # New tones in the order pressed, for the bot's behaviour (signals.CallActivity).
-    tones: list[str] = field(default_factory=list)
-    # Bumped by every applied change, so one notification's effect can be told.
-    mutations: int = 0
-    # Stored values of participant rows touched in this batch, to write only the diff.
-    originals: dict[str, tuple[Any, ...]] = field(default_factory=dict)
-
-    # Participant rows of this call seen in this batch, by key (one load per batch).
-    rows: dict[str, Participant] = field(default_factory=dict)
-    present_loaded: bool = False
-    absent: set[str] = field(default_factory=set)
-
-    def load_rows(self, keys: set[str], *, all_present: bool) -> None:
-        """Make ``rows`` hold the given keys (where stored) and, if asked, everyone
-        present; only what this batch has not loaded yet is queried."""
-        missing = {k for k in keys if k not in self.rows and k not in self.absent}
-        if all_present and not self.present_loaded:
-            query = Q(left_at__isnull=True) | Q(graph_key__in=missing)
-            self.present_loaded = True
-        elif missing:
-            query = Q(graph_key__in=missing)
-        else:
-            return
-        for p in self.call.participants.filter(query):
-            self.rows.setdefault(p.graph_key, p)
-        self.absent |= {k for k in missing if k not in self.rows}
-
-    def remember(self, p: Participant) -> None:
-        if p.pk is not None and p.graph_key not in self.originals:
-            self.originals[p.graph_key] = _state_of(p)
-
-    def set(self, name: str, value: Any, public: Any = None) -> bool:
-        if getattr(self.call, name) == value:
-            return False
-        setattr(self.call, name, value)
-        self.dirty.add(name)
-        self.call_changes[name] = value if public is None else public
-        self.mutations += 1
-        return True
-
-    @property
-    def changed(self) -> bool:
-        return self.mutations > 0
 
 
 def apply_notifications(
@@ -235,12 +157,12 @@ def end_call_locally(call_id: int, reason: str) -> bool:
         )
         if call is None:
             return False
-        item = _CallWork(call=call, fresh=False, base_version=call.version)
+        item = CallWork(call=call, fresh=False, base_version=call.version)
         old_state = call.state
         item.set("state", CallState.TERMINATED.value)
         item.set("terminated_at", now, live.iso(now))
         item.set("result_message", reason[:2000])
-        _end_roster(item, now)
+        end_roster(item, now)
         _settle_by_state(item, old_state, CallState.TERMINATED, _NO_RESOURCE, now)
         for action in Action.objects.select_for_update(no_key=True).filter(
             call=call, status__in=[ActionStatus.QUEUED, ActionStatus.SENT]
@@ -267,7 +189,7 @@ def end_call_locally(call_id: int, reason: str) -> bool:
     return True
 
 
-def _activity(item: _CallWork) -> CallActivity:
+def _activity(item: CallWork) -> CallActivity:
     call = item.call
     return CallActivity(
         call_id=call.pk,
@@ -297,7 +219,7 @@ def _announce(activity: list[CallActivity]) -> None:
 
 def _lock_calls(
     notifications: Sequence[Notification], now: datetime
-) -> dict[str, _CallWork]:
+) -> dict[str, CallWork]:
     keys = sorted(call_keys(notifications))
     locked = (
         Call.objects.select_for_update(no_key=True)
@@ -323,7 +245,7 @@ def _lock_calls(
             if c.version == 0 and c.event_count == 0:
                 fresh.add(c.graph_key)
     work = {
-        k: _CallWork(
+        k: CallWork(
             call=c, fresh=k in fresh, base_version=c.version, state_seen=k not in fresh
         )
         for k, c in calls.items()
@@ -355,13 +277,13 @@ def _new_call(first: Notification, now: datetime) -> Call:
     )
 
 
-def _apply(item: _CallWork, n: Notification, now: datetime) -> bool:
+def _apply(item: CallWork, n: Notification, now: datetime) -> bool:
     """Apply one notification; True if it changed anything."""
     before = item.mutations
     if n.kind is ResourceKind.CALL and n.call is not None:
         _apply_call(item, n, n.call, now)
     elif n.kind is ResourceKind.PARTICIPANTS and n.roster is not None:
-        _apply_roster(item, n.roster, now)
+        apply_roster(item, n.roster, now)
     elif n.kind is ResourceKind.OPERATION and n.operation is not None:
         _apply_operation(item, n, now)
     else:
@@ -374,7 +296,7 @@ def _apply(item: _CallWork, n: Notification, now: datetime) -> bool:
 
 
 def _apply_call(
-    item: _CallWork, n: Notification, r: CallResource, now: datetime
+    item: CallWork, n: Notification, r: CallResource, now: datetime
 ) -> None:
     call = item.call
     new_state = (
@@ -411,7 +333,7 @@ def _apply_call(
             item.set("established_at", now, live.iso(now))
         if new_state == CallState.TERMINATED and call.terminated_at is None:
             item.set("terminated_at", now, live.iso(now))
-            _end_roster(item, now)
+            end_roster(item, now)
     if r.media_state_audio is not None:
         item.set("media_state_audio", r.media_state_audio)
     if r.result_info is not None:
@@ -440,7 +362,7 @@ _NO_RESOURCE = CallResource.parse({})
 
 
 def _settle_by_state(
-    item: _CallWork,
+    item: CallWork,
     old_state: str,
     new_state: CallState,
     r: CallResource,
@@ -480,7 +402,7 @@ def _settle_by_state(
             item.mutations += 1
 
 
-def _apply_call_properties(item: _CallWork, r: CallResource) -> None:
+def _apply_call_properties(item: CallWork, r: CallResource) -> None:
     call = item.call
     if r.direction in (CallDirection.INCOMING, CallDirection.OUTGOING) and (
         call.direction == CallDirection.UNKNOWN
@@ -529,135 +451,7 @@ def _identity_label(identity: Any) -> str:
     return name
 
 
-def _end_roster(item: _CallWork, now: datetime) -> None:
-    """The bot's leg ended: nobody is present in it any more."""
-    item.load_rows(set(), all_present=True)
-    for key, p in item.rows.items():
-        if p.left_at is not None:
-            continue
-        item.participants.pop(key, None)
-        item.remember(p)
-        p.left_at = now
-        p.removed_reason = p.removed_reason or "call_ended"
-        item.left[key] = p
-        item.mutations += 1
-
-
-def _bot_key(call: Call) -> str:
-    return normalise_id(call.my_participant_id) if call.my_participant_id else ""
-
-
-def _fill(p: Participant, r: ParticipantResource, call: Call) -> None:
-    identity = r.identity
-    if identity.kind != "unknown":
-        p.identity_kind = identity.kind
-        p.identity_id = identity.id[:128]
-        p.display_name = identity.display_name[:255]
-        p.identity_tenant_id = identity.tenant_id[:64]
-    p.is_bot = p.graph_key == _bot_key(call) or (
-        identity.kind == "application" and identity.id == settings.GRAPH_CLIENT_ID
-    )
-    if r.is_muted is not None:
-        p.is_muted = r.is_muted
-    if r.is_in_lobby is not None:
-        p.is_in_lobby = r.is_in_lobby
-    if r.media_streams is not None:
-        p.media_streams = [s.to_json() for s in r.media_streams]
-        p.is_sharing_screen = any(s.is_sending_screen for s in r.media_streams)
-    if r.roster_sequence_number is not None:
-        p.roster_sequence = r.roster_sequence_number
-
-
-DIFFED_FIELDS = [f for f in PARTICIPANT_FIELDS if f != "updated_at"]
-
-
-def _state_of(p: Participant) -> tuple[Any, ...]:
-    return tuple(getattr(p, f) for f in DIFFED_FIELDS)
-
-
-def _apply_roster(item: _CallWork, roster: Roster, now: datetime) -> None:
-    call = item.call
-    if roster.is_delta and not call.delta_roster:
-        item.set("delta_roster", True)
-    entries = [
-        r for r in roster.participants if r.id
-    ]  # null ids: invitees not yet here
-    keys = {normalise_id(r.id) for r in entries if r.id}
-    item.load_rows(keys, all_present=not roster.is_delta)
-    if roster.is_delta:
-        existing = {k: item.rows[k] for k in keys if k in item.rows}
-    else:
-        existing = {
-            k: p for k, p in item.rows.items() if k in keys or p.left_at is None
-        }
-
-    for r in entries:
-        key = normalise_id(r.id or "")
-        p = existing.get(key)
-        if (
-            roster.is_delta
-            and p is not None
-            and r.roster_sequence_number is not None
-            and r.roster_sequence_number <= p.roster_sequence
-        ):
-            continue  # an older or repeated delta entry
-        if p is None:
-            p = Participant(
-                call=call, graph_id=(r.id or "")[:64], graph_key=key, joined_at=now
-            )
-            item.rows[key] = p
-            item.absent.discard(key)
-            before: tuple[Any, ...] | None = None
-        else:
-            before = _state_of(p)
-            item.remember(p)
-        _fill(p, r, call)
-        if r.removed_reason is not None:
-            if p.left_at is None:
-                p.left_at = now
-            p.removed_reason = r.removed_reason[:64]
-        elif p.left_at is not None:
-            p.left_at = None  # back in the roster
-            p.removed_reason = ""
-        if before is not None and before == _state_of(p):
-            continue
-        item.mutations += 1
-        if p.left_at is not None:
-            item.participants.pop(key, None)
-            item.left[key] = p
-        else:
-            item.left.pop(key, None)
-            item.participants[key] = p
-    if not roster.is_delta:
-        for key, p in existing.items():
-            if key not in keys and p.left_at is None:
-                item.remember(p)
-                p.left_at = now
-                p.removed_reason = "left"
-                item.participants.pop(key, None)
-                item.left[key] = p
-                item.mutations += 1
-    if (
-        roster.sequence_number is not None
-        and roster.sequence_number > call.roster_sequence
-    ):
-        if (
-            roster.is_delta
-            and call.roster_sequence
-            and roster.sequence_number > call.roster_sequence + 1
-        ):
-            logger.warning(
-                "delta roster gap: %d after %d",
-                roster.sequence_number,
-                call.roster_sequence,
-                extra={"call_id": call.graph_id},
-            )
-        item.set("roster_sequence", roster.sequence_number)
-    if call.kind == CallKind.PEER_TO_PEER and not roster.is_delta and len(keys) > 2:
-        item.set("kind", CallKind.GROUP.value)  # escalated by a third person
-
-
-def _apply_operation(item: _CallWork, n: Notification, now: datetime) -> None:
+def _apply_operation(item: CallWork, n: Notification, now: datetime) -> None:
     op = n.operation
     if op is None:
         return
@@ -701,54 +495,12 @@ def _apply_operation(item: _CallWork, n: Notification, now: datetime) -> None:
         )
     if status == ActionStatus.COMPLETED and action.kind in kinds.HOLD_KINDS:
         # The roster does not say who is on hold; the finished hold actions do.
-        _apply_hold(item, action)
+        apply_hold(item, action)
     item.actions.append(action)
     item.mutations += 1
 
 
-def _apply_hold(item: _CallWork, action: Action) -> None:
-    participant_id = str((action.parameters or {}).get("participant_id", ""))
-    if not participant_id:
-        return
-    key = normalise_id(participant_id)
-    item.load_rows({key}, all_present=False)
-    p = item.rows.get(key)
-    if p is None or p.left_at is not None:
-        return
-    item.remember(p)
-    p.on_hold = kinds.HOLD_KINDS[action.kind]
-    item.participants[key] = p
-
-
-def _update_participants(
-    item: _CallWork, rows: list[Participant], now: datetime
-) -> None:
-    """Write only what changed: one UPDATE per distinct set of new values.
-
-    A mute is one small statement; a hundred people leaving is one statement.
-    (``bulk_update`` would build a CASE per field per row, costing milliseconds
-    per roster notification.)
-    """
-    groups: dict[str, tuple[dict[str, Any], list[int]]] = {}
-    for p in rows:
-        before = item.originals.get(p.graph_key)
-        after = _state_of(p)
-        changes = {
-            name: value
-            for i, (name, value) in enumerate(zip(DIFFED_FIELDS, after, strict=True))
-            if before is None or before[i] != value
-        }
-        if not changes:
-            continue
-        p.updated_at = now
-        changes["updated_at"] = now
-        signature = json.dumps(changes, sort_keys=True, default=str)
-        groups.setdefault(signature, (changes, []))[1].append(p.pk)
-    for changes, pks in groups.values():
-        Participant.objects.filter(pk__in=pks).update(**changes)
-
-
-def _save(item: _CallWork, now: datetime) -> list[live.CallDelta]:
+def _save(item: CallWork, now: datetime) -> list[live.CallDelta]:
     call = item.call
     new = [
         p for p in [*item.participants.values(), *item.left.values()] if p.pk is None
@@ -760,7 +512,7 @@ def _save(item: _CallWork, now: datetime) -> list[live.CallDelta]:
     ]
     if new:
         Participant.objects.bulk_create(new)
-    _update_participants(item, old, now)
+    update_participants(item, old, now)
     for action in item.actions:
         action.save(update_fields=lifecycle.FINISH_FIELDS)
     call.last_notification_at = now

@@ -1,0 +1,159 @@
+"""Rosters: who is in a call, from full and delta participant notifications.
+
+A full roster is diffed against the present participants keyed by participant id;
+a delta roster is applied entry by entry in ``rosterSequenceNumber`` order; people
+who leave are marked left, never deleted. Cost grows with the change, not with the
+meeting size: rows are loaded once per batch (``CallWork.load_rows``).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+
+from callbot.calls import kinds
+from callbot.calls.callwork import CallWork, state_of
+from callbot.calls.models import Action, Call, Participant
+from callbot.calls.states import CallKind
+from callbot.graph.notifications import Roster
+from callbot.graph.resources import ParticipantResource, normalise_id
+
+logger = logging.getLogger(__name__)
+
+
+def end_roster(item: CallWork, now: datetime) -> None:
+    """The bot's leg ended: nobody is present in it any more."""
+    item.load_rows(set(), all_present=True)
+    for key, p in item.rows.items():
+        if p.left_at is not None:
+            continue
+        item.participants.pop(key, None)
+        item.remember(p)
+        p.left_at = now
+        p.removed_reason = p.removed_reason or "call_ended"
+        item.left[key] = p
+        item.mutations += 1
+
+
+def _bot_key(call: Call) -> str:
+    return normalise_id(call.my_participant_id) if call.my_participant_id else ""
+
+
+def _fill(p: Participant, r: ParticipantResource, call: Call) -> None:
+    identity = r.identity
+    if identity.kind != "unknown":
+        p.identity_kind = identity.kind
+        p.identity_id = identity.id[:128]
+        p.display_name = identity.display_name[:255]
+        p.identity_tenant_id = identity.tenant_id[:64]
+    p.is_bot = p.graph_key == _bot_key(call) or (
+        identity.kind == "application" and identity.id == settings.GRAPH_CLIENT_ID
+    )
+    if r.is_muted is not None:
+        p.is_muted = r.is_muted
+    if r.is_in_lobby is not None:
+        p.is_in_lobby = r.is_in_lobby
+    if r.media_streams is not None:
+        p.media_streams = [s.to_json() for s in r.media_streams]
+        p.is_sharing_screen = any(s.is_sending_screen for s in r.media_streams)
+    if r.roster_sequence_number is not None:
+        p.roster_sequence = r.roster_sequence_number
+
+
+def apply_roster(item: CallWork, roster: Roster, now: datetime) -> None:
+    call = item.call
+    if roster.is_delta and not call.delta_roster:
+        item.set("delta_roster", True)
+    entries = [
+        r for r in roster.participants if r.id
+    ]  # null ids: invitees not yet here
+    keys = {normalise_id(r.id) for r in entries if r.id}
+    item.load_rows(keys, all_present=not roster.is_delta)
+    if roster.is_delta:
+        existing = {k: item.rows[k] for k in keys if k in item.rows}
+    else:
+        existing = {
+            k: p for k, p in item.rows.items() if k in keys or p.left_at is None
+        }
+
+    for r in entries:
+        key = normalise_id(r.id or "")
+        p = existing.get(key)
+        if (
+            roster.is_delta
+            and p is not None
+            and r.roster_sequence_number is not None
+            and r.roster_sequence_number <= p.roster_sequence
+        ):
+            continue  # an older or repeated delta entry
+        if p is None:
+            p = Participant(
+                call=call, graph_id=(r.id or "")[:64], graph_key=key, joined_at=now
+            )
+            item.rows[key] = p
+            item.absent.discard(key)
+            before: tuple[Any, ...] | None = None
+        else:
+            before = state_of(p)
+            item.remember(p)
+        _fill(p, r, call)
+        if r.removed_reason is not None:
+            if p.left_at is None:
+                p.left_at = now
+            p.removed_reason = r.removed_reason[:64]
+        elif p.left_at is not None:
+            p.left_at = None  # back in the roster
+            p.removed_reason = ""
+        if before is not None and before == state_of(p):
+            continue
+        item.mutations += 1
+        if p.left_at is not None:
+            item.participants.pop(key, None)
+            item.left[key] = p
+        else:
+            item.left.pop(key, None)
+            item.participants[key] = p
+    if not roster.is_delta:
+        for key, p in existing.items():
+            if key not in keys and p.left_at is None:
+                item.remember(p)
+                p.left_at = now
+                p.removed_reason = "left"
+                item.participants.pop(key, None)
+                item.left[key] = p
+                item.mutations += 1
+    if (
+        roster.sequence_number is not None
+        and roster.sequence_number > call.roster_sequence
+    ):
+        if (
+            roster.is_delta
+            and call.roster_sequence
+            and roster.sequence_number > call.roster_sequence + 1
+        ):
+            logger.warning(
+                "delta roster gap: %d after %d",
+                roster.sequence_number,
+                call.roster_sequence,
+                extra={"call_id": call.graph_id},
+            )
+        item.set("roster_sequence", roster.sequence_number)
+    if call.kind == CallKind.PEER_TO_PEER and not roster.is_delta and len(keys) > 2:
+        item.set("kind", CallKind.GROUP.value)  # escalated by a third person
+
+
+def apply_hold(item: CallWork, action: Action) -> None:
+    participant_id = str((action.parameters or {}).get("participant_id", ""))
+    if not participant_id:
+        return
+    key = normalise_id(participant_id)
+    item.load_rows({key}, all_present=False)
+    p = item.rows.get(key)
+    if p is None or p.left_at is not None:
+        return
+    item.remember(p)
+    p.on_hold = kinds.HOLD_KINDS[action.kind]
+    item.participants[key] = p
