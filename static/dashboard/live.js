@@ -111,6 +111,87 @@ export class LiveSocket {
   }
 }
 
+// Versioned deltas, put in order, per key (a call id). Each delta says the version
+// it builds on (``base_version``; a board row carries only ``version`` and builds
+// on the one before) and the version it makes. Two server threads may publish
+// consecutive versions in the opposite order, so a delta that skips ahead waits
+// here briefly for the one before it; only if that never comes does the page ask
+// for a fresh snapshot. A delta the page already holds is dropped.
+export const REORDER_WAIT_MS = 300;
+
+export class DeltaOrder {
+  // current(key): the version the page holds for key, or null when it holds none
+  // (then every delta for key waits). apply(key, delta): show the delta; after it
+  // current(key) is delta.version. resync(): ask the server for a snapshot.
+  constructor({ current, apply, resync, waitMs = REORDER_WAIT_MS }) {
+    this.current = current;
+    this.apply = apply;
+    this.resync = resync;
+    this.waitMs = waitMs;
+    this.early = new Map(); // key -> Map(base version -> delta)
+    this.timer = null;
+  }
+
+  static base(delta) {
+    return delta.base_version ?? delta.version - 1;
+  }
+
+  // A delta from the socket: applied now, dropped as stale, or held for its turn.
+  offer(key, delta) {
+    const have = this.current(key);
+    if (have !== null && delta.version <= have) return; // already in the snapshot
+    if (have === null || DeltaOrder.base(delta) > have) {
+      if (!this.early.has(key)) this.early.set(key, new Map());
+      this.early.get(key).set(DeltaOrder.base(delta), delta);
+      this.armTimer();
+      return;
+    }
+    this.apply(key, delta);
+    this.drain(key);
+  }
+
+  // The page moved key on by itself (a new call's whole first row): apply what
+  // waited for it.
+  drain(key) {
+    const waiting = this.early.get(key);
+    if (waiting) {
+      for (const [base, delta] of [...waiting].sort((a, b) => a[0] - b[0])) {
+        const have = this.current(key);
+        if (have === null || base > have) break; // still a gap
+        waiting.delete(base);
+        if (delta.version > have) this.apply(key, delta);
+      }
+      if (!waiting.size) this.early.delete(key);
+    }
+    if (!this.early.size) this.stopTimer();
+  }
+
+  // After a snapshot: drop what it already holds, apply what now follows on, and
+  // forget keys it does not hold (the snapshot is the truth: that call is gone).
+  // Anything still ahead of it waits again, and asks again if nothing fills the gap.
+  afterSnapshot() {
+    for (const key of [...this.early.keys()]) {
+      if (this.current(key) === null) this.early.delete(key);
+      else this.drain(key);
+    }
+    if (this.early.size) this.armTimer();
+    else this.stopTimer();
+  }
+
+  armTimer() {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      if (this.early.size) this.resync(); // we missed something
+    }, this.waitMs);
+  }
+
+  stopTimer() {
+    clearTimeout(this.timer);
+    this.timer = null;
+  }
+}
+
 // Clock offset to the server, so durations agree whatever the browser's clock says.
 let offsetMs = 0;
 export function syncClock(serverTime) {
