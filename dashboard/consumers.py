@@ -6,7 +6,8 @@ One consumer per browser tab. Protocol (JSON both ways; DESIGN.md "Live protocol
   ``{"call": <id>}``; ``resync`` (a fresh snapshot of every subscription, after a
   gap or a reconnect); ``action`` ``{"request_id", "call", "kind", "participant",
   "params"}``.
-* server → client: ``hello`` (who you are, what you may do); ``board.snapshot``;
+* server → client: ``hello`` (who you are, what you may do, and ``labels``: each
+  action kind's words for the page); ``board.snapshot``;
   ``call.snapshot``; ``calls.delta`` and ``call.delta`` as ``calls/live.py``
   publishes them, each carrying versions; ``action.accepted`` /
   ``action.refused``; ``error``.
@@ -30,6 +31,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from callbot.calls import services
+from callbot.calls.kinds import LABELS
 from callbot.calls.live import LIVE_CALLS_GROUP, action_shape, call_group
 from dashboard import snapshots
 from dashboard.permissions import UserLike, can_act, can_view, role_of
@@ -132,6 +134,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 "user": user.get_username(),
                 "role": role,
                 "can_act": acts,
+                "labels": LABELS,
             }
         )
 

@@ -13,28 +13,13 @@ const timelineList = document.getElementById("timeline");
 const feedback = document.getElementById("action-feedback");
 const TIMELINE_MAX = 500;
 
-// The same labels the server uses (Action.Kind), so a snapshot's timeline and the
-// live entries read alike.
-const KIND_WORDS = {
-  mute_participant: "Mute Participant",
-  remove_participant: "Remove Participant",
-  start_hold_music: "Start Hold Music",
-  stop_hold_music: "Stop Hold Music",
-  invite: "Invite",
-  hang_up: "Hang Up",
-  play_prompt: "Play Prompt",
-  mute_bot: "Mute Bot",
-  unmute_bot: "Unmute Bot",
-  change_screen_sharing_role: "Change Screen Sharing Role",
-  update_recording_status: "Update Recording Status",
-  mute_all: "Mute everyone except presenters",
-  unmute_participant: "Unmute Participant",
-  join_meeting: "Join Meeting",
-  answer: "Answer",
-  reject: "Reject",
-  redirect: "Redirect",
-  transfer: "Transfer",
-};
+// Each action kind's words, from the server's hello (the labels its timeline uses),
+// so a snapshot's timeline and the live entries read alike.
+let labels = {};
+
+function labelOf(kind) {
+  return labels[kind] || kind;
+}
 
 let version = -1;
 let call = {};
@@ -232,7 +217,7 @@ function addTimeline(entry) {
 }
 
 function describeAction(a) {
-  let text = KIND_WORDS[a.kind] || a.kind;
+  let text = labelOf(a.kind);
   if (a.target) text += ` → ${a.target}`;
   return text;
 }
@@ -345,7 +330,7 @@ function showOutcome(a) {
 
 function act(kind, { participant = "", params = {}, button = null } = {}) {
   const request = { kind, participant };
-  const label = KIND_WORDS[kind] || kind;
+  const label = labelOf(kind);
   if (button) {
     button.dataset.busy = "true";
     button.disabled = true;
@@ -428,7 +413,8 @@ filterInput.addEventListener("input", () => {
 const socket = new LiveSocket({
   subscriptions: [{ call: callId }],
   onMessage(message) {
-    if (message.type === "call.snapshot") onSnapshot(message);
+    if (message.type === "hello") labels = message.labels || {};
+    else if (message.type === "call.snapshot") onSnapshot(message);
     else if (message.type === "call.delta") onDelta(message);
     else if (message.type === "error") say(message.message, "bad");
   },

@@ -21,6 +21,7 @@ from callbot.calls import services
 from callbot.calls.ingest import apply_notifications
 from callbot.calls.models import Action, AuditEntry, Call
 from callbot.graph.notifications import parse_notification_batch
+from dashboard.consumers import BROWSER_ACTIONS
 from tests.conftest import load_fixture
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
@@ -111,8 +112,24 @@ async def test_hello_says_what_the_role_may_do(bob: Any, carol: Any) -> None:
             "user": user.username,
             "role": role,
             "can_act": acts,
+            "labels": hello["labels"],
         }
         await socket.disconnect()
+
+
+async def test_hello_carries_a_label_for_every_action_kind(carol: Any) -> None:
+    socket = await connect(carol)
+    await socket.connect()
+    labels = (await socket.receive_json_from())["labels"]
+    await socket.disconnect()
+
+    # Worded as the timeline words stored actions, so live entries read alike.
+    for kind in Action.Kind:
+        assert labels[kind.value] == Action(kind=kind).get_kind_display()
+    # The page offers two kinds that are no stored Action.
+    assert labels["mute_all"] == "Mute everyone except presenters"
+    assert labels["unmute_participant"] == "Unmute Participant"
+    assert labels.keys() >= BROWSER_ACTIONS
 
 
 async def test_board_snapshot_then_only_deltas_on_top_of_its_versions(
