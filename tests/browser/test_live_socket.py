@@ -1,10 +1,17 @@
-"""static/dashboard/live.js in Chromium: deltas put in version order."""
+"""static/dashboard/live.js in Chromium: deltas put in version order, and a
+reconnect backoff that keeps backing off while the server accepts sockets and
+drops them at once."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.browser.conftest import CallbotServer
 
 pytestmark = pytest.mark.browser
 
@@ -57,3 +64,51 @@ def test_deltas_are_applied_in_version_order_and_a_gap_asks_for_a_snapshot(
     log = page.evaluate(DELTA_ORDER)
 
     assert log == ["a4", "a5", "a6", "|", "resync", "|", "b2", "resync"]
+
+
+@pytest.fixture
+def redis_outage(server: CallbotServer) -> Iterator[CallbotServer]:
+    """The server restarted to accept and drop every socket; restored afterwards."""
+    server.stop()
+    server.app = "tests.browser.outage_asgi:application"
+    server.start()
+    yield server
+    server.stop()
+    server.app = CallbotServer.app
+    server.start()
+
+
+WINDOW_MS = 5000
+
+
+def test_a_page_backs_off_while_every_socket_is_dropped_at_once(
+    open_page: Any, server: CallbotServer, artifacts: Path, request: Any
+) -> None:
+    signed_in = open_page("bob")  # signs in while the server still works
+    request.getfixturevalue("redis_outage")
+    page = signed_in.context.new_page()
+    sockets: list[Any] = []
+    closes: list[Any] = []
+
+    def opened(ws: Any) -> None:
+        sockets.append(ws)
+        ws.on("close", lambda closed: closes.append(closed))
+
+    page.on("websocket", opened)
+
+    page.goto(f"{server.url}/")
+    page.wait_for_selector("body[data-live=reconnecting]")
+    # A rate is what is measured here, so the test watches for a fixed time.
+    page.wait_for_timeout(WINDOW_MS)
+
+    # Doubling from 250 ms with half of each delay random: at most 6 sockets in 5 s
+    # (a page that starts over on every open makes one every 250 ms, about 20).
+    assert 3 <= len(sockets) <= 6, f"{len(sockets)} sockets in {WINDOW_MS} ms"
+    assert len(closes) >= len(sockets) - 1
+    assert page.locator("#reconnecting").is_visible()
+    detail = page.locator("#reconnect-detail").inner_text()
+    found = re.fullmatch(r"attempt (\d+), next in ([\d.]+) s", detail)
+    assert found, detail
+    assert int(found[1]) >= 3
+    assert float(found[2]) >= 1.0, detail
+    page.screenshot(path=artifacts / "board-outage.png")
