@@ -6,7 +6,8 @@ One consumer per browser tab. Protocol (JSON both ways; DESIGN.md "Live protocol
   ``{"call": <id>}``; ``resync`` (a fresh snapshot of every subscription, after a
   gap or a reconnect); ``action`` ``{"request_id", "call", "kind", "participant",
   "params"}``.
-* server → client: ``hello`` (who you are, what you may do); ``board.snapshot``;
+* server → client: ``hello`` (who you are, what you may do, and ``labels``: each
+  action kind's words for the page); ``board.snapshot``;
   ``call.snapshot``; ``calls.delta`` and ``call.delta`` as ``calls/live.py``
   publishes them, each carrying versions; ``action.accepted`` /
   ``action.refused``; ``error``.

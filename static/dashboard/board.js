@@ -1,6 +1,6 @@
 // The live board: one row per live call, updated in place from deltas.
 
-import { LiveSocket, KIND_LABELS, duration, el, frameBatcher, stateLabel, syncClock } from "./live.js";
+import { DeltaOrder, LiveSocket, KIND_LABELS, duration, el, frameBatcher, stateLabel, syncClock } from "./live.js";
 
 const rowsBody = document.getElementById("board-rows");
 const empty = document.getElementById("board-empty");
@@ -94,7 +94,6 @@ function retire(entry) {
 
 function onSnapshot(message) {
   syncClock(message.server_time);
-  early.clear();
   const seen = new Set();
   for (const row of [...message.calls].reverse()) {
     seen.add(row.id);
@@ -108,60 +107,31 @@ function onSnapshot(message) {
       entry.tr.remove();
     }
   }
+  order.afterSnapshot();
   flush();
 }
 
-// A row change that skips a version waits briefly for the one before it (two
-// server threads may publish in the opposite order); then the page resyncs.
-const REORDER_WAIT_MS = 300;
-const early = new Map(); // call id -> [row changes]
-let gapTimer = null;
+// Row changes in version order per call (live.js); a gap asks for the whole board.
+const order = new DeltaOrder({
+  current: (id) => calls.get(id)?.data.version ?? null,
+  apply(id, row) {
+    upsert(row);
+    flush();
+  },
+  resync: () => socket.resync({ board: true }),
+});
 
 function onDelta(row) {
-  const entry = calls.get(row.id);
-  if (!entry) {
+  if (!calls.has(row.id)) {
     if (row.state === "terminated") return;
     if ("created_at" in row) {
       upsert(row); // a new call's first row comes whole
-      drainEarly(row.id);
-    } else waitForGap(row); // a change to a call we have not seen yet
-  } else if (row.version < entry.data.version) {
-    return; // already in our snapshot
-  } else if (row.version > entry.data.version + 1) {
-    waitForGap(row);
-    return;
-  } else {
-    upsert(row);
-    drainEarly(row.id);
-  }
-  flush();
-}
-
-function waitForGap(row) {
-  early.set(row.id, [...(early.get(row.id) || []), row]);
-  if (gapTimer) return;
-  gapTimer = setTimeout(() => {
-    gapTimer = null;
-    if (early.size) {
-      early.clear();
-      socket.resync({ board: true });
+      order.drain(row.id);
+      flush();
+      return;
     }
-  }, REORDER_WAIT_MS);
-}
-
-function drainEarly(id) {
-  const waiting = (early.get(id) || []).sort((a, b) => a.version - b.version);
-  const entry = calls.get(id);
-  while (entry && waiting.length && waiting[0].version <= entry.data.version + 1) {
-    const next = waiting.shift();
-    if (next.version > entry.data.version) upsert(next);
   }
-  if (waiting.length) early.set(id, waiting);
-  else early.delete(id);
-  if (!early.size && gapTimer) {
-    clearTimeout(gapTimer);
-    gapTimer = null;
-  }
+  order.offer(row.id, row); // a change to a call we have not seen yet waits too
 }
 
 const socket = new LiveSocket({

@@ -96,6 +96,7 @@ class CallbotServer:
     port: int
     env: dict[str, str]
     log: Path
+    app: str = "callbot.asgi:application"
     process: subprocess.Popen[bytes] | None = field(default=None)
 
     def manage(self, *args: str, stdin: str = "") -> str:
@@ -121,7 +122,7 @@ class CallbotServer:
                     "127.0.0.1",
                     "-p",
                     str(self.port),
-                    "callbot.asgi:application",
+                    self.app,
                 ],
                 cwd=ROOT,
                 env=self.env,

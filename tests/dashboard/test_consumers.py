@@ -19,7 +19,7 @@ from channels.testing import WebsocketCommunicator
 from callbot.asgi import application
 from callbot.calls import enqueue
 from callbot.calls.ingest import apply_notifications
-from callbot.calls.kinds import LABELS
+from callbot.calls.kinds import BROWSER_KINDS, LABELS
 from callbot.calls.models import Action, AuditEntry, Call
 from callbot.graph.notifications import parse_notification_batch
 from tests.conftest import load_fixture
@@ -121,6 +121,21 @@ async def test_hello_says_what_the_role_may_do(bob: Any, carol: Any) -> None:
             "labels": LABELS,
         }
         await socket.disconnect()
+
+
+async def test_hello_carries_a_label_for_every_action_kind(carol: Any) -> None:
+    socket = await connect(carol)
+    await socket.connect()
+    labels = (await socket.receive_json_from())["labels"]
+    await socket.disconnect()
+
+    # Worded as the timeline words stored actions, so live entries read alike.
+    for kind in Action.Kind:
+        assert labels[kind.value] == Action(kind=kind).get_kind_display()
+    # The page offers two kinds that are no stored Action.
+    assert labels["mute_all"] == "Mute everyone except presenters"
+    assert labels["unmute_participant"] == "Unmute Participant"
+    assert labels.keys() >= BROWSER_KINDS
 
 
 async def test_board_snapshot_then_only_deltas_on_top_of_its_versions(
