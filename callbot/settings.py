@@ -196,7 +196,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
     "reconcile-silent-calls": {
         "task": "callbot.calls.reconcile_silent_calls",
-        "schedule": 300.0,
+        "schedule": 60.0,
     },
     "requeue-stale-actions": {
         "task": "callbot.calls.requeue_stale_actions",
@@ -220,7 +220,9 @@ ACTION_MAX_ATTEMPTS = env_int("ACTION_MAX_ATTEMPTS", 6)
 ACTION_REQUEUE_AFTER_SECONDS = env_int("ACTION_REQUEUE_AFTER_SECONDS", 30)
 # The contract ends a call after 45 minutes without keepAlive; send every 15.
 KEEP_ALIVE_INTERVAL_SECONDS = env_int("KEEP_ALIVE_INTERVAL_SECONDS", 15 * 60)
-RECONCILE_SILENCE_SECONDS = env_int("RECONCILE_SILENCE_SECONDS", 20 * 60)
+# A live call silent this long is checked with Graph (and closed if Graph has
+# forgotten it): a lost ending leaves a ghost on the board at most this long.
+RECONCILE_SILENCE_SECONDS = env_int("RECONCILE_SILENCE_SECONDS", 120)
 # A scheduled join more than this late (Callbot was down) is skipped.
 MEETING_JOIN_GRACE_SECONDS = env_int("MEETING_JOIN_GRACE_SECONDS", 30 * 60)
 

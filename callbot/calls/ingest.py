@@ -163,7 +163,9 @@ def end_call_locally(call_id: int, reason: str) -> bool:
         item.set("terminated_at", now, live.iso(now))
         item.set("result_message", reason[:2000])
         end_roster(item, now)
-        _settle_by_state(item, old_state, CallState.TERMINATED, _NO_RESOURCE, now)
+        _settle_by_state(
+            item, old_state, CallState.TERMINATED, _NO_RESOURCE, now, lost=reason
+        )
         for action in Action.objects.select_for_update(no_key=True).filter(
             call=call, status__in=[ActionStatus.QUEUED, ActionStatus.SENT]
         ):
@@ -367,11 +369,14 @@ def _settle_by_state(
     new_state: CallState,
     r: CallResource,
     now: datetime,
+    *,
+    lost: str = "",
 ) -> None:
     """Complete or fail the pending actions whose outcome is this state change.
 
     Queued actions count too: the notification can beat the task recording that
-    Graph accepted the request.
+    Graph accepted the request. ``lost``: the call was found gone rather than told
+    to have ended; failures say so (``call_lost``) with this reason.
     """
     settled = [
         k
@@ -390,13 +395,15 @@ def _settle_by_state(
         status = kinds.settled_status(action.kind, new_state, old_state)
         if status is None:
             continue
+        failed_lost = lost and status == ActionStatus.FAILED
         if lifecycle.finish(
             action,
             status,
             now=now,
             result_code=info.code if info else None,
             result_subcode=info.subcode if info else None,
-            message=info.message if info else "",
+            message=lost if failed_lost else (info.message if info else ""),
+            error_code="call_lost" if failed_lost else "",
         ):
             item.actions.append(action)
             item.mutations += 1
