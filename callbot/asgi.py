@@ -33,4 +33,3 @@ application = ProtocolTypeRouter(
 if inprocess.wanted():
     # The embedded default: Celery runs in this process (see callbot.runtime.inprocess).
     inprocess.start_worker()
-    application = inprocess.wrap(application)

@@ -160,7 +160,10 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # In memory, and safe for the in-process worker's threads to publish into.
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "callbot.runtime.layers.InProcessChannelLayer"}
+    }
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
