@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "callbot.calls",
     "callbot.ivr",
     "callbot.simulator",
+    "callbot.runtime",
     "dashboard",
 ]
 
@@ -159,7 +160,10 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # In memory, and safe for the in-process worker's threads to publish into.
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "callbot.runtime.layers.InProcessChannelLayer"}
+    }
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
@@ -186,7 +190,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, float] = {
     "unacked_restore_throttle": 1,
 }
 if not REDIS_URL:
-    # The in-process worker (``callbot.inprocess``) polls the memory broker.
+    # The in-process worker (``callbot.runtime.inprocess``) polls the memory broker.
     CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.02
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {

@@ -4,7 +4,6 @@ one service, answer."""
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
 from typing import Any
@@ -20,9 +19,8 @@ from celery import current_app
 from channels.layers import get_channel_layer
 
 from callbot.calls.ingest import apply_notifications
+from callbot.graph.factory import get_notification_authenticator
 from callbot.graph.notification_auth import (
-    NotificationAuthConfig,
-    NotificationAuthenticator,
     NotificationAuthError,
     SigningKeysUnavailableError,
 )
@@ -32,35 +30,6 @@ from callbot.graph.notifications import (
 )
 
 logger = logging.getLogger(__name__)
-
-_authenticator: NotificationAuthenticator | None = None
-_authenticator_lock = threading.Lock()
-
-
-def get_notification_authenticator() -> NotificationAuthenticator:
-    """The process-wide authenticator; its JWKS cache outlives requests."""
-    global _authenticator
-    with _authenticator_lock:
-        if _authenticator is None:
-            _authenticator = NotificationAuthenticator(notification_auth_config())
-        return _authenticator
-
-
-def notification_auth_config() -> NotificationAuthConfig:
-    return NotificationAuthConfig(
-        openid_url=settings.GRAPH_NOTIFICATION_OPENID_URL,
-        audience=settings.GRAPH_CLIENT_ID,
-        issuers=tuple(settings.GRAPH_NOTIFICATION_ISSUERS),
-        leeway_seconds=settings.GRAPH_NOTIFICATION_LEEWAY_SECONDS,
-        ca_bundle=settings.GRAPH_CA_BUNDLE or None,
-    )
-
-
-def reset_notification_authenticator() -> None:
-    """Forget the cached authenticator (settings changed, e.g. in tests)."""
-    global _authenticator
-    with _authenticator_lock:
-        _authenticator = None
 
 
 def _error(status: int, code: str, message: str) -> JsonResponse:

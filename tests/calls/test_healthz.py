@@ -22,7 +22,7 @@ def test_healthz_reports_every_part_on_the_embedded_default(
     assert body["checks"]["database"]["ok"] is True
     assert body["checks"]["channel_layer"] == {
         "ok": True,
-        "backend": "InMemoryChannelLayer",
+        "backend": "InProcessChannelLayer",
     }
     assert body["checks"]["broker"] == {"ok": True, "mode": "in-process"}
 

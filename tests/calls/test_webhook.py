@@ -12,8 +12,8 @@ from django.test import Client
 
 import pytest
 
-from callbot.calls import views
 from callbot.calls.models import Call, CallEvent, Participant
+from callbot.graph.factory import reset_notification_authenticator
 from tests.conftest import load_fixture
 from tests.support.jwt import OMIT, JwksServer, TestTokenIssuer
 
@@ -30,9 +30,9 @@ def webhook(
     settings.GRAPH_NOTIFICATION_OPENID_URL = jwks_server.openid_url
     settings.GRAPH_CLIENT_ID = token_issuer.audience
     settings.GRAPH_CA_BUNDLE = ""
-    views.reset_notification_authenticator()
+    reset_notification_authenticator()
     yield Client()
-    views.reset_notification_authenticator()
+    reset_notification_authenticator()
 
 
 def post(client: Client, body: Any, auth: str | None, **headers: str) -> Any:
