@@ -219,6 +219,19 @@ def test_a_call_graph_creates_is_stored_and_linked_to_its_action(
         assert call.meeting_id == action.parameters["meeting_id"]
 
 
+def test_a_meeting_known_only_by_its_join_id_is_joined_by_id(graph: FakeGraph) -> None:
+    meeting = MeetingFactory(
+        thread_id="", organizer_id="", join_meeting_id="4315550987", passcode="kT9"
+    )
+    action = queued(K.JOIN_MEETING, {"meeting_id": meeting.pk})
+
+    perform.perform(action.pk)
+
+    assert graph.methods() == ["join_meeting_by_id"]
+    args = graph.requests[0].args
+    assert (args["join_meeting_id"], args["passcode"]) == ("4315550987", "kT9")
+
+
 def test_a_created_online_meeting_is_stored_once(graph: FakeGraph) -> None:
     action = queued(K.CREATE_ONLINE_MEETING)
 
