@@ -121,11 +121,17 @@ def lease_left(action_id: int) -> float | None:
     return 0.0 if until is None else max((until - timezone.now()).total_seconds(), 0.0)
 
 
-def release_action(action_id: int) -> None:
-    """Give a claimed, still queued action back (a retry is scheduled)."""
-    Action.objects.filter(pk=action_id, status=ActionStatus.QUEUED).update(
-        claimed_until=None
-    )
+def release_action(action_id: int, *, attempted: bool = True) -> None:
+    """Give a claimed, still queued action back (a retry is scheduled).
+
+    ``attempted`` False: the claim never reached Graph (the action waited for an
+    earlier one), so it is not counted; otherwise a waiting action would use up
+    its retries and look at Graph as if an earlier attempt may have sent it.
+    """
+    changes: dict[str, Any] = {"claimed_until": None}
+    if not attempted:
+        changes["attempts"] = F("attempts") - 1
+    Action.objects.filter(pk=action_id, status=ActionStatus.QUEUED).update(**changes)
 
 
 # --- moving -------------------------------------------------------------------------

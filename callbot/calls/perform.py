@@ -61,7 +61,7 @@ def perform(action_id: int) -> RetryLater | None:
         # Actions on one call reach Graph in the order they were asked for (a
         # cancel before the next prompt, an IVR's steps); workers may take them
         # in any order.
-        lifecycle.release_action(action.pk)
+        lifecycle.release_action(action.pk, attempted=False)
         return RetryLater(countdown=0.05, reason="an earlier action is queued")
     tenant = action.call.tenant_id if action.call is not None else None
     client = get_graph_client().for_tenant(tenant or None)
