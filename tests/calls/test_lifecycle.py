@@ -231,3 +231,14 @@ def test_finish_refuses_to_move_a_final_action(
     )
 
     assert snapshot(action) == before
+
+
+@pytest.mark.parametrize("status", ["queued", "sent", "cancelled"])
+def test_finish_sets_only_final_outcomes(group_call: Call, status: str) -> None:
+    action = ActionFactory(call=group_call)
+    before = snapshot(action)
+
+    with pytest.raises(ValueError, match="final"):
+        lifecycle.finish(action, status, now=timezone.now())
+
+    assert snapshot(action) == before
