@@ -163,6 +163,22 @@ def test_a_given_meeting_row_is_the_one_written() -> None:
     assert Meeting.objects.count() == 2
 
 
+def test_a_meeting_first_known_by_its_join_id_gains_its_thread_not_a_twin() -> None:
+    # Joining by meeting id, Graph answers with the resolved chatInfo (contract
+    # §6.2): the meeting stored by its join id is the same meeting.
+    by_id = meetings.upsert_meeting(
+        Coordinates(join_meeting_id=JOIN_ID, passcode="kT9")
+    )
+    resolved = meetings.upsert_meeting(
+        Coordinates(thread_id=THREAD, message_id="0", join_meeting_id=JOIN_ID)
+    )
+
+    assert stored(resolved).pk == stored(by_id).pk
+    assert stored(resolved).thread_id == THREAD
+    assert Meeting.objects.count() == 1
+    assert meetings.upsert_meeting(Coordinates(join_meeting_id=JOIN_ID)) is not None
+
+
 # The four ways coordinates arrive, each naming the meeting of JOIN_URL.
 def _by_link(bob: Any) -> Meeting:
     return meetings.meeting_to_join({"join_web_url": JOIN_URL})
