@@ -1,0 +1,33 @@
+"""Fixtures for the worker side of calls: a scripted Graph, eager tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from callbot.celery import app as celery_app
+from tests.support.fake_graph import FakeGraph
+
+
+@pytest.fixture
+def graph(monkeypatch: pytest.MonkeyPatch) -> FakeGraph:
+    """A scripted Graph in place of the process-wide client, where the worker side
+    looks it up (``perform`` and ``upkeep``)."""
+    fake = FakeGraph()
+    monkeypatch.setattr("callbot.calls.perform.get_graph_client", lambda: fake)
+    monkeypatch.setattr("callbot.calls.upkeep.get_graph_client", lambda: fake)
+    return fake
+
+
+@pytest.fixture
+def eager_tasks(settings: Any) -> Iterator[None]:
+    """Tasks run in the test's process, as on the embedded default, even when
+    REDIS_URL is set. The Celery app reads settings once, so its own configuration
+    is switched too."""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    before = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = before
