@@ -151,11 +151,27 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: Celery broker and channel layer ---------------------------------------
 REDIS_URL = env_str("REDIS_URL")
+# channels_redis waits for a channel's next message with a blocking BZPOPMIN of
+# RedisChannelLayer.brpop_timeout (5 s) and loops. redis-py 8 gives every connection
+# a 5 s socket read timeout by default (None before), so on an idle channel the read
+# gave up first, receive() raised TimeoutError and every idle websocket closed with
+# 1011. The read timeout must outlast the blocking pop; it stays finite so a Redis
+# that stops answering is still noticed.
+CHANNEL_LAYER_REDIS_SOCKET_TIMEOUT = 15
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 30},
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": CHANNEL_LAYER_REDIS_SOCKET_TIMEOUT,
+                    }
+                ],
+                "capacity": 1500,
+                "expiry": 30,
+            },
         }
     }
 else:
