@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -87,6 +88,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_celery_beat",
+    "axes",
     "callbot.calls",
     "callbot.ivr",
     "callbot.simulator",
@@ -102,6 +104,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lock-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "callbot.urls"
@@ -309,6 +313,51 @@ IVR_OPERATOR_DISPLAY_NAME = env_str("IVR_OPERATOR_DISPLAY_NAME", "Operator")
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
 
+# --- Sign-in throttling (django-axes) ----------------------------------------------------
+# Failed sign-ins are counted per account and per client address; reaching the limit
+# on either locks it for the cool-off (each further attempt starts the cool-off
+# again). The lock-out page and the audit entry are dashboard/signin.py's.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_MINUTES = env_int("AXES_COOLOFF_MINUTES", 15)
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_MINUTES < 1:
+    raise ImproperlyConfigured(
+        "AXES_FAILURE_LIMIT and AXES_COOLOFF_MINUTES must be at least 1"
+    )
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+
+
+def _axes_lockout_parameters(raw: str) -> list[str | list[str]]:
+    """``username,ip_address`` counts each alone; ``username+ip_address`` the pair."""
+    known = {"username", "ip_address", "user_agent"}
+    parameters: list[str | list[str]] = []
+    for item in raw.split(","):
+        names = [name.strip() for name in item.split("+") if name.strip()]
+        if not names:
+            continue
+        if not set(names) <= known:
+            raise ImproperlyConfigured(
+                "AXES_LOCKOUT_PARAMETERS takes username, ip_address and user_agent, "
+                f"comma-separated (joined with + to count a combination), not {item!r}"
+            )
+        parameters.append(names[0] if len(names) == 1 else names)
+    if not parameters:
+        raise ImproperlyConfigured("AXES_LOCKOUT_PARAMETERS must name at least one")
+    return parameters
+
+
+AXES_LOCKOUT_PARAMETERS = _axes_lockout_parameters(
+    env_str("AXES_LOCKOUT_PARAMETERS", "username,ip_address")
+)
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_CALLABLE = "dashboard.signin.locked_out_response"
+
 # --- The rest -------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -353,5 +402,8 @@ LOGGING = {
         "celery.worker.strategy": {"level": "WARNING"},
         "celery.beat": {"level": "WARNING"},
         "kombu.connection": {"level": "ERROR"},
+        # django-axes says INFO on every start and sign-in; failures and lock-outs
+        # are WARNING and stay.
+        "axes": {"level": "WARNING"},
     },
 }
