@@ -36,6 +36,12 @@ run: install
 	$(PY) manage.py demo_users
 	$(PY) manage.py serve --port $(PORT)
 
+# Settings refuse the public development key once DATABASE_URL, REDIS_URL or
+# GRAPH_TENANT_ID is set (as in CI's PostgreSQL + Redis run). The static checks
+# import the settings and the tests sign sessions, so unless a key is given they
+# get one made up for this run, which signs nothing that outlives it.
+lint test: export SECRET_KEY ?= $(shell $(PYTHON) -c 'import secrets; print("test-run-" + secrets.token_urlsafe(32))')
+
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -72,7 +73,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("CALLBOT_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_secret("SECRET_KEY", "callbot-embedded-default-not-for-production")
+# Public, so refused outside the embedded default (see "Outside the embedded default").
+DEVELOPMENT_SECRET_KEY = "callbot-embedded-default-not-for-production"  # noqa: S105
+SECRET_KEY = env_secret("SECRET_KEY") or DEVELOPMENT_SECRET_KEY
 ALLOWED_HOSTS = [
     h for h in env_str("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",") if h
 ]
@@ -305,6 +308,19 @@ ONLINE_MEETING_ORGANIZER_ID = env_str(
     "ONLINE_MEETING_ORGANIZER_ID", "0d9c8b7a-6f5e-4d3c-2b1a-0f9e8d7c6b5a"
 )
 
+# --- Outside the embedded default --------------------------------------------------------
+# PostgreSQL, Redis or a real tenant means a deployment that others reach, where the
+# public development key would let anyone forge sessions, CSRF tokens and password
+# resets. DEBUG says nothing here: it is off on the embedded default too.
+EMBEDDED_DEFAULT = not DATABASE_URL and not REDIS_URL and USE_EMULATOR
+if not EMBEDDED_DEFAULT and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
+    raise ImproperlyConfigured(
+        "DATABASE_URL, REDIS_URL or GRAPH_TENANT_ID is set, so Callbot will not start "
+        "with the public development key: set SECRET_KEY (or SECRET_KEY_FILE, a file "
+        "holding it) to a long random value of your own, e.g. from "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`"
+    )
+
 # --- Call policy and IVR (callbot/ivr) --------------------------------------------------
 # "Press 0 for the operator" transfers to this Azure AD user. The default is a made-up
 # user the emulator accepts; set a real object id with a real tenant.
@@ -403,9 +419,38 @@ with contextlib.suppress(OSError):
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
+# --- HTTPS ----------------------------------------------------------------------------
+# All off by default (the embedded default serves plain HTTP on loopback); behind a
+# TLS-terminating proxy set SECURE_PROXY_SSL_HEADER so Django knows which requests
+# came in over HTTPS, then the redirect, HSTS and secure cookies.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Load balancers probe over plain HTTP and must get the status, not a redirect.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+if SECURE_HSTS_SECONDS < 0:
+    raise ImproperlyConfigured("SECURE_HSTS_SECONDS must be 0 or more")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+
+
+def _proxy_ssl_header(name: str) -> tuple[str, str] | None:
+    """``X-Forwarded-Proto`` -> ``("HTTP_X_FORWARDED_PROTO", "https")``."""
+    name = name.strip()
+    if not name:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9-]+", name):
+        raise ImproperlyConfigured(
+            f"SECURE_PROXY_SSL_HEADER must be a header name such as "
+            f"X-Forwarded-Proto, not {name!r}"
+        )
+    return ("HTTP_" + name.upper().replace("-", "_"), "https")
+
+
+# Trust this header only when the proxy always sets it (clients cannot pass it).
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(env_str("SECURE_PROXY_SSL_HEADER"))
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", SESSION_COOKIE_SECURE)
 
 LOGGING = {
     "version": 1,
