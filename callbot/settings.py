@@ -321,6 +321,10 @@ if not EMBEDDED_DEFAULT and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
         "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`"
     )
 
+# /healthz shows which backend failed (host and port included) only to admins and to
+# callers with ``Authorization: Bearer <HEALTHZ_TOKEN>``; unset, no token is accepted.
+HEALTHZ_TOKEN = env_secret("HEALTHZ_TOKEN")
+
 # --- Call policy and IVR (callbot/ivr) --------------------------------------------------
 # "Press 0 for the operator" transfers to this Azure AD user. The default is a made-up
 # user the emulator accepts; set a real object id with a real tenant.
