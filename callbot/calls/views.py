@@ -3,6 +3,7 @@ one service, answer."""
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 import uuid
@@ -105,9 +106,39 @@ def _check_broker() -> dict[str, Any]:
     return {"ok": True, "mode": "broker", "transport": conn.transport_cls}
 
 
+# The dashboard's Role.ADMIN group; callbot.calls does not import dashboard.
+HEALTH_DETAILS_GROUP = "Admin"
+
+
+def _may_see_health_details(request: HttpRequest) -> bool:
+    """A signed-in admin (staff, superuser or the Admin role group), or a caller
+    presenting ``Authorization: Bearer <HEALTHZ_TOKEN>``, compared in constant time."""
+    token = settings.HEALTHZ_TOKEN
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    if (
+        token
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(presented.strip().encode(), token.encode())
+    ):
+        return True
+    user = request.user
+    if not (user.is_authenticated and user.is_active):
+        return False
+    return bool(
+        user.is_staff
+        or user.is_superuser
+        or user.groups.filter(name=HEALTH_DETAILS_GROUP).exists()
+    )
+
+
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Database, channel layer and broker status as JSON; 503 if any is down."""
+    """Database, channel layer and broker status; 503 if any is down.
+
+    Anyone gets only ``{"status": "ok"}`` or ``{"status": "degraded"}`` (for load
+    balancers): which backend failed, and its host and port, are for admins and
+    holders of HEALTHZ_TOKEN (``_may_see_health_details``), and always in the log.
+    """
     checks: dict[str, dict[str, Any]] = {}
     for name, check in (
         ("database", _check_database),
@@ -120,7 +151,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
             logger.warning("health check %s failed: %s", name, exc)
             checks[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     healthy = all(c.get("ok") for c in checks.values())
-    return JsonResponse(
-        {"status": "ok" if healthy else "degraded", "checks": checks},
-        status=200 if healthy else 503,
-    )
+    body: dict[str, Any] = {"status": "ok" if healthy else "degraded"}
+    if _may_see_health_details(request):
+        body["checks"] = checks
+    response = JsonResponse(body, status=200 if healthy else 503)
+    # A cache between a load balancer and us must not answer for us.
+    response["Cache-Control"] = "no-store"
+    return response

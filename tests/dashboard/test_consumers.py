@@ -350,3 +350,34 @@ async def test_signing_out_closes_that_sessions_socket_at_once(bob: Any) -> None
 
     assert await socket.receive_output() == {"type": "websocket.close", "code": 4401}
     await socket.disconnect()
+
+
+@pytest.mark.needs_redis
+@pytest.mark.parametrize(
+    "idle_seconds", [15, pytest.param(60, marks=pytest.mark.slow)], ids=["15s", "60s"]
+)
+async def test_an_idle_board_socket_on_redis_stays_open_and_still_gets_deltas(
+    bob: Any, meeting_call: Call, idle_seconds: int
+) -> None:
+    """The layer from settings (REDIS_URL), not a test-made one: an idle channel's
+    blocking receive must not outlive the Redis socket's read timeout."""
+    from django.conf import settings
+
+    assert "RedisChannelLayer" in settings.CHANNEL_LAYERS["default"]["BACKEND"]
+    layer = channel_layers["default"]
+    socket = await open_socket(bob)
+    try:
+        await socket.send_json_to({"type": "subscribe", "board": True})
+        assert (await socket.receive_json_from())["type"] == "board.snapshot"
+
+        # Nothing arrives while idle: a crashed consumer would surface here as
+        # its exception or a websocket.close.
+        assert await socket.receive_nothing(timeout=idle_seconds, interval=1)
+        assert not socket.future.done(), "the consumer ended while idle"
+
+        await database_sync_to_async(ingest)("roster_lee_muted.json", "3")
+        delta = await socket.receive_json_from(timeout=5)
+        assert (delta["type"], delta["call"]["version"]) == ("calls.delta", 3)
+    finally:
+        await socket.disconnect()
+        await layer.flush()
