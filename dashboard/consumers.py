@@ -369,8 +369,19 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def _action(self, content: dict[str, Any]) -> None:
         request = protocol.action_request(content)
         try:
-            protocol.check_action(content, request, BROWSER_KINDS)
+            protocol.check_action(content, request, BROWSER_KINDS, LABELS)
         except ActionRefusedError as exc:
+            if request.kind in LABELS:
+                # A person asked for a kind Callbot knows: on the record, as the
+                # service records its refusals. Made-up kinds are only answered.
+                await database_sync_to_async(audit.record_refusal)(
+                    self.user,
+                    request.kind,
+                    request.call,
+                    request.participant,
+                    exc,
+                    _client_ip(self.scope),
+                )
             await self._send(request.refusal(exc.code, exc.message))
             await self._strike()
             return
@@ -390,6 +401,21 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self._send(request.refusal(exc.code, exc.message))
             if exc.code == "rate_limited":
                 await self._strike()
+            return
+        except Exception:
+            # A fault of ours (logged); the page still gets its answer for this
+            # request id, and the socket goes on.
+            logger.exception(
+                "action %s failed", request.kind, extra={"call_id": request.call}
+            )
+            await self._send(
+                request.refusal(
+                    "server_error",
+                    "Callbot could not take this request because of a fault on "
+                    "the server; it has been logged.",
+                )
+            )
+            await self._strike()
             return
         await self._send(
             {

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,10 +164,17 @@ def action_request(content: dict[str, Any]) -> ActionRequest:
 
 
 def check_action(
-    content: dict[str, Any], request: ActionRequest, allowed: frozenset[str]
+    content: dict[str, Any],
+    request: ActionRequest,
+    allowed: Collection[str],
+    labels: Mapping[str, str],
 ) -> None:
     """Raise ``ActionRefusedError`` ``invalid`` unless the message is well formed and
-    names a kind a browser may ask for (``allowed``)."""
+    names a kind a browser may ask for (``allowed``; ``labels`` names every kind)."""
+    if request.kind in labels and request.kind not in allowed:
+        raise ActionRefusedError(
+            "invalid", f"{labels[request.kind]} is not asked for from the live page."
+        )
     if request.kind not in allowed:
         shown = content.get("kind")
         what = repr(shown[:64]) if isinstance(shown, str) else "with no kind"

@@ -133,7 +133,7 @@ def call_snapshot(call_id: int) -> CallSnapshot:
 
 
 def board_snapshot_parts(
-    snapshot_id: str, *, part_chars: int = PART_CHARS
+    snapshot_id: str, *, part_chars: int | None = None
 ) -> list[dict[str, Any]]:
     """The board snapshot in parts of at most ``part_chars`` (see the module)."""
     whole = board_snapshot()
@@ -151,7 +151,7 @@ def board_snapshot_parts(
 
 
 def call_snapshot_parts(
-    call_id: int, snapshot_id: str, *, part_chars: int = PART_CHARS
+    call_id: int, snapshot_id: str, *, part_chars: int | None = None
 ) -> list[dict[str, Any]]:
     """One call's snapshot in parts of at most ``part_chars``: the first carries the
     call row and its version, every part the call id and version and a slice of
@@ -176,7 +176,7 @@ def snapshot_parts(
     lists: dict[str, list[Any]],
     *,
     repeat: Iterable[str],
-    part_chars: int = PART_CHARS,
+    part_chars: int | None = None,
 ) -> list[dict[str, Any]]:
     """Split a snapshot into parts of at most ``part_chars`` characters of JSON.
 
@@ -186,7 +186,9 @@ def snapshot_parts(
     3. ``part`` (from 1) and ``parts`` are set on each once the count is known.
     A row longer than ``ROW_CHARS`` is cut to fit (``_fit``), so a part is over
     ``part_chars`` only if ``part_chars`` is under ``head`` plus ``ROW_CHARS``.
+    ``part_chars`` defaults to ``PART_CHARS``.
     """
+    limit = part_chars or PART_CHARS
     keep = tuple(repeat)
 
     def start(first: bool) -> tuple[dict[str, Any], int]:
@@ -206,7 +208,7 @@ def snapshot_parts(
                 length = len(json.dumps(row))
                 logger.warning("a %s row was cut to fit a snapshot part", name)
             # Two characters of separator (", ") per row.
-            if rows_in_part and size + length + 2 > part_chars:
+            if rows_in_part and size + length + 2 > limit:
                 parts.append(part)
                 part, size = start(False)
                 rows_in_part = 0

@@ -22,6 +22,7 @@ pytestmark = [
     pytest.mark.usefixtures("live"),
 ]
 
+
 async def test_a_signed_out_socket_is_closed() -> None:
     socket = await connect(None)
     await socket.connect()
