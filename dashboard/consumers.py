@@ -19,7 +19,8 @@ message of the protocol gets an ``error``, a bad ``action`` an ``action.refused`
 Actions are rate limited per socket and per user (``ratelimit.py``, settings
 ``LIVE_ACTION_RATE`` and ``LIVE_ACTION_BURST``; ``mute_all`` is one request), and
 refused over the limit with ``rate_limited``, audited like every refusal. A socket
-that keeps earning errors is closed with ``CLOSE_FLOODED`` and a reason.
+that keeps earning errors gets a last ``error`` ``flooded`` and is closed with
+``CLOSE_FLOODED`` (daphne drops close reasons; the page knows the code).
 
 Every client message re-reads the user from the session (a signed-out socket is
 closed) and checks the role; an action from a role that may not act is refused by
@@ -210,6 +211,10 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             logger.warning(
                 "closing a live socket of %s: too many bad or excess messages",
                 getattr(getattr(self, "user", None), "username", "?"),
+            )
+            # Daphne drops close reasons, so the reason also goes as a last message.
+            await self._send(
+                {"type": "error", "code": "flooded", "message": CLOSE_FLOODED_REASON}
             )
             await self._close(CLOSE_FLOODED, CLOSE_FLOODED_REASON)
 

@@ -21,9 +21,9 @@ from callbot.calls.access import ActionRefusedError
 # Application close codes (4000-4999), each handled by static/dashboard/live.js.
 CLOSE_SIGNED_OUT = 4401
 CLOSE_FORBIDDEN = 4403
-# Too many bad or excess messages: the page waits, then reconnects.
+# Too many bad or excess messages: the page says so, waits, then reconnects.
 CLOSE_FLOODED = 4429
-CLOSE_FLOODED_REASON = "Too many bad or excess messages; reconnecting later."
+CLOSE_FLOODED_REASON = "Too many bad or excess messages."
 
 # The largest client message: actions and subscriptions are a few hundred bytes.
 # (Daphne refuses frames over 1 MiB itself, with 1009.)

@@ -83,11 +83,12 @@ export class LiveSocket {
       }
       // 4429: the server closed a socket that sent too many bad or excess messages
       // (dashboard/protocol.py). Say why, and come back no sooner than the cap.
+      // Daphne drops close reasons: the words are the page's own.
       const flooded = event.code === 4429;
       const delay = flooded ? BACKOFF_CAP_MS : backoffDelay(this.attempt);
       this.attempt += 1;
       this.setState("reconnecting", "reconnecting…");
-      const why = flooded && event.reason ? `${event.reason} ` : "";
+      const why = flooded ? "The server closed the connection: too many bad or excess messages. " : "";
       if (this.detail) this.detail.textContent = `${why}attempt ${this.attempt}, next in ${(delay / 1000).toFixed(1)} s`;
       this.timer = setTimeout(() => this.connect(), delay);
     };

@@ -238,20 +238,24 @@ async def test_a_flood_of_garbage_is_answered_then_closed_with_a_reason(
     socket = await open_socket(bob)
     for _ in range(200):
         await socket.send_to(text_data="garbage")
-    errors = 0
+    codes = []
     while True:
         output = await socket.receive_output()
         if output["type"] == "websocket.close":
             break
-        assert json.loads(output["text"])["type"] == "error"
-        errors += 1
+        answer = json.loads(output["text"])
+        assert answer["type"] == "error"
+        codes.append(answer["code"])
     assert output == {
         "type": "websocket.close",
         "code": protocol.CLOSE_FLOODED,
         "reason": protocol.CLOSE_FLOODED_REASON,
     }
-    # The burst, the one that overflowed it, and any forgiven meanwhile.
-    assert protocol.STRIKE_BURST + 1 <= errors <= protocol.STRIKE_BURST + 3
+    # Each frame answered until the burst, the one that overflowed it and any
+    # forgiven meanwhile were spent; then the reason, and the close.
+    assert codes[-1] == "flooded"
+    assert set(codes[:-1]) == {"bad_json"}
+    assert protocol.STRIKE_BURST + 1 <= len(codes) - 1 <= protocol.STRIKE_BURST + 3
     await socket.disconnect()
 
 
