@@ -25,8 +25,9 @@ that keeps earning errors gets a last ``error`` ``flooded`` and is closed with
 Every client message re-reads the user from the session (a signed-out socket is
 closed) and checks the role; an action from a role that may not act is refused by
 the service, which audits the refusal. Reads go through ``snapshots.py``, actions
-through ``callbot.calls.services``; nothing here writes rows itself but the
-audit entry of a rate-limited action.
+through ``callbot.calls.services``; nothing here writes rows itself but, through
+``audit.record_refusal``, the refusals the service never saw (over the limit, or
+a kind Callbot knows that the page never offers).
 """
 
 from __future__ import annotations
