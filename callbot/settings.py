@@ -256,6 +256,17 @@ RECONCILE_SILENCE_SECONDS = env_int("RECONCILE_SILENCE_SECONDS", 120)
 # A scheduled join more than this late (Callbot was down) is skipped.
 MEETING_JOIN_GRACE_SECONDS = env_int("MEETING_JOIN_GRACE_SECONDS", 30 * 60)
 
+# --- The live socket (dashboard/consumers.py) ------------------------------------------
+# Actions a person may ask for over the socket: a bucket of LIVE_ACTION_BURST that
+# refills at LIVE_ACTION_RATE a minute, per user and per socket ("mute everyone" is
+# one). A supervisor clicking as fast as they can stays inside it; a script does not.
+LIVE_ACTION_RATE = env_int("LIVE_ACTION_RATE", 120)
+LIVE_ACTION_BURST = env_int("LIVE_ACTION_BURST", 30)
+if LIVE_ACTION_RATE < 1 or LIVE_ACTION_BURST < 1:
+    raise ImproperlyConfigured(
+        "LIVE_ACTION_RATE and LIVE_ACTION_BURST must be 1 or more"
+    )
+
 # --- Microsoft Graph ----------------------------------------------------------------
 # With no tenant configured, Callbot talks to its built-in emulator (callbot/simulator)
 # at EMULATOR_URL; with GRAPH_TENANT_ID set, the defaults are Microsoft's.

@@ -1,6 +1,6 @@
 // The live board: one row per live call, updated in place from deltas.
 
-import { DeltaOrder, LiveSocket, KIND_LABELS, duration, el, frameBatcher, stateLabel, syncClock } from "./live.js";
+import { DeltaOrder, LiveSocket, KIND_LABELS, SnapshotParts, duration, el, frameBatcher, stateLabel, syncClock } from "./live.js";
 
 const rowsBody = document.getElementById("board-rows");
 const empty = document.getElementById("board-empty");
@@ -92,6 +92,19 @@ function retire(entry) {
   }, ENDED_LINGER_MS);
 }
 
+// A board snapshot arrives in parts; deltas that come meanwhile wait for the whole.
+const parts = new SnapshotParts(["calls"]);
+let held = [];
+
+function onSnapshotPart(message) {
+  const whole = parts.add(message);
+  if (!whole) return;
+  onSnapshot(whole);
+  const waiting = held;
+  held = [];
+  for (const row of waiting) onDelta(row);
+}
+
 function onSnapshot(message) {
   syncClock(message.server_time);
   const seen = new Set();
@@ -118,10 +131,16 @@ const order = new DeltaOrder({
     upsert(row);
     flush();
   },
-  resync: () => socket.resync({ board: true }),
+  resync() {
+    if (!parts.busy) socket.resync({ board: true }); // one is on its way
+  },
 });
 
 function onDelta(row) {
+  if (parts.busy) {
+    held.push(row);
+    return;
+  }
   if (!calls.has(row.id)) {
     if (row.state === "terminated") return;
     if ("created_at" in row) {
@@ -137,7 +156,7 @@ function onDelta(row) {
 const socket = new LiveSocket({
   subscriptions: [{ board: true }],
   onMessage(message) {
-    if (message.type === "board.snapshot") onSnapshot(message);
+    if (message.type === "board.snapshot") onSnapshotPart(message);
     else if (message.type === "calls.delta") onDelta(message.call);
   },
 });

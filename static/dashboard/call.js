@@ -1,7 +1,7 @@
 // One call: header facts, the roster (incremental, fit for 1,000 people), the
 // timeline, and the supervisor's controls with pending → outcome feedback.
 
-import { DeltaOrder, LiveSocket, KIND_LABELS, clockTime, duration, el, frameBatcher, stateLabel, syncClock } from "./live.js";
+import { DeltaOrder, LiveSocket, KIND_LABELS, SnapshotParts, clockTime, duration, el, frameBatcher, stateLabel, syncClock } from "./live.js";
 
 const root = document.getElementById("call");
 const callId = Number(root.dataset.callId);
@@ -237,6 +237,20 @@ function onAction(a, { announce }) {
 // --- snapshots and deltas -------------------------------------------------------------
 
 let snapshots = 0;
+// A call snapshot arrives in parts (roster and timeline sliced); deltas that come
+// meanwhile wait for the whole.
+const parts = new SnapshotParts(["actions", "participants", "timeline"]);
+let held = [];
+
+function onSnapshotPart(m) {
+  if (m.call_id !== callId) return;
+  const whole = parts.add(m);
+  if (!whole) return;
+  onSnapshot(whole);
+  const waiting = held;
+  held = [];
+  for (const delta of waiting) onDelta(delta);
+}
 
 function onSnapshot(m) {
   // Counted on the page: a resync storm would show here (and tests look).
@@ -278,11 +292,15 @@ function onSnapshot(m) {
 const order = new DeltaOrder({
   current: () => version, // -1 until the first snapshot: every delta waits for it
   apply: (_, m) => applyDelta(m),
-  resync: () => socket.resync({ call: callId }),
+  resync() {
+    if (!parts.busy) socket.resync({ call: callId }); // one is on its way
+  },
 });
 
 function onDelta(m) {
-  if (m.call_id === callId) order.offer(callId, m);
+  if (m.call_id !== callId) return;
+  if (parts.busy) held.push(m);
+  else order.offer(callId, m);
 }
 
 function applyDelta(m) {
@@ -414,7 +432,7 @@ const socket = new LiveSocket({
   subscriptions: [{ call: callId }],
   onMessage(message) {
     if (message.type === "hello") labels = message.labels || {};
-    else if (message.type === "call.snapshot") onSnapshot(message);
+    else if (message.type === "call.snapshot") onSnapshotPart(message);
     else if (message.type === "call.delta") onDelta(message);
     else if (message.type === "error") say(message.message, "bad");
   },

@@ -81,10 +81,15 @@ export class LiveSocket {
         this.setState("closed", "not allowed");
         return;
       }
-      const delay = backoffDelay(this.attempt);
+      // 4429: the server closed a socket that sent too many bad or excess messages
+      // (dashboard/protocol.py). Say why, and come back no sooner than the cap.
+      // Daphne drops close reasons: the words are the page's own.
+      const flooded = event.code === 4429;
+      const delay = flooded ? BACKOFF_CAP_MS : backoffDelay(this.attempt);
       this.attempt += 1;
       this.setState("reconnecting", "reconnecting…");
-      if (this.detail) this.detail.textContent = `attempt ${this.attempt}, next in ${(delay / 1000).toFixed(1)} s`;
+      const why = flooded ? "The server closed the connection: too many bad or excess messages. " : "";
+      if (this.detail) this.detail.textContent = `${why}attempt ${this.attempt}, next in ${(delay / 1000).toFixed(1)} s`;
       this.timer = setTimeout(() => this.connect(), delay);
     };
   }
@@ -130,6 +135,42 @@ export class LiveSocket {
     }
     this.pending.set(request_id, onAnswer);
     return request_id;
+  }
+}
+
+// Snapshots come in parts (dashboard/snapshots.py): each names its snapshot and
+// says ``part`` of ``parts``; the first carries everything but the long lists, and
+// each part a slice of them, in order. ``add`` returns the whole snapshot once its
+// last part arrived, else null; ``busy`` says one is still arriving (a page holds
+// its deltas meanwhile). A part that does not follow on drops what was gathered:
+// the next snapshot starts afresh.
+export class SnapshotParts {
+  constructor(lists) {
+    this.lists = lists; // the names of the list fields to concatenate
+    this.whole = null;
+  }
+
+  get busy() {
+    return this.whole !== null;
+  }
+
+  add(message) {
+    const part = message.part ?? 1;
+    const parts = message.parts ?? 1;
+    if (part === 1) {
+      this.whole = { ...message };
+      for (const name of this.lists) this.whole[name] = [...(message[name] || [])];
+    } else if (this.whole && this.whole.snapshot === message.snapshot && this.whole.part === part - 1) {
+      for (const name of this.lists) this.whole[name].push(...(message[name] || []));
+      this.whole.part = part;
+    } else {
+      this.whole = null; // a stray part: wait for the next snapshot's first
+      return null;
+    }
+    if (part < parts) return null;
+    const whole = this.whole;
+    this.whole = null;
+    return whole;
   }
 }
 

@@ -3,95 +3,25 @@ resync, and actions checked against the role on every message."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from django.db import connections
 from django.test import Client
 
 import pytest
-import pytest_asyncio
 from channels.db import database_sync_to_async
 from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 
 from callbot.asgi import application
-from callbot.calls import enqueue
-from callbot.calls.ingest import apply_notifications
 from callbot.calls.kinds import BROWSER_KINDS, LABELS
 from callbot.calls.models import Action, AuditEntry, Call
-from callbot.graph.notifications import parse_notification_batch
-from tests.conftest import load_fixture
+from tests.dashboard.sockets import ORIGIN, connect, ingest, open_socket
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
-
-ORIGIN = (b"origin", b"http://127.0.0.1")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_layer() -> Iterator[None]:
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
-
-
-@pytest_asyncio.fixture(autouse=True)
-async def _close_worker_connections() -> AsyncIterator[None]:
-    """Close the connection the consumers' database thread opened, so PostgreSQL
-    can drop the test database at the end."""
-    yield
-    await database_sync_to_async(connections.close_all)()
-
-
-@pytest.fixture
-def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Actions handed to the task queue (the Graph side is not under test here)."""
-    seen: list[int] = []
-
-    def send(name: str, *args: Any) -> bool:
-        if name == enqueue.PERFORM_ACTION:
-            seen.append(args[0])
-        return True
-
-    monkeypatch.setattr(enqueue, "send", send)
-    return seen
-
-
-def ingest(name: str, message_id: str) -> None:
-    apply_notifications(
-        parse_notification_batch(json.dumps(load_fixture(name))), message_id=message_id
-    )
-
-
-def session_cookie(user: Any) -> bytes:
-    client = Client()
-    client.force_login(user)
-    return f"sessionid={client.cookies['sessionid'].value}".encode()
-
-
-async def connect(user: Any | None) -> WebsocketCommunicator:
-    headers = [ORIGIN]
-    if user is not None:
-        headers.append((b"cookie", await database_sync_to_async(session_cookie)(user)))
-    return WebsocketCommunicator(application, "/ws/live/", headers=headers)
-
-
-@pytest.fixture
-def meeting_call(transactional_db: Any) -> Call:
-    """A meeting call the bot has joined, with Ana and Lee present (version 2)."""
-    ingest("meeting_join_established.json", "1")
-    ingest("roster_two_join.json", "2")
-    return Call.objects.get()
-
-
-async def open_socket(user: Any) -> WebsocketCommunicator:
-    socket = await connect(user)
-    connected, _ = await socket.connect()
-    assert connected
-    hello = await socket.receive_json_from()
-    assert hello["type"] == "hello"
-    return socket
+pytestmark = [
+    pytest.mark.asyncio,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("live"),
+]
 
 
 async def test_a_signed_out_socket_is_closed() -> None:
