@@ -155,7 +155,22 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 30},
+            "CONFIG": {
+                # A websocket's consumer waits for its next message in a blocking
+                # pop of 5 s (channels_redis). redis-py 8 gives every read a 5 s
+                # socket timeout by default, which ended that pop early and closed
+                # idle sockets every five seconds; the read timeout must outlast
+                # it, and still notice a Redis that went silent.
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": 15,
+                        "socket_connect_timeout": 5,
+                    }
+                ],
+                "capacity": 1500,
+                "expiry": 30,
+            },
         }
     }
 else:
@@ -189,6 +204,10 @@ if not REDIS_URL:
     # The in-process worker (``callbot.inprocess``) polls the memory broker.
     CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.02
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# How often beat sends again actions whose task message was lost (the broker was
+# down, or Redis restarted and forgot its queues): such an action is sent again at
+# most ACTION_REQUEUE_AFTER_SECONDS plus this interval after it was last touched.
+ACTION_REQUEUE_SWEEP_SECONDS = env_int("ACTION_REQUEUE_SWEEP_SECONDS", 15)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "keep-calls-alive": {
         "task": "callbot.calls.send_keep_alives",
@@ -200,7 +219,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
     "requeue-stale-actions": {
         "task": "callbot.calls.requeue_stale_actions",
-        "schedule": 15.0,
+        "schedule": float(ACTION_REQUEUE_SWEEP_SECONDS),
     },
     "join-due-meetings": {
         "task": "callbot.calls.join_due_meetings",
