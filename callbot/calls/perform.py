@@ -168,6 +168,15 @@ def _already_done(client: GraphClient, action: Action) -> bool:
         elif action.kind == K.REMOVE_PARTICIPANT and call is not None:
             client.get_participant(call.graph_id, pid, client_request_id=crid)
             return False
+        elif action.kind == K.JOIN_MEETING:
+            # Graph cannot list calls, and a second POST joins a second time; but
+            # the earlier join's notifications reached the webhook within the
+            # lease, so its call is in our database.
+            joined = _call_joined_earlier(action)
+            if joined is None:
+                return False
+            services.record_sent(action.pk, call=joined)
+            return True
         else:
             return False
     except GraphNotFoundError:
@@ -184,6 +193,23 @@ def _already_done(client: GraphClient, action: Action) -> bool:
         message="Done (confirmed after a retry).",
     )
     return True
+
+
+def _call_joined_earlier(action: Action) -> Call | None:
+    """A live call in the action's meeting, created since the action was asked for
+    and linked to no join: what an earlier attempt's join made. (Its notifications
+    say no direction; only an invitation the bot answered is ``incoming``.)"""
+    return (
+        Call.objects.filter(
+            meeting_id=action.parameters.get("meeting_id"),
+            created_at__gte=action.created_at,
+        )
+        .exclude(state="terminated")
+        .exclude(direction="incoming")
+        .exclude(actions__kind=K.JOIN_MEETING)
+        .order_by("created_at")
+        .first()
+    )
 
 
 # --- the requests --------------------------------------------------------------------
