@@ -22,6 +22,8 @@ from tests.support.emulator import RunningEmulator, start_emulator
 from tests.support.servers import PostgresServer, RedisServer, missing_binaries
 
 _numbers = itertools.count(1)
+# Whether the test itself failed, for the stack's teardown to show the logs.
+_failed = pytest.StashKey[bool]()
 
 
 @pytest.fixture(scope="session")
@@ -89,9 +91,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if getattr(report, "when", "") == "call":
         item.stash[_failed] = bool(getattr(report, "failed", False))
     return report
-
-
-_failed = pytest.StashKey[bool]()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -281,7 +282,7 @@ class Stack:
         with psycopg.connect(
             self.pg.url(self.database), autocommit=True, row_factory=dict_row
         ) as conn:
-            return list(conn.execute(sql.encode(), params).fetchall())
+            return list(conn.execute(sql, params).fetchall())
 
     def action(self, action_id: int) -> dict[str, Any]:
         return self.rows("SELECT * FROM calls_action WHERE id = %s", action_id)[0]
@@ -377,8 +378,6 @@ class Stack:
 
 
 def _port_open(port: int) -> bool:
-    import socket
-
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return True

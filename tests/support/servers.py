@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import redis
 
 from tests.support.emulator import free_port, wait_until
 
@@ -163,7 +164,7 @@ class PostgresServer:
     def execute(self, sql: str, database: str = "postgres") -> list[tuple[Any, ...]]:
         """Run one statement (autocommit); the rows it returned, if any."""
         with psycopg.connect(self.url(database), autocommit=True) as conn:
-            cursor = conn.execute(sql.encode())
+            cursor = conn.execute(sql)
             return cursor.fetchall() if cursor.description else []
 
     def destroy(self) -> None:
@@ -220,8 +221,6 @@ class RedisServer:
         wait_until(self._answers, timeout=10, interval=0.02)
 
     def _answers(self) -> bool:
-        import redis
-
         if not self.running:
             raise RuntimeError(f"redis-server exited:\n{self.log_tail()}")
         try:
