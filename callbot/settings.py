@@ -178,6 +178,7 @@ if REDIS_URL:
                     {
                         "address": REDIS_URL,
                         "socket_timeout": CHANNEL_LAYER_REDIS_SOCKET_TIMEOUT,
+                        "socket_connect_timeout": 5,
                     }
                 ],
                 "capacity": 1500,
@@ -219,6 +220,10 @@ if not REDIS_URL:
     # The in-process worker (``callbot.runtime.inprocess``) polls the memory broker.
     CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.02
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# How often beat sends again actions whose task message was lost (the broker was
+# down, or Redis restarted and forgot its queues): such an action is sent again at
+# most ACTION_REQUEUE_AFTER_SECONDS plus this interval after it was last touched.
+ACTION_REQUEUE_SWEEP_SECONDS = env_int("ACTION_REQUEUE_SWEEP_SECONDS", 15)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "keep-calls-alive": {
         "task": "callbot.calls.send_keep_alives",
@@ -230,7 +235,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
     "requeue-stale-actions": {
         "task": "callbot.calls.requeue_stale_actions",
-        "schedule": 15.0,
+        "schedule": float(ACTION_REQUEUE_SWEEP_SECONDS),
     },
     "join-due-meetings": {
         "task": "callbot.calls.join_due_meetings",

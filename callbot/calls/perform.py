@@ -27,9 +27,9 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from callbot.calls import lifecycle
-from callbot.calls.models import Action, Meeting
+from callbot.calls.models import Action, Call, Meeting
 from callbot.calls.performers import PERFORMERS
-from callbot.calls.states import ActionStatus
+from callbot.calls.states import ActionStatus, CallDirection, CallState
 from callbot.graph.client import GraphClient
 from callbot.graph.errors import GraphError, GraphNotFoundError
 from callbot.graph.factory import get_graph_client
@@ -168,6 +168,15 @@ def _already_done(client: GraphClient, action: Action) -> bool:
         elif action.kind == K.REMOVE_PARTICIPANT and call is not None:
             client.get_participant(call.graph_id, pid, client_request_id=crid)
             return False
+        elif action.kind == K.JOIN_MEETING:
+            # Graph cannot list calls, and a second POST joins a second time; but
+            # the earlier join's notifications reached the webhook within the
+            # lease, so its call is in our database.
+            joined = _call_joined_earlier(action)
+            if joined is None:
+                return False
+            lifecycle.record_sent(action.pk, call=joined)
+            return True
         else:
             return False
     except GraphNotFoundError:
@@ -184,3 +193,20 @@ def _already_done(client: GraphClient, action: Action) -> bool:
         message="Done (confirmed after a retry).",
     )
     return True
+
+
+def _call_joined_earlier(action: Action) -> Call | None:
+    """A live call in the action's meeting, created since the action was asked for
+    and linked to no join: what an earlier attempt's join made. (Its notifications
+    say no direction; only an invitation the bot answered is ``incoming``.)"""
+    return (
+        Call.objects.filter(
+            meeting_id=action.parameters.get("meeting_id"),
+            created_at__gte=action.created_at,
+        )
+        .exclude(state=CallState.TERMINATED)
+        .exclude(direction=CallDirection.INCOMING)
+        .exclude(actions__kind=K.JOIN_MEETING)
+        .order_by("created_at")
+        .first()
+    )

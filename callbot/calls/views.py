@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -32,6 +32,10 @@ from callbot.graph.notifications import (
 
 logger = logging.getLogger(__name__)
 
+# What the webhook asks the platform to wait before delivering again while the
+# database is unavailable.
+DATABASE_RETRY_AFTER_SECONDS = 5
+
 
 def _error(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse({"error": {"code": code, "message": message}}, status=status)
@@ -43,8 +47,9 @@ def callback(request: HttpRequest) -> JsonResponse:
     """Receive a Graph notification batch (contract §7, §8).
 
     401 without a valid bearer token, 400 for a body that is not a notification
-    batch, 503 when the signing keys cannot be fetched (so the platform retries);
-    nothing is stored in any of these cases. A valid batch is applied in one
+    batch, 503 (JSON, with Retry-After) when the signing keys cannot be fetched or
+    the database is unavailable, so the platform delivers again; nothing is stored
+    in any of these cases. A valid batch is applied in one
     transaction and answered 202; the live deltas go out after commit. The
     ``Server-Timing`` header gives the time spent here, for dashboards and benches.
     """
@@ -65,11 +70,22 @@ def callback(request: HttpRequest) -> JsonResponse:
     except NotificationFormatError as exc:
         logger.warning("malformed notification batch: %s", exc)
         return _error(400, "bad_request", str(exc))
-    result = apply_notifications(
-        notifications,
-        message_id=request.headers.get("X-Microsoft-Skype-Message-ID", ""),
-        tenant_id=claims.tenant_id,
-    )
+    try:
+        result = apply_notifications(
+            notifications,
+            message_id=request.headers.get("X-Microsoft-Skype-Message-ID", ""),
+            tenant_id=claims.tenant_id,
+        )
+    except (OperationalError, InterfaceError) as exc:
+        # Our database is away (a restart, a failover). The batch was one
+        # transaction, so nothing of it was kept: 503 asks the platform to deliver
+        # it again, and ingest's digests make the redelivery apply once.
+        logger.error("database unavailable, notification batch refused: %s", exc)
+        response = _error(
+            503, "database_unavailable", "The database is unavailable; deliver again."
+        )
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        return response
     response = JsonResponse(
         {"stored": result.stored, "duplicates": result.duplicates}, status=202
     )
