@@ -212,8 +212,12 @@ class Stack:
         wait_until(check, timeout=60, interval=0.05)
         return process
 
-    def start_web(self) -> Process:
-        """daphne serving the webhook, the pages and the websocket."""
+    def start_web(self, *, fresh_emulator: bool = True) -> Process:
+        """daphne serving the webhook, the pages and the websocket.
+
+        The emulator is reset to deliver to it, unless ``fresh_emulator`` is False
+        (a daphne started again in place of one that died: Microsoft's side keeps
+        its calls and redelivers what the dead one did not acknowledge)."""
         web = self._spawn(
             "web",
             [
@@ -229,7 +233,8 @@ class Stack:
             ],
         )
         self._ready(web, lambda: _port_open(self.web_port))
-        self.emulator.reset(self.webhook)
+        if fresh_emulator:
+            self.emulator.reset(self.webhook)
         return web
 
     def start_worker(self, concurrency: int = 4) -> Process:
