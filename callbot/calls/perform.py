@@ -26,13 +26,14 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from callbot.calls import lifecycle
+from callbot.calls import lifecycle, performers
 from callbot.calls.models import Action, Call, Meeting
 from callbot.calls.performers import PERFORMERS
 from callbot.calls.states import ActionStatus, CallDirection, CallState
 from callbot.graph.client import GraphClient
 from callbot.graph.errors import GraphError, GraphNotFoundError
 from callbot.graph.factory import get_graph_client
+from callbot.graph.resources import Identity
 
 logger = logging.getLogger(__name__)
 
@@ -130,8 +131,8 @@ def _already_done(client: GraphClient, action: Action) -> bool:
     """True (and the outcome recorded) if Graph shows an earlier attempt happened.
 
     Only what Graph lets us read is checked; for the rest (prompts, recordings,
-    tones, hold music, new calls) the request is sent again with the same
-    client-request-id.
+    tones, hold music) the request is sent again with the same client-request-id.
+    A new meeting needs no look: its request is idempotent (``createOrGet``).
     """
     call = action.call
     crid = str(action.client_request_id)
@@ -168,6 +169,16 @@ def _already_done(client: GraphClient, action: Action) -> bool:
         elif action.kind == K.REMOVE_PARTICIPANT and call is not None:
             client.get_participant(call.graph_id, pid, client_request_id=crid)
             return False
+        elif action.kind == K.TRANSFER and call is not None:
+            # A second POST would transfer again (or 409). A transfer under way
+            # is settled by the call's next states, as after a first attempt; a
+            # call that is ending or gone (404) settles it as the table says.
+            state = client.get_call(call.graph_id, client_request_id=crid).state
+            if state in ("transferring", "transfer_accepted"):
+                lifecycle.record_sent(action.pk)
+                return True
+            if state not in ("terminating", "terminated"):
+                return False
         elif action.kind == K.JOIN_MEETING:
             # Graph cannot list calls, and a second POST joins a second time; but
             # the earlier join's notifications reached the webhook within the
@@ -177,10 +188,21 @@ def _already_done(client: GraphClient, action: Action) -> bool:
                 return False
             lifecycle.record_sent(action.pk, call=joined)
             return True
+        elif action.kind in (K.PLACE_CALL, K.PLACE_GROUP_CALL):
+            # A second POST rings everyone again. The earlier attempt's call
+            # reported itself to the webhook (its state only); Graph says whom
+            # it calls.
+            return _link_call_placed_earlier(client, action)
         else:
             return False
     except GraphNotFoundError:
-        if action.kind not in (K.HANG_UP, K.REJECT, K.REDIRECT, K.REMOVE_PARTICIPANT):
+        if action.kind not in (
+            K.HANG_UP,
+            K.REJECT,
+            K.REDIRECT,
+            K.REMOVE_PARTICIPANT,
+            K.TRANSFER,
+        ):
             return False
     logger.info(
         "action %s already happened in an earlier attempt",
@@ -193,6 +215,66 @@ def _already_done(client: GraphClient, action: Action) -> bool:
         message="Done (confirmed after a retry).",
     )
     return True
+
+
+# At most this many unclaimed new calls are looked at (one GET each) for the call
+# an earlier attempt placed.
+PLACED_CANDIDATES = 10
+
+
+def _link_call_placed_earlier(client: GraphClient, action: Action) -> bool:
+    """Link a place action to the call an earlier attempt placed; False if none.
+
+    Steps:
+    1. Candidates: calls stored since the action was asked for that are live,
+       not incoming, in no meeting, and linked to no action that makes calls.
+       Their notifications carried only their state, so they say nothing of
+       whom they call.
+    2. Ask Graph for each, oldest first: the one whose targets are the
+       action's is the earlier attempt's call. One that has ended meanwhile
+       (404) cannot be told apart and is passed over.
+    3. Link it as the earlier attempt would have (``link_placed_call``), which
+       refuses a call another attempt took in the meantime.
+    """
+    wanted = {key for t in _targets(action) if (key := _target_key(t))}
+    crid = str(action.client_request_id)
+    candidates = (
+        Call.objects.filter(created_at__gte=action.created_at, meeting__isnull=True)
+        .exclude(state=CallState.TERMINATED)
+        .exclude(direction=CallDirection.INCOMING)
+        .exclude(actions__kind__in=performers.CALL_CREATING_KINDS)
+        .order_by("created_at")[:PLACED_CANDIDATES]
+    )
+    for candidate in candidates:
+        try:
+            resource = client.get_call(candidate.graph_id, client_request_id=crid)
+        except GraphNotFoundError:
+            continue
+        theirs = {
+            Identity.from_identity_set(t.get("identity")).id.lower()
+            for t in resource.targets or []
+        }
+        if theirs == wanted and performers.link_placed_call(action, resource):
+            logger.info(
+                "action %s: linked call %s an earlier attempt placed",
+                action.pk,
+                candidate.graph_id,
+                extra={"action_id": action.pk},
+            )
+            return True
+    return False
+
+
+def _targets(action: Action) -> list[dict[str, str]]:
+    if action.kind == K.PLACE_CALL:
+        return [action.parameters["target"]]
+    targets: list[dict[str, str]] = action.parameters["targets"]
+    return targets
+
+
+def _target_key(target: dict[str, str]) -> str:
+    """A stored target as Graph's identity id, lower case (``params.clean_target``)."""
+    return (target.get("user_id") or target.get("phone") or "").lower()
 
 
 def _call_joined_earlier(action: Action) -> Call | None:

@@ -16,15 +16,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.utils import timezone
+from django.db import transaction
 
 from callbot.calls import kinds, lifecycle
 from callbot.calls.meetings import store_online_meeting
-from callbot.calls.models import Action, Meeting
+from callbot.calls.models import Action, Call, Meeting
 from callbot.calls.states import ActionStatus
 from callbot.graph.bodies import ChatInfo, MediaInfo, OrganizerMeetingInfo
 from callbot.graph.client import GraphClient
-from callbot.graph.resources import CallResource, Identity, OperationResource
+from callbot.graph.resources import (
+    CallResource,
+    Identity,
+    OperationResource,
+    normalise_id,
+)
 
 K = Action.Kind
 Performer = Callable[[GraphClient, Action], None]
@@ -132,6 +137,46 @@ def _created(a: Action, resource: CallResource, **fields: Any) -> None:
     lifecycle.record_sent(a.pk, call=call)
 
 
+# The kinds whose request makes a new call, which the action is then linked to.
+CALL_CREATING_KINDS = frozenset({K.PLACE_CALL, K.PLACE_GROUP_CALL, K.JOIN_MEETING})
+
+
+def _placed_fields(a: Action) -> dict[str, Any]:
+    """What only a place action knows about its call (Graph's notifications of an
+    outgoing call carry little more than its state)."""
+    if a.kind == K.PLACE_CALL:
+        return {"kind": "peer_to_peer", "targets": [a.parameters["target"]]}
+    return {
+        "kind": "group",
+        "targets": a.parameters["targets"],
+        "subject": a.parameters.get("subject", ""),
+    }
+
+
+def link_placed_call(a: Action, resource: CallResource) -> bool:
+    """Link a place action to a call an earlier attempt of it made (``resource``,
+    as Graph shows it now), as that attempt would have had it not died. False if
+    another action that makes calls was linked to that call first.
+
+    The call's row lock is held from the check to the link, so two attempts that
+    found the same call cannot both take it.
+    """
+    if not resource.id:
+        return False
+    with transaction.atomic():
+        call = (
+            Call.objects.select_for_update(no_key=True)
+            .filter(graph_key=normalise_id(resource.id)[:64])
+            .first()
+        )
+        if call is None:
+            return False
+        if call.actions.filter(kind__in=CALL_CREATING_KINDS).exists():
+            return False
+        _created(a, resource, **_placed_fields(a))
+    return True
+
+
 def _place_call(client: GraphClient, a: Action) -> None:
     target = a.parameters["target"]
     resource = client.place_peer_to_peer_call(
@@ -140,7 +185,7 @@ def _place_call(client: GraphClient, a: Action) -> None:
         tenant_id=settings.GRAPH_TENANT_ID,
         client_request_id=str(a.client_request_id),
     )
-    _created(a, resource, kind="peer_to_peer", targets=[target])
+    _created(a, resource, **_placed_fields(a))
 
 
 def _place_group_call(client: GraphClient, a: Action) -> None:
@@ -152,13 +197,7 @@ def _place_group_call(client: GraphClient, a: Action) -> None:
         tenant_id=settings.GRAPH_TENANT_ID,
         client_request_id=str(a.client_request_id),
     )
-    _created(
-        a,
-        resource,
-        kind="group",
-        targets=targets,
-        subject=a.parameters.get("subject", ""),
-    )
+    _created(a, resource, **_placed_fields(a))
 
 
 def _join_meeting(client: GraphClient, a: Action) -> None:
@@ -303,16 +342,22 @@ def _keep_alive(client: GraphClient, a: Action) -> None:
 
 
 def _create_online_meeting(client: GraphClient, a: Action) -> None:
+    """``createOrGet`` under the action's client-request-id: an attempt after one
+    whose worker died gets the meeting that attempt made instead of a second one
+    (contract §10.2). Every attempt asks the same: a meeting without a start
+    begins when it was asked for, not when the attempt runs."""
     p = a.parameters
-    now = timezone.now()
-    start = datetime.fromisoformat(p["starts_at"]) if p.get("starts_at") else now
+    start = (
+        datetime.fromisoformat(p["starts_at"]) if p.get("starts_at") else a.created_at
+    )
     end = (
         datetime.fromisoformat(p["ends_at"])
         if p.get("ends_at")
         else start + timedelta(hours=1)
     )
-    resource = client.create_online_meeting(
+    resource = client.create_or_get_online_meeting(
         settings.ONLINE_MEETING_ORGANIZER_ID,
+        str(a.client_request_id),
         p.get("subject") or "Callbot meeting",
         start,
         end,

@@ -692,3 +692,21 @@ def online_meeting(
     if allowed_presenters is not None:
         body["allowedPresenters"] = allowed_presenters
     return body
+
+
+def online_meeting_create_or_get(
+    *,
+    external_id: str,
+    subject: str,
+    start: datetime,
+    end: datetime,
+    attendees: Sequence[Identity] = (),
+) -> JsonDict:
+    """Body of ``POST /users/{id}/onlineMeetings/createOrGet`` (§10.2): the fields
+    that call takes (no passcode, lobby or presenter settings) and ``externalId``,
+    the caller's key for the meeting."""
+    if not external_id:
+        raise ValueError("an externalId is required")
+    body = online_meeting(subject=subject, start=start, end=end, attendees=attendees)
+    body["externalId"] = external_id
+    return body

@@ -733,6 +733,40 @@ class GraphClient:
             OnlineMeetingResource.parse, response, json_object(response)
         )
 
+    def create_or_get_online_meeting(
+        self,
+        user_id: str,
+        external_id: str,
+        subject: str,
+        start: datetime,
+        end: datetime,
+        *,
+        attendees: Sequence[Identity] = (),
+        client_request_id: str | None = None,
+    ) -> OnlineMeetingResource:
+        """Create an online meeting organised by ``user_id`` under our own key
+        ``external_id``, or get the one already created under it (§10.2).
+
+        Idempotent where ``create_online_meeting`` is not: Graph answers 201 with a
+        new meeting, or 200 with the meeting that (tenant, ``user_id``,
+        ``external_id``) already names, whatever the rest of the body says. Same
+        permission and access policy as ``create_online_meeting``.
+        """
+        body = bodies.online_meeting_create_or_get(
+            external_id=external_id,
+            subject=subject,
+            start=start,
+            end=end,
+            attendees=attendees,
+        )
+        path = f"/users/{_segment(user_id, 'user_id')}/onlineMeetings/createOrGet"
+        response = self._request(
+            "POST", path, body=body, client_request_id=client_request_id
+        )
+        return parse_resource(
+            OnlineMeetingResource.parse, response, json_object(response)
+        )
+
     def download_recording(
         self,
         location: str,

@@ -344,6 +344,48 @@ async def create_meeting(
 
 
 @graph_endpoint
+async def create_or_get_meeting(
+    request: Request, emulator: Emulator, roles: frozenset[str]
+) -> Response:
+    """``POST /users/{userId}/onlineMeetings/createOrGet`` (contract §10.2).
+
+    ``externalId`` is required; the organizer and it name the meeting. A new one is
+    201; one made earlier under the same key is 200 with that meeting, whatever
+    the rest of the body says. The call takes ``subject``, ``startDateTime``,
+    ``endDateTime`` and ``participants``, nothing more.
+    """
+    emulator.engine.require(roles, "OnlineMeetings.ReadWrite.All")
+    body = await body_of(request)
+    external_id = body.get("externalId")
+    if not isinstance(external_id, str) or not external_id.strip():
+        raise bad_request("'externalId' is required.")
+    for name in ("subject", "startDateTime", "endDateTime"):
+        if body.get(name) is not None and not isinstance(body[name], str):
+            raise bad_request(f"'{name}' must be a string.")
+    if body.get("endDateTime") and not body.get("startDateTime"):
+        raise bad_request("'endDateTime' needs a 'startDateTime'.")
+    organizer = request.path_params["user_id"]
+    found = emulator.meetings.by_external_id(organizer, external_id)
+    if found is not None:
+        return JSONResponse(found.to_json(), status_code=200)
+    attendees = validate.sub(body, "participants").get("attendees")
+    meeting = emulator.meetings.create(
+        organizer,
+        subject=str(body.get("subject") or ""),
+        start=body.get("startDateTime"),
+        end=body.get("endDateTime"),
+        attendees=attendees if isinstance(attendees, list) else [],
+        external_id=external_id,
+    )
+    emulator.events.add(
+        "graph",
+        f"online meeting '{meeting.subject}' created (externalId {external_id})",
+        meetingId=meeting.id,
+    )
+    return JSONResponse(meeting.to_json(), status_code=201)
+
+
+@graph_endpoint
 async def find_meetings(
     request: Request, emulator: Emulator, roles: frozenset[str]
 ) -> Response:
@@ -416,6 +458,11 @@ def _version_routes() -> list[BaseRoute]:
         Route("/app/calls", create_call, methods=["POST"]),
         Mount("/app/calls", routes=calls),
         Route("/users/{user_id}/onlineMeetings", create_meeting, methods=["POST"]),
+        Route(
+            "/users/{user_id}/onlineMeetings/createOrGet",
+            create_or_get_meeting,
+            methods=["POST"],
+        ),
         Route("/users/{user_id}/onlineMeetings", find_meetings, methods=["GET"]),
         Route(
             "/users/{user_id}/onlineMeetings/{meeting_id}", get_meeting, methods=["GET"]

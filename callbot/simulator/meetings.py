@@ -1,7 +1,7 @@
 """Online meetings (contract §10): the book of meetings and their join coordinates.
 
-Meetings created through Graph (``POST /users/{id}/onlineMeetings``) and through the
-control API live here, findable by id, thread id, join URL and numeric join id. A bot
+Meetings created through Graph (``POST /users/{id}/onlineMeetings`` and its idempotent
+``.../createOrGet``) and through the control API live here, findable by id, thread id, join URL and numeric join id. A bot
 may also join a meeting thread the emulator never saw (a real tenant has many); such
 a meeting is entered into the book on first join.
 """
@@ -27,12 +27,15 @@ class MeetingBook:
         self.by_id: dict[str, Meeting] = {}
         self._by_thread: dict[str, Meeting] = {}
         self._by_join_id: dict[str, Meeting] = {}
+        # (organizer id, externalId) -> the meeting ``createOrGet`` made (§10.2).
+        self._by_external: dict[tuple[str, str], Meeting] = {}
         self.tokens: dict[str, Meeting] = {}
 
     def reset(self) -> None:
         self.by_id.clear()
         self._by_thread.clear()
         self._by_join_id.clear()
+        self._by_external.clear()
         self.tokens.clear()
 
     def create(
@@ -45,6 +48,7 @@ class MeetingBook:
         passcode_required: bool = False,
         attendees: list[dict[str, Any]] | None = None,
         thread_id: str | None = None,
+        external_id: str | None = None,
     ) -> Meeting:
         """Create a meeting with fresh coordinates (or for a known ``thread_id``)."""
         now = datetime.now(UTC)
@@ -84,11 +88,19 @@ class MeetingBook:
             end=end or (now + timedelta(hours=1)).isoformat().replace("+00:00", "Z"),
             created=now.isoformat().replace("+00:00", "Z"),
             attendees=attendees or [],
+            external_id=external_id,
         )
         self.by_id[meeting.id] = meeting
+        if external_id is not None:
+            self._by_external[(organizer_id, external_id)] = meeting
         self._by_thread[thread_id.lower()] = meeting
         self._by_join_id[join_id] = meeting
         return meeting
+
+    def by_external_id(self, organizer_id: str, external_id: str) -> Meeting | None:
+        """The meeting ``createOrGet`` made for this organizer under ``external_id``:
+        the tenant, the user and the external id together name it (§10.2)."""
+        return self._by_external.get((organizer_id, external_id))
 
     def by_thread(self, thread_id: str) -> Meeting | None:
         return self._by_thread.get(thread_id.lower())

@@ -290,6 +290,8 @@ class Meeting:
     end: str
     created: str
     attendees: list[dict[str, Any]] = field(default_factory=list)
+    # The creator's own key, for meetings made by ``createOrGet`` (§10.2).
+    external_id: str | None = None
     conversation: Conversation | None = None
 
     def chat_info(self) -> dict[str, Any]:
@@ -341,4 +343,5 @@ class Meeting:
             "allowedPresenters": "everyone",
             "isEntryExitAnnounced": True,
             "videoTeleconferenceId": None,
+            "externalId": self.external_id,
         }

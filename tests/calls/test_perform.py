@@ -10,8 +10,9 @@ from django.utils import timezone
 
 import pytest
 
-from callbot.calls import live, perform
-from callbot.calls.models import Action, Call, Participant
+from callbot.calls import live, perform, performers
+from callbot.calls.meetings import store_online_meeting
+from callbot.calls.models import Action, Call, Meeting, Participant
 from callbot.calls.perform import RetryLater
 from callbot.graph.errors import (
     GraphAuthError,
@@ -32,6 +33,7 @@ from tests.factories import (
 from tests.support.fake_graph import (
     FakeGraph,
     call_resource,
+    online_meeting_resource,
     operation,
     participant_resource,
 )
@@ -570,3 +572,204 @@ def test_a_look_that_fails_is_retried_like_the_request(
     assert graph.methods() == ["get_call"]
     left = reload(action)
     assert (left.status, left.attempts, left.claimed_until) == ("queued", 2, None)
+
+
+# --- calls, transfers and meetings an earlier attempt may have made -------------------
+
+ANA = "5b8e9c1a-2f3d-4e5a-9b6c-7d8e9f0a1b2c"
+LEE = "0c7d6e5f-4a3b-4c2d-9e1f-8a7b6c5d4e3f"
+PHONE = "+14255550100"
+
+
+def place(kind: str = "place_call", **params: Any) -> Action:
+    """A place action as the service stores it: no call yet."""
+    if kind == "place_call":
+        params = params or {"target": {"user_id": ANA, "display_name": "Ana"}}
+    action: Action = ActionFactory(call=None, kind=kind, parameters=params)
+    return action
+
+
+def stored_by_the_webhook(**fields: Any) -> Call:
+    """A call the webhook stored from notifications alone: an outgoing call's say
+    only its state, so no direction, kind, targets or meeting."""
+    call: Call = CallFactory(
+        **{"direction": "unknown", "state": "established", "targets": [], **fields}
+    )
+    return call
+
+
+def graph_shows(graph: FakeGraph, calls: dict[str, list[str]]) -> None:
+    """Graph's view of live calls by id (their targets); any other call is gone."""
+
+    def get_call(args: dict[str, Any]) -> Any:
+        if args["call_id"] not in calls:
+            raise GraphNotFoundError(404, "NotFound", "Call not found.")
+        return call_resource(
+            args["call_id"], "established", targets=calls[args["call_id"]]
+        )
+
+    graph.on("get_call", get_call)
+
+
+def test_a_retried_place_call_links_the_call_the_earlier_attempt_placed(
+    graph: FakeGraph,
+) -> None:
+    action = place()
+    someone_else = stored_by_the_webhook()
+    earlier = stored_by_the_webhook()
+    an_earlier_attempt_died(action)
+    graph_shows(graph, {someone_else.graph_id: [LEE], earlier.graph_id: [ANA]})
+
+    assert perform.perform(action.pk) is None
+
+    assert graph.methods() == ["get_call", "get_call"]
+    assert [r.args["call_id"] for r in graph.requests] == [
+        someone_else.graph_id,
+        earlier.graph_id,
+    ]
+    assert {r.client_request_id for r in graph.requests} == {
+        str(action.client_request_id)
+    }
+    done = reload(action)
+    # Linked, and settled by the call's state as a first attempt's would be.
+    assert done.call_id == earlier.pk
+    assert (done.status, done.result_message) == ("completed", "Established.")
+    linked = Call.objects.get(pk=earlier.pk)
+    assert (linked.direction, linked.kind) == ("outgoing", "peer_to_peer")
+    assert linked.targets == [{"user_id": ANA, "display_name": "Ana"}]
+    assert Call.objects.get(pk=someone_else.pk).actions.count() == 0
+
+
+def test_a_retried_group_call_links_the_call_with_the_same_targets(
+    graph: FakeGraph,
+) -> None:
+    targets = [{"user_id": ANA, "display_name": ""}, {"phone": PHONE}]
+    action = place("place_group_call", targets=targets, subject="Ops")
+    fewer = stored_by_the_webhook()
+    earlier = stored_by_the_webhook(state="establishing")
+    an_earlier_attempt_died(action)
+    graph_shows(graph, {fewer.graph_id: [ANA], earlier.graph_id: [PHONE, ANA]})
+
+    perform.perform(action.pk)
+
+    assert "place_group_call" not in graph.methods()
+    done = reload(action)
+    assert (done.call_id, done.status) == (earlier.pk, "sent")
+    linked = Call.objects.get(pk=earlier.pk)
+    assert (linked.kind, linked.subject, linked.targets) == ("group", "Ops", targets)
+
+
+def test_a_retried_place_call_looks_only_at_new_unclaimed_outgoing_calls(
+    graph: FakeGraph,
+) -> None:
+    before = stored_by_the_webhook()
+    action = place()
+    Call.objects.filter(pk=before.pk).update(
+        created_at=action.created_at - timedelta(seconds=1)
+    )
+    stored_by_the_webhook(direction="incoming")
+    stored_by_the_webhook(state="terminated")
+    stored_by_the_webhook(meeting=MeetingFactory())
+    taken = stored_by_the_webhook()
+    ActionFactory(
+        call=taken, kind="place_call", parameters={"target": {"user_id": ANA}}
+    )
+    an_earlier_attempt_died(action)
+    graph_shows(graph, {})
+
+    perform.perform(action.pk)
+
+    # None of them could be the earlier attempt's call: placed again, same id.
+    assert graph.methods() == ["place_peer_to_peer_call"]
+    assert graph.requests[0].client_request_id == str(action.client_request_id)
+    assert reload(action).status == "sent"
+
+
+def test_a_retried_place_call_passes_over_a_call_that_has_ended_at_graph(
+    graph: FakeGraph,
+) -> None:
+    action = place()
+    gone = stored_by_the_webhook()
+    an_earlier_attempt_died(action)
+    graph_shows(graph, {})
+
+    perform.perform(action.pk)
+
+    assert graph.methods() == ["get_call", "place_peer_to_peer_call"]
+    assert graph.requests[0].args["call_id"] == gone.graph_id
+    assert reload(action).call_id != gone.pk
+
+
+def test_a_call_another_place_action_took_is_not_linked_twice() -> None:
+    first, second = place(), place()
+    call = stored_by_the_webhook()
+    resource = call_resource(call.graph_id, "established", targets=[ANA])
+
+    assert performers.link_placed_call(first, resource) is True
+    assert performers.link_placed_call(second, resource) is False
+
+    assert reload(first).call_id == call.pk
+    assert (reload(second).call_id, reload(second).status) == (None, "queued")
+
+
+@pytest.mark.parametrize(
+    ("graph_says", "methods", "status"),
+    [
+        ("transferring", ["get_call"], "sent"),
+        ("transfer_accepted", ["get_call"], "sent"),
+        ("terminated", ["get_call"], "completed"),
+        (GraphNotFoundError(404, "NotFound"), ["get_call"], "completed"),
+        ("established", ["get_call", "transfer"], "sent"),
+    ],
+    ids=["transferring", "accepted", "terminated", "call-gone", "not-yet"],
+)
+def test_a_retried_transfer_looks_at_the_call_first(
+    graph: FakeGraph,
+    graph_says: str | GraphError,
+    methods: list[str],
+    status: str,
+) -> None:
+    call = CallFactory()
+    action = ActionFactory(
+        call=call, kind="transfer", parameters={"target": {"user_id": ANA}}
+    )
+    an_earlier_attempt_died(action)
+    graph.on(
+        "get_call",
+        graph_says
+        if isinstance(graph_says, GraphError)
+        else call_resource(call.graph_id, graph_says.replace("_a", "A")),
+    )
+
+    perform.perform(action.pk)
+
+    assert graph.methods() == methods
+    assert graph.requests[0].client_request_id == str(action.client_request_id)
+    assert reload(action).status == status
+
+
+def test_a_retried_meeting_creation_gets_the_meeting_the_earlier_attempt_made(
+    graph: FakeGraph,
+) -> None:
+    action = ActionFactory(
+        call=None, kind="create_online_meeting", parameters={"subject": "Standup"}
+    )
+    made = online_meeting_resource()
+    # The earlier attempt had Graph's answer and stored it, then died.
+    store_online_meeting(
+        made,
+        starts_at=action.created_at,
+        ends_at=action.created_at + timedelta(hours=1),
+    )
+    an_earlier_attempt_died(action)
+    graph.on("create_or_get_online_meeting", made)
+
+    perform.perform(action.pk)
+
+    assert graph.methods() == ["create_or_get_online_meeting"]
+    args = graph.requests[0].args
+    # Both attempts ask under the same key, with the same times.
+    assert args["external_id"] == str(action.client_request_id)
+    assert args["start"] == action.created_at
+    meeting = Meeting.objects.get()
+    assert reload(action).result_message == f"Created meeting {meeting.pk}."

@@ -37,7 +37,10 @@ REQUESTS: dict[str, tuple[str, dict[str, Any]]] = {
         {"targets": [{"user_id": USER}, {"phone": "+14255550100"}], "subject": "Ops"},
     ),
     K.JOIN_MEETING: ("join_meeting", {}),  # the meeting is made per test
-    K.CREATE_ONLINE_MEETING: ("create_online_meeting", {"subject": "Standup"}),
+    K.CREATE_ONLINE_MEETING: (
+        "create_or_get_online_meeting",
+        {"subject": "Standup"},
+    ),
     K.INVITE: ("invite_participants", {"target": {"user_id": USER}}),
     K.MUTE_BOT: ("mute", {}),
     K.UNMUTE_BOT: ("unmute", {}),

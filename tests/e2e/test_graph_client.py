@@ -286,6 +286,25 @@ def test_an_online_meeting_is_created_with_its_join_coordinates(
     assert meeting.passcode
 
 
+def test_create_or_get_with_the_same_external_id_returns_the_same_meeting(
+    client: GraphClient,
+) -> None:
+    start = datetime.now(UTC) + timedelta(hours=1)
+    key = "0b7e5f2a-9c1d-4e3f-8a6b-5c4d3e2f1a0b"
+
+    made = client.create_or_get_online_meeting(
+        RAVI.id, key, "Quarterly review", start, start + timedelta(minutes=30)
+    )
+    again = client.create_or_get_online_meeting(
+        RAVI.id, key, "Quarterly review", start, start + timedelta(minutes=30)
+    )
+
+    assert again.id == made.id
+    assert again.join_web_url == made.join_web_url
+    assert made.chat_info is not None
+    assert made.chat_info["threadId"].startswith("19:meeting_")
+
+
 def test_a_prepared_body_joins_a_meeting_created_through_graph(
     quiet_bot: Callbot, client: GraphClient
 ) -> None:

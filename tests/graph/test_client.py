@@ -591,6 +591,26 @@ CASES: dict[str, Case] = {
         MEETING_JSON,
         returns_meeting,
     ),
+    "create_or_get_online_meeting": Case(
+        lambda c: c.create_or_get_online_meeting(
+            ORGANIZER_ID,
+            "5f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+            "Sev2 bridge",
+            datetime(2025, 3, 4, 15, tzinfo=UTC),
+            datetime(2025, 3, 4, 16, tzinfo=UTC),
+        ),
+        "POST",
+        f"/users/{ORGANIZER_ID}/onlineMeetings/createOrGet",
+        {
+            "subject": "Sev2 bridge",
+            "startDateTime": "2025-03-04T15:00:00Z",
+            "endDateTime": "2025-03-04T16:00:00Z",
+            "externalId": "5f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+        },
+        200,
+        MEETING_JSON,
+        returns_meeting,
+    ),
 }
 
 
@@ -1036,6 +1056,16 @@ def test_logs_carry_ids_but_never_tokens_or_bodies(
                 datetime(2025, 3, 4, 16),  # noqa: DTZ001
             ),
             "timezone-aware",
+        ),
+        (
+            lambda c: c.create_or_get_online_meeting(
+                "u",
+                "",
+                "s",
+                datetime(2025, 3, 4, 15, tzinfo=UTC),
+                datetime(2025, 3, 4, 16, tzinfo=UTC),
+            ),
+            "externalId",
         ),
         (
             lambda c: c.join_meeting(

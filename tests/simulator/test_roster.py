@@ -415,3 +415,30 @@ def test_online_meetings_create_get_and_filter(
     assert by_url.json()["value"][0]["id"] == meeting["id"]
     assert by_join_id.json()["value"][0]["id"] == meeting["id"]
     assert no_filter.status_code == 400
+
+
+def test_create_or_get_returns_the_meeting_made_under_the_same_external_id(
+    emulator: RunningEmulator, graph: httpx.Client
+) -> None:
+    organizer = "7f6e5d4c-3b2a-4190-8f7e-6d5c4b3a2918"
+    other = "e5d4c3b2-a190-4f8e-b7d6-c5b4a3928170"
+    path = f"/users/{organizer}/onlineMeetings/createOrGet"
+    body = {"subject": "Sev2 bridge", "externalId": "action-41"}
+
+    first = graph.post(path, json=body)
+    again = graph.post(path, json={**body, "subject": "Renamed"})
+    another_key = graph.post(path, json={**body, "externalId": "action-42"})
+    another_user = graph.post(f"/users/{other}/onlineMeetings/createOrGet", json=body)
+    without_key = graph.post(path, json={"subject": "Sev2 bridge"})
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == first.json()
+    assert first.json()["externalId"] == "action-41"
+    assert first.json()["subject"] == "Sev2 bridge"
+    assert another_key.status_code == 201
+    assert another_key.json()["id"] != first.json()["id"]
+    # The tenant, the user and the external id together name a meeting.
+    assert another_user.status_code == 201
+    assert another_user.json()["id"] != first.json()["id"]
+    assert without_key.status_code == 400
+    assert len(emulator.control("GET", "/meetings")["value"]) == 3

@@ -71,17 +71,31 @@ def operation(
 
 
 def call_resource(
-    call_id: str | None = None, state: str = "establishing"
+    call_id: str | None = None,
+    state: str = "establishing",
+    *,
+    targets: list[str] | None = None,
 ) -> CallResource:
-    return CallResource.parse(
-        {
-            "@odata.type": "#microsoft.graph.call",
-            "id": call_id or str(uuid.uuid4()),
-            "state": state,
-            "tenantId": TENANT,
-            "myParticipantId": str(uuid.uuid4()),
-        }
-    )
+    """A call as Graph shows it; ``targets`` are user ids or +E.164 numbers, sent
+    as the invitationParticipantInfo list Graph keeps (contract §2.3)."""
+    data: dict[str, Any] = {
+        "@odata.type": "#microsoft.graph.call",
+        "id": call_id or str(uuid.uuid4()),
+        "state": state,
+        "tenantId": TENANT,
+        "myParticipantId": str(uuid.uuid4()),
+    }
+    if targets is not None:
+        data["targets"] = [
+            {
+                "@odata.type": "#microsoft.graph.invitationParticipantInfo",
+                "identity": {"phone": {"id": t}}
+                if t.startswith("+")
+                else {"user": {"id": t, "tenantId": TENANT}},
+            }
+            for t in targets
+        ]
+    return CallResource.parse(data)
 
 
 def participant_resource(
@@ -129,6 +143,7 @@ _DEFAULTS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "join_meeting_by_id": lambda a: call_resource(),
     "create_call": lambda a: call_resource(),
     "create_online_meeting": lambda a: online_meeting_resource(),
+    "create_or_get_online_meeting": lambda a: online_meeting_resource(),
     "download_recording": lambda a: b"RIFF\x24\x00\x00\x00WAVEfmt ",
 }
 
