@@ -237,6 +237,8 @@ def _link_call_placed_earlier(client: GraphClient, action: Action) -> bool:
        refuses a call another attempt took in the meantime.
     """
     wanted = {key for t in _targets(action) if (key := _target_key(t))}
+    if not wanted:
+        return False
     crid = str(action.client_request_id)
     candidates = (
         Call.objects.filter(created_at__gte=action.created_at, meeting__isnull=True)
