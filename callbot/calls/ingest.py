@@ -7,7 +7,8 @@ idempotent by construction:
 * every notification is stored once as a ``CallEvent`` under a unique delivery digest,
   so a redelivered one is recognised and changes nothing;
 * call state moves only along ``states.CALL_MOVES``, so an older state arriving late
-  (``establishing`` after ``established``) cannot roll the call back;
+  (``establishing`` after ``established``) cannot roll the call back
+  (``callstate.py``, with operations);
 * a full roster is diffed against the present participants keyed by participant id,
   a delta roster is applied entry by entry in ``rosterSequenceNumber`` order; leaving
   participants are marked left, never deleted (``rosters.py``, on the batch's
@@ -24,24 +25,20 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from callbot.calls import deltas, enqueue, kinds, lifecycle, live
+from callbot.calls import deltas, enqueue, lifecycle, live
+from callbot.calls.callstate import apply_call, apply_operation, settle_by_state
 from callbot.calls.callwork import CallWork, update_participants
-from callbot.calls.meetings import meeting_for_call
 from callbot.calls.models import Action, Call, CallEvent, Participant
-from callbot.calls.rosters import apply_hold, apply_roster, end_roster
+from callbot.calls.rosters import apply_roster, end_roster
 from callbot.calls.signals import CallActivity, call_activity
 from callbot.calls.states import (
     ActionStatus,
     CallDirection,
-    CallKind,
     CallState,
-    can_move_call,
     parse_call_state,
 )
 from callbot.graph.notifications import Notification, ResourceKind, call_keys
@@ -140,6 +137,9 @@ def apply_notifications(
     return result
 
 
+_NO_RESOURCE = CallResource.parse({})
+
+
 def end_call_locally(call_id: int, reason: str) -> bool:
     """End a call whose ending Graph never told us (reconciliation found it gone).
 
@@ -163,7 +163,7 @@ def end_call_locally(call_id: int, reason: str) -> bool:
         item.set("terminated_at", now, live.iso(now))
         item.set("result_message", reason[:2000])
         end_roster(item, now)
-        _settle_by_state(item, old_state, CallState.TERMINATED, _NO_RESOURCE, now)
+        settle_by_state(item, old_state, CallState.TERMINATED, _NO_RESOURCE, now)
         for action in Action.objects.select_for_update(no_key=True).filter(
             call=call, status__in=[ActionStatus.QUEUED, ActionStatus.SENT]
         ):
@@ -281,11 +281,11 @@ def _apply(item: CallWork, n: Notification, now: datetime) -> bool:
     """Apply one notification; True if it changed anything."""
     before = item.mutations
     if n.kind is ResourceKind.CALL and n.call is not None:
-        _apply_call(item, n, n.call, now)
+        apply_call(item, n, n.call, now)
     elif n.kind is ResourceKind.PARTICIPANTS and n.roster is not None:
         apply_roster(item, n.roster, now)
     elif n.kind is ResourceKind.OPERATION and n.operation is not None:
-        _apply_operation(item, n, now)
+        apply_operation(item, n, now)
     else:
         logger.info(
             "stored %s notification without applying it",
@@ -293,211 +293,6 @@ def _apply(item: CallWork, n: Notification, now: datetime) -> bool:
             extra={"call_id": n.call_id, "resource_url": n.resource_url},
         )
     return item.mutations != before
-
-
-def _apply_call(
-    item: CallWork, n: Notification, r: CallResource, now: datetime
-) -> None:
-    call = item.call
-    new_state = (
-        CallState.TERMINATED
-        if n.change_type == "deleted"
-        else parse_call_state(r.state)
-    )
-    stale = (
-        new_state is not None
-        and new_state != call.state
-        and item.state_seen
-        and not can_move_call(call.state, new_state)
-    )
-    if stale:
-        logger.info(
-            "ignored stale call state %s (call is %s)",
-            new_state,
-            call.state,
-            extra={"call_id": call.graph_id},
-        )
-    # Descriptive properties are filled in whenever they are sent: they do not
-    # go backwards the way state does.
-    _apply_call_properties(item, r)
-    if stale:
-        return
-    if new_state is not None:
-        item.state_seen = True
-    if new_state is not None and new_state != call.state:
-        old_state = call.state
-        item.set("state", new_state.value)
-        _settle_by_state(item, old_state, new_state, r, now)
-    if new_state is not None:
-        if new_state == CallState.ESTABLISHED and call.established_at is None:
-            item.set("established_at", now, live.iso(now))
-        if new_state == CallState.TERMINATED and call.terminated_at is None:
-            item.set("terminated_at", now, live.iso(now))
-            end_roster(item, now)
-    if r.media_state_audio is not None:
-        item.set("media_state_audio", r.media_state_audio)
-    if r.result_info is not None:
-        item.set("result_code", r.result_info.code)
-        item.set("result_subcode", r.result_info.subcode)
-        item.set("result_message", r.result_info.message[:2000])
-    tone = r.tone_info
-    if tone is not None and (
-        call.last_tone_sequence is None or tone.sequence_id > call.last_tone_sequence
-    ):
-        item.set("last_tone_sequence", tone.sequence_id)
-        item.set("last_tone", tone.tone[:16])
-        item.tones.append(tone_key(tone.tone))
-
-
-_TONE_KEYS = {"star": "*", "pound": "#"}
-
-
-def tone_key(tone: str) -> str:
-    """The key a Graph tone name stands for: ``tone0`` → "0", ``tonePound`` → "#"."""
-    name = tone.removeprefix("tone").lower()
-    return _TONE_KEYS.get(name, name)
-
-
-_NO_RESOURCE = CallResource.parse({})
-
-
-def _settle_by_state(
-    item: CallWork,
-    old_state: str,
-    new_state: CallState,
-    r: CallResource,
-    now: datetime,
-) -> None:
-    """Complete or fail the pending actions whose outcome is this state change.
-
-    Queued actions count too: the notification can beat the task recording that
-    Graph accepted the request.
-    """
-    settled = [
-        k
-        for k in kinds.SETTLED_BY_CALL_KINDS
-        if kinds.settled_status(k, new_state, old_state)
-    ]
-    if not settled:
-        return
-    pending = Action.objects.select_for_update(no_key=True).filter(
-        call=item.call,
-        kind__in=settled,
-        status__in=[ActionStatus.QUEUED, ActionStatus.SENT],
-    )
-    info = r.result_info
-    for action in pending:
-        status = kinds.settled_status(action.kind, new_state, old_state)
-        if status is None:
-            continue
-        if lifecycle.finish(
-            action,
-            status,
-            now=now,
-            result_code=info.code if info else None,
-            result_subcode=info.subcode if info else None,
-            message=info.message if info else "",
-        ):
-            item.actions.append(action)
-            item.mutations += 1
-
-
-def _apply_call_properties(item: CallWork, r: CallResource) -> None:
-    call = item.call
-    if r.direction in (CallDirection.INCOMING, CallDirection.OUTGOING) and (
-        call.direction == CallDirection.UNKNOWN
-    ):
-        item.set("direction", r.direction)
-    for name, value, limit in (
-        ("tenant_id", r.tenant_id, 64),
-        ("callback_uri", r.callback_uri, None),
-        ("call_chain_id", r.call_chain_id, 64),
-        ("my_participant_id", r.my_participant_id, 64),
-        ("subject", r.subject, 255),
-        ("media_config_kind", r.media_config_kind, 16),
-    ):
-        if value:
-            item.set(name, value[:limit])
-    if r.source is not None:
-        item.set("source", r.source)
-        if r.source_identity is not None:
-            item.set("source_display", _identity_label(r.source_identity)[:255])
-    if r.targets is not None:
-        item.set("targets", r.targets)
-        if len(r.targets) > 1 and call.kind == CallKind.PEER_TO_PEER:
-            item.set("kind", CallKind.GROUP.value)
-    if r.requested_modalities is not None:
-        item.set("requested_modalities", r.requested_modalities)
-    if (
-        r.call_options is not None
-        and r.call_options.get("isDeltaRosterEnabled") is True
-    ):
-        item.set("delta_roster", True)
-    if r.meeting_info:
-        meeting = meeting_for_call(r)
-        if meeting is not None:
-            item.set("meeting_id", meeting.pk)
-        item.set("kind", CallKind.MEETING.value)
-        if not call.subject and meeting is not None and meeting.subject:
-            item.set("subject", meeting.subject)
-    elif r.chat_info and call.kind == CallKind.PEER_TO_PEER:
-        # A chat thread without meeting coordinates: a peer-to-peer call escalated
-        # to a group call (contract §7.11), not a meeting.
-        item.set("kind", CallKind.GROUP.value)
-
-
-def _identity_label(identity: Any) -> str:
-    name: str = identity.display_name or identity.id
-    return name
-
-
-def _apply_operation(item: CallWork, n: Notification, now: datetime) -> None:
-    op = n.operation
-    if op is None:
-        return
-    query = Q(operation_key=n.operation_key) if n.operation_key else Q(pk__in=[])
-    if op.client_context:
-        query |= Q(client_context=op.client_context, operation_key="")
-    action = (
-        Action.objects.select_for_update(no_key=True)
-        .filter(query, call=item.call)
-        .order_by("-created_at")
-        .first()
-    )
-    if action is None:
-        logger.info(
-            "operation notification matches no action",
-            extra={"call_id": item.call.graph_id, "operation": n.operation_key},
-        )
-        return
-    status = op.status if n.change_type != "deleted" or op.status else "completed"
-    if status not in (ActionStatus.COMPLETED, ActionStatus.FAILED):
-        return
-    info = op.result_info
-    if not lifecycle.finish(
-        action,
-        status,
-        now=now,
-        result_code=info.code if info else None,
-        result_subcode=info.subcode if info else None,
-        message=info.message if info else "",
-        operation_id=op.id or "",
-    ):
-        return  # already final: a redelivered or late operation notification
-    if (
-        status == ActionStatus.COMPLETED
-        and op.recording_location
-        and op.recording_access_token
-    ):
-        # The token is short-lived and never stored: it travels to the task only.
-        item.recordings.append(
-            (action.pk, op.recording_location, op.recording_access_token)
-        )
-    if status == ActionStatus.COMPLETED and action.kind in kinds.HOLD_KINDS:
-        # The roster does not say who is on hold; the finished hold actions do.
-        apply_hold(item, action)
-    item.actions.append(action)
-    item.mutations += 1
 
 
 def _save(item: CallWork, now: datetime) -> list[live.CallDelta]:
