@@ -3,14 +3,18 @@ tokens and bad bodies refused with nothing stored; good batches stored and 202."
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
+from django.core.handlers.asgi import ASGIHandler
 from django.test import Client
 
 import pytest
+from asgiref.sync import async_to_sync
 
 from callbot.calls import views
 from callbot.calls.models import Call, CallEvent, Participant
@@ -223,3 +227,129 @@ def test_unreachable_signing_keys_answer_503_so_the_platform_retries(
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "signing_keys_unavailable"
     assert_nothing_stored()
+
+
+def large_meetings_batch(meetings: int, people: int) -> dict[str, Any]:
+    """Full rosters of ``meetings`` meetings of ``people`` each, in one batch."""
+    template = load_fixture("roster_two_join.json")["value"][0]
+    person = template["resourceData"][0]
+    value = []
+    for m in range(meetings):
+        call_id = f"{m:08x}-9e8d-4c7b-a6f5-e4d3c2b1a098"
+        roster = []
+        for i in range(people):
+            entry = copy.deepcopy(person)
+            entry["id"] = f"{m:08x}-{i:04x}-4a2b-9c1d-0e9f8a7b6c5d"
+            entry["info"]["identity"]["user"]["displayName"] = f"Person {m}.{i}"
+            roster.append(entry)
+        value.append(
+            {
+                **template,
+                "resource": f"/app/calls/{call_id}/participants",
+                "resourceUrl": f"/communications/calls/{call_id}/participants",
+                "resourceData": roster,
+            }
+        )
+    return {"@odata.type": "#microsoft.graph.commsNotifications", "value": value}
+
+
+def test_batch_larger_than_djangos_upload_limit_is_applied(
+    webhook: Client, token_issuer: TestTokenIssuer, settings: Any
+) -> None:
+    body = json.dumps(large_meetings_batch(meetings=3, people=1500))
+    assert len(body) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+    response = post(
+        webhook, body, token_issuer.bearer(), X_Microsoft_Skype_Message_ID="big"
+    )
+
+    assert response.status_code == 202
+    assert response.json() == {"stored": 3, "duplicates": 0}
+    assert Participant.objects.filter(left_at__isnull=True).count() == 3 * 1500
+
+
+def test_batch_past_webhook_max_bytes_is_refused_with_413(
+    webhook: Client, token_issuer: TestTokenIssuer, settings: Any
+) -> None:
+    settings.WEBHOOK_MAX_BYTES = 20_000
+    body = json.dumps(large_meetings_batch(meetings=1, people=40))
+    assert len(body) > settings.WEBHOOK_MAX_BYTES
+
+    response = post(webhook, body, token_issuer.bearer())
+    unsigned = post(webhook, body, None)
+
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+    assert "20000 bytes" in response.json()["error"]["message"]
+    assert unsigned.status_code == 401  # the token is checked before the body is read
+    assert_nothing_stored()
+
+
+def test_django_upload_limit_still_guards_other_views(
+    client: Client, settings: Any
+) -> None:
+    body = "username=" + "x" * settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    response = client.post(
+        "/accounts/login/", data=body, content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 400
+
+
+def asgi_post(body: bytes, auth: str, *, chunk: int = 65536) -> tuple[int, Any]:
+    """POST ``body`` through Django's ASGI handler (what daphne runs) in chunks and
+    with no Content-Length, as a chunked request arrives."""
+    handler = ASGIHandler()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": URL,
+        "raw_path": URL.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/json"),
+            (b"authorization", auth.encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    messages = [
+        {"type": "http.request", "body": body[i : i + chunk], "more_body": True}
+        for i in range(0, len(body), chunk)
+    ] + [{"type": "http.request", "body": b"", "more_body": False}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop(0)
+        await asyncio.Event().wait()  # the client stays connected
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async_to_sync(handler)(scope, receive, send)
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    content = b"".join(
+        m.get("body", b"") for m in sent if m["type"] == "http.response.body"
+    )
+    return status, json.loads(content)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_chunked_batch_is_read_past_djangos_limit_and_held_to_ours(
+    webhook: Client, token_issuer: TestTokenIssuer, settings: Any
+) -> None:
+    body = json.dumps(large_meetings_batch(meetings=3, people=1500)).encode()
+    assert len(body) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+    status, answer = asgi_post(body, token_issuer.bearer())
+    assert (status, answer["stored"]) == (202, 3)
+
+    settings.WEBHOOK_MAX_BYTES = len(body) - 1
+    status, answer = asgi_post(body, token_issuer.bearer())
+    assert (status, answer["error"]["code"]) == (413, "payload_too_large")
