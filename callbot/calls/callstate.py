@@ -78,7 +78,7 @@ def apply_call(item: CallWork, n: Notification, r: CallResource, now: datetime) 
             item.set("terminated_at", now, live.iso(now))
             end_roster(item, now)
     if r.media_state_audio is not None:
-        item.set("media_state_audio", r.media_state_audio)
+        item.set("media_state_audio", r.media_state_audio[:16])
     if r.result_info is not None:
         item.set("result_code", r.result_info.code)
         item.set("result_subcode", r.result_info.subcode)

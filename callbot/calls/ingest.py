@@ -15,6 +15,11 @@ idempotent by construction:
   working set of each call, ``callwork.py``);
 * tones are deduplicated on their ``sequenceId``.
 
+No authenticated notification is lost: one that is malformed or cannot be stored is
+quarantined (``quarantine.py``) in the batch's transaction, and if applying the
+batch still fails for anything but a database outage, the batch is applied again
+one notification at a time, each in a savepoint, quarantining the ones that fail.
+
 It must not import the dashboard or call Graph: the webhook answers fast and the
 side effects (live deltas) run after commit.
 """
@@ -32,7 +37,14 @@ from django.utils import timezone
 from callbot.calls import deltas, enqueue, lifecycle, live
 from callbot.calls.callstate import apply_call, apply_operation, settle_by_state
 from callbot.calls.callwork import CallWork, update_participants
-from callbot.calls.models import Action, Call, CallEvent, Participant
+from callbot.calls.models import (
+    Action,
+    Call,
+    CallEvent,
+    Participant,
+    QuarantinedNotification,
+)
+from callbot.calls.quarantine import Reason, is_outage, quarantined
 from callbot.calls.rosters import apply_roster, end_roster
 from callbot.calls.signals import CallActivity, call_activity
 from callbot.calls.states import (
@@ -41,7 +53,12 @@ from callbot.calls.states import (
     CallState,
     parse_call_state,
 )
-from callbot.graph.notifications import Notification, ResourceKind, call_keys
+from callbot.graph.notifications import (
+    MalformedNotification,
+    Notification,
+    ResourceKind,
+    call_keys,
+)
 from callbot.graph.resources import CallResource
 
 logger = logging.getLogger(__name__)
@@ -49,13 +66,36 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class IngestResult:
+    """What became of a batch: ``stored + duplicates + quarantined`` is its size."""
+
     stored: int = 0
     duplicates: int = 0
+    quarantined: int = 0
     deltas: list[live.CallDelta] = field(default_factory=list)
+
+    def add(self, other: IngestResult) -> None:
+        self.stored += other.stored
+        self.duplicates += other.duplicates
+        self.quarantined += other.quarantined
+        self.deltas.extend(other.deltas)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    position: int
+    item: Notification | MalformedNotification
+    digest: str
+
+
+@dataclass(frozen=True)
+class _Delivery:
+    message_id: str
+    tenant_id: str
+    now: datetime
 
 
 def apply_notifications(
-    notifications: Sequence[Notification],
+    notifications: Sequence[Notification | MalformedNotification],
     *,
     message_id: str = "",
     tenant_id: str = "",
@@ -64,77 +104,220 @@ def apply_notifications(
     """Store and apply a parsed notification batch; publish the deltas after commit.
 
     Steps:
-    1. Lock the named calls (creating rows for ids we have not seen: an outgoing
-       call's first notification can beat the task that stores the create answer),
-       in key order so concurrent batches cannot deadlock.
-    2. Drop notifications whose delivery digest is already stored (redelivery).
-    3. Apply each remaining notification in array order and store it as a CallEvent.
-    4. Save changed rows, bump each changed call's version once, and register the
-       deltas for publication on commit.
+    1. Apply the whole batch in one transaction (``_apply_batch``).
+    2. If that raises anything but a database outage (``quarantine.is_outage``),
+       it is rolled back and the batch is applied again one notification at a
+       time, each in a savepoint of one transaction; a notification that still
+       fails is quarantined with its error. Nothing is ever half-applied: a
+       notification's writes commit together with its CallEvent, or not at all.
 
-    Returns counts and the deltas. Raises nothing for unknown calls or operations:
-    they are stored and logged.
+    Returns counts and the deltas; every notification is stored, a duplicate, or
+    quarantined. Raises only an outage, with nothing written (the webhook answers
+    503 and the platform delivers the batch again). Unknown calls and operations
+    are not errors: they are stored and logged.
     """
-    now = received_at or timezone.now()
     result = IngestResult()
     if not notifications:
         return result
+    delivery = _Delivery(message_id, tenant_id, received_at or timezone.now())
+    entries = [
+        _Entry(i, n, n.digest(message_id, i)) for i, n in enumerate(notifications)
+    ]
+    try:
+        with transaction.atomic():
+            return _apply_batch(entries, delivery)
+    except Exception as exc:
+        if is_outage(exc):
+            raise
+        logger.warning(
+            "batch failed to apply (%s: %s); applying it one notification at a time",
+            type(exc).__name__,
+            str(exc)[:300],
+            extra={"message_id": message_id},
+        )
     with transaction.atomic():
-        work = _lock_calls(notifications, now)
-        digests = [n.digest(message_id, i) for i, n in enumerate(notifications)]
-        seen = set(
-            CallEvent.objects.filter(digest__in=digests).values_list(
-                "digest", flat=True
-            )
-        )
-        events: list[CallEvent] = []
-        for notification, digest in zip(notifications, digests, strict=True):
-            if digest in seen:
-                result.duplicates += 1
-                continue
-            seen.add(digest)
-            item = work[notification.call_key]
-            applied = _apply(item, notification, now)
-            item.call.event_count += 1
-            item.dirty.add("event_count")
-            events.append(
-                CallEvent(
-                    call=item.call,
-                    sequence=item.call.event_count,
-                    digest=digest,
-                    change_type=notification.change_type,
-                    resource_url=notification.resource_url[:2000],
-                    resource_kind=notification.kind.value,
-                    message_id=message_id[:128],
-                    tenant_id=tenant_id[:64],
-                    payload=notification.raw,
-                    applied=applied,
-                    received_at=now,
+        _lock_present_calls(entries)
+        for entry in entries:
+            try:
+                with transaction.atomic():
+                    result.add(_apply_batch([entry], delivery))
+            except Exception as exc:
+                if is_outage(exc):
+                    raise
+                # A failure no check foresaw: the traceback is for whoever fixes it.
+                logger.exception(
+                    "notification %d failed to apply",
+                    entry.position,
+                    extra={"message_id": message_id},
                 )
-            )
-        CallEvent.objects.bulk_create(events)
-        result.stored = len(events)
-        for item in work.values():
-            result.deltas.extend(_save(item, now))
-        deltas.announce(
-            result.deltas,
-            {item.call.pk: item.call for item in work.values()},
-            fresh={item.call.pk for item in work.values() if item.fresh},
-            roster_changed={
-                item.call.pk for item in work.values() if item.participants or item.left
-            },
-            actions_changed={item.call.pk for item in work.values() if item.actions},
-        )
-        activity = [_activity(item) for item in work.values() if item.changed]
-        if activity:
-            transaction.on_commit(lambda: _announce(activity))
-        for item in work.values():
-            for action_id, location, token in item.recordings:
-                # The token is short-lived and never stored: it travels to the task.
-                enqueue.send_on_commit(
-                    enqueue.FETCH_RECORDING, action_id, location, token
-                )
+                error = f"{type(exc).__name__}: {exc}"
+                _keep([_quarantine(entry, delivery, Reason.FAILED, error)])
+                result.quarantined += 1
     return result
+
+
+def _apply_batch(entries: Sequence[_Entry], delivery: _Delivery) -> IngestResult:
+    """Apply ``entries`` in the caller's transaction.
+
+    Steps:
+    1. Quarantine what cannot be applied: malformed notifications, and ones with a
+       value our columns cannot hold (``_unstorable``).
+    2. Lock the calls the new ones name (creating rows for ids we have not seen: an
+       outgoing call's first notification can beat the task that stores the create
+       answer), in key order so concurrent batches cannot deadlock.
+    3. Drop notifications already stored or quarantined (redelivery), checked
+       again under the locks.
+    4. Apply each remaining notification in array order and store it as a CallEvent.
+    5. Save changed rows, bump each changed call's version once, and register the
+       deltas for publication on commit.
+    """
+    now = delivery.now
+    result = IngestResult()
+    problems: dict[int, tuple[str, str]] = {}
+    for entry in entries:
+        if isinstance(entry.item, MalformedNotification):
+            problems[entry.position] = (Reason.MALFORMED, entry.item.problem)
+        elif (why := _unstorable(entry.item)) is not None:
+            problems[entry.position] = (Reason.UNSTORABLE, why)
+    digests = [e.digest for e in entries]
+    seen = _kept(digests)
+    applicable = [
+        e.item
+        for e in entries
+        if isinstance(e.item, Notification)
+        and e.position not in problems
+        and e.digest not in seen
+    ]
+    work = _lock_calls(applicable, now) if applicable else {}
+    if applicable:
+        # Again under the calls' locks: a concurrent delivery of the same batch
+        # may have stored them meanwhile.
+        seen = _kept(digests)
+    events: list[CallEvent] = []
+    kept: list[QuarantinedNotification] = []
+    for entry in entries:
+        if entry.digest in seen:
+            result.duplicates += 1
+            continue
+        seen.add(entry.digest)
+        notification = entry.item
+        if entry.position in problems or not isinstance(notification, Notification):
+            kept.append(_quarantine(entry, delivery, *problems[entry.position]))
+            continue
+        item = work[notification.call_key]
+        applied = _apply(item, notification, now)
+        item.call.event_count += 1
+        item.dirty.add("event_count")
+        events.append(
+            CallEvent(
+                call=item.call,
+                sequence=item.call.event_count,
+                digest=entry.digest,
+                change_type=notification.change_type,
+                resource_url=notification.resource_url[:2000],
+                resource_kind=notification.kind.value,
+                message_id=delivery.message_id[:128],
+                tenant_id=delivery.tenant_id[:64],
+                payload=notification.raw,
+                applied=applied,
+                received_at=now,
+            )
+        )
+    CallEvent.objects.bulk_create(events)
+    result.stored = len(events)
+    _keep(kept)
+    result.quarantined = len(kept)
+    for item in work.values():
+        result.deltas.extend(_save(item, now))
+    deltas.announce(
+        result.deltas,
+        {item.call.pk: item.call for item in work.values()},
+        fresh={item.call.pk for item in work.values() if item.fresh},
+        roster_changed={
+            item.call.pk for item in work.values() if item.participants or item.left
+        },
+        actions_changed={item.call.pk for item in work.values() if item.actions},
+    )
+    activity = [_activity(item) for item in work.values() if item.changed]
+    if activity:
+        transaction.on_commit(lambda: _announce(activity))
+    for item in work.values():
+        for action_id, location, token in item.recordings:
+            # The token is short-lived and never stored: it travels to the task.
+            enqueue.send_on_commit(enqueue.FETCH_RECORDING, action_id, location, token)
+    return result
+
+
+# Columns whose values are keys: cutting one to fit could merge two calls or two
+# participants, so a notification with a longer one is quarantined instead.
+_CALL_ID_MAX = Call.graph_id.field.max_length or 0
+_PARTICIPANT_ID_MAX = Participant.graph_id.field.max_length or 0
+_CHANGE_TYPE_MAX = CallEvent.change_type.field.max_length or 0
+
+
+def _kept(digests: list[str]) -> set[str]:
+    """The digests already stored as events or quarantined."""
+    stored = CallEvent.objects.filter(digest__in=digests)
+    held = QuarantinedNotification.objects.filter(digest__in=digests)
+    return set(stored.values_list("digest", flat=True)) | set(
+        held.values_list("digest", flat=True)
+    )
+
+
+def _unstorable(n: Notification) -> str | None:
+    """Why ``n`` cannot be stored as it is, or None. Descriptive text (names,
+    subjects, messages) is cut to its column where it is written; ids are not."""
+    if len(n.call_id) > _CALL_ID_MAX:
+        return f"call id is longer than {_CALL_ID_MAX} characters"
+    if len(n.change_type) > _CHANGE_TYPE_MAX:
+        return f"changeType is longer than {_CHANGE_TYPE_MAX} characters"
+    if n.roster is not None:
+        for p in n.roster.participants:
+            if p.id is not None and len(p.id) > _PARTICIPANT_ID_MAX:
+                return f"participant id is longer than {_PARTICIPANT_ID_MAX} characters"
+    return None
+
+
+def _quarantine(
+    entry: _Entry, delivery: _Delivery, reason: str, error: str
+) -> QuarantinedNotification:
+    return quarantined(
+        entry.item,
+        digest=entry.digest,
+        position=entry.position,
+        reason=reason,
+        error=error,
+        message_id=delivery.message_id,
+        tenant_id=delivery.tenant_id,
+        received_at=delivery.now,
+    )
+
+
+def _keep(rows: list[QuarantinedNotification]) -> None:
+    # A quarantined notification locks no call, so two deliveries of one batch can
+    # both get here: the second one's row is the same, and is skipped.
+    QuarantinedNotification.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def _lock_present_calls(entries: Sequence[_Entry]) -> None:
+    """Lock the stored calls of a batch in key order before it is applied one
+    notification at a time, so that path cannot deadlock with another batch on
+    them either. Best effort: a failure here is left to each notification."""
+    keys = sorted(
+        {e.item.call_key for e in entries if isinstance(e.item, Notification)}
+    )
+    try:
+        with transaction.atomic():
+            list(
+                Call.objects.select_for_update(no_key=True)
+                .filter(graph_key__in=keys)
+                .order_by("graph_key")
+                .values_list("pk", flat=True)
+            )
+    except Exception as exc:
+        if is_outage(exc):
+            raise
+        logger.warning("could not lock the calls of a batch: %s", exc)
 
 
 _NO_RESOURCE = CallResource.parse({})

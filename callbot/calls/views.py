@@ -29,6 +29,7 @@ from callbot.graph.notification_auth import (
     SigningKeysUnavailableError,
 )
 from callbot.graph.notifications import (
+    BatchTooLargeError,
     NotificationFormatError,
     parse_notification_batch,
 )
@@ -98,7 +99,8 @@ def _webhook_body(request: HttpRequest) -> bytes:
 def _refuse_too_large(
     view: Callable[[HttpRequest], JsonResponse],
 ) -> Callable[[HttpRequest], JsonResponse]:
-    """Answer 413 (JSON) when ``view`` finds the body too large."""
+    """Answer 413 (JSON) when ``view`` finds the body too large, or a batch of
+    more notifications than we apply in one request."""
 
     @functools.wraps(view)
     def wrapped(request: HttpRequest) -> JsonResponse:
@@ -110,6 +112,9 @@ def _refuse_too_large(
             return _error(
                 413, "payload_too_large", f"the body is larger than {limit} bytes"
             )
+        except BatchTooLargeError as exc:
+            logger.warning("notification batch refused: %s", exc)
+            return _error(413, "payload_too_large", str(exc))
 
     return wrapped
 
@@ -123,9 +128,9 @@ def callback(request: HttpRequest) -> JsonResponse:
     401 without a valid bearer token, 400 for a body that is not a notification
     batch, 413 past ``WEBHOOK_MAX_BYTES``, 503 when the signing keys cannot be
     fetched (so the platform retries); nothing is stored in any of these cases. A
-    valid batch is applied in one transaction and answered 202; the live deltas go
-    out after commit. The ``Server-Timing`` header gives the time spent here, for
-    dashboards and benches.
+    valid batch is applied and answered 202, a notification in it that cannot be
+    applied being quarantined (ingest.py); the live deltas go out after commit. The
+    ``Server-Timing`` header gives the time spent here, for dashboards and benches.
     """
     started = time.perf_counter()
     try:
@@ -150,7 +155,12 @@ def callback(request: HttpRequest) -> JsonResponse:
         tenant_id=claims.tenant_id,
     )
     response = JsonResponse(
-        {"stored": result.stored, "duplicates": result.duplicates}, status=202
+        {
+            "stored": result.stored,
+            "duplicates": result.duplicates,
+            "quarantined": result.quarantined,
+        },
+        status=202,
     )
     elapsed_ms = (time.perf_counter() - started) * 1000
     response["Server-Timing"] = f"app;dur={elapsed_ms:.2f}"

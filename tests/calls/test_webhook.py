@@ -1,5 +1,6 @@
 """The Graph webhook: tokens checked against a JWKS served over real HTTP; bad
-tokens and bad bodies refused with nothing stored; good batches stored and 202."""
+tokens and bodies that are not a batch refused with nothing stored; good batches
+stored and 202, a notification that cannot be applied quarantined, never its batch."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import asyncio
 import copy
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from django.core.handlers.asgi import ASGIHandler
@@ -16,35 +16,17 @@ from django.test import Client
 import pytest
 from asgiref.sync import async_to_sync
 
-from callbot.calls import views
-from callbot.calls.models import Call, CallEvent, Participant
+from callbot.calls.models import (
+    Call,
+    CallEvent,
+    Participant,
+    QuarantinedNotification,
+)
 from tests.conftest import load_fixture
 from tests.support.jwt import OMIT, JwksServer, TestTokenIssuer
+from tests.support.webhook import URL, post
 
 pytestmark = pytest.mark.django_db
-
-URL = "/api/calling/callback"
-
-
-@pytest.fixture
-def webhook(
-    settings: Any, jwks_server: JwksServer, token_issuer: TestTokenIssuer
-) -> Iterator[Client]:
-    """A client posting to the webhook, with Callbot trusting ``token_issuer``."""
-    settings.GRAPH_NOTIFICATION_OPENID_URL = jwks_server.openid_url
-    settings.GRAPH_CLIENT_ID = token_issuer.audience
-    settings.GRAPH_CA_BUNDLE = ""
-    views.reset_notification_authenticator()
-    yield Client()
-    views.reset_notification_authenticator()
-
-
-def post(client: Client, body: Any, auth: str | None, **headers: str) -> Any:
-    data = body if isinstance(body, str | bytes) else json.dumps(body)
-    extra = {"HTTP_AUTHORIZATION": auth} if auth is not None else {}
-    for name, value in headers.items():
-        extra["HTTP_" + name.upper().replace("-", "_")] = value
-    return client.post(URL, data=data, content_type="application/json", **extra)
 
 
 def assert_nothing_stored() -> None:
@@ -63,7 +45,7 @@ def test_signed_batch_is_stored_and_acknowledged(
     )
 
     assert response.status_code == 202
-    assert response.json() == {"stored": 1, "duplicates": 0}
+    assert response.json() == {"stored": 1, "duplicates": 0, "quarantined": 0}
     event = CallEvent.objects.get()
     assert event.message_id == "abc"
     assert event.tenant_id == token_issuer.tenant_id
@@ -80,7 +62,7 @@ def test_redelivered_batch_is_acknowledged_and_changes_nothing(
     )
 
     assert response.status_code == 202
-    assert response.json() == {"stored": 0, "duplicates": 1}
+    assert response.json() == {"stored": 0, "duplicates": 1, "quarantined": 0}
     assert CallEvent.objects.count() == 1
 
 
@@ -136,47 +118,79 @@ def test_wrong_scheme_is_refused(
         ("{not json", "not valid JSON"),
         ("[]", "'value' array"),
         ('{"value": {}}', "'value' array"),
-        ('{"value": [42]}', "value[0] must be an object"),
-        ('{"value": [{"resourceUrl": "/communications/calls/x"}]}', "changeType"),
-        ('{"value": [{"changeType": "updated"}]}', "neither resourceUrl nor resource"),
-        (
-            '{"value": [{"changeType": "updated", "resourceUrl": "/communications/users/x"}]}',
-            "does not name a call",
-        ),
-        (
-            json.dumps(
-                {
-                    "value": [
-                        {
-                            "changeType": "updated",
-                            "resourceUrl": "/communications/calls/a/participants",
-                            "resourceData": [{"id": "p", "isMuted": "perhaps"}],
-                        }
-                    ]
-                }
-            ),
-            "isMuted must be a boolean",
-        ),
+        ('{"value": [1, 2', "not valid JSON"),
     ],
 )
-def test_signed_malformed_body_is_refused_with_its_problem_named(
+def test_signed_body_that_is_not_a_batch_is_refused_with_its_problem_named(
     webhook: Client, token_issuer: TestTokenIssuer, body: str, complaint: str
 ) -> None:
     response = post(webhook, body, token_issuer.bearer())
     assert response.status_code == 400
     assert complaint in response.json()["error"]["message"]
     assert_nothing_stored()
+    assert QuarantinedNotification.objects.count() == 0
 
 
-def test_one_malformed_notification_refuses_the_whole_batch(
+@pytest.mark.parametrize(
+    ("notification", "complaint"),
+    [
+        (42, "value[0] must be an object"),
+        ({"resourceUrl": "/communications/calls/x"}, "changeType"),
+        ({"changeType": "updated"}, "neither resourceUrl nor resource"),
+        (
+            {"changeType": "updated", "resourceUrl": "/communications/users/x"},
+            "does not name a call",
+        ),
+        (
+            {
+                "changeType": "updated",
+                "resourceUrl": "/communications/calls/a/participants",
+                "resourceData": [{"id": "p", "isMuted": "perhaps"}],
+            },
+            "isMuted must be a boolean",
+        ),
+    ],
+)
+def test_signed_malformed_notification_is_quarantined_with_its_problem_named(
+    webhook: Client, token_issuer: TestTokenIssuer, notification: Any, complaint: str
+) -> None:
+    response = post(webhook, {"value": [notification]}, token_issuer.bearer())
+
+    assert response.status_code == 202
+    assert response.json() == {"stored": 0, "duplicates": 0, "quarantined": 1}
+    assert_nothing_stored()
+    kept = QuarantinedNotification.objects.get()
+    assert kept.reason == "malformed"
+    assert complaint in kept.error
+    assert json.loads(kept.payload) == notification
+
+
+def test_one_malformed_notification_is_quarantined_and_the_rest_applied(
     webhook: Client, token_issuer: TestTokenIssuer
 ) -> None:
     body = load_fixture("incoming_p2p_call.json")
     body["value"].append({"changeType": "updated"})
-    response = post(webhook, body, token_issuer.bearer())
-    assert response.status_code == 400
-    assert "value[1]" in response.json()["error"]["message"]
-    assert_nothing_stored()
+    response = post(
+        webhook, body, token_issuer.bearer(), X_Microsoft_Skype_Message_ID="m"
+    )
+
+    assert response.status_code == 202
+    assert response.json() == {"stored": 1, "duplicates": 0, "quarantined": 1}
+    assert Call.objects.get().state == "incoming"
+    kept = QuarantinedNotification.objects.get()
+    assert (kept.position, kept.message_id) == (1, "m")
+    assert "value[1]" in kept.error
+
+
+def test_redelivered_malformed_notification_is_quarantined_once(
+    webhook: Client, token_issuer: TestTokenIssuer
+) -> None:
+    body = {"value": [{"changeType": "updated"}]}
+    post(webhook, body, token_issuer.bearer(), X_Microsoft_Skype_Message_ID="m")
+    again = post(webhook, body, token_issuer.bearer(), X_Microsoft_Skype_Message_ID="m")
+
+    assert again.json() == {"stored": 0, "duplicates": 1, "quarantined": 0}
+    assert QuarantinedNotification.objects.count() == 1
 
 
 def test_get_is_not_allowed(webhook: Client) -> None:
@@ -264,7 +278,7 @@ def test_batch_larger_than_djangos_upload_limit_is_applied(
     )
 
     assert response.status_code == 202
-    assert response.json() == {"stored": 3, "duplicates": 0}
+    assert response.json() == {"stored": 3, "duplicates": 0, "quarantined": 0}
     assert Participant.objects.filter(left_at__isnull=True).count() == 3 * 1500
 
 

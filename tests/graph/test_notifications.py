@@ -7,7 +7,8 @@ import json
 import pytest
 
 from callbot.graph.notifications import (
-    NotificationFormatError,
+    MAX_NOTIFICATIONS_PER_BATCH,
+    BatchTooLargeError,
     ResourceKind,
     classify,
     parse_notification_batch,
@@ -108,5 +109,6 @@ def test_same_content_digests_differ_by_delivery() -> None:
 
 def test_oversized_batch_is_refused() -> None:
     item = load_fixture("call_established.json")["value"][0]
-    with pytest.raises(NotificationFormatError, match="at most"):
-        parse_notification_batch(json.dumps({"value": [item] * 1001}))
+    too_many = MAX_NOTIFICATIONS_PER_BATCH + 1
+    with pytest.raises(BatchTooLargeError, match="at most"):
+        parse_notification_batch(json.dumps({"value": [item] * too_many}))
