@@ -4,8 +4,9 @@ With ``services.py`` and the worker's ``lifecycle.py`` this is one of the few
 modules that write domain state. Ingest is
 idempotent by construction:
 
-* every notification is stored once as a ``CallEvent`` under a unique delivery digest,
-  so a redelivered one is recognised and changes nothing;
+* every notification is stored once as a ``CallEvent`` under a unique identity
+  (``Notification.digest``: its content, or for a full roster its delivery), so a
+  redelivered one is recognised and changes nothing;
 * call state moves only along ``states.CALL_MOVES``, so an older state arriving late
   (``establishing`` after ``established``) cannot roll the call back
   (``callstate.py``, with operations);

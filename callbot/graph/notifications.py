@@ -23,6 +23,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from callbot.graph import wire_json
@@ -86,15 +87,31 @@ class Notification:
     roster: Roster | None = None
     operation: OperationResource | None = None
 
-    def digest(self, message_id: str = "", index: int = 0) -> str:
-        """Identity of this delivery.
+    @property
+    def is_full_roster(self) -> bool:
+        return self.roster is not None and not self.roster.is_delta
 
-        With the platform's message id (``X-Microsoft-Skype-Message-ID``, the same on
-        a redelivery) the delivery is (message id, position in the batch), so a later
-        notification that happens to repeat an earlier one's content is still applied.
-        Without it we fall back to a digest of the content alone.
+    @cached_property
+    def content_digest(self) -> str:
+        return delivery_digest(self.raw)
+
+    def digest(self, message_id: str = "", index: int = 0) -> str:
+        """Identity of this notification: it is stored once, whatever batch brings it.
+
+        Most notifications are identified by their content: a call update, a tone
+        (its ``sequenceId``), an operation's outcome, a delta roster (its sequence
+        numbers) are not sent twice with the same content, so a redelivery is
+        recognised even under a new ``X-Microsoft-Skype-Message-ID``.
+
+        A full roster is the exception: the same list legitimately comes back (Lee
+        mutes, then unmutes), and nothing in it tells a repeat from a redelivery.
+        With the platform's message id its identity is the delivery, (message id,
+        position in the batch); a redelivery under a new message id is stored
+        again, and applying it changes nothing unless the roster moved since.
         """
-        return delivery_digest(self.raw, message_id, index)
+        if self.is_full_roster and message_id:
+            return delivery_digest(self.raw, message_id, index)
+        return self.content_digest
 
 
 @dataclass(frozen=True)
@@ -119,8 +136,8 @@ class MalformedNotification:
         return value if isinstance(value, str) else ""
 
     def digest(self, message_id: str = "", index: int = 0) -> str:
-        """Identity of this delivery, as ``Notification.digest``."""
-        return delivery_digest(self.raw, message_id, index)
+        """Its content, so a redelivery is recognised in any batch."""
+        return delivery_digest(self.raw)
 
 
 def delivery_digest(raw: Any, message_id: str = "", index: int = 0) -> str:

@@ -182,12 +182,35 @@ def test_one_malformed_notification_is_quarantined_and_the_rest_applied(
     assert "value[1]" in kept.error
 
 
+def test_notification_redelivered_in_another_batch_is_stored_once(
+    webhook: Client, token_issuer: TestTokenIssuer
+) -> None:
+    post(
+        webhook,
+        load_fixture("incoming_p2p_call.json"),
+        token_issuer.bearer(),
+        X_Microsoft_Skype_Message_ID="m1",
+    )
+    body = load_fixture("incoming_p2p_call.json")
+    body["value"].extend(load_fixture("call_established.json")["value"])
+
+    response = post(
+        webhook, body, token_issuer.bearer(), X_Microsoft_Skype_Message_ID="m2"
+    )
+
+    assert response.json() == {"stored": 1, "duplicates": 1, "quarantined": 0}
+    assert CallEvent.objects.count() == 2
+    assert Call.objects.get().state == "established"
+
+
 def test_redelivered_malformed_notification_is_quarantined_once(
     webhook: Client, token_issuer: TestTokenIssuer
 ) -> None:
     body = {"value": [{"changeType": "updated"}]}
     post(webhook, body, token_issuer.bearer(), X_Microsoft_Skype_Message_ID="m")
-    again = post(webhook, body, token_issuer.bearer(), X_Microsoft_Skype_Message_ID="m")
+    again = post(
+        webhook, body, token_issuer.bearer(), X_Microsoft_Skype_Message_ID="m2"
+    )
 
     assert again.json() == {"stored": 0, "duplicates": 1, "quarantined": 0}
     assert QuarantinedNotification.objects.count() == 1
