@@ -36,6 +36,7 @@ _DIRTY = re.compile("[\x00\ud800-\udfff]")
 # The escapes that decode to a NUL or a surrogate; a lone one survives json.loads.
 _DIRTY_ESCAPE = re.compile(r"\\u(?:0000|[dD][89abcdefABCDEF])")
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
+_RUN_OF = {"[": re.compile(r"\[+"), "]": re.compile(r"\]+")}
 _NUMBER = re.compile(r"(-?(?:0|[1-9][0-9]*))(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 _LITERALS = (
     ("true", True),
@@ -179,9 +180,19 @@ def _loads_iteratively(text: str) -> Any:
             if text[after : after + 1] == closer:
                 value, pos = ({} if char == "{" else []), after + 1
             elif skipped or len(stack) >= MAX_NESTING:
-                skipped.append(ord(closer))
-                pos = key_at(after)[1] if char == "{" else after
-                continue
+                if char == "[":
+                    # A run of "[" at once: deep arrays cost a regex, not a loop.
+                    end = _run_end(text, pos, "[")
+                    skipped.extend(b"]" * (end - pos))
+                    pos = _skip(text, end)
+                    if text[pos : pos + 1] != "]":
+                        continue
+                    skipped.pop()  # the innermost one is empty
+                    value, pos = TOO_DEEP, pos + 1
+                else:
+                    skipped.append(ord(closer))
+                    pos = key_at(after)[1]
+                    continue
             elif char == "{":
                 key, pos = key_at(after)
                 stack.append(({}, key))
@@ -205,8 +216,14 @@ def _loads_iteratively(text: str) -> Any:
                         pos = key_at(pos)[1]
                     break
                 if char and ord(char) == skipped[-1]:
-                    skipped.pop()
-                    pos += 1
+                    if char == "]":
+                        # The arrays open on top of the stack, closed at once.
+                        arrays = len(skipped) - 1 - skipped.rfind(b"}")
+                        closed = min(_run_end(text, pos, "]") - pos, arrays)
+                    else:
+                        closed = 1
+                    del skipped[-closed:]
+                    pos += closed
                     value = TOO_DEEP
                     continue
                 raise ValueError(f"Expecting ',' delimiter: char {pos}")
@@ -230,6 +247,12 @@ def _loads_iteratively(text: str) -> Any:
                 value, pos = container, pos + 1
                 continue
             raise ValueError(f"Expecting ',' delimiter: char {pos}")
+
+
+def _run_end(text: str, pos: int, char: str) -> int:
+    """Where the run of ``char`` starting at ``pos`` ends."""
+    run = _RUN_OF[char].match(text, pos)
+    return run.end() if run else pos
 
 
 def _skip(text: str, pos: int) -> int:
