@@ -5,8 +5,9 @@ The batches and the properties are the ones of tests/calls/test_webhook_fuzz.py
 is valid, so every answer must be 202, every notification must be stored, a
 duplicate or quarantined, and nothing may be half-applied. Each batch is posted
 through Django's test client (the webhook view, its middleware, the token check
-against a JWKS served over HTTP, ingest, the database); a third of them twice,
-and the second delivery must change nothing.
+against a JWKS served over HTTP, ingest, the database). About a third are delivered
+again under the same message id (that must change nothing) and a third under a
+new one (everything but a full roster must be found already there).
 
 Runs on the embedded default (SQLite in a temporary directory) unless
 DATABASE_URL is set; it uses a database of its own (``<name>_fuzz``) and drops it.
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,7 @@ def main() -> int:
         batches,
         broken_invariants,
         ledger,
+        redelivery_problems,
     )
 
     # Every quarantined notification logs a warning; a hundred thousand of them
@@ -83,7 +86,7 @@ def main() -> int:
     statuses: Counter[str] = Counter()
     outcomes: Counter[str] = Counter()
     broken: list[str] = []
-    counted = {"examples": 0, "notifications": 0, "redeliveries": 0}
+    counted = {"examples": 0, "notifications": 0, "redeliveries": 0, "renamed": 0}
     with JwksServer(issuer) as jwks:
         settings.GRAPH_NOTIFICATION_OPENID_URL = jwks.openid_url
         settings.GRAPH_CLIENT_ID = issuer.audience
@@ -125,7 +128,7 @@ def main() -> int:
                 batch, status, answer, before, after, whole=whole
             ):
                 broken.append(f"{problem}\n    body: {batch.body[:400]!r}")
-            if again == 0:
+            if again == 2:
                 counted["redeliveries"] += 1
                 status, answer = deliver(batch)
                 expected = {"stored": 0, "duplicates": batch.size, "quarantined": 0}
@@ -134,6 +137,12 @@ def main() -> int:
                         f"redelivery answered {status} {answer}\n"
                         f"    body: {batch.body[:400]!r}"
                     )
+            elif again == 1:
+                counted["renamed"] += 1
+                renamed = replace(batch, message_id=f"{batch.message_id}-again")
+                status, answer = deliver(renamed)
+                for problem in redelivery_problems(renamed, status, answer):
+                    broken.append(f"{problem}\n    body: {batch.body[:400]!r}")
             if counted["examples"] % args.every == 0:
                 elapsed = time.perf_counter() - started
                 print(
@@ -161,7 +170,8 @@ def main() -> int:
     total = counted["notifications"]
     print(
         f"\nwebhook fuzz on {vendor}: {counted['examples']} batches "
-        f"({total} notifications, {counted['redeliveries']} batches delivered twice) "
+        f"({total} notifications; delivered again: {counted['redeliveries']} under"
+        f" the same message id, {counted['renamed']} under a new one) "
         f"in {elapsed:.0f} s: {counted['examples'] / elapsed:.0f} batches/s, "
         f"{total / elapsed:.0f} notifications/s"
     )

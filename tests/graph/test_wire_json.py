@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from callbot.graph import wire_json
 from callbot.graph.wire_json import MAX_NESTING, TOO_DEEP
@@ -121,3 +123,46 @@ def test_the_iterative_parser_refuses_what_json_refuses(text: str) -> None:
 def test_a_deep_document_that_is_not_json_is_refused() -> None:
     with pytest.raises(ValueError, match="char"):
         read('{"value": [' + "[" * 100_000 + "]" * 99_999 + "}")
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=json_values, indent=st.sampled_from([None, 0, 2]))
+def test_the_iterative_parser_agrees_with_json_on_documents(
+    value: Any, indent: int | None
+) -> None:
+    text = json.dumps(value, indent=indent)
+    expected = wire_json._DECODER.decode(text)
+    assert wire_json._loads_iteratively(text) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=json_values, cut=st.integers(0, 10**6), junk=st.sampled_from('[]{},:"x 1'))
+def test_the_iterative_parser_agrees_with_json_on_broken_documents(
+    value: Any, cut: int, junk: str
+) -> None:
+    text = json.dumps(value)
+    at = cut % (len(text) + 1)
+    broken = text[:at] + junk + text[at + 1 :]
+    try:
+        expected: Any = ("value", wire_json._DECODER.decode(broken))
+    except ValueError:
+        expected = ("error",)
+    try:
+        got: Any = ("value", wire_json._loads_iteratively(broken))
+    except ValueError:
+        got = ("error",)
+    assert got == expected

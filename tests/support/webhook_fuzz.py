@@ -15,8 +15,9 @@ Some mutations are not JSON Python can write (``NaN`` as a token, a 5,000-digit
 integer, 20,000 levels of ``[``, bytes that are not UTF-8): they are placed as
 placeholder strings and substituted in the rendered body.
 
-``ledger()`` and ``broken_invariants()`` are the properties checked after each
-POST, shared by ``tests/calls/test_webhook_fuzz.py`` and ``bench/fuzz_webhook.py``.
+``ledger()``, ``broken_invariants()`` and ``redelivery_problems()`` are the
+properties checked after each POST, shared by ``tests/calls/test_webhook_fuzz.py``
+and ``bench/fuzz_webhook.py``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from django.db.models import Count, F, Max, Sum
+from django.db import connection
+from django.db.models import Count, F
 
 from hypothesis import strategies as st
 
@@ -39,6 +41,7 @@ from callbot.calls.models import (
     Participant,
     QuarantinedNotification,
 )
+from callbot.graph.notifications import Notification, parse_notification_batch
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "graph"
 P2P = "611f0b00-3a1c-4d2e-9b8f-7a6c5d4e3f21"
@@ -210,6 +213,9 @@ def _set(root: Any, path: tuple[Any, ...], new: Any) -> Any:
     return root
 
 
+_TOKEN = "FUZZRAW"
+
+
 @dataclass
 class _Raw:
     """Placeholder strings and the raw bytes each stands for in the body."""
@@ -217,7 +223,7 @@ class _Raw:
     texts: dict[str, bytes] = field(default_factory=dict)
 
     def add(self, raw: bytes) -> str:
-        token = f"FUZZRAW{len(self.texts)}QX"
+        token = f"{_TOKEN}{len(self.texts)}QX"
         self.texts[token] = raw
         return token
 
@@ -227,6 +233,8 @@ def _mutated(draw: st.DrawFn, notification: Any, raw: _Raw) -> Any:
     paths = _paths(notification)
     path = paths[draw(st.integers(0, len(paths) - 1))]
     old = _get(notification, path)
+    if isinstance(old, str) and old.startswith(_TOKEN):
+        old = None  # a placeholder: edited, it would no longer be found whole
     kind = draw(_KINDS)
     if kind == "type":
         return _set(notification, path, draw(_values))
@@ -266,7 +274,7 @@ def _mutated(draw: st.DrawFn, notification: Any, raw: _Raw) -> Any:
 
 
 _SHAPE = st.sampled_from(_PLACED)
-_MUTATIONS = st.sampled_from([0, 1, 1, 1, 2, 3])
+_MUTATIONS = st.sampled_from([1, 2, 0, 1, 3, 1])
 _MESSAGE_ID = st.sampled_from(MESSAGE_IDS)
 
 
@@ -290,10 +298,11 @@ def batches(draw: st.DrawFn) -> FuzzBatch:
             notifications.append(copy.deepcopy(draw(st.sampled_from(notifications))))
             continue
         notification: Any = json.loads(draw(_SHAPE))
-        if draw(st.integers(0, 3)):
+        etag = draw(st.integers(-1, 10**6))
+        if etag >= 0:
             # Objects may carry an etag (contract §7.2): notifications that differ
             # only there are new ones, not redeliveries.
-            notification["@odata.etag"] = f'W/"{draw(st.integers(0, 10**6))}"'
+            notification["@odata.etag"] = f'W/"{etag}"'
         for _ in range(draw(_MUTATIONS)):
             notification = draw(_mutated(notification, raw))
             mutations += 1
@@ -329,17 +338,47 @@ class Ledger:
     finished_actions: int
 
 
-def ledger() -> Ledger:
-    return Ledger(
-        last_event=CallEvent.objects.aggregate(m=Max("pk"))["m"] or 0,
-        last_quarantined=QuarantinedNotification.objects.aggregate(m=Max("pk"))["m"]
-        or 0,
-        calls=Call.objects.count(),
-        versions=Call.objects.aggregate(v=Sum("version"))["v"] or 0,
-        participants=Participant.objects.count(),
-        meetings=Meeting.objects.count(),
-        finished_actions=Action.objects.filter(completed_at__isnull=False).count(),
+def _ledger_sql() -> str:
+    def table(model: Any) -> str:
+        return str(model._meta.db_table)
+
+    # Table names from our models, no input: nothing to inject.
+    return (
+        f"SELECT (SELECT COALESCE(MAX(id), 0) FROM {table(CallEvent)}),"  # noqa: S608
+        f" (SELECT COALESCE(MAX(id), 0) FROM {table(QuarantinedNotification)}),"
+        f" (SELECT COUNT(*) FROM {table(Call)}),"
+        f" (SELECT COALESCE(SUM(version), 0) FROM {table(Call)}),"
+        f" (SELECT COUNT(*) FROM {table(Participant)}),"
+        f" (SELECT COUNT(*) FROM {table(Meeting)}),"
+        f" (SELECT COUNT(*) FROM {table(Action)} WHERE completed_at IS NOT NULL)"
     )
+
+
+def ledger() -> Ledger:
+    """One query: it runs twice per example."""
+    with connection.cursor() as cursor:
+        cursor.execute(_ledger_sql())
+        row = cursor.fetchone()
+    return Ledger(*(int(v) for v in row))
+
+
+def redelivery_problems(batch: FuzzBatch, status: int, answer: Any) -> list[str]:
+    """What a second delivery of ``batch`` under a new message id broke.
+
+    Everything but a full roster is identified by its content, so it is a
+    duplicate now; a full roster is identified by its delivery and may be stored
+    (or quarantined) again.
+    """
+    if status != 202:
+        return [f"redelivery under a new message id answered {status}: {answer}"]
+    rosters = sum(
+        1
+        for n in parse_notification_batch(batch.body)
+        if isinstance(n, Notification) and n.is_full_roster
+    )
+    if answer["duplicates"] < batch.size - rosters:
+        return [f"redelivery under a new message id: {answer}, {rosters} full rosters"]
+    return []
 
 
 def broken_invariants(
