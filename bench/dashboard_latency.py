@@ -132,8 +132,12 @@ class Watcher:
                 if kind == "calls.delta":
                     self.arrivals.setdefault(message["call"]["id"], []).append(now)
                 elif kind == "board.snapshot":
-                    self.calls_seen = len(message["calls"])
-                    self.ready.set()
+                    # Snapshots come in parts; ready once the last is in.
+                    if message.get("part", 1) == 1:
+                        self.calls_seen = 0
+                    self.calls_seen += len(message["calls"])
+                    if message.get("part", 1) == message.get("parts", 1):
+                        self.ready.set()
 
 
 async def layer_round_trips(fanout: int, rounds: int) -> list[float]:
@@ -295,10 +299,13 @@ async def board_ids(url: str, cookie: str, origin: str) -> dict[str, int]:
     headers = {"Cookie": f"sessionid={cookie}", "Origin": origin}
     async with websockets.connect(url, additional_headers=headers, max_size=None) as ws:
         await ws.send(json.dumps({"type": "subscribe", "board": True}))
+        ids: dict[str, int] = {}
         async for raw in ws:
             message = json.loads(raw)
             if message.get("type") == "board.snapshot":
-                return {row["subject"]: row["id"] for row in message["calls"]}
+                ids.update((row["subject"], row["id"]) for row in message["calls"])
+                if message.get("part", 1) == message.get("parts", 1):
+                    return ids
     raise SystemExit("no board snapshot")
 
 

@@ -18,7 +18,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from callbot import inprocess  # noqa: E402
+from callbot.runtime import inprocess  # noqa: E402
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -31,6 +31,5 @@ application = ProtocolTypeRouter(
 )
 
 if inprocess.wanted():
-    # The embedded default: Celery runs in this process (see callbot.inprocess).
+    # The embedded default: Celery runs in this process (see callbot.runtime.inprocess).
     inprocess.start_worker()
-    application = inprocess.wrap(application)

@@ -3,19 +3,91 @@
 On the embedded default the broker is ``memory://`` and tasks run eagerly in the
 calling process; with ``REDIS_URL`` set, a worker (``celery -A callbot worker``)
 performs them.
+
+A worker keeps its database connections across tasks (``CELERY_DB_REUSE_MAX``), so
+it must notice by itself when one died (PostgreSQL restarted, a failover): around
+every task the connections are checked the way Django checks them around every
+request, and a task that still meets the database away is retried, not failed.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import random
+from typing import Any
 
-from celery import Celery
+from django.db import InterfaceError, OperationalError, close_old_connections
+
+from celery import Celery, signals
+from celery.contrib.django.task import DjangoTask
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "callbot.settings")
 
-app = Celery("callbot")
+logger = logging.getLogger(__name__)
+
+# A task retried for a database outage waits 1, 2, 4 ... seconds, at most this long,
+# and is given up after DATABASE_RETRIES tries (about eight minutes in all); an
+# action given up on stays queued, and ``requeue_stale_actions`` sends it again.
+DATABASE_RETRY_MAX_SECONDS = 30
+DATABASE_RETRIES = 20
+
+
+class CallbotTask(DjangoTask[Any, Any]):
+    """Every task of the app: retried when the database is unreachable.
+
+    ``OperationalError``/``InterfaceError`` mean the connection or the server is
+    gone, not that the task is wrong: the task is sent again with backoff, so an
+    action, an IVR step or a keepAlive waits out a restart instead of being lost.
+    Tasks without arguments are beat's sweeps; their next tick does the same work,
+    so they are not retried. Eager and direct calls raise as before.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except (OperationalError, InterfaceError) as exc:
+            request = self.request
+            if request.is_eager or request.called_directly or not (args or kwargs):
+                raise
+            tries = int(request.retries or 0)
+            countdown = min(2.0**tries, DATABASE_RETRY_MAX_SECONDS)
+            # Spread the retries of many tasks that failed together.
+            countdown *= random.uniform(0.75, 1.25)  # noqa: S311 (not security)
+            logger.warning(
+                "task %s: database unavailable (%s: %s); retrying in %.1f s",
+                self.name,
+                type(exc).__name__,
+                exc,
+                countdown,
+                extra={"task_id": request.id},
+            )
+            raise self.retry(
+                exc=exc, countdown=countdown, max_retries=DATABASE_RETRIES
+            ) from exc
+
+
+# Named, not passed as a class: Celery imports it when it makes the first task.
+app = Celery("callbot", task_cls="callbot.celery:CallbotTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def close_broken_connections(sender: Any = None, **kwargs: Any) -> None:
+    """Before and after each task a worker runs, drop database connections that
+    failed or outlived ``CONN_MAX_AGE``, and have the next query check the one it
+    gets (``CONN_HEALTH_CHECKS``): Django's request handling does the same.
+
+    Without this, a worker that reuses connections keeps a connection PostgreSQL
+    closed (a restart) and fails every later task on it. Eager tasks run inside
+    the caller's request or transaction and are left alone.
+    """
+    request = getattr(sender, "request", None)
+    if getattr(request, "is_eager", False):
+        return
+    close_old_connections()
 
 
 @app.on_after_finalize.connect
@@ -24,3 +96,12 @@ def _import_task_modules(sender: Celery, **kwargs: object) -> None:
     # module; import them all when the app is finalized, in every process, so a
     # name is always registered (the worker would otherwise be the only one).
     sender.loader.import_default_modules()
+
+
+@signals.worker_ready.connect
+def _reconcile_live_calls_at_start(**kwargs: object) -> None:
+    # Calls may have ended while no worker listened (a restart, an outage): check
+    # every live call with Graph now rather than when it has been silent for long.
+    app.tasks["callbot.calls.reconcile_silent_calls"].apply_async(
+        kwargs={"silence_seconds": 0}
+    )

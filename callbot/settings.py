@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
 import dj_database_url
+from csp.constants import NONE, SELF
 
 
 def env_str(name: str, default: str = "") -> str:
@@ -70,7 +73,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("CALLBOT_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_secret("SECRET_KEY", "callbot-embedded-default-not-for-production")
+# Public, so refused outside the embedded default (see "Outside the embedded default").
+DEVELOPMENT_SECRET_KEY = "callbot-embedded-default-not-for-production"  # noqa: S105
+SECRET_KEY = env_secret("SECRET_KEY") or DEVELOPMENT_SECRET_KEY
 ALLOWED_HOSTS = [
     h for h in env_str("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",") if h
 ]
@@ -87,9 +92,12 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_celery_beat",
+    "axes",
+    "csp",
     "callbot.calls",
     "callbot.ivr",
     "callbot.simulator",
+    "callbot.runtime",
     "dashboard",
 ]
 
@@ -102,6 +110,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lock-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "callbot.urls"
@@ -151,15 +162,35 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: Celery broker and channel layer ---------------------------------------
 REDIS_URL = env_str("REDIS_URL")
+# channels_redis waits for a channel's next message with a blocking BZPOPMIN of
+# RedisChannelLayer.brpop_timeout (5 s) and loops. redis-py 8 gives every connection
+# a 5 s socket read timeout by default (None before), so on an idle channel the read
+# gave up first, receive() raised TimeoutError and every idle websocket closed with
+# 1011. The read timeout must outlast the blocking pop; it stays finite so a Redis
+# that stops answering is still noticed.
+CHANNEL_LAYER_REDIS_SOCKET_TIMEOUT = 15
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 30},
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": CHANNEL_LAYER_REDIS_SOCKET_TIMEOUT,
+                        "socket_connect_timeout": 5,
+                    }
+                ],
+                "capacity": 1500,
+                "expiry": 30,
+            },
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # In memory, and safe for the in-process worker's threads to publish into.
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "callbot.runtime.layers.InProcessChannelLayer"}
+    }
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
@@ -186,9 +217,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, float] = {
     "unacked_restore_throttle": 1,
 }
 if not REDIS_URL:
-    # The in-process worker (``callbot.inprocess``) polls the memory broker.
+    # The in-process worker (``callbot.runtime.inprocess``) polls the memory broker.
     CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.02
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# How often beat sends again actions whose task message was lost (the broker was
+# down, or Redis restarted and forgot its queues): such an action is sent again at
+# most ACTION_REQUEUE_AFTER_SECONDS plus this interval after it was last touched.
+ACTION_REQUEUE_SWEEP_SECONDS = env_int("ACTION_REQUEUE_SWEEP_SECONDS", 15)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "keep-calls-alive": {
         "task": "callbot.calls.send_keep_alives",
@@ -196,11 +231,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
     "reconcile-silent-calls": {
         "task": "callbot.calls.reconcile_silent_calls",
-        "schedule": 300.0,
+        "schedule": 60.0,
     },
     "requeue-stale-actions": {
         "task": "callbot.calls.requeue_stale_actions",
-        "schedule": 15.0,
+        "schedule": float(ACTION_REQUEUE_SWEEP_SECONDS),
     },
     "join-due-meetings": {
         "task": "callbot.calls.join_due_meetings",
@@ -220,9 +255,22 @@ ACTION_MAX_ATTEMPTS = env_int("ACTION_MAX_ATTEMPTS", 6)
 ACTION_REQUEUE_AFTER_SECONDS = env_int("ACTION_REQUEUE_AFTER_SECONDS", 30)
 # The contract ends a call after 45 minutes without keepAlive; send every 15.
 KEEP_ALIVE_INTERVAL_SECONDS = env_int("KEEP_ALIVE_INTERVAL_SECONDS", 15 * 60)
-RECONCILE_SILENCE_SECONDS = env_int("RECONCILE_SILENCE_SECONDS", 20 * 60)
+# A live call silent this long is checked with Graph (and closed if Graph has
+# forgotten it): a lost ending leaves a ghost on the board at most this long.
+RECONCILE_SILENCE_SECONDS = env_int("RECONCILE_SILENCE_SECONDS", 120)
 # A scheduled join more than this late (Callbot was down) is skipped.
 MEETING_JOIN_GRACE_SECONDS = env_int("MEETING_JOIN_GRACE_SECONDS", 30 * 60)
+
+# --- The live socket (dashboard/consumers.py) ------------------------------------------
+# Actions a person may ask for over the socket: a bucket of LIVE_ACTION_BURST that
+# refills at LIVE_ACTION_RATE a minute, per user and per socket ("mute everyone" is
+# one). A supervisor clicking as fast as they can stays inside it; a script does not.
+LIVE_ACTION_RATE = env_int("LIVE_ACTION_RATE", 120)
+LIVE_ACTION_BURST = env_int("LIVE_ACTION_BURST", 30)
+if LIVE_ACTION_RATE < 1 or LIVE_ACTION_BURST < 1:
+    raise ImproperlyConfigured(
+        "LIVE_ACTION_RATE and LIVE_ACTION_BURST must be 1 or more"
+    )
 
 # --- Microsoft Graph ----------------------------------------------------------------
 # With no tenant configured, Callbot talks to its built-in emulator (callbot/simulator)
@@ -286,6 +334,23 @@ ONLINE_MEETING_ORGANIZER_ID = env_str(
     "ONLINE_MEETING_ORGANIZER_ID", "0d9c8b7a-6f5e-4d3c-2b1a-0f9e8d7c6b5a"
 )
 
+# --- Outside the embedded default --------------------------------------------------------
+# PostgreSQL, Redis or a real tenant means a deployment that others reach, where the
+# public development key would let anyone forge sessions, CSRF tokens and password
+# resets. DEBUG says nothing here: it is off on the embedded default too.
+EMBEDDED_DEFAULT = not DATABASE_URL and not REDIS_URL and USE_EMULATOR
+if not EMBEDDED_DEFAULT and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
+    raise ImproperlyConfigured(
+        "DATABASE_URL, REDIS_URL or GRAPH_TENANT_ID is set, so Callbot will not start "
+        "with the public development key: set SECRET_KEY (or SECRET_KEY_FILE, a file "
+        "holding it) to a long random value of your own, e.g. from "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`"
+    )
+
+# /healthz shows which backend failed (host and port included) only to admins and to
+# callers with ``Authorization: Bearer <HEALTHZ_TOKEN>``; unset, no token is accepted.
+HEALTHZ_TOKEN = env_secret("HEALTHZ_TOKEN")
+
 # --- Call policy and IVR (callbot/ivr) --------------------------------------------------
 # "Press 0 for the operator" transfers to this Azure AD user. The default is a made-up
 # user the emulator accepts; set a real object id with a real tenant.
@@ -296,6 +361,71 @@ IVR_OPERATOR_DISPLAY_NAME = env_str("IVR_OPERATOR_DISPLAY_NAME", "Operator")
 # Uploaded prompts; Graph fetches them from BOT_PUBLIC_URL/ivr/prompts/<name>.wav.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
+
+# --- Sign-in throttling (django-axes) ----------------------------------------------------
+# Failed sign-ins are counted per account and per client address; reaching the limit
+# on either locks it for the cool-off (each further attempt starts the cool-off
+# again). The lock-out page and the audit entry are dashboard/signin.py's.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_MINUTES = env_int("AXES_COOLOFF_MINUTES", 15)
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_MINUTES < 1:
+    raise ImproperlyConfigured(
+        "AXES_FAILURE_LIMIT and AXES_COOLOFF_MINUTES must be at least 1"
+    )
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+
+
+def _axes_lockout_parameters(raw: str) -> list[str | list[str]]:
+    """``username,ip_address`` counts each alone; ``username+ip_address`` the pair."""
+    known = {"username", "ip_address", "user_agent"}
+    parameters: list[str | list[str]] = []
+    for item in raw.split(","):
+        names = [name.strip() for name in item.split("+") if name.strip()]
+        if not names:
+            continue
+        if not set(names) <= known:
+            raise ImproperlyConfigured(
+                "AXES_LOCKOUT_PARAMETERS takes username, ip_address and user_agent, "
+                f"comma-separated (joined with + to count a combination), not {item!r}"
+            )
+        parameters.append(names[0] if len(names) == 1 else names)
+    if not parameters:
+        raise ImproperlyConfigured("AXES_LOCKOUT_PARAMETERS must name at least one")
+    return parameters
+
+
+AXES_LOCKOUT_PARAMETERS = _axes_lockout_parameters(
+    env_str("AXES_LOCKOUT_PARAMETERS", "username,ip_address")
+)
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_CALLABLE = "dashboard.signin.locked_out_response"
+
+# --- Content-Security-Policy (django-csp) ---------------------------------------------
+# Pages load only their own files: no inline script, style or event handler (the
+# templates hold none; scripts are ES modules under static/), no plugins, no framing.
+# connect-src 'self' covers the page's own ws:// and wss:// origin (CSP Level 3).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "font-src": [SELF],
+        "media-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # --- The rest -------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -319,9 +449,38 @@ with contextlib.suppress(OSError):
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
+# --- HTTPS ----------------------------------------------------------------------------
+# All off by default (the embedded default serves plain HTTP on loopback); behind a
+# TLS-terminating proxy set SECURE_PROXY_SSL_HEADER so Django knows which requests
+# came in over HTTPS, then the redirect, HSTS and secure cookies.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Load balancers probe over plain HTTP and must get the status, not a redirect.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+if SECURE_HSTS_SECONDS < 0:
+    raise ImproperlyConfigured("SECURE_HSTS_SECONDS must be 0 or more")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+
+
+def _proxy_ssl_header(name: str) -> tuple[str, str] | None:
+    """``X-Forwarded-Proto`` -> ``("HTTP_X_FORWARDED_PROTO", "https")``."""
+    name = name.strip()
+    if not name:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9-]+", name):
+        raise ImproperlyConfigured(
+            f"SECURE_PROXY_SSL_HEADER must be a header name such as "
+            f"X-Forwarded-Proto, not {name!r}"
+        )
+    return ("HTTP_" + name.upper().replace("-", "_"), "https")
+
+
+# Trust this header only when the proxy always sets it (clients cannot pass it).
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(env_str("SECURE_PROXY_SSL_HEADER"))
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", SESSION_COOKIE_SECURE)
 
 LOGGING = {
     "version": 1,
@@ -341,5 +500,8 @@ LOGGING = {
         "celery.worker.strategy": {"level": "WARNING"},
         "celery.beat": {"level": "WARNING"},
         "kombu.connection": {"level": "ERROR"},
+        # django-axes says INFO on every start and sign-in; failures and lock-outs
+        # are WARNING and stay.
+        "axes": {"level": "WARNING"},
     },
 }

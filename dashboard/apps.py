@@ -9,4 +9,4 @@ class DashboardConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from dashboard import signals  # noqa: F401 (connects the receivers)
+        from dashboard import signals, signin  # noqa: F401 (connects the receivers)

@@ -1,25 +1,40 @@
 """The live socket at ``ws/live/``: board and call snapshots, deltas, and actions.
 
-One consumer per browser tab. Protocol (JSON both ways; DESIGN.md "Live protocol"):
+One consumer per browser tab. Protocol (JSON text both ways; DESIGN.md "Live
+protocol"; frame rules and limits in ``protocol.py``):
 
 * client → server: ``subscribe`` / ``unsubscribe`` ``{"board": true}`` or
   ``{"call": <id>}``; ``resync`` (a fresh snapshot of every subscription, after a
   gap or a reconnect); ``action`` ``{"request_id", "call", "kind", "participant",
-  "params"}``.
-* server → client: ``hello`` (who you are, what you may do); ``board.snapshot``;
-  ``call.snapshot``; ``calls.delta`` and ``call.delta`` as ``calls/live.py``
-  publishes them, each carrying versions; ``action.accepted`` /
-  ``action.refused``; ``error``.
+  "params"}``; ``ping`` ``{"request_id"}``.
+* server → client: ``hello`` (who you are, what you may do, and ``labels``: each
+  action kind's words for the page); ``board.snapshot`` and ``call.snapshot`` in
+  parts (``snapshot``, ``part``, ``parts``: see ``snapshots.py``); ``calls.delta``
+  and ``call.delta`` as ``calls/live.py`` publishes them, each carrying versions;
+  ``action.accepted`` / ``action.refused``; ``pong``; ``error`` with a ``code``
+  and a sentence (and the message's ``request_id``, when it had one).
+
+Every frame gets an answer and the socket stays open: a frame that is not a
+message of the protocol gets an ``error``, a bad ``action`` an ``action.refused``.
+Actions are rate limited per socket and per user (``ratelimit.py``, settings
+``LIVE_ACTION_RATE`` and ``LIVE_ACTION_BURST``; ``mute_all`` is one request), and
+refused over the limit with ``rate_limited``, audited like every refusal. A socket
+that keeps earning errors gets a last ``error`` ``flooded`` and is closed with
+``CLOSE_FLOODED`` (daphne drops close reasons; the page knows the code).
 
 Every client message re-reads the user from the session (a signed-out socket is
 closed) and checks the role; an action from a role that may not act is refused by
 the service, which audits the refusal. Reads go through ``snapshots.py``, actions
-through ``callbot.calls.services``; nothing here writes rows itself.
+through ``callbot.calls.services``; nothing here writes rows itself but, through
+``audit.record_refusal``, the refusals the service never saw (over the limit, or
+a kind Callbot knows that the page never offers).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 from importlib import import_module
 from typing import Any
 
@@ -29,19 +44,24 @@ from channels.auth import get_user
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from callbot.calls import services
+from callbot.calls import audit, services
 from callbot.calls.access import ActionRefusedError
 from callbot.calls.kinds import BROWSER_KINDS, LABELS
 from callbot.calls.live import LIVE_CALLS_GROUP, action_shape, call_group
-from dashboard import snapshots
+from dashboard import protocol, ratelimit, snapshots
 from dashboard.permissions import UserLike, can_act, can_view, role_of
+from dashboard.protocol import (
+    CLOSE_FLOODED,
+    CLOSE_FLOODED_REASON,
+    CLOSE_FORBIDDEN,
+    CLOSE_SIGNED_OUT,
+    ActionRequest,
+    FrameError,
+)
+from dashboard.ratelimit import TokenBucket
 from dashboard.signals import session_group
 
 logger = logging.getLogger(__name__)
-
-# Close codes in the application range (4000-4999), readable by the page.
-CLOSE_SIGNED_OUT = 4401
-CLOSE_FORBIDDEN = 4403
 
 
 def _session_store(session_key: str) -> Any:
@@ -54,24 +74,53 @@ def _client_ip(scope: dict[str, Any]) -> str | None:
     return str(client[0]) if client else None
 
 
+def rate_limited(wait: float) -> ActionRefusedError:
+    seconds = max(1, math.ceil(wait))
+    return ActionRefusedError(
+        "rate_limited",
+        f"Too many actions in a short time; wait {seconds} s before the next one.",
+    )
+
+
 def _perform(
-    user: UserLike,
-    call_id: int,
-    kind: str,
-    participant: str,
-    params: dict[str, Any],
-    ip: str | None,
+    user: UserLike, request: ActionRequest, ip: str | None, bucket: TokenBucket
 ) -> list[dict[str, Any]]:
-    """Ask the service for the action(s); the shapes of what was queued."""
+    """Take a token from the socket's and the user's buckets, then ask the service
+    for the action(s); the shapes of what was queued.
+
+    Raises ``ActionRefusedError``, audited: by the service, or here when over the
+    limit (the service never saw the request).
+    """
+    # A signed-out socket never gets here (checked on every message); 0 keeps mypy
+    # honest about AnonymousUser.pk.
+    wait = bucket.take() or ratelimit.take_user_action(user.pk or 0)
+    if wait:
+        refused = rate_limited(wait)
+        audit.record_refusal(
+            user, request.kind, request.call, request.participant, refused, ip
+        )
+        raise refused
     actions = services.request(
-        kind,
+        request.kind,
         actor=user,
-        call=call_id,
-        participant_id=participant,
-        params=params,
+        call=request.call,
+        participant_id=request.participant,
+        params=request.params,
         client_ip=ip,
     )
     return [action_shape(a) for a in actions]
+
+
+def _encoded(parts: list[dict[str, Any]]) -> list[str]:
+    return [json.dumps(part) for part in parts]
+
+
+def _board_parts(snapshot_id: str) -> list[str]:
+    return _encoded(snapshots.board_snapshot_parts(snapshot_id))
+
+
+def _call_parts(call_id: int, snapshot_id: str) -> list[str]:
+    return _encoded(snapshots.call_snapshot_parts(call_id, snapshot_id))
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
@@ -85,18 +134,27 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def connect(self) -> None:
         self.watching_board = False
         self.watching_calls = set()
+        self.closing = False
+        self.snapshot_count = 0
+        self.messages = TokenBucket(
+            rate=protocol.MESSAGE_RATE, burst=protocol.MESSAGE_BURST
+        )
+        self.strikes = TokenBucket(
+            rate=1 / protocol.STRIKE_FORGIVE_SECONDS, burst=protocol.STRIKE_BURST
+        )
+        self.actions = ratelimit.socket_action_bucket()
         user = self.scope.get("user")
         # Refusals accept first and then close with a code: a close during the
         # handshake reaches the page as a bare 1006, and it would keep retrying
         # instead of sending the person to the sign-in page.
         if user is None or not user.is_authenticated:
             await self.accept()
-            await self.close(code=CLOSE_SIGNED_OUT)
+            await self._close(CLOSE_SIGNED_OUT)
             return
         allowed, role, acts = await database_sync_to_async(self._rights)(user)
         if not allowed:
             await self.accept()
-            await self.close(code=CLOSE_FORBIDDEN)
+            await self._close(CLOSE_FORBIDDEN)
             return
         self.user = user
         await self.accept()
@@ -120,20 +178,80 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         return can_view(user), role_of(user), can_act(user)
 
     async def disconnect(self, code: int) -> None:
+        self.closing = True
         if getattr(self, "session_group", ""):
             await self.channel_layer.group_discard(
                 self.session_group, self.channel_name
             )
-        if self.watching_board:
+        if getattr(self, "watching_board", False):
             await self.channel_layer.group_discard(LIVE_CALLS_GROUP, self.channel_name)
-        for call_id in self.watching_calls:
+        for call_id in getattr(self, "watching_calls", ()):
             await self.channel_layer.group_discard(
                 call_group(call_id), self.channel_name
             )
 
+    async def _close(self, code: int, reason: str | None = None) -> None:
+        # Frames already queued behind this one are ignored from here on.
+        self.closing = True
+        await self.close(code=code, reason=reason)
+
+    async def _send(self, content: dict[str, Any]) -> None:
+        if not self.closing:
+            await self.send_json(content)
+
+    async def _error(self, code: str, message: str, request_id: str = "") -> None:
+        """Answer with an error, and close the socket once it has earned too many."""
+        answer: dict[str, Any] = {"type": "error", "code": code, "message": message}
+        if request_id:
+            answer["request_id"] = request_id
+        await self._send(answer)
+        await self._strike()
+
+    async def _strike(self) -> None:
+        if self.strikes.take() and not self.closing:
+            logger.warning(
+                "closing a live socket of %s: too many bad or excess messages",
+                getattr(getattr(self, "user", None), "username", "?"),
+            )
+            # Daphne drops close reasons, so the reason also goes as a last message.
+            await self._send(
+                {"type": "error", "code": "flooded", "message": CLOSE_FLOODED_REASON}
+            )
+            await self._close(CLOSE_FLOODED, CLOSE_FLOODED_REASON)
+
     # --- from the browser ---------------------------------------------------------
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+    async def receive(
+        self,
+        text_data: str | None = None,
+        bytes_data: bytes | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Every frame: within the socket's message budget, decoded strictly, then
+        handled; whatever goes wrong is answered, never raised (a raise would end
+        the socket with 1011 and the page would reconnect into the same fault)."""
+        if self.closing:
+            return
+        try:
+            if self.messages.take():
+                await self._error("rate_limited", "Too many messages; slow down.")
+                return
+            try:
+                content = protocol.decode(text_data, bytes_data)
+            except FrameError as exc:
+                await self._error(exc.code, exc.message)
+                return
+            await self.receive_json(content)
+        except Exception:
+            logger.exception(
+                "a live socket message failed",
+                extra={"user": getattr(getattr(self, "user", None), "pk", None)},
+            )
+            await self._error(
+                "server_error", "The server could not handle that message."
+            )
+
+    async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
         # The session may have ended or the role changed since connect: check again,
         # reading the session afresh (the scope's copy was loaded at connect).
         session = self.scope.get("session")
@@ -141,18 +259,15 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         fresh = _session_store(session_key=key) if key else None
         user = await get_user({"session": fresh}) if fresh is not None else None
         if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_SIGNED_OUT)
+            await self._close(CLOSE_SIGNED_OUT)
             return
         self.user = user
-        if not isinstance(content, dict):
-            await self.send_json({"type": "error", "message": "expected a JSON object"})
-            return
-        kind = content.get("type")
+        kind = protocol.message_type(content)
         if kind == "action":
             await self._action(content)
             return
         if not await database_sync_to_async(can_view)(user):
-            await self.close(code=CLOSE_FORBIDDEN)
+            await self._close(CLOSE_FORBIDDEN)
             return
         if kind == "subscribe":
             await self._subscribe(content)
@@ -160,45 +275,87 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self._unsubscribe(content)
         elif kind == "resync":
             await self._resync(content)
+        elif kind == "ping":
+            await self._send(
+                {"type": "pong", "request_id": protocol.request_id(content)}
+            )
         else:
-            await self.send_json(
-                {"type": "error", "message": f"unknown message type {kind!r}"}
+            shown = repr(content["type"][:64]) if kind else "missing"
+            await self._error(
+                "unknown_type",
+                f"Unknown message type {shown}; expected subscribe, unsubscribe, "
+                "resync, action or ping.",
+                protocol.request_id(content),
             )
 
     async def _subscribe(self, content: dict[str, Any]) -> None:
-        if content.get("board"):
+        if content.get("board") is True:
             if not self.watching_board:
                 # Join before reading: a change committed meanwhile arrives as a
                 # delta after the snapshot and is dropped or applied by version.
                 await self.channel_layer.group_add(LIVE_CALLS_GROUP, self.channel_name)
                 self.watching_board = True
-            await self.send_json(
-                await database_sync_to_async(snapshots.board_snapshot)()
-            )
+            await self._send_board()
         if content.get("call") is not None:
-            await self._subscribe_call(content["call"])
+            await self._subscribe_call(content["call"], protocol.request_id(content))
+        elif content.get("board") is not True:
+            await self._error(
+                "invalid",
+                'Subscribe to {"board": true} or {"call": <id>}.',
+                protocol.request_id(content),
+            )
 
-    async def _subscribe_call(self, raw_id: Any) -> None:
+    async def _subscribe_call(self, raw_id: Any, request_id: str = "") -> None:
+        call_id = protocol.call_id(raw_id)
+        if call_id is None:
+            await self._error("invalid", "A call is named by its number.", request_id)
+            return
         try:
             call = await database_sync_to_async(snapshots.access_call)(
-                self.user, raw_id
+                self.user, call_id
             )
         except snapshots.CallAccessError as exc:
-            await self.send_json({"type": "error", "call": raw_id, "message": str(exc)})
+            answer: dict[str, Any] = {
+                "type": "error",
+                "code": "call_not_found",
+                "call": call_id,
+                "message": str(exc),
+            }
+            if request_id:
+                answer["request_id"] = request_id
+            await self._send(answer)
             return
         if call.pk not in self.watching_calls:
             await self.channel_layer.group_add(call_group(call.pk), self.channel_name)
             self.watching_calls.add(call.pk)
-        await self.send_json(
-            await database_sync_to_async(snapshots.call_snapshot)(call.pk)
+        await self._send_call(call.pk)
+
+    def _next_snapshot_id(self) -> str:
+        self.snapshot_count += 1
+        return str(self.snapshot_count)
+
+    async def _send_board(self) -> None:
+        parts = await database_sync_to_async(_board_parts)(self._next_snapshot_id())
+        for text in parts:
+            if self.closing:
+                return
+            await self.send(text_data=text)
+
+    async def _send_call(self, call_id: int) -> None:
+        parts = await database_sync_to_async(_call_parts)(
+            call_id, self._next_snapshot_id()
         )
+        for text in parts:
+            if self.closing:
+                return
+            await self.send(text_data=text)
 
     async def _unsubscribe(self, content: dict[str, Any]) -> None:
-        if content.get("board") and self.watching_board:
+        if content.get("board") is True and self.watching_board:
             await self.channel_layer.group_discard(LIVE_CALLS_GROUP, self.channel_name)
             self.watching_board = False
-        call_id = content.get("call")
-        if isinstance(call_id, int) and call_id in self.watching_calls:
+        call_id = protocol.call_id(content.get("call"))
+        if call_id is not None and call_id in self.watching_calls:
             await self.channel_layer.group_discard(
                 call_group(call_id), self.channel_name
             )
@@ -206,63 +363,72 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     async def _resync(self, content: dict[str, Any]) -> None:
         """A fresh snapshot of what the client names, or of everything it watches."""
-        wants_board = content.get("board", not content.get("call"))
+        named = protocol.call_id(content.get("call"))
+        board = content.get("board")
+        wants_board = board is True or (board is None and named is None)
         if wants_board and self.watching_board:
-            await self.send_json(
-                await database_sync_to_async(snapshots.board_snapshot)()
-            )
-        named = content.get("call")
+            await self._send_board()
         for call_id in sorted(self.watching_calls):
             if named is None or named == call_id:
                 await self._subscribe_call(call_id)
 
     async def _action(self, content: dict[str, Any]) -> None:
-        request_id = str(content.get("request_id", ""))[:64]
-        kind = str(content.get("kind", ""))[:64]
-        call_id = content.get("call")
-        participant = str(content.get("participant") or "")[:64]
-        params = content.get("params") or {}
-
-        async def refuse(code: str, message: str) -> None:
-            await self.send_json(
-                {
-                    "type": "action.refused",
-                    "request_id": request_id,
-                    "kind": kind,
-                    "call": call_id,
-                    "participant": participant,
-                    "code": code,
-                    "message": message,
-                }
-            )
-
-        if kind not in BROWSER_KINDS:
-            await refuse("invalid", f"Unknown action {kind!r}.")
-            return
-        if not isinstance(call_id, int) or not isinstance(params, dict):
-            await refuse("invalid", "An action names a call by its number.")
+        request = protocol.action_request(content)
+        try:
+            protocol.check_action(content, request, BROWSER_KINDS, LABELS)
+        except ActionRefusedError as exc:
+            if request.kind in LABELS:
+                # A person asked for a kind Callbot knows: on the record, as the
+                # service records its refusals. Made-up kinds are only answered.
+                await database_sync_to_async(audit.record_refusal)(
+                    self.user,
+                    request.kind,
+                    request.call,
+                    request.participant,
+                    exc,
+                    _client_ip(self.scope),
+                )
+            await self._send(request.refusal(exc.code, exc.message))
+            await self._strike()
             return
         try:
             shapes = await database_sync_to_async(_perform)(
-                self.user, call_id, kind, participant, params, _client_ip(self.scope)
+                self.user, request, _client_ip(self.scope), self.actions
             )
         except ActionRefusedError as exc:
-            # The service has audited the refusal (who, what, why) already.
+            # Audited already (who, what, why), by the service or by ``_perform``.
             logger.info(
                 "refused %s from %s: %s",
-                kind,
+                request.kind,
                 self.user.get_username(),
                 exc.code,
-                extra={"call_id": call_id},
+                extra={"call_id": request.call},
             )
-            await refuse(exc.code, exc.message)
+            await self._send(request.refusal(exc.code, exc.message))
+            if exc.code == "rate_limited":
+                await self._strike()
             return
-        await self.send_json(
+        except Exception:
+            # A fault of ours (logged); the page still gets its answer for this
+            # request id, and the socket goes on.
+            logger.exception(
+                "action %s failed", request.kind, extra={"call_id": request.call}
+            )
+            await self._send(
+                request.refusal(
+                    "server_error",
+                    "Callbot could not take this request because of a fault on "
+                    "the server; it has been logged.",
+                )
+            )
+            await self._strike()
+            return
+        await self._send(
             {
                 "type": "action.accepted",
-                "request_id": request_id,
-                "kind": kind,
-                "call": call_id,
+                "request_id": request.request_id,
+                "kind": request.kind,
+                "call": request.call,
                 "actions": shapes,
             }
         )
@@ -271,12 +437,12 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     async def call_delta(self, event: dict[str, Any]) -> None:
         if event.get("call_id") in self.watching_calls:
-            await self.send_json(event)
+            await self._send(event)
 
     async def session_ended(self, event: dict[str, Any]) -> None:
         """The user signed out (``signals.py``): the page goes to the sign-in page."""
-        await self.close(code=CLOSE_SIGNED_OUT)
+        await self._close(CLOSE_SIGNED_OUT)
 
     async def calls_delta(self, event: dict[str, Any]) -> None:
         if self.watching_board:
-            await self.send_json(event)
+            await self._send(event)

@@ -4,10 +4,19 @@ Everything here only reads. Snapshots carry each call's ``version``; the version
 read *before* the rows it describes, so a change committed in between shows up in
 the snapshot and again in the next delta (deltas are idempotent upserts), and is
 never lost. Must not write and must not import the consumers.
+
+The socket sends a snapshot in parts (``snapshot_parts``): every part names the
+snapshot and says ``part`` of ``parts``, and none is longer than ``PART_CHARS``
+whatever the number of calls or people, far below the 1 MiB daphne allows a
+message. The first part carries everything but the long lists; each part carries
+a slice of them, in order. A page applies a snapshot once its last part arrived.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
@@ -24,7 +33,17 @@ from callbot.calls.live import (
 from callbot.calls.models import Action, AuditEntry, Call, CallEvent, Participant
 from dashboard.permissions import UserLike, can_view
 
+logger = logging.getLogger(__name__)
+
 TIMELINE_LIMIT = 300
+# The longest snapshot part, in characters of its JSON (ASCII: Python escapes the
+# rest, so also its bytes on the wire).
+PART_CHARS = 128 * 1024
+# A row alone longer than this (a Graph result message of a novel's length) has
+# its long strings cut so that it fits in a part.
+ROW_CHARS = 16 * 1024
+ROW_TEXT_CHARS = 200
+ROW_LIST_ITEMS = 10
 
 
 class CallAccessError(Exception):
@@ -111,6 +130,113 @@ def call_snapshot(call_id: int) -> CallSnapshot:
         "actions": actions,
         "timeline": timeline(call_id),
     }
+
+
+def board_snapshot_parts(
+    snapshot_id: str, *, part_chars: int | None = None
+) -> list[dict[str, Any]]:
+    """The board snapshot in parts of at most ``part_chars`` (see the module)."""
+    whole = board_snapshot()
+    head = {
+        "type": whole["type"],
+        "snapshot": snapshot_id,
+        "server_time": whole["server_time"],
+    }
+    return snapshot_parts(
+        head,
+        {"calls": list(whole["calls"])},
+        repeat=("type", "snapshot"),
+        part_chars=part_chars,
+    )
+
+
+def call_snapshot_parts(
+    call_id: int, snapshot_id: str, *, part_chars: int | None = None
+) -> list[dict[str, Any]]:
+    """One call's snapshot in parts of at most ``part_chars``: the first carries the
+    call row and its version, every part the call id and version and a slice of
+    the actions, the roster and the timeline."""
+    whole: dict[str, Any] = dict(call_snapshot(call_id))
+    lists = {name: whole.pop(name) for name in ("actions", "participants", "timeline")}
+    whole.update(snapshot=snapshot_id, call=_fit(whole["call"]))
+    return snapshot_parts(
+        whole,
+        lists,
+        repeat=("type", "snapshot", "call_id", "version"),
+        part_chars=part_chars,
+    )
+
+
+# Stands in for ``part`` and ``parts`` while a part is measured, as wide as either.
+_PART_NUMBER_WIDTH = 99999
+
+
+def snapshot_parts(
+    head: dict[str, Any],
+    lists: dict[str, list[Any]],
+    *,
+    repeat: Iterable[str],
+    part_chars: int | None = None,
+) -> list[dict[str, Any]]:
+    """Split a snapshot into parts of at most ``part_chars`` characters of JSON.
+
+    1. The first part is ``head``; later parts carry only its ``repeat`` keys.
+    2. Every part has every list (maybe empty); rows fill parts in order, lists in
+       the order given, so concatenating the parts' lists gives the whole lists.
+    3. ``part`` (from 1) and ``parts`` are set on each once the count is known.
+    A row longer than ``ROW_CHARS`` is cut to fit (``_fit``), so a part is over
+    ``part_chars`` only if ``part_chars`` is under ``head`` plus ``ROW_CHARS``.
+    ``part_chars`` defaults to ``PART_CHARS``.
+    """
+    limit = part_chars or PART_CHARS
+    keep = tuple(repeat)
+
+    def start(first: bool) -> tuple[dict[str, Any], int]:
+        part = dict(head) if first else {key: head[key] for key in keep}
+        part.update({name: [] for name in lists})
+        part.update(part=_PART_NUMBER_WIDTH, parts=_PART_NUMBER_WIDTH)
+        return part, len(json.dumps(part))
+
+    parts: list[dict[str, Any]] = []
+    part, size = start(True)
+    rows_in_part = 0
+    for name, rows in lists.items():
+        for row in rows:
+            length = len(json.dumps(row))
+            if length > ROW_CHARS:
+                row = _fit(row)
+                length = len(json.dumps(row))
+                logger.warning("a %s row was cut to fit a snapshot part", name)
+            # Two characters of separator (", ") per row.
+            if rows_in_part and size + length + 2 > limit:
+                parts.append(part)
+                part, size = start(False)
+                rows_in_part = 0
+            part[name].append(row)
+            size += length + 2
+            rows_in_part += 1
+    parts.append(part)
+    for number, each in enumerate(parts, 1):
+        each.update(part=number, parts=len(parts))
+    return parts
+
+
+def _fit(value: Any) -> Any:
+    """``value`` with every string cut to ``ROW_TEXT_CHARS`` and every list to
+    ``ROW_LIST_ITEMS`` items, when its JSON is over ``ROW_CHARS``."""
+    if len(json.dumps(value)) <= ROW_CHARS:
+        return value
+    return _cut(value)
+
+
+def _cut(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > ROW_TEXT_CHARS:
+        return value[: ROW_TEXT_CHARS - 1] + "…"
+    if isinstance(value, list):
+        return [_cut(item) for item in value[:ROW_LIST_ITEMS]]
+    if isinstance(value, dict):
+        return {key: _cut(item) for key, item in value.items()}
+    return value
 
 
 def timeline(call_id: int, limit: int = TIMELINE_LIMIT) -> list[TimelineEntry]:

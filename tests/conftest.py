@@ -111,11 +111,12 @@ def demo_ivr(db: Any) -> None:
 
 @pytest.fixture
 def channel_layer(settings: Any) -> Iterator[Any]:
-    """A fresh in-memory channel layer (Redis-backed tests configure their own)."""
+    """A fresh in-memory channel layer, the embedded default's (Redis-backed tests
+    configure their own)."""
     from channels.layers import channel_layers
 
     settings.CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+        "default": {"BACKEND": "callbot.runtime.layers.InProcessChannelLayer"}
     }
     channel_layers.backends.clear()
     yield channel_layers["default"]

@@ -31,6 +31,7 @@ REFUSAL_CODES = frozenset(
         "participant_not_found",
         "unsupported",
         "invalid",
+        "rate_limited",
     }
 )
 

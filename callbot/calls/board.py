@@ -137,7 +137,8 @@ def attach_board_changes(
     roster_changed: set[int],
     actions_changed: set[int],
 ) -> None:
-    """Fill each delta's board row with only what changed, in at most three queries.
+    """Fill each delta's board row with only what changed, in at most six queries
+    whatever the number of calls (three for new rows, three for the counts).
 
     A new call's row is sent whole; otherwise the row carries the changed call fields,
     and the roster counts or pending-action count only when those could have moved.

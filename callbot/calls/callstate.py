@@ -107,11 +107,14 @@ def settle_by_state(
     new_state: CallState,
     r: CallResource,
     now: datetime,
+    *,
+    lost: str = "",
 ) -> None:
     """Complete or fail the pending actions whose outcome is this state change.
 
     Queued actions count too: the notification can beat the task recording that
-    Graph accepted the request.
+    Graph accepted the request. ``lost``: the call was found gone rather than told
+    to have ended; failures say so (``call_lost``) with this reason.
     """
     settled = [
         k
@@ -130,13 +133,15 @@ def settle_by_state(
         status = kinds.settled_status(action.kind, new_state, old_state)
         if status is None:
             continue
+        failed_lost = lost and status == ActionStatus.FAILED
         if lifecycle.finish(
             action,
             status,
             now=now,
             result_code=info.code if info else None,
             result_subcode=info.subcode if info else None,
-            message=info.message if info else "",
+            message=lost if failed_lost else (info.message if info else ""),
+            error_code="call_lost" if failed_lost else "",
         ):
             item.actions.append(action)
             item.mutations += 1

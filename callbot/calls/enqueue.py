@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 PERFORM_ACTION = "callbot.calls.perform_action"
 FETCH_RECORDING = "callbot.calls.fetch_recording"
 SEND_KEEP_ALIVE = "callbot.calls.send_keep_alive"
+RECONCILE_SILENT_CALLS = "callbot.calls.reconcile_silent_calls"
 
 
 def send(name: str, *args: Any) -> bool:

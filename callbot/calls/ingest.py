@@ -163,11 +163,10 @@ def _apply_batch(entries: Sequence[_Entry], delivery: _Delivery) -> IngestResult
     Steps:
     1. Quarantine what cannot be applied: malformed notifications, and ones with a
        value our columns cannot hold (``_unstorable``).
-    2. Lock the calls the new ones name (creating rows for ids we have not seen: an
+    2. Lock the calls they name (creating rows for ids we have not seen: an
        outgoing call's first notification can beat the task that stores the create
        answer), in key order so concurrent batches cannot deadlock.
-    3. Drop notifications already stored or quarantined (redelivery), checked
-       again under the locks.
+    3. Drop notifications already stored or quarantined (redelivery).
     4. Apply each remaining notification in array order and store it as a CallEvent.
     5. Save changed rows, bump each changed call's version once, and register the
        deltas for publication on commit.
@@ -181,19 +180,20 @@ def _apply_batch(entries: Sequence[_Entry], delivery: _Delivery) -> IngestResult
         elif (why := _unstorable(entry.item)) is not None:
             problems[entry.position] = (Reason.UNSTORABLE, why)
     digests = [e.digest for e in entries]
-    seen = _kept(digests)
+    # A notification quarantined before, delivered again, must not create the call
+    # it never reached; one stored before found its call there already.
+    held = _quarantined(digests)
     applicable = [
         e.item
         for e in entries
         if isinstance(e.item, Notification)
         and e.position not in problems
-        and e.digest not in seen
+        and e.digest not in held
     ]
     work = _lock_calls(applicable, now) if applicable else {}
-    if applicable:
-        # Again under the calls' locks: a concurrent delivery of the same batch
-        # may have stored them meanwhile.
-        seen = _kept(digests)
+    # Under the calls' locks: a concurrent delivery of the same batch waits here
+    # for this one, then finds its notifications stored.
+    seen = _kept(digests)
     events: list[CallEvent] = []
     kept: list[QuarantinedNotification] = []
     for entry in entries:
@@ -256,13 +256,15 @@ _PARTICIPANT_ID_MAX = Participant.graph_id.field.max_length or 0
 _CHANGE_TYPE_MAX = CallEvent.change_type.field.max_length or 0
 
 
+def _quarantined(digests: list[str]) -> set[str]:
+    held = QuarantinedNotification.objects.filter(digest__in=digests)
+    return set(held.values_list("digest", flat=True))
+
+
 def _kept(digests: list[str]) -> set[str]:
     """The digests already stored as events or quarantined."""
     stored = CallEvent.objects.filter(digest__in=digests)
-    held = QuarantinedNotification.objects.filter(digest__in=digests)
-    return set(stored.values_list("digest", flat=True)) | set(
-        held.values_list("digest", flat=True)
-    )
+    return set(stored.values_list("digest", flat=True)) | _quarantined(digests)
 
 
 def _unstorable(n: Notification) -> str | None:
@@ -347,7 +349,9 @@ def end_call_locally(call_id: int, reason: str) -> bool:
         item.set("terminated_at", now, live.iso(now))
         item.set("result_message", reason[:2000])
         end_roster(item, now)
-        settle_by_state(item, old_state, CallState.TERMINATED, _NO_RESOURCE, now)
+        settle_by_state(
+            item, old_state, CallState.TERMINATED, _NO_RESOURCE, now, lost=reason
+        )
         for action in Action.objects.select_for_update(no_key=True).filter(
             call=call, status__in=[ActionStatus.QUEUED, ActionStatus.SENT]
         ):

@@ -26,7 +26,12 @@ from django.utils import timezone
 
 from callbot.calls import deltas, kinds
 from callbot.calls.models import Action, Call
-from callbot.calls.states import ActionStatus, CallState, can_move_action
+from callbot.calls.states import (
+    FINAL_ACTION_STATUSES,
+    ActionStatus,
+    CallState,
+    can_move_action,
+)
 from callbot.graph.resources import CallResource, normalise_id
 
 # The fields ``finish`` sets: save them together (``update_fields``).
@@ -61,7 +66,11 @@ def finish(
     The caller holds the action's row lock and saves ``FINISH_FIELDS``. A final
     action has a ``completed_at``, a ``sent_at`` (Graph had it, or it never will),
     no lease, and the result Graph gave; an operation id is kept once known.
+    Raises ``ValueError`` for a status that is not final (``record_sent`` moves
+    an action to ``sent``).
     """
+    if status not in FINAL_ACTION_STATUSES:
+        raise ValueError(f"finish sets a final status, not {status!r}")
     if not can_move_action(action.status, status):
         return False
     action.status = status

@@ -8,7 +8,6 @@ refuse a ``datetime`` that the in-memory layer lets through.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from dataclasses import dataclass, field
@@ -160,24 +159,6 @@ def _checked(message: dict[str, Any]) -> dict[str, Any]:
     return message
 
 
-# The event loop that owns the in-memory channel layer's queues, when deltas may be
-# published from a thread of our own (the in-process worker: ``callbot.inprocess``).
-_home_loop: asyncio.AbstractEventLoop | None = None
-
-
-def bind_event_loop(loop: asyncio.AbstractEventLoop) -> None:
-    """Publish from foreign threads onto ``loop`` (the server's loop)."""
-    global _home_loop
-    _home_loop = loop
-
-
-def _on(loop: asyncio.AbstractEventLoop) -> bool:
-    try:
-        return asyncio.get_running_loop() is loop
-    except RuntimeError:
-        return False
-
-
 def publish_deltas(deltas: list[CallDelta]) -> None:
     """Send call deltas and board-row changes to their groups. Call after commit.
 
@@ -194,14 +175,7 @@ def publish_deltas(deltas: list[CallDelta]) -> None:
             board = {"type": CALLS_DELTA_TYPE, "call": delta.board}
             messages.append((LIVE_CALLS_GROUP, _checked(board)))
     try:
-        loop = _home_loop
-        if loop is not None and loop.is_running() and not _on(loop):
-            # asyncio queues are not thread-safe: hand the sends to their loop.
-            asyncio.run_coroutine_threadsafe(_send_all(layer, messages), loop).result(
-                timeout=5
-            )
-        else:
-            async_to_sync(_send_all)(layer, messages)
+        async_to_sync(_send_all)(layer, messages)
     except Exception:
         # The data is committed; a browser that misses a delta sees the version gap
         # and asks for a snapshot. Never fail the caller over a live push.

@@ -152,6 +152,21 @@ def upsert_meeting(
     values.update({k: v for k, v in (extra or {}).items() if v not in (None, "")})
     with transaction.atomic():
         created = False
+        if (
+            meeting is None
+            and coords.thread_id
+            and coords.join_meeting_id
+            and not Meeting.objects.filter(thread_id=values["thread_id"]).exists()
+        ):
+            # A meeting stored by its join id alone (joined by id: Graph then
+            # names its thread, contract §6.2) gains the thread, not a twin.
+            meeting = (
+                Meeting.objects.filter(
+                    join_meeting_id=values["join_meeting_id"], thread_id=""
+                )
+                .order_by("pk")
+                .first()
+            )
         if meeting is None:
             if coords.thread_id:
                 meeting, created = Meeting.objects.get_or_create(

@@ -70,7 +70,9 @@ class Meeting(models.Model):
 
     @property
     def can_join_by_coordinates(self) -> bool:
-        return bool(self.thread_id and self.organizer_id) or bool(self.join_meeting_id)
+        """Joinable by chat thread and organizer; without them, only by
+        ``join_meeting_id`` (and passcode)."""
+        return bool(self.thread_id and self.organizer_id)
 
 
 class Call(models.Model):

@@ -9,7 +9,7 @@ parameters to store on the Action with a short target label for people, or raise
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -108,7 +108,7 @@ def group_call(params: Mapping[str, Any], call: Call | None) -> Cleaned:
 
 def reject(params: Mapping[str, Any], call: Call | None) -> Cleaned:
     reason = params.get("reason", "none")
-    if reason not in REJECT_REASONS:
+    if not _one_of(reason, REJECT_REASONS):
         raise ActionRefusedError("invalid", "Reason must be none, busy or forbidden.")
     return {"reason": reason}, str(reason)
 
@@ -174,14 +174,14 @@ def dtmf(params: Mapping[str, Any], call: Call | None) -> Cleaned:
 
 def screen_sharing_role(params: Mapping[str, Any], call: Call | None) -> Cleaned:
     role = params.get("role")
-    if role not in SCREEN_SHARING_ROLES:
+    if not _one_of(role, SCREEN_SHARING_ROLES):
         raise ActionRefusedError("invalid", "Role must be viewer or sharer.")
     return {"role": role}, str(role)
 
 
 def recording_status(params: Mapping[str, Any], call: Call | None) -> Cleaned:
     status = params.get("status")
-    if status not in RECORDING_STATUSES:
+    if not _one_of(status, RECORDING_STATUSES):
         raise ActionRefusedError(
             "invalid", "Recording status must be recording or notRecording."
         )
@@ -196,6 +196,11 @@ def answer(params: Mapping[str, Any], call: Call | None) -> Cleaned:
             raise ActionRefusedError("invalid", "prompt_uris must be a list.")
         clean["prompt_uris"] = [_uri(u, "prompt uri") for u in uris]
     return clean, call.source_display if call is not None else ""
+
+
+def _one_of(value: Any, allowed: Collection[str]) -> bool:
+    # A list or an object would not even hash: only text can be one of them.
+    return isinstance(value, str) and value in allowed
 
 
 def _text(value: Any, what: str, limit: int) -> str:

@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from callbot.calls import lifecycle
-from callbot.calls.models import Action, Meeting
+from callbot.calls.models import Action, Call, Meeting
 from callbot.calls.performers import PERFORMERS
-from callbot.calls.states import ActionStatus
+from callbot.calls.states import ActionStatus, CallDirection, CallState
 from callbot.graph.client import GraphClient
 from callbot.graph.errors import GraphError, GraphNotFoundError
 from callbot.graph.factory import get_graph_client
@@ -48,6 +49,12 @@ class RetryLater:
 
 def perform(action_id: int) -> RetryLater | None:
     """One attempt at an action; see the module docstring for the steps."""
+    if _waits_for_earlier(action_id):
+        # Actions on one call reach Graph in the order they were asked for (a
+        # cancel before the next prompt, an IVR's steps); workers may take them
+        # in any order. Checked before claiming: waiting is not an attempt, and
+        # counting it would spend the retries a later Graph error needs.
+        return RetryLater(countdown=0.05, reason="an earlier action is queued")
     lease = settings.ACTION_LEASE_SECONDS
     action = lifecycle.claim_action(action_id, lease)
     if action is None:
@@ -57,12 +64,6 @@ def perform(action_id: int) -> RetryLater | None:
         # Queued but claimed by a worker that may have died: come back when the
         # claim lapses (a redelivered message can arrive before that).
         return RetryLater(countdown=held + 0.5, reason="claimed by another attempt")
-    if _waits_for_earlier(action):
-        # Actions on one call reach Graph in the order they were asked for (a
-        # cancel before the next prompt, an IVR's steps); workers may take them
-        # in any order.
-        lifecycle.release_action(action.pk)
-        return RetryLater(countdown=0.05, reason="an earlier action is queued")
     tenant = action.call.tenant_id if action.call is not None else None
     client = get_graph_client().for_tenant(tenant or None)
     try:
@@ -97,17 +98,19 @@ def perform(action_id: int) -> RetryLater | None:
     return None
 
 
-def _waits_for_earlier(action: Action) -> bool:
+def _waits_for_earlier(action_id: int) -> bool:
     """True if an earlier action of the same call is still queued (and recent:
-    one stuck longer than a lease is the sweep's business, not a reason to wait)."""
-    if action.call_id is None:
-        return False
+    one stuck longer than a lease is the sweep's business, not a reason to wait).
+    One query."""
     recent = timezone.now() - timedelta(seconds=settings.ACTION_LEASE_SECONDS)
-    return Action.objects.filter(
-        call_id=action.call_id,
-        pk__lt=action.pk,
+    earlier = Action.objects.filter(
+        call_id=OuterRef("call_id"),
+        pk__lt=OuterRef("pk"),
         status=ActionStatus.QUEUED,
         created_at__gte=recent,
+    )
+    return Action.objects.filter(
+        Exists(earlier), pk=action_id, call__isnull=False, status=ActionStatus.QUEUED
     ).exists()
 
 
@@ -165,6 +168,15 @@ def _already_done(client: GraphClient, action: Action) -> bool:
         elif action.kind == K.REMOVE_PARTICIPANT and call is not None:
             client.get_participant(call.graph_id, pid, client_request_id=crid)
             return False
+        elif action.kind == K.JOIN_MEETING:
+            # Graph cannot list calls, and a second POST joins a second time; but
+            # the earlier join's notifications reached the webhook within the
+            # lease, so its call is in our database.
+            joined = _call_joined_earlier(action)
+            if joined is None:
+                return False
+            lifecycle.record_sent(action.pk, call=joined)
+            return True
         else:
             return False
     except GraphNotFoundError:
@@ -181,3 +193,20 @@ def _already_done(client: GraphClient, action: Action) -> bool:
         message="Done (confirmed after a retry).",
     )
     return True
+
+
+def _call_joined_earlier(action: Action) -> Call | None:
+    """A live call in the action's meeting, created since the action was asked for
+    and linked to no join: what an earlier attempt's join made. (Its notifications
+    say no direction; only an invitation the bot answered is ``incoming``.)"""
+    return (
+        Call.objects.filter(
+            meeting_id=action.parameters.get("meeting_id"),
+            created_at__gte=action.created_at,
+        )
+        .exclude(state=CallState.TERMINATED)
+        .exclude(direction=CallDirection.INCOMING)
+        .exclude(actions__kind=K.JOIN_MEETING)
+        .order_by("created_at")
+        .first()
+    )

@@ -203,17 +203,19 @@ def _invite(client: GraphClient, a: Action) -> None:
 
 
 def _operation(
-    method: Callable[..., OperationResource], *, on_participant: bool = False
+    method: Callable[[GraphClient], Callable[..., OperationResource]],
+    *,
+    on_participant: bool = False,
 ) -> Callable[[GraphClient, Action], None]:
     """A performer for a client method that takes the call (and the participant)
-    and answers with an operation."""
+    and answers with an operation. ``method`` picks the method off the client it
+    is given, so a client that overrides it (a test's stand-in) is the one asked."""
 
     def run(client: GraphClient, a: Action) -> None:
         ids = [_call_id(a)]
         if on_participant:
             ids.append(a.parameters["participant_id"])
-        op = method(
-            client,
+        op = method(client)(
             *ids,
             client_context=a.client_context,
             client_request_id=str(a.client_request_id),
@@ -334,17 +336,17 @@ PERFORMERS: dict[str, Performer] = {
     K.PLACE_GROUP_CALL: _place_group_call,
     K.JOIN_MEETING: _join_meeting,
     K.INVITE: _invite,
-    K.MUTE_BOT: _operation(GraphClient.mute),
-    K.UNMUTE_BOT: _operation(GraphClient.unmute),
-    K.MUTE_PARTICIPANT: _operation(GraphClient.mute_participant, on_participant=True),
+    K.MUTE_BOT: _operation(lambda c: c.mute),
+    K.UNMUTE_BOT: _operation(lambda c: c.unmute),
+    K.MUTE_PARTICIPANT: _operation(lambda c: c.mute_participant, on_participant=True),
     K.REMOVE_PARTICIPANT: _remove,
-    K.START_HOLD_MUSIC: _operation(GraphClient.start_hold_music, on_participant=True),
-    K.STOP_HOLD_MUSIC: _operation(GraphClient.stop_hold_music, on_participant=True),
+    K.START_HOLD_MUSIC: _operation(lambda c: c.start_hold_music, on_participant=True),
+    K.STOP_HOLD_MUSIC: _operation(lambda c: c.stop_hold_music, on_participant=True),
     K.HANG_UP: _hang_up,
     K.PLAY_PROMPT: _play_prompt,
     K.RECORD_RESPONSE: _record_response,
-    K.CANCEL_MEDIA_PROCESSING: _operation(GraphClient.cancel_media_processing),
-    K.SUBSCRIBE_TO_TONE: _operation(GraphClient.subscribe_to_tone),
+    K.CANCEL_MEDIA_PROCESSING: _operation(lambda c: c.cancel_media_processing),
+    K.SUBSCRIBE_TO_TONE: _operation(lambda c: c.subscribe_to_tone),
     K.SEND_DTMF_TONES: _send_dtmf,
     K.CHANGE_SCREEN_SHARING_ROLE: _screen_sharing,
     K.UPDATE_RECORDING_STATUS: _recording_status,

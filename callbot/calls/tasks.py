@@ -61,11 +61,16 @@ def send_keep_alive(call_id: int) -> str:
     return upkeep.keep_alive(call_id)
 
 
-@shared_task(name="callbot.calls.reconcile_silent_calls")
-def reconcile_silent_calls() -> dict[str, int]:
-    """GET every live call silent for too long; close the ones Graph forgot."""
+@shared_task(name=enqueue.RECONCILE_SILENT_CALLS)
+def reconcile_silent_calls(silence_seconds: float | None = None) -> dict[str, int]:
+    """GET every live call silent for too long; close the ones Graph forgot.
+
+    Beat runs it every minute for calls silent for ``RECONCILE_SILENCE_SECONDS``;
+    a worker that starts runs it for every live call (``silence_seconds=0``), so
+    calls that ended while nobody listened leave the board at once.
+    """
     found: dict[str, int] = {}
-    for call_id in upkeep.silent_call_ids():
+    for call_id in upkeep.silent_call_ids(silence_seconds=silence_seconds):
         try:
             outcome = upkeep.reconcile_call(call_id)
         except GraphError as exc:

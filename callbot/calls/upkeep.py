@@ -58,10 +58,15 @@ def keep_alive(call_id: int) -> str:
 # --- reconciliation -----------------------------------------------------------------
 
 
-def silent_call_ids(now: datetime | None = None) -> list[int]:
-    """Live calls with no notification for ``RECONCILE_SILENCE_SECONDS``."""
+def silent_call_ids(
+    now: datetime | None = None, silence_seconds: float | None = None
+) -> list[int]:
+    """Live calls with no notification (nor a check) for ``silence_seconds``
+    (``RECONCILE_SILENCE_SECONDS`` by default; 0 for every live call)."""
     now = now or timezone.now()
-    quiet = now - timedelta(seconds=settings.RECONCILE_SILENCE_SECONDS)
+    if silence_seconds is None:
+        silence_seconds = settings.RECONCILE_SILENCE_SECONDS
+    quiet = now - timedelta(seconds=silence_seconds)
     return list(
         Call.objects.exclude(state=CallState.TERMINATED)
         .filter(last_notification_at__lt=quiet)

@@ -4,15 +4,15 @@ one service, answer."""
 from __future__ import annotations
 
 import functools
+import hmac
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -22,9 +22,8 @@ from celery import current_app
 from channels.layers import get_channel_layer
 
 from callbot.calls.ingest import apply_notifications
+from callbot.graph.factory import get_notification_authenticator
 from callbot.graph.notification_auth import (
-    NotificationAuthConfig,
-    NotificationAuthenticator,
     NotificationAuthError,
     SigningKeysUnavailableError,
 )
@@ -36,34 +35,9 @@ from callbot.graph.notifications import (
 
 logger = logging.getLogger(__name__)
 
-_authenticator: NotificationAuthenticator | None = None
-_authenticator_lock = threading.Lock()
-
-
-def get_notification_authenticator() -> NotificationAuthenticator:
-    """The process-wide authenticator; its JWKS cache outlives requests."""
-    global _authenticator
-    with _authenticator_lock:
-        if _authenticator is None:
-            _authenticator = NotificationAuthenticator(notification_auth_config())
-        return _authenticator
-
-
-def notification_auth_config() -> NotificationAuthConfig:
-    return NotificationAuthConfig(
-        openid_url=settings.GRAPH_NOTIFICATION_OPENID_URL,
-        audience=settings.GRAPH_CLIENT_ID,
-        issuers=tuple(settings.GRAPH_NOTIFICATION_ISSUERS),
-        leeway_seconds=settings.GRAPH_NOTIFICATION_LEEWAY_SECONDS,
-        ca_bundle=settings.GRAPH_CA_BUNDLE or None,
-    )
-
-
-def reset_notification_authenticator() -> None:
-    """Forget the cached authenticator (settings changed, e.g. in tests)."""
-    global _authenticator
-    with _authenticator_lock:
-        _authenticator = None
+# What the webhook asks the platform to wait before delivering again while the
+# database is unavailable.
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 def _error(status: int, code: str, message: str) -> JsonResponse:
@@ -126,10 +100,11 @@ def callback(request: HttpRequest) -> JsonResponse:
     """Receive a Graph notification batch (contract §7, §8).
 
     401 without a valid bearer token, 400 for a body that is not a notification
-    batch, 413 past ``WEBHOOK_MAX_BYTES``, 503 when the signing keys cannot be
-    fetched (so the platform retries); nothing is stored in any of these cases. A
-    valid batch is applied and answered 202, a notification in it that cannot be
-    applied being quarantined (ingest.py); the live deltas go out after commit. The
+    batch, 413 past ``WEBHOOK_MAX_BYTES``, 503 (JSON, with Retry-After) when the
+    signing keys cannot be fetched or the database is unavailable, so the platform
+    delivers again; nothing is stored in any of these cases. A valid batch is
+    applied and answered 202, a notification in it that cannot be applied being
+    quarantined (ingest.py); the live deltas go out after commit. The
     ``Server-Timing`` header gives the time spent here, for dashboards and benches.
     """
     started = time.perf_counter()
@@ -149,11 +124,22 @@ def callback(request: HttpRequest) -> JsonResponse:
     except NotificationFormatError as exc:
         logger.warning("malformed notification batch: %s", exc)
         return _error(400, "bad_request", str(exc))
-    result = apply_notifications(
-        notifications,
-        message_id=request.headers.get("X-Microsoft-Skype-Message-ID", ""),
-        tenant_id=claims.tenant_id,
-    )
+    try:
+        result = apply_notifications(
+            notifications,
+            message_id=request.headers.get("X-Microsoft-Skype-Message-ID", ""),
+            tenant_id=claims.tenant_id,
+        )
+    except (OperationalError, InterfaceError) as exc:
+        # Our database is away (a restart, a failover). The batch was one
+        # transaction, so nothing of it was kept: 503 asks the platform to deliver
+        # it again, and ingest's digests make the redelivery apply once.
+        logger.error("database unavailable, notification batch refused: %s", exc)
+        response = _error(
+            503, "database_unavailable", "The database is unavailable; deliver again."
+        )
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        return response
     response = JsonResponse(
         {
             "stored": result.stored,
@@ -195,9 +181,39 @@ def _check_broker() -> dict[str, Any]:
     return {"ok": True, "mode": "broker", "transport": conn.transport_cls}
 
 
+# The dashboard's Role.ADMIN group; callbot.calls does not import dashboard.
+HEALTH_DETAILS_GROUP = "Admin"
+
+
+def _may_see_health_details(request: HttpRequest) -> bool:
+    """A signed-in admin (staff, superuser or the Admin role group), or a caller
+    presenting ``Authorization: Bearer <HEALTHZ_TOKEN>``, compared in constant time."""
+    token = settings.HEALTHZ_TOKEN
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    if (
+        token
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(presented.strip().encode(), token.encode())
+    ):
+        return True
+    user = request.user
+    if not (user.is_authenticated and user.is_active):
+        return False
+    return bool(
+        user.is_staff
+        or user.is_superuser
+        or user.groups.filter(name=HEALTH_DETAILS_GROUP).exists()
+    )
+
+
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Database, channel layer and broker status as JSON; 503 if any is down."""
+    """Database, channel layer and broker status; 503 if any is down.
+
+    Anyone gets only ``{"status": "ok"}`` or ``{"status": "degraded"}`` (for load
+    balancers): which backend failed, and its host and port, are for admins and
+    holders of HEALTHZ_TOKEN (``_may_see_health_details``), and always in the log.
+    """
     checks: dict[str, dict[str, Any]] = {}
     for name, check in (
         ("database", _check_database),
@@ -210,7 +226,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
             logger.warning("health check %s failed: %s", name, exc)
             checks[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     healthy = all(c.get("ok") for c in checks.values())
-    return JsonResponse(
-        {"status": "ok" if healthy else "degraded", "checks": checks},
-        status=200 if healthy else 503,
-    )
+    body: dict[str, Any] = {"status": "ok" if healthy else "degraded"}
+    if _may_see_health_details(request):
+        body["checks"] = checks
+    response = JsonResponse(body, status=200 if healthy else 503)
+    # A cache between a load balancer and us must not answer for us.
+    response["Cache-Control"] = "no-store"
+    return response

@@ -1,9 +1,11 @@
-"""The process-wide ``GraphClient``, built from Django settings on first use.
+"""The process-wide ``GraphClient`` and notification authenticator, built from
+Django settings on first use.
 
 This is the one place in ``callbot.graph`` that reads settings, and it does so
-lazily, inside the function, so importing the package never needs Django configured.
-The client is cached per process id: a Celery prefork child must not reuse the
-connection pool (sockets) it inherited from its parent.
+lazily, inside the functions, so importing the package never needs Django
+configured; it uses no models. The client is cached per process id: a Celery
+prefork child must not reuse the connection pool (sockets) it inherited from its
+parent.
 """
 
 from __future__ import annotations
@@ -12,6 +14,10 @@ import os
 import threading
 
 from callbot.graph.client import GraphClient
+from callbot.graph.notification_auth import (
+    NotificationAuthConfig,
+    NotificationAuthenticator,
+)
 from callbot.graph.tokens import MsalTokenProvider
 
 _lock = threading.Lock()
@@ -73,3 +79,38 @@ def reset_graph_client() -> None:
         cached, _cached = _cached, None
     if cached is not None and cached[0] == os.getpid():
         cached[1].close()
+
+
+_authenticator: NotificationAuthenticator | None = None
+_authenticator_lock = threading.Lock()
+
+
+def get_notification_authenticator() -> NotificationAuthenticator:
+    """The process-wide authenticator; its JWKS cache outlives requests."""
+    global _authenticator
+    with _authenticator_lock:
+        if _authenticator is None:
+            _authenticator = NotificationAuthenticator(notification_auth_config())
+        return _authenticator
+
+
+def notification_auth_config() -> NotificationAuthConfig:
+    """The webhook's token checks from settings: ``GRAPH_NOTIFICATION_OPENID_URL``,
+    ``GRAPH_CLIENT_ID`` (the audience), ``GRAPH_NOTIFICATION_ISSUERS``,
+    ``GRAPH_NOTIFICATION_LEEWAY_SECONDS`` and ``GRAPH_CA_BUNDLE``."""
+    from django.conf import settings
+
+    return NotificationAuthConfig(
+        openid_url=settings.GRAPH_NOTIFICATION_OPENID_URL,
+        audience=settings.GRAPH_CLIENT_ID,
+        issuers=tuple(settings.GRAPH_NOTIFICATION_ISSUERS),
+        leeway_seconds=settings.GRAPH_NOTIFICATION_LEEWAY_SECONDS,
+        ca_bundle=settings.GRAPH_CA_BUNDLE or None,
+    )
+
+
+def reset_notification_authenticator() -> None:
+    """Forget the cached authenticator (settings changed, e.g. in tests)."""
+    global _authenticator
+    with _authenticator_lock:
+        _authenticator = None

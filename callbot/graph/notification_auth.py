@@ -10,7 +10,7 @@ An unknown ``kid`` triggers one refetch, rate-limited so a flood of forged kids
 cannot turn the webhook into a load generator against Microsoft.
 
 This module owns the JWT library and the key fetching for notifications. It must not
-import Django: the caller (the webhook) builds a ``NotificationAuthConfig`` from
+import Django: ``callbot.graph.factory`` builds a ``NotificationAuthConfig`` from
 settings and passes it in. Reasons in ``NotificationAuthError`` are safe to log and
 never contain the token.
 """

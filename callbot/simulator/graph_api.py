@@ -37,6 +37,9 @@ async def _apply_faults(emulator: Emulator, request: Request) -> None:
     path = request.url.path
     slow = emulator.faults.take("graph_slow", path)
     if slow is not None:
+        # Graph has the whole request before it is slow to answer: a client that
+        # gives up waiting (its worker died) does not undo what it asked for.
+        await request.body()
         await asyncio.sleep(float(slow.params.get("delay_ms", 1000)) / 1000)
     throttled = emulator.faults.take("graph_429", path)
     if throttled is not None:

@@ -1,6 +1,6 @@
 // The live board: one row per live call, updated in place from deltas.
 
-import { LiveSocket, KIND_LABELS, duration, el, frameBatcher, stateLabel, syncClock } from "./live.js";
+import { DeltaOrder, LiveSocket, KIND_LABELS, SnapshotParts, duration, el, frameBatcher, stateLabel, syncClock } from "./live.js";
 
 const rowsBody = document.getElementById("board-rows");
 const empty = document.getElementById("board-empty");
@@ -92,9 +92,21 @@ function retire(entry) {
   }, ENDED_LINGER_MS);
 }
 
+// A board snapshot arrives in parts; deltas that come meanwhile wait for the whole.
+const parts = new SnapshotParts(["calls"]);
+let held = [];
+
+function onSnapshotPart(message) {
+  const whole = parts.add(message);
+  if (!whole) return;
+  onSnapshot(whole);
+  const waiting = held;
+  held = [];
+  for (const row of waiting) onDelta(row);
+}
+
 function onSnapshot(message) {
   syncClock(message.server_time);
-  early.clear();
   const seen = new Set();
   for (const row of [...message.calls].reverse()) {
     seen.add(row.id);
@@ -108,66 +120,43 @@ function onSnapshot(message) {
       entry.tr.remove();
     }
   }
+  order.afterSnapshot();
   flush();
 }
 
-// A row change that skips a version waits briefly for the one before it (two
-// server threads may publish in the opposite order); then the page resyncs.
-const REORDER_WAIT_MS = 300;
-const early = new Map(); // call id -> [row changes]
-let gapTimer = null;
+// Row changes in version order per call (live.js); a gap asks for the whole board.
+const order = new DeltaOrder({
+  current: (id) => calls.get(id)?.data.version ?? null,
+  apply(id, row) {
+    upsert(row);
+    flush();
+  },
+  resync() {
+    if (!parts.busy) socket.resync({ board: true }); // one is on its way
+  },
+});
 
 function onDelta(row) {
-  const entry = calls.get(row.id);
-  if (!entry) {
+  if (parts.busy) {
+    held.push(row);
+    return;
+  }
+  if (!calls.has(row.id)) {
     if (row.state === "terminated") return;
     if ("created_at" in row) {
       upsert(row); // a new call's first row comes whole
-      drainEarly(row.id);
-    } else waitForGap(row); // a change to a call we have not seen yet
-  } else if (row.version < entry.data.version) {
-    return; // already in our snapshot
-  } else if (row.version > entry.data.version + 1) {
-    waitForGap(row);
-    return;
-  } else {
-    upsert(row);
-    drainEarly(row.id);
-  }
-  flush();
-}
-
-function waitForGap(row) {
-  early.set(row.id, [...(early.get(row.id) || []), row]);
-  if (gapTimer) return;
-  gapTimer = setTimeout(() => {
-    gapTimer = null;
-    if (early.size) {
-      early.clear();
-      socket.resync({ board: true });
+      order.drain(row.id);
+      flush();
+      return;
     }
-  }, REORDER_WAIT_MS);
-}
-
-function drainEarly(id) {
-  const waiting = (early.get(id) || []).sort((a, b) => a.version - b.version);
-  const entry = calls.get(id);
-  while (entry && waiting.length && waiting[0].version <= entry.data.version + 1) {
-    const next = waiting.shift();
-    if (next.version > entry.data.version) upsert(next);
   }
-  if (waiting.length) early.set(id, waiting);
-  else early.delete(id);
-  if (!early.size && gapTimer) {
-    clearTimeout(gapTimer);
-    gapTimer = null;
-  }
+  order.offer(row.id, row); // a change to a call we have not seen yet waits too
 }
 
 const socket = new LiveSocket({
   subscriptions: [{ board: true }],
   onMessage(message) {
-    if (message.type === "board.snapshot") onSnapshot(message);
+    if (message.type === "board.snapshot") onSnapshotPart(message);
     else if (message.type === "calls.delta") onDelta(message.call);
   },
 });

@@ -1,7 +1,7 @@
 // One call: header facts, the roster (incremental, fit for 1,000 people), the
 // timeline, and the supervisor's controls with pending → outcome feedback.
 
-import { LiveSocket, KIND_LABELS, clockTime, duration, el, frameBatcher, stateLabel, syncClock } from "./live.js";
+import { DeltaOrder, LiveSocket, KIND_LABELS, SnapshotParts, clockTime, duration, el, frameBatcher, stateLabel, syncClock } from "./live.js";
 
 const root = document.getElementById("call");
 const callId = Number(root.dataset.callId);
@@ -13,28 +13,13 @@ const timelineList = document.getElementById("timeline");
 const feedback = document.getElementById("action-feedback");
 const TIMELINE_MAX = 500;
 
-// The same labels the server uses (Action.Kind), so a snapshot's timeline and the
-// live entries read alike.
-const KIND_WORDS = {
-  mute_participant: "Mute Participant",
-  remove_participant: "Remove Participant",
-  start_hold_music: "Start Hold Music",
-  stop_hold_music: "Stop Hold Music",
-  invite: "Invite",
-  hang_up: "Hang Up",
-  play_prompt: "Play Prompt",
-  mute_bot: "Mute Bot",
-  unmute_bot: "Unmute Bot",
-  change_screen_sharing_role: "Change Screen Sharing Role",
-  update_recording_status: "Update Recording Status",
-  mute_all: "Mute everyone except presenters",
-  unmute_participant: "Unmute Participant",
-  join_meeting: "Join Meeting",
-  answer: "Answer",
-  reject: "Reject",
-  redirect: "Redirect",
-  transfer: "Transfer",
-};
+// Each action kind's words, from the server's hello (the labels its timeline uses),
+// so a snapshot's timeline and the live entries read alike.
+let labels = {};
+
+function labelOf(kind) {
+  return labels[kind] || kind;
+}
 
 let version = -1;
 let call = {};
@@ -232,7 +217,7 @@ function addTimeline(entry) {
 }
 
 function describeAction(a) {
-  let text = KIND_WORDS[a.kind] || a.kind;
+  let text = labelOf(a.kind);
   if (a.target) text += ` → ${a.target}`;
   return text;
 }
@@ -252,12 +237,25 @@ function onAction(a, { announce }) {
 // --- snapshots and deltas -------------------------------------------------------------
 
 let snapshots = 0;
+// A call snapshot arrives in parts (roster and timeline sliced); deltas that come
+// meanwhile wait for the whole.
+const parts = new SnapshotParts(["actions", "participants", "timeline"]);
+let held = [];
+
+function onSnapshotPart(m) {
+  if (m.call_id !== callId) return;
+  const whole = parts.add(m);
+  if (!whole) return;
+  onSnapshot(whole);
+  const waiting = held;
+  held = [];
+  for (const delta of waiting) onDelta(delta);
+}
 
 function onSnapshot(m) {
   // Counted on the page: a resync storm would show here (and tests look).
   root.dataset.snapshots = snapshots += 1;
   syncClock(m.server_time);
-  for (const [base, d] of early) if (d.version <= m.version) early.delete(base);
   version = m.version;
   call = m.call;
   const before = new Map(actions);
@@ -283,48 +281,26 @@ function onSnapshot(m) {
     }
   }
   rosterBody.append(fragment);
-  drainEarly();
   timelineList.replaceChildren(...m.timeline.slice(-TIMELINE_MAX).reverse().map(timelineItem));
+  order.afterSnapshot();
   headerDirty = true;
   flush();
 }
 
-// Two server threads may publish consecutive versions in the opposite order: a
-// delta that skips ahead waits here briefly for the one before it, and only if
-// that never comes does the page ask for a snapshot.
-const REORDER_WAIT_MS = 300;
-const early = new Map(); // base_version -> delta
-let gapTimer = null;
+// Deltas in version order (live.js): one that skips ahead waits briefly for the one
+// before it, then the page asks for a snapshot.
+const order = new DeltaOrder({
+  current: () => version, // -1 until the first snapshot: every delta waits for it
+  apply: (_, m) => applyDelta(m),
+  resync() {
+    if (!parts.busy) socket.resync({ call: callId }); // one is on its way
+  },
+});
 
 function onDelta(m) {
   if (m.call_id !== callId) return;
-  if (m.version <= version) return; // already in the snapshot
-  if (m.base_version > version) {
-    early.set(m.base_version, m);
-    if (!gapTimer) {
-      gapTimer = setTimeout(() => {
-        gapTimer = null;
-        if (early.size) socket.resync({ call: callId }); // we missed something
-      }, REORDER_WAIT_MS);
-    }
-    return;
-  }
-  applyDelta(m);
-  drainEarly();
-}
-
-function drainEarly() {
-  for (const [base, m] of [...early].sort((a, b) => a[0] - b[0])) {
-    if (m.version <= version) early.delete(base);
-    else if (base <= version) {
-      early.delete(base);
-      applyDelta(m);
-    }
-  }
-  if (!early.size && gapTimer) {
-    clearTimeout(gapTimer);
-    gapTimer = null;
-  }
+  if (parts.busy) held.push(m);
+  else order.offer(callId, m);
 }
 
 function applyDelta(m) {
@@ -372,7 +348,7 @@ function showOutcome(a) {
 
 function act(kind, { participant = "", params = {}, button = null } = {}) {
   const request = { kind, participant };
-  const label = KIND_WORDS[kind] || kind;
+  const label = labelOf(kind);
   if (button) {
     button.dataset.busy = "true";
     button.disabled = true;
@@ -455,7 +431,8 @@ filterInput.addEventListener("input", () => {
 const socket = new LiveSocket({
   subscriptions: [{ call: callId }],
   onMessage(message) {
-    if (message.type === "call.snapshot") onSnapshot(message);
+    if (message.type === "hello") labels = message.labels || {};
+    else if (message.type === "call.snapshot") onSnapshotPart(message);
     else if (message.type === "call.delta") onDelta(message);
     else if (message.type === "error") say(message.message, "bad");
   },

@@ -5,7 +5,20 @@
 // every (re)connect, and the server answers each with a fresh snapshot: that is
 // how a reconnecting page catches up.
 
-const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000, 15000];
+// Reconnect delays double from the first to the cap. An open socket is not yet a
+// working one: while its Redis is down the server accepts each socket and closes it
+// at once (1011), so the backoff starts over only once a connection has proven
+// itself, by its first snapshot or by staying open HEALTHY_AFTER_MS.
+const BACKOFF_FIRST_MS = 250;
+const BACKOFF_CAP_MS = 15000;
+const HEALTHY_AFTER_MS = 5000;
+
+// Half the delay fixed, half random ("equal jitter"): pages dropped together by one
+// server restart come back spread out, and never later than the cap.
+export function backoffDelay(attempt) {
+  const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_FIRST_MS * 2 ** attempt);
+  return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+}
 
 export class LiveSocket {
   constructor({ onMessage, subscriptions }) {
@@ -14,6 +27,7 @@ export class LiveSocket {
     this.attempt = 0;
     this.ws = null;
     this.timer = null;
+    this.healthyTimer = null;
     this.pending = new Map(); // request_id -> callback(answer)
     this.seq = 0;
     this.banner = document.getElementById("reconnecting");
@@ -39,12 +53,13 @@ export class LiveSocket {
     const ws = new WebSocket(this.url());
     this.ws = ws;
     ws.onopen = () => {
-      this.attempt = 0;
       this.setState("connected", "live");
+      this.healthyTimer = setTimeout(() => this.proven(ws), HEALTHY_AFTER_MS);
       for (const sub of this.subscriptions) this.send({ type: "subscribe", ...sub });
     };
     ws.onmessage = (event) => {
       const message = JSON.parse(event.data);
+      if (message.type?.endsWith(".snapshot")) this.proven(ws);
       const waiting = message.request_id && this.pending.get(message.request_id);
       if (waiting) {
         this.pending.delete(message.request_id);
@@ -55,6 +70,7 @@ export class LiveSocket {
     ws.onclose = (event) => {
       if (this.ws !== ws) return;
       this.ws = null;
+      clearTimeout(this.healthyTimer);
       this.failPending("The connection dropped before the server answered.");
       if (event.code === 4401) {
         this.setState("closed", "signed out");
@@ -65,13 +81,24 @@ export class LiveSocket {
         this.setState("closed", "not allowed");
         return;
       }
-      const delay = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
-      const jittered = Math.round(delay * (0.75 + Math.random() * 0.5));
+      // 4429: the server closed a socket that sent too many bad or excess messages
+      // (dashboard/protocol.py). Say why, and come back no sooner than the cap.
+      // Daphne drops close reasons: the words are the page's own.
+      const flooded = event.code === 4429;
+      const delay = flooded ? BACKOFF_CAP_MS : backoffDelay(this.attempt);
       this.attempt += 1;
       this.setState("reconnecting", "reconnecting…");
-      if (this.detail) this.detail.textContent = `attempt ${this.attempt}, next in ${(jittered / 1000).toFixed(1)} s`;
-      this.timer = setTimeout(() => this.connect(), jittered);
+      const why = flooded ? "The server closed the connection: too many bad or excess messages. " : "";
+      if (this.detail) this.detail.textContent = `${why}attempt ${this.attempt}, next in ${(delay / 1000).toFixed(1)} s`;
+      this.timer = setTimeout(() => this.connect(), delay);
     };
+  }
+
+  // The connection works: the next drop starts the backoff from the beginning.
+  proven(ws) {
+    if (this.ws !== ws) return;
+    clearTimeout(this.healthyTimer);
+    this.attempt = 0;
   }
 
   reconnectNow() {
@@ -108,6 +135,123 @@ export class LiveSocket {
     }
     this.pending.set(request_id, onAnswer);
     return request_id;
+  }
+}
+
+// Snapshots come in parts (dashboard/snapshots.py): each names its snapshot and
+// says ``part`` of ``parts``; the first carries everything but the long lists, and
+// each part a slice of them, in order. ``add`` returns the whole snapshot once its
+// last part arrived, else null; ``busy`` says one is still arriving (a page holds
+// its deltas meanwhile). A part that does not follow on drops what was gathered:
+// the next snapshot starts afresh.
+export class SnapshotParts {
+  constructor(lists) {
+    this.lists = lists; // the names of the list fields to concatenate
+    this.whole = null;
+  }
+
+  get busy() {
+    return this.whole !== null;
+  }
+
+  add(message) {
+    const part = message.part ?? 1;
+    const parts = message.parts ?? 1;
+    if (part === 1) {
+      this.whole = { ...message };
+      for (const name of this.lists) this.whole[name] = [...(message[name] || [])];
+    } else if (this.whole && this.whole.snapshot === message.snapshot && this.whole.part === part - 1) {
+      for (const name of this.lists) this.whole[name].push(...(message[name] || []));
+      this.whole.part = part;
+    } else {
+      this.whole = null; // a stray part: wait for the next snapshot's first
+      return null;
+    }
+    if (part < parts) return null;
+    const whole = this.whole;
+    this.whole = null;
+    return whole;
+  }
+}
+
+// Versioned deltas, put in order, per key (a call id). Each delta says the version
+// it builds on (``base_version``; a board row carries only ``version`` and builds
+// on the one before) and the version it makes. Two server threads may publish
+// consecutive versions in the opposite order, so a delta that skips ahead waits
+// here briefly for the one before it; only if that never comes does the page ask
+// for a fresh snapshot. A delta the page already holds is dropped.
+export const REORDER_WAIT_MS = 300;
+
+export class DeltaOrder {
+  // current(key): the version the page holds for key, or null when it holds none
+  // (then every delta for key waits). apply(key, delta): show the delta; after it
+  // current(key) is delta.version. resync(): ask the server for a snapshot.
+  constructor({ current, apply, resync, waitMs = REORDER_WAIT_MS }) {
+    this.current = current;
+    this.apply = apply;
+    this.resync = resync;
+    this.waitMs = waitMs;
+    this.early = new Map(); // key -> Map(base version -> delta)
+    this.timer = null;
+  }
+
+  static base(delta) {
+    return delta.base_version ?? delta.version - 1;
+  }
+
+  // A delta from the socket: applied now, dropped as stale, or held for its turn.
+  offer(key, delta) {
+    const have = this.current(key);
+    if (have !== null && delta.version <= have) return; // already in the snapshot
+    if (have === null || DeltaOrder.base(delta) > have) {
+      if (!this.early.has(key)) this.early.set(key, new Map());
+      this.early.get(key).set(DeltaOrder.base(delta), delta);
+      this.armTimer();
+      return;
+    }
+    this.apply(key, delta);
+    this.drain(key);
+  }
+
+  // The page moved key on by itself (a new call's whole first row): apply what
+  // waited for it.
+  drain(key) {
+    const waiting = this.early.get(key);
+    if (waiting) {
+      for (const [base, delta] of [...waiting].sort((a, b) => a[0] - b[0])) {
+        const have = this.current(key);
+        if (have === null || base > have) break; // still a gap
+        waiting.delete(base);
+        if (delta.version > have) this.apply(key, delta);
+      }
+      if (!waiting.size) this.early.delete(key);
+    }
+    if (!this.early.size) this.stopTimer();
+  }
+
+  // After a snapshot: drop what it already holds, apply what now follows on, and
+  // forget keys it does not hold (the snapshot is the truth: that call is gone).
+  // Anything still ahead of it waits again, and asks again if nothing fills the gap.
+  afterSnapshot() {
+    for (const key of [...this.early.keys()]) {
+      if (this.current(key) === null) this.early.delete(key);
+      else this.drain(key);
+    }
+    if (this.early.size) this.armTimer();
+    else this.stopTimer();
+  }
+
+  armTimer() {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      if (this.early.size) this.resync(); // we missed something
+    }, this.waitMs);
+  }
+
+  stopTimer() {
+    clearTimeout(this.timer);
+    this.timer = null;
   }
 }
 

@@ -42,6 +42,7 @@ PASSWORDS = {
     "alice": "alice-browser-pw",
     "bob": "bob-browser-pw",
     "carol": "carol-browser-pw",
+    "root": "root-browser-pw",  # a superuser, for the Django admin's own pages
 }
 ROLES = {"alice": "admin", "bob": "supervisor", "carol": "auditor"}
 
@@ -96,6 +97,7 @@ class CallbotServer:
     port: int
     env: dict[str, str]
     log: Path
+    app: str = "callbot.asgi:application"
     process: subprocess.Popen[bytes] | None = field(default=None)
 
     def manage(self, *args: str, stdin: str = "") -> str:
@@ -121,7 +123,7 @@ class CallbotServer:
                     "127.0.0.1",
                     "-p",
                     str(self.port),
-                    "callbot.asgi:application",
+                    self.app,
                 ],
                 cwd=ROOT,
                 env=self.env,
@@ -202,6 +204,12 @@ def server(
             "--password-stdin",
             stdin=PASSWORDS[name],
         )
+    running.manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User; "
+        f"User.objects.create_superuser('root', password='{PASSWORDS['root']}')",
+    )
     running.start()
     emulator.reset(f"{url}/api/calling/callback")
     yield running
@@ -241,6 +249,7 @@ def open_page(browser: Any, server: CallbotServer) -> Iterator[Any]:
             viewport={"width": 1440, "height": 900}, color_scheme=color_scheme
         )
         contexts.append(context)
+        context.csp_violations = watch_policy(context)
         page = context.new_page()
         page.set_default_timeout(15_000)
         page.errors = []
@@ -254,7 +263,33 @@ def open_page(browser: Any, server: CallbotServer) -> Iterator[Any]:
 
     yield sign_in
     for context in contexts:
+        violations = context.csp_violations
         context.close()
+        assert violations == [], "Content-Security-Policy violations"
+
+
+# Reports each Content-Security-Policy violation to the console, where Playwright
+# hears it; Chromium's own "Refused to ..." console errors are caught too.
+_REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`CSP violation: ${event.effectiveDirective} blocked ${event.blockedURI || "inline"}`);
+});
+"""
+
+
+def watch_policy(context: Any) -> list[str]:
+    """The Content-Security-Policy violations of every page in ``context``, as
+    they happen."""
+    violations: list[str] = []
+    context.add_init_script(_REPORT_VIOLATIONS)
+
+    def heard(message: Any) -> None:
+        text = message.text
+        if text.startswith("CSP violation") or "Content Security Policy" in text:
+            violations.append(f"{message.page.url if message.page else '?'}: {text}")
+
+    context.on("console", heard)
+    return violations
 
 
 @dataclass

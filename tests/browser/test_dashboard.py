@@ -263,3 +263,41 @@ def test_signing_out_in_another_tab_sends_the_board_to_the_sign_in_page(
 
     board.wait_for_url(lambda url: "/accounts/login/?next=" in url)
     assert board.locator("#id_username").is_visible()
+
+
+def test_no_page_breaks_the_content_security_policy(
+    open_page: Any, start_meeting: Any, server: CallbotServer, artifacts: Path
+) -> None:
+    page = open_page("root")  # the sign-in page and the board, watched already
+    start_meeting("Policy walk", ["Ana Lopez"])
+    board_row(page, "Policy walk").get_by_role("link").click()
+    page.wait_for_selector("body[data-live=connected]")
+    page.locator("#roster-count", has_text="2").wait_for()
+    for path in (
+        "/meetings/",
+        "/settings/",
+        "/admin/",
+        "/admin/ivr/ivrflow/add/",
+        "/admin/django_celery_beat/periodictask/add/",
+    ):
+        response = page.goto(f"{server.url}{path}")
+        assert response.status == 200, path
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        page.wait_for_load_state("load")
+    page.screenshot(path=artifacts / "admin-periodic-task-csp.png", full_page=True)
+    violations = page.context.csp_violations
+    assert violations == []
+    assert page.errors == []
+
+    # The watch hears a violation, and the policy blocks inline script.
+    with page.context.expect_console_message(lambda m: "CSP violation" in m.text):
+        page.evaluate(
+            """() => {
+              const script = document.createElement("script");
+              script.textContent = "window.inlineRan = true";
+              document.body.append(script);
+            }"""
+        )
+    assert page.evaluate("() => window.inlineRan === undefined")
+    assert any("script-src" in v for v in violations), violations
+    violations.clear()

@@ -1,4 +1,5 @@
-"""Fixtures of the calls tests: the webhook, trusting a test token issuer."""
+"""Fixtures of the calls tests: a scripted Graph, eager tasks, and the webhook
+trusting a test token issuer."""
 
 from __future__ import annotations
 
@@ -9,8 +10,32 @@ from django.test import Client
 
 import pytest
 
-from callbot.calls import views
+from callbot.celery import app as celery_app
+from callbot.graph.factory import reset_notification_authenticator
+from tests.support.fake_graph import FakeGraph
 from tests.support.jwt import JwksServer, TestTokenIssuer
+
+
+@pytest.fixture
+def graph(monkeypatch: pytest.MonkeyPatch) -> FakeGraph:
+    """A scripted Graph in place of the process-wide client, where the worker side
+    looks it up (``perform`` and ``upkeep``)."""
+    fake = FakeGraph()
+    monkeypatch.setattr("callbot.calls.perform.get_graph_client", lambda: fake)
+    monkeypatch.setattr("callbot.calls.upkeep.get_graph_client", lambda: fake)
+    return fake
+
+
+@pytest.fixture
+def eager_tasks(settings: Any) -> Iterator[None]:
+    """Tasks run in the test's process, as on the embedded default, even when
+    REDIS_URL is set. The Celery app reads settings once, so its own configuration
+    is switched too."""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    before = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = before
 
 
 @pytest.fixture
@@ -21,6 +46,6 @@ def webhook(
     settings.GRAPH_NOTIFICATION_OPENID_URL = jwks_server.openid_url
     settings.GRAPH_CLIENT_ID = token_issuer.audience
     settings.GRAPH_CA_BUNDLE = ""
-    views.reset_notification_authenticator()
+    reset_notification_authenticator()
     yield Client()
-    views.reset_notification_authenticator()
+    reset_notification_authenticator()

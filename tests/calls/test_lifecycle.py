@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.utils import timezone
 
@@ -10,7 +11,7 @@ import pytest
 
 from callbot.calls import lifecycle
 from callbot.calls.models import Action, Call
-from tests.factories import CallFactory, ParticipantFactory
+from tests.factories import ActionFactory, CallFactory, ParticipantFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -102,3 +103,142 @@ def test_a_placed_call_that_ended_before_graph_answered_fails_with_its_reason() 
         480,
         "Callee unreachable.",
     )
+
+
+# --- finish: the one way to set a final outcome ---------------------------------------
+
+
+def snapshot(action: Action) -> dict[str, Any]:
+    return {f.attname: getattr(action, f.attname) for f in Action._meta.concrete_fields}
+
+
+def changed(before: dict[str, Any], after: dict[str, Any]) -> set[str]:
+    return {name for name in before if before[name] != after[name]}
+
+
+def test_finish_sets_exactly_the_fields_of_a_final_outcome(group_call: Call) -> None:
+    action = ActionFactory(
+        call=group_call,
+        attempts=1,
+        claimed_until=timezone.now() + timedelta(seconds=60),
+        client_context="ctx-1",
+    )
+    before = snapshot(action)
+    now = timezone.now() + timedelta(seconds=1)
+
+    assert lifecycle.finish(
+        action,
+        "failed",
+        now=now,
+        result_code=403,
+        result_subcode=7504,
+        message="Insufficient permission.",
+        error_code="graph_403",
+        operation_id="Op-9",
+    )
+
+    after = snapshot(action)
+    assert changed(before, after) == set(lifecycle.FINISH_FIELDS)
+    assert {name: after[name] for name in lifecycle.FINISH_FIELDS} == {
+        "status": "failed",
+        "completed_at": now,
+        "sent_at": now,
+        "claimed_until": None,
+        "result_code": 403,
+        "result_subcode": 7504,
+        "result_message": "Insufficient permission.",
+        "error_code": "graph_403",
+        "operation_id": "Op-9",
+        "operation_key": "op9",
+        "updated_at": now,
+    }
+    action.save(update_fields=lifecycle.FINISH_FIELDS)
+    stored = snapshot(Action.objects.get(pk=action.pk))
+    assert changed(after, stored) <= {"updated_at"}  # auto_now stamps the save
+
+
+def test_finish_keeps_what_was_known_before_it(group_call: Call) -> None:
+    sent_at = timezone.now() - timedelta(seconds=30)
+    action = ActionFactory(
+        call=group_call,
+        status="sent",
+        sent_at=sent_at,
+        operation_id="Op-1",
+        result_message="Running.",
+        error_code="old",
+    )
+    before = snapshot(action)
+    now = timezone.now()
+
+    assert lifecycle.finish(action, "completed", now=now, operation_id="Op-2")
+
+    assert changed(before, snapshot(action)) == {
+        "status",
+        "completed_at",
+        "result_message",
+        "error_code",
+        "updated_at",
+    }
+    assert (action.sent_at, action.operation_id, action.operation_key) == (
+        sent_at,
+        "Op-1",
+        "op1",
+    )
+    assert (action.result_code, action.result_message, action.error_code) == (
+        None,
+        "",
+        "",
+    )
+
+
+def test_finish_cuts_graphs_words_to_their_columns(group_call: Call) -> None:
+    action = ActionFactory(call=group_call)
+
+    lifecycle.finish(
+        action,
+        "failed",
+        now=timezone.now(),
+        message="x" * 3000,
+        error_code="e" * 100,
+        operation_id="o" * 100,
+    )
+    action.save(update_fields=lifecycle.FINISH_FIELDS)
+
+    stored = Action.objects.get(pk=action.pk)
+    assert len(stored.result_message) == 2000
+    assert len(stored.error_code) == 64
+    assert len(stored.operation_id) == len(stored.operation_key) == 64
+
+
+@pytest.mark.parametrize("final", ["completed", "failed"])
+@pytest.mark.parametrize("status", ["completed", "failed"])
+def test_finish_refuses_to_move_a_final_action(
+    group_call: Call, final: str, status: str
+) -> None:
+    done = timezone.now() - timedelta(seconds=5)
+    action = ActionFactory(
+        call=group_call,
+        status=final,
+        sent_at=done,
+        completed_at=done,
+        result_code=200,
+        result_message="First outcome.",
+    )
+    before = snapshot(action)
+
+    assert not lifecycle.finish(
+        action, status, now=timezone.now(), result_code=500, message="Late."
+    )
+
+    assert snapshot(action) == before
+
+
+@pytest.mark.parametrize("status", ["queued", "sent", "cancelled"])
+def test_finish_sets_only_final_outcomes(group_call: Call, status: str) -> None:
+    action = ActionFactory(call=group_call)
+    before = snapshot(action)
+
+    with pytest.raises(ValueError, match="final"):
+        lifecycle.finish(action, status, now=timezone.now())
+
+    assert snapshot(action) == before

@@ -3,95 +3,25 @@ resync, and actions checked against the role on every message."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from django.db import connections
 from django.test import Client
 
 import pytest
-import pytest_asyncio
 from channels.db import database_sync_to_async
 from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 
 from callbot.asgi import application
-from callbot.calls import enqueue
-from callbot.calls.ingest import apply_notifications
-from callbot.calls.kinds import LABELS
+from callbot.calls.kinds import BROWSER_KINDS, LABELS
 from callbot.calls.models import Action, AuditEntry, Call
-from callbot.graph.notifications import parse_notification_batch
-from tests.conftest import load_fixture
+from tests.dashboard.sockets import ORIGIN, connect, ingest, open_socket
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
-
-ORIGIN = (b"origin", b"http://127.0.0.1")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_layer() -> Iterator[None]:
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
-
-
-@pytest_asyncio.fixture(autouse=True)
-async def _close_worker_connections() -> AsyncIterator[None]:
-    """Close the connection the consumers' database thread opened, so PostgreSQL
-    can drop the test database at the end."""
-    yield
-    await database_sync_to_async(connections.close_all)()
-
-
-@pytest.fixture
-def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Actions handed to the task queue (the Graph side is not under test here)."""
-    seen: list[int] = []
-
-    def send(name: str, *args: Any) -> bool:
-        if name == enqueue.PERFORM_ACTION:
-            seen.append(args[0])
-        return True
-
-    monkeypatch.setattr(enqueue, "send", send)
-    return seen
-
-
-def ingest(name: str, message_id: str) -> None:
-    apply_notifications(
-        parse_notification_batch(json.dumps(load_fixture(name))), message_id=message_id
-    )
-
-
-def session_cookie(user: Any) -> bytes:
-    client = Client()
-    client.force_login(user)
-    return f"sessionid={client.cookies['sessionid'].value}".encode()
-
-
-async def connect(user: Any | None) -> WebsocketCommunicator:
-    headers = [ORIGIN]
-    if user is not None:
-        headers.append((b"cookie", await database_sync_to_async(session_cookie)(user)))
-    return WebsocketCommunicator(application, "/ws/live/", headers=headers)
-
-
-@pytest.fixture
-def meeting_call(transactional_db: Any) -> Call:
-    """A meeting call the bot has joined, with Ana and Lee present (version 2)."""
-    ingest("meeting_join_established.json", "1")
-    ingest("roster_two_join.json", "2")
-    return Call.objects.get()
-
-
-async def open_socket(user: Any) -> WebsocketCommunicator:
-    socket = await connect(user)
-    connected, _ = await socket.connect()
-    assert connected
-    hello = await socket.receive_json_from()
-    assert hello["type"] == "hello"
-    return socket
+pytestmark = [
+    pytest.mark.asyncio,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("live"),
+]
 
 
 async def test_a_signed_out_socket_is_closed() -> None:
@@ -121,6 +51,21 @@ async def test_hello_says_what_the_role_may_do(bob: Any, carol: Any) -> None:
             "labels": LABELS,
         }
         await socket.disconnect()
+
+
+async def test_hello_carries_a_label_for_every_action_kind(carol: Any) -> None:
+    socket = await connect(carol)
+    await socket.connect()
+    labels = (await socket.receive_json_from())["labels"]
+    await socket.disconnect()
+
+    # Worded as the timeline words stored actions, so live entries read alike.
+    for kind in Action.Kind:
+        assert labels[kind.value] == Action(kind=kind).get_kind_display()
+    # The page offers two kinds that are no stored Action.
+    assert labels["mute_all"] == "Mute everyone except presenters"
+    assert labels["unmute_participant"] == "Unmute Participant"
+    assert labels.keys() >= BROWSER_KINDS
 
 
 async def test_board_snapshot_then_only_deltas_on_top_of_its_versions(
@@ -335,3 +280,34 @@ async def test_signing_out_closes_that_sessions_socket_at_once(bob: Any) -> None
 
     assert await socket.receive_output() == {"type": "websocket.close", "code": 4401}
     await socket.disconnect()
+
+
+@pytest.mark.needs_redis
+@pytest.mark.parametrize(
+    "idle_seconds", [15, pytest.param(60, marks=pytest.mark.slow)], ids=["15s", "60s"]
+)
+async def test_an_idle_board_socket_on_redis_stays_open_and_still_gets_deltas(
+    bob: Any, meeting_call: Call, idle_seconds: int
+) -> None:
+    """The layer from settings (REDIS_URL), not a test-made one: an idle channel's
+    blocking receive must not outlive the Redis socket's read timeout."""
+    from django.conf import settings
+
+    assert "RedisChannelLayer" in settings.CHANNEL_LAYERS["default"]["BACKEND"]
+    layer = channel_layers["default"]
+    socket = await open_socket(bob)
+    try:
+        await socket.send_json_to({"type": "subscribe", "board": True})
+        assert (await socket.receive_json_from())["type"] == "board.snapshot"
+
+        # Nothing arrives while idle: a crashed consumer would surface here as
+        # its exception or a websocket.close.
+        assert await socket.receive_nothing(timeout=idle_seconds, interval=1)
+        assert not socket.future.done(), "the consumer ended while idle"
+
+        await database_sync_to_async(ingest)("roster_lee_muted.json", "3")
+        delta = await socket.receive_json_from(timeout=5)
+        assert (delta["type"], delta["call"]["version"]) == ("calls.delta", 3)
+    finally:
+        await socket.disconnect()
+        await layer.flush()

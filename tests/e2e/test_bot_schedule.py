@@ -9,6 +9,7 @@ from typing import Any
 from django.utils import timezone
 
 import pytest
+from celery.signals import worker_ready
 
 from callbot.calls import tasks
 from callbot.calls.meetings import save_meeting
@@ -16,6 +17,7 @@ from callbot.calls.models import Action, Call, Meeting, Participant
 from callbot.calls.services import request_action
 from tests.e2e.conftest import Callbot
 from tests.e2e.test_call_control import ANA, answered_call, final
+from tests.factories import CallFactory
 from tests.support.emulator import wait_until
 
 pytestmark = [pytest.mark.e2e]
@@ -102,6 +104,25 @@ def test_reconciliation_closes_a_call_graph_no_longer_knows(
     assert ended.state == "terminated"
     assert ended.result_message == "Graph no longer knows this call."
     assert not Participant.objects.filter(call=ended, left_at__isnull=True).exists()
+    assert Call.objects.get(pk=alive.pk).state == "established"
+
+
+def test_a_worker_that_starts_closes_the_calls_graph_forgot_while_it_was_down(
+    callbot: Callbot,
+) -> None:
+    alive = answered_call(callbot)
+    # Left from before a restart: calls Graph no longer knows, one of them still
+    # ringing with an answer queued, all heard from just now.
+    ghost = CallFactory(state="established", last_notification_at=timezone.now())
+    ringing = CallFactory(state="incoming", last_notification_at=timezone.now())
+    answer = Action.objects.create(call=ringing, kind="answer")
+
+    worker_ready.send(sender=None)
+
+    assert Call.objects.get(pk=ghost.pk).state == "terminated"
+    assert Call.objects.get(pk=ringing.pk).state == "terminated"
+    answer.refresh_from_db()
+    assert (answer.status, answer.error_code) == ("failed", "call_lost")
     assert Call.objects.get(pk=alive.pk).state == "established"
 
 

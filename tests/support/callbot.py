@@ -19,8 +19,10 @@ WEBHOOK_PATH = "/api/calling/callback"
 def point_callbot_at(emulator: RunningEmulator, settings: Any, base_url: str) -> str:
     """Configure Callbot (served at ``base_url``) against ``emulator``; returns the
     webhook URL the emulator now posts to."""
-    from callbot.calls.views import reset_notification_authenticator
-    from callbot.graph.factory import reset_graph_client
+    from callbot.graph.factory import (
+        reset_graph_client,
+        reset_notification_authenticator,
+    )
 
     bot = emulator.config.bot
     settings.GRAPH_TENANT_ID = bot.tenant_id
@@ -42,8 +44,10 @@ def point_callbot_at(emulator: RunningEmulator, settings: Any, base_url: str) ->
 
 def release_callbot() -> None:
     """Drop the caches built against the emulator (call after the test)."""
-    from callbot.calls.views import reset_notification_authenticator
-    from callbot.graph.factory import reset_graph_client
+    from callbot.graph.factory import (
+        reset_graph_client,
+        reset_notification_authenticator,
+    )
 
     reset_graph_client()
     reset_notification_authenticator()

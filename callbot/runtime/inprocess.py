@@ -6,19 +6,17 @@ process (``CALLBOT_INPROCESS_WORKER=1``) to run a Celery worker, with beat
 embedded, in a background thread. The webhook still only records and enqueues;
 the worker thread calls Graph, as a real worker would.
 
-Live deltas from the worker thread must reach the in-memory channel layer on
-daphne's event loop, so ``wrap`` binds that loop on the first ASGI call (see
-``live.bind_event_loop``). With ``REDIS_URL`` set none of this runs: workers and
+Live deltas from the worker's threads reach the consumers on daphne's event loop
+through the embedded default's channel layer, which hands them to that loop
+(``callbot.runtime.layers``). With ``REDIS_URL`` set none of this runs: workers and
 beat are separate processes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import threading
-from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -67,19 +65,3 @@ def start_worker() -> None:
     thread = threading.Thread(target=worker.start, name="celery-worker", daemon=True)
     thread.start()
     logger.info("in-process Celery worker and beat started")
-
-
-def wrap(application: Any) -> Any:
-    """An ASGI app that binds daphne's loop for the worker thread's live pushes."""
-    from callbot.calls import live
-
-    bound = False
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        nonlocal bound
-        if not bound:
-            live.bind_event_loop(asyncio.get_running_loop())
-            bound = True
-        await application(scope, receive, send)
-
-    return app

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from callbot import inprocess
+from callbot.runtime import inprocess
 
 
 def _port_open(host: str, port: int) -> bool:

@@ -1,0 +1,113 @@
+"""A board of 3,000 live calls and a call of 5,000 people, in Chromium through
+daphne: the snapshots arrive in parts no larger than ``PART_CHARS`` (daphne's limit
+is 1 MiB, which whole snapshots passed from about 2,300 calls or 3,000 people),
+and the pages show every row.
+
+The rows are bulk-created in the server's database (``tests/dashboard/crowd.py``
+through ``manage.py shell``) and deleted afterwards: the server is shared with the
+other browser tests.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dashboard.snapshots import PART_CHARS
+from tests.browser.conftest import CallbotServer
+
+pytestmark = pytest.mark.browser
+
+CALLS = 3000
+PEOPLE = 5000
+
+
+@pytest.fixture
+def crowd(server: CallbotServer) -> Iterator[dict[str, int]]:
+    """The crowd in the server's database: the big call's id and how many live
+    calls the board should list (other tests' calls may still be live)."""
+    out = server.manage(
+        "shell",
+        "-c",
+        "import json\n"
+        "from tests.dashboard import crowd\n"
+        "from callbot.calls.models import Call\n"
+        f"big = crowd.populate({CALLS}, {PEOPLE})\n"
+        "live = Call.objects.exclude(state='terminated').count()\n"
+        "print(json.dumps({'big': big, 'live': live}))\n",
+    )
+    yield json.loads(out.strip().splitlines()[-1])
+    server.manage("shell", "-c", "from tests.dashboard import crowd\ncrowd.clear()\n")
+
+
+def watch_frames(page: Any) -> list[int]:
+    """Sizes of every websocket frame the page receives from now on."""
+    sizes: list[int] = []
+
+    def opened(ws: Any) -> None:
+        ws.on(
+            "framereceived",
+            lambda payload: sizes.append(
+                len(payload.encode() if isinstance(payload, str) else payload)
+            ),
+        )
+
+    page.on("websocket", opened)
+    return sizes
+
+
+def test_a_board_of_3000_calls_and_a_call_of_5000_people_arrive_in_bounded_parts(
+    open_page: Any,
+    server: CallbotServer,
+    crowd: dict[str, int],
+    artifacts: Path,
+) -> None:
+    signed_in = open_page("carol")
+    page = signed_in.context.new_page()
+    page.set_default_timeout(60_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    sizes = watch_frames(page)
+
+    page.goto(f"{server.url}/")
+    page.locator("#call-count", has_text=str(crowd["live"])).wait_for()
+    assert page.locator("#board-rows tr").count() == crowd["live"]
+    assert page.locator("#board-rows tr", has_text="Support line 2998").count() == 1
+    page.screenshot(path=artifacts / "board-3000-calls.png")
+    page.locator("#board-rows tr").nth(crowd["live"] // 2).scroll_into_view_if_needed()
+    page.screenshot(path=artifacts / "board-3000-calls-middle.png")
+    board_frames = list(sizes)
+
+    page.locator("#board-rows tr", has_text="Crowded all-hands").get_by_role(
+        "link"
+    ).click()
+    page.wait_for_selector("body[data-live=connected]")
+    page.locator("#roster-count", has_text=str(PEOPLE)).wait_for()
+    assert page.locator("#roster-rows [role=row]").count() == PEOPLE
+    assert page.locator("#f-people").inner_text() == str(PEOPLE)
+    assert page.locator("#f-muted").inner_text() == str(PEOPLE // 2)
+    assert page.locator("#call").get_attribute("data-snapshots") == "1"
+    page.screenshot(path=artifacts / "call-5000-people.png")
+
+    # Every frame under the bound, and the board alone far over what one could hold.
+    assert max(sizes) <= PART_CHARS, max(sizes)
+    assert sum(board_frames) > 2**20
+    (artifacts / "large-snapshots-frames.json").write_text(
+        json.dumps(
+            {
+                "calls": crowd["live"],
+                "people": PEOPLE,
+                "board_frames": len(board_frames),
+                "board_bytes": sum(board_frames),
+                "all_frames": len(sizes),
+                "largest_frame": max(sizes),
+                "part_limit": PART_CHARS,
+            },
+            indent=2,
+        )
+    )
+    assert errors == []

@@ -1,0 +1,109 @@
+"""The embedded default's channel layer: the in-process worker publishes from its own
+threads into queues that daphne's event loop owns."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import Future
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+
+from callbot.runtime.layers import InProcessChannelLayer
+from tests.support.emulator import wait_until
+
+MESSAGE = {"type": "calls.delta", "call": {"id": 1, "version": 2}}
+
+
+class ServerLoop:
+    """An event loop on a thread of its own, as daphne's is. Debug mode makes asyncio
+    raise when a foreign thread wakes one of its futures, where it would otherwise
+    lose the wake-up until the loop next stirs."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.loop.set_debug(True)
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def start(self, coro: Coroutine[Any, Any, Any]) -> Future[Any]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        return self.start(coro).result(timeout=5)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def server_loop() -> Iterator[ServerLoop]:
+    server = ServerLoop()
+    yield server
+    server.stop()
+
+
+def test_group_send_from_a_plain_thread_reaches_a_receiver_on_the_server_loop(
+    server_loop: ServerLoop,
+) -> None:
+    layer = InProcessChannelLayer()
+    channel = server_loop.run(layer.new_channel())
+    server_loop.run(layer.group_add("calls.live", channel))
+    receiving = server_loop.start(layer.receive(channel))
+    # Tasks start in order: once this one has run, the receiver is waiting.
+    server_loop.run(asyncio.sleep(0))
+
+    started = time.monotonic()
+    # This test's thread runs no loop: async_to_sync makes one, as in a worker thread.
+    async_to_sync(layer.group_send)("calls.live", MESSAGE)
+
+    assert receiving.result(timeout=5) == MESSAGE
+    assert time.monotonic() - started < 1
+
+
+def test_a_receiver_on_a_plain_thread_gets_what_the_server_loop_sends(
+    server_loop: ServerLoop,
+) -> None:
+    layer = InProcessChannelLayer()
+    # A receiver on the server loop makes that loop the queues' owner.
+    owner_channel = server_loop.run(layer.new_channel())
+    server_loop.start(layer.receive(owner_channel))
+    server_loop.run(asyncio.sleep(0))
+    channel = server_loop.run(layer.new_channel())
+    got: list[tuple[Any, float]] = []
+
+    async def receive() -> Any:
+        return await asyncio.wait_for(layer.receive(channel), timeout=3)
+
+    def receive_in_thread() -> None:
+        message = async_to_sync(receive)()
+        got.append((message, time.monotonic()))
+
+    thread = threading.Thread(target=receive_in_thread)
+    thread.start()
+    wait_until(lambda: channel in layer.channels)
+
+    sent = time.monotonic()
+    server_loop.run(layer.send(channel, MESSAGE))
+    thread.join(timeout=5)
+
+    assert [message for message, _ in got] == [MESSAGE]
+    assert got[0][1] - sent < 1
+    server_loop.run(layer.send(owner_channel, {"type": "done"}))
+
+
+def test_without_a_running_owner_the_layer_works_like_the_in_memory_one() -> None:
+    # Sent before anyone receives, then read on loops of their own (as the tests of
+    # the live protocol do); the loop that received first has closed by the second.
+    layer = InProcessChannelLayer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)("calls.live", channel)
+    async_to_sync(layer.group_send)("calls.live", MESSAGE)
+    assert async_to_sync(layer.receive)(channel) == MESSAGE
+    async_to_sync(layer.send)(channel, {"type": "second"})
+    assert async_to_sync(layer.receive)(channel) == {"type": "second"}
