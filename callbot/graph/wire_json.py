@@ -125,6 +125,16 @@ def sanitize(value: Any, *, depth: int = 0, strings: bool = True) -> tuple[Any, 
     stack: list[tuple[dict[str, Any] | list[Any], int]] = [(value, depth)]
     while stack:
         container, level = stack.pop()
+        if not strings and level + 1 < MAX_NESTING:
+            # The usual case, kept cheap: nothing to clean, nothing to cut here;
+            # only look for deeper containers and for cuts the parser made.
+            children = container.values() if type(container) is dict else container
+            for child in children:
+                if isinstance(child, dict | list):
+                    stack.append((child, level + 1))
+                elif type(child) is TooDeep:
+                    cut = True
+            continue
         if isinstance(container, dict):
             if strings and any(_DIRTY.search(k) for k in container):
                 items = [(clean_text(k), v) for k, v in container.items()]
