@@ -193,7 +193,7 @@ def _apply_batch(entries: Sequence[_Entry], delivery: _Delivery) -> IngestResult
     work = _lock_calls(applicable, now) if applicable else {}
     # Under the calls' locks: a concurrent delivery of the same batch waits here
     # for this one, then finds its notifications stored.
-    seen = _kept(digests)
+    seen = _stored(digests) | held
     events: list[CallEvent] = []
     kept: list[QuarantinedNotification] = []
     for entry in entries:
@@ -261,10 +261,9 @@ def _quarantined(digests: list[str]) -> set[str]:
     return set(held.values_list("digest", flat=True))
 
 
-def _kept(digests: list[str]) -> set[str]:
-    """The digests already stored as events or quarantined."""
+def _stored(digests: list[str]) -> set[str]:
     stored = CallEvent.objects.filter(digest__in=digests)
-    return set(stored.values_list("digest", flat=True)) | _quarantined(digests)
+    return set(stored.values_list("digest", flat=True))
 
 
 def _unstorable(n: Notification) -> str | None:
