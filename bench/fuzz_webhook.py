@@ -61,8 +61,8 @@ def main() -> int:
     from hypothesis import settings as hypothesis_settings
     from hypothesis import strategies as st
 
-    from callbot.calls import views
     from callbot.calls.models import QuarantinedNotification
+    from callbot.graph.factory import reset_notification_authenticator
     from tests.support.jwt import JwksServer, TestTokenIssuer
     from tests.support.webhook import post
     from tests.support.webhook_fuzz import (
@@ -91,7 +91,7 @@ def main() -> int:
         settings.GRAPH_NOTIFICATION_OPENID_URL = jwks.openid_url
         settings.GRAPH_CLIENT_ID = issuer.audience
         settings.GRAPH_CA_BUNDLE = ""
-        views.reset_notification_authenticator()
+        reset_notification_authenticator()
         client = Client()
         bearer = issuer.bearer()
 
