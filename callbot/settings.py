@@ -321,6 +321,10 @@ GRAPH_NOTIFICATION_ISSUERS = [
     if i
 ]
 GRAPH_NOTIFICATION_LEEWAY_SECONDS = env_int("GRAPH_NOTIFICATION_LEEWAY_SECONDS", 300)
+# The largest notification batch the webhook reads (413 beyond). A batch carrying
+# the full rosters of a few large meetings passes DATA_UPLOAD_MAX_MEMORY_SIZE's
+# 2.5 MB, which still guards every other view.
+WEBHOOK_MAX_BYTES = env_int("WEBHOOK_MAX_BYTES", 25 * 1024 * 1024)
 GRAPH_TIMEOUT_SECONDS = env_int("GRAPH_TIMEOUT_SECONDS", 10)
 GRAPH_RETRY_BUDGET_SECONDS = env_int("GRAPH_RETRY_BUDGET_SECONDS", 30)
 BOT_PUBLIC_URL = env_url("BOT_PUBLIC_URL", f"http://127.0.0.1:{PORT}")

@@ -1,5 +1,5 @@
-"""Django admin for the calls domain. CallEvent and AuditEntry are read-only here:
-they are append-only records of what happened."""
+"""Django admin for the calls domain. CallEvent, QuarantinedNotification and
+AuditEntry are read-only here: they are append-only records of what happened."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from callbot.calls.models import (
     CallEvent,
     Meeting,
     Participant,
+    QuarantinedNotification,
     Recording,
 )
 
@@ -118,6 +119,28 @@ class CallEventAdmin(ReadOnlyAdmin):
     list_filter = ["resource_kind", "change_type", "applied"]
     search_fields = ["resource_url", "message_id"]
     raw_id_fields = ["call"]
+
+
+@admin.register(QuarantinedNotification)
+class QuarantinedNotificationAdmin(ReadOnlyAdmin):
+    """Notifications Graph sent that were kept but not applied, and why."""
+
+    list_display = [
+        "received_at",
+        "reason",
+        "problem",
+        "change_type",
+        "resource_url",
+        "message_id",
+        "position",
+    ]
+    list_filter = ["reason", "change_type"]
+    search_fields = ["resource_url", "message_id", "error", "digest"]
+    date_hierarchy = "received_at"
+
+    @admin.display(description="error")
+    def problem(self, obj: QuarantinedNotification) -> str:
+        return obj.error if len(obj.error) <= 120 else obj.error[:119] + "…"
 
 
 @admin.register(Action)

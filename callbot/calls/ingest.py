@@ -4,15 +4,22 @@ With ``services.py`` and the worker's ``lifecycle.py`` this is one of the few
 modules that write domain state. Ingest is
 idempotent by construction:
 
-* every notification is stored once as a ``CallEvent`` under a unique delivery digest,
-  so a redelivered one is recognised and changes nothing;
+* every notification is stored once as a ``CallEvent`` under a unique identity
+  (``Notification.digest``: its content, or for a full roster its delivery), so a
+  redelivered one is recognised and changes nothing;
 * call state moves only along ``states.CALL_MOVES``, so an older state arriving late
-  (``establishing`` after ``established``) cannot roll the call back;
+  (``establishing`` after ``established``) cannot roll the call back
+  (``callstate.py``, with operations);
 * a full roster is diffed against the present participants keyed by participant id,
   a delta roster is applied entry by entry in ``rosterSequenceNumber`` order; leaving
   participants are marked left, never deleted (``rosters.py``, on the batch's
   working set of each call, ``callwork.py``);
 * tones are deduplicated on their ``sequenceId``.
+
+No authenticated notification is lost: one that is malformed or cannot be stored is
+quarantined (``quarantine.py``) in the batch's transaction, and if applying the
+batch still fails for anything but a database outage, the batch is applied again
+one notification at a time, each in a savepoint, quarantining the ones that fail.
 
 It must not import the dashboard or call Graph: the webhook answers fast and the
 side effects (live deltas) run after commit.
@@ -24,27 +31,35 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from callbot.calls import deltas, enqueue, kinds, lifecycle, live
+from callbot.calls import deltas, enqueue, lifecycle, live
+from callbot.calls.callstate import apply_call, apply_operation, settle_by_state
 from callbot.calls.callwork import CallWork, update_participants
-from callbot.calls.meetings import meeting_for_call
-from callbot.calls.models import Action, Call, CallEvent, Participant
-from callbot.calls.rosters import apply_hold, apply_roster, end_roster
+from callbot.calls.models import (
+    Action,
+    Call,
+    CallEvent,
+    Participant,
+    QuarantinedNotification,
+)
+from callbot.calls.quarantine import Reason, is_outage, quarantined
+from callbot.calls.rosters import apply_roster, end_roster
 from callbot.calls.signals import CallActivity, call_activity
 from callbot.calls.states import (
     ActionStatus,
     CallDirection,
-    CallKind,
     CallState,
-    can_move_call,
     parse_call_state,
 )
-from callbot.graph.notifications import Notification, ResourceKind, call_keys
+from callbot.graph.notifications import (
+    MalformedNotification,
+    Notification,
+    ResourceKind,
+    call_keys,
+)
 from callbot.graph.resources import CallResource
 
 logger = logging.getLogger(__name__)
@@ -52,13 +67,36 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class IngestResult:
+    """What became of a batch: ``stored + duplicates + quarantined`` is its size."""
+
     stored: int = 0
     duplicates: int = 0
+    quarantined: int = 0
     deltas: list[live.CallDelta] = field(default_factory=list)
+
+    def add(self, other: IngestResult) -> None:
+        self.stored += other.stored
+        self.duplicates += other.duplicates
+        self.quarantined += other.quarantined
+        self.deltas.extend(other.deltas)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    position: int
+    item: Notification | MalformedNotification
+    digest: str
+
+
+@dataclass(frozen=True)
+class _Delivery:
+    message_id: str
+    tenant_id: str
+    now: datetime
 
 
 def apply_notifications(
-    notifications: Sequence[Notification],
+    notifications: Sequence[Notification | MalformedNotification],
     *,
     message_id: str = "",
     tenant_id: str = "",
@@ -67,77 +105,224 @@ def apply_notifications(
     """Store and apply a parsed notification batch; publish the deltas after commit.
 
     Steps:
-    1. Lock the named calls (creating rows for ids we have not seen: an outgoing
-       call's first notification can beat the task that stores the create answer),
-       in key order so concurrent batches cannot deadlock.
-    2. Drop notifications whose delivery digest is already stored (redelivery).
-    3. Apply each remaining notification in array order and store it as a CallEvent.
-    4. Save changed rows, bump each changed call's version once, and register the
-       deltas for publication on commit.
+    1. Apply the whole batch in one transaction (``_apply_batch``).
+    2. If that raises anything but a database outage (``quarantine.is_outage``),
+       it is rolled back and the batch is applied again one notification at a
+       time, each in a savepoint of one transaction; a notification that still
+       fails is quarantined with its error. Nothing is ever half-applied: a
+       notification's writes commit together with its CallEvent, or not at all.
 
-    Returns counts and the deltas. Raises nothing for unknown calls or operations:
-    they are stored and logged.
+    Returns counts and the deltas; every notification is stored, a duplicate, or
+    quarantined. Raises only an outage, with nothing written (the webhook answers
+    503 and the platform delivers the batch again). Unknown calls and operations
+    are not errors: they are stored and logged.
     """
-    now = received_at or timezone.now()
     result = IngestResult()
     if not notifications:
         return result
+    delivery = _Delivery(message_id, tenant_id, received_at or timezone.now())
+    entries = [
+        _Entry(i, n, n.digest(message_id, i)) for i, n in enumerate(notifications)
+    ]
+    try:
+        with transaction.atomic():
+            return _apply_batch(entries, delivery)
+    except Exception as exc:
+        if is_outage(exc):
+            raise
+        logger.warning(
+            "batch failed to apply (%s: %s); applying it one notification at a time",
+            type(exc).__name__,
+            str(exc)[:300],
+            extra={"message_id": message_id},
+        )
     with transaction.atomic():
-        work = _lock_calls(notifications, now)
-        digests = [n.digest(message_id, i) for i, n in enumerate(notifications)]
-        seen = set(
-            CallEvent.objects.filter(digest__in=digests).values_list(
-                "digest", flat=True
-            )
-        )
-        events: list[CallEvent] = []
-        for notification, digest in zip(notifications, digests, strict=True):
-            if digest in seen:
-                result.duplicates += 1
-                continue
-            seen.add(digest)
-            item = work[notification.call_key]
-            applied = _apply(item, notification, now)
-            item.call.event_count += 1
-            item.dirty.add("event_count")
-            events.append(
-                CallEvent(
-                    call=item.call,
-                    sequence=item.call.event_count,
-                    digest=digest,
-                    change_type=notification.change_type,
-                    resource_url=notification.resource_url[:2000],
-                    resource_kind=notification.kind.value,
-                    message_id=message_id[:128],
-                    tenant_id=tenant_id[:64],
-                    payload=notification.raw,
-                    applied=applied,
-                    received_at=now,
+        _lock_present_calls(entries)
+        for entry in entries:
+            try:
+                with transaction.atomic():
+                    result.add(_apply_batch([entry], delivery))
+            except Exception as exc:
+                if is_outage(exc):
+                    raise
+                # A failure no check foresaw: the traceback is for whoever fixes it.
+                logger.exception(
+                    "notification %d failed to apply",
+                    entry.position,
+                    extra={"message_id": message_id},
                 )
-            )
-        CallEvent.objects.bulk_create(events)
-        result.stored = len(events)
-        for item in work.values():
-            result.deltas.extend(_save(item, now))
-        deltas.announce(
-            result.deltas,
-            {item.call.pk: item.call for item in work.values()},
-            fresh={item.call.pk for item in work.values() if item.fresh},
-            roster_changed={
-                item.call.pk for item in work.values() if item.participants or item.left
-            },
-            actions_changed={item.call.pk for item in work.values() if item.actions},
-        )
-        activity = [_activity(item) for item in work.values() if item.changed]
-        if activity:
-            transaction.on_commit(lambda: _announce(activity))
-        for item in work.values():
-            for action_id, location, token in item.recordings:
-                # The token is short-lived and never stored: it travels to the task.
-                enqueue.send_on_commit(
-                    enqueue.FETCH_RECORDING, action_id, location, token
-                )
+                error = f"{type(exc).__name__}: {exc}"
+                _keep([_quarantine(entry, delivery, Reason.FAILED, error)])
+                result.quarantined += 1
     return result
+
+
+def _apply_batch(entries: Sequence[_Entry], delivery: _Delivery) -> IngestResult:
+    """Apply ``entries`` in the caller's transaction.
+
+    Steps:
+    1. Quarantine what cannot be applied: malformed notifications, and ones with a
+       value our columns cannot hold (``_unstorable``).
+    2. Lock the calls they name (creating rows for ids we have not seen: an
+       outgoing call's first notification can beat the task that stores the create
+       answer), in key order so concurrent batches cannot deadlock.
+    3. Drop notifications already stored or quarantined (redelivery).
+    4. Apply each remaining notification in array order and store it as a CallEvent.
+    5. Save changed rows, bump each changed call's version once, and register the
+       deltas for publication on commit.
+    """
+    now = delivery.now
+    result = IngestResult()
+    problems: dict[int, tuple[str, str]] = {}
+    for entry in entries:
+        if isinstance(entry.item, MalformedNotification):
+            problems[entry.position] = (Reason.MALFORMED, entry.item.problem)
+        elif (why := _unstorable(entry.item)) is not None:
+            problems[entry.position] = (Reason.UNSTORABLE, why)
+    digests = [e.digest for e in entries]
+    # A notification quarantined before, delivered again, must not create the call
+    # it never reached; one stored before found its call there already.
+    held = _quarantined(digests)
+    applicable = [
+        e.item
+        for e in entries
+        if isinstance(e.item, Notification)
+        and e.position not in problems
+        and e.digest not in held
+    ]
+    work = _lock_calls(applicable, now) if applicable else {}
+    # Under the calls' locks: a concurrent delivery of the same batch waits here
+    # for this one, then finds its notifications stored.
+    seen = _stored(digests) | held
+    events: list[CallEvent] = []
+    kept: list[QuarantinedNotification] = []
+    for entry in entries:
+        if entry.digest in seen:
+            result.duplicates += 1
+            continue
+        seen.add(entry.digest)
+        notification = entry.item
+        if entry.position in problems or not isinstance(notification, Notification):
+            kept.append(_quarantine(entry, delivery, *problems[entry.position]))
+            continue
+        item = work[notification.call_key]
+        applied = _apply(item, notification, now)
+        item.call.event_count += 1
+        item.dirty.add("event_count")
+        events.append(
+            CallEvent(
+                call=item.call,
+                sequence=item.call.event_count,
+                digest=entry.digest,
+                change_type=notification.change_type,
+                resource_url=notification.resource_url[:2000],
+                resource_kind=notification.kind.value,
+                message_id=delivery.message_id[:128],
+                tenant_id=delivery.tenant_id[:64],
+                payload=notification.raw,
+                applied=applied,
+                received_at=now,
+            )
+        )
+    CallEvent.objects.bulk_create(events)
+    result.stored = len(events)
+    _keep(kept)
+    result.quarantined = len(kept)
+    for item in work.values():
+        result.deltas.extend(_save(item, now))
+    deltas.announce(
+        result.deltas,
+        {item.call.pk: item.call for item in work.values()},
+        fresh={item.call.pk for item in work.values() if item.fresh},
+        roster_changed={
+            item.call.pk for item in work.values() if item.participants or item.left
+        },
+        actions_changed={item.call.pk for item in work.values() if item.actions},
+    )
+    activity = [_activity(item) for item in work.values() if item.changed]
+    if activity:
+        transaction.on_commit(lambda: _announce(activity))
+    for item in work.values():
+        for action_id, location, token in item.recordings:
+            # The token is short-lived and never stored: it travels to the task.
+            enqueue.send_on_commit(enqueue.FETCH_RECORDING, action_id, location, token)
+    return result
+
+
+# Columns whose values are keys: cutting one to fit could merge two calls or two
+# participants, so a notification with a longer one is quarantined instead.
+_CALL_ID_MAX = Call.graph_id.field.max_length or 0
+_PARTICIPANT_ID_MAX = Participant.graph_id.field.max_length or 0
+_CHANGE_TYPE_MAX = CallEvent.change_type.field.max_length or 0
+
+
+def _quarantined(digests: list[str]) -> set[str]:
+    held = QuarantinedNotification.objects.filter(digest__in=digests)
+    return set(held.values_list("digest", flat=True))
+
+
+def _stored(digests: list[str]) -> set[str]:
+    stored = CallEvent.objects.filter(digest__in=digests)
+    return set(stored.values_list("digest", flat=True))
+
+
+def _unstorable(n: Notification) -> str | None:
+    """Why ``n`` cannot be stored as it is, or None. Descriptive text (names,
+    subjects, messages) is cut to its column where it is written; ids are not."""
+    if len(n.call_id) > _CALL_ID_MAX:
+        return f"call id is longer than {_CALL_ID_MAX} characters"
+    if len(n.change_type) > _CHANGE_TYPE_MAX:
+        return f"changeType is longer than {_CHANGE_TYPE_MAX} characters"
+    if n.roster is not None:
+        for p in n.roster.participants:
+            if p.id is not None and len(p.id) > _PARTICIPANT_ID_MAX:
+                return f"participant id is longer than {_PARTICIPANT_ID_MAX} characters"
+    return None
+
+
+def _quarantine(
+    entry: _Entry, delivery: _Delivery, reason: str, error: str
+) -> QuarantinedNotification:
+    return quarantined(
+        entry.item,
+        digest=entry.digest,
+        position=entry.position,
+        reason=reason,
+        error=error,
+        message_id=delivery.message_id,
+        tenant_id=delivery.tenant_id,
+        received_at=delivery.now,
+    )
+
+
+def _keep(rows: list[QuarantinedNotification]) -> None:
+    # A quarantined notification locks no call, so two deliveries of one batch can
+    # both get here: the second one's row is the same, and is skipped.
+    QuarantinedNotification.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def _lock_present_calls(entries: Sequence[_Entry]) -> None:
+    """Lock the stored calls of a batch in key order before it is applied one
+    notification at a time, so that path cannot deadlock with another batch on
+    them either. Best effort: a failure here is left to each notification."""
+    keys = sorted(
+        {e.item.call_key for e in entries if isinstance(e.item, Notification)}
+    )
+    try:
+        with transaction.atomic():
+            list(
+                Call.objects.select_for_update(no_key=True)
+                .filter(graph_key__in=keys)
+                .order_by("graph_key")
+                .values_list("pk", flat=True)
+            )
+    except Exception as exc:
+        if is_outage(exc):
+            raise
+        logger.warning("could not lock the calls of a batch: %s", exc)
+
+
+_NO_RESOURCE = CallResource.parse({})
 
 
 def end_call_locally(call_id: int, reason: str) -> bool:
@@ -163,7 +348,7 @@ def end_call_locally(call_id: int, reason: str) -> bool:
         item.set("terminated_at", now, live.iso(now))
         item.set("result_message", reason[:2000])
         end_roster(item, now)
-        _settle_by_state(
+        settle_by_state(
             item, old_state, CallState.TERMINATED, _NO_RESOURCE, now, lost=reason
         )
         for action in Action.objects.select_for_update(no_key=True).filter(
@@ -283,11 +468,11 @@ def _apply(item: CallWork, n: Notification, now: datetime) -> bool:
     """Apply one notification; True if it changed anything."""
     before = item.mutations
     if n.kind is ResourceKind.CALL and n.call is not None:
-        _apply_call(item, n, n.call, now)
+        apply_call(item, n, n.call, now)
     elif n.kind is ResourceKind.PARTICIPANTS and n.roster is not None:
         apply_roster(item, n.roster, now)
     elif n.kind is ResourceKind.OPERATION and n.operation is not None:
-        _apply_operation(item, n, now)
+        apply_operation(item, n, now)
     else:
         logger.info(
             "stored %s notification without applying it",
@@ -295,216 +480,6 @@ def _apply(item: CallWork, n: Notification, now: datetime) -> bool:
             extra={"call_id": n.call_id, "resource_url": n.resource_url},
         )
     return item.mutations != before
-
-
-def _apply_call(
-    item: CallWork, n: Notification, r: CallResource, now: datetime
-) -> None:
-    call = item.call
-    new_state = (
-        CallState.TERMINATED
-        if n.change_type == "deleted"
-        else parse_call_state(r.state)
-    )
-    stale = (
-        new_state is not None
-        and new_state != call.state
-        and item.state_seen
-        and not can_move_call(call.state, new_state)
-    )
-    if stale:
-        logger.info(
-            "ignored stale call state %s (call is %s)",
-            new_state,
-            call.state,
-            extra={"call_id": call.graph_id},
-        )
-    # Descriptive properties are filled in whenever they are sent: they do not
-    # go backwards the way state does.
-    _apply_call_properties(item, r)
-    if stale:
-        return
-    if new_state is not None:
-        item.state_seen = True
-    if new_state is not None and new_state != call.state:
-        old_state = call.state
-        item.set("state", new_state.value)
-        _settle_by_state(item, old_state, new_state, r, now)
-    if new_state is not None:
-        if new_state == CallState.ESTABLISHED and call.established_at is None:
-            item.set("established_at", now, live.iso(now))
-        if new_state == CallState.TERMINATED and call.terminated_at is None:
-            item.set("terminated_at", now, live.iso(now))
-            end_roster(item, now)
-    if r.media_state_audio is not None:
-        item.set("media_state_audio", r.media_state_audio)
-    if r.result_info is not None:
-        item.set("result_code", r.result_info.code)
-        item.set("result_subcode", r.result_info.subcode)
-        item.set("result_message", r.result_info.message[:2000])
-    tone = r.tone_info
-    if tone is not None and (
-        call.last_tone_sequence is None or tone.sequence_id > call.last_tone_sequence
-    ):
-        item.set("last_tone_sequence", tone.sequence_id)
-        item.set("last_tone", tone.tone[:16])
-        item.tones.append(tone_key(tone.tone))
-
-
-_TONE_KEYS = {"star": "*", "pound": "#"}
-
-
-def tone_key(tone: str) -> str:
-    """The key a Graph tone name stands for: ``tone0`` → "0", ``tonePound`` → "#"."""
-    name = tone.removeprefix("tone").lower()
-    return _TONE_KEYS.get(name, name)
-
-
-_NO_RESOURCE = CallResource.parse({})
-
-
-def _settle_by_state(
-    item: CallWork,
-    old_state: str,
-    new_state: CallState,
-    r: CallResource,
-    now: datetime,
-    *,
-    lost: str = "",
-) -> None:
-    """Complete or fail the pending actions whose outcome is this state change.
-
-    Queued actions count too: the notification can beat the task recording that
-    Graph accepted the request. ``lost``: the call was found gone rather than told
-    to have ended; failures say so (``call_lost``) with this reason.
-    """
-    settled = [
-        k
-        for k in kinds.SETTLED_BY_CALL_KINDS
-        if kinds.settled_status(k, new_state, old_state)
-    ]
-    if not settled:
-        return
-    pending = Action.objects.select_for_update(no_key=True).filter(
-        call=item.call,
-        kind__in=settled,
-        status__in=[ActionStatus.QUEUED, ActionStatus.SENT],
-    )
-    info = r.result_info
-    for action in pending:
-        status = kinds.settled_status(action.kind, new_state, old_state)
-        if status is None:
-            continue
-        failed_lost = lost and status == ActionStatus.FAILED
-        if lifecycle.finish(
-            action,
-            status,
-            now=now,
-            result_code=info.code if info else None,
-            result_subcode=info.subcode if info else None,
-            message=lost if failed_lost else (info.message if info else ""),
-            error_code="call_lost" if failed_lost else "",
-        ):
-            item.actions.append(action)
-            item.mutations += 1
-
-
-def _apply_call_properties(item: CallWork, r: CallResource) -> None:
-    call = item.call
-    if r.direction in (CallDirection.INCOMING, CallDirection.OUTGOING) and (
-        call.direction == CallDirection.UNKNOWN
-    ):
-        item.set("direction", r.direction)
-    for name, value, limit in (
-        ("tenant_id", r.tenant_id, 64),
-        ("callback_uri", r.callback_uri, None),
-        ("call_chain_id", r.call_chain_id, 64),
-        ("my_participant_id", r.my_participant_id, 64),
-        ("subject", r.subject, 255),
-        ("media_config_kind", r.media_config_kind, 16),
-    ):
-        if value:
-            item.set(name, value[:limit])
-    if r.source is not None:
-        item.set("source", r.source)
-        if r.source_identity is not None:
-            item.set("source_display", _identity_label(r.source_identity)[:255])
-    if r.targets is not None:
-        item.set("targets", r.targets)
-        if len(r.targets) > 1 and call.kind == CallKind.PEER_TO_PEER:
-            item.set("kind", CallKind.GROUP.value)
-    if r.requested_modalities is not None:
-        item.set("requested_modalities", r.requested_modalities)
-    if (
-        r.call_options is not None
-        and r.call_options.get("isDeltaRosterEnabled") is True
-    ):
-        item.set("delta_roster", True)
-    if r.meeting_info:
-        meeting = meeting_for_call(r)
-        if meeting is not None:
-            item.set("meeting_id", meeting.pk)
-        item.set("kind", CallKind.MEETING.value)
-        if not call.subject and meeting is not None and meeting.subject:
-            item.set("subject", meeting.subject)
-    elif r.chat_info and call.kind == CallKind.PEER_TO_PEER:
-        # A chat thread without meeting coordinates: a peer-to-peer call escalated
-        # to a group call (contract §7.11), not a meeting.
-        item.set("kind", CallKind.GROUP.value)
-
-
-def _identity_label(identity: Any) -> str:
-    name: str = identity.display_name or identity.id
-    return name
-
-
-def _apply_operation(item: CallWork, n: Notification, now: datetime) -> None:
-    op = n.operation
-    if op is None:
-        return
-    query = Q(operation_key=n.operation_key) if n.operation_key else Q(pk__in=[])
-    if op.client_context:
-        query |= Q(client_context=op.client_context, operation_key="")
-    action = (
-        Action.objects.select_for_update(no_key=True)
-        .filter(query, call=item.call)
-        .order_by("-created_at")
-        .first()
-    )
-    if action is None:
-        logger.info(
-            "operation notification matches no action",
-            extra={"call_id": item.call.graph_id, "operation": n.operation_key},
-        )
-        return
-    status = op.status if n.change_type != "deleted" or op.status else "completed"
-    if status not in (ActionStatus.COMPLETED, ActionStatus.FAILED):
-        return
-    info = op.result_info
-    if not lifecycle.finish(
-        action,
-        status,
-        now=now,
-        result_code=info.code if info else None,
-        result_subcode=info.subcode if info else None,
-        message=info.message if info else "",
-        operation_id=op.id or "",
-    ):
-        return  # already final: a redelivered or late operation notification
-    if (
-        status == ActionStatus.COMPLETED
-        and op.recording_location
-        and op.recording_access_token
-    ):
-        # The token is short-lived and never stored: it travels to the task only.
-        item.recordings.append(
-            (action.pk, op.recording_location, op.recording_access_token)
-        )
-    if status == ActionStatus.COMPLETED and action.kind in kinds.HOLD_KINDS:
-        # The roster does not say who is on hold; the finished hold actions do.
-        apply_hold(item, action)
-    item.actions.append(action)
-    item.mutations += 1
 
 
 def _save(item: CallWork, now: datetime) -> list[live.CallDelta]:

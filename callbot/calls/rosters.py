@@ -2,8 +2,9 @@
 
 A full roster is diffed against the present participants keyed by participant id;
 a delta roster is applied entry by entry in ``rosterSequenceNumber`` order; people
-who leave are marked left, never deleted. Cost grows with the change, not with the
-meeting size: rows are loaded once per batch (``CallWork.load_rows``).
+who leave are marked left, never deleted; a roster of an ended call is ignored.
+Cost grows with the change, not with the meeting size: rows are loaded once per
+batch (``CallWork.load_rows``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from django.conf import settings
 from callbot.calls import kinds
 from callbot.calls.callwork import CallWork, state_of
 from callbot.calls.models import Action, Call, Participant
-from callbot.calls.states import CallKind
+from callbot.calls.states import CallKind, CallState
 from callbot.graph.notifications import Roster
 from callbot.graph.resources import ParticipantResource, normalise_id
 
@@ -65,6 +66,12 @@ def _fill(p: Participant, r: ParticipantResource, call: Call) -> None:
 
 def apply_roster(item: CallWork, roster: Roster, now: datetime) -> None:
     call = item.call
+    if call.state == CallState.TERMINATED:
+        # The bot's leg ended and everyone was marked left (end_roster); a roster
+        # arriving now is a late one (a redelivery under a new message id), and
+        # would bring people back into an ended call.
+        logger.info("ignored roster of an ended call", extra={"call_id": call.graph_id})
+        return
     if roster.is_delta and not call.delta_roster:
         item.set("delta_roster", True)
     entries = [

@@ -3,10 +3,12 @@ one service, answer."""
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -26,6 +28,7 @@ from callbot.graph.notification_auth import (
     SigningKeysUnavailableError,
 )
 from callbot.graph.notifications import (
+    BatchTooLargeError,
     NotificationFormatError,
     parse_notification_batch,
 )
@@ -41,16 +44,67 @@ def _error(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse({"error": {"code": code, "message": message}}, status=status)
 
 
+class _BodyTooLargeError(Exception):
+    """The request body is larger than ``WEBHOOK_MAX_BYTES``."""
+
+
+def _webhook_body(request: HttpRequest) -> bytes:
+    """The body, up to ``WEBHOOK_MAX_BYTES``; raises _BodyTooLargeError beyond.
+
+    ``request.body`` refuses bodies over DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), and
+    a batch with the full rosters of a few large meetings is bigger: a 4xx for it
+    would make Graph drop it. So the webhook reads its body itself, under its own
+    limit, checking the declared length first and then what actually arrives (a
+    chunked body declares none). Every other view keeps Django's limit.
+    """
+    limit = settings.WEBHOOK_MAX_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise _BodyTooLargeError
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        raise _BodyTooLargeError
+    return body
+
+
+def _refuse_too_large(
+    view: Callable[[HttpRequest], JsonResponse],
+) -> Callable[[HttpRequest], JsonResponse]:
+    """Answer 413 (JSON) when ``view`` finds the body too large, or a batch of
+    more notifications than we apply in one request."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest) -> JsonResponse:
+        try:
+            return view(request)
+        except _BodyTooLargeError:
+            limit = settings.WEBHOOK_MAX_BYTES
+            logger.warning("notification batch larger than %d bytes refused", limit)
+            return _error(
+                413, "payload_too_large", f"the body is larger than {limit} bytes"
+            )
+        except BatchTooLargeError as exc:
+            logger.warning("notification batch refused: %s", exc)
+            return _error(413, "payload_too_large", str(exc))
+
+    return wrapped
+
+
 @csrf_exempt
 @require_POST
+@_refuse_too_large
 def callback(request: HttpRequest) -> JsonResponse:
     """Receive a Graph notification batch (contract §7, §8).
 
     401 without a valid bearer token, 400 for a body that is not a notification
-    batch, 503 (JSON, with Retry-After) when the signing keys cannot be fetched or
-    the database is unavailable, so the platform delivers again; nothing is stored
-    in any of these cases. A valid batch is applied in one
-    transaction and answered 202; the live deltas go out after commit. The
+    batch, 413 past ``WEBHOOK_MAX_BYTES``, 503 (JSON, with Retry-After) when the
+    signing keys cannot be fetched or the database is unavailable, so the platform
+    delivers again; nothing is stored in any of these cases. A valid batch is
+    applied and answered 202, a notification in it that cannot be applied being
+    quarantined (ingest.py); the live deltas go out after commit. The
     ``Server-Timing`` header gives the time spent here, for dashboards and benches.
     """
     started = time.perf_counter()
@@ -66,7 +120,7 @@ def callback(request: HttpRequest) -> JsonResponse:
         logger.warning("refused notification: %s", exc.reason)
         return _error(401, "unauthorized", exc.reason)
     try:
-        notifications = parse_notification_batch(request.body)
+        notifications = parse_notification_batch(_webhook_body(request))
     except NotificationFormatError as exc:
         logger.warning("malformed notification batch: %s", exc)
         return _error(400, "bad_request", str(exc))
@@ -87,7 +141,12 @@ def callback(request: HttpRequest) -> JsonResponse:
         response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
         return response
     response = JsonResponse(
-        {"stored": result.stored, "duplicates": result.duplicates}, status=202
+        {
+            "stored": result.stored,
+            "duplicates": result.duplicates,
+            "quarantined": result.quarantined,
+        },
+        status=202,
     )
     elapsed_ms = (time.perf_counter() - started) * 1000
     response["Server-Timing"] = f"app;dur={elapsed_ms:.2f}"

@@ -1,10 +1,16 @@
 """Parsing of Graph notification batches (contract §7.2).
 
-``parse_notification_batch`` turns a webhook body into typed ``Notification``s or
-raises ``NotificationFormatError`` naming the problem. It follows the contract's
-dispatch rule: classify by ``resourceUrl`` suffix (falling back to ``resource``),
-strip a leading ``/`` and an ``/app`` or ``/communications`` prefix, take the call id
-from the segment after ``calls/``, and normalise ids before lookup.
+``parse_notification_batch`` turns a webhook body into typed ``Notification``s. It
+follows the contract's dispatch rule: classify by ``resourceUrl`` suffix (falling
+back to ``resource``), strip a leading ``/`` and an ``/app`` or ``/communications``
+prefix, take the call id from the segment after ``calls/``, and normalise ids
+before lookup.
+
+Only the envelope can be refused (``NotificationFormatError``, ``BatchTooLargeError``).
+Inside a valid envelope every notification is kept: one that is not the shape the
+contract describes comes back as a ``MalformedNotification`` naming its problem, so
+the rest of its batch is applied and it can be quarantined. Values are read with
+``wire_json`` so that all of them can be stored.
 
 The bearer-token check lives in ``notification_auth``; nothing here imports Django.
 """
@@ -14,10 +20,13 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
+from callbot.graph import wire_json
 from callbot.graph.resources import (
     CallResource,
     JsonDict,
@@ -26,13 +35,22 @@ from callbot.graph.resources import (
     ResourceFormatError,
     normalise_id,
     odata_type,
+    read_int,
 )
 
-MAX_NOTIFICATIONS_PER_BATCH = 1000
+logger = logging.getLogger(__name__)
+
+# More than a batch ever needs (Graph batches a handful; a large meeting's roster is
+# one notification), few enough to apply in one request.
+MAX_NOTIFICATIONS_PER_BATCH = 10_000
 
 
 class NotificationFormatError(ValueError):
     """The body is not a notification batch the contract describes."""
+
+
+class BatchTooLargeError(ValueError):
+    """The batch holds more notifications than we apply in one request."""
 
 
 class ResourceKind(enum.StrEnum):
@@ -69,17 +87,65 @@ class Notification:
     roster: Roster | None = None
     operation: OperationResource | None = None
 
-    def digest(self, message_id: str = "", index: int = 0) -> str:
-        """Identity of this delivery.
+    @property
+    def is_full_roster(self) -> bool:
+        return self.roster is not None and not self.roster.is_delta
 
-        With the platform's message id (``X-Microsoft-Skype-Message-ID``, the same on
-        a redelivery) the delivery is (message id, position in the batch), so a later
-        notification that happens to repeat an earlier one's content is still applied.
-        Without it we fall back to a digest of the content alone.
+    @cached_property
+    def content_digest(self) -> str:
+        return delivery_digest(self.raw)
+
+    def digest(self, message_id: str = "", index: int = 0) -> str:
+        """Identity of this notification: it is stored once, whatever batch brings it.
+
+        Most notifications are identified by their content: a call update, a tone
+        (its ``sequenceId``), an operation's outcome, a delta roster (its sequence
+        numbers) are not sent twice with the same content, so a redelivery is
+        recognised even under a new ``X-Microsoft-Skype-Message-ID``.
+
+        A full roster is the exception: the same list legitimately comes back (Lee
+        mutes, then unmutes), and nothing in it tells a repeat from a redelivery.
+        With the platform's message id its identity is the delivery, (message id,
+        position in the batch); a redelivery under a new message id is stored
+        again, and applying it changes nothing unless the roster moved since.
         """
-        canonical = json.dumps(self.raw, sort_keys=True, separators=(",", ":"))
-        prefix = f"{message_id}\x1f{index}\x1f" if message_id else ""
-        return hashlib.sha256((prefix + canonical).encode()).hexdigest()
+        if self.is_full_roster and message_id:
+            return delivery_digest(self.raw, message_id, index)
+        return self.content_digest
+
+
+@dataclass(frozen=True)
+class MalformedNotification:
+    """A notification of a valid batch that is not the shape the contract
+    describes: kept (to be quarantined) and never applied."""
+
+    position: int
+    problem: str
+    raw: Any = field(repr=False, compare=False)
+
+    @property
+    def resource_url(self) -> str:
+        if not isinstance(self.raw, dict):
+            return ""
+        url = self.raw.get("resourceUrl") or self.raw.get("resource")
+        return url if isinstance(url, str) else ""
+
+    @property
+    def change_type(self) -> str:
+        value = self.raw.get("changeType") if isinstance(self.raw, dict) else None
+        return value if isinstance(value, str) else ""
+
+    def digest(self, message_id: str = "", index: int = 0) -> str:
+        """Its content, so a redelivery is recognised in any batch."""
+        return delivery_digest(self.raw)
+
+
+def delivery_digest(raw: Any, message_id: str = "", index: int = 0) -> str:
+    """SHA-256 of the notification's JSON with sorted keys, prefixed with its
+    message id and position when there is a message id."""
+    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"))
+    prefix = f"{message_id}\x1f{index}\x1f" if message_id else ""
+    return hashlib.sha256((prefix + canonical).encode()).hexdigest()
 
 
 def _split_path(url: str) -> list[str]:
@@ -122,14 +188,10 @@ def _parse_roster(data: Any) -> Roster:
         entries = data.get("participants") or []
         if not isinstance(entries, list):
             raise ResourceFormatError("deltaParticipants.participants must be an array")
-        seq = data.get("sequenceNumber")
         participants = tuple(ParticipantResource.parse(p) for p in entries)
-        try:
-            sequence = None if seq is None else int(seq)
-        except (TypeError, ValueError):
-            raise ResourceFormatError(
-                "deltaParticipants.sequenceNumber must be a number"
-            ) from None
+        sequence = read_int(
+            data.get("sequenceNumber"), "deltaParticipants.sequenceNumber"
+        )
         return Roster(
             participants=participants, is_delta=True, sequence_number=sequence
         )
@@ -197,11 +259,22 @@ def parse_notification(item: Any, position: int) -> Notification:
     return notification
 
 
-def parse_notification_batch(body: bytes | str) -> list[Notification]:
-    """Parse a webhook body. Raises NotificationFormatError with a clear message."""
+def parse_notification_batch(
+    body: bytes | str,
+) -> list[Notification | MalformedNotification]:
+    """Parse a webhook body into its notifications, in array order.
+
+    Raises ``NotificationFormatError`` naming the problem when the body is not a
+    batch (not JSON, or not an object with a ``value`` array), and
+    ``BatchTooLargeError`` past ``MAX_NOTIFICATIONS_PER_BATCH``. Within a batch
+    nothing raises: a notification that cannot be read is a
+    ``MalformedNotification``. Strings are cleaned, numbers bounded and nesting
+    cut as ``wire_json`` describes.
+    """
+    text = wire_json.decode_text(body)
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        document = wire_json.loads(text)
+    except ValueError as exc:
         raise NotificationFormatError(f"body is not valid JSON: {exc}") from None
     if not isinstance(document, dict):
         raise NotificationFormatError("body must be a JSON object with a 'value' array")
@@ -209,10 +282,35 @@ def parse_notification_batch(body: bytes | str) -> list[Notification]:
     if not isinstance(items, list):
         raise NotificationFormatError("body must have a 'value' array of notifications")
     if len(items) > MAX_NOTIFICATIONS_PER_BATCH:
-        raise NotificationFormatError(
+        raise BatchTooLargeError(
             f"batch has {len(items)} notifications; at most {MAX_NOTIFICATIONS_PER_BATCH}"
         )
-    return [parse_notification(item, i) for i, item in enumerate(items)]
+    strings = wire_json.needs_cleaning(text)
+    return [_read(item, i, strings=strings) for i, item in enumerate(items)]
+
+
+def _read(
+    item: Any, position: int, *, strings: bool
+) -> Notification | MalformedNotification:
+    # The document is depth 0, its ``value`` array 1, each notification 2.
+    item, cut = wire_json.sanitize(item, depth=2, strings=strings)
+    if cut:
+        return MalformedNotification(
+            position,
+            f"value[{position}] is nested deeper than {wire_json.MAX_NESTING} levels",
+            item,
+        )
+    try:
+        return parse_notification(item, position)
+    except NotificationFormatError as exc:
+        return MalformedNotification(position, str(exc), item)
+    except Exception as exc:
+        # A shape the parsers did not foresee: keep the notification, not the batch
+        # hostage to it.
+        logger.exception("could not read notification %d", position)
+        return MalformedNotification(
+            position, f"value[{position}] could not be read: {exc!r}"[:1000], item
+        )
 
 
 def call_keys(notifications: Sequence[Notification]) -> list[str]:

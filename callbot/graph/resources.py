@@ -11,6 +11,7 @@ Nothing here imports Django.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,21 +77,27 @@ def _bool(data: Mapping[str, Any], key: str) -> bool | None:
     raise ResourceFormatError(f"{key} must be a boolean")
 
 
-def _int(value: Any, key: str) -> int | None:
+def read_int(value: Any, key: str, *, bits: int = 64) -> int | None:
+    """A whole number that fits the contract's ``Int32``/``Int64`` (``bits``), from
+    a number or a numeric string; past that range it would not fit our columns."""
     if value is None or value == "":
         return None
+    number: int | None = None
     if isinstance(value, bool):
+        pass
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and len(value) <= 40:
+        with contextlib.suppress(ValueError):
+            number = int(value.strip())
+    if number is None:
         raise ResourceFormatError(f"{key} must be a number")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            pass
-    raise ResourceFormatError(f"{key} must be a number")
+    limit = 1 << (bits - 1)
+    if not -limit <= number < limit:
+        raise ResourceFormatError(f"{key} {number} is out of the Int{bits} range")
+    return number
 
 
 def _obj(data: Mapping[str, Any], key: str) -> JsonDict | None:
@@ -174,8 +181,8 @@ class ResultInfo:
             raise ResourceFormatError("resultInfo must be an object")
         subcode = data.get("subcode", data.get("subCode"))
         return cls(
-            code=_int(data.get("code"), "resultInfo.code") or 0,
-            subcode=_int(subcode, "resultInfo.subcode") or 0,
+            code=read_int(data.get("code"), "resultInfo.code", bits=32) or 0,
+            subcode=read_int(subcode, "resultInfo.subcode", bits=32) or 0,
             message=_str(data, "message") or "",
         )
 
@@ -199,7 +206,7 @@ class ToneInfo:
         if tone is None:
             raise ResourceFormatError("toneInfo.tone is required")
         return cls(
-            sequence_id=_int(data.get("sequenceId"), "toneInfo.sequenceId") or 0,
+            sequence_id=read_int(data.get("sequenceId"), "toneInfo.sequenceId") or 0,
             tone=tone[0].lower() + tone[1:] if tone else tone,
         )
 
@@ -273,7 +280,7 @@ class ParticipantResource:
             media_streams=None
             if streams is None
             else tuple(MediaStream.parse(s) for s in streams),
-            roster_sequence_number=_int(
+            roster_sequence_number=read_int(
                 data.get("rosterSequenceNumber"), "rosterSequenceNumber"
             ),
             removed_reason=None
@@ -287,6 +294,26 @@ class ParticipantResource:
         if self.media_streams is None:
             return None
         return any(s.is_sending_screen for s in self.media_streams)
+
+
+def _check_meeting_coordinates(
+    chat: Mapping[str, Any] | None, meeting: Mapping[str, Any] | None
+) -> None:
+    """The coordinates read out of ``chatInfo`` and ``meetingInfo`` (contract §2.5)
+    must be scalars and objects where the contract has them, so a call is never
+    half-read; anything else there stays unread."""
+    for key in ("threadId", "messageId", "replyChainMessageId"):
+        if chat is not None:
+            _str(chat, key)
+    if meeting is None:
+        return
+    for key in ("joinMeetingId", "passcode", "token"):
+        _str(meeting, key)
+    organizer = _obj(meeting, "organizer")
+    user = None if organizer is None else _obj(organizer, "user")
+    if user is not None:
+        _str(user, "id")
+        _str(user, "tenantId")
 
 
 @dataclass(frozen=True)
@@ -325,6 +352,9 @@ class CallResource:
             raise ResourceFormatError("targets entries must be objects")
         modalities = _list(data, "requestedModalities")
         media_state = _obj(data, "mediaState")
+        chat_info = _obj(data, "chatInfo")
+        meeting_info = _obj(data, "meetingInfo")
+        _check_meeting_coordinates(chat_info, meeting_info)
         return cls(
             id=_str(data, "id"),
             state=None if state is None else camel_to_snake(state),
@@ -339,8 +369,8 @@ class CallResource:
             if modalities is None
             else [str(m) for m in modalities],
             media_config=_obj(data, "mediaConfig"),
-            chat_info=_obj(data, "chatInfo"),
-            meeting_info=_obj(data, "meetingInfo"),
+            chat_info=chat_info,
+            meeting_info=meeting_info,
             tenant_id=_str(data, "tenantId"),
             my_participant_id=_str(data, "myParticipantId"),
             call_chain_id=_str(data, "callChainId"),

@@ -218,7 +218,7 @@ def _parse_step(raw: Any, index: int, problems: list[str]) -> Step | None:
             branches = {}
         clean: dict[str, str] = {}
         for digits, target in branches.items():
-            # Pressed keys arrive in lower case (ingest's tone_key): "A" means "a".
+            # Pressed keys arrive in lower case (calls.callstate.tone_key): "A" means "a".
             keys = str(digits).lower()
             if not digits or set(str(digits)) - DTMF_KEYS:
                 problems.append(f"{where}: branch {digits!r} is not a key sequence")

@@ -1,14 +1,19 @@
-"""Fixtures for the worker side of calls: a scripted Graph, eager tasks."""
+"""Fixtures of the calls tests: a scripted Graph, eager tasks, and the webhook
+trusting a test token issuer."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
+from django.test import Client
+
 import pytest
 
 from callbot.celery import app as celery_app
+from callbot.graph.factory import reset_notification_authenticator
 from tests.support.fake_graph import FakeGraph
+from tests.support.jwt import JwksServer, TestTokenIssuer
 
 
 @pytest.fixture
@@ -31,3 +36,16 @@ def eager_tasks(settings: Any) -> Iterator[None]:
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = before
+
+
+@pytest.fixture
+def webhook(
+    settings: Any, jwks_server: JwksServer, token_issuer: TestTokenIssuer
+) -> Iterator[Client]:
+    """A client posting to the webhook, with Callbot trusting ``token_issuer``."""
+    settings.GRAPH_NOTIFICATION_OPENID_URL = jwks_server.openid_url
+    settings.GRAPH_CLIENT_ID = token_issuer.audience
+    settings.GRAPH_CA_BUNDLE = ""
+    reset_notification_authenticator()
+    yield Client()
+    reset_notification_authenticator()

@@ -135,11 +135,16 @@ def test_tone_is_recorded_once_per_sequence_id() -> None:
     ingest("call_established.json")
     first = ingest("tone_received.json", message_id="t1")
     repeat = ingest("tone_received.json", message_id="t2")  # same sequenceId, new POST
+    echoed = load_fixture("tone_received.json")
+    echoed["value"][0]["resourceData"]["toneInfo"]["@odata.etag"] = 'W/"2"'
+    repeat_with_new_content = ingest(echoed, message_id="t3")
 
     call = Call.objects.get(graph_id=P2P)
     assert (call.last_tone, call.last_tone_sequence) == ("tone0", 3)
     assert first.deltas[0].call == {"last_tone_sequence": 3, "last_tone": "tone0"}
-    assert repeat.deltas == []
+    assert repeat.duplicates == 1
+    assert repeat_with_new_content.stored == 1
+    assert repeat_with_new_content.deltas == []
 
 
 def test_termination_records_result_info_given_as_strings() -> None:
@@ -217,6 +222,86 @@ def test_full_roster_repeated_unchanged_publishes_nothing() -> None:
     again = ingest("roster_two_join.json", message_id="2")
     assert again.stored == 1
     assert again.deltas == []
+
+
+def content_sharing_started() -> dict[str, Any]:
+    return {
+        "value": [
+            {
+                "changeType": "created",
+                "resourceUrl": f"/communications/calls/{MEETING}/contentsharingsessions",
+                "resourceData": [
+                    {
+                        "@odata.type": "#microsoft.graph.contentSharingSession",
+                        "id": "session-1",
+                    }
+                ],
+            }
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [
+        "call_established.json",
+        "tone_received.json",
+        "operation_completed.json",
+        "call_hung_up.json",
+        "delta_roster_phone_joins.json",
+        "content sharing",
+    ],
+)
+def test_notification_redelivered_under_a_new_message_id_is_stored_once(
+    batch: str,
+) -> None:
+    ingest("incoming_p2p_call.json", message_id="a")
+    ingest("meeting_join_established.json", message_id="b")
+    body = (
+        content_sharing_started() if batch == "content sharing" else load_fixture(batch)
+    )
+    first = ingest(body, message_id="m1")
+    events = CallEvent.objects.count()
+
+    again = ingest(body, message_id="m2")
+
+    size = len(body["value"])
+    assert (first.stored, again.stored, again.duplicates) == (size, 0, size)
+    assert again.deltas == []
+    assert CallEvent.objects.count() == events
+
+
+def test_redelivered_notification_in_a_new_batch_with_new_ones() -> None:
+    ingest("incoming_p2p_call.json", message_id="a")
+    ingest("call_established.json", message_id="b")
+    tone = load_fixture("tone_received.json")
+    ingest(tone, message_id="t1")
+    later = copy.deepcopy(tone["value"][0])
+    later["resourceData"]["toneInfo"].update(sequenceId=4, tone="tonePound")
+
+    result = ingest({"value": [tone["value"][0], later]}, message_id="t2")
+
+    assert (result.stored, result.duplicates) == (1, 1)
+    call = Call.objects.get(graph_id=P2P)
+    assert (call.last_tone, call.last_tone_sequence) == ("tonePound", 4)
+
+
+def test_roster_arriving_after_the_call_ended_brings_nobody_back() -> None:
+    # A full roster is identified by its delivery (an identical one may be a
+    # repeat), so one redelivered late under a new message id is stored; the
+    # ended call ignores it.
+    ingest("meeting_join_established.json", message_id="a")
+    ingest("roster_two_join.json", message_id="b")
+    ended = load_fixture("call_terminated.json")
+    ended["value"][0]["resourceUrl"] = f"/communications/calls/{MEETING}"
+    ingest(ended, message_id="c")
+
+    late = ingest("roster_two_join.json", message_id="d")
+
+    assert late.stored == 1
+    assert late.deltas == []
+    assert present(MEETING) == {}
+    assert CallEvent.objects.get(message_id="d").applied is False
 
 
 def test_delta_roster_applies_joins_and_removals_in_sequence() -> None:

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from callbot.calls.ingest import apply_notifications, tone_key
+from callbot.calls.callstate import tone_key
+from callbot.calls.ingest import apply_notifications
 from callbot.calls.models import Call
 from callbot.calls.signals import CallActivity, call_activity
 from callbot.graph.notifications import parse_notification_batch

@@ -70,9 +70,9 @@ def assert_applied_once_on_redelivery(
 ) -> None:
     again = deliver(stack, body, message_id)
     assert again.status_code == 202, again.text[:300]
-    assert again.json() == {"stored": 3, "duplicates": 0}
+    assert again.json() == {"stored": 3, "duplicates": 0, "quarantined": 0}
     once_more = deliver(stack, body, message_id)
-    assert once_more.json() == {"stored": 0, "duplicates": 3}
+    assert once_more.json() == {"stored": 0, "duplicates": 3, "quarantined": 0}
     assert stored(stack) == (1, 3)
     state = stack.rows("SELECT state FROM calls_call WHERE graph_id = %s", CALL_ID)
     assert state == [{"state": "established"}]

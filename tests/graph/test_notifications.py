@@ -7,7 +7,8 @@ import json
 import pytest
 
 from callbot.graph.notifications import (
-    NotificationFormatError,
+    MAX_NOTIFICATIONS_PER_BATCH,
+    BatchTooLargeError,
     ResourceKind,
     classify,
     parse_notification_batch,
@@ -99,14 +100,36 @@ def test_lone_participant_object_is_read_as_a_one_entry_roster() -> None:
     assert n.roster.is_delta is False
 
 
-def test_same_content_digests_differ_by_delivery() -> None:
-    [n] = parse_notification_batch(json.dumps(load_fixture("call_established.json")))
+@pytest.mark.parametrize(
+    "name",
+    [
+        "call_established.json",
+        "tone_received.json",
+        "operation_completed.json",
+        "delta_roster_phone_joins.json",
+    ],
+)
+def test_a_notification_is_identified_by_its_content_in_any_delivery(
+    name: str,
+) -> None:
+    [n] = parse_notification_batch(json.dumps(load_fixture(name)))
+    assert n.digest("m1", 0) == n.digest("m2", 3) == n.digest()
+    [same] = parse_notification_batch(json.dumps(load_fixture(name), indent=2))
+    assert same.digest("m3", 1) == n.digest()
+
+
+def test_a_full_roster_is_identified_by_its_delivery() -> None:
+    # The same full roster legitimately comes back (a mute, then an unmute).
+    [n] = parse_notification_batch(json.dumps(load_fixture("roster_two_join.json")))
+    assert n.is_full_roster
     assert n.digest("m1", 0) == n.digest("m1", 0)
     assert n.digest("m1", 0) != n.digest("m2", 0)
-    assert n.digest() != n.digest("m1", 0)
+    assert n.digest("m1", 0) != n.digest("m1", 1)
+    assert n.digest() == n.content_digest
 
 
 def test_oversized_batch_is_refused() -> None:
     item = load_fixture("call_established.json")["value"][0]
-    with pytest.raises(NotificationFormatError, match="at most"):
-        parse_notification_batch(json.dumps({"value": [item] * 1001}))
+    too_many = MAX_NOTIFICATIONS_PER_BATCH + 1
+    with pytest.raises(BatchTooLargeError, match="at most"):
+        parse_notification_batch(json.dumps({"value": [item] * too_many}))

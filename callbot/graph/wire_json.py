@@ -1,0 +1,283 @@
+"""JSON from the wire, read so that every value in it can be stored.
+
+A notification batch is authenticated, so whatever JSON it carries is Microsoft's
+word and must be kept, even where a value is one our database cannot hold. Reading
+here makes the values storable and leaves the meaning to the resource parsers:
+
+* bytes that are not UTF-8 become U+FFFD (they can only sit inside strings);
+* NUL characters and lone surrogates (``\\u0000``, ``\\ud800``) become U+FFFD:
+  PostgreSQL refuses both in text and in ``jsonb``, SQLite's driver the second;
+* ``NaN``, ``Infinity``, a float that overflows, and an integer past the Int64
+  range are kept as the string they were written as, so a field that wants a
+  number refuses it by name and ``json.dumps`` never writes a non-JSON token;
+* anything nested deeper than ``MAX_NESTING`` is replaced by ``TooDeep``, a string
+  marking the cut; :func:`sanitize` reports it so the notification holding it is
+  kept but not applied. Documents the C parser gives up on (``RecursionError``)
+  are read by a small iterative parser instead, so depth alone never refuses a
+  body.
+
+Nothing here imports Django or knows about notifications.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from json.decoder import scanstring  # type: ignore[attr-defined]  # public, untyped
+from typing import Any
+
+# Graph's deepest documented shape is a roster entry's identity:
+# {value[{resourceData[{info{identity{user{...}}}}]}]} is eight levels.
+MAX_NESTING = 40
+
+_INT64 = 1 << 63
+_DIRTY = re.compile("[\x00\ud800-\udfff]")
+# The escapes that decode to a NUL or a surrogate; a lone one survives json.loads.
+_DIRTY_ESCAPE = re.compile(r"\\u(?:0000|[dD][89abcdefABCDEF])")
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_RUN_OF = {"[": re.compile(r"\[+"), "]": re.compile(r"\]+")}
+_NUMBER = re.compile(r"(-?(?:0|[1-9][0-9]*))(\.[0-9]+)?([eE][-+]?[0-9]+)?")
+_LITERALS = (
+    ("true", True),
+    ("false", False),
+    ("null", None),
+    ("NaN", "NaN"),
+    ("Infinity", "Infinity"),
+    ("-Infinity", "-Infinity"),
+)
+
+
+class TooDeep(str):
+    """Stands for a value nested deeper than ``MAX_NESTING`` (a ``str`` so the
+    document stays JSON)."""
+
+    __slots__ = ()
+
+
+TOO_DEEP = TooDeep(f"\ufffd(nested deeper than {MAX_NESTING} levels)")
+
+
+def _parse_int(text: str) -> int | str:
+    # Checked on length first: int() refuses more than 4,300 digits outright.
+    if len(text) <= 20:
+        value = int(text)
+        if -_INT64 <= value < _INT64:
+            return value
+    return text
+
+
+def _parse_float(text: str) -> float | str:
+    value = float(text)
+    return value if math.isfinite(value) else text
+
+
+def _parse_constant(text: str) -> str:
+    return text
+
+
+_DECODER = json.JSONDecoder(
+    parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant
+)
+
+
+def decode_text(body: bytes | str) -> str:
+    """The body as text; bytes that are not valid in its encoding become U+FFFD."""
+    if isinstance(body, str):
+        return body
+    return body.decode(json.detect_encoding(body), errors="replace")
+
+
+def loads(text: str) -> Any:
+    """Parse JSON with the number rules above; raises ``ValueError`` for text that
+    is not JSON. Depth is not limited here (see :func:`sanitize`)."""
+    try:
+        return _DECODER.decode(text)
+    except RecursionError:
+        return _loads_iteratively(text)
+
+
+def needs_cleaning(text: str) -> bool:
+    """True if strings parsed from ``text`` may hold a NUL or a lone surrogate."""
+    return bool(_DIRTY.search(text) or _DIRTY_ESCAPE.search(text))
+
+
+def clean_text(value: str) -> str:
+    """``value`` with NUL characters and lone surrogates replaced by U+FFFD."""
+    return _DIRTY.sub("\ufffd", value) if _DIRTY.search(value) else value
+
+
+def sanitize(value: Any, *, depth: int = 0, strings: bool = True) -> tuple[Any, bool]:
+    """``value`` made storable, in place where it is a container.
+
+    Strings (and object keys) are cleaned when ``strings`` is true; containers
+    more than ``MAX_NESTING`` levels below the document root (``value`` itself
+    being at ``depth``) are replaced by ``TOO_DEEP``. Returns the value and
+    whether anything was cut for depth. Iterative: no recursion limit applies.
+    """
+    if isinstance(value, str):
+        return (clean_text(value) if strings else value), isinstance(value, TooDeep)
+    if not isinstance(value, dict | list):
+        return value, False
+    if depth >= MAX_NESTING:
+        return TOO_DEEP, True
+    cut = False
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(value, depth)]
+    while stack:
+        container, level = stack.pop()
+        if not strings and level + 1 < MAX_NESTING:
+            # The usual case, kept cheap: nothing to clean, nothing to cut here;
+            # only look for deeper containers and for cuts the parser made.
+            children = container.values() if type(container) is dict else container
+            for child in children:
+                if isinstance(child, dict | list):
+                    stack.append((child, level + 1))
+                elif type(child) is TooDeep:
+                    cut = True
+            continue
+        if isinstance(container, dict):
+            if strings and any(_DIRTY.search(k) for k in container):
+                items = [(clean_text(k), v) for k, v in container.items()]
+                container.clear()
+                container.update(items)
+            slots: Any = container.items()
+        else:
+            slots = enumerate(container)
+        for slot, child in list(slots):
+            if isinstance(child, TooDeep):
+                cut = True
+            elif isinstance(child, str):
+                if strings and _DIRTY.search(child):
+                    container[slot] = clean_text(child)
+            elif isinstance(child, dict | list):
+                if level + 1 >= MAX_NESTING:
+                    container[slot] = TOO_DEEP
+                    cut = True
+                else:
+                    stack.append((child, level + 1))
+    return value, cut
+
+
+def _loads_iteratively(text: str) -> Any:
+    """``json.loads`` without recursion, for documents too deep for the C parser.
+
+    Same grammar and number rules as :func:`loads`. Containers deeper than
+    ``MAX_NESTING`` are checked for syntax but not built (a megabyte of ``[`` costs
+    a megabyte, not gigabytes); ``TOO_DEEP`` stands in for them.
+    """
+    # Open containers being built: (container, pending key of an object).
+    stack: list[tuple[dict[str, Any] | list[Any], str]] = []
+    # Open containers past MAX_NESTING, only checked: their closing characters.
+    skipped = bytearray()
+    pos = _skip(text, 0)
+
+    def key_at(pos: int) -> tuple[str, int]:
+        if text[pos : pos + 1] != '"':
+            raise ValueError(f"Expecting property name in double quotes: char {pos}")
+        key, pos = scanstring(text, pos + 1, True)
+        pos = _skip(text, pos)
+        if text[pos : pos + 1] != ":":
+            raise ValueError(f"Expecting ':' delimiter: char {pos}")
+        return key, _skip(text, pos + 1)
+
+    while True:
+        # A value starts at pos.
+        char = text[pos : pos + 1]
+        value: Any
+        if char in ("{", "["):
+            closer = "}" if char == "{" else "]"
+            after = _skip(text, pos + 1)
+            if text[after : after + 1] == closer:
+                value, pos = ({} if char == "{" else []), after + 1
+            elif skipped or len(stack) >= MAX_NESTING:
+                if char == "[":
+                    # A run of "[" at once: deep arrays cost a regex, not a loop.
+                    end = _run_end(text, pos, "[")
+                    skipped.extend(b"]" * (end - pos))
+                    pos = _skip(text, end)
+                    if text[pos : pos + 1] != "]":
+                        continue
+                    skipped.pop()  # the innermost one is empty
+                    value, pos = TOO_DEEP, pos + 1
+                else:
+                    skipped.append(ord(closer))
+                    pos = key_at(after)[1]
+                    continue
+            elif char == "{":
+                key, pos = key_at(after)
+                stack.append(({}, key))
+                continue
+            else:
+                stack.append(([], ""))
+                pos = after
+                continue
+        elif char == '"':
+            value, pos = scanstring(text, pos + 1, True)
+        else:
+            value, pos = _scalar(text, pos)
+        # A value ended at pos: store it and close what it completes.
+        while True:
+            pos = _skip(text, pos)
+            char = text[pos : pos + 1]
+            if skipped:
+                if char == ",":
+                    pos = _skip(text, pos + 1)
+                    if skipped[-1] == ord("}"):
+                        pos = key_at(pos)[1]
+                    break
+                if char and ord(char) == skipped[-1]:
+                    if char == "]":
+                        # The arrays open on top of the stack, closed at once.
+                        arrays = len(skipped) - 1 - skipped.rfind(b"}")
+                        closed = min(_run_end(text, pos, "]") - pos, arrays)
+                    else:
+                        closed = 1
+                    del skipped[-closed:]
+                    pos += closed
+                    value = TOO_DEEP
+                    continue
+                raise ValueError(f"Expecting ',' delimiter: char {pos}")
+            if not stack:
+                if pos != len(text):
+                    raise ValueError(f"Extra data: char {pos}")
+                return value
+            container, key = stack[-1]
+            if isinstance(container, dict):
+                container[key] = value
+            else:
+                container.append(value)
+            if char == ",":
+                pos = _skip(text, pos + 1)
+                if isinstance(container, dict):
+                    key, pos = key_at(pos)
+                    stack[-1] = (container, key)
+                break
+            if char == ("}" if isinstance(container, dict) else "]"):
+                stack.pop()
+                value, pos = container, pos + 1
+                continue
+            raise ValueError(f"Expecting ',' delimiter: char {pos}")
+
+
+def _run_end(text: str, pos: int, char: str) -> int:
+    """Where the run of ``char`` starting at ``pos`` ends."""
+    run = _RUN_OF[char].match(text, pos)
+    return run.end() if run else pos
+
+
+def _skip(text: str, pos: int) -> int:
+    match = _WHITESPACE.match(text, pos)
+    return match.end() if match else pos
+
+
+def _scalar(text: str, pos: int) -> tuple[Any, int]:
+    for literal, value in _LITERALS:
+        if text.startswith(literal, pos):
+            return value, pos + len(literal)
+    match = _NUMBER.match(text, pos)
+    if match is None or match.end() == pos:
+        raise ValueError(f"Expecting value: char {pos}")
+    integer, fraction, exponent = match.groups()
+    if fraction or exponent:
+        return _parse_float(integer + (fraction or "") + (exponent or "")), match.end()
+    return _parse_int(integer), match.end()

@@ -1,0 +1,168 @@
+"""Reading JSON from the wire so that every value in it can be stored."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from callbot.graph import wire_json
+from callbot.graph.wire_json import MAX_NESTING, TOO_DEEP
+
+
+def read(text: str | bytes) -> Any:
+    return wire_json.loads(wire_json.decode_text(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("NaN", "NaN"),
+        ("Infinity", "Infinity"),
+        ("-Infinity", "-Infinity"),
+        ("1e999", "1e999"),
+        ("-1e999", "-1e999"),
+        ("1.5e3", 1500.0),
+        (str(2**63 - 1), 2**63 - 1),
+        (str(-(2**63)), -(2**63)),
+        (str(2**63), str(2**63)),
+        ("9" * 5000, "9" * 5000),
+    ],
+)
+def test_numbers_that_do_not_fit_are_kept_as_the_text_they_were(
+    text: str, value: Any
+) -> None:
+    assert read(f"[{text}]") == [value]
+    json.dumps(read(f"[{text}]"), allow_nan=False)  # and the result is JSON
+
+
+def test_nul_and_lone_surrogates_become_replacement_characters() -> None:
+    text = r'{"a\u0000": ["x\u0000y", "\ud800", "\udc00z", "\ud83d\ude00"]}'
+    value, cut = wire_json.sanitize(read(text), strings=wire_json.needs_cleaning(text))
+    assert value == {"a\ufffd": ["x\ufffdy", "\ufffd", "\ufffdz", "\U0001f600"]}
+    assert cut is False
+    json.dumps(value).encode("utf-8")  # storable
+
+
+def test_bytes_that_are_not_utf8_become_replacement_characters() -> None:
+    assert read(b'["Ana\xff\xfe L\xc3\xb3pez"]') == ["Ana\ufffd\ufffd López"]
+    assert read(b'\xef\xbb\xbf["bom"]') == ["bom"]
+
+
+def test_clean_documents_are_left_alone() -> None:
+    text = json.dumps({"a": [1, "b", {"c": None}]})
+    assert wire_json.needs_cleaning(text) is False
+    assert wire_json.sanitize(read(text)) == ({"a": [1, "b", {"c": None}]}, False)
+
+
+@pytest.mark.parametrize("levels", [MAX_NESTING + 5, 5_000, 200_000])
+def test_nesting_past_the_limit_is_cut_and_reported(levels: int) -> None:
+    text = '{"keep": 1, "deep": ' + "[" * levels + "]" * levels + "}"
+
+    value, cut = wire_json.sanitize(read(text))
+
+    assert cut is True
+    assert value["keep"] == 1
+    inner = value["deep"]
+    depth = 1
+    while isinstance(inner, list):
+        inner, depth = inner[0], depth + 1
+    assert inner == TOO_DEEP
+    assert depth == MAX_NESTING
+    json.dumps(value)  # short enough for every encoder and for jsonb
+
+
+def test_nesting_up_to_the_limit_is_kept() -> None:
+    levels = MAX_NESTING - 1
+    text = "[" * levels + "]" * levels
+    assert wire_json.sanitize(read(text)) == (json.loads(text), False)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": [1, 2.5, -3e2, true, false, null, "s\\"\\\\\\n"], "b": {}}',
+        ' [ [ ] , { } , { "k" : [ { } ] } ] ',
+        '{"a": 1, "a": 2}',
+        "[]",
+        '"x"',
+        "0",
+    ],
+)
+def test_the_iterative_parser_reads_what_json_reads(text: str) -> None:
+    assert wire_json._loads_iteratively(text) == json.loads(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "[",
+        "]",
+        "[1,]",
+        '{"a" 1}',
+        '{"a": 1,}',
+        "[1 2]",
+        "[01]",
+        '["\x01"]',
+        "{1: 2}",
+        "[] []",
+        "tru",
+    ],
+)
+def test_the_iterative_parser_refuses_what_json_refuses(text: str) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 (json's own error, whatever it says)
+        json.loads(text)
+    with pytest.raises(ValueError):  # noqa: PT011
+        wire_json._loads_iteratively(text)
+
+
+def test_a_deep_document_that_is_not_json_is_refused() -> None:
+    with pytest.raises(ValueError, match="char"):
+        read('{"value": [' + "[" * 100_000 + "]" * 99_999 + "}")
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=json_values, indent=st.sampled_from([None, 0, 2]))
+def test_the_iterative_parser_agrees_with_json_on_documents(
+    value: Any, indent: int | None
+) -> None:
+    text = json.dumps(value, indent=indent)
+    expected = wire_json._DECODER.decode(text)
+    assert wire_json._loads_iteratively(text) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=json_values, cut=st.integers(0, 10**6), junk=st.sampled_from('[]{},:"x 1'))
+def test_the_iterative_parser_agrees_with_json_on_broken_documents(
+    value: Any, cut: int, junk: str
+) -> None:
+    text = json.dumps(value)
+    at = cut % (len(text) + 1)
+    broken = text[:at] + junk + text[at + 1 :]
+    try:
+        expected: Any = ("value", wire_json._DECODER.decode(broken))
+    except ValueError:
+        expected = ("error",)
+    try:
+        got: Any = ("value", wire_json._loads_iteratively(broken))
+    except ValueError:
+        got = ("error",)
+    assert got == expected
