@@ -11,10 +11,13 @@ idempotent by construction:
   (``establishing`` after ``established``) cannot roll the call back
   (``callstate.py``, with operations);
 * a full roster is diffed against the present participants keyed by participant id,
-  a delta roster is applied entry by entry in ``rosterSequenceNumber`` order; leaving
-  participants are marked left, never deleted (``rosters.py``, on the batch's
-  working set of each call, ``callwork.py``);
-* tones are deduplicated on their ``sequenceId``.
+  a delta roster is applied entry by entry in ``rosterSequenceNumber`` order, a
+  full roster without sequences changes no sequenced entry; leaving participants
+  are marked left, never deleted, and nothing reopens an ended call's roster
+  (``rosters.py``, on the batch's working set of each call, ``callwork.py``);
+* tones are deduplicated on their ``sequenceId``; what has no order information
+  (``hold`` and ``established``, full rosters) stands as it arrives
+  (docs/reliability.md, "Order").
 
 A redelivered batch is all duplicates, yet its first delivery's after-commit work
 may have died with its webhook: what its calls still wait on (a ringing call's
