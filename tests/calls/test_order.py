@@ -2,14 +2,24 @@
 (§3.2 call state moves, ``terminated`` final; §4.1 delta rosters' ``sequenceNumber``
 and entries' ``rosterSequenceNumber``; §6.12 tones' ``sequenceId``; §5 operations
 final once final) and that ingest honours all of it.
+
+The last test delivers a recorded stream for many calls in random interleavings
+with redeliveries and checks every call ends as in-order delivery left it, wherever
+order information exists (docs/reliability.md, "Order", says what is excluded).
 """
 
 from __future__ import annotations
 
 import json
+import random
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from callbot.calls.ingest import apply_notifications
 from callbot.calls.models import Action, Call, Participant
@@ -229,3 +239,173 @@ def test_hold_music_started_then_stopped_stays_stopped_whatever_finishes_first()
     deliver(operation(MEETING, start, "completed"))  # the older one, late
 
     assert Participant.objects.get(graph_id=LEE).on_hold is False
+
+
+# --- convergence -------------------------------------------------------------------
+@dataclass
+class Stream:
+    """A recorded notification stream: per call, chains whose order must be kept
+    (no order information) and notifications that may go anywhere."""
+
+    calls: list[str] = field(default_factory=list)
+    chains: list[list[dict[str, Any]]] = field(default_factory=list)
+    in_order: list[dict[str, Any]] = field(default_factory=list)
+    # (call id, operation id) for the actions the bot asked for beforehand.
+    operations: list[tuple[str, str]] = field(default_factory=list)
+    outgoing: list[str] = field(default_factory=list)
+
+
+def _uid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def record(rng: random.Random, calls: int) -> Stream:
+    """A stream of ``calls`` calls, each in one of four scenarios, with its
+    in-order delivery (``in_order``: call by call, as Graph sent it)."""
+    s = Stream()
+    for i in range(calls):
+        call_id = _uid(rng)
+        s.calls.append(call_id)
+        kind = i % 4
+        ordered: list[dict[str, Any]] = []
+        chain: list[dict[str, Any]] = []  # the part without order information
+        if kind == 0:  # someone rings the bot; it is answered; keys are pressed
+            ordered += [
+                call_state(call_id, "incoming", direction="incoming"),
+                call_state(call_id, "establishing"),
+            ]
+            chain.append(call_state(call_id, "established"))
+            tones = [
+                tone(call_id, n, f"tone{rng.randrange(10)}")
+                for n in range(1, rng.randrange(2, 6))
+            ]
+            # Put on hold and taken off it: no order information between them,
+            # nor between them and established or tones (which carry it).
+            if rng.random() >= 0.5:
+                ordered += tones
+            else:
+                chain += tones
+                # Graph's etag tells the two established updates apart.
+                chain += [call_state(call_id, "hold", **{"@odata.etag": 'W/"2"'})]
+                if rng.random() < 0.5:
+                    etag = {"@odata.etag": 'W/"3"'}
+                    chain += [call_state(call_id, "established", **etag)]
+        else:
+            s.outgoing.append(call_id)
+            ordered.append(call_state(call_id, "established"))
+            people = [_uid(rng) for _ in range(rng.randrange(2, 6))]
+            muted = dict.fromkeys(people, False)
+            here: set[str] = set()
+            if kind in (1, 2):  # a meeting with a delta roster
+                for seq in range(1, rng.randrange(4, 12)):
+                    pid = rng.choice(people)
+                    if pid not in here:
+                        here.add(pid)
+                        entry = person(pid, muted=muted[pid])
+                    elif rng.random() < 0.6:
+                        muted[pid] = not muted[pid]
+                        entry = person(pid, muted=muted[pid])
+                    else:
+                        here.discard(pid)
+                        entry = left(person(pid, muted=muted[pid]))
+                    ordered.append(delta(call_id, seq, entry))
+            else:  # a meeting with full rosters: no order information
+                for _ in range(rng.randrange(2, 6)):
+                    pid = rng.choice(people)
+                    if pid in here and rng.random() < 0.4:
+                        here.discard(pid)
+                    else:
+                        here.add(pid)
+                        muted[pid] = rng.random() < 0.5
+                    chain.append(
+                        full(
+                            call_id, *(person(p, muted=muted[p]) for p in sorted(here))
+                        )
+                    )
+            for _ in range(rng.randrange(0, 3)):
+                op_id = _uid(rng)
+                s.operations.append((call_id, op_id))
+                ordered.append(
+                    operation(call_id, op_id, rng.choice(["completed", "failed"]))
+                )
+        end = [call_state(call_id, "terminated")] if rng.random() < 0.4 else []
+        s.in_order += ordered + chain + end
+        s.chains.append(chain)
+        s.chains += [[n] for n in ordered + end]
+    return s
+
+
+def interleave(rng: random.Random, chains: Iterable[list[dict[str, Any]]]) -> list[Any]:
+    """A random interleaving that keeps each chain's order."""
+    queues = [list(c) for c in chains if c]
+    out: list[dict[str, Any]] = []
+    while queues:
+        i = rng.randrange(len(queues))
+        out.append(queues[i].pop(0))
+        if not queues[i]:
+            queues.pop(i)
+    return out
+
+
+def prepare(s: Stream) -> None:
+    Call.objects.all().delete()
+    for call_id in s.outgoing:
+        meeting_call(graph_id=call_id, graph_key=normalise_id(call_id))
+    for call_id, op_id in s.operations:
+        ActionFactory(
+            call=Call.objects.get(graph_id=call_id),
+            status=ActionStatus.SENT,
+            operation_key=normalise_id(op_id),
+        )
+
+
+def outcome(s: Stream) -> dict[str, Any]:
+    """What must not depend on delivery order, per call."""
+    found: dict[str, Any] = {}
+    for call in Call.objects.filter(graph_id__in=s.calls):
+        rows = list(call.participants.all())
+        ended = call.state == CallState.TERMINATED
+        found[call.graph_id] = {
+            "state": call.state,
+            # An ended call takes no tones: one arriving after the end is dropped.
+            "tone": None if ended else (call.last_tone, call.last_tone_sequence),
+            "present": {p.graph_id: p.is_muted for p in rows if p.left_at is None},
+            # Who left an ended call differs: a roster arriving after its end
+            # creates nobody, in-order it was marked left at the end.
+            "left": set()
+            if ended
+            else {p.graph_id for p in rows if p.left_at is not None},
+            "actions": {a.operation_key: a.status for a in call.actions.order_by("pk")},
+        }
+    return found
+
+
+@settings(
+    max_examples=5,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(seed=st.integers(0, 2**32 - 1), batch=st.integers(1, 8))
+def test_every_call_ends_as_in_order_delivery_left_it(seed: int, batch: int) -> None:
+    rng = random.Random(seed)
+    stream = record(rng, calls=10)
+
+    prepare(stream)
+    for i, call_id in enumerate(stream.calls):
+        # Each call's notifications in one batch, applied in array order.
+        mine = [n for n in stream.in_order if call_id in n["resourceUrl"]]
+        deliver(*mine, message_id=f"o-{seed}-{i}")
+    expected = outcome(stream)
+
+    prepare(stream)
+    shuffled = interleave(rng, stream.chains)
+    batches = [shuffled[i : i + batch] for i in range(0, len(shuffled), batch)]
+    deliveries = [(f"m-{seed}-{i}", b) for i, b in enumerate(batches)]
+    # Every batch is delivered twice, the second time anywhere after the first.
+    plan = list(deliveries)
+    for d in deliveries:
+        plan.insert(rng.randrange(plan.index(d) + 1, len(plan) + 1), d)
+    for message_id, notifications in plan:
+        deliver(*notifications, message_id=message_id)
+
+    assert outcome(stream) == expected
