@@ -203,15 +203,7 @@ def apply_operation(item: CallWork, n: Notification, now: datetime) -> None:
     op = n.operation
     if op is None:
         return
-    query = Q(operation_key=n.operation_key) if n.operation_key else Q(pk__in=[])
-    if op.client_context:
-        query |= Q(client_context=op.client_context, operation_key="")
-    action = (
-        Action.objects.select_for_update(no_key=True)
-        .filter(query, call=item.call)
-        .order_by("-created_at")
-        .first()
-    )
+    action = operation_action(item, n)
     if action is None:
         logger.info(
             "operation notification matches no action",
@@ -246,3 +238,20 @@ def apply_operation(item: CallWork, n: Notification, now: datetime) -> None:
         apply_hold(item, action)
     item.actions.append(action)
     item.mutations += 1
+
+
+def operation_action(item: CallWork, n: Notification) -> Action | None:
+    """The action an operation notification reports on, locked: by the normalised
+    operation id, or by its ``clientContext`` while the action has no id yet."""
+    op = n.operation
+    if op is None:
+        return None
+    query = Q(operation_key=n.operation_key) if n.operation_key else Q(pk__in=[])
+    if op.client_context:
+        query |= Q(client_context=op.client_context, operation_key="")
+    return (
+        Action.objects.select_for_update(no_key=True)
+        .filter(query, call=item.call)
+        .order_by("-created_at")
+        .first()
+    )

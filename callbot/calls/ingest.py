@@ -11,10 +11,17 @@ idempotent by construction:
   (``establishing`` after ``established``) cannot roll the call back
   (``callstate.py``, with operations);
 * a full roster is diffed against the present participants keyed by participant id,
-  a delta roster is applied entry by entry in ``rosterSequenceNumber`` order; leaving
-  participants are marked left, never deleted (``rosters.py``, on the batch's
-  working set of each call, ``callwork.py``);
-* tones are deduplicated on their ``sequenceId``.
+  a delta roster is applied entry by entry in ``rosterSequenceNumber`` order, a
+  full roster without sequences changes no sequenced entry; leaving participants
+  are marked left, never deleted, and nothing reopens an ended call's roster
+  (``rosters.py``, on the batch's working set of each call, ``callwork.py``);
+* tones are deduplicated on their ``sequenceId``; what has no order information
+  (``hold`` and ``established``, full rosters) stands as it arrives
+  (docs/reliability.md, "Order").
+
+A redelivered batch is all duplicates, yet its first delivery's after-commit work
+may have died with its webhook: what its calls still wait on (a ringing call's
+decision, a recording's download) is registered again (``redelivery.py``).
 
 No authenticated notification is lost: one that is malformed or cannot be stored is
 quarantined (``quarantine.py``) in the batch's transaction, and if applying the
@@ -35,7 +42,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from callbot.calls import deltas, enqueue, lifecycle, live
+from callbot.calls import deltas, enqueue, lifecycle, live, redelivery
 from callbot.calls.callstate import apply_call, apply_operation, settle_by_state
 from callbot.calls.callwork import CallWork, update_participants
 from callbot.calls.models import (
@@ -193,12 +200,16 @@ def _apply_batch(entries: Sequence[_Entry], delivery: _Delivery) -> IngestResult
     work = _lock_calls(applicable, now) if applicable else {}
     # Under the calls' locks: a concurrent delivery of the same batch waits here
     # for this one, then finds its notifications stored.
-    seen = _stored(digests) | held
+    stored = _stored(digests)
+    seen = stored | held
     events: list[CallEvent] = []
     kept: list[QuarantinedNotification] = []
+    redelivered: list[Notification] = []
     for entry in entries:
         if entry.digest in seen:
             result.duplicates += 1
+            if entry.digest in stored and isinstance(entry.item, Notification):
+                redelivered.append(entry.item)
             continue
         seen.add(entry.digest)
         notification = entry.item
@@ -239,7 +250,12 @@ def _apply_batch(entries: Sequence[_Entry], delivery: _Delivery) -> IngestResult
         },
         actions_changed={item.call.pk for item in work.values() if item.actions},
     )
-    activity = [_activity(item) for item in work.values() if item.changed]
+    undecided = redelivery.replay(work, redelivered)
+    activity = [
+        _activity(item, created=item.fresh or item.call.pk in undecided)
+        for item in work.values()
+        if item.changed or item.call.pk in undecided
+    ]
     if activity:
         transaction.on_commit(lambda: _announce(activity))
     for item in work.values():
@@ -376,12 +392,12 @@ def end_call_locally(call_id: int, reason: str) -> bool:
     return True
 
 
-def _activity(item: CallWork) -> CallActivity:
+def _activity(item: CallWork, *, created: bool | None = None) -> CallActivity:
     call = item.call
     return CallActivity(
         call_id=call.pk,
         graph_id=call.graph_id,
-        created=item.fresh,
+        created=item.fresh if created is None else created,
         direction=call.direction,
         kind=call.kind,
         state=call.state,

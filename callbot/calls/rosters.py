@@ -1,8 +1,10 @@
 """Rosters: who is in a call, from full and delta participant notifications.
 
 A full roster is diffed against the present participants keyed by participant id;
-a delta roster is applied entry by entry in ``rosterSequenceNumber`` order; people
-who leave are marked left, never deleted; a roster of an ended call is ignored.
+a delta roster (or a full one whose entries carry ``rosterSequenceNumber``) is
+applied entry by entry, an entry no newer than the stored one ignored; a full
+roster without sequence numbers changes no entry a delta sequenced; people who
+leave are marked left, never deleted; a roster of an ended call is ignored.
 Cost grows with the change, not with the meeting size: rows are loaded once per
 batch (``CallWork.load_rows``).
 """
@@ -18,7 +20,7 @@ from django.conf import settings
 from callbot.calls import kinds
 from callbot.calls.callwork import CallWork, state_of
 from callbot.calls.models import Action, Call, Participant
-from callbot.calls.states import CallKind, CallState
+from callbot.calls.states import ActionStatus, CallKind, CallState
 from callbot.graph.notifications import Roster
 from callbot.graph.resources import ParticipantResource, normalise_id
 
@@ -86,6 +88,10 @@ def apply_roster(item: CallWork, roster: Roster, now: datetime) -> None:
             k: p for k, p in item.rows.items() if k in keys or p.left_at is None
         }
 
+    # A full roster without sequence numbers in a delta-roster call cannot be
+    # placed among the deltas (an old one redelivered, or one sent before delta
+    # mode began): it changes no entry a delta sequenced, and removes nobody.
+    unordered = not roster.is_delta and call.delta_roster
     for r in entries:
         key = normalise_id(r.id or "")
         p = existing.get(key)
@@ -96,6 +102,8 @@ def apply_roster(item: CallWork, roster: Roster, now: datetime) -> None:
             and r.roster_sequence_number <= p.roster_sequence
         ):
             continue  # an older or repeated delta entry
+        if unordered and p is not None and p.roster_sequence:
+            continue
         if p is None:
             p = Participant(
                 call=call, graph_id=(r.id or "")[:64], graph_key=key, joined_at=now
@@ -125,7 +133,11 @@ def apply_roster(item: CallWork, roster: Roster, now: datetime) -> None:
             item.participants[key] = p
     if not roster.is_delta:
         for key, p in existing.items():
-            if key not in keys and p.left_at is None:
+            if (
+                key not in keys
+                and p.left_at is None
+                and not (unordered and p.roster_sequence)
+            ):
                 item.remember(p)
                 p.left_at = now
                 p.removed_reason = "left"
@@ -156,6 +168,10 @@ def apply_hold(item: CallWork, action: Action) -> None:
     participant_id = str((action.parameters or {}).get("participant_id", ""))
     if not participant_id:
         return
+    if _newer_hold(item, action, participant_id):
+        # The bot asked for hold music and to stop it in this order; an older
+        # request finishing late does not undo the newer one.
+        return
     key = normalise_id(participant_id)
     item.load_rows({key}, all_present=False)
     p = item.rows.get(key)
@@ -164,3 +180,26 @@ def apply_hold(item: CallWork, action: Action) -> None:
     item.remember(p)
     p.on_hold = kinds.HOLD_KINDS[action.kind]
     item.participants[key] = p
+
+
+def _newer_hold(item: CallWork, action: Action, participant_id: str) -> bool:
+    """Whether a hold action asked for after ``action``, for the same participant,
+    has completed already (in this batch or before)."""
+
+    def same(a: Action) -> bool:
+        return (
+            a.pk > action.pk
+            and a.kind in kinds.HOLD_KINDS
+            and a.status == ActionStatus.COMPLETED
+            and str((a.parameters or {}).get("participant_id", "")) == participant_id
+        )
+
+    if any(same(a) for a in item.actions):
+        return True
+    return Action.objects.filter(
+        call=item.call,
+        kind__in=list(kinds.HOLD_KINDS),
+        status=ActionStatus.COMPLETED,
+        pk__gt=action.pk,
+        parameters__participant_id=participant_id,
+    ).exists()

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from callbot.calls import enqueue
 from callbot.calls.callstate import tone_key
 from callbot.calls.ingest import apply_notifications
-from callbot.calls.models import Call
+from callbot.calls.models import Call, Recording
 from callbot.calls.signals import CallActivity, call_activity
 from callbot.graph.notifications import parse_notification_batch
 from callbot.graph.resources import normalise_id
@@ -134,3 +135,84 @@ def test_failing_receiver_does_not_break_ingest(announced: list[CallActivity]) -
 
     assert Call.objects.filter(graph_id=P2P).exists()
     assert len(announced) == 1
+
+
+# --- a redelivered batch: what its first delivery left for after its commit -------
+def test_redelivered_ringing_call_is_announced_as_created_again(
+    announced: list[CallActivity],
+) -> None:
+    # The first delivery committed and its webhook died before sending this.
+    ingest(load_fixture("incoming_p2p_call.json"), message_id="m1")
+    announced.clear()
+
+    ingest(load_fixture("incoming_p2p_call.json"), message_id="m1")
+
+    [activity] = announced
+    assert activity.created
+    assert activity.state == "incoming"
+    assert (activity.tones, activity.state_changed) == ((), False)
+
+
+@pytest.mark.parametrize("status", ["queued", "completed", "failed"])
+def test_redelivered_call_already_decided_is_not_announced(
+    announced: list[CallActivity], status: str
+) -> None:
+    ingest(load_fixture("incoming_p2p_call.json"), message_id="m1")
+    ActionFactory(call=Call.objects.get(graph_id=P2P), kind="reject", status=status)
+    announced.clear()
+
+    ingest(load_fixture("incoming_p2p_call.json"), message_id="m1")
+
+    assert announced == []
+
+
+def test_redelivered_tones_are_not_announced_again(
+    announced: list[CallActivity],
+) -> None:
+    ingest(load_fixture("incoming_p2p_call.json"))
+    ingest(load_fixture("call_established.json"))
+    ingest(load_fixture("tone_received.json"), message_id="t1")
+    announced.clear()
+
+    ingest(load_fixture("tone_received.json"), message_id="t1")
+
+    assert announced == []
+
+
+def _recorded(call: Call) -> tuple[dict[str, Any], Any]:
+    operation = load_fixture("operation_completed.json")
+    data = operation["value"][0]["resourceData"]
+    data["@odata.type"] = "#microsoft.graph.recordOperation"
+    data["recordingLocation"] = "https://media.example.net/recordings/7f3a"
+    data["recordingAccessToken"] = "rec-token"
+    action = ActionFactory(
+        call=call,
+        kind="record_response",
+        status="sent",
+        operation_id=data["id"],
+        operation_key=normalise_id(data["id"]),
+    )
+    return operation, action
+
+
+def test_redelivered_recording_is_fetched_again_until_stored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sent: list[tuple[str, tuple[Any, ...]]] = []
+    monkeypatch.setattr(
+        enqueue, "send", lambda name, *args: sent.append((name, args)) or True
+    )
+    ingest(load_fixture("incoming_p2p_call.json"))
+    operation, action = _recorded(Call.objects.get(graph_id=P2P))
+    fetch = (
+        enqueue.FETCH_RECORDING,
+        (action.pk, "https://media.example.net/recordings/7f3a", "rec-token"),
+    )
+
+    ingest(operation, message_id="op")
+    ingest(operation, message_id="op")  # the first fetch died with its webhook
+    assert [s for s in sent if s[0] == enqueue.FETCH_RECORDING] == [fetch, fetch]
+
+    Recording.objects.create(action=action, call=action.call, size=1, audio="a.wav")
+    ingest(operation, message_id="op")
+    assert [s for s in sent if s[0] == enqueue.FETCH_RECORDING] == [fetch, fetch]

@@ -10,9 +10,9 @@ delivered stored exactly once, in an unbroken per-call sequence, every call in t
 emulator's state and every live roster with the same people muted the same way.
 
 What a request sends after its commit is another matter: a daphne that dies
-between its commit and its 202 takes its call activity with it, and the
-redelivery, all duplicates, sends none (the strict xfail below, until ingest
-sends it again for a redelivered batch).
+between its commit and its 202 takes its call activity with it, so ingest
+sends it again for a redelivered batch whose calls still wait on it (the last
+test: a call rung then is still answered).
 """
 
 from __future__ import annotations
@@ -322,15 +322,6 @@ CallPolicy.objects.create(
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "ingest.apply_notifications sends the call activity (and recording "
-        "downloads) only after the commit of the request that first stored the "
-        "notification; a redelivery is all duplicates and sends nothing, so what "
-        "a daphne that died between its commit and its 202 was about to send is lost"
-    ),
-)
 def test_a_call_rung_while_daphne_dies_after_storing_it_is_still_answered(
     stack: Stack,
 ) -> None:
