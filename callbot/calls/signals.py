@@ -22,7 +22,9 @@ class CallActivity:
 
     call_id: int
     graph_id: str
-    # This batch held the first notification we ever saw for the call.
+    # This batch held the first notification we ever saw for the call, or a
+    # redelivery of it while the call still rings undecided (``redelivery.py``):
+    # the bot's policy should decide the call now.
     created: bool
     direction: str
     kind: str
