@@ -31,6 +31,35 @@ def test_migration_creates_the_three_role_groups() -> None:
     assert "delete_call" in codenames["Admin"]
 
 
+def test_an_admin_who_is_not_a_superuser_can_run_every_admin_page(
+    client: Any, django_user_model: Any
+) -> None:
+    admin = django_user_model.objects.create_user(
+        "erin", password="erin-pw-1", is_staff=True
+    )
+    admin.groups.add(Group.objects.get(name="Admin"))
+    codenames = set(
+        Group.objects.get(name="Admin").permissions.values_list("codename", flat=True)
+    )
+    assert {
+        "change_callpolicy",
+        "change_ivrflow",
+        "change_periodictask",
+        "view_recording",
+        "view_quarantinednotification",
+        "delete_accessattempt",
+    } <= codenames
+    client.force_login(admin)
+    for page in (
+        "/admin/ivr/callpolicy/",
+        "/admin/ivr/ivrflow/",
+        "/admin/django_celery_beat/periodictask/",
+        "/admin/calls/quarantinednotification/",
+        "/admin/axes/accessattempt/",
+    ):
+        assert client.get(page).status_code == 200, page
+
+
 def test_each_role_may_do_what_it_is_for(
     alice: Any, bob: Any, carol: Any, dave: Any
 ) -> None:
