@@ -8,6 +8,7 @@ returns, and none holds a lock across a Graph request.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -18,6 +19,7 @@ from django.utils import timezone
 from callbot.calls.ingest import end_call_locally
 from callbot.calls.models import Action, Call, Recording
 from callbot.calls.states import CONNECTED_STATES, ActionStatus, CallState
+from callbot.graph.client import GraphClient
 from callbot.graph.errors import GraphNotFoundError
 from callbot.graph.factory import get_graph_client
 
@@ -45,14 +47,20 @@ def keep_alive(call_id: int) -> str:
     call = Call.objects.filter(pk=call_id, state__in=CONNECTED_STATES).first()
     if call is None:
         return "skipped"
-    client = get_graph_client().for_tenant(call.tenant_id or None)
-    try:
-        client.keep_alive(call.graph_id)
-    except GraphNotFoundError:
-        close_lost_call(call.pk)
+    if not _graph_still_knows(call, lambda client: client.keep_alive(call.graph_id)):
         return "gone"
     Call.objects.filter(pk=call_id).update(last_keep_alive_at=timezone.now())
     return "kept"
+
+
+def _graph_still_knows(call: Call, ask: Callable[[GraphClient], object]) -> bool:
+    """Ask Graph about a call; a 404 means Graph ended it: close it here (False)."""
+    try:
+        ask(get_graph_client().for_tenant(call.tenant_id or None))
+    except GraphNotFoundError:
+        close_lost_call(call.pk)
+        return False
+    return True
 
 
 # --- reconciliation -----------------------------------------------------------------
@@ -83,11 +91,7 @@ def reconcile_call(call_id: int) -> str:
     call = Call.objects.filter(pk=call_id).exclude(state=CallState.TERMINATED).first()
     if call is None:
         return "skipped"
-    client = get_graph_client().for_tenant(call.tenant_id or None)
-    try:
-        client.get_call(call.graph_id)
-    except GraphNotFoundError:
-        close_lost_call(call.pk)
+    if not _graph_still_knows(call, lambda client: client.get_call(call.graph_id)):
         return "gone"
     Call.objects.filter(pk=call.pk).update(last_notification_at=timezone.now())
     return "alive"

@@ -8,7 +8,6 @@ from django.test import Client
 
 import pytest
 
-from callbot.calls import enqueue
 from callbot.calls.models import Action, AuditEntry, Meeting
 from tests.factories import CallFactory, MeetingFactory
 
@@ -19,19 +18,6 @@ JOIN_URL = (
     "LWE5ZjMtZjkxNjY0OTYxZTBl%40thread.v2/0?context=%7b%22Tid%22%3a%22c1a7e3d2-5b4f-"
     "4e6a-8d9c-0f1e2d3c4b5a%22%2c%22Oid%22%3a%2250b6a8b4-5d8a-4f4f-9a47-2f7f5f9d2c11%22%7d"
 )
-
-
-@pytest.fixture
-def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    seen: list[int] = []
-
-    def send(name: str, *args: Any) -> bool:
-        if name == enqueue.PERFORM_ACTION:
-            seen.append(args[0])
-        return True
-
-    monkeypatch.setattr(enqueue, "send", send)
-    return seen
 
 
 def signed_in(user: Any) -> Client:
