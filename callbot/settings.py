@@ -246,6 +246,37 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "ivr-sweep-timeouts": {"task": "callbot.ivr.sweep_timeouts", "schedule": 1.0},
 }
 
+# --- Audit trail (docs/audit.md) ------------------------------------------------------
+
+# The Ed25519 key that signs the audit chain's checkpoints: PEM or 64 hex digits
+# (or AUDIT_SIGNING_KEY_FILE). Unset on the embedded default, one is generated at
+# AUDIT_SIGNING_KEY_PATH on first use; elsewhere checkpoints need it set.
+AUDIT_SIGNING_KEY = env_secret("AUDIT_SIGNING_KEY")
+AUDIT_SIGNING_KEY_PATH = Path(
+    env_str("AUDIT_SIGNING_KEY_PATH", str(VAR_DIR / "audit-signing-key.pem"))
+)
+AUDIT_SIGNING_KEY_GENERATE = not DATABASE_URL
+# A signed checkpoint seals the chain's head this often (when it moved).
+AUDIT_CHECKPOINT_MINUTES = env_int("AUDIT_CHECKPOINT_MINUTES", 15)
+# Calls (with events, participants, actions, recordings) older than this many days
+# are purged daily; 0 keeps them forever. AUDIT_RETENTION_DAYS does the same for
+# the audit trail's own entries (sealed by a checkpoint first).
+CALL_RETENTION_DAYS = env_int("CALL_RETENTION_DAYS", 0)
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 0)
+if min(CALL_RETENTION_DAYS, AUDIT_RETENTION_DAYS, AUDIT_CHECKPOINT_MINUTES - 1) < 0:
+    raise ImproperlyConfigured(
+        "CALL_RETENTION_DAYS and AUDIT_RETENTION_DAYS must be 0 or more, "
+        "AUDIT_CHECKPOINT_MINUTES 1 or more"
+    )
+CELERY_BEAT_SCHEDULE["seal-audit-chain"] = {
+    "task": "callbot.calls.seal_audit_chain",
+    "schedule": float(AUDIT_CHECKPOINT_MINUTES * 60),
+}
+CELERY_BEAT_SCHEDULE["apply-retention"] = {
+    "task": "callbot.calls.apply_retention",
+    "schedule": 24 * 3600.0,
+}
+
 # --- Call control -------------------------------------------------------------------
 
 # A worker holds a claimed action this long (longer than one Graph request with

@@ -24,7 +24,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from callbot.calls import deltas, kinds
+from callbot.calls import audit, deltas, kinds
 from callbot.calls.models import Action, Call
 from callbot.calls.states import (
     FINAL_ACTION_STATUSES,
@@ -63,7 +63,9 @@ def finish(
 ) -> bool:
     """Set a final outcome on ``action`` (not saved); False if it is final already.
 
-    The caller holds the action's row lock and saves ``FINISH_FIELDS``. A final
+    The caller holds the action's row lock and saves ``FINISH_FIELDS`` in the
+    same transaction, in which the outcome is audited (``audit.record_outcome``,
+    linked to the request; the chain's lock is taken last). A final
     action has a ``completed_at``, a ``sent_at`` (Graph had it, or it never will),
     no lease, and the result Graph gave; an operation id is kept once known.
     Raises ``ValueError`` for a status that is not final (``record_sent`` moves
@@ -84,6 +86,7 @@ def finish(
     action.updated_at = now
     if operation_id and not action.operation_id:
         _set_operation(action, operation_id)
+    audit.record_outcome(action)
     return True
 
 

@@ -12,7 +12,20 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from callbot.calls.auditmodels import AuditCheckpoint, AuditEntry
 from callbot.calls.states import ActionStatus, CallDirection, CallKind, CallState
+
+__all__ = [
+    "Action",
+    "AuditCheckpoint",
+    "AuditEntry",
+    "Call",
+    "CallEvent",
+    "Meeting",
+    "Participant",
+    "QuarantinedNotification",
+    "Recording",
+]
 
 
 class Meeting(models.Model):
@@ -379,41 +392,6 @@ class Action(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.status})"
-
-
-class AuditEntry(models.Model):
-    """Who did (or tried to do) what, to what, and how it came out. Append-only."""
-
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
-    )
-    # Kept as text so the trail survives the user's deletion; "callbot" for the bot.
-    actor_name = models.CharField(max_length=150)
-    action = models.CharField(max_length=64)
-    target = models.CharField(max_length=255, blank=True)
-    call = models.ForeignKey(
-        Call,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="audit_entries",
-    )
-    outcome = models.CharField(max_length=32)
-    detail = models.JSONField(default=dict, blank=True)
-    client_ip = models.GenericIPAddressField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        verbose_name_plural = "audit entries"
-        indexes = [
-            models.Index(fields=["-created_at"], name="audit_created_idx"),
-            models.Index(fields=["actor", "-created_at"], name="audit_actor_idx"),
-            models.Index(fields=["call", "-created_at"], name="audit_call_idx"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.actor_name} {self.action} {self.target}: {self.outcome}"
 
 
 class Recording(models.Model):

@@ -100,6 +100,7 @@ def request_action(
                 outcome="requested",
                 detail={"action_id": action.pk, "params": action.parameters},
                 client_ip=client_ip,
+                action_ref=action.pk,
             )
             # Enqueue first: the Graph request should not wait for the live push.
             enqueue.send_on_commit(enqueue.PERFORM_ACTION, action.pk)
