@@ -110,26 +110,6 @@ class AuditEntry(models.Model):
     def __str__(self) -> str:
         return f"{self.actor_name} {self.action} {self.target}: {self.outcome}"
 
-    def content(self) -> dict[str, Any]:
-        """The hashed fields and the chain fields, as plain JSON values."""
-        return {
-            "id": self.pk,
-            "sequence": self.sequence,
-            "prev_hash": self.prev_hash,
-            "entry_hash": self.entry_hash,
-            "actor_id": self.actor_id,
-            "actor_name": self.actor_name,
-            "by_bot": self.by_bot,
-            "action": self.action,
-            "target": self.target,
-            "call_id": self.call_id,
-            "action_ref": self.action_ref,
-            "outcome": self.outcome,
-            "detail": self.detail,
-            "client_ip": self.client_ip,
-            "created_at": auditchain.canonical_time(self.created_at),
-        }
-
     def save(self, *args: Any, **kwargs: Any) -> None:
         """Append a new entry to the chain; an existing one is never saved again.
 
@@ -155,6 +135,26 @@ class AuditEntry(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise AuditImmutableError("audit entries are deleted only by purge")
+
+    def content(self) -> dict[str, Any]:
+        """The hashed fields and the chain fields, as plain JSON values."""
+        return {
+            "id": self.pk,
+            "sequence": self.sequence,
+            "prev_hash": self.prev_hash,
+            "entry_hash": self.entry_hash,
+            "actor_id": self.actor_id,
+            "actor_name": self.actor_name,
+            "by_bot": self.by_bot,
+            "action": self.action,
+            "target": self.target,
+            "call_id": self.call_id,
+            "action_ref": self.action_ref,
+            "outcome": self.outcome,
+            "detail": self.detail,
+            "client_ip": self.client_ip,
+            "created_at": auditchain.canonical_time(self.created_at),
+        }
 
 
 class AuditCheckpoint(models.Model):
@@ -186,6 +186,14 @@ class AuditCheckpoint(models.Model):
     def __str__(self) -> str:
         return f"checkpoint #{self.sequence} ({self.reason})"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise AuditImmutableError("audit checkpoints are never updated")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AuditImmutableError("audit checkpoints are never deleted")
+
     def content(self) -> dict[str, Any]:
         return {
             "id": self.pk,
@@ -197,14 +205,6 @@ class AuditCheckpoint(models.Model):
             "signature": self.signature,
             "key_id": self.key_id,
         }
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.pk is not None:
-            raise AuditImmutableError("audit checkpoints are never updated")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        raise AuditImmutableError("audit checkpoints are never deleted")
 
 
 def chain_head(using: str) -> tuple[int, str]:

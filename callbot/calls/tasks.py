@@ -9,13 +9,26 @@ messages survive a refactor.
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
 
 from celery import shared_task
 
-from callbot.calls import enqueue, meetings, perform, services, upkeep
+from callbot.calls import (
+    auditseal,
+    enqueue,
+    meetings,
+    perform,
+    retention,
+    services,
+    upkeep,
+)
 from callbot.calls.access import ActionRefusedError
-from callbot.calls.models import Action
+from callbot.calls.models import Action, AuditCheckpoint
 from callbot.graph.errors import GraphError
 
 logger = logging.getLogger(__name__)
@@ -123,3 +136,26 @@ def fetch_recording(action_id: int, location: str, access_token: str) -> str:
     """Download a finished ``recordResponse`` and keep it (contract §6.10: fetch
     at once; Graph discards it soon after the call ends). A 404 means it is gone."""
     return upkeep.fetch_recording(action_id, location, access_token)
+
+
+@shared_task(name="callbot.calls.seal_audit_chain")
+def seal_audit_chain() -> int | None:
+    """Sign a checkpoint of the audit chain's head if it moved since the last one
+    (beat, every ``AUDIT_CHECKPOINT_MINUTES``); the sequence sealed, or None."""
+    checkpoint = auditseal.seal(AuditCheckpoint.Reason.PERIODIC)
+    return checkpoint.sequence if checkpoint is not None else None
+
+
+@shared_task(name="callbot.calls.apply_retention")
+def apply_retention() -> dict[str, Any] | None:
+    """Purge what ``CALL_RETENTION_DAYS`` / ``AUDIT_RETENTION_DAYS`` no longer keep
+    (beat, daily); None when both are 0 (keep forever)."""
+    days, audit_days = settings.CALL_RETENTION_DAYS, settings.AUDIT_RETENTION_DAYS
+    if not days and not audit_days:
+        return None
+    now = timezone.now()
+    result = retention.purge(
+        now - timedelta(days=days) if days else datetime.min.replace(tzinfo=UTC),
+        audit_before=now - timedelta(days=audit_days) if audit_days else None,
+    )
+    return asdict(result)
