@@ -9,4 +9,8 @@ class DashboardConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from dashboard import signals, signin  # noqa: F401 (connects the receivers)
+        from dashboard import (  # noqa: F401 (connects the receivers)
+            auditlog,
+            signals,
+            signin,
+        )

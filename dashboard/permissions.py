@@ -16,6 +16,9 @@ VIEW_PERMISSION = "calls.view_call"
 ACT_PERMISSION = "calls.request_action"
 # Scheduling and joining meetings and reading the bot's configuration is admin work.
 MANAGE_PERMISSION = "calls.add_meeting"
+# Reading and exporting the whole audit trail: the Admin and Auditor roles.
+# Supervisors act on calls and see a call's own trail on its page, not this.
+AUDIT_PERMISSION = "calls.read_audit_trail"
 
 # What ``request.user`` and ``scope["user"]`` hold.
 UserLike = User | AnonymousUser
@@ -54,6 +57,12 @@ def can_manage(user: UserLike) -> bool:
     """May schedule and join meetings and see the bot's configuration."""
     member = _member(user)
     return member is not None and member.has_perm(MANAGE_PERMISSION)
+
+
+def can_audit(user: UserLike) -> bool:
+    """May read and export the whole audit trail (/audit/)."""
+    member = _member(user)
+    return member is not None and member.has_perm(AUDIT_PERMISSION)
 
 
 def role_of(user: UserLike) -> str:

@@ -6,7 +6,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Group
 from django.db import transaction
 
+from callbot.calls import audit
 from dashboard.permissions import Role
+
+# Who changes users from the command line (create_user, demo_users).
+COMMAND_LINE = "manage.py"
 
 
 class RoleMissingError(Exception):
@@ -44,4 +48,12 @@ def upsert_user(
         user.set_password(password)
         user.save()
         set_role(user, role)
+        audit.record(
+            None,
+            "user_created" if created else "user_changed",
+            username,
+            outcome="saved",
+            detail={"role": role.value, "password_set": True},
+            actor_name=COMMAND_LINE,
+        )
     return user, created

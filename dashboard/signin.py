@@ -2,11 +2,11 @@
 
 * ``locked_out_response``: the sign-in page again, saying in words that sign-in is
   locked and for how long (``AXES_LOCKOUT_CALLABLE``), with 429.
-* ``audit_lockout``: each lock-out django-axes signals becomes an ``AuditEntry``
-  (``sign_in_locked_out``, the username tried, the client address). Written here,
-  directly, rather than through callbot.calls: a refused sign-in is no call action.
+* ``audit_lockout``: each lock-out django-axes signals becomes an audit entry
+  (``sign_in_locked_out``, the username tried, the client address); signing in
+  and out and failed sign-ins are audited by ``auditlog``.
 
-Connected from ``DashboardConfig.ready``. Imports callbot.calls models only.
+Connected from ``DashboardConfig.ready``. Writes through ``callbot.calls.audit``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.models import AnonymousUser
+from django.db import transaction
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -25,7 +27,7 @@ from django.shortcuts import render
 from axes.helpers import get_cool_off, get_failure_limit
 from axes.signals import user_locked_out
 
-from callbot.calls.models import AuditEntry
+from callbot.calls import audit
 
 logger = logging.getLogger(__name__)
 
@@ -89,21 +91,23 @@ def audit_lockout(
     credentials = getattr(request, "axes_credentials", None)
     cool_off = get_cool_off(request)
     try:
-        AuditEntry.objects.create(
-            actor=None,
-            actor_name=(username or "")[:150],
-            action=LOCKED_OUT_ACTION,
-            target=(username or "")[:255],
-            outcome="refused",
-            detail={
-                "failures": getattr(request, "axes_failures_since_start", None),
-                "failure_limit": get_failure_limit(request, credentials),
-                "cool_off_seconds": (
-                    int(cool_off.total_seconds()) if cool_off is not None else None
-                ),
-            },
-            client_ip=ip_address or None,
-        )
+        # A savepoint: a failed write must not break the sign-in's transaction.
+        with transaction.atomic():
+            audit.record(
+                AnonymousUser(),
+                LOCKED_OUT_ACTION,
+                (username or "")[:255],
+                actor_name=username or "anonymous",
+                outcome="refused",
+                detail={
+                    "failures": getattr(request, "axes_failures_since_start", None),
+                    "failure_limit": get_failure_limit(request, credentials),
+                    "cool_off_seconds": (
+                        int(cool_off.total_seconds()) if cool_off is not None else None
+                    ),
+                },
+                client_ip=ip_address or None,
+            )
     except Exception:
         logger.exception(
             "could not audit a sign-in lock-out", extra={"username": username}

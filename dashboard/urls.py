@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from dashboard import views
+from dashboard import audit_views, views
 
 app_name = "dashboard"
 
@@ -15,4 +15,17 @@ urlpatterns = [
     path("meetings/<int:meeting_id>/", views.meeting_detail, name="meeting"),
     path("meetings/<int:meeting_id>/join", views.meeting_join, name="meeting-join"),
     path("settings/", views.bot_settings, name="settings"),
+    path("audit/", audit_views.audit_trail, name="audit"),
+    path(
+        "audit/export.csv",
+        audit_views.audit_export,
+        {"fmt": "csv"},
+        name="audit-export-csv",
+    ),
+    path(
+        "audit/export.jsonl",
+        audit_views.audit_export,
+        {"fmt": "jsonl"},
+        name="audit-export-jsonl",
+    ),
 ]

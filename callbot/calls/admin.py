@@ -1,5 +1,8 @@
-"""Django admin for the calls domain. CallEvent, QuarantinedNotification and
-AuditEntry are read-only here: they are append-only records of what happened."""
+"""Django admin for the calls domain. CallEvent, QuarantinedNotification,
+AuditEntry and AuditCheckpoint are read-only here, for superusers too: they are
+append-only records of what happened. Calls, their participants and actions can
+be edited but not deleted here: dropping call content is ``manage.py purge``'s
+job, which seals the audit trail first (docs/audit.md)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from django.http import HttpRequest
 
 from callbot.calls.models import (
     Action,
+    AuditCheckpoint,
     AuditEntry,
     Call,
     CallEvent,
@@ -18,6 +22,11 @@ from callbot.calls.models import (
     QuarantinedNotification,
     Recording,
 )
+
+
+class NoDeleteAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -66,7 +75,7 @@ class ParticipantInline(admin.TabularInline):  # type: ignore[type-arg]
 
 
 @admin.register(Call)
-class CallAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class CallAdmin(NoDeleteAdmin):
     list_display = [
         "graph_id",
         "kind",
@@ -91,7 +100,7 @@ class CallAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(Participant)
-class ParticipantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ParticipantAdmin(NoDeleteAdmin):
     list_display = [
         "__str__",
         "call",
@@ -144,7 +153,7 @@ class QuarantinedNotificationAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Action)
-class ActionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ActionAdmin(NoDeleteAdmin):
     list_display = [
         "created_at",
         "kind",
@@ -170,15 +179,23 @@ class ActionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadOnlyAdmin):
     list_display = [
+        "sequence",
         "created_at",
         "actor_name",
+        "by_bot",
         "action",
         "target",
         "outcome",
         "client_ip",
     ]
-    list_filter = ["outcome", "action"]
+    list_filter = ["outcome", "by_bot", "action"]
     search_fields = ["actor_name", "target", "action"]
+
+
+@admin.register(AuditCheckpoint)
+class AuditCheckpointAdmin(ReadOnlyAdmin):
+    list_display = ["sequence", "created_at", "reason", "entry_count", "key_id"]
+    list_filter = ["reason"]
 
 
 @admin.register(Recording)
