@@ -134,7 +134,7 @@ def audit_admin_change(
         outcome=ADMIN_OUTCOMES.get(flag, "changed"),
         detail={
             "model": model,
-            "object_id": instance.object_id,
+            "object_id": str(instance.object_id),
             "change": change,
         },
     )

@@ -24,9 +24,12 @@ def test_migration_creates_the_three_role_groups() -> None:
     }
     assert "request_action" in codenames["Supervisor"]
     assert "request_action" not in codenames["Auditor"]
+    # Auditors read: every view permission, and the whole audit trail.
     assert codenames["Auditor"] == {
         c for c in codenames["Auditor"] if c.startswith("view_")
-    }
+    } | {"read_audit_trail"}
+    assert "read_audit_trail" in codenames["Admin"]
+    assert "read_audit_trail" not in codenames["Supervisor"]
     assert codenames["Supervisor"] < codenames["Admin"]
     assert "delete_call" in codenames["Admin"]
 
