@@ -11,6 +11,7 @@ test client) a plain iterator.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -91,6 +92,8 @@ def audit_trail(request: HttpRequest) -> HttpResponse:
     if form.is_bound and not form.is_valid():
         rows = rows.none()
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    for entry in page.object_list:
+        entry.detail_text = json.dumps(entry.detail, sort_keys=True, ensure_ascii=False)
     query = request.GET.copy()
     query.pop("page", None)
     return render(
