@@ -34,8 +34,10 @@ def test_an_auditor_reads_the_trail_and_follows_an_entry_to_its_call(
     assert rows.count() >= 1
     for text in rows.all_inner_texts():
         assert "callbot" in text
-    assert page.get_by_role("link", name="CSV").get_attribute("href").endswith(
-        "actor=callbot&action=&outcome=&call=&since=&until="
+    assert (
+        page.get_by_role("link", name="CSV")
+        .get_attribute("href")
+        .endswith("actor=callbot&action=&outcome=&call=&since=&until=")
     )
     rows.locator("a[href^='/calls/']").first.click()
     page.wait_for_selector("body[data-live=connected]")
