@@ -592,3 +592,22 @@ def test_concurrent_writers_never_fork_the_chain(signing: Path) -> None:
     )
     assert sequences == list(range(1, threads * each + 1))
     assert auditverify.verify_database().ok
+
+
+@pytest.mark.django_db
+def test_the_daily_retention_applies_the_settings(signing: Path, settings: Any) -> None:
+    settings.CALL_RETENTION_DAYS = 0
+    settings.AUDIT_RETENTION_DAYS = 0
+    assert tasks.apply_retention() is None  # keep forever
+    now = timezone.now()
+    old = CallFactory(state="terminated", terminated_at=now - timedelta(days=40))
+    recent = CallFactory(state="terminated", terminated_at=now - timedelta(days=5))
+    write(2)
+    settings.CALL_RETENTION_DAYS = 30
+    result = tasks.apply_retention()
+    assert result is not None
+    assert (result["calls"], result["audit_entries"]) == (1, 0)
+    assert list(Call.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert not Call.objects.filter(pk=old.pk).exists()
+    assert AuditEntry.objects.filter(action="purge").count() == 1
+    verify_ok()

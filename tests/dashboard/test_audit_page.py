@@ -3,12 +3,14 @@ entries people leave by signing in and out and by changing things in the admin."
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 from datetime import datetime
 from typing import Any
 from unittest import mock
 
+from django.apps import apps
 from django.contrib.auth.models import Group
 from django.test import AsyncClient, Client
 from django.utils import timezone
@@ -25,6 +27,15 @@ from tests.factories import CallFactory, MeetingFactory
 pytestmark = pytest.mark.django_db
 
 URLS = ("/audit/", "/audit/export.csv", "/audit/export.jsonl")
+
+
+@pytest.fixture(autouse=True)
+def audit_readers(db: Any) -> None:
+    """The Admin and Auditor groups may read the trail (a transactional test's
+    flush removed what the migration granted)."""
+    ensure_roles()
+    migration = importlib.import_module("dashboard.migrations.0003_audit_trail_readers")
+    migration.grant(apps, None)
 
 
 @pytest.fixture(autouse=True)
