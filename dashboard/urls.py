@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import path, re_path
 
-from dashboard import views
+from dashboard import history, views
 
 app_name = "dashboard"
 
@@ -15,4 +15,10 @@ urlpatterns = [
     path("meetings/<int:meeting_id>/", views.meeting_detail, name="meeting"),
     path("meetings/<int:meeting_id>/join", views.meeting_join, name="meeting-join"),
     path("settings/", views.bot_settings, name="settings"),
+    path("history/", history.history, name="history"),
+    re_path(
+        r"^history/export\.(?P<fmt>csv|jsonl)$",
+        history.history_export_view,
+        name="history-export",
+    ),
 ]

@@ -20,6 +20,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -32,7 +33,7 @@ from callbot.calls.states import CallState
 from dashboard import snapshots
 from dashboard.permissions import can_act, can_manage, can_view, role_of
 
-View = TypeVar("View", bound=Callable[..., HttpResponse])
+View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 
 
 def allowed(check: Callable[[Any], bool]) -> Callable[[View], View]:
@@ -41,7 +42,9 @@ def allowed(check: Callable[[Any], bool]) -> Callable[[View], View]:
     def decorate(view: View) -> View:
         @login_required
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(
+            request: HttpRequest, *args: Any, **kwargs: Any
+        ) -> HttpResponseBase:
             if not check(request.user):
                 raise PermissionDenied("Your role does not allow this page.")
             return view(request, *args, **kwargs)

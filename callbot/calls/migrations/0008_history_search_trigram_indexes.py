@@ -1,8 +1,9 @@
 """Trigram indexes for the history's substring search, on PostgreSQL only.
 
-The search is ``ILIKE '%text%'`` on participants' names and identity ids and on the
+The search is Django's ``icontains`` (``UPPER(column) LIKE UPPER('%text%')``) on participants' names and identity ids and on the
 call's subject, caller name and caller id; a B-tree cannot serve a leading
-wildcard, a ``gin_trgm_ops`` index can. SQLite has neither pg_trgm nor GIN: there
+wildcard, a ``gin_trgm_ops`` index on
+``upper(column)`` can. SQLite has neither pg_trgm nor GIN: there
 the same query runs as a plain LIKE scan (slower, and fine at its sizes).
 """
 
@@ -24,7 +25,7 @@ def create(apps, schema_editor):
     for name, (table, column) in INDEXES.items():
         schema_editor.execute(
             f"CREATE INDEX IF NOT EXISTS {name} ON {table} "
-            f"USING gin ({column} gin_trgm_ops)"
+            f"USING gin (upper({column}) gin_trgm_ops)"
         )
 
 
