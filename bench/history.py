@@ -577,13 +577,13 @@ def shapes(cursor: Any, tz: Any) -> list[Shape]:
     name = one("SELECT display_name FROM calls_participant ORDER BY id DESC LIMIT 1")
     identity = one(
         "SELECT identity_id FROM calls_participant WHERE identity_kind = 'user' "
-        "ORDER BY id LIMIT 1 OFFSET 1000"
+        "ORDER BY id DESC LIMIT 1"
     )
     phone = one(
         "SELECT identity_id FROM calls_participant WHERE identity_kind = 'phone' "
         "ORDER BY id DESC LIMIT 1"
     )
-    graph_id = one("SELECT graph_id FROM calls_call ORDER BY id LIMIT 1 OFFSET 5000")
+    graph_id = one("SELECT graph_id FROM calls_call ORDER BY id DESC LIMIT 1")
     actor = one("SELECT requested_by_id FROM calls_action WHERE requested_by_id "
                 "IS NOT NULL LIMIT 1")  # fmt: skip
     empty = HistoryFilters()
