@@ -12,7 +12,7 @@ import zoneinfo
 from datetime import date, datetime, time, timedelta, tzinfo
 from functools import cache
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 from django import forms
 from django.conf import settings
@@ -230,7 +230,8 @@ def _query(request: HttpRequest, **changes: str) -> str:
 
 def _read(request: HttpRequest) -> tuple[HistoryForm, tzinfo, HistoryFilters | None]:
     form = HistoryForm(request.GET)
-    tz = viewer_zone(form, request.COOKIES.get(TZ_COOKIE, ""))
+    # history.js writes the zone with encodeURIComponent (Europe%2FBerlin).
+    tz = viewer_zone(form, unquote(request.COOKIES.get(TZ_COOKIE, "")))
     if not form.is_valid():
         return form, tz, None
     try:
