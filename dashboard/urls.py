@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import path, re_path
 
-from dashboard import audit_views, views
+from dashboard import audit_views, history, views
 
 app_name = "dashboard"
 
@@ -27,5 +27,11 @@ urlpatterns = [
         audit_views.audit_export,
         {"fmt": "jsonl"},
         name="audit-export-jsonl",
+    ),
+    path("history/", history.history, name="history"),
+    re_path(
+        r"^history/export\.(?P<fmt>csv|jsonl)$",
+        history.history_export_view,
+        name="history-export",
     ),
 ]

@@ -167,6 +167,8 @@ def _apply_call_properties(item: CallWork, r: CallResource) -> None:
         item.set("source", r.source)
         if r.source_identity is not None:
             item.set("source_display", _identity_label(r.source_identity)[:255])
+            if r.source_identity.id:
+                item.set("source_id", r.source_identity.id[:128])
     if r.targets is not None:
         item.set("targets", r.targets)
         if len(r.targets) > 1 and call.kind == CallKind.PEER_TO_PEER:

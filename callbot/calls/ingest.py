@@ -471,13 +471,15 @@ def _new_call(first: Notification, now: datetime) -> Call:
             state = parse_call_state(first.call.state) or state
         if first.call.direction in CallDirection.values:
             direction = CallDirection(first.call.direction)
-    return Call(
+    call = Call(
         graph_id=first.call_id,
         graph_key=first.call_key,
         state=state,
         direction=direction,
         terminated_at=now if state == CallState.TERMINATED else None,
     )
+    call.refresh_summary()  # bulk_create does not call save()
+    return call
 
 
 def _apply(item: CallWork, n: Notification, now: datetime) -> bool:

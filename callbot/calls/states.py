@@ -39,6 +39,36 @@ class CallKind(models.TextChoices):
     MEETING = "meeting"
 
 
+class CallOutcome(models.TextChoices):
+    """How a call came out, for the history: derived from its state, whether it
+    was ever established and Graph's result code (``call_outcome``)."""
+
+    LIVE = "live"
+    ANSWERED = "answered"
+    UNANSWERED = "unanswered", "Not answered"
+    TRANSFERRED = "transferred"
+    FAILED = "failed"
+
+
+# Graph's subcode for a completed transfer (contract §11.2), under code 200 or 0.
+TRANSFER_COMPLETED_SUBCODE = 7015
+
+
+def call_outcome(
+    state: str, established: bool, result_code: int | None, subcode: int | None
+) -> CallOutcome:
+    """The outcome of a call in ``state``: live until terminated; then failed on a
+    4xx/5xx result, transferred on subcode 7015, else answered if it was ever
+    established and not answered otherwise (rejected, redirected, missed)."""
+    if state != CallState.TERMINATED:
+        return CallOutcome.LIVE
+    if result_code is not None and result_code >= 400:
+        return CallOutcome.FAILED
+    if subcode == TRANSFER_COMPLETED_SUBCODE:
+        return CallOutcome.TRANSFERRED
+    return CallOutcome.ANSWERED if established else CallOutcome.UNANSWERED
+
+
 class ActionStatus(models.TextChoices):
     QUEUED = "queued"
     SENT = "sent"

@@ -7,6 +7,7 @@ These rows configure and track the bot; the calls themselves are written only by
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -266,6 +267,14 @@ class CallPolicy(models.Model):
 
 
 HISTORY_KEPT = 100
+PATH_CHARS = 1000
+_PRESSED = re.compile(r"pressed (\S+)")
+
+
+def path_token(step: str, keys: str = "") -> str:
+    """One token of ``IvrSession.path``, delimited, as the history's filter
+    matches it: ``" sales "`` for a step, ``" menu:1 "`` for an option chosen."""
+    return f" {step}:{keys} " if keys else f" {step} "
 
 
 class IvrSession(models.Model):
@@ -298,6 +307,10 @@ class IvrSession(models.Model):
     outcome = models.CharField(max_length=255, blank=True)
     # Every step entered and key sequence routed, for the call's history.
     history = models.JSONField(default=list, blank=True)
+    # The way through the flow as space-separated tokens, each step entered and
+    # each option chosen as ``step:keys`` (" menu menu:1 sales "): the history
+    # filters on one token with a LIKE on this column (``path_token``).
+    path = models.CharField(max_length=PATH_CHARS, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -330,12 +343,24 @@ class IvrSession(models.Model):
             outcome=self.outcome,
         )
 
+    def _extend_path(self, state: flows.FlowState) -> None:
+        tokens = ""
+        pressed = _PRESSED.fullmatch(state.outcome)
+        if self.current_step and pressed and pressed.group(1) != "nothing":
+            tokens = path_token(self.current_step, pressed.group(1)).rstrip()
+        tokens += path_token(state.step)
+        path = (self.path.rstrip() or "") + tokens
+        # A looping caller: the path keeps its start, and stops growing when full.
+        if len(path) <= PATH_CHARS:
+            self.path = path
+
     def store(self, state: flows.FlowState, now: datetime) -> None:
         """Copy ``state`` onto the row (not saved), noting a new step in history."""
         if state.step and state.step != self.current_step:
             entry = {"at": now.isoformat(), "step": state.step, "after": state.outcome}
             # A caller looping through a menu must not grow the row without end.
             self.history = [*self.history, entry][-HISTORY_KEPT:]
+            self._extend_path(state)
         self.current_step = state.step
         self.phase = state.phase
         self.digits = state.digits

@@ -216,6 +216,8 @@ def test_pressing_zero_transfers_the_caller_to_the_operator(menu_flow: IvrFlow) 
     assert (session.current_step, session.phase) == ("operator", "transferring")
     assert session.awaiting_action_id == call.actions.get(kind="transfer").pk
     assert [h["step"] for h in session.history] == ["menu", "operator"]
+    # The path the history filters on: the steps and the option chosen.
+    assert session.path == " menu menu:0 operator "
 
 
 def test_the_sweep_takes_the_timeout_branch_once_the_deadline_passed(
@@ -230,6 +232,7 @@ def test_the_sweep_takes_the_timeout_branch_once_the_deadline_passed(
 
     session.refresh_from_db()
     assert (session.current_step, session.outcome) == ("no-input", "no keys pressed")
+    assert session.path == " menu no-input "
     assert actions(call)[-1] == (
         "play_prompt",
         {"uri": actions(call)[-1][1]["uri"], "name": "no-input"},

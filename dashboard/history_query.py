@@ -1,0 +1,433 @@
+"""The call history's read model: filters, keyset pages, bounded counts, rows.
+
+Pure query building over ``callbot.calls`` and ``callbot.ivr`` rows; no request,
+no rendering (``dashboard/history.py`` is the page, ``history_export`` the files).
+Only reads.
+
+Speed rests on the summary columns of ``Call`` (``outcome``, ``duration_seconds``,
+``source_id``) and the ``call_history_*`` indexes: every single filter is an
+index range in start order, so a page is ``LIMIT 51`` on an index and the count
+is bounded (``COUNT_LIMIT``) on the same index. Pages are keyset pages on
+(start, id) or (duration, id), never OFFSET: page 500 costs what page 1 does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+
+from callbot.calls.models import Action, Call, Participant, Recording
+from callbot.calls.states import CallOutcome, CallState
+from callbot.graph.resources import normalise_id
+from callbot.graph.results import describe_result
+from callbot.ivr.models import IvrSession, path_token
+
+PAGE_SIZE = 50
+# Counts stop here: "more than 10,000 calls match" costs what 10,000 does.
+COUNT_LIMIT = 10_000
+# A substring search needs three characters: a trigram index has nothing to use
+# below that, and a one-letter search matches most of the history anyway.
+SEARCH_MIN = 3
+_PHONE = re.compile(r"\+?[\d\s().-]{6,}")
+_IVR_TOKEN = re.compile(r"[\w.-]{1,64}(:[\d*#]{1,32})?")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The call columns a row shows: loading only these keeps JSON columns (source,
+# targets) out of every page and export chunk.
+ROW_FIELDS = (
+    "graph_id",
+    "kind",
+    "subject",
+    "source_display",
+    "source_id",
+    "direction",
+    "created_at",
+    "duration_seconds",
+    "state",
+    "outcome",
+    "result_code",
+    "result_subcode",
+)
+
+
+class HistoryFilterError(ValueError):
+    """A filter value the history cannot use; the message says which and why."""
+
+
+class Sort(StrEnum):
+    NEWEST = "newest"
+    OLDEST = "oldest"
+    LONGEST = "longest"
+    SHORTEST = "shortest"
+
+    @property
+    def column(self) -> str:
+        if self in (Sort.NEWEST, Sort.OLDEST):
+            return "created_at"
+        return "duration_seconds"
+
+    @property
+    def descending(self) -> bool:
+        return self in (Sort.NEWEST, Sort.LONGEST)
+
+
+@dataclass(frozen=True)
+class HistoryFilters:
+    """What the history is narrowed to; every field empty means every call.
+
+    ``since`` is inclusive and ``until`` exclusive (aware datetimes). Durations are
+    seconds, inclusive.
+    """
+
+    q: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+    kind: str = ""
+    direction: str = ""
+    outcome: str = ""
+    min_duration: int | None = None
+    max_duration: int | None = None
+    actor_id: int | None = None
+    action_kind: str = ""
+    recording: bool | None = None
+    ivr: str = ""
+
+    def __post_init__(self) -> None:
+        q = self.q.strip()
+        if q and len(q) < SEARCH_MIN:
+            raise HistoryFilterError(
+                f"Search for at least {SEARCH_MIN} characters (got {q!r})."
+            )
+        if self.ivr and not _IVR_TOKEN.fullmatch(self.ivr):
+            raise HistoryFilterError(
+                "IVR path: a step id (sales) or a step and the keys pressed "
+                "there (menu:1)."
+            )
+        low, high = self.min_duration, self.max_duration
+        if low is not None and high is not None and low > high:
+            raise HistoryFilterError("The shortest duration is above the longest.")
+        if self.since and self.until and self.since >= self.until:
+            raise HistoryFilterError("The date range ends before it starts.")
+
+    def as_json(self) -> dict[str, Any]:
+        """The filters that are set, in JSON types (for the audit trail)."""
+        out: dict[str, Any] = {}
+        for name, value in asdict(self).items():
+            if value in ("", None):
+                continue
+            out[name] = value.isoformat() if isinstance(value, datetime) else value
+        return out
+
+
+def _search(q: str) -> Q:
+    """Calls where anyone ever on them, the caller, the subject or the Graph call
+    id matches ``q`` (substring, any case). One ``id IN (... UNION ...)``: each
+    side is served by its own trigram indexes on PostgreSQL, where an OR across
+    tables would scan every call."""
+    q = q.strip()
+    texts = {q}
+    if _PHONE.fullmatch(q):
+        texts.add(re.sub(r"[\s().-]", "", q))
+    people = Q()
+    own = Q(graph_key=normalise_id(q))
+    for text in texts:
+        people |= Q(display_name__icontains=text) | Q(identity_id__icontains=text)
+        own |= (
+            Q(subject__icontains=text)
+            | Q(source_display__icontains=text)
+            | Q(source_id__icontains=text)
+        )
+    ids = (
+        Participant.objects.filter(people)
+        .order_by()
+        .values("call_id")
+        .union(Call.objects.filter(own).order_by().values("id"))
+    )
+    return Q(pk__in=ids)
+
+
+def matching_calls(filters: HistoryFilters) -> QuerySet[Call]:
+    """Every call the filters let through, unordered."""
+    f = filters
+    calls = Call.objects.only(*ROW_FIELDS)
+    if f.q.strip():
+        calls = calls.filter(_search(f.q))
+    if f.since is not None:
+        calls = calls.filter(created_at__gte=f.since)
+    if f.until is not None:
+        calls = calls.filter(created_at__lt=f.until)
+    for name in ("kind", "direction", "outcome"):
+        value = getattr(f, name)
+        if value:
+            calls = calls.filter(**{name: value})
+    if f.min_duration is not None:
+        calls = calls.filter(duration_seconds__gte=f.min_duration)
+    if f.max_duration is not None:
+        calls = calls.filter(duration_seconds__lte=f.max_duration)
+    if f.actor_id is not None:
+        calls = calls.filter(
+            Exists(Action.objects.filter(call=OuterRef("pk"), requested_by=f.actor_id))
+        )
+    if f.action_kind:
+        calls = calls.filter(
+            Exists(Action.objects.filter(call=OuterRef("pk"), kind=f.action_kind))
+        )
+    if f.recording is not None:
+        has = Exists(Recording.objects.filter(call=OuterRef("pk")))
+        calls = calls.filter(has if f.recording else ~has)
+    if f.ivr:
+        step, _, keys = f.ivr.partition(":")
+        calls = calls.filter(
+            Exists(
+                IvrSession.objects.filter(
+                    call=OuterRef("pk"), path__contains=path_token(step, keys)
+                )
+            )
+        )
+    return calls
+
+
+def count_matches(calls: QuerySet[Call], limit: int = COUNT_LIMIT) -> tuple[int, bool]:
+    """(count, more): the exact count up to ``limit``; ``more`` when there are
+    more than ``limit`` (the count then says ``limit``)."""
+    found = calls.order_by()[: limit + 1].count()
+    return min(found, limit), found > limit
+
+
+# --- keyset pages -----------------------------------------------------------------
+def sort_value(call: Call, sort: Sort) -> int:
+    """The call's position on the sort column as an integer (microseconds since
+    the epoch for the start, seconds for the duration)."""
+    if sort.column == "created_at":
+        return (call.created_at - _EPOCH) // timedelta(microseconds=1)
+    return call.duration_seconds
+
+
+def encode_cursor(call: Call, sort: Sort) -> str:
+    return f"{sort_value(call, sort)}.{call.pk}"
+
+
+def decode_cursor(text: str, sort: Sort) -> tuple[Any, int]:
+    """(column value, id) of a cursor; raises HistoryFilterError if malformed."""
+    value, _, pk = text.partition(".")
+    try:
+        number, ident = int(value), int(pk)
+        if ident < 0 or number < 0:
+            raise ValueError(text)
+        if sort.column == "created_at":
+            return _EPOCH + timedelta(microseconds=number), ident
+    except (ValueError, OverflowError):
+        raise HistoryFilterError(f"Not a page cursor: {text[:40]!r}.") from None
+    return number, ident
+
+
+def _beyond(sort: Sort, cursor: tuple[Any, int], forward: bool) -> Q:
+    """Rows after ``cursor`` in display order (forward) or before it. The plain
+    range on the column comes first so the index scan starts at the cursor;
+    the OR then breaks ties by id."""
+    column = sort.column
+    value, pk = cursor
+    down = sort.descending == forward
+    op = "lt" if down else "gt"
+    near = f"{column}__{'lte' if down else 'gte'}"
+    return Q(**{near: value}) & (
+        Q(**{f"{column}__{op}": value}) | Q(**{column: value, f"pk__{op}": pk})
+    )
+
+
+def ordered(calls: QuerySet[Call], sort: Sort, forward: bool) -> QuerySet[Call]:
+    down = sort.descending == forward
+    sign = "-" if down else ""
+    return calls.order_by(f"{sign}{sort.column}", f"{sign}id")
+
+
+@dataclass
+class HistoryPage:
+    calls: list[Call]
+    # Cursors for the next and previous pages; None at either end.
+    after: str | None
+    before: str | None
+
+
+def history_page(
+    calls: QuerySet[Call],
+    sort: Sort,
+    *,
+    after: str = "",
+    before: str = "",
+    size: int = PAGE_SIZE,
+) -> HistoryPage:
+    """One page of ``calls`` in ``sort`` order: the first, the one following the
+    ``after`` cursor or the one preceding the ``before`` cursor. Reads ``size + 1``
+    rows to know whether there is more in the direction of travel, and one row
+    to know whether there is any in the other."""
+    forward = not before
+    cursor = decode_cursor(after or before, sort) if (after or before) else None
+    rows = calls if cursor is None else calls.filter(_beyond(sort, cursor, forward))
+    found = list(ordered(rows, sort, forward)[: size + 1])
+    more = len(found) > size
+    found = found[:size]
+    if not forward:
+        found.reverse()
+    behind = False
+    if cursor is not None and found:
+        edge = found[0] if forward else found[-1]
+        back = _beyond(sort, (_cursor_value(edge, sort), edge.pk), not forward)
+        behind = calls.filter(back).exists()
+    has_next, has_prev = (more, behind) if forward else (behind, more)
+    return HistoryPage(
+        calls=found,
+        after=encode_cursor(found[-1], sort) if has_next and found else None,
+        before=encode_cursor(found[0], sort) if has_prev and found else None,
+    )
+
+
+def _cursor_value(call: Call, sort: Sort) -> Any:
+    return call.created_at if sort.column == "created_at" else call.duration_seconds
+
+
+# --- rows ---------------------------------------------------------------------------
+@dataclass
+class HistoryRow:
+    """One call as the history shows and exports it."""
+
+    id: int
+    graph_id: str
+    kind: str
+    subject: str
+    caller: str
+    caller_id: str
+    direction: str
+    started_at: datetime
+    duration_seconds: int
+    state: str
+    outcome: str
+    result: str
+    participants: int
+    actions: list[tuple[str, int]] = field(default_factory=list)
+    actors: list[str] = field(default_factory=list)
+    recordings: int = 0
+    ivr_path: str = ""
+
+    @property
+    def live(self) -> bool:
+        return self.state != CallState.TERMINATED
+
+    @property
+    def actions_text(self) -> str:
+        """``answer, play_prompt x2``."""
+        return ", ".join(k if n == 1 else f"{k} x{n}" for k, n in self.actions)
+
+    @property
+    def duration_text(self) -> str:
+        """``4:05`` or ``1:02:03``."""
+        minutes, seconds = divmod(self.duration_seconds, 60)
+        hours, minutes = divmod(minutes, 60)
+        if hours:
+            return f"{hours}:{minutes:02d}:{seconds:02d}"
+        return f"{minutes}:{seconds:02d}"
+
+    @property
+    def outcome_label(self) -> str:
+        return str(CallOutcome(self.outcome).label)
+
+
+def ivr_path_text(path: str) -> str:
+    """``" menu menu:1 sales "`` as ``menu > 1 > sales``."""
+    words: list[str] = []
+    for token in path.split():
+        step, _, keys = token.partition(":")
+        words.append(keys if keys else step)
+    return " > ".join(words)
+
+
+def history_rows(calls: Sequence[Call]) -> list[HistoryRow]:
+    """The rows of ``calls`` in their order, in five queries whatever their number."""
+    ids = [c.pk for c in calls]
+    people: dict[int, int] = dict(
+        Participant.objects.filter(call_id__in=ids)
+        .values_list("call_id")
+        .annotate(n=Count("id"))
+        .values_list("call_id", "n")
+    )
+    actions: dict[int, list[tuple[str, int]]] = defaultdict(list)
+    for call_id, kind, n in (
+        Action.objects.filter(call_id__in=ids)
+        .values_list("call_id", "kind")
+        .annotate(n=Count("id"))
+        .order_by("call_id", "kind")
+        .values_list("call_id", "kind", "n")
+    ):
+        actions[call_id].append((kind, n))
+    actors: dict[int, list[str]] = defaultdict(list)
+    for call_id, name in (
+        Action.objects.filter(call_id__in=ids, requested_by__isnull=False)
+        .values_list("call_id", "requested_by__username")
+        .distinct()
+        .order_by("call_id", "requested_by__username")
+    ):
+        actors[call_id].append(name)
+    recordings: dict[int, int] = dict(
+        Recording.objects.filter(call_id__in=ids)
+        .values_list("call_id")
+        .annotate(n=Count("id"))
+        .values_list("call_id", "n")
+    )
+    paths = dict(
+        IvrSession.objects.filter(call_id__in=ids).values_list("call_id", "path")
+    )
+    return [
+        HistoryRow(
+            id=c.pk,
+            graph_id=c.graph_id,
+            kind=c.kind,
+            subject=c.subject,
+            caller=c.source_display,
+            caller_id=c.source_id,
+            direction=c.direction,
+            started_at=c.created_at,
+            duration_seconds=c.duration_seconds,
+            state=c.state,
+            outcome=c.outcome,
+            result=describe_result(c.result_code, c.result_subcode),
+            participants=people.get(c.pk, 0),
+            actions=actions.get(c.pk, []),
+            actors=actors.get(c.pk, []),
+            recordings=recordings.get(c.pk, 0),
+            ivr_path=ivr_path_text(paths.get(c.pk, "")),
+        )
+        for c in calls
+    ]
+
+
+def chunks(
+    calls: QuerySet[Call], sort: Sort, size: int = 2000
+) -> Iterable[list[HistoryRow]]:
+    """Every row of ``calls`` in ``sort`` order, ``size`` at a time, each chunk a
+    keyset query: memory holds one chunk, whatever the number of calls."""
+    after = ""
+    while True:
+        chunk, after = next_chunk(calls, sort, after, size)
+        if chunk:
+            yield chunk
+        if not after:
+            return
+
+
+def next_chunk(
+    calls: QuerySet[Call], sort: Sort, after: str, size: int
+) -> tuple[list[HistoryRow], str]:
+    """The rows following the ``after`` cursor and the cursor to continue from
+    (``""`` at the end)."""
+    rows = calls
+    if after:
+        rows = calls.filter(_beyond(sort, decode_cursor(after, sort), True))
+    found = list(ordered(rows, sort, True)[:size])
+    more = len(found) == size
+    return history_rows(found), encode_cursor(found[-1], sort) if more else ""
