@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+# A model of its own module, re-exported: this one stays small enough to read.
+from callbot.calls.participant_changes import ParticipantChange as ParticipantChange
 from callbot.calls.states import ActionStatus, CallDirection, CallKind, CallState
 
 
@@ -436,6 +438,10 @@ class Recording(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # Hearing what a caller said is a right of its own (dashboard.permissions).
+        permissions = [
+            ("listen_recording", "Can listen to and download call recordings")
+        ]
 
     def __str__(self) -> str:
         return f"recording {self.pk} of {self.call_id}"
