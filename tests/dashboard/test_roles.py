@@ -24,9 +24,12 @@ def test_migration_creates_the_three_role_groups() -> None:
     }
     assert "request_action" in codenames["Supervisor"]
     assert "request_action" not in codenames["Auditor"]
+    # Auditors read, and hear recordings; they change nothing.
     assert codenames["Auditor"] == {
         c for c in codenames["Auditor"] if c.startswith("view_")
-    }
+    } | {"listen_recording"}
+    assert "listen_recording" in codenames["Admin"]
+    assert "listen_recording" not in codenames["Supervisor"]
     assert codenames["Supervisor"] < codenames["Admin"]
     assert "delete_call" in codenames["Admin"]
 
