@@ -290,6 +290,11 @@ _FLAG_WORDS = {
 _REASON_WORDS = {"left": "", "call_ended": "the call ended"}
 
 
+def reason_words(reason: str) -> str:
+    """Why someone left, in words ('' for leaving by themselves)."""
+    return _REASON_WORDS.get(reason, reason)
+
+
 def change_words(change: ParticipantChange) -> list[str]:
     """What changed, in words (``muted``, ``started sharing``, ...)."""
     words = []
@@ -314,7 +319,7 @@ def describe_change(change: ParticipantChange, name: str, by: str = "") -> str:
         text = f"{name} came back" + (f" ({', '.join(words)})" if words else "")
     elif change.event == Event.LEFT:
         reason = str((change.changes or {}).get("removed_reason", ["", ""])[-1] or "")
-        why = _REASON_WORDS.get(reason, reason)
+        why = reason_words(reason)
         text = f"{name} left" + (f" ({why})" if why else "")
     else:
         text = f"{name} {', '.join(words) or 'changed'}"

@@ -225,6 +225,10 @@ class PersonHistory:
         return self.participant.left_at
 
     @property
+    def left_why(self) -> str:
+        return timeline.reason_words(self.participant.removed_reason)
+
+    @property
     def joined_at(self) -> datetime:
         return self.participant.joined_at
 
