@@ -51,9 +51,11 @@ class CallAccessError(Exception):
 
 class TimelineEntry(TypedDict):
     at: str | None
-    source: str  # "notification", "action" or "audit"
+    source: str  # one of ``timeline.SOURCES``
     text: str
     status: str
+    actor: str
+    by_bot: bool
 
 
 class BoardSnapshot(TypedDict):
@@ -128,7 +130,7 @@ def call_snapshot(call_id: int) -> CallSnapshot:
         "call": call_detail(call),
         "participants": participants,
         "actions": actions,
-        "timeline": timeline(call_id),
+        "timeline": timeline(call),
     }
 
 
@@ -239,12 +241,18 @@ def _cut(value: Any) -> Any:
     return value
 
 
-def timeline(call_id: int, limit: int = TIMELINE_LIMIT) -> list[TimelineEntry]:
+def timeline(call: Call, limit: int = TIMELINE_LIMIT) -> list[TimelineEntry]:
     """The call's last ``limit`` timeline entries (all sources merged), oldest
     first. The call page pages through the rest (``timeline_reads``)."""
-    call = Call.objects.get(pk=call_id)
     page = timeline_page(call, latest=True, size=limit)
     return [
-        {"at": iso(e.at), "source": e.source, "text": e.text, "status": e.status}
+        {
+            "at": iso(e.at),
+            "source": e.source,
+            "text": e.text,
+            "status": e.status,
+            "actor": e.actor,
+            "by_bot": e.by_bot,
+        }
         for e in page.entries
     ]

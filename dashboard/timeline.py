@@ -113,15 +113,6 @@ class Entry:
             row["raw"] = self.raw
         return row
 
-    def snapshot_shape(self) -> dict[str, Any]:
-        """The live socket's timeline entry."""
-        return {
-            "at": iso(self.at),
-            "source": self.source,
-            "text": self.text,
-            "status": self.status,
-        }
-
 
 @dataclass(frozen=True)
 class Page:

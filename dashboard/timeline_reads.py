@@ -69,10 +69,12 @@ def _roster_entries(call: Call, changes: Sequence[ParticipantChange]) -> list[En
     ]
 
 
-def explain(call: Call, changes: Sequence[ParticipantChange]) -> dict[int, Action]:
+def explain(
+    call: Call, changes: Sequence[ParticipantChange], *, whole_call: bool = False
+) -> dict[int, Action]:
     """Who muted or removed whom among ``changes`` (``timeline.attribute``), read
     over the whole history of the people concerned so a page boundary cannot
-    change the answer."""
+    change the answer (``whole_call``: ``changes`` are all the call's)."""
     causes = {c.pk: c.cause for c in changes if c.cause is not None}
     people = {
         c.participant_id
@@ -81,19 +83,21 @@ def explain(call: Call, changes: Sequence[ParticipantChange]) -> dict[int, Actio
     }
     if not people:
         return causes
-    candidates = list(
-        ParticipantChange.objects.filter(
-            call=call, participant_id__in=people, cause__isnull=True
-        ).filter(Q(event=ParticipantChange.Event.LEFT) | Q(changes__has_key="is_muted"))
-    )
-    actions = list(
-        Action.objects.filter(
-            call=call,
-            participant_id__in=people,
-            kind__in=list(timeline.CAUSE_KINDS),
-        ).select_related("requested_by")
-    )
-    found = timeline.attribute(candidates, actions)
+    actions = Action.objects.filter(
+        call=call, kind__in=list(timeline.CAUSE_KINDS)
+    ).select_related("requested_by")
+    if whole_call:
+        candidates = [c for c in changes if c.cause_id is None]
+    else:
+        candidates = list(
+            ParticipantChange.objects.filter(
+                call=call, participant_id__in=people, cause__isnull=True
+            ).filter(
+                Q(event=ParticipantChange.Event.LEFT) | Q(changes__has_key="is_muted")
+            )
+        )
+        actions = actions.filter(participant_id__in=people)
+    found = timeline.attribute(candidates, list(actions))
     causes.update(found)
     return causes
 
@@ -249,7 +253,7 @@ def roster_history(call: Call) -> list[PersonHistory]:
         person = people.get(c.participant_id)
         if person is not None:
             c.participant = person.participant
-    causes = explain(call, changes)
+    causes = explain(call, changes, whole_call=True)
     for c in changes:
         person = people.get(c.participant_id)
         if person is not None:
