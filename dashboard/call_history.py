@@ -116,6 +116,17 @@ class _Echo:
         return value
 
 
+# A cell starting with one of these is a formula to a spreadsheet; names and
+# texts come from callers and Teams, so such a cell is quoted as text.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _csv_lines(call: Call) -> Iterator[str]:
     writer = csv.DictWriter(_Echo(), fieldnames=CSV_COLUMNS)
     yield writer.writeheader()
@@ -123,7 +134,7 @@ def _csv_lines(call: Call) -> Iterator[str]:
         row = timeline_reads.flat(entry)
         if row["raw"] != "":
             row["raw"] = json.dumps(row["raw"], separators=(",", ":"))
-        yield writer.writerow({k: row.get(k, "") for k in CSV_COLUMNS})
+        yield writer.writerow({k: _cell(row.get(k, "")) for k in CSV_COLUMNS})
 
 
 def _json_lines(call: Call) -> Iterator[str]:

@@ -246,6 +246,8 @@ def ivr_entries(history: Sequence[dict[str, Any]], flow: str) -> list[Entry]:
             at = datetime.fromisoformat(str(step.get("at")))
         except ValueError:
             continue
+        if at.tzinfo is None:  # stored as UTC; a naive time cannot be ordered
+            at = at.replace(tzinfo=UTC)
         why = str(step.get("after") or "")
         text = f"IVR {flow}: step {step.get('step', '?')}"
         entries.append(

@@ -288,8 +288,25 @@ def test_exports_carry_the_whole_timeline_and_are_audited(
     assert any(r["text"] == "Lee Chen muted by bob" for r in table)
     assert json.loads(next(r["raw"] for r in table if r["source"] == "notification"))
 
+    # A name a spreadsheet would run as a formula is kept as text.
+    audit.record(
+        None,
+        "note",
+        "",
+        ended_call,
+        outcome="ok",
+        detail={},
+        actor_name="=HYPERLINK(1)",
+    )
+    response = client.get(reverse("dashboard:call-export", args=[ended_call.pk, "csv"]))
+    table = list(
+        csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode()))
+    )
+    row = next(r for r in table if r["source"] == "audit" and "HYPERLINK" in r["text"])
+    assert (row["text"], row["actor"]) == ("'=HYPERLINK(1): note", "'=HYPERLINK(1)")
+
     exports = AuditEntry.objects.filter(action="export.call", actor=carol)
-    assert sorted(e.detail["format"] for e in exports) == ["csv", "jsonl"]
+    assert sorted(e.detail["format"] for e in exports) == ["csv", "csv", "jsonl"]
     assert client.get(f"/calls/{ended_call.pk}/export.xml").status_code == 404
 
 
