@@ -1,7 +1,10 @@
 """Who may hear recordings: the new ``calls.listen_recording`` permission goes to
 the Admin and Auditor roles. Supervisors act on live calls; what a caller recorded
 is personal data reviewed after the fact, so they do not get it by default (a
-deployment can grant it to a group of its own)."""
+deployment can grant it to a group of its own).
+
+The roster's history (``ParticipantChange``) is read like the other call rows:
+every role may view it, and the Admin role has all of its permissions."""
 
 from django.db import migrations
 
@@ -30,6 +33,13 @@ def grant(apps, schema_editor):
     for name in LISTENERS:
         group, _ = Group.objects.get_or_create(name=name)
         group.permissions.add(listen)
+    changes = Permission.objects.filter(
+        content_type__app_label="calls", content_type__model="participantchange"
+    )
+    Group.objects.get_or_create(name="Admin")[0].permissions.add(*changes)
+    for name in ("Supervisor", "Auditor"):
+        group, _ = Group.objects.get_or_create(name=name)
+        group.permissions.add(*changes.filter(codename="view_participantchange"))
 
 
 def revoke(apps, schema_editor):
