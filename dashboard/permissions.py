@@ -14,6 +14,8 @@ from django.contrib.auth.models import AnonymousUser, PermissionsMixin, User
 
 VIEW_PERMISSION = "calls.view_call"
 ACT_PERMISSION = "calls.request_action"
+# Hearing and downloading what callers recorded: a right of its own (Admin, Auditor).
+LISTEN_PERMISSION = "calls.listen_recording"
 # Scheduling and joining meetings and reading the bot's configuration is admin work.
 MANAGE_PERMISSION = "calls.add_meeting"
 # Reading and exporting the whole audit trail: the Admin and Auditor roles.
@@ -51,6 +53,16 @@ def can_act(user: UserLike) -> bool:
     """May ask for actions on live calls (mute, invite, hang up, ...)."""
     member = _member(user)
     return member is not None and member.has_perm(ACT_PERMISSION)
+
+
+def can_listen(user: UserLike) -> bool:
+    """May play and download call recordings (and see calls, which they belong to)."""
+    member = _member(user)
+    return (
+        member is not None
+        and member.has_perm(VIEW_PERMISSION)
+        and member.has_perm(LISTEN_PERMISSION)
+    )
 
 
 def can_manage(user: UserLike) -> bool:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any, TypedDict
 
 from django.utils import timezone
@@ -25,13 +24,13 @@ from django.utils import timezone
 from callbot.calls.board import CallSummaryShape, call_summaries, live_calls
 from callbot.calls.live import (
     ParticipantShape,
-    action_message,
     action_shape,
     iso,
     participant_shape,
 )
-from callbot.calls.models import Action, AuditEntry, Call, CallEvent, Participant
+from callbot.calls.models import Action, Call, Participant
 from dashboard.permissions import UserLike, can_view
+from dashboard.timeline_reads import timeline_page
 
 logger = logging.getLogger(__name__)
 
@@ -52,9 +51,11 @@ class CallAccessError(Exception):
 
 class TimelineEntry(TypedDict):
     at: str | None
-    source: str  # "notification", "action" or "audit"
+    source: str  # one of ``timeline.SOURCES``
     text: str
     status: str
+    actor: str
+    by_bot: bool
 
 
 class BoardSnapshot(TypedDict):
@@ -107,7 +108,8 @@ def call_detail(call: Call) -> dict[str, Any]:
 
 
 def call_snapshot(call_id: int) -> CallSnapshot:
-    """One call whole: row, present roster, recent actions and timeline.
+    """One call whole: row, present roster, recent actions and the timeline's
+    last ``TIMELINE_LIMIT`` entries.
 
     The call row (and so the version) is read first; see the module docstring.
     """
@@ -128,7 +130,7 @@ def call_snapshot(call_id: int) -> CallSnapshot:
         "call": call_detail(call),
         "participants": participants,
         "actions": actions,
-        "timeline": timeline(call_id),
+        "timeline": timeline(call),
     }
 
 
@@ -239,97 +241,18 @@ def _cut(value: Any) -> Any:
     return value
 
 
-def timeline(call_id: int, limit: int = TIMELINE_LIMIT) -> list[TimelineEntry]:
-    """Notifications, actions and audit entries of a call, oldest first (the last
-    ``limit`` of each)."""
-    entries: list[TimelineEntry] = []
-    events = CallEvent.objects.filter(call_id=call_id).order_by("-sequence")[:limit]
-    for event in events:
-        entries.append(
-            {
-                "at": iso(event.received_at),
-                "source": "notification",
-                "text": describe_event(event),
-                "status": "" if event.applied else "no change",
-            }
-        )
-    for action in Action.objects.filter(call_id=call_id).order_by("-created_at")[
-        :limit
-    ]:
-        entries.append(
-            {
-                "at": iso(action.completed_at or action.sent_at or action.created_at),
-                "source": "action",
-                "text": describe_action(action),
-                "status": action.status,
-            }
-        )
-    for entry in AuditEntry.objects.filter(call_id=call_id).order_by("-created_at")[
-        :limit
-    ]:
-        entries.append(
-            {
-                "at": iso(entry.created_at),
-                "source": "audit",
-                "text": f"{entry.actor_name}: {entry.action} {entry.target}".strip(),
-                "status": entry.outcome,
-            }
-        )
-    entries.sort(key=lambda e: e["at"] or "")
-    return entries
-
-
-def describe_action(action: Action) -> str:
-    """One line, worded as the page words live action entries (a failure explained)."""
-    text = action.get_kind_display()
-    if action.target:
-        text = f"{text} → {action.target}"
-    why = action_message(action)
-    return f"{text}: {why}" if why else text
-
-
-@dataclass(frozen=True)
-class _Result:
-    code: Any
-    subcode: Any
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.code}/{self.subcode or 0} {self.message}".strip()
-
-
-def _result(data: dict[str, Any]) -> _Result | None:
-    info = data.get("resultInfo")
-    if not isinstance(info, dict):
-        return None
-    return _Result(info.get("code"), info.get("subcode"), str(info.get("message", "")))
-
-
-def describe_event(event: CallEvent) -> str:
-    """One line for a stored notification, from its raw payload."""
-    payload = event.payload if isinstance(event.payload, dict) else {}
-    data = payload.get("resourceData")
-    change = event.change_type
-    if event.resource_kind == "participants":
-        if isinstance(data, dict):  # delta roster
-            entries = data.get("participants") or []
-            return f"roster delta #{data.get('sequenceNumber', '?')}: {len(entries)} changed"
-        count = len(data) if isinstance(data, list) else 0
-        return f"roster: {count} in the call"
-    if not isinstance(data, dict):
-        return f"{event.resource_kind} {change}"
-    if event.resource_kind == "operation":
-        kind = str(data.get("@odata.type", "operation")).rsplit(".", 1)[-1]
-        text = f"{kind} {data.get('status', change)}"
-        result = _result(data)
-        return f"{text}: {result}" if result else text
-    parts = [f"call {change}"]
-    if data.get("state"):
-        parts.append(str(data["state"]))
-    tone = data.get("toneInfo")
-    if isinstance(tone, dict) and tone.get("tone"):
-        parts.append(f"key {tone['tone']}")
-    result = _result(data)
-    if result:
-        parts.append(f"({result})")
-    return " ".join(parts)
+def timeline(call: Call, limit: int = TIMELINE_LIMIT) -> list[TimelineEntry]:
+    """The call's last ``limit`` timeline entries (all sources merged), oldest
+    first. The call page pages through the rest (``timeline_reads``)."""
+    page = timeline_page(call, latest=True, size=limit)
+    return [
+        {
+            "at": iso(e.at),
+            "source": e.source,
+            "text": e.text,
+            "status": e.status,
+            "actor": e.actor,
+            "by_bot": e.by_bot,
+        }
+        for e in page.entries
+    ]

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from dashboard import audit_views, history, views
+from dashboard import audit_views, call_history, history, views
 
 app_name = "dashboard"
 
 urlpatterns = [
     path("", views.board, name="board"),
-    path("calls/<int:call_id>/", views.call_detail, name="call"),
+    path("calls/<int:call_id>/", call_history.call_page, name="call"),
+    path(
+        "calls/<int:call_id>/export.<str:fmt>",
+        call_history.export_call,
+        name="call-export",
+    ),
+    path(
+        "recordings/<int:recording_id>/audio",
+        call_history.recording_audio,
+        name="recording",
+    ),
     path("meetings/", views.meetings, name="meetings"),
     path("meetings/<int:meeting_id>/", views.meeting_detail, name="meeting"),
     path("meetings/<int:meeting_id>/join", views.meeting_join, name="meeting-join"),

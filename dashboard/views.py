@@ -19,7 +19,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import Count, OuterRef, Q, Subquery
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -30,7 +30,6 @@ from callbot.calls.access import ActionRefusedError
 from callbot.calls.meetings import save_meeting
 from callbot.calls.models import Action, Call, Meeting
 from callbot.calls.states import CallState
-from dashboard import snapshots
 from dashboard.permissions import can_act, can_audit, can_manage, can_view, role_of
 
 # Any response, streaming ones included (the audit exports).
@@ -74,23 +73,6 @@ def _page(request: HttpRequest, template: str, **context: Any) -> HttpResponse:
 def board(request: HttpRequest) -> HttpResponse:
     """Every live call, kept current over the socket."""
     return _page(request, "dashboard/board.html", nav="board")
-
-
-@require_GET
-@allowed(can_view)
-def call_detail(request: HttpRequest, call_id: int) -> HttpResponse:
-    """One call: roster, timeline and (for supervisors) the controls."""
-    try:
-        call = snapshots.access_call(request.user, call_id)
-    except snapshots.CallAccessError:
-        raise Http404("No such call") from None
-    return _page(
-        request,
-        "dashboard/call.html",
-        nav="board",
-        call=call,
-        prompt_default=f"{settings.BOT_PUBLIC_URL}/static/ivr/prompts/welcome.wav",
-    )
 
 
 class MeetingForm(forms.Form):

@@ -237,7 +237,7 @@ def apply_operation(item: CallWork, n: Notification, now: datetime) -> None:
         )
     if status == ActionStatus.COMPLETED and action.kind in kinds.HOLD_KINDS:
         # The roster does not say who is on hold; the finished hold actions do.
-        apply_hold(item, action)
+        apply_hold(item, action, now)
     item.actions.append(action)
     item.mutations += 1
 

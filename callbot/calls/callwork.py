@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from callbot.calls.models import Action, Call, Participant
+from callbot.calls.models import Action, Call, Participant, ParticipantChange
 
 PARTICIPANT_FIELDS = [
     "identity_kind",
@@ -42,6 +42,12 @@ def state_of(p: Participant) -> tuple[Any, ...]:
     return tuple(getattr(p, f) for f in DIFFED_FIELDS)
 
 
+# What the roster history keeps of each change (``ParticipantChange.changes``).
+TRACKED = ["display_name", "is_muted", "is_in_lobby", "is_sharing_screen", "on_hold"]
+_AT = {name: DIFFED_FIELDS.index(name) for name in [*TRACKED, "left_at"]}
+_AT_REASON = DIFFED_FIELDS.index("removed_reason")
+
+
 @dataclass
 class CallWork:
     """Changes to one call accumulated over a batch."""
@@ -65,6 +71,9 @@ class CallWork:
     mutations: int = 0
     # Stored values of participant rows touched in this batch, to write only the diff.
     originals: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+
+    # Participant changes to insert once the rows are saved (one insert per batch).
+    changes: list[ParticipantChange] = field(default_factory=list)
 
     # Participant rows of this call seen in this batch, by key (one load per batch).
     rows: dict[str, Participant] = field(default_factory=dict)
@@ -98,6 +107,51 @@ class CallWork:
         self.call_changes[name] = value if public is None else public
         self.mutations += 1
         return True
+
+    def note_change(
+        self,
+        p: Participant,
+        before: tuple[Any, ...] | None,
+        now: datetime,
+        *,
+        cause: Action | None = None,
+    ) -> None:
+        """Keep what became of ``p`` since ``before`` (``state_of`` it, None for a
+        new row) as ``ParticipantChange`` rows; nothing when no tracked field,
+        nor presence, changed. Saved by ingest after the participant rows."""
+        after = state_of(p)
+        Event = ParticipantChange.Event
+        notes: list[tuple[str, dict[str, Any]]] = []
+        if before is None:
+            flags = {f: [None, after[_AT[f]]] for f in TRACKED[1:] if after[_AT[f]]}
+            notes.append((Event.JOINED, flags))
+            if p.left_at is not None:
+                notes.append((Event.LEFT, {"removed_reason": [None, p.removed_reason]}))
+        else:
+            diff = {
+                f: [before[_AT[f]], after[_AT[f]]]
+                for f in TRACKED
+                if before[_AT[f]] != after[_AT[f]]
+            }
+            was_in = before[_AT["left_at"]] is None
+            if was_in and p.left_at is not None:
+                diff["removed_reason"] = [before[_AT_REASON], p.removed_reason]
+                notes.append((Event.LEFT, diff))
+            elif not was_in and p.left_at is None:
+                notes.append((Event.REJOINED, diff))
+            elif diff:
+                notes.append((Event.CHANGED, diff))
+        for event, changes in notes:
+            self.changes.append(
+                ParticipantChange(
+                    call=self.call,
+                    participant=p,
+                    at=now,
+                    event=event,
+                    changes=changes,
+                    cause=cause,
+                )
+            )
 
     @property
     def changed(self) -> bool:

@@ -35,7 +35,7 @@ side effects (live deltas) run after commit.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -50,6 +50,7 @@ from callbot.calls.models import (
     Call,
     CallEvent,
     Participant,
+    ParticipantChange,
     QuarantinedNotification,
 )
 from callbot.calls.quarantine import Reason, is_outage, quarantined
@@ -241,6 +242,7 @@ def _apply_batch(entries: Sequence[_Entry], delivery: _Delivery) -> IngestResult
     result.quarantined = len(kept)
     for item in work.values():
         result.deltas.extend(_save(item, now))
+    _log_changes(work.values())
     deltas.announce(
         result.deltas,
         {item.call.pk: item.call for item in work.values()},
@@ -381,6 +383,7 @@ def end_call_locally(call_id: int, reason: str) -> bool:
             ):
                 item.actions.append(action)
         changes = _save(item, now)
+        _log_changes([item])
         deltas.announce(
             changes,
             {call.pk: call},
@@ -498,6 +501,14 @@ def _apply(item: CallWork, n: Notification, now: datetime) -> bool:
             extra={"call_id": n.call_id, "resource_url": n.resource_url},
         )
     return item.mutations != before
+
+
+def _log_changes(items: Iterable[CallWork]) -> None:
+    """The batch's participant changes, in one insert (after the participant rows,
+    whose new ids they refer to)."""
+    rows = [change for item in items for change in item.changes]
+    if rows:
+        ParticipantChange.objects.bulk_create(rows)
 
 
 def _save(item: CallWork, now: datetime) -> list[live.CallDelta]:

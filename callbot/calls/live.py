@@ -114,6 +114,8 @@ def action_shape(a: Action) -> dict[str, Any]:
         "result_message": a.result_message,
         "error_code": a.error_code,
         "message": action_message(a),
+        # The bot's own (IVR, call policy, beat): never shown as a person's act.
+        "by_bot": a.requested_by_id is None,
         "created_at": iso(a.created_at),
         "completed_at": iso(a.completed_at),
     }

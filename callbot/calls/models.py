@@ -14,6 +14,11 @@ from django.db import models
 from django.db.models import F, Q
 
 from callbot.calls.auditmodels import AuditCheckpoint, AuditEntry
+
+# A model of its own module, re-exported: this one stays small enough to read.
+from callbot.calls.participant_changes import ParticipantChange
+from callbot.calls.quarantinemodels import QuarantinedNotification
+from callbot.calls.recordingmodels import Recording
 from callbot.calls.states import (
     ActionStatus,
     CallDirection,
@@ -37,6 +42,7 @@ __all__ = [
     "CallEvent",
     "Meeting",
     "Participant",
+    "ParticipantChange",
     "QuarantinedNotification",
     "Recording",
 ]
@@ -324,45 +330,6 @@ class CallEvent(models.Model):
         return f"{self.change_type} {self.resource_url}"
 
 
-class QuarantinedNotification(models.Model):
-    """A notification of an authenticated batch that could not be applied, kept as
-    received (made storable) with the reason. Append-only; the rest of its batch
-    was applied without it."""
-
-    class Reason(models.TextChoices):
-        # Not the shape the contract describes (a string where an object belongs).
-        MALFORMED = "malformed"
-        # A value our columns cannot hold without changing its meaning (an id
-        # longer than its column).
-        UNSTORABLE = "unstorable"
-        # Applying it raised an error of the database or of ours.
-        FAILED = "failed"
-
-    # The notification's identity (see Notification.digest): a redelivery is
-    # recognised and not kept twice.
-    digest = models.CharField(max_length=64, unique=True)
-    reason = models.CharField(max_length=16, choices=Reason.choices)
-    error = models.TextField()
-    message_id = models.CharField(max_length=128, blank=True)
-    # Position in its batch (``value[n]``).
-    position = models.PositiveIntegerField()
-    tenant_id = models.CharField(max_length=64, blank=True)
-    change_type = models.CharField(max_length=16, blank=True)
-    resource_url = models.TextField(blank=True)
-    # The notification's JSON (text, not jsonb: whatever it holds can be kept).
-    payload = models.TextField()
-    received_at = models.DateTimeField()
-
-    class Meta:
-        ordering = ["-received_at", "position"]
-        indexes = [
-            models.Index(fields=["-received_at"], name="quarantine_received_idx"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.reason}: {self.resource_url or self.error}"[:120]
-
-
 class Action(models.Model):
     """Something a user or the bot asked Graph to do, and how it went."""
 
@@ -461,28 +428,3 @@ class Action(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.status})"
-
-
-class Recording(models.Model):
-    """The audio a caller recorded (``recordResponse``), fetched from Graph at once:
-    Graph discards it shortly after the call ends."""
-
-    action = models.OneToOneField(
-        Action, on_delete=models.CASCADE, related_name="recording"
-    )
-    call = models.ForeignKey(
-        Call,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="recordings",
-    )
-    audio = models.FileField(upload_to="recordings/%Y/%m/%d/")
-    size = models.PositiveIntegerField()
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"recording {self.pk} of {self.call_id}"

@@ -35,10 +35,12 @@ def end_roster(item: CallWork, now: datetime) -> None:
             continue
         item.participants.pop(key, None)
         item.remember(p)
+        before = state_of(p)
         p.left_at = now
         p.removed_reason = p.removed_reason or "call_ended"
         item.left[key] = p
         item.mutations += 1
+        item.note_change(p, before, now)
 
 
 def _bot_key(call: Call) -> str:
@@ -125,6 +127,7 @@ def apply_roster(item: CallWork, roster: Roster, now: datetime) -> None:
         if before is not None and before == state_of(p):
             continue
         item.mutations += 1
+        item.note_change(p, before, now)
         if p.left_at is not None:
             item.participants.pop(key, None)
             item.left[key] = p
@@ -139,8 +142,10 @@ def apply_roster(item: CallWork, roster: Roster, now: datetime) -> None:
                 and not (unordered and p.roster_sequence)
             ):
                 item.remember(p)
+                gone = state_of(p)
                 p.left_at = now
                 p.removed_reason = "left"
+                item.note_change(p, gone, now)
                 item.participants.pop(key, None)
                 item.left[key] = p
                 item.mutations += 1
@@ -164,7 +169,7 @@ def apply_roster(item: CallWork, roster: Roster, now: datetime) -> None:
         item.set("kind", CallKind.GROUP.value)  # escalated by a third person
 
 
-def apply_hold(item: CallWork, action: Action) -> None:
+def apply_hold(item: CallWork, action: Action, now: datetime) -> None:
     participant_id = str((action.parameters or {}).get("participant_id", ""))
     if not participant_id:
         return
@@ -178,8 +183,10 @@ def apply_hold(item: CallWork, action: Action) -> None:
     if p is None or p.left_at is not None:
         return
     item.remember(p)
+    before = state_of(p)
     p.on_hold = kinds.HOLD_KINDS[action.kind]
     item.participants[key] = p
+    item.note_change(p, before, now, cause=action)
 
 
 def _newer_hold(item: CallWork, action: Action, participant_id: str) -> bool:

@@ -206,7 +206,11 @@ function render() {
 
 function timelineItem(entry) {
   const li = el("li", { class: `t-${entry.source}`, dataset: { status: entry.status || "" } });
-  li.append(el("time", { datetime: entry.at || "" }, clockTime(entry.at || new Date().toISOString())), " ", el("span", { class: "src" }, entry.source), " ", entry.text);
+  li.append(el("time", { datetime: entry.at || "" }, clockTime(entry.at || new Date().toISOString())), " ", el("span", { class: "src" }, entry.source), " ");
+  // What the IVR or a call policy did is the bot's, never a person's.
+  if (entry.by_bot) li.append(el("span", { class: "actor bot", title: "the bot: an IVR flow or a call policy" }, "callbot (bot)"), " ");
+  else if (entry.source === "action" && entry.actor) li.append(el("span", { class: "actor" }, entry.actor), " ");
+  li.append(entry.text);
   if (entry.status) li.append(" ", el("span", { class: "status", dataset: { status: entry.status } }, entry.status));
   return li;
 }
@@ -229,7 +233,7 @@ function onAction(a, { announce }) {
   headerDirty = true;
   if (announce && (!before || before.status !== a.status)) {
     const text = a.status === "failed" ? `${describeAction(a)}: ${a.message || a.result_message || "failed"}` : describeAction(a);
-    addTimeline({ at: a.completed_at || null, source: "action", text, status: a.status });
+    addTimeline({ at: a.completed_at || null, source: "action", text, status: a.status, by_bot: a.by_bot });
     showOutcome(a);
   }
 }

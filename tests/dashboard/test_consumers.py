@@ -113,7 +113,15 @@ async def test_call_snapshot_carries_roster_and_timeline_and_deltas_follow(
     ]
     texts = [e["text"] for e in snapshot["timeline"]]
     assert texts[0] == "call updated established"
-    assert texts[-1] == "roster: 3 in the call"
+    # The roster notification names who is in it, and each arrival is a line of
+    # its own with the name (a reload used to collapse them into a count).
+    roster = next(t for t in texts if t.startswith("roster: 3 in the call ("))
+    assert sorted(roster[len("roster: 3 in the call (") : -1].split(", ")) == [
+        "Ana Lopez",
+        "Helpdesk Bot",
+        "Lee Chen",
+    ]
+    assert {"Ana Lopez joined", "Lee Chen joined"} <= set(texts)
 
     await database_sync_to_async(ingest)("roster_lee_muted.json", "3")
 

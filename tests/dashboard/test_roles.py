@@ -24,12 +24,13 @@ def test_migration_creates_the_three_role_groups() -> None:
     }
     assert "request_action" in codenames["Supervisor"]
     assert "request_action" not in codenames["Auditor"]
-    # Auditors read: every view permission, and the whole audit trail.
+    # Auditors read, read the whole audit trail and hear recordings; they change nothing.
     assert codenames["Auditor"] == {
         c for c in codenames["Auditor"] if c.startswith("view_")
-    } | {"read_audit_trail"}
-    assert "read_audit_trail" in codenames["Admin"]
-    assert "read_audit_trail" not in codenames["Supervisor"]
+    } | {"read_audit_trail", "listen_recording"}
+    for codename in ("read_audit_trail", "listen_recording"):
+        assert codename in codenames["Admin"]
+        assert codename not in codenames["Supervisor"]
     assert codenames["Supervisor"] < codenames["Admin"]
     assert "delete_call" in codenames["Admin"]
 

@@ -1,0 +1,110 @@
+"""An auditor opens an ended call: the roster as it was, who muted whom, and the
+recording, which plays and seeks in the page's audio element."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import CallbotServer
+
+pytestmark = pytest.mark.browser
+
+# Runs in the server's environment (its database, its media directory): a caller's
+# recorded answer as the recording task keeps it, half a second of a 440 Hz tone.
+KEEP_RECORDING = """
+import io, math, struct, wave
+from django.utils import timezone
+from callbot.calls.models import Action, Call
+from callbot.calls.upkeep import store_recording
+buffer = io.BytesIO()
+with wave.open(buffer, "wb") as out:
+    out.setnchannels(1); out.setsampwidth(2); out.setframerate(8000)
+    out.writeframes(b"".join(
+        struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * n / 8000)))
+        for n in range(8000 * 2)
+    ))
+call = Call.objects.get(pk={call_pk})
+action = Action.objects.create(
+    call=call, kind="record_response", status="completed", completed_at=timezone.now()
+)
+print(store_recording(action, buffer.getvalue()).pk)
+"""
+
+
+def test_an_auditor_reads_an_ended_call_and_plays_its_recording(
+    open_page: Any, start_meeting: Any, server: CallbotServer, artifacts: Path
+) -> None:
+    supervisor = open_page("bob")
+    meeting = start_meeting("Quarterly audit", ["Ana Lopez", "Lee Chen"])
+    supervisor.locator("#board-rows tr", has_text="Quarterly audit").get_by_role(
+        "link"
+    ).click()
+    supervisor.wait_for_selector("body[data-live=connected]")
+    lee = supervisor.locator(
+        f"#roster-rows [data-participant-id='{meeting.people['Lee Chen']}']"
+    )
+    lee.get_by_role("button", name="Mute").click()
+    supervisor.wait_for_selector(
+        f"#roster-rows [data-participant-id='{meeting.people['Lee Chen']}'][data-muted=true]"
+    )
+    supervisor.once("dialog", lambda dialog: dialog.accept())
+    supervisor.locator("#controls").get_by_role("button", name="Hang up").click()
+    supervisor.locator("#f-state", has_text="terminated").wait_for()
+    call_url = supervisor.url.split("#")[0].split("?")[0]
+    call_pk = int(re.findall(r"/calls/(\d+)/", call_url)[0])
+    server.manage("shell", "-c", KEEP_RECORDING.replace("{call_pk}", str(call_pk)))
+
+    page = open_page("carol")
+    page.goto(call_url)
+    page.wait_for_selector("body[data-live=connected]")
+
+    # The live roster of an ended call is empty; the roster as it was is not.
+    assert page.locator("#live-parts").is_hidden()
+    roster = page.locator("#roster-history")
+    assert roster.get_by_role("heading").inner_text().startswith("Roster as it was")
+    names = roster.locator("tbody th").all_inner_texts()
+    assert {"Ana Lopez", "Lee Chen"} <= {n.strip() for n in names}
+    lee_row = roster.locator("tbody tr", has_text="Lee Chen")
+    assert "muted by bob" in lee_row.inner_text()
+    assert "present" not in lee_row.locator("td").nth(2).inner_text()
+    history = page.locator("#history-timeline")
+    history.locator("li.t-roster", has_text="Lee Chen muted by bob").wait_for()
+    mute = history.locator("li.t-action", has_text="Mute Participant")
+    assert mute.count() == 1
+    assert mute.locator(".actor").inner_text() == "bob"
+    assert mute.locator(".status").inner_text() == "completed"
+    raw = history.locator("li.t-notification details.raw").first
+    raw.locator("summary").click()
+    assert '"resourceUrl"' in raw.locator("pre").inner_text()
+
+    audio = history.locator("li.t-recording audio")
+    audio.scroll_into_view_if_needed()
+    played = audio.evaluate(
+        """async (a) => {
+            if (a.readyState < 1) await new Promise((ok, no) => {
+                a.addEventListener("loadedmetadata", ok, {once: true});
+                a.addEventListener("error", () => no(new Error("audio error")), {once: true});
+            });
+            const seeked = new Promise((ok) => a.addEventListener("seeked", ok, {once: true}));
+            a.currentTime = 1.5;
+            await seeked;
+            return {duration: a.duration, at: a.currentTime,
+                    seekable: a.seekable.length ? a.seekable.end(0) : 0};
+        }"""
+    )
+    assert played["duration"] == pytest.approx(2.0, abs=0.05)
+    assert played["at"] == pytest.approx(1.5, abs=0.05)
+    # Chromium offers the whole file as seekable only when the server takes ranges.
+    assert played["seekable"] == pytest.approx(2.0, abs=0.05)
+    page.screenshot(path=artifacts / "call-ended-auditor.png", full_page=True)
+
+    # Hearing it is in the call's audit trail.
+    page.goto(f"{call_url}?latest=1")
+    page.locator(
+        "#history-timeline li.t-audit", has_text="carol: recording.play"
+    ).first.wait_for()
+    assert page.errors == []
