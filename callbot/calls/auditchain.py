@@ -117,8 +117,8 @@ class ChainWalker:
 
     ``checkpoints`` maps a sealed sequence to its head hash (signatures are
     checked before, by ``auditseal``). The walk keeps two entries in memory.
-    ``start_after`` is the sequence sealed before the first entry (a purged
-    prefix); its hash must be the first entry's ``prev_hash``.
+    A first entry other than #1 (a purged prefix) must be anchored: a checkpoint
+    sealing the sequence just before it, whose hash is its ``prev_hash``.
     """
 
     def __init__(self, checkpoints: Mapping[int, str]) -> None:

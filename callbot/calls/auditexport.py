@@ -134,8 +134,10 @@ def jsonl_lines(
             "sealed_to": sealed_to,
         }
     )
+    # A periodic checkpoint written meanwhile seals entries this file stops short of.
     block = [
-        _dumps({"type": "checkpoint", **c}) for c in auditverify.database_checkpoints()
+        _dumps({"type": "checkpoint", **c})
+        for c in auditverify.database_checkpoints(up_to=sealed_to or None)
     ]
     yield "".join(block)
     done = 0

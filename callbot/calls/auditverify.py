@@ -151,8 +151,13 @@ def database_entries(
         after = chunk[-1].sequence
 
 
-def database_checkpoints() -> Iterator[dict[str, Any]]:
-    for checkpoint in AuditCheckpoint.objects.order_by("sequence", "id").iterator():
+def database_checkpoints(up_to: int | None = None) -> Iterator[dict[str, Any]]:
+    """Checkpoints in sequence order; ``up_to`` leaves out those sealing later
+    entries (an export that stops at its own checkpoint)."""
+    rows = AuditCheckpoint.objects.order_by("sequence", "id")
+    if up_to is not None:
+        rows = rows.filter(sequence__lte=up_to)
+    for checkpoint in rows.iterator():
         yield checkpoint.content()
 
 

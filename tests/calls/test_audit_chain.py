@@ -23,6 +23,7 @@ import pytest
 from callbot.calls import (
     audit,
     auditchain,
+    auditexport,
     auditseal,
     auditverify,
     lifecycle,
@@ -395,11 +396,13 @@ def test_an_export_verifies_offline_with_the_public_key_alone(
     settings.AUDIT_SIGNING_KEY = ""  # offline: no private key here
     lines = exported.read_text().splitlines()
     header = json.loads(lines[0])
-    assert header["sealed_to"] == 7
+    # Seven entries and the export's own, sealed before the file is written.
+    assert header["sealed_to"] == 8
     assert header["filtered"] is False
     assert json.loads(lines[1])["type"] == "checkpoint"
+    assert json.loads(lines[-1])["action"] == "export_audit"
     out = verify_ok("--file", str(exported), "--public-key", str(signing))
-    assert "7 entries (#1 to #7) form an unbroken chain" in out
+    assert "8 entries (#1 to #8) form an unbroken chain" in out
 
 
 @pytest.mark.django_db
@@ -461,7 +464,7 @@ def test_a_csv_export_lists_every_entry_and_defuses_formulas(
     )
     rows = path.read_text().splitlines()
     assert rows[0].startswith("sequence,created_at,actor_name")
-    assert len(rows) == 4
+    assert len(rows) == 5  # the header, three entries, the export's own entry
     assert "'=HYPERLINK(1)" in rows[3]
 
 
@@ -611,3 +614,19 @@ def test_the_daily_retention_applies_the_settings(signing: Path, settings: Any) 
     assert not Call.objects.filter(pk=old.pk).exists()
     assert AuditEntry.objects.filter(action="purge").count() == 1
     verify_ok()
+
+
+@pytest.mark.django_db
+def test_an_export_stops_at_its_own_checkpoint_while_the_trail_moves_on(
+    signing: Path,
+) -> None:
+    write(3)
+    blocks = auditexport.jsonl_lines()
+    header = next(blocks)  # sealed #3 here
+    write(2)
+    auditseal.seal(AuditCheckpoint.Reason.MANUAL)  # seals #5, after the export's
+    text = header + "".join(blocks)
+    public = auditseal.signing_key().public_key()
+    report = auditverify.verify_file(io.StringIO(text), public)
+    assert report.ok, report.summary()
+    assert (report.first, report.last) == (1, 3)

@@ -2,7 +2,8 @@
 file or stdout in constant memory, with a progress bar on stderr.
 
 An unfiltered JSON Lines export is sealed by a fresh checkpoint and verifies
-offline: ``manage.py verify_audit --file F --public-key K``.
+offline: ``manage.py verify_audit --file F --public-key K``. The export is
+itself an audit entry (actor ``manage.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, TextIO
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from callbot.calls import auditexport
+from callbot.calls import audit, auditexport
 
 
 def _day(value: str) -> date:
@@ -46,6 +47,19 @@ class Command(BaseCommand):
             call_id=options["call"],
             since=options["since"],
             until=options["until"],
+        )
+        audit.record(
+            None,
+            "export_audit",
+            options["format"],
+            outcome="exported",
+            detail={
+                "filters": {
+                    k: str(v) for k, v in vars(chosen).items() if v not in ("", None)
+                },
+                "output": str(options["output"] or "stdout"),
+            },
+            actor_name="manage.py",
         )
         total = chosen.entries().count()
         show = not options["no_progress"] and options["output"] is not None
