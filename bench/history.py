@@ -651,7 +651,9 @@ def serve_page(shape: Shape, pages: int) -> tuple[float, Any]:
         if page.after is None:
             break
         after = page.after
+    # What one request does: build the query (a search runs here), count, page, rows.
     started = time.perf_counter()
+    calls = matching_calls(shape.filters)
     count_matches(calls)
     page = history_page(calls, shape.sort, after=after)
     history_rows(page.calls)

@@ -35,6 +35,8 @@ COUNT_LIMIT = 10_000
 # A substring search needs three characters: a trigram index has nothing to use
 # below that, and a one-letter search matches most of the history anyway.
 SEARCH_MIN = 3
+# A search matching at most this many rows is resolved to a list of call ids.
+SEARCH_IDS = 10_000
 _PHONE = re.compile(r"\+?[\d\s().-]{6,}")
 _IVR_TOKEN = re.compile(r"[\w.-]{1,64}(:[\d*#]{1,32})?")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -127,9 +129,9 @@ class HistoryFilters:
 
 def _search(q: str) -> Q:
     """Calls where anyone ever on them, the caller, the subject or the Graph call
-    id matches ``q`` (substring, any case). One ``id IN (... UNION ...)``: each
+    id matches ``q`` (substring, any case). One ``UNION`` of two id queries: each
     side is served by its own trigram indexes on PostgreSQL, where an OR across
-    tables would scan every call."""
+    tables would scan every call. Runs the search (bounded) at once."""
     q = q.strip()
     texts = {q}
     if _PHONE.fullmatch(q):
@@ -143,13 +145,15 @@ def _search(q: str) -> Q:
             | Q(source_display__icontains=text)
             | Q(source_id__icontains=text)
         )
-    ids = (
-        Participant.objects.filter(people)
-        .order_by()
-        .values("call_id")
-        .union(Call.objects.filter(own).order_by().values("id"))
-    )
-    return Q(pk__in=ids)
+    people_ids = Participant.objects.filter(people).order_by().values_list("call_id")
+    own_ids = Call.objects.filter(own).order_by().values_list("id")
+    # A search usually names a few people: run it once and hand the ids to the
+    # page and the count, instead of running the trigram scans in both. A search
+    # matching more (a common surname) stays a subquery.
+    found = list(people_ids.union(own_ids, all=True)[: SEARCH_IDS + 1])
+    if len(found) <= SEARCH_IDS:
+        return Q(pk__in=sorted({pk for (pk,) in found}))
+    return Q(pk__in=people_ids.union(own_ids))
 
 
 def matching_calls(filters: HistoryFilters) -> QuerySet[Call]:
