@@ -156,6 +156,25 @@ def _search(q: str) -> Q:
     return Q(pk__in=people_ids.union(own_ids))
 
 
+def _through(rows: QuerySet[Any]) -> Q:
+    """Calls with at least one of ``rows`` (which have a ``call`` foreign key).
+
+    Usually few calls match such a filter (one supervisor's, those with a
+    recording): their ids are read first (at most ``SEARCH_IDS``) and the page and
+    count look them up by key. Walking the calls in start order and probing
+    ``rows`` for each, as PostgreSQL plans an EXISTS under a LIMIT, reads the
+    whole history for a rare match. A filter matching more stays an EXISTS.
+    """
+    found = list(
+        rows.filter(call__isnull=False)
+        .order_by()
+        .values_list("call_id", flat=True)[: SEARCH_IDS + 1]
+    )
+    if len(found) <= SEARCH_IDS:
+        return Q(pk__in=sorted(set(found)))
+    return Q(Exists(rows.filter(call=OuterRef("pk"))))
+
+
 def matching_calls(filters: HistoryFilters) -> QuerySet[Call]:
     """Every call the filters let through, unordered."""
     f = filters
@@ -175,25 +194,18 @@ def matching_calls(filters: HistoryFilters) -> QuerySet[Call]:
     if f.max_duration is not None:
         calls = calls.filter(duration_seconds__lte=f.max_duration)
     if f.actor_id is not None:
-        calls = calls.filter(
-            Exists(Action.objects.filter(call=OuterRef("pk"), requested_by=f.actor_id))
-        )
+        calls = calls.filter(_through(Action.objects.filter(requested_by=f.actor_id)))
     if f.action_kind:
-        calls = calls.filter(
-            Exists(Action.objects.filter(call=OuterRef("pk"), kind=f.action_kind))
-        )
+        calls = calls.filter(_through(Action.objects.filter(kind=f.action_kind)))
     if f.recording is not None:
-        has = Exists(Recording.objects.filter(call=OuterRef("pk")))
-        calls = calls.filter(has if f.recording else ~has)
+        if f.recording:
+            calls = calls.filter(_through(Recording.objects.all()))
+        else:
+            calls = calls.exclude(Exists(Recording.objects.filter(call=OuterRef("pk"))))
     if f.ivr:
         step, _, keys = f.ivr.partition(":")
-        calls = calls.filter(
-            Exists(
-                IvrSession.objects.filter(
-                    call=OuterRef("pk"), path__contains=path_token(step, keys)
-                )
-            )
-        )
+        token = path_token(step, keys)
+        calls = calls.filter(_through(IvrSession.objects.filter(path__contains=token)))
     return calls
 
 
