@@ -651,7 +651,9 @@ def serve_page(shape: Shape, pages: int) -> tuple[float, Any]:
         if page.after is None:
             break
         after = page.after
+    # What one request does: build the query (a search runs here), count, page, rows.
     started = time.perf_counter()
+    calls = matching_calls(shape.filters)
     count_matches(calls)
     page = history_page(calls, shape.sort, after=after)
     history_rows(page.calls)
@@ -670,6 +672,20 @@ def explain(shape: Shape) -> list[str]:
     return list(dict.fromkeys(names)) or ["(no index: " + plan.splitlines()[0] + ")"]
 
 
+def pg_milliseconds(shape: Shape) -> float:
+    """PostgreSQL's own execution time (EXPLAIN ANALYZE) of page 1 plus the count,
+    without the round trips and Python of ``serve_page``."""
+    from dashboard.history_query import matching_calls, ordered
+
+    calls = matching_calls(shape.filters)
+    total = 0.0
+    for query in (ordered(calls, shape.sort, True)[:51], calls.order_by()[:10001]):
+        plan = query.explain(analyze=True)
+        found = re.search(r"Execution Time: ([\d.]+) ms", plan)
+        total += float(found.group(1)) if found else 0.0
+    return total
+
+
 def quantiles(values: list[float]) -> tuple[float, float]:
     ordered = sorted(values)
     p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
@@ -680,7 +696,8 @@ def measure(found: list[Shape], repeat: int, out: Callable[[str], None]) -> list
     """p50/p99 in ms of page 1 and page 5 for every shape; prints a table."""
     results = []
     out(
-        f"{'shape':38} {'p1 p50':>8} {'p1 p99':>8} {'p5 p50':>8} {'p5 p99':>8}  rows  indexes"
+        f"{'shape':38} {'p1 p50':>8} {'p1 p99':>8} {'p5 p50':>8} {'p5 p99':>8} "
+        f"{'pg ms':>7}  rows  indexes"
     )
     for shape in found:
         first = [serve_page(shape, 1) for _ in range(repeat)]
@@ -689,13 +706,15 @@ def measure(found: list[Shape], repeat: int, out: Callable[[str], None]) -> list
         p5 = quantiles([t for t, _ in fifth])
         rows = len(first[0][1].calls)
         used = explain(shape)
+        pg = pg_milliseconds(shape)
         results.append(
             {"shape": shape.name, "p1": p1, "p5": p5, "rows": rows, "indexes": used}
         )
         out(
             f"{shape.name:38} {p1[0] * 1000:8.1f} {p1[1] * 1000:8.1f} "
-            f"{p5[0] * 1000:8.1f} {p5[1] * 1000:8.1f}  {rows:4}  {', '.join(used)}"
-        )  # fmt: skip
+            f"{p5[0] * 1000:8.1f} {p5[1] * 1000:8.1f} {pg:7.1f}  {rows:4}  "
+            f"{', '.join(used)}"
+        )
     return results
 
 
@@ -731,6 +750,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--reuse", action="store_true")
     parser.add_argument("--no-export", action="store_true")
+    parser.add_argument(
+        "--shapes", default="", help="measure only these shapes (comma-separated names)"
+    )
     args = parser.parse_args()
     env = dict(os.environ)
     env.update(
@@ -766,6 +788,9 @@ def main() -> None:
             )
         tz = ZoneInfo("Europe/Berlin")
         found = shapes(cursor, tz)
+    if args.shapes:
+        wanted = {name.strip() for name in args.shapes.split(",")}
+        found = [s for s in found if s.name in wanted]
     measure(found, args.repeat, print)
     if not args.no_export:
         for fmt in ("csv", "jsonl"):

@@ -35,6 +35,8 @@ COUNT_LIMIT = 10_000
 # A substring search needs three characters: a trigram index has nothing to use
 # below that, and a one-letter search matches most of the history anyway.
 SEARCH_MIN = 3
+# A search matching at most this many rows is resolved to a list of call ids.
+SEARCH_IDS = 10_000
 _PHONE = re.compile(r"\+?[\d\s().-]{6,}")
 _IVR_TOKEN = re.compile(r"[\w.-]{1,64}(:[\d*#]{1,32})?")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -127,9 +129,9 @@ class HistoryFilters:
 
 def _search(q: str) -> Q:
     """Calls where anyone ever on them, the caller, the subject or the Graph call
-    id matches ``q`` (substring, any case). One ``id IN (... UNION ...)``: each
+    id matches ``q`` (substring, any case). One ``UNION`` of two id queries: each
     side is served by its own trigram indexes on PostgreSQL, where an OR across
-    tables would scan every call."""
+    tables would scan every call. Runs the search (bounded) at once."""
     q = q.strip()
     texts = {q}
     if _PHONE.fullmatch(q):
@@ -143,13 +145,34 @@ def _search(q: str) -> Q:
             | Q(source_display__icontains=text)
             | Q(source_id__icontains=text)
         )
-    ids = (
-        Participant.objects.filter(people)
+    people_ids = Participant.objects.filter(people).order_by().values_list("call_id")
+    own_ids = Call.objects.filter(own).order_by().values_list("id")
+    # A search usually names a few people: run it once and hand the ids to the
+    # page and the count, instead of running the trigram scans in both. A search
+    # matching more (a common surname) stays a subquery.
+    found = list(people_ids.union(own_ids, all=True)[: SEARCH_IDS + 1])
+    if len(found) <= SEARCH_IDS:
+        return Q(pk__in=sorted({pk for (pk,) in found}))
+    return Q(pk__in=people_ids.union(own_ids))
+
+
+def _through(rows: QuerySet[Any]) -> Q:
+    """Calls with at least one of ``rows`` (which have a ``call`` foreign key).
+
+    Usually few calls match such a filter (one supervisor's, those with a
+    recording): their ids are read first (at most ``SEARCH_IDS``) and the page and
+    count look them up by key. Walking the calls in start order and probing
+    ``rows`` for each, as PostgreSQL plans an EXISTS under a LIMIT, reads the
+    whole history for a rare match. A filter matching more stays an EXISTS.
+    """
+    found = list(
+        rows.filter(call__isnull=False)
         .order_by()
-        .values("call_id")
-        .union(Call.objects.filter(own).order_by().values("id"))
+        .values_list("call_id", flat=True)[: SEARCH_IDS + 1]
     )
-    return Q(pk__in=ids)
+    if len(found) <= SEARCH_IDS:
+        return Q(pk__in=sorted(set(found)))
+    return Q(Exists(rows.filter(call=OuterRef("pk"))))
 
 
 def matching_calls(filters: HistoryFilters) -> QuerySet[Call]:
@@ -171,25 +194,18 @@ def matching_calls(filters: HistoryFilters) -> QuerySet[Call]:
     if f.max_duration is not None:
         calls = calls.filter(duration_seconds__lte=f.max_duration)
     if f.actor_id is not None:
-        calls = calls.filter(
-            Exists(Action.objects.filter(call=OuterRef("pk"), requested_by=f.actor_id))
-        )
+        calls = calls.filter(_through(Action.objects.filter(requested_by=f.actor_id)))
     if f.action_kind:
-        calls = calls.filter(
-            Exists(Action.objects.filter(call=OuterRef("pk"), kind=f.action_kind))
-        )
+        calls = calls.filter(_through(Action.objects.filter(kind=f.action_kind)))
     if f.recording is not None:
-        has = Exists(Recording.objects.filter(call=OuterRef("pk")))
-        calls = calls.filter(has if f.recording else ~has)
+        if f.recording:
+            calls = calls.filter(_through(Recording.objects.all()))
+        else:
+            calls = calls.exclude(Exists(Recording.objects.filter(call=OuterRef("pk"))))
     if f.ivr:
         step, _, keys = f.ivr.partition(":")
-        calls = calls.filter(
-            Exists(
-                IvrSession.objects.filter(
-                    call=OuterRef("pk"), path__contains=path_token(step, keys)
-                )
-            )
-        )
+        token = path_token(step, keys)
+        calls = calls.filter(_through(IvrSession.objects.filter(path__contains=token)))
     return calls
 
 

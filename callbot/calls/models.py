@@ -7,7 +7,6 @@ users and the bot ask for) write these rows; everything else reads.
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -19,20 +18,8 @@ from callbot.calls.auditmodels import AuditCheckpoint, AuditEntry
 from callbot.calls.participant_changes import ParticipantChange
 from callbot.calls.quarantinemodels import QuarantinedNotification
 from callbot.calls.recordingmodels import Recording
-from callbot.calls.states import (
-    ActionStatus,
-    CallDirection,
-    CallKind,
-    CallOutcome,
-    CallState,
-    call_outcome,
-)
-
-# The columns the history's summary (``outcome``, ``duration_seconds``) follows.
-SUMMARY_SOURCES = frozenset(
-    {"state", "established_at", "terminated_at", "result_code", "result_subcode"}
-)
-SUMMARY_FIELDS = ("outcome", "duration_seconds")
+from callbot.calls.states import ActionStatus, CallDirection, CallKind, CallState
+from callbot.calls.summary import HISTORY_INDEXES, CallSummary
 
 __all__ = [
     "Action",
@@ -108,8 +95,9 @@ class Meeting(models.Model):
         return bool(self.thread_id and self.organizer_id)
 
 
-class Call(models.Model):
-    """One call leg of the bot, keyed by Graph's call id."""
+class Call(CallSummary):
+    """One call leg of the bot, keyed by Graph's call id (its history summary
+    columns and their upkeep: ``CallSummary``)."""
 
     graph_id = models.CharField(max_length=64)
     # Graph ids compare case-insensitively without dashes (contract conventions).
@@ -128,8 +116,6 @@ class Call(models.Model):
     requested_modalities = models.JSONField(default=list, blank=True)
     source = models.JSONField(null=True, blank=True)
     source_display = models.CharField(max_length=255, blank=True)
-    # The caller's Azure AD object id or phone number, for the history's search.
-    source_id = models.CharField(max_length=128, blank=True)
     targets = models.JSONField(default=list, blank=True)
     callback_uri = models.TextField(blank=True)
     call_chain_id = models.CharField(max_length=64, blank=True)
@@ -156,13 +142,6 @@ class Call(models.Model):
     terminated_at = models.DateTimeField(null=True, blank=True)
     last_notification_at = models.DateTimeField(null=True, blank=True)
     last_keep_alive_at = models.DateTimeField(null=True, blank=True)
-    # Summary for the history, kept by ``save`` (see ``refresh_summary``): indexed
-    # columns, so filtering and sorting a million calls stays an index scan.
-    outcome = models.CharField(
-        max_length=16, choices=CallOutcome.choices, default=CallOutcome.LIVE
-    )
-    # Seconds from established to terminated; 0 while live or never established.
-    duration_seconds = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at"]
@@ -184,51 +163,11 @@ class Call(models.Model):
                 fields=["state", "last_notification_at"], name="call_state_silence_idx"
             ),
             models.Index(fields=["meeting", "-created_at"], name="call_meeting_idx"),
-            # The history: newest first, longest first, and each single filter
-            # in start order (keyset pagination and bounded counts on one index).
-            models.Index(fields=["created_at", "id"], name="call_history_start_idx"),
-            models.Index(
-                fields=["duration_seconds", "id"], name="call_history_duration_idx"
-            ),
-            models.Index(
-                fields=["kind", "created_at", "id"], name="call_history_kind_idx"
-            ),
-            models.Index(
-                fields=["direction", "created_at", "id"],
-                name="call_history_direction_idx",
-            ),
-            models.Index(
-                fields=["outcome", "created_at", "id"],
-                name="call_history_outcome_idx",
-            ),
+            *HISTORY_INDEXES,
         ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} call {self.graph_id} ({self.state})"
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        """Save, keeping the summary columns in step with what they derive from:
-        a save naming any of ``SUMMARY_SOURCES`` also writes ``SUMMARY_FIELDS``."""
-        self.refresh_summary()
-        update_fields = kwargs.get("update_fields")
-        if update_fields is not None and SUMMARY_SOURCES.intersection(update_fields):
-            kwargs["update_fields"] = {*update_fields, *SUMMARY_FIELDS}
-        super().save(*args, **kwargs)
-
-    def refresh_summary(self) -> None:
-        """Derive ``outcome`` and ``duration_seconds`` (not saved). ``bulk_create``
-        skips ``save``: call this on rows made that way."""
-        self.outcome = call_outcome(
-            self.state,
-            self.established_at is not None,
-            self.result_code,
-            self.result_subcode,
-        )
-        seconds = 0
-        if self.established_at is not None and self.terminated_at is not None:
-            span = self.terminated_at - self.established_at
-            seconds = max(0, round(span.total_seconds()))
-        self.duration_seconds = seconds
 
     @property
     def is_live(self) -> bool:

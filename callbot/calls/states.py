@@ -11,6 +11,8 @@ update and is ignored rather than applied; ``terminated`` is final.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import models
 
 
@@ -67,6 +69,28 @@ def call_outcome(
     if subcode == TRANSFER_COMPLETED_SUBCODE:
         return CallOutcome.TRANSFERRED
     return CallOutcome.ANSWERED if established else CallOutcome.UNANSWERED
+
+
+# The columns the history's summary (``outcome``, ``duration_seconds``) follows.
+SUMMARY_SOURCES = frozenset(
+    {"state", "established_at", "terminated_at", "result_code", "result_subcode"}
+)
+SUMMARY_FIELDS = ("outcome", "duration_seconds")
+
+
+def call_summary(
+    state: str,
+    established_at: datetime | None,
+    terminated_at: datetime | None,
+    result_code: int | None,
+    subcode: int | None,
+) -> tuple[CallOutcome, int]:
+    """(outcome, seconds from established to terminated; 0 if either is unset)."""
+    seconds = 0
+    if established_at is not None and terminated_at is not None:
+        seconds = max(0, round((terminated_at - established_at).total_seconds()))
+    outcome = call_outcome(state, established_at is not None, result_code, subcode)
+    return outcome, seconds
 
 
 class ActionStatus(models.TextChoices):
