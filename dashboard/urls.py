@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from dashboard import views
+from dashboard import report_views, views
 
 app_name = "dashboard"
 
@@ -15,4 +15,6 @@ urlpatterns = [
     path("meetings/<int:meeting_id>/", views.meeting_detail, name="meeting"),
     path("meetings/<int:meeting_id>/join", views.meeting_join, name="meeting-join"),
     path("settings/", views.bot_settings, name="settings"),
+    path("reports/", report_views.reports_page, name="reports"),
+    path("reports/<slug:name>.csv", report_views.report_csv, name="report-csv"),
 ]

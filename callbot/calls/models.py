@@ -142,6 +142,11 @@ class Call(models.Model):
                 fields=["state", "last_notification_at"], name="call_state_silence_idx"
             ),
             models.Index(fields=["meeting", "-created_at"], name="call_meeting_idx"),
+            # Reports: calls created in a date range (every aggregate's filter).
+            models.Index(fields=["created_at"], name="call_created_idx"),
+            # Reports: calls that ended in a range (the concurrency sweep's ends and
+            # the calls still running when the range starts).
+            models.Index(fields=["terminated_at"], name="call_terminated_idx"),
         ]
 
     def __str__(self) -> str:
