@@ -76,20 +76,25 @@ def _number(value: float) -> str:
     return f"{value:g}" if value < 10_000 else f"{value / 1000:g}k"
 
 
-def column_chart(labels: Sequence[str], values: Sequence[int]) -> ColumnChart:
+def column_chart(
+    labels: Sequence[str], values: Sequence[int | None], *, width: int = WIDTH
+) -> ColumnChart:
     """Columns for ``values`` under a round maximum, with at most ``MAX_X_LABELS``
     category labels evenly spread (a month of days or two days of hours stays
-    readable)."""
+    readable). ``width`` is the viewBox's: about the width it is shown at, so that
+    its text is drawn near its nominal size. A None value (a bucket still to come)
+    draws no column."""
     if len(labels) != len(values):
         raise ValueError("labels and values differ in length")
-    top = nice_ceiling(max(values, default=0))
-    plot_width = WIDTH - LEFT - RIGHT
+    known = [value or 0 for value in values]
+    top = nice_ceiling(max(known, default=0))
+    plot_width = width - LEFT - RIGHT
     plot_height = HEIGHT - TOP - BOTTOM
     baseline = TOP + plot_height
     step = plot_width / max(len(values), 1)
     gap = min(step * 0.2, 6)
     columns = []
-    for index, (label, value) in enumerate(zip(labels, values, strict=True)):
+    for index, (label, value) in enumerate(zip(labels, known, strict=True)):
         height = plot_height * value / top
         columns.append(
             Column(
@@ -105,22 +110,23 @@ def column_chart(labels: Sequence[str], values: Sequence[int]) -> ColumnChart:
         Tick(round(baseline - plot_height * quarter / 4, 2), _number(top * quarter / 4))
         for quarter in range(5)
     ]
-    every = max(1, math.ceil(len(labels) / MAX_X_LABELS))
+    most = MAX_X_LABELS * max(1, width // WIDTH)
+    every = max(1, math.ceil(len(labels) / most))
     x_ticks = [
         Tick(round(LEFT + index * step + step / 2, 2), label)
         for index, label in enumerate(labels)
         if index % every == 0
     ]
     return ColumnChart(
-        width=WIDTH,
+        width=width,
         height=HEIGHT,
         columns=columns,
         y_ticks=y_ticks,
         x_ticks=x_ticks,
         baseline=baseline,
         left=LEFT,
-        right=WIDTH - RIGHT,
-        empty=not any(values),
+        right=width - RIGHT,
+        empty=not any(known),
     )
 
 

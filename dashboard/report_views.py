@@ -27,6 +27,9 @@ from dashboard.views import _client_ip, _page, allowed
 
 # Reports drawn as columns over time; the others are horizontal bars.
 COLUMN_REPORTS = ("calls_over_time", "concurrency", "hour_of_day")
+# Reports across the whole page width (the rest share a row in twos).
+WIDE_REPORTS = ("calls_over_time", "busiest_meetings")
+WIDE_CHART = 1280
 # Bar colours by report (and by row label for outcomes); CSS classes "tone-*".
 TONES = {"failed_actions": "bad", "busiest_meetings": "info"}
 OUTCOME_TONES = {
@@ -87,6 +90,10 @@ class Panel:
     columns: charts.ColumnChart | None = None
     bars: list[charts.Bar] | None = None
 
+    @property
+    def wide(self) -> bool:
+        return self.name in WIDE_REPORTS
+
 
 def _period_or_error(request: HttpRequest) -> tuple[ReportForm, reports.Period | None]:
     """The form and its period; None when the input is wrong (the form says why)."""
@@ -114,7 +121,8 @@ def _panel(table: reports.Table, period: reports.Period) -> Panel:
     url = reverse("dashboard:report-csv", args=[table.name]) + "?" + _query(period)
     if table.name in COLUMN_REPORTS:
         labels = [_short_label(str(label), period) for label in table.column(0)]
-        chart = charts.column_chart(labels, table.column(1))
+        width = WIDE_CHART if table.name in WIDE_REPORTS else charts.WIDTH
+        chart = charts.column_chart(labels, table.column(1), width=width)
         return Panel(table.name, table, url, columns=chart)
     labels, values, notes = table.column(0), table.column(1), None
     if table.name == "failed_actions":
@@ -175,8 +183,13 @@ def reports_page(request: HttpRequest) -> HttpResponse:
         return response
     report = reports.build_report(request.user, period)
     panels = {name: _panel(table, period) for name, table in report.tables.items()}
+    today = timezone.localtime(timezone.now(), period.tz).date()
     preset_links = [
-        (label, "?" + urlencode({"preset": key, "tz": period.tz.key}))
+        (
+            label,
+            "?" + urlencode({"preset": key, "tz": period.tz.key}),
+            reports.preset_period(key, today, period.tz) == period,
+        )
         for key, label in reports.PRESETS.items()
     ]
     return _page(

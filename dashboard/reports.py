@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 
 from django.db import connection
 from django.db.models import (
+    Case,
     Count,
     DurationField,
     Exists,
@@ -45,6 +46,7 @@ from django.db.models import (
     QuerySet,
     Sum,
     Value,
+    When,
 )
 from django.db.models.functions import ExtractHour, TruncDay, TruncHour
 from django.utils import timezone
@@ -319,21 +321,33 @@ def _share(part: int, whole: int) -> str:
 
 
 def durations(calls: QuerySet[Call], period: Period) -> Table:
-    """Answered calls that ended, by duration bucket, in one query."""
-    ended = _in_range(calls, period).filter(
-        established_at__isnull=False, terminated_at__isnull=False
+    """Answered calls that ended, by duration bucket, in one grouped query (the
+    duration is computed once per call, in a CASE over the bucket bounds)."""
+    length = ExpressionWrapper(
+        F("terminated_at") - F("established_at"), output_field=DurationField()
     )
-    since = F("established_at")
-    aggregates: dict[str, Any] = {}
-    for index, (_label, low, high) in enumerate(DURATION_BUCKETS):
-        condition = Q(terminated_at__gte=since + timedelta(seconds=low))
-        if high is not None:
-            condition &= Q(terminated_at__lt=since + timedelta(seconds=high))
-        aggregates[f"b{index}"] = Count("pk", filter=condition)
-    counts = ended.aggregate(**aggregates)
+    bucket = Case(
+        *(
+            When(length__lt=timedelta(seconds=high), then=Value(index))
+            for index, (_label, _low, high) in enumerate(DURATION_BUCKETS)
+            if high is not None
+        ),
+        default=Value(len(DURATION_BUCKETS) - 1),
+        output_field=IntegerField(),
+    )
+    counted = dict(
+        _in_range(calls, period)
+        .filter(established_at__isnull=False, terminated_at__isnull=False)
+        .annotate(length=length)
+        .annotate(bucket=bucket)
+        .order_by()
+        .values("bucket")
+        .annotate(n=Count("pk"))
+        .values_list("bucket", "n")
+    )
     table = Table("durations", "Call duration", ["Duration", "Calls"])
     table.rows = [
-        [label, counts[f"b{index}"]]
+        [label, counted.get(index, 0)]
         for index, (label, _low, _high) in enumerate(DURATION_BUCKETS)
     ]
     return table
@@ -407,7 +421,13 @@ def concurrency(calls: QuerySet[Call], period: Period) -> Table:
         ["Starts", "Peak calls"],
     )
     level = running_at_start
+    now = timezone.now()
     for wall in _buckets(period):
+        label = wall.strftime("%Y-%m-%d %H:00" if period.hourly else "%Y-%m-%d")
+        if timezone.make_aware(wall, period.tz) > now:
+            # Live calls would run on into hours that have not come: leave them blank.
+            table.rows.append([label, None])
+            continue
         peak = level
         if wall in by_wall:
             high, net, first = by_wall[wall]
@@ -418,7 +438,6 @@ def concurrency(calls: QuerySet[Call], period: Period) -> Table:
             else:
                 peak = max(level, running_at_start + high)
             level += net
-        label = wall.strftime("%Y-%m-%d %H:00" if period.hourly else "%Y-%m-%d")
         table.rows.append([label, peak])
     return table
 
@@ -427,7 +446,7 @@ def peak_of(table: Table) -> Peak:
     """The highest peak of a ``concurrency`` table and the first bucket it is in."""
     best = Peak(0, None)
     for label, calls in table.rows:
-        if calls > best.calls:
+        if calls is not None and calls > best.calls:
             best = Peak(calls, label)
     return best
 
