@@ -254,6 +254,20 @@ def test_concurrency_by_day_carries_calls_across_midnight() -> None:
     ]
 
 
+def test_hours_still_to_come_have_no_concurrency_yet() -> None:
+    now = timezone.now()
+    make_call(now - timedelta(minutes=5), established=now - timedelta(minutes=5))
+    today = now.astimezone(UTC).date()
+
+    table = reports.concurrency(everyone(), Period(today, today, UTC))
+
+    current = now.astimezone(UTC).strftime("%Y-%m-%d %H:00")
+    peaks = rows(table)
+    assert peaks[current] == [1]
+    assert all(value == [None] for label, value in peaks.items() if label > current)
+    assert reports.peak_of(table) == reports.Peak(1, current)
+
+
 # --- IVR ------------------------------------------------------------------------------
 
 
