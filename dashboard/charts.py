@@ -60,16 +60,19 @@ class Bar:
     tone: str = "accent"  # a CSS class suffix: accent, ok, warn, bad, info
 
 
-def nice_ceiling(value: float) -> float:
-    """The smallest 1, 2, 2.5 or 5 times a power of ten at or above ``value`` (at
-    least 1), so that axis ticks at quarters of it are round numbers."""
-    if value <= 1:
-        return 1.0
-    power = 10.0 ** math.floor(math.log10(value))
-    for step in (1.0, 2.0, 2.5, 5.0, 10.0):
-        if value <= step * power:
-            return step * power
-    return 10.0 * power  # pragma: no cover - the loop always returns
+def axis_top(value: float) -> float:
+    """The top of a value axis with four equal steps above zero: the smallest round
+    step (1, 2, 3, 4, 5, 6 or 8 times a power of ten, 2.5 from 25 on) at least a
+    quarter of ``value``, times four. Counts get whole-number ticks."""
+    quarter = max(value / 4, 1)
+    power = 10.0 ** math.floor(math.log10(quarter))
+    steps = (1.0, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+    for step in steps:
+        if step == 2.5 and power < 10:
+            continue  # 2.5 would give fractional ticks for counts
+        if quarter <= step * power:
+            return 4 * step * power
+    return 40 * power  # pragma: no cover - the loop always returns
 
 
 def _number(value: float) -> str:
@@ -87,7 +90,7 @@ def column_chart(
     if len(labels) != len(values):
         raise ValueError("labels and values differ in length")
     known = [value or 0 for value in values]
-    top = nice_ceiling(max(known, default=0))
+    top = axis_top(max(known, default=0))
     plot_width = width - LEFT - RIGHT
     plot_height = HEIGHT - TOP - BOTTOM
     baseline = TOP + plot_height

@@ -148,11 +148,14 @@ def _panel(table: reports.Table, period: reports.Period) -> Panel:
 
 
 def _short_label(label: str, period: reports.Period) -> str:
-    """Axis labels: "14:00" within a day, "11-30 14h" over two, "11-30" by the day."""
+    """Axis labels: "14:00" within a day; over two days "11-30" at midnight and
+    "14h" otherwise; "11-30" by the day."""
     if len(label) == 5:  # hour of the day, "14:00"
         return label
     if period.hourly:
-        return label[11:16] if period.days == 1 else f"{label[5:10]} {label[11:13]}h"
+        if period.days == 1:
+            return label[11:16]
+        return label[5:10] if label[11:13] == "00" else f"{label[11:13]}h"
     return label[5:]
 
 

@@ -8,28 +8,28 @@ from dashboard import charts
 
 
 @pytest.mark.parametrize(
-    ("value", "ceiling"),
+    ("value", "top"),
     [
-        (0, 1),
-        (1, 1),
-        (3, 5),
-        (7, 10),
-        (11, 20),
-        (21, 25),
-        (26, 50),
+        (0, 4),
+        (1, 4),
+        (4, 4),
+        (5, 8),
+        (7, 8),
+        (11, 12),
+        (21, 24),
+        (90, 100),
         (180, 200),
-        (251, 500),
+        (950, 1000),
     ],
 )
-def test_axis_maxima_are_round(value: float, ceiling: float) -> None:
-    assert charts.nice_ceiling(value) == ceiling
+def test_axis_tops_give_four_whole_round_steps(value: float, top: float) -> None:
+    assert charts.axis_top(value) == top
 
 
 def test_columns_stand_on_the_baseline_in_proportion() -> None:
     chart = charts.column_chart(["a", "b", "c", "d"], [10, 20, 0, None])
 
-    assert chart.y_ticks[0].text == "0"
-    assert chart.y_ticks[-1].text == "20"
+    assert [t.text for t in chart.y_ticks] == ["0", "5", "10", "15", "20"]
     full = charts.HEIGHT - charts.TOP - charts.BOTTOM
     assert [c.height for c in chart.columns] == [full / 2, full, 0, 0]
     assert all(c.y + c.height == chart.baseline for c in chart.columns)
