@@ -32,6 +32,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import (
     Case,
@@ -201,10 +202,15 @@ class Report:
 # --- scope ----------------------------------------------------------------------------
 
 
+def sees_every_call(user: UserLike) -> bool:
+    """``snapshots.access_call``'s rule: whoever may view calls may see every call
+    (auditors, supervisors and admins alike)."""
+    return can_view(user)
+
+
 def visible_calls(user: UserLike) -> QuerySet[Call]:
-    """The calls ``user`` may see in reports: ``snapshots.access_call``'s rule, by
-    which whoever may view calls sees every call, and anyone else none."""
-    if can_view(user):
+    """The calls ``user`` may see in reports, by ``sees_every_call``."""
+    if sees_every_call(user):
         return Call.objects.all()
     return Call.objects.none()
 
@@ -389,7 +395,10 @@ def concurrency(calls: QuerySet[Call], period: Period) -> Table:
         .annotate(moment=F("terminated_at"), delta=Value(-1, output_field=one))
         .values_list("moment", "delta")
     )
-    events_sql, events_params = starts.union(ends, all=True).query.sql_with_params()
+    try:
+        events_sql, events_params = starts.union(ends, all=True).query.sql_with_params()
+    except EmptyResultSet:  # the viewer sees no call at all
+        events_sql, events_params = "", ()
     # django-stubs still describes the pre-5.0 signature (one string back).
     truncated: tuple[str, tuple[Any, ...]] = connection.ops.datetime_trunc_sql(  # type: ignore[assignment]
         "hour" if period.hourly else "day", "sweep.moment", (), period.tz.key
@@ -406,9 +415,11 @@ def concurrency(calls: QuerySet[Call], period: Period) -> Table:
         f"  FROM (SELECT * FROM ({events_sql}) AS events) AS ev"
         " ) AS sweep GROUP BY 1 ORDER BY 1"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, (*bucket_params, *events_params))
-        rows = cursor.fetchall()
+    rows: list[tuple[Any, ...]] = []
+    if events_sql:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, (*bucket_params, *events_params))
+            rows = cursor.fetchall()
     by_wall = {
         _wall(bucket): (int(high), int(net), _moment(first))
         for bucket, high, net, first in rows
@@ -634,7 +645,7 @@ def build_report(user: UserLike, period: Period, only: str | None = None) -> Rep
     if only is not None and only not in REPORT_NAMES:
         raise KeyError(only)
     calls = visible_calls(user)
-    everything = can_view(user)
+    everything = sees_every_call(user)
     makers: dict[str, Callable[[], Table]] = {
         "calls_over_time": lambda: calls_over_time(calls, period),
         "concurrency": lambda: concurrency(calls, period),

@@ -453,6 +453,22 @@ def test_auditors_supervisors_and_admins_read_every_report(
     }
 
 
+def test_supervisors_and_auditors_report_over_the_calls_they_may_see(
+    alice: Any, bob: Any, carol: Any, dave: Any
+) -> None:
+    make_call(at(10), established=at(10), terminated=at(10, 2))
+    make_call(at(11), terminated=at(11, 1), meeting=MeetingFactory())
+
+    # access_call lets every viewer see every call: the same report for each role.
+    totals = [
+        reports.build_report(user, ONE_DAY).totals for user in (alice, bob, carol)
+    ]
+    assert totals[0] == totals[1] == totals[2]
+    assert totals[0]["calls"] == 2
+    assert not reports.visible_calls(dave).exists()
+    assert reports.build_report(dave, ONE_DAY).totals["calls"] == 0
+
+
 def read_csv(response: Any) -> list[list[str]]:
     text = response.content.decode("utf-8")
     assert text.startswith("\ufeff")
