@@ -28,10 +28,11 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -321,6 +322,21 @@ def measure(repeat: int) -> None:
         print("plan of the 7-day range filter:", plan[0].strip(), "|", plan[-1].strip())
 
 
+def kept_database(base_url: str, name: str) -> str:
+    """The URL of database ``name`` on ``base_url``'s server, created if missing."""
+    import psycopg
+    from psycopg import sql
+
+    server = urlsplit(base_url)._replace(path="/postgres").geturl()
+    with psycopg.connect(server, autocommit=True) as admin:
+        found = admin.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+        ).fetchone()
+        if found is None:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return urlsplit(base_url)._replace(path=f"/{name}").geturl()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -331,9 +347,23 @@ def main() -> None:
     parser.add_argument(
         "--var-dir", help="keep the SQLite database here (embedded default only)"
     )
+    parser.add_argument(
+        "--keep-database",
+        metavar="NAME",
+        help="with DATABASE_URL: use (and keep) this database on that server; "
+        "calls are generated only while it has none, so a second run only measures",
+    )
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "callbot.settings")
-    with own_database() as url, tempfile.TemporaryDirectory() as scratch:
+    base_url = os.environ.get("DATABASE_URL", "")
+    if args.keep_database and not base_url:
+        parser.error("--keep-database needs DATABASE_URL")
+    with ExitStack() as stack:
+        scratch = stack.enter_context(tempfile.TemporaryDirectory())
+        if args.keep_database:
+            url = kept_database(base_url, args.keep_database)
+        else:
+            url = stack.enter_context(own_database())
         if url:
             os.environ["DATABASE_URL"] = url
         else:
@@ -344,19 +374,25 @@ def main() -> None:
         from django.core.management import call_command
         from django.db import connection
 
+        from callbot.calls.models import Call
         from dashboard.permissions import Role
         from dashboard.roles import upsert_user
 
         call_command("migrate", verbosity=0)
         upsert_user("bench-auditor", Role.AUDITOR, password=uuid.uuid4().hex)
-        started = time.perf_counter()
-        counts = generate(args.calls, args.days)
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
-        print(
-            f"{connection.vendor}: generated {counts} over {args.days} days"
-            f" in {time.perf_counter() - started:.1f} s"
-        )
+        if Call.objects.exists():
+            print(
+                f"{connection.vendor}: measuring the {Call.objects.count():,} calls kept"
+            )
+        else:
+            started = time.perf_counter()
+            counts = generate(args.calls, args.days)
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
+            print(
+                f"{connection.vendor}: generated {counts} over {args.days} days"
+                f" in {time.perf_counter() - started:.1f} s"
+            )
         measure(args.repeat)
         connection.close()
 

@@ -38,11 +38,9 @@ from django.db.models import (
     Case,
     Count,
     DurationField,
-    Exists,
     ExpressionWrapper,
     F,
     IntegerField,
-    OuterRef,
     Q,
     QuerySet,
     Sum,
@@ -219,11 +217,19 @@ def _in_range(calls: QuerySet[Call], period: Period) -> QuerySet[Call]:
     return calls.filter(created_at__gte=period.start, created_at__lt=period.end)
 
 
-def _completed(kind: str) -> Exists:
-    return Exists(
-        Action.objects.filter(
-            call=OuterRef("pk"), kind=kind, status=ActionStatus.COMPLETED
-        )
+def _calls_with(
+    calls: QuerySet[Call], kind: str, *, completed: bool = True, **where: Any
+) -> QuerySet[Any]:
+    """Ids of ``calls`` with an Action of ``kind`` (a completed one, or any with
+    ``completed=False``) matching ``where``, as an uncorrelated subquery: the database runs it once and hashes
+    it, where a correlated EXISTS would probe the actions once per call (and make
+    PostgreSQL's planner cost a month of calls high enough to JIT-compile)."""
+    if completed:
+        where["status"] = ActionStatus.COMPLETED
+    return (
+        Action.objects.filter(call__in=calls.values("pk"), kind=kind, **where)
+        .order_by()
+        .values("call_id")
     )
 
 
@@ -295,19 +301,22 @@ def hour_of_day(calls: QuerySet[Call], period: Period) -> Table:
 
 def outcomes(calls: QuerySet[Call], period: Period) -> Table:
     """Calls of the range by outcome, in one query (see the module's definitions)."""
-    decided = _completed(Action.Kind.REJECT) | _completed(Action.Kind.REDIRECT)
+    in_range = _in_range(calls, period)
+    rejected = Q(pk__in=_calls_with(in_range, Action.Kind.REJECT))
+    redirected = Q(pk__in=_calls_with(in_range, Action.Kind.REDIRECT))
+    transferred = Q(pk__in=_calls_with(in_range, Action.Kind.TRANSFER))
     unanswered_incoming = Q(
         direction=CallDirection.INCOMING,
         established_at__isnull=True,
         state=CallState.TERMINATED,
     )
-    counts = _in_range(calls, period).aggregate(
+    counts = in_range.aggregate(
         total=Count("pk"),
         answered=Count("pk", filter=Q(established_at__isnull=False)),
-        abandoned=Count("pk", filter=unanswered_incoming & ~decided),
-        rejected=Count("pk", filter=Q(_completed(Action.Kind.REJECT))),
-        redirected=Count("pk", filter=Q(_completed(Action.Kind.REDIRECT))),
-        transferred=Count("pk", filter=Q(_completed(Action.Kind.TRANSFER))),
+        abandoned=Count("pk", filter=unanswered_incoming & ~rejected & ~redirected),
+        rejected=Count("pk", filter=rejected),
+        redirected=Count("pk", filter=redirected),
+        transferred=Count("pk", filter=transferred),
     )
     table = Table("outcomes", "Outcomes", ["Outcome", "Calls", "Share of calls"])
     total = counts["total"]
@@ -487,23 +496,21 @@ def _wall(value: Any) -> datetime:
 
 def ivr_funnel(calls: QuerySet[Call], period: Period) -> Table:
     """How far calls put into an IVR flow went, stage by stage, in one query."""
-    prompted = Exists(
-        Action.objects.filter(
-            call=OuterRef("pk"),
-            kind=Action.Kind.PLAY_PROMPT,
-            requested_by__isnull=True,
-        )
-    )
-    answered = Q(established_at__isnull=False)
-    menu = answered & Q(prompted)
-    option = menu & Q(last_tone_sequence__isnull=False)
-    transferred = option & Q(_completed(Action.Kind.TRANSFER))
-    hung_up = (
-        option & Q(state=CallState.TERMINATED) & ~Q(_completed(Action.Kind.TRANSFER))
-    )
     in_flow = _in_range(calls, period).filter(
-        Exists(IvrSession.objects.filter(call=OuterRef("pk")))
+        pk__in=IvrSession.objects.order_by().values("call_id")
     )
+    prompted = _calls_with(
+        in_flow,
+        Action.Kind.PLAY_PROMPT,
+        status__in=list(ActionStatus),
+        requested_by=None,
+    )
+    transfer = Q(pk__in=_calls_with(in_flow, Action.Kind.TRANSFER))
+    answered = Q(established_at__isnull=False)
+    menu = answered & Q(pk__in=prompted)
+    option = menu & Q(last_tone_sequence__isnull=False)
+    transferred = option & transfer
+    hung_up = option & Q(state=CallState.TERMINATED) & ~transfer
     counts = in_flow.aggregate(
         entered=Count("pk"),
         answered=Count("pk", filter=answered),
