@@ -371,6 +371,11 @@ class Action(models.Model):
         ]
         indexes = [
             models.Index(fields=["call", "status"], name="action_call_status_idx"),
+            # Reports: does this call have a (completed) action of this kind? One
+            # index probe per call, no table row read.
+            models.Index(
+                fields=["call", "kind", "status"], name="action_call_kind_idx"
+            ),
             models.Index(
                 fields=["status", "created_at"], name="action_status_created_idx"
             ),
