@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from dashboard import audit_views, call_history, history, views
+from dashboard import audit_views, call_history, history, report_views, views
 
 app_name = "dashboard"
 
@@ -44,4 +44,6 @@ urlpatterns = [
         history.history_export_view,
         name="history-export",
     ),
+    path("reports/", report_views.reports_page, name="reports"),
+    path("reports/<slug:name>.csv", report_views.report_csv, name="report-csv"),
 ]

@@ -164,6 +164,9 @@ class Call(CallSummary):
             ),
             models.Index(fields=["meeting", "-created_at"], name="call_meeting_idx"),
             *HISTORY_INDEXES,
+            # Reports: calls that ended in a range (the concurrency sweep's ends and
+            # the calls still running when the range starts).
+            models.Index(fields=["terminated_at"], name="call_terminated_idx"),
         ]
 
     def __str__(self) -> str:
@@ -349,6 +352,11 @@ class Action(models.Model):
         ]
         indexes = [
             models.Index(fields=["call", "status"], name="action_call_status_idx"),
+            # Reports: does this call have a (completed) action of this kind? One
+            # index probe per call, no table row read.
+            models.Index(
+                fields=["call", "kind", "status"], name="action_call_kind_idx"
+            ),
             models.Index(
                 fields=["status", "created_at"], name="action_status_created_idx"
             ),

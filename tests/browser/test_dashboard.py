@@ -276,6 +276,7 @@ def test_no_page_breaks_the_content_security_policy(
     for path in (
         "/meetings/",
         "/settings/",
+        "/reports/",
         "/admin/",
         "/admin/ivr/ivrflow/add/",
         "/admin/django_celery_beat/periodictask/add/",
