@@ -15,9 +15,9 @@ from unittest import mock
 import pytest
 
 from callbot.calls import live
-from callbot.celery import app as celery_app
 from callbot.calls.models import AuditEntry, Call
 from callbot.calls.services import request_action
+from callbot.celery import app as celery_app
 from dashboard.snapshots import board_snapshot, call_snapshot
 from tests.e2e.conftest import Callbot
 from tests.support.emulator import wait_until
