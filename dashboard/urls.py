@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from dashboard import views
+from dashboard import permissions_panel, views
 
 app_name = "dashboard"
 
@@ -15,4 +15,9 @@ urlpatterns = [
     path("meetings/<int:meeting_id>/", views.meeting_detail, name="meeting"),
     path("meetings/<int:meeting_id>/join", views.meeting_join, name="meeting-join"),
     path("settings/", views.bot_settings, name="settings"),
+    path(
+        "settings/permissions/",
+        permissions_panel.permissions_panel,
+        name="permissions",
+    ),
 ]
