@@ -13,7 +13,7 @@ const filterInput = document.getElementById("roster-filter");
 const timelineList = document.getElementById("timeline");
 const feedback = document.getElementById("action-feedback");
 const controls = document.getElementById("controls");
-const rosterReasons = document.getElementById("roster-reasons");
+const reasonLists = [...document.querySelectorAll("[data-reasons-list]")];
 const droppedNote = document.getElementById("call-dropped");
 const TIMELINE_MAX = 500;
 
@@ -222,7 +222,7 @@ function render() {
 // became a group call): every control is painted again.
 function offersChanged() {
   for (const id of people.keys()) dirtyPeople.add(id);
-  if (rosterReasons) pruneReasons(rosterReasons, call.unavailable);
+  for (const list of reasonLists) pruneReasons(list, call.unavailable);
   headerDirty = true;
 }
 

@@ -13,8 +13,9 @@
 // refused one stays disabled whatever they decided).
 //
 // Where the reason is shown: right after the control, unless the control sits in a
-// container marked data-reasons (say a roster of a thousand rows, each with a Mute
-// button): then the reason is one line in that container's list, once per kind.
+// container marked data-reasons (a panel of controls, or a roster of a thousand
+// rows each with a Mute button): then the reason is one line in that container's
+// list ([data-reasons-list]), once per kind, led by the control's own words.
 
 let serial = 0;
 
@@ -80,8 +81,15 @@ export function applyOffers(root, unavailable = {}, labels = {}) {
     const container = control.closest("[data-reasons]");
     let line;
     if (container) {
+      // A hidden control (the bot's unmute while it is not muted) gets no line of
+      // its own; the visible one of the pair says it.
+      if (control.hidden) {
+        control.removeAttribute("aria-describedby");
+        continue;
+      }
       const list = container.querySelector("[data-reasons-list]") || container;
-      line = sharedLine(list, kind, reason, labels[kind] || kind);
+      const label = control.getAttribute("aria-label") || control.textContent.trim() || labels[kind] || kind;
+      line = sharedLine(list, kind, reason, label);
       list.hidden = false;
     } else {
       line = inlineLine(control, kind, reason);
