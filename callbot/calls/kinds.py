@@ -4,9 +4,11 @@ A row says which call states the kind needs (or that it creates its own call),
 whether it targets a participant, whether it only makes sense in a group call,
 whether a browser may ask for it over the socket, whether only the bot may, how
 its parameters are cleaned, how a call's state settles it when Graph answers with
-a bare 202, and whether it moves someone's hold state. The service, the socket,
-the page's labels (sent in the socket's ``hello``), ingest and the performers'
-completeness check all read this table.
+a bare 202, whether it moves someone's hold state, and which media the call must
+have (``media``; with ``group_only`` and ``unsupported`` the columns
+``availability.py`` words into "not offered on this call" sentences). The service,
+the socket, the page's labels (sent in the socket's ``hello``), ingest and the
+performers' completeness check all read this table.
 
 Two rows are requests rather than Actions: ``mute_all`` (one ``mute_participant``
 per person, see ``services.request``) and ``unmute_participant`` (always refused:
