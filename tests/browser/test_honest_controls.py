@@ -88,7 +88,8 @@ def refused_controls_state_their_reason(page: Any) -> dict[str, str]:
         assert described.is_visible(), kind
         assert reason in described.inner_text(), kind
         box = described.bounding_box()
-        assert box is not None and box["height"] < 24, f"{kind}: one line"
+        assert box is not None, kind
+        assert box["height"] < 24, f"{kind}: one line"
     return found
 
 
