@@ -11,6 +11,7 @@ protocol"; frame rules and limits in ``protocol.py``):
   action kind's words for the page); ``board.snapshot`` and ``call.snapshot`` in
   parts (``snapshot``, ``part``, ``parts``: see ``snapshots.py``); ``calls.delta``
   and ``call.delta`` as ``calls/live.py`` publishes them, each carrying versions;
+  ``calls.notice`` to board watchers (the bot dropped from a call);
   ``action.accepted`` / ``action.refused``; ``pong``; ``error`` with a ``code``
   and a sentence (and the message's ``request_id``, when it had one).
 
@@ -444,5 +445,10 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         await self._close(CLOSE_SIGNED_OUT)
 
     async def calls_delta(self, event: dict[str, Any]) -> None:
+        if self.watching_board:
+            await self._send(event)
+
+    async def calls_notice(self, event: dict[str, Any]) -> None:
+        """A notice for people watching the board (the bot dropped from a call)."""
         if self.watching_board:
             await self._send(event)

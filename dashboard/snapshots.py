@@ -22,6 +22,7 @@ from typing import Any, TypedDict
 from django.utils import timezone
 
 from callbot.calls.board import CallSummaryShape, call_summaries, live_calls
+from callbot.calls.dropped import recent_notices
 from callbot.calls.live import (
     ParticipantShape,
     action_shape,
@@ -62,6 +63,8 @@ class BoardSnapshot(TypedDict):
     type: str
     server_time: str | None
     calls: list[CallSummaryShape]
+    # Recent calls the bot was dropped from (``callbot.calls.dropped``).
+    notices: list[dict[str, Any]]
 
 
 class CallSnapshot(TypedDict):
@@ -76,11 +79,14 @@ class CallSnapshot(TypedDict):
 
 
 def board_snapshot() -> BoardSnapshot:
-    """Every live call's board row, in a fixed number of queries."""
+    """Every live call's board row, and the recent drops, in a fixed number of
+    queries."""
+    now = timezone.now()
     return {
         "type": "board.snapshot",
-        "server_time": iso(timezone.now()),
+        "server_time": iso(now),
         "calls": call_summaries(live_calls()),
+        "notices": recent_notices(now),
     }
 
 
@@ -143,6 +149,7 @@ def board_snapshot_parts(
         "type": whole["type"],
         "snapshot": snapshot_id,
         "server_time": whole["server_time"],
+        "notices": whole["notices"],
     }
     return snapshot_parts(
         head,

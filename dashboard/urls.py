@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from dashboard import audit_views, call_history, history, report_views, views
+from dashboard import (
+    audit_views,
+    call_history,
+    history,
+    permissions_panel,
+    report_views,
+    views,
+)
 
 app_name = "dashboard"
 
@@ -46,4 +53,9 @@ urlpatterns = [
     ),
     path("reports/", report_views.reports_page, name="reports"),
     path("reports/<slug:name>.csv", report_views.report_csv, name="report-csv"),
+    path(
+        "settings/permissions/",
+        permissions_panel.permissions_panel,
+        name="permissions",
+    ),
 ]

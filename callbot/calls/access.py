@@ -14,7 +14,7 @@ from collections.abc import Collection
 from django.contrib.auth.models import AnonymousUser, User
 
 from callbot.calls.models import Call, Participant
-from callbot.calls.states import CallKind, CallState
+from callbot.calls.states import CallState
 
 # Who asks: a signed-in user, an anonymous one (refused), or None for the bot.
 Actor = User | AnonymousUser | None
@@ -28,6 +28,7 @@ REFUSAL_CODES = frozenset(
         "call_not_found",
         "call_ended",
         "wrong_state",
+        "not_offered",
         "participant_not_found",
         "unsupported",
         "invalid",
@@ -70,14 +71,13 @@ def locked_call(
     *,
     states: Collection[CallState],
     verb: str,
-    group_only: bool = False,
     what: str = "",
 ) -> Call:
     """The call, locked (``FOR NO KEY UPDATE``), if it exists and allows the request.
 
     Must run inside a transaction. Raises ``ActionRefusedError``: no such call, the
-    call has ended, it is in a state the request does not fit, or it is a
-    peer-to-peer call and the request needs a group call.
+    call has ended, or it is in a state the request does not fit. Whether Graph
+    allows the request on a call of this kind and media is ``availability.py``'s.
     """
     if call_pk is None:
         raise ActionRefusedError("invalid", f"{what} needs a call.")
@@ -93,12 +93,6 @@ def locked_call(
             "wrong_state",
             f"Cannot {verb} a call that is {call.get_state_display().lower()}"
             f" (needs {_states_text(states)}).",
-        )
-    if group_only and call.kind == CallKind.PEER_TO_PEER:
-        raise ActionRefusedError(
-            "wrong_state",
-            f"Cannot {verb} a peer-to-peer call; invite someone to make it a "
-            "group call first.",
         )
     return call
 

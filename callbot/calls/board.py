@@ -13,6 +13,8 @@ from typing import Any, TypedDict
 
 from django.db.models import Count, Q, QuerySet
 
+from callbot.calls.availability import unavailable
+from callbot.calls.dropped import call_dropped_reason
 from callbot.calls.live import CallDelta, iso
 from callbot.calls.models import Action, Call, Participant
 from callbot.calls.states import ActionStatus, CallState
@@ -39,6 +41,10 @@ class CallSummaryShape(TypedDict):
     bot_muted: bool
     last_tone: str
     result: str
+    # Controls Graph does not allow on this call: kind -> the sentence saying why.
+    unavailable: dict[str, str]
+    # The bot was dropped for lack of a permission: what happened, in words.
+    dropped: str
     version: int
 
 
@@ -110,6 +116,8 @@ def call_summaries(calls: Iterable[Call]) -> list[CallSummaryShape]:
             "bot_muted": counts[c.pk]["bot_muted"],
             "last_tone": c.last_tone,
             "result": _result_text(c),
+            "unavailable": unavailable(c),
+            "dropped": call_dropped_reason(c),
             "version": c.version,
         }
         for c in calls
@@ -126,6 +134,8 @@ _BOARD_FIELDS = {
     "meeting_id",
     "established_at",
     "terminated_at",
+    "unavailable",
+    "dropped",
 }
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from callbot.calls import kinds, lifecycle, live
+from callbot.calls import dropped, kinds, lifecycle, live
 from callbot.calls.callwork import CallWork
 from callbot.calls.meetings import meeting_for_call
 from callbot.calls.models import Action
@@ -71,18 +71,23 @@ def apply_call(item: CallWork, n: Notification, r: CallResource, now: datetime) 
         old_state = call.state
         item.set("state", new_state.value)
         settle_by_state(item, old_state, new_state, r, now)
+    ended_now = False
     if new_state is not None:
         if new_state == CallState.ESTABLISHED and call.established_at is None:
             item.set("established_at", now, live.iso(now))
         if new_state == CallState.TERMINATED and call.terminated_at is None:
             item.set("terminated_at", now, live.iso(now))
             end_roster(item, now)
+            ended_now = True
     if r.media_state_audio is not None:
         item.set("media_state_audio", r.media_state_audio[:16])
     if r.result_info is not None:
         item.set("result_code", r.result_info.code)
         item.set("result_subcode", r.result_info.subcode)
         item.set("result_message", r.result_info.message[:2000])
+    if ended_now:
+        # Once per call: only the move to terminated sets terminated_at.
+        dropped.note_drop(call, now)
     tone = r.tone_info
     if tone is not None and (
         call.last_tone_sequence is None or tone.sequence_id > call.last_tone_sequence

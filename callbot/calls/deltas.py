@@ -14,7 +14,12 @@ from typing import Any
 from django.db.models import F
 
 from callbot.calls import board, live
+from callbot.calls.availability import unavailable
+from callbot.calls.dropped import call_dropped_reason
 from callbot.calls.models import Action, Call, Participant
+
+_AVAILABILITY_INPUTS = frozenset({"kind", "media_config_kind"})
+_RESULT_FIELDS = frozenset({"result_code", "result_subcode", "result_message"})
 
 
 def bump(
@@ -36,11 +41,19 @@ def bump(
     call.version = base + 1
     if save:
         Call.objects.filter(pk=call.pk).update(version=F("version") + 1)
+    changes = dict(call_changes or {})
+    # Derived fields travel with what they are derived from, so a page never
+    # works them out itself: what Graph allows follows the call's kind and media,
+    # the drop sentence its end result.
+    if _AVAILABILITY_INPUTS & changes.keys():
+        changes["unavailable"] = unavailable(call)
+    if _RESULT_FIELDS & changes.keys():
+        changes["dropped"] = call_dropped_reason(call)
     return live.CallDelta(
         call_id=call.pk,
         base_version=base,
         version=call.version,
-        call=dict(call_changes or {}),
+        call=changes,
         participants=[live.participant_shape(p) for p in participants],
         left=[p.graph_id for p in left],
         actions=[live.action_shape(a) for a in actions],

@@ -4,9 +4,11 @@ A row says which call states the kind needs (or that it creates its own call),
 whether it targets a participant, whether it only makes sense in a group call,
 whether a browser may ask for it over the socket, whether only the bot may, how
 its parameters are cleaned, how a call's state settles it when Graph answers with
-a bare 202, and whether it moves someone's hold state. The service, the socket,
-the page's labels (sent in the socket's ``hello``), ingest and the performers'
-completeness check all read this table.
+a bare 202, whether it moves someone's hold state, and which media the call must
+have (``media``; with ``group_only`` and ``unsupported`` the columns
+``availability.py`` words into "not offered on this call" sentences). The service,
+the socket, the page's labels (sent in the socket's ``hello``), ingest and the
+performers' completeness check all read this table.
 
 Two rows are requests rather than Actions: ``mute_all`` (one ``mute_participant``
 per person, see ``services.request``) and ``unmute_participant`` (always refused:
@@ -56,6 +58,12 @@ class KindSpec:
     # A request Graph cannot carry out: refused with this sentence.
     unsupported: str = ""
     label_text: str = ""
+    # The media a call must have for Graph to allow the kind: "app_hosted" or
+    # "service_hosted" (contract §6.9-§6.14); "" for either.
+    media: str = ""
+    # What the kind lets the bot do, for the sentence saying where Graph allows it
+    # ("mute itself"): ``availability.py`` words it.
+    can: str = ""
 
     @property
     def label(self) -> str:
@@ -125,8 +133,23 @@ _ROWS = [
     KindSpec(
         K.INVITE, _CONNECTED, "invite someone to", browser=True, clean=params.invite
     ),
-    KindSpec(K.MUTE_BOT, _CONNECTED, "mute the bot in", browser=True),
-    KindSpec(K.UNMUTE_BOT, _CONNECTED, "unmute the bot in", browser=True),
+    # Self-mute is for group calls only (contract §6.8).
+    KindSpec(
+        K.MUTE_BOT,
+        _CONNECTED,
+        "mute the bot in",
+        group_only=True,
+        browser=True,
+        can="mute itself",
+    ),
+    KindSpec(
+        K.UNMUTE_BOT,
+        _CONNECTED,
+        "unmute the bot in",
+        group_only=True,
+        browser=True,
+        can="unmute itself",
+    ),
     KindSpec(
         K.MUTE_PARTICIPANT,
         _CONNECTED,
@@ -134,6 +157,7 @@ _ROWS = [
         participant=True,
         group_only=True,
         browser=True,
+        can="mute someone",
     ),
     KindSpec(
         K.REMOVE_PARTICIPANT,
@@ -142,6 +166,7 @@ _ROWS = [
         participant=True,
         group_only=True,
         browser=True,
+        can="remove someone",
     ),
     KindSpec(
         K.START_HOLD_MUSIC,
@@ -166,10 +191,25 @@ _ROWS = [
         "play a prompt in",
         browser=True,
         clean=params.play_prompt,
+        media="service_hosted",
+        can="play prompts",
     ),
-    KindSpec(K.RECORD_RESPONSE, _CONNECTED, "record in", clean=params.record_response),
+    KindSpec(
+        K.RECORD_RESPONSE,
+        _CONNECTED,
+        "record in",
+        clean=params.record_response,
+        media="service_hosted",
+        can="record responses",
+    ),
     KindSpec(K.CANCEL_MEDIA_PROCESSING, _CONNECTED, "cancel media in"),
-    KindSpec(K.SUBSCRIBE_TO_TONE, _CONNECTED, "collect tones in"),
+    KindSpec(
+        K.SUBSCRIBE_TO_TONE,
+        _CONNECTED,
+        "collect tones in",
+        media="service_hosted",
+        can="collect key presses",
+    ),
     KindSpec(K.SEND_DTMF_TONES, _CONNECTED, "send tones in", clean=params.dtmf),
     KindSpec(
         K.CHANGE_SCREEN_SHARING_ROLE,
@@ -178,6 +218,9 @@ _ROWS = [
         group_only=True,
         browser=True,
         clean=params.screen_sharing_role,
+        # Application-hosted media group calls only (contract §6.14).
+        media="app_hosted",
+        can="change its screen-sharing role",
     ),
     KindSpec(
         K.UPDATE_RECORDING_STATUS,
@@ -196,6 +239,7 @@ _ROWS = [
         browser=True,
         is_action=False,
         label_text="Mute everyone except presenters",
+        can="mute people",
     ),
     KindSpec(
         "unmute_participant",

@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 LIVE_CALLS_GROUP = "calls.live"
 CALL_DELTA_TYPE = "call.delta"
 CALLS_DELTA_TYPE = "calls.delta"
+# Something a person should know about now (the bot dropped from a call), sent to
+# the live-calls group; handled by the consumer's ``calls_notice``.
+CALLS_NOTICE_TYPE = "calls.notice"
 
 
 def call_group(call_id: int) -> str:
@@ -187,6 +190,24 @@ def publish_deltas(deltas: list[CallDelta]) -> None:
 async def _send_all(layer: Any, messages: list[tuple[str, dict[str, Any]]]) -> None:
     for group, message in messages:
         await layer.group_send(group, message)
+
+
+def publish_notice(notice: dict[str, Any]) -> None:
+    """Send one notice to the live-calls group now. Call after commit."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    message = _checked({"type": CALLS_NOTICE_TYPE, "notice": notice})
+    try:
+        async_to_sync(layer.group_send)(LIVE_CALLS_GROUP, message)
+    except Exception:
+        # Recorded in the audit trail already; a missed push must not fail ingest.
+        logger.exception("publishing a %s notice failed", notice.get("kind"))
+
+
+def publish_notice_on_commit(notice: dict[str, Any]) -> None:
+    """Register ``notice`` to be published once the current transaction commits."""
+    transaction.on_commit(lambda: publish_notice(notice))
 
 
 def publish_on_commit(deltas: list[CallDelta]) -> None:

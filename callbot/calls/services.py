@@ -19,7 +19,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from callbot.calls import audit, deltas, enqueue, kinds
+from callbot.calls import audit, availability, deltas, enqueue, kinds
 from callbot.calls.access import (
     ActionRefusedError,
     Actor,
@@ -135,13 +135,13 @@ def request_mute_all(
     try:
         check_actor(actor)
         with transaction.atomic():
-            locked_call(
+            locked = locked_call(
                 call_pk,
                 states=row.states or (),
                 verb=row.verb,
-                group_only=row.group_only,
                 what=row.label.lower(),
             )
+            require_offered(locked, "mute_all")
     except ActionRefusedError as refused:
         audit.record_refusal(actor, "mute_all", call_pk, "", refused, client_ip)
         raise
@@ -164,6 +164,14 @@ def request_mute_all(
     ]
 
 
+def require_offered(call: Call, kind: str) -> None:
+    """Raise ``ActionRefusedError`` (``not_offered``) unless Graph allows ``kind`` on
+    ``call``, with the sentence the call page shows beside the disabled control."""
+    reason = availability.availability(call, kind)
+    if reason is not None:
+        raise ActionRefusedError("not_offered", reason)
+
+
 def _queue(
     kind: str,
     actor: Actor,
@@ -184,9 +192,9 @@ def _queue(
             call_pk,
             states=row.states,
             verb=row.verb,
-            group_only=row.group_only,
             what=row.label.lower(),
         )
+        require_offered(call, kind)
         if row.participant:
             participant = present_participant(call, participant_id)
     elif call_pk is not None:

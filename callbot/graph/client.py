@@ -25,6 +25,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from callbot.graph import bodies
+from callbot.graph.app_roles import AppGrant, read_grant
 from callbot.graph.bodies import (
     CallOptions,
     ChatInfoLike,
@@ -103,6 +104,12 @@ class GraphClient:
         view._transport = self._transport
         view._tenant_id = tenant_id
         return view
+
+    def app_grant(self, *, fresh: bool = False) -> AppGrant:
+        """The application permissions the app's token holds (its ``roles``), read
+        from the token itself; ``fresh`` asks for a new token first. Makes no Graph
+        request. Raises ``GraphAuthError`` when no readable token can be had."""
+        return read_grant(self._transport.access_token(self._tenant_id, fresh=fresh))
 
     def close(self) -> None:
         """Close the connection pool (for every ``for_tenant`` view too)."""

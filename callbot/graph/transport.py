@@ -91,6 +91,16 @@ class GraphTransport:
         if callable(close_tokens):
             close_tokens()
 
+    def access_token(self, tenant_id: str | None = None, *, fresh: bool = False) -> str:
+        """The bearer token requests to ``tenant_id`` carry; with ``fresh``, the
+        cached one is dropped first (when the provider can) so the answer reflects
+        permissions granted or revoked since. Raises ``GraphAuthError``."""
+        token = self._tokens.get_token(tenant_id)
+        if fresh and isinstance(self._tokens, InvalidatingTokenProvider):
+            self._tokens.invalidate(token, tenant_id)
+            token = self._tokens.get_token(tenant_id)
+        return token
+
     def send(
         self,
         method: str,

@@ -8,9 +8,13 @@ muting, sharing, hanging up and escalating a peer-to-peer call.
 
 Emulator choices where the contract is silent (also in docs/emulator.md):
 * A user who adds a third person to a peer-to-peer call with a bot lacking
-  ``Calls.InitiateGroupCall.All`` drops the bot: ``deleted`` with 403/7504 "Call was
-  escalated to a group call and the application lacks Calls.InitiateGroupCall.All". A
-  bot holding it stays: a call ``updated`` carrying the new ``chatInfo``, then rosters.
+  group-call permission drops the bot (Microsoft's calling docs: "If escalation is
+  initiated by another participant and the bot does not have join-group-call
+  permission, your bot is dropped from the call"): ``deleted`` with 403/7504 "Call
+  was escalated to a group call and the application lacks Calls.JoinGroupCall.All".
+  A bot holding ``Calls.JoinGroupCall.All`` (or ``...AsGuest.All``) stays: a call
+  ``updated`` carrying the new ``chatInfo``, then rosters. (Inviting someone itself,
+  the bot escalates with ``Calls.InitiateGroupCall.All``, checked by ``invite``.)
 * Joining an unknown ``joinMeetingId`` or ``tokenMeetingInfo`` answers 201 and then ends
   the call with 480/10134 "Could not route the call", as Graph reports routing failures
   asynchronously (§6.2).
@@ -45,8 +49,10 @@ from callbot.simulator.model import (
 RESULT_ESCALATION_DROP = (
     403,
     7504,
-    "Call was escalated to a group call and the application lacks Calls.InitiateGroupCall.All.",
+    "Call was escalated to a group call and the application lacks Calls.JoinGroupCall.All.",
 )
+# Either keeps a bot in a call a participant escalates (contract §1.3).
+STAY_IN_GROUP_CALL = ("Calls.JoinGroupCall.All", "Calls.JoinGroupCallAsGuest.All")
 
 
 class Calling:
@@ -346,7 +352,7 @@ class Calling:
         """The peer of a peer-to-peer call adds ``newcomer`` (contract §7.11).
 
         Returns the newcomer's participant id. See the module docstring for what a
-        bot without ``Calls.InitiateGroupCall.All`` gets.
+        bot without ``Calls.JoinGroupCall.All`` gets.
         """
         engine = self.engine
         if call.kind != "p2p" or call.state != "established":
@@ -359,7 +365,7 @@ class Calling:
             messageId="0",
             replyChainMessageId=None,
         )
-        if "Calls.InitiateGroupCall.All" not in engine.config.bot.permissions:
+        if not set(STAY_IN_GROUP_CALL) & set(engine.config.bot.permissions):
             engine.events.add(
                 "call",
                 f"call {call.id} escalated; bot lacks group-call permission",

@@ -389,6 +389,19 @@ async def settings(request: Request, emulator: Emulator) -> Response:
             ):
                 raise bad_request("'permissions' must be an array of permission names.")
             config.bot.permissions = tuple(perms)
+        if "revokePermissions" in body:
+            # The switch to take one role away (the token's ``roles`` lose it from
+            # the next token on), leaving the rest as they are.
+            revoked = body["revokePermissions"]
+            if not isinstance(revoked, list) or any(
+                not isinstance(p, str) for p in revoked
+            ):
+                raise bad_request(
+                    "'revokePermissions' must be an array of permission names."
+                )
+            config.bot.permissions = tuple(
+                p for p in config.bot.permissions if p not in revoked
+            )
         if "speed" in body:
             try:
                 emulator.clock.set_speed(float(body["speed"]))

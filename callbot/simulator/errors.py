@@ -43,6 +43,13 @@ def forbidden(permission: str) -> GraphError:
     )
 
 
+def unknown_segment(segment: str) -> GraphError:
+    """400: a path segment Graph's OData routing does not know (no such action)."""
+    return GraphError(
+        400, "BadRequest", f"Resource not found for the segment '{segment}'."
+    )
+
+
 def not_found(what: str) -> GraphError:
     """404: unknown resource, notably any call after it terminated (contract §6.3)."""
     return GraphError(404, "NotFound", f"{what} was not found.")

@@ -25,7 +25,13 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from callbot.simulator import validate
 from callbot.simulator.emulator import Emulator, emulator_of
-from callbot.simulator.errors import GraphError, bad_request, error_body, not_found
+from callbot.simulator.errors import (
+    GraphError,
+    bad_request,
+    error_body,
+    not_found,
+    unknown_segment,
+)
 from callbot.simulator.identity import InvalidTokenError
 from callbot.simulator.model import Call, Operation
 from callbot.simulator.roster import participants_json
@@ -223,11 +229,7 @@ async def call_action(
     elif action == "updaterecordingstatus":
         operation = emulator.participants.recording_status(call, body, roles)
     else:
-        raise GraphError(
-            400,
-            "BadRequest",
-            f"Unsupported action '{request.path_params['action']}' on a call.",
-        )
+        raise unknown_segment(request.path_params["action"])
     return _operation_response(request, call, operation)
 
 
@@ -292,11 +294,9 @@ async def participant_action(
         # The two hold-music actions are the only operation-returning ones answered
         # 202 rather than 200 (contract §6.1).
         return _operation_response(request, call, operation, status=202)
-    raise GraphError(
-        400,
-        "BadRequest",
-        f"Unsupported action '{request.path_params['action']}' on a participant.",
-    )
+    # Graph has no participant ``unmute`` (contract §6.16: "There is no API to
+    # unmute others"); like any segment it does not know, OData answers 400.
+    raise unknown_segment(request.path_params["action"])
 
 
 @graph_endpoint

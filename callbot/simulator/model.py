@@ -227,6 +227,14 @@ class Call:
             (self.media_config or {}).get("@odata.type", "")
         ).lower().endswith("servicehostedmediaconfig")
 
+    @property
+    def app_hosted(self) -> bool:
+        return (
+            str((self.media_config or {}).get("@odata.type", ""))
+            .lower()
+            .endswith("apphostedmediaconfig")
+        )
+
     def bump(self) -> None:
         """Wake whoever waits on this call (the scenario driver)."""
         self.changed.set()

@@ -239,6 +239,12 @@ class ParticipantDesk:
         self.engine.require(roles, "Calls.AccessMedia.All")
         require_established(call)
         require_group(call, "changeScreenSharingRole")
+        if not call.app_hosted:
+            # Application-hosted media group calls only (contract §6.14); an
+            # invalid combination is a 400 (§11.1).
+            raise bad_request(
+                "changeScreenSharingRole needs a call with appHostedMediaConfig."
+            )
         participant = self._participant(call, call.my_participant_id)
         participant.sharing = role.lower() == "sharer"
         self.engine.roster_changed(call.conversation, [participant], [])

@@ -1,11 +1,13 @@
 // The live board: one row per live call, updated in place from deltas.
 
 import { DeltaOrder, LiveSocket, KIND_LABELS, SnapshotParts, duration, el, frameBatcher, stateLabel, syncClock } from "./live.js";
+import { applyOffers } from "./offered.js";
 
 const rowsBody = document.getElementById("board-rows");
 const empty = document.getElementById("board-empty");
 const count = document.getElementById("call-count");
 const summary = document.getElementById("board-summary");
+const notices = document.getElementById("board-notices");
 const ENDED_LINGER_MS = 8000;
 
 const calls = new Map(); // id -> {data, tr, cells, dirty}
@@ -37,12 +39,15 @@ function createRow(data) {
 function paint(entry) {
   const d = entry.data;
   const c = entry.cells;
+  // Any control a row carries (data-kind) is offered only where Graph allows it.
+  applyOffers(entry.tr, d.unavailable, labels);
   entry.tr.dataset.version = d.version;
   entry.tr.dataset.state = d.state;
   c.kind.textContent = KIND_LABELS[d.kind] || d.kind;
   entry.link.textContent = d.subject || d.caller || `${d.direction} call`;
   entry.link.title = d.graph_id || "";
   c.state.replaceChildren(el("span", { class: "state", dataset: { state: d.state } }, stateLabel(d.state)));
+  if (d.dropped) c.state.append(el("span", { class: "why", dataset: { dropped: "true" } }, d.dropped));
   // Peer-to-peer calls carry no roster: a zero there would mislead.
   const noRoster = d.kind === "peer_to_peer" && !d.participant_count;
   c.people.textContent = noRoster ? "1:1" : d.participant_count ?? "–";
@@ -51,6 +56,7 @@ function paint(entry) {
   c.pending.textContent = d.pending_actions || "";
   c.pending.classList.toggle("hot", (d.pending_actions || 0) > 0);
   c.bot.replaceChildren(el("span", { class: d.bot_muted ? "mic off" : "mic on" }, d.bot_muted ? "muted" : "open"));
+  applyOffers(entry.tr, d.unavailable, labels);
   tick(entry);
 }
 
@@ -71,6 +77,17 @@ function render() {
   const people = live.reduce((n, e) => n + (e.data.participant_count || 0), 0);
   const pending = live.reduce((n, e) => n + (e.data.pending_actions || 0), 0);
   summary.textContent = `${people} people in calls · ${pending} pending actions`;
+}
+
+// --- notices: calls the bot was dropped from (board snapshot, calls.notice) ---------
+
+let labels = {};
+
+function addNotice(n) {
+  if (notices.querySelector(`[data-call-id="${n.call_id}"]`)) return;
+  const li = el("li", { class: "dropped", dataset: { callId: n.call_id, notice: n.kind } });
+  li.append(el("a", { href: `/calls/${n.call_id}/` }, n.title || `call ${n.call_id}`), ": ", n.text);
+  notices.prepend(li);
 }
 
 function upsert(data) {
@@ -107,6 +124,7 @@ function onSnapshotPart(message) {
 
 function onSnapshot(message) {
   syncClock(message.server_time);
+  for (const n of [...(message.notices || [])].reverse()) addNotice(n);
   const seen = new Set();
   for (const row of [...message.calls].reverse()) {
     seen.add(row.id);
@@ -156,8 +174,10 @@ function onDelta(row) {
 const socket = new LiveSocket({
   subscriptions: [{ board: true }],
   onMessage(message) {
-    if (message.type === "board.snapshot") onSnapshotPart(message);
+    if (message.type === "hello") labels = message.labels || {};
+    else if (message.type === "board.snapshot") onSnapshotPart(message);
     else if (message.type === "calls.delta") onDelta(message.call);
+    else if (message.type === "calls.notice") addNotice(message.notice);
   },
 });
 socket.connect();

@@ -2,6 +2,7 @@
 // timeline, and the supervisor's controls with pending → outcome feedback.
 
 import { DeltaOrder, LiveSocket, KIND_LABELS, SnapshotParts, clockTime, duration, el, frameBatcher, stateLabel, syncClock } from "./live.js";
+import { applyOffers, pruneReasons } from "./offered.js";
 
 const root = document.getElementById("call");
 const callId = Number(root.dataset.callId);
@@ -11,6 +12,9 @@ const rosterCount = document.getElementById("roster-count");
 const filterInput = document.getElementById("roster-filter");
 const timelineList = document.getElementById("timeline");
 const feedback = document.getElementById("action-feedback");
+const controls = document.getElementById("controls");
+const reasonLists = [...document.querySelectorAll("[data-reasons-list]")];
+const droppedNote = document.getElementById("call-dropped");
 const TIMELINE_MAX = 500;
 
 // Each action kind's words, from the server's hello (the labels its timeline uses),
@@ -43,9 +47,9 @@ function participantRow(p) {
     const box = el("div", { class: "row-actions" });
     td.append(box);
     box.append(
-      el("button", { type: "button", dataset: { act: "mute_participant" }, title: "Mute (Teams cannot unmute someone else)" }, "Mute"),
-      el("button", { type: "button", dataset: { act: "hold" } }, "Hold"),
-      el("button", { type: "button", class: "danger", dataset: { act: "remove_participant", confirm: "Remove this person from the call?" } }, "Remove"),
+      el("button", { type: "button", dataset: { act: "mute_participant", kind: "mute_participant" } }, "Mute"),
+      el("button", { type: "button", dataset: { act: "start_hold_music", kind: "start_hold_music" } }, "Hold"),
+      el("button", { type: "button", class: "danger", dataset: { act: "remove_participant", kind: "remove_participant", confirm: "Remove this person from the call?" } }, "Remove"),
       el("span", { class: "row-status", role: "status" }),
     );
     tr.append(td);
@@ -70,16 +74,22 @@ function paintParticipant(entry) {
   c.sharing.textContent = p.is_sharing_screen ? "sharing" : "";
   c.joined.textContent = clockTime(p.joined_at);
   if (c.actions) {
-    const [mute, hold, remove] = c.actions.querySelectorAll("button");
+    applyOffers(tr, call.unavailable, labels); // before: hands back what is offered again
+    const button = (kind) => c.actions.querySelector(`button[data-act="${kind}"]`);
+    const mute = button("mute_participant");
+    const hold = c.actions.querySelector("button[data-act$=hold_music]");
+    const remove = button("remove_participant");
     const busy = pendingFor(p.id);
     mute.disabled = p.is_muted || p.is_bot || busy.has("mute_participant");
     mute.textContent = busy.has("mute_participant") ? "Muting…" : p.is_muted ? "Muted" : "Mute";
     const held = p.on_hold || heldByAction(p.id);
     hold.dataset.act = held ? "stop_hold_music" : "start_hold_music";
+    hold.dataset.kind = hold.dataset.act;
     hold.textContent = held ? "Unhold" : "Hold";
     hold.disabled = p.is_bot || busy.has("start_hold_music") || busy.has("stop_hold_music");
     remove.disabled = p.is_bot || busy.has("remove_participant");
     c.actions.firstChild.classList.toggle("hidden-bot", p.is_bot);
+    applyOffers(tr, call.unavailable, labels); // after: what is refused stays so
   }
   applyFilter(entry);
 }
@@ -181,9 +191,15 @@ function paintHeader() {
     mute.hidden = bot;
     unmute.hidden = !bot;
   }
+  if (droppedNote) {
+    droppedNote.textContent = call.dropped || "";
+    droppedNote.hidden = !call.dropped;
+  }
   if (canAct) {
     const ended = call.state === "terminated";
+    applyOffers(controls, call.unavailable, labels);
     for (const b of document.querySelectorAll("#controls button")) b.disabled = ended || b.dataset.busy === "true";
+    applyOffers(controls, call.unavailable, labels);
   }
   tick();
 }
@@ -200,6 +216,14 @@ function render() {
   dirtyPeople.clear();
   if (headerDirty) paintHeader();
   headerDirty = false;
+}
+
+// What Graph allows on the call changed (a snapshot, or a peer-to-peer call that
+// became a group call): every control is painted again.
+function offersChanged() {
+  for (const id of people.keys()) dirtyPeople.add(id);
+  for (const list of reasonLists) pruneReasons(list, call.unavailable);
+  headerDirty = true;
 }
 
 // --- timeline ----------------------------------------------------------------------
@@ -262,6 +286,7 @@ function onSnapshot(m) {
   syncClock(m.server_time);
   version = m.version;
   call = m.call;
+  offersChanged();
   const before = new Map(actions);
   actions.clear();
   for (const a of [...m.actions].reverse()) {
@@ -314,6 +339,7 @@ function applyDelta(m) {
       addTimeline({ at: null, source: "call", text: `state → ${stateLabel(m.call.state)}` });
     }
     call = { ...call, ...m.call };
+    if ("unavailable" in m.call) offersChanged();
     if ("result_code" in m.call || "result_message" in m.call) {
       call.result = `${m.call.result_code ?? call.result_code ?? ""}/${m.call.result_subcode ?? 0} ${m.call.result_message ?? ""}`.trim();
     }

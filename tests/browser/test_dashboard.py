@@ -41,7 +41,9 @@ def test_a_supervisor_watches_a_call_appear_and_mutes_a_participant(
     # The row is drawn before its state attributes are filled in.
     ana.and_(page.locator("[data-muted]")).wait_for()
     assert ana.get_attribute("data-muted") == "false"
-    assert page.get_by_text("never unmute them").is_visible()
+    assert page.get_by_text(
+        "Teams does not let a bot unmute someone else; ask them to unmute themselves."
+    ).is_visible()
 
     ana.get_by_role("button", name="Mute").click()
 
@@ -237,9 +239,8 @@ def test_every_call_control_reaches_teams_and_shows_its_outcome(
     controls.get_by_role("button", name="Invite").click()
     done("Invite → +14255550199")
 
-    controls.get_by_label("Bot screen sharing").select_option("sharer")
-    controls.get_by_role("button", name="Change role").click()
-    done("Change Screen Sharing Role → sharer")
+    # The meeting's media is hosted by Teams: no screen-sharing role (§6.14).
+    assert controls.get_by_role("button", name="Change role").is_disabled()
 
     controls.get_by_label("Recording status").select_option("recording")
     controls.get_by_role("button", name="Set status").click()

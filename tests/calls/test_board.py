@@ -147,6 +147,8 @@ def test_a_changed_call_sends_only_the_changed_fields_of_its_row(
         "state": "hold",
         "caller": "Dana Lee",
         "result": "200/0 Held.",
+        # Derived from the result, so sent with it: not a drop.
+        "dropped": "",
     }
 
 

@@ -179,8 +179,11 @@ def test_muting_someone_in_a_peer_to_peer_call_is_refused(bob: Any) -> None:
         request_action(
             "mute_participant", actor=bob, call=call, participant_id=ana.graph_id
         )
-    assert refused.value.code == "wrong_state"
-    assert "peer-to-peer" in refused.value.message
+    assert refused.value.code == "not_offered"
+    assert refused.value.message == (
+        "Teams lets a bot mute someone only in group calls and meetings; "
+        "this is a peer-to-peer call."
+    )
 
 
 @pytest.mark.parametrize(
@@ -199,6 +202,10 @@ def test_muting_someone_in_a_peer_to_peer_call_is_refused(bob: Any) -> None:
 def test_bad_parameters_get_a_clear_error(
     bob: Any, group_call: Call, kind: str, params: dict[str, Any], fragment: str
 ) -> None:
+    if kind == "change_screen_sharing_role":
+        # Offered only with media the app hosts (contract §6.14).
+        group_call.media_config_kind = "app_hosted"
+        group_call.save(update_fields=["media_config_kind"])
     with pytest.raises(ActionRefusedError) as refused:
         request_action(kind, actor=bob, call=group_call, params=params)
     assert refused.value.code == "invalid"

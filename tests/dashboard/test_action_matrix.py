@@ -28,6 +28,7 @@ FORBIDDEN = "refused:forbidden"  # the role may watch but not act
 UNSUPPORTED = "refused:unsupported"  # Graph cannot do it, whoever asks
 SIGNED_OUT = "signed out"  # socket closed with 4401; a page redirects to sign-in
 NOT_OFFERED = "not offered"  # no form asks for this kind
+NOT_OFFERED_HERE = "refused:not_offered"  # Graph does not allow it on this call
 
 ROLES = ("admin", "supervisor", "auditor", "signed out")
 
@@ -54,7 +55,14 @@ SOCKET: dict[str, tuple[str, str, str, str]] = {
     "cancel_media_processing": (INVALID, INVALID, INVALID, SIGNED_OUT),
     "subscribe_to_tone": (INVALID, INVALID, INVALID, SIGNED_OUT),
     "send_dtmf_tones": (INVALID, INVALID, INVALID, SIGNED_OUT),
-    "change_screen_sharing_role": (ACCEPTED, ACCEPTED, FORBIDDEN, SIGNED_OUT),
+    # The meeting's media is service hosted: Graph changes the role only with
+    # app-hosted media (contract §6.14), so the control is not offered.
+    "change_screen_sharing_role": (
+        NOT_OFFERED_HERE,
+        NOT_OFFERED_HERE,
+        FORBIDDEN,
+        SIGNED_OUT,
+    ),
     "update_recording_status": (ACCEPTED, ACCEPTED, FORBIDDEN, SIGNED_OUT),
     "keep_alive": (INVALID, INVALID, INVALID, SIGNED_OUT),
     "mute_all": (ACCEPTED, ACCEPTED, FORBIDDEN, SIGNED_OUT),

@@ -102,8 +102,12 @@ def test_a_placed_call_is_returned_establishing_then_read_kept_alive_and_hung_up
 def test_a_group_calls_roster_is_read_changed_and_mirrored_in_the_database(
     quiet_bot: Callbot, client: GraphClient
 ) -> None:
+    # App-hosted media: the screen-sharing role needs it (contract §6.14).
     placed = client.place_group_call(
-        [ANA, LEE], "Sev2 triage", callback_uri=quiet_bot.webhook
+        [ANA, LEE],
+        "Sev2 triage",
+        callback_uri=quiet_bot.webhook,
+        media_config=bodies.app_hosted_media_config("media-sdk-blob"),
     )
     assert placed.id
     call = stored_call(placed.id, state="established")

@@ -15,6 +15,7 @@ from email.utils import format_datetime
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 import respx
 
@@ -643,8 +644,34 @@ def test_every_public_method_has_a_wire_test() -> None:
         for name in vars(GraphClient)
         if not name.startswith("_") and callable(getattr(GraphClient, name))
     }
-    lifecycle = {"for_tenant", "close", "list_participants", "download_recording"}
+    # app_grant sends nothing to Graph: it reads the token (test below).
+    lifecycle = {
+        "for_tenant",
+        "close",
+        "list_participants",
+        "download_recording",
+        "app_grant",
+    }
     assert public - lifecycle == set(CASES)
+
+
+def test_app_grant_reads_the_roles_of_the_token_requests_carry() -> None:
+    key = "a-signing-key-only-graph-would-check-0123"
+    old = jwt.encode({"roles": ["Calls.Initiate.All"]}, key, algorithm="HS256")
+    new = jwt.encode(
+        {"roles": ["Calls.Initiate.All", "Calls.AccessMedia.All"]},
+        key,
+        algorithm="HS256",
+    )
+    tokens = StaticTokenProvider(old, new)
+    client = GraphClient(BASE_URL, tokens)
+
+    cached = client.app_grant()
+    fresh = client.app_grant(fresh=True)
+
+    assert cached.roles == {"Calls.Initiate.All"}
+    assert fresh.roles == {"Calls.Initiate.All", "Calls.AccessMedia.All"}
+    assert tokens.invalidated == [old]
 
 
 def test_list_participants_follows_next_links(

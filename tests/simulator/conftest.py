@@ -23,6 +23,7 @@ from tests.support.emulator import (
 )
 
 SERVICE_MEDIA = {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"}
+APP_MEDIA = {"@odata.type": "#microsoft.graph.appHostedMediaConfig", "blob": "<media>"}
 ANA = {
     "user": {"id": "e5d4c3b2-a190-4f8e-b7d6-c5b4a3928170", "displayName": "Ana Lopez"}
 }
@@ -103,6 +104,7 @@ def meeting_with_bot(
     webhook: RecordingWebhook,
     graph: httpx.Client,
     delta: bool = False,
+    media: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], str]:
     """A meeting the bot joined (by chatInfo + organizerMeetingInfo); returns it and the call id."""
     meeting = emulator.control("POST", "/meetings", {"subject": "Sev2 bridge"})
@@ -110,7 +112,7 @@ def meeting_with_bot(
         "@odata.type": "#microsoft.graph.call",
         "callbackUri": webhook.url,
         "requestedModalities": ["audio"],
-        "mediaConfig": SERVICE_MEDIA,
+        "mediaConfig": media or SERVICE_MEDIA,
         "chatInfo": meeting["chatInfo"],
         "meetingInfo": meeting["meetingInfo"],
         "tenantId": emulator.config.bot.tenant_id,

@@ -8,6 +8,7 @@ import httpx
 
 from tests.simulator.conftest import (
     ANA,
+    APP_MEDIA,
     LEE,
     RAVI,
     meeting_with_bot,
@@ -189,7 +190,7 @@ def test_hold_music_answers_202_running_then_completes(
 def test_screen_sharing_role_shows_the_bots_stream(
     emulator: RunningEmulator, webhook: RecordingWebhook, graph: httpx.Client
 ) -> None:
-    _, call_id = meeting_with_bot(emulator, webhook, graph)
+    _, call_id = meeting_with_bot(emulator, webhook, graph, media=APP_MEDIA)
     bot_id = graph.get(f"/communications/calls/{call_id}").json()["myParticipantId"]
 
     response = graph.post(
@@ -284,10 +285,9 @@ def test_escalation_drops_a_bot_without_group_call_permission(
         "PATCH",
         "/config",
         {
-            "permissions": [
-                "Calls.Initiate.All",
+            "revokePermissions": [
                 "Calls.JoinGroupCall.All",
-                "Calls.AccessMedia.All",
+                "Calls.JoinGroupCallAsGuest.All",
             ]
         },
     )
@@ -297,10 +297,15 @@ def test_escalation_drops_a_bot_without_group_call_permission(
     deleted = webhook.wait_for(
         lambda n: [i for i in n if i["changeType"] == "deleted"], call_id
     )[0]
-    assert (
-        deleted["resourceData"]["resultInfo"]["code"],
-        deleted["resourceData"]["resultInfo"]["subcode"],
-    ) == (403, 7504)
+    assert deleted["resourceData"]["resultInfo"] == {
+        "@odata.type": "#microsoft.graph.resultInfo",
+        "code": 403,
+        "subcode": 7504,
+        "message": (
+            "Call was escalated to a group call and the application lacks "
+            "Calls.JoinGroupCall.All."
+        ),
+    }
 
 
 def test_escalation_keeps_a_permitted_bot_and_starts_rosters(

@@ -1,0 +1,65 @@
+"""The app's permissions against what each feature needs."""
+
+from __future__ import annotations
+
+from callbot.calls.app_permissions import FEATURES, KNOWN_PERMISSIONS, permission_report
+
+ALL = (
+    "Calls.Initiate.All",
+    "Calls.InitiateGroupCall.All",
+    "Calls.JoinGroupCall.All",
+    "Calls.JoinGroupCallAsGuest.All",
+    "Calls.AccessMedia.All",
+    "OnlineMeetings.ReadWrite.All",
+)
+
+
+def test_the_table_knows_every_permission_of_the_contract() -> None:
+    assert set(KNOWN_PERMISSIONS) == set(ALL)
+    assert all(f.without for f in FEATURES if f.needs)
+
+
+def test_with_every_permission_everything_works() -> None:
+    report = permission_report([*ALL, "User.Read.All"])
+
+    assert report.held == KNOWN_PERMISSIONS
+    assert report.missing == ()
+    assert report.problems == ()
+    assert all(s.works for s in report.features)
+    assert report.unused == ("User.Read.All",)
+
+
+def test_a_missing_permission_is_named_with_what_stops_working() -> None:
+    report = permission_report([p for p in ALL if p != "Calls.JoinGroupCall.All"])
+
+    [missing] = report.missing
+    assert missing.name == "Calls.JoinGroupCall.All"
+    assert not missing.optional
+    assert missing.stops == (
+        "The bot cannot join meetings or answer their invites, and Teams drops it "
+        "from any call a participant adds a third person to.",
+    )
+    stopped = [s.feature.name for s in report.features if not s.works]
+    assert stopped == [
+        "Join meetings, answer meeting invites, remove participants, and stay in "
+        "a call someone turns into a group call"
+    ]
+
+
+def test_a_missing_optional_permission_is_no_problem() -> None:
+    report = permission_report(
+        [p for p in ALL if p != "Calls.JoinGroupCallAsGuest.All"]
+    )
+
+    assert [m.name for m in report.missing] == ["Calls.JoinGroupCallAsGuest.All"]
+    assert report.missing[0].optional
+    assert report.problems == ()
+
+
+def test_no_permissions_leaves_only_what_needs_none() -> None:
+    report = permission_report([])
+
+    assert [s.works for s in report.features] == [not f.needs for f in FEATURES]
+    assert {m.name for m in report.problems} == set(ALL) - {
+        "Calls.JoinGroupCallAsGuest.All"
+    }

@@ -1,0 +1,45 @@
+"""Snapshots and deltas carry what each call does not offer, and why."""
+
+from __future__ import annotations
+
+import pytest
+
+from callbot.calls import deltas
+from callbot.calls.availability import unavailable
+from callbot.calls.states import CallKind
+from dashboard.snapshots import board_snapshot, call_snapshot
+from tests.factories import CallFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_call_snapshot_and_board_row_carry_the_reasons() -> None:
+    p2p = CallFactory(kind=CallKind.PEER_TO_PEER)
+    meeting = CallFactory(kind=CallKind.MEETING, media_config_kind="service_hosted")
+
+    page = call_snapshot(p2p.pk)["call"]
+    rows = {row["id"]: row for row in board_snapshot()["calls"]}
+
+    assert page["unavailable"]["mute_bot"] == (
+        "Teams lets a bot mute itself only in group calls and meetings; "
+        "this is a peer-to-peer call."
+    )
+    assert rows[p2p.pk]["unavailable"] == page["unavailable"] == unavailable(p2p)
+    assert "mute_bot" not in rows[meeting.pk]["unavailable"]
+    assert rows[meeting.pk]["unavailable"]["change_screen_sharing_role"] == (
+        "Teams lets a bot change its screen-sharing role only when the app hosts "
+        "the call's media; Teams hosts this call's media."
+    )
+    assert (page["dropped"], rows[meeting.pk]["dropped"]) == ("", "")
+
+
+def test_a_call_that_becomes_a_group_call_sends_its_new_reasons() -> None:
+    call = CallFactory(kind=CallKind.PEER_TO_PEER)
+    call.kind = CallKind.GROUP
+
+    delta = deltas.bump(call, call_changes={"kind": "group"})
+    quiet = deltas.bump(call, call_changes={"media_state_audio": "active"})
+
+    assert "mute_bot" not in delta.call["unavailable"]
+    assert delta.call["unavailable"] == unavailable(call)
+    assert "unavailable" not in quiet.call
