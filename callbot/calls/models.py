@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+# Alerts live in their own module; imported here so they are the calls app's models.
+from callbot.calls.alertmodels import Alert, AlertKind, AlertSettings  # noqa: F401
 from callbot.calls.states import ActionStatus, CallDirection, CallKind, CallState
 
 
