@@ -82,9 +82,9 @@ function render() {
   count.textContent = filtered === live.length ? live.length : `${filtered} of ${live.length}`;
   empty.hidden = calls.size > 0;
   noneMatch.hidden = calls.size === 0 || shown > 0;
-  const people = live.reduce((n, e) => n + (e.data.participant_count || 0), 0);
+  // People in calls are counted in the KPI strip (callers of 1:1 calls included).
   const pending = live.reduce((n, e) => n + (e.data.pending_actions || 0), 0);
-  summary.textContent = `${people} people in calls · ${pending} pending actions`;
+  summary.textContent = `${pending} pending actions`;
 }
 
 function upsert(data) {
