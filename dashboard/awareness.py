@@ -137,14 +137,19 @@ class AwarenessMixin:
         if request.call is None:
             return
         try:
-            target = next((s["target"] for s in shapes if s.get("target")), "")
+            # "Mute everyone" names no participant: its actions' targets are many.
+            target = next(
+                (s["target"] for s in shapes if s.get("target")), request.participant
+            )
+            if not request.participant:
+                target = ""
             now = time.time()
             act: dict[str, Any] = {
                 "user": self.user.get_username(),
                 "kind": request.kind,
                 "label": LABELS.get(request.kind, request.kind),
                 "participant": request.participant,
-                "target": target or request.participant,
+                "target": target,
                 "at": now,
             }
             others = await presence.presence_store().record_act(request.call, act)

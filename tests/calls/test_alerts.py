@@ -16,6 +16,8 @@ from callbot.calls.alertmodels import Alert, AlertKind, AlertSettings
 from callbot.calls.models import Call, CallEvent
 from callbot.calls.states import ActionStatus
 from callbot.graph.errors import GraphTransientError
+from dashboard.permissions import Role
+from dashboard.roles import upsert_user
 from tests.factories import ActionFactory, CallFactory
 from tests.support.fake_graph import FakeGraph
 
@@ -201,3 +203,40 @@ def test_a_call_heard_from_recently_raises_no_silence_alert(graph: FakeGraph) ->
     call = CallFactory(state="established")
     assert upkeep.reconcile_call(call.pk) == "alive"
     assert not Alert.objects.exists()
+
+
+def test_an_admin_sets_the_thresholds_in_the_admin_and_a_supervisor_cannot(
+    client: Any,
+) -> None:
+    ada = upsert_user("ada", Role.ADMIN, password="ada-pw-12345")[0]
+    bob = upsert_user("bob", Role.SUPERVISOR, password="bob-pw-12345")[0]
+    client.force_login(bob)
+    assert client.get("/admin/calls/alertsettings/").status_code in (302, 403)
+
+    client.force_login(ada)
+    form = {
+        "ringing_enabled": "on",
+        "ringing_seconds": "45",
+        "silent_enabled": "on",
+        "silent_minutes": "5",
+        "action_failed_enabled": "on",
+        "expire_minutes": "30",
+    }
+    bad = client.post(
+        "/admin/calls/alertsettings/add/", {**form, "ringing_seconds": "0"}
+    )
+    assert bad.status_code == 200  # the form again, with the error
+    assert not AlertSettings.objects.exists()
+    saved = client.post("/admin/calls/alertsettings/add/", form)
+    assert saved.status_code == 302
+    rules = alerts.alert_settings()
+    assert (rules.ringing_seconds, rules.silent_minutes, rules.expire_minutes) == (
+        45,
+        5,
+        30,
+    )
+    assert not rules.bot_dropped_enabled
+    assert alerts.raise_alert("bot_dropped", CallFactory(), "off") is None
+    # One row: no second one to add, and none to delete.
+    assert client.get("/admin/calls/alertsettings/add/").status_code == 403
+    assert client.get("/admin/calls/alertsettings/1/delete/").status_code == 403
