@@ -64,30 +64,40 @@ class AwarenessMixin:
     # --- presence -------------------------------------------------------------------
 
     async def presence_join(self, call_id: int) -> None:
-        watchers = await presence.presence_store().join(
-            call_id, self.channel_name, self.user.get_username()
-        )
-        await self._publish_presence(call_id, watchers)
+        """Join the call's watchers and tell the others. Never raises: a presence
+        store that is away costs the page its "also watching", not the call."""
+        try:
+            watchers = await presence.presence_store().join(
+                call_id, self.channel_name, self.user.get_username()
+            )
+            await self._publish_presence(call_id, watchers)
+        except Exception:
+            logger.exception("joining the presence of call %s failed", call_id)
         if self.refresher is None:
             self.refresher = asyncio.get_running_loop().create_task(self._refresh())
 
     async def presence_leave(self, call_id: int) -> None:
-        watchers = await presence.presence_store().leave(call_id, self.channel_name)
-        await self._publish_presence(call_id, watchers)
+        """Leave the call's watchers and tell the others (never raises)."""
+        try:
+            watchers = await presence.presence_store().leave(call_id, self.channel_name)
+            await self._publish_presence(call_id, watchers)
+        except Exception:
+            logger.exception("leaving the presence of call %s failed", call_id)
 
     async def presence_leave_all(self) -> None:
         if self.refresher is not None:
             self.refresher.cancel()
             self.refresher = None
         for call_id in list(getattr(self, "watching_calls", ())):
-            try:
-                await self.presence_leave(call_id)
-            except Exception:
-                logger.exception("leaving the presence of call %s failed", call_id)
+            await self.presence_leave(call_id)
 
     async def watchers_of(self, call_id: int) -> list[str]:
-        """Who watches the call (for its snapshot)."""
-        return await presence.presence_store().watchers(call_id)
+        """Who watches the call (for its snapshot); empty if the store is away."""
+        try:
+            return await presence.presence_store().watchers(call_id)
+        except Exception:
+            logger.exception("reading the watchers of call %s failed", call_id)
+            return []
 
     async def _publish_presence(self, call_id: int, watchers: list[str]) -> None:
         # The socket that joined or left learns the list from its snapshot (or no

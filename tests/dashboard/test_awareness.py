@@ -13,6 +13,7 @@ from channels.testing import WebsocketCommunicator
 from callbot.calls import alerts
 from callbot.calls.alertmodels import Alert
 from callbot.calls.models import Call
+from dashboard import presence
 from tests.dashboard.sockets import gather_snapshot, open_socket, snapshot
 
 pytestmark = [
@@ -164,4 +165,26 @@ async def test_the_pulse_pushes_kpis_and_alerts_only_when_they_change(
     )
     pulse = await next_of(socket, "board.pulse")
     assert [a["kind"] for a in pulse["alerts"]] == ["silent_call"]
+    await socket.disconnect()
+
+
+class _AwayStore:
+    """A presence store whose backend is down."""
+
+    async def join(self, *args: Any) -> list[str]:
+        raise ConnectionError("Redis is away")
+
+    leave = watchers = record_act = join
+
+
+async def test_a_presence_store_that_is_away_costs_the_watchers_not_the_call(
+    bob: Any, meeting_call: Call, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(presence, "_store", _AwayStore())
+    socket = await open_socket(bob)
+    call = await snapshot(socket, call=meeting_call.pk)
+    assert (call["call_id"], call["watchers"]) == (meeting_call.pk, [])
+    assert await socket.receive_nothing()
+    await socket.send_json_to({"type": "unsubscribe", "call": meeting_call.pk})
+    assert await socket.receive_nothing()
     await socket.disconnect()
