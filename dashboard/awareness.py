@@ -36,10 +36,13 @@ ACT_TYPE = "call.act"
 
 
 def board_extra(user: UserLike) -> dict[str, Any]:
-    """The board snapshot's KPIs, and its open alerts for those who may act."""
+    """The board snapshot's KPIs, and its open alerts for those who may act.
+
+    Nested in objects: a snapshot's top-level lists are the ones split over its
+    parts (``snapshots.snapshot_parts``), and these are not."""
     extra: dict[str, Any] = {"kpis": board_kpis()}
     if can_act(user):
-        extra["alerts"] = alerts.open_alerts()
+        extra["alerts"] = {"open": alerts.open_alerts()}
     return extra
 
 

@@ -127,7 +127,7 @@ def _board_parts(snapshot_id: str, user: UserLike) -> list[str]:
 def _call_parts(call_id: int, snapshot_id: str, watchers: list[str]) -> list[str]:
     return _encoded(
         snapshots.call_snapshot_parts(
-            call_id, snapshot_id, extra={"watchers": watchers}
+            call_id, snapshot_id, extra={"presence": {"watchers": watchers}}
         )
     )
 

@@ -59,7 +59,9 @@ class BoardPulse:
         while self.watchers:
             await asyncio.sleep(interval)
             try:
-                now = await database_sync_to_async(read_pulse)()
+                # Not in the consumers' one database thread: a pulse on a big
+                # board must not hold up their snapshots and actions.
+                now = await database_sync_to_async(read_pulse, thread_sensitive=False)()
             except Exception:
                 logger.exception("reading the board pulse failed")
                 continue
@@ -72,7 +74,7 @@ class BoardPulse:
         for send, alerts in list(self.watchers.values()):
             message = {"type": PULSE_TYPE, "kpis": now["kpis"]}
             if alerts:
-                message["alerts"] = now["alerts"]
+                message["alerts"] = {"open": now["alerts"]}
             try:
                 await send(message)
             except Exception:

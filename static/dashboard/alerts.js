@@ -87,8 +87,7 @@ list.addEventListener("click", (event) => {
 
 document.addEventListener("live:message", (event) => {
   const message = event.detail;
-  if (message.type === "board.snapshot" && message.alerts) replace(message.alerts);
-  else if (message.type === "board.pulse" && message.alerts) replace(message.alerts);
+  if ((message.type === "board.snapshot" || message.type === "board.pulse") && message.alerts) replace(message.alerts.open);
   else if (message.type === "alerts.delta") {
     for (const id of message.cleared || []) open.delete(id);
     for (const a of message.raised || []) {

@@ -66,7 +66,8 @@ document.addEventListener("keydown", (event) => {
   else if (key === "/" && filter) filter.focus();
   else if (key === "j") move(1);
   else if (key === "k") move(-1);
-  else if (key === "Enter" && selected && onBoard) selected.querySelector("a")?.click();
+  // Enter on a focused link or button is that element's own.
+  else if (key === "Enter" && selected && onBoard && !event.target.closest("a, button")) selected.querySelector("a")?.click();
   else if (key === "a") press((onBoard ? selected : document)?.querySelector('button[data-kind="answer"]'));
   else if (key === "m" && selected && !onBoard) press(selected.querySelector('button[data-act="mute_participant"]'));
   else if (key === "b" && !onBoard) location.assign("/");

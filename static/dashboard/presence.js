@@ -84,8 +84,8 @@ document.addEventListener("live:message", (event) => {
   if (m.type === "hello") {
     me = m.user;
     labels = m.labels || {};
-  } else if (m.type === "call.snapshot" && m.call_id === callId && m.watchers) {
-    showWatchers(m.watchers);
+  } else if (m.type === "call.snapshot" && m.call_id === callId && m.presence) {
+    showWatchers(m.presence.watchers);
   } else if (m.type === "call.presence" && m.call_id === callId) {
     showWatchers(m.watchers);
   } else if (m.type === "call.act" && m.call_id === callId) {

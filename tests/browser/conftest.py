@@ -185,8 +185,6 @@ def server(
         EMULATOR_URL=emulator.url,
         # One process: the server performs its own actions (no worker to start).
         CELERY_TASK_ALWAYS_EAGER="true",
-        # The board's KPIs and alerts are read every second (not every five).
-        BOARD_PULSE_SECONDS="1",
         LOG_LEVEL="WARNING",
     )
     database = ""

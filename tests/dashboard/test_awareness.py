@@ -37,11 +37,11 @@ async def test_a_call_page_shows_who_else_watches_live(
 ) -> None:
     bobs = await open_socket(bob)
     first = await snapshot(bobs, call=meeting_call.pk)
-    assert first["watchers"] == ["bob"]
+    assert first["presence"] == {"watchers": ["bob"]}
 
     adas = await open_socket(ada)
     second = await snapshot(adas, call=meeting_call.pk)
-    assert second["watchers"] == ["ada", "bob"]
+    assert second["presence"] == {"watchers": ["ada", "bob"]}
     joined = await bobs.receive_json_from()
     assert joined == {
         "type": "call.presence",
@@ -111,7 +111,7 @@ async def test_the_board_carries_kpis_and_open_alerts_and_alerts_arrive_live(
     assert old is not None
     supervisor, auditor = await open_socket(bob), await open_socket(carol)
     board = await snapshot(supervisor, board=True)
-    assert [a["id"] for a in board["alerts"]] == [old.pk]
+    assert [a["id"] for a in board["alerts"]["open"]] == [old.pk]
     assert board["kpis"]["active"] == 1
     audit = await snapshot(auditor, board=True)
     assert "alerts" not in audit  # alerts are for those who can act on them
@@ -153,7 +153,7 @@ async def test_the_pulse_pushes_kpis_and_alerts_only_when_they_change(
     board = await snapshot(socket, board=True)
     first = await next_of(socket, "board.pulse")
     assert first["kpis"] == board["kpis"]
-    assert first["alerts"] == []
+    assert first["alerts"] == {"open": []}
     assert await socket.receive_nothing(timeout=0.5)  # nothing changed since
 
     # An alert another process raised (its group message never reached us).
@@ -164,7 +164,7 @@ async def test_the_pulse_pushes_kpis_and_alerts_only_when_they_change(
         last_raised_at=meeting_call.created_at,
     )
     pulse = await next_of(socket, "board.pulse")
-    assert [a["kind"] for a in pulse["alerts"]] == ["silent_call"]
+    assert [a["kind"] for a in pulse["alerts"]["open"]] == ["silent_call"]
     await socket.disconnect()
 
 
@@ -183,7 +183,7 @@ async def test_a_presence_store_that_is_away_costs_the_watchers_not_the_call(
     monkeypatch.setattr(presence, "_store", _AwayStore())
     socket = await open_socket(bob)
     call = await snapshot(socket, call=meeting_call.pk)
-    assert (call["call_id"], call["watchers"]) == (meeting_call.pk, [])
+    assert (call["call_id"], call["presence"]) == (meeting_call.pk, {"watchers": []})
     assert await socket.receive_nothing()
     await socket.send_json_to({"type": "unsubscribe", "call": meeting_call.pk})
     assert await socket.receive_nothing()
