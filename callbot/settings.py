@@ -224,6 +224,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # down, or Redis restarted and forgot its queues): such an action is sent again at
 # most ACTION_REQUEUE_AFTER_SECONDS plus this interval after it was last touched.
 ACTION_REQUEUE_SWEEP_SECONDS = env_int("ACTION_REQUEUE_SWEEP_SECONDS", 15)
+# How often beat applies the alert rules (thresholds: AlertSettings in the admin).
+ALERT_SWEEP_SECONDS = env_int("ALERT_SWEEP_SECONDS", 10)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "keep-calls-alive": {
         "task": "callbot.calls.send_keep_alives",
@@ -240,6 +242,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "join-due-meetings": {
         "task": "callbot.calls.join_due_meetings",
         "schedule": 10.0,
+    },
+    # Alerts whose rules depend on time (a call ringing too long): callbot/calls/alerts.py.
+    "evaluate-alerts": {
+        "task": "callbot.calls.evaluate_alerts",
+        "schedule": float(ALERT_SWEEP_SECONDS),
     },
     # IVR tone-collection timeouts: a countdown is ignored when tasks run eagerly,
     # so a sweep enforces them (callbot/ivr).
@@ -293,6 +300,9 @@ RECONCILE_SILENCE_SECONDS = env_int("RECONCILE_SILENCE_SECONDS", 120)
 MEETING_JOIN_GRACE_SECONDS = env_int("MEETING_JOIN_GRACE_SECONDS", 30 * 60)
 
 # --- The live socket (dashboard/consumers.py) ------------------------------------------
+# How often each web process reads the board's KPIs and open alerts and pushes
+# what changed to its board sockets (dashboard/pulse.py).
+BOARD_PULSE_SECONDS = env_int("BOARD_PULSE_SECONDS", 5)
 # Actions a person may ask for over the socket: a bucket of LIVE_ACTION_BURST that
 # refills at LIVE_ACTION_RATE a minute, per user and per socket ("mute everyone" is
 # one). A supervisor clicking as fast as they can stays inside it; a script does not.

@@ -12,7 +12,9 @@ protocol"; frame rules and limits in ``protocol.py``):
   parts (``snapshot``, ``part``, ``parts``: see ``snapshots.py``); ``calls.delta``
   and ``call.delta`` as ``calls/live.py`` publishes them, each carrying versions;
   ``calls.notice`` to board watchers (the bot dropped from a call);
-  ``action.accepted`` / ``action.refused``; ``pong``; ``error`` with a ``code``
+  ``action.accepted`` / ``action.refused``; ``pong``; ``call.presence``,
+  ``call.act``, ``alerts.delta``, ``board.pulse`` and ``alert.dismissed``
+  (``awareness.py``); ``error`` with a ``code``
   and a sentence (and the message's ``request_id``, when it had one).
 
 Every frame gets an answer and the socket stays open: a frame that is not a
@@ -50,6 +52,7 @@ from callbot.calls.access import ActionRefusedError
 from callbot.calls.kinds import BROWSER_KINDS, LABELS
 from callbot.calls.live import LIVE_CALLS_GROUP, action_shape, call_group
 from dashboard import protocol, ratelimit, snapshots
+from dashboard.awareness import AwarenessMixin, board_extra
 from dashboard.permissions import UserLike, can_act, can_view, role_of
 from dashboard.protocol import (
     CLOSE_FLOODED,
@@ -116,15 +119,21 @@ def _encoded(parts: list[dict[str, Any]]) -> list[str]:
     return [json.dumps(part) for part in parts]
 
 
-def _board_parts(snapshot_id: str) -> list[str]:
-    return _encoded(snapshots.board_snapshot_parts(snapshot_id))
+def _board_parts(snapshot_id: str, user: UserLike) -> list[str]:
+    return _encoded(
+        snapshots.board_snapshot_parts(snapshot_id, extra=board_extra(user))
+    )
 
 
-def _call_parts(call_id: int, snapshot_id: str) -> list[str]:
-    return _encoded(snapshots.call_snapshot_parts(call_id, snapshot_id))
+def _call_parts(call_id: int, snapshot_id: str, watchers: list[str]) -> list[str]:
+    return _encoded(
+        snapshots.call_snapshot_parts(
+            call_id, snapshot_id, extra={"presence": {"watchers": watchers}}
+        )
+    )
 
 
-class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     """Pushes the board and calls a user watches; takes their actions."""
 
     user: UserLike
@@ -186,6 +195,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             )
         if getattr(self, "watching_board", False):
             await self.channel_layer.group_discard(LIVE_CALLS_GROUP, self.channel_name)
+            self.board_unwatch()
+        await self.presence_leave_all()
         for call_id in getattr(self, "watching_calls", ()):
             await self.channel_layer.group_discard(
                 call_group(call_id), self.channel_name
@@ -267,6 +278,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         if kind == "action":
             await self._action(content)
             return
+        if kind == "alert.dismiss":
+            await self.dismiss_alert(content)
+            return
         if not await database_sync_to_async(can_view)(user):
             await self._close(CLOSE_FORBIDDEN)
             return
@@ -285,7 +299,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self._error(
                 "unknown_type",
                 f"Unknown message type {shown}; expected subscribe, unsubscribe, "
-                "resync, action or ping.",
+                "resync, action, alert.dismiss or ping.",
                 protocol.request_id(content),
             )
 
@@ -296,6 +310,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 # delta after the snapshot and is dropped or applied by version.
                 await self.channel_layer.group_add(LIVE_CALLS_GROUP, self.channel_name)
                 self.watching_board = True
+                await self.board_watch()
             await self._send_board()
         if content.get("call") is not None:
             await self._subscribe_call(content["call"], protocol.request_id(content))
@@ -329,6 +344,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         if call.pk not in self.watching_calls:
             await self.channel_layer.group_add(call_group(call.pk), self.channel_name)
             self.watching_calls.add(call.pk)
+            await self.presence_join(call.pk)
         await self._send_call(call.pk)
 
     def _next_snapshot_id(self) -> str:
@@ -336,7 +352,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         return str(self.snapshot_count)
 
     async def _send_board(self) -> None:
-        parts = await database_sync_to_async(_board_parts)(self._next_snapshot_id())
+        parts = await database_sync_to_async(_board_parts)(
+            self._next_snapshot_id(), self.user
+        )
         for text in parts:
             if self.closing:
                 return
@@ -344,7 +362,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     async def _send_call(self, call_id: int) -> None:
         parts = await database_sync_to_async(_call_parts)(
-            call_id, self._next_snapshot_id()
+            call_id, self._next_snapshot_id(), await self.watchers_of(call_id)
         )
         for text in parts:
             if self.closing:
@@ -355,8 +373,10 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         if content.get("board") is True and self.watching_board:
             await self.channel_layer.group_discard(LIVE_CALLS_GROUP, self.channel_name)
             self.watching_board = False
+            self.board_unwatch()
         call_id = protocol.call_id(content.get("call"))
         if call_id is not None and call_id in self.watching_calls:
+            await self.presence_leave(call_id)
             await self.channel_layer.group_discard(
                 call_group(call_id), self.channel_name
             )
@@ -433,6 +453,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 "actions": shapes,
             }
         )
+        if shapes:
+            await self.publish_act(request, shapes)
 
     # --- from the channel layer ---------------------------------------------------
 

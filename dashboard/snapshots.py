@@ -141,15 +141,20 @@ def call_snapshot(call_id: int) -> CallSnapshot:
 
 
 def board_snapshot_parts(
-    snapshot_id: str, *, part_chars: int | None = None
+    snapshot_id: str,
+    *,
+    part_chars: int | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """The board snapshot in parts of at most ``part_chars`` (see the module)."""
+    """The board snapshot in parts of at most ``part_chars`` (see the module);
+    ``extra`` goes in the first part (the KPIs, the open alerts: small)."""
     whole = board_snapshot()
     head = {
         "type": whole["type"],
         "snapshot": snapshot_id,
         "server_time": whole["server_time"],
         "notices": whole["notices"],
+        **(extra or {}),
     }
     return snapshot_parts(
         head,
@@ -160,14 +165,18 @@ def board_snapshot_parts(
 
 
 def call_snapshot_parts(
-    call_id: int, snapshot_id: str, *, part_chars: int | None = None
+    call_id: int,
+    snapshot_id: str,
+    *,
+    part_chars: int | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """One call's snapshot in parts of at most ``part_chars``: the first carries the
-    call row and its version, every part the call id and version and a slice of
-    the actions, the roster and the timeline."""
+    call row and its version (and ``extra``: who watches), every part the call id
+    and version and a slice of the actions, the roster and the timeline."""
     whole: dict[str, Any] = dict(call_snapshot(call_id))
     lists = {name: whole.pop(name) for name in ("actions", "participants", "timeline")}
-    whole.update(snapshot=snapshot_id, call=_fit(whole["call"]))
+    whole.update(snapshot=snapshot_id, call=_fit(whole["call"]), **(extra or {}))
     return snapshot_parts(
         whole,
         lists,

@@ -11,6 +11,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from callbot.calls.alertmodels import Alert, AlertSettings
 from callbot.calls.models import (
     Action,
     AuditCheckpoint,
@@ -202,3 +203,41 @@ class AuditCheckpointAdmin(ReadOnlyAdmin):
 class RecordingAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "call", "action", "size", "audio"]
     raw_id_fields = ["call", "action"]
+
+
+@admin.register(AlertSettings)
+class AlertSettingsAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The alert thresholds: one row (``AlertSettings.save`` keeps it the first)."""
+
+    list_display = ["__str__", "ringing_seconds", "silent_minutes", "updated_at"]
+    fieldsets = [
+        ("Ringing", {"fields": ["ringing_enabled", "ringing_seconds"]}),
+        ("Silent calls", {"fields": ["silent_enabled", "silent_minutes"]}),
+        (
+            "Events",
+            {
+                "fields": [
+                    "action_failed_enabled",
+                    "bot_dropped_enabled",
+                    "keep_alive_failed_enabled",
+                    "expire_minutes",
+                ]
+            },
+        ),
+    ]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_add_permission(request) and not (
+            AlertSettings.objects.exists()
+        )
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Alert)
+class AlertAdmin(ReadOnlyAdmin):
+    list_display = ["raised_at", "kind", "call_label", "count", "cleared_at"]
+    list_filter = ["kind", ("cleared_at", admin.EmptyFieldListFilter)]
+    search_fields = ["call_label", "message"]
+    raw_id_fields = ["call"]

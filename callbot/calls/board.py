@@ -16,7 +16,7 @@ from django.db.models import Count, Q, QuerySet
 from callbot.calls.availability import unavailable
 from callbot.calls.dropped import call_dropped_reason
 from callbot.calls.live import CallDelta, iso
-from callbot.calls.models import Action, Call, Participant
+from callbot.calls.models import Action, Call, Meeting, Participant
 from callbot.calls.states import ActionStatus, CallState
 
 PENDING = (ActionStatus.QUEUED, ActionStatus.SENT)
@@ -38,6 +38,9 @@ class CallSummaryShape(TypedDict):
     muted_count: int
     sharing: list[str]
     pending_actions: int
+    # Told apart on the board when meetings share a subject.
+    organizer: str
+    meeting_starts_at: str | None
     bot_muted: bool
     last_tone: str
     result: str
@@ -90,12 +93,26 @@ def pending_action_counts(call_ids: set[int]) -> dict[int, int]:
     )
 
 
+def meeting_facts(meeting_ids: set[int]) -> dict[int, tuple[str, str | None]]:
+    """(organizer id, scheduled start) per meeting; no query without meetings."""
+    if not meeting_ids:
+        return {}
+    return {
+        pk: (organizer, iso(starts))
+        for pk, organizer, starts in Meeting.objects.filter(
+            pk__in=meeting_ids
+        ).values_list("pk", "organizer_id", "starts_at")
+    }
+
+
 def call_summaries(calls: Iterable[Call]) -> list[CallSummaryShape]:
-    """Board rows for the given calls, in three queries whatever their number."""
+    """Board rows for the given calls, in three queries whatever their number (a
+    fourth when some are meetings)."""
     calls = list(calls)
     ids = {c.pk for c in calls}
     counts = roster_counts(ids)
     pending = pending_action_counts(ids)
+    meetings = meeting_facts({c.meeting_id for c in calls if c.meeting_id})
     return [
         {
             "id": c.pk,
@@ -113,6 +130,10 @@ def call_summaries(calls: Iterable[Call]) -> list[CallSummaryShape]:
             "muted_count": counts[c.pk]["muted_count"],
             "sharing": counts[c.pk]["sharing"],
             "pending_actions": pending.get(c.pk, 0),
+            # A meeting invite comes from its organiser: the caller names them.
+            "organizer": c.source_display
+            or meetings.get(c.meeting_id or 0, ("", None))[0],
+            "meeting_starts_at": meetings.get(c.meeting_id or 0, ("", None))[1],
             "bot_muted": counts[c.pk]["bot_muted"],
             "last_tone": c.last_tone,
             "result": _result_text(c),

@@ -26,8 +26,8 @@ from typing import Any
 
 from django.db.models import Q
 
-from callbot.calls import audit, live
-from callbot.calls.models import Call
+from callbot.calls import alerts, audit, live
+from callbot.calls.models import AlertKind, Call
 from callbot.calls.states import CallState
 
 # (code, subcode) of a call's resultInfo meaning "dropped: no group-call permission".
@@ -92,6 +92,7 @@ def note_drop(call: Call, now: datetime) -> None:
         },
     )
     live.publish_notice_on_commit(notice)
+    alerts.raise_alert(AlertKind.BOT_DROPPED, call, f"{notice['title']}: {reason}")
 
 
 def notice_shape(call: Call, at: datetime | None = None) -> dict[str, Any]:

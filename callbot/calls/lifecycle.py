@@ -24,7 +24,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from callbot.calls import audit, deltas, kinds
+from callbot.calls import alerts, audit, deltas, kinds, live
 from callbot.calls.models import Action, Call
 from callbot.calls.states import (
     FINAL_ACTION_STATUSES,
@@ -87,7 +87,20 @@ def finish(
     if operation_id and not action.operation_id:
         _set_operation(action, operation_id)
     audit.record_outcome(action)
+    if status == ActionStatus.FAILED:
+        _alert_failure(action)
     return True
+
+
+def _alert_failure(action: Action) -> None:
+    """Raise ``action_failed`` once the failure is committed (robust: an alert that
+    cannot be raised must not cost the commit's other hooks)."""
+    what = action.get_kind_display()
+    if action.target:
+        what = f"{what} → {action.target}"
+    text = f"{what}: {live.action_message(action)}"
+    call_id = action.call_id
+    transaction.on_commit(lambda: alerts.note_action_failed(call_id, text), robust=True)
 
 
 def _set_operation(action: Action, operation_id: str) -> None:

@@ -187,6 +187,18 @@ def publish_deltas(deltas: list[CallDelta]) -> None:
         logger.exception("publishing %d call deltas failed", len(deltas))
 
 
+def publish_board(message: dict[str, Any]) -> None:
+    """Send one message to the board's group (alerts, KPIs). Call after commit;
+    a failed push is logged, never raised."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(_send_all)(layer, [(LIVE_CALLS_GROUP, _checked(message))])
+    except Exception:
+        logger.exception("publishing a %s to the board failed", message.get("type"))
+
+
 async def _send_all(layer: Any, messages: list[tuple[str, dict[str, Any]]]) -> None:
     for group, message in messages:
         await layer.group_send(group, message)

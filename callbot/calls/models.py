@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from callbot.calls.alertmodels import Alert, AlertKind, AlertSettings
 from callbot.calls.auditmodels import AuditCheckpoint, AuditEntry
 
 # A model of its own module, re-exported: this one stays small enough to read.
@@ -23,6 +24,9 @@ from callbot.calls.summary import HISTORY_INDEXES, CallSummary
 
 __all__ = [
     "Action",
+    "Alert",
+    "AlertKind",
+    "AlertSettings",
     "AuditCheckpoint",
     "AuditEntry",
     "Call",

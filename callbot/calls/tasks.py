@@ -19,6 +19,7 @@ from django.utils import timezone
 from celery import shared_task
 
 from callbot.calls import (
+    alerts,
     auditseal,
     enqueue,
     meetings,
@@ -102,6 +103,13 @@ def requeue_stale_actions() -> int:
     for action_id in ids:
         perform_action.delay(action_id)
     return len(ids)
+
+
+@shared_task(name="callbot.calls.evaluate_alerts")
+def evaluate_alerts() -> dict[str, int]:
+    """Raise and clear alerts whose rules depend on time (``alerts.evaluate_alerts``);
+    beat runs it every ``ALERT_SWEEP_SECONDS``."""
+    return alerts.evaluate_alerts()
 
 
 @shared_task(name="callbot.calls.join_due_meetings")

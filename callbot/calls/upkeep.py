@@ -16,11 +16,13 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from callbot.calls import alerts
+from callbot.calls.alertmodels import AlertKind
 from callbot.calls.ingest import end_call_locally
 from callbot.calls.models import Action, Call, Recording
 from callbot.calls.states import CONNECTED_STATES, ActionStatus, CallState
 from callbot.graph.client import GraphClient
-from callbot.graph.errors import GraphNotFoundError
+from callbot.graph.errors import GraphError, GraphNotFoundError
 from callbot.graph.factory import get_graph_client
 
 logger = logging.getLogger(__name__)
@@ -43,13 +45,26 @@ def calls_due_keep_alive(now: datetime | None = None) -> list[int]:
 
 def keep_alive(call_id: int) -> str:
     """POST keepAlive for one connected call; a 404 means Graph ended it: close it
-    here. Returns ``kept``, ``gone`` or ``skipped``; other Graph errors raise."""
+    here. Returns ``kept``, ``gone`` or ``skipped``; other Graph errors raise
+    after raising a ``keep_alive_failed`` alert (cleared by the next success)."""
     call = Call.objects.filter(pk=call_id, state__in=CONNECTED_STATES).first()
     if call is None:
         return "skipped"
-    if not _graph_still_knows(call, lambda client: client.keep_alive(call.graph_id)):
+    try:
+        known = _graph_still_knows(
+            call, lambda client: client.keep_alive(call.graph_id)
+        )
+    except GraphError as exc:
+        # Graph ends a call 45 minutes after its last keepAlive: a person should
+        # know while there is time, even if the task's retry succeeds later.
+        alerts.raise_alert(
+            AlertKind.KEEP_ALIVE_FAILED, call, f"keepAlive failed: {exc}"
+        )
+        raise
+    if not known:
         return "gone"
     Call.objects.filter(pk=call_id).update(last_keep_alive_at=timezone.now())
+    alerts.clear_alerts(AlertKind.KEEP_ALIVE_FAILED, call_ids=[call_id])
     return "kept"
 
 
@@ -93,6 +108,9 @@ def reconcile_call(call_id: int) -> str:
         return "skipped"
     if not _graph_still_knows(call, lambda client: client.get_call(call.graph_id)):
         return "gone"
+    # Graph knows the call but has told us nothing for long: worth a look. Checked
+    # before the check below resets the silence clock.
+    alerts.note_silence(call)
     Call.objects.filter(pk=call.pk).update(last_notification_at=timezone.now())
     return "alive"
 

@@ -2,17 +2,25 @@
 
 import { DeltaOrder, LiveSocket, KIND_LABELS, SnapshotParts, duration, el, frameBatcher, stateLabel, syncClock } from "./live.js";
 import { applyOffers } from "./offered.js";
+import { BoardView, title } from "./boardview.js";
 
 const rowsBody = document.getElementById("board-rows");
 const empty = document.getElementById("board-empty");
 const count = document.getElementById("call-count");
 const summary = document.getElementById("board-summary");
 const notices = document.getElementById("board-notices");
+const noneMatch = document.getElementById("board-none-match");
 const ENDED_LINGER_MS = 8000;
 
 const calls = new Map(); // id -> {data, tr, cells, dirty}
 const dirty = new Set();
 const flush = frameBatcher(render);
+const view = new BoardView(document.getElementById("board-tools"));
+view.onChange = () => {
+  viewDirty = true;
+  flush();
+};
+let viewDirty = true;
 
 function cellsFor(tr) {
   return Object.fromEntries([...tr.children].map((td) => [td.dataset.col, td]));
@@ -44,7 +52,7 @@ function paint(entry) {
   entry.tr.dataset.version = d.version;
   entry.tr.dataset.state = d.state;
   c.kind.textContent = KIND_LABELS[d.kind] || d.kind;
-  entry.link.textContent = d.subject || d.caller || `${d.direction} call`;
+  entry.link.textContent = title(d);
   entry.link.title = d.graph_id || "";
   c.state.replaceChildren(el("span", { class: "state", dataset: { state: d.state } }, stateLabel(d.state)));
   if (d.dropped) c.state.append(el("span", { class: "why", dataset: { dropped: "true" } }, d.dropped));
@@ -70,13 +78,19 @@ function render() {
     const entry = calls.get(id);
     if (entry) paint(entry);
   }
+  const changed = dirty.size > 0;
   dirty.clear();
   const live = [...calls.values()].filter((e) => e.data.state !== "terminated");
-  count.textContent = live.length;
+  let shown = live.length;
+  if (changed || viewDirty) shown = view.apply(calls.values(), rowsBody);
+  viewDirty = false;
+  const filtered = [...calls.values()].filter((e) => !e.tr.hidden && e.data.state !== "terminated").length;
+  count.textContent = filtered === live.length ? live.length : `${filtered} of ${live.length}`;
   empty.hidden = calls.size > 0;
-  const people = live.reduce((n, e) => n + (e.data.participant_count || 0), 0);
+  noneMatch.hidden = calls.size === 0 || shown > 0;
+  // People in calls are counted in the KPI strip (callers of 1:1 calls included).
   const pending = live.reduce((n, e) => n + (e.data.pending_actions || 0), 0);
-  summary.textContent = `${people} people in calls · ${pending} pending actions`;
+  summary.textContent = `${pending} pending actions`;
 }
 
 // --- notices: calls the bot was dropped from (board snapshot, calls.notice) ---------
@@ -105,6 +119,7 @@ function retire(entry) {
   setTimeout(() => {
     calls.delete(entry.data.id);
     entry.tr.remove();
+    viewDirty = true;
     flush();
   }, ENDED_LINGER_MS);
 }

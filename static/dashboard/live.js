@@ -20,8 +20,16 @@ export function backoffDelay(attempt) {
   return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
 }
 
+// The page's socket, for modules that only listen (presence, alerts, keys): they
+// hear every message as a "live:message" event on document and send through it.
+let current = null;
+export function currentSocket() {
+  return current;
+}
+
 export class LiveSocket {
   constructor({ onMessage, subscriptions }) {
+    current = this;
     this.onMessage = onMessage;
     this.subscriptions = subscriptions;
     this.attempt = 0;
@@ -66,6 +74,7 @@ export class LiveSocket {
         waiting(message);
       }
       this.onMessage(message);
+      document.dispatchEvent(new CustomEvent("live:message", { detail: message }));
     };
     ws.onclose = (event) => {
       if (this.ws !== ws) return;

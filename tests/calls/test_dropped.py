@@ -18,7 +18,7 @@ from callbot.calls.dropped import (
     recent_notices,
 )
 from callbot.calls.ingest import apply_notifications
-from callbot.calls.models import AuditEntry, Call
+from callbot.calls.models import Alert, AlertKind, AuditEntry, Call
 from callbot.graph.notifications import parse_notification_batch
 from dashboard.snapshots import board_snapshot
 from tests.conftest import load_fixture
@@ -93,6 +93,10 @@ def test_a_dropped_call_is_audited_announced_and_worded_on_board_and_page(
     assert delta.call["dropped"] == DROPPED
     assert delta.board["dropped"] == DROPPED
     deltas.assert_called_once()
+    # Supervisors are alerted too (board banner, browser notification).
+    alert = Alert.objects.get(kind=AlertKind.BOT_DROPPED)
+    assert (alert.call_id, alert.cleared_at) == (call.pk, None)
+    assert DROPPED in alert.message
 
 
 @pytest.mark.django_db
@@ -102,6 +106,7 @@ def test_a_redelivered_drop_is_audited_once() -> None:
     ingest("call_bot_dropped.json")
 
     assert AuditEntry.objects.filter(action="bot.dropped").count() == 1
+    assert Alert.objects.filter(kind=AlertKind.BOT_DROPPED).count() == 1
 
 
 @pytest.mark.django_db

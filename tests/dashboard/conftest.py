@@ -17,7 +17,7 @@ from channels.layers import channel_layers
 
 from callbot.calls import enqueue
 from callbot.calls.models import Call
-from dashboard import ratelimit
+from dashboard import presence, ratelimit
 from dashboard.permissions import Role
 from dashboard.roles import upsert_user
 from tests.dashboard.sockets import ingest
@@ -70,6 +70,7 @@ async def live() -> AsyncIterator[None]:
     afterwards the consumers' database thread closes its connection, so PostgreSQL
     can drop the test database at the end."""
     channel_layers.backends.clear()
+    presence.forget()
     await database_sync_to_async(ratelimit.forget_users)()
     yield
     channel_layers.backends.clear()

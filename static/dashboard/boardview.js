@@ -1,0 +1,118 @@
+// The board's view: filter (kind, state, free text) and sort over the rows the page
+// holds, kept in the URL's query so a reload or a shared link shows the same; and
+// rows that can be told apart (meetings with the same subject show organiser and
+// start).
+
+import { clockTime } from "./live.js";
+
+const STATE_GROUPS = {
+  ringing: new Set(["incoming"]),
+  connected: new Set(["established", "hold"]),
+};
+
+const SORTS = {
+  newest: (a, b) => (b.created_at || "").localeCompare(a.created_at || "") || b.id - a.id,
+  longest: (a, b) => (a.established_at || a.created_at || "").localeCompare(b.established_at || b.created_at || "") || a.id - b.id,
+  subject: (a, b) => title(a).localeCompare(title(b), undefined, { sensitivity: "base" }) || a.id - b.id,
+  people: (a, b) => (b.participant_count || 0) - (a.participant_count || 0) || b.id - a.id,
+  pending: (a, b) => (b.pending_actions || 0) - (a.pending_actions || 0) || b.id - a.id,
+};
+
+export function title(d) {
+  return d.subject || d.caller || `${d.direction} call`;
+}
+
+export class BoardView {
+  constructor(form) {
+    this.form = form;
+    this.fields = {
+      q: form.elements.namedItem("q"),
+      kind: form.elements.namedItem("kind"),
+      state: form.elements.namedItem("state"),
+      sort: form.elements.namedItem("sort"),
+    };
+    const query = new URLSearchParams(location.search);
+    for (const [name, field] of Object.entries(this.fields)) {
+      const value = query.get(name);
+      if (value !== null && (field.tagName !== "SELECT" || [...field.options].some((o) => o.value === value))) field.value = value;
+    }
+    this.onChange = () => {};
+    form.addEventListener("submit", (event) => event.preventDefault());
+    form.addEventListener("input", () => this.changed());
+    form.addEventListener("change", () => this.changed());
+  }
+
+  changed() {
+    const query = new URLSearchParams(location.search);
+    for (const [name, field] of Object.entries(this.fields)) {
+      const value = field.value.trim();
+      const initial = name === "sort" ? "newest" : "";
+      if (value && value !== initial) query.set(name, value);
+      else query.delete(name);
+    }
+    const search = query.toString();
+    history.replaceState(null, "", search ? `?${search}` : location.pathname);
+    this.onChange();
+  }
+
+  matches(d) {
+    const kind = this.fields.kind.value;
+    if (kind && d.kind !== kind) return false;
+    const state = this.fields.state.value;
+    if (state === "other" && (STATE_GROUPS.ringing.has(d.state) || STATE_GROUPS.connected.has(d.state))) return false;
+    if (STATE_GROUPS[state] && !STATE_GROUPS[state].has(d.state)) return false;
+    const q = this.fields.q.value.trim().toLowerCase();
+    if (!q) return true;
+    return [d.subject, d.caller, d.organizer, d.graph_id, d.state, d.kind, (d.sharing || []).join(" ")].join(" ").toLowerCase().includes(q);
+  }
+
+  // Show, hide and order the rows; mark meetings that share a subject. Returns how
+  // many rows are shown.
+  apply(entries, body) {
+    const list = [...entries];
+    const compare = SORTS[this.fields.sort.value] || SORTS.newest;
+    list.sort((a, b) => compare(a.data, b.data));
+    const subjects = new Map();
+    for (const { data } of list) {
+      if (data.kind !== "meeting" || !data.subject) continue;
+      const key = data.subject.trim().toLowerCase();
+      subjects.set(key, (subjects.get(key) || 0) + 1);
+    }
+    let shown = 0;
+    let previous = null;
+    for (const entry of list) {
+      const visible = this.matches(entry.data);
+      entry.tr.hidden = !visible;
+      if (visible) shown += 1;
+      this.markTwin(entry, subjects);
+      // Move a row only when it is out of place: moving costs a layout.
+      const wanted = previous ? previous.nextElementSibling : body.firstElementChild;
+      if (wanted !== entry.tr) {
+        if (previous) previous.after(entry.tr);
+        else body.prepend(entry.tr);
+      }
+      previous = entry.tr;
+    }
+    return shown;
+  }
+
+  markTwin(entry, subjects) {
+    const d = entry.data;
+    const twin = d.kind === "meeting" && d.subject && subjects.get(d.subject.trim().toLowerCase()) > 1;
+    let sub = entry.sub;
+    if (!twin) {
+      if (sub) sub.hidden = true;
+      return;
+    }
+    if (!sub) {
+      sub = document.createElement("span");
+      sub.className = "twin";
+      entry.link.after(sub);
+      entry.sub = sub;
+    }
+    sub.hidden = false;
+    const start = d.meeting_starts_at || d.created_at;
+    const organiser = d.organizer ? `organiser ${d.organizer}` : "organiser unknown";
+    sub.textContent = `${organiser} · ${d.meeting_starts_at ? "starts" : "joined"} ${clockTime(start)}`;
+  }
+}
