@@ -64,18 +64,18 @@ def test_a_consultative_transfer_replaces_the_bots_call_with_the_target(
     assert transfer.status == "completed", transfer.message
     assert transfer.parameters["replaces_call_id"] == with_target.graph_id
     wait_until(
-        lambda: set(
-            Call.objects.filter(pk__in=[with_caller.pk, with_target.pk]).values_list(
-                "state", flat=True
+        lambda: (
+            set(
+                Call.objects.filter(
+                    pk__in=[with_caller.pk, with_target.pk]
+                ).values_list("state", flat=True)
             )
+            == {"terminated"}
         )
-        == {"terminated"}
     )
 
 
-def test_a_transfer_teams_fails_says_why_in_words(
-    callbot: Callbot, bob: Any
-) -> None:
+def test_a_transfer_teams_fails_says_why_in_words(callbot: Callbot, bob: Any) -> None:
     call = answered_call(callbot)
     callbot.emulator.control("POST", "/faults", {"transfer_failure": {"count": 1}})
 
