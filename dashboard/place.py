@@ -115,7 +115,7 @@ class JoinMeetingForm(forms.Form):
 @allowed(can_act)
 def place_call(request: HttpRequest) -> HttpResponse:
     """Have the bot call a Teams user or a phone number; then follow the call."""
-    form = PlaceCallForm(request.POST or None)
+    form = PlaceCallForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             action = services.request_action(
@@ -136,7 +136,7 @@ def place_call(request: HttpRequest) -> HttpResponse:
 def join_meeting(request: HttpRequest) -> HttpResponse:
     """Join a meeting by any Teams join link or by meeting id and passcode; asks
     first when the bot is already in that meeting."""
-    form = JoinMeetingForm(request.POST or None)
+    form = JoinMeetingForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             joined = services.request_join(
