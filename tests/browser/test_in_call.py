@@ -137,3 +137,38 @@ def test_a_supervisor_transfers_a_call_consultatively(
     assert "Lee Chen (consultative)" in outcome.inner_text()
     page.locator("#call[data-state=terminated]").wait_for()
     assert page.errors == []
+
+
+def test_a_join_by_short_link_shows_its_progress_live_and_a_second_join_asks_first(
+    open_page: Any, bot: RunningEmulator, artifacts: Path
+) -> None:
+    meeting = bot.control(
+        "POST", "/meetings", {"subject": "Vendor sync", "passcodeRequired": True}
+    )
+    link = (
+        f"https://teams.microsoft.com/meet/{meeting['joinMeetingId']}"
+        f"?p={meeting['passcode']}"
+    )
+    page = open_page("bob")
+    page.get_by_role("link", name="Join a meeting").click()
+    page.get_by_label("Teams join link").fill(link)
+    page.screenshot(path=artifacts / "join-meeting-form.png")
+    page.get_by_role("button", name="Join", exact=True).click()
+
+    page.wait_for_url(re.compile(r"/meetings/\d+/$"))
+    page.wait_for_selector("body[data-live=connected]")
+    # No reload: the join's call appears and is established through the socket.
+    page.locator("#join-progress", has_text="Joined").wait_for()
+    page.locator("#meeting-call-rows tr[data-state=established]").wait_for()
+    page.screenshot(path=artifacts / "meeting-joined-live.png", full_page=True)
+
+    page.get_by_role("navigation").get_by_role("link", name="Meetings").click()
+    page.get_by_role("link", name="Join a meeting now").click()
+    page.get_by_label("Teams join link").fill(link)
+    page.get_by_role("button", name="Join", exact=True).click()
+    page.locator("#join-again", has_text="already in this meeting").wait_for()
+    page.screenshot(path=artifacts / "meeting-join-again.png")
+    page.get_by_role("button", name="Join again").click()
+    page.wait_for_url(re.compile(r"/meetings/\d+/$"))
+    page.locator("#meeting-call-rows tr[data-state=established]").nth(1).wait_for()
+    assert page.errors == []
