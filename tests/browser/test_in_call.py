@@ -14,7 +14,7 @@ import pytest
 from tests.browser.conftest import CallbotServer
 from tests.support.emulator import RunningEmulator
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = pytest.mark.browser
 
 ANA = "e5d4c3b2-a190-4f8e-b7d6-c5b4a3928170"
 LEE = "b2a19087-f6e5-4d4c-b3a2-918070f6e5d4"
