@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from callbot.calls.live import action_message
 from callbot.calls.models import Action, Call, Participant
 from callbot.calls.services import request_action, request_join
 from tests.e2e.conftest import Callbot
@@ -87,8 +88,6 @@ def test_a_transfer_teams_fails_says_why_in_words(callbot: Callbot, bob: Any) ->
 
     assert transfer.status == "failed"
     assert (transfer.result_code, transfer.result_subcode) == (500, 7000)
-    from callbot.calls.live import action_message
-
     assert action_message(transfer).startswith(
         "The transfer target did not take the call"
     )
