@@ -352,6 +352,12 @@ else:
     )
     GRAPH_CA_BUNDLE = env_str("GRAPH_CA_BUNDLE")
 
+# The resource account (application instance) linked to the bot: the ``source`` of
+# calls to phone numbers (contract §6.2). The emulator's bot has one built in.
+GRAPH_APPLICATION_INSTANCE_ID = env_str(
+    "GRAPH_APPLICATION_INSTANCE_ID",
+    "3b9e4c1a-7d2f-4e8b-9a6c-5f0d1e2c3b4a" if USE_EMULATOR else "",
+)
 GRAPH_SCOPE = env_str("GRAPH_SCOPE", "https://graph.microsoft.com/.default")
 GRAPH_NOTIFICATION_ISSUERS = [
     i

@@ -9,6 +9,7 @@ from dashboard import (
     call_history,
     history,
     permissions_panel,
+    place,
     report_views,
     views,
 )
@@ -28,6 +29,9 @@ urlpatterns = [
         call_history.recording_audio,
         name="recording",
     ),
+    path("calls/new/", place.place_call, name="place-call"),
+    path("calls/<int:call_id>/others", place.other_calls, name="other-calls"),
+    path("meetings/join/", place.join_meeting, name="join-meeting"),
     path("meetings/", views.meetings, name="meetings"),
     path("meetings/<int:meeting_id>/", views.meeting_detail, name="meeting"),
     path("meetings/<int:meeting_id>/join", views.meeting_join, name="meeting-join"),

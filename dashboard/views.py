@@ -22,6 +22,7 @@ from django.db.models import Count, OuterRef, Q, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -205,17 +206,26 @@ def meeting_join(request: HttpRequest, meeting_id: int) -> HttpResponse:
     """Ask the bot to join this meeting now; the call appears on the board."""
     meeting = get_object_or_404(Meeting, pk=meeting_id)
     try:
-        services.request_action(
-            Action.Kind.JOIN_MEETING,
+        joined = services.request_join(
             actor=request.user,
             params={"meeting_id": meeting.pk},
+            again=request.POST.get("again") == "1",
             client_ip=_client_ip(request),
         )
     except ActionRefusedError as exc:
         messages.error(request, exc.message)
     else:
+        if joined.action is None:
+            messages.warning(
+                request,
+                "The bot is already in this meeting; press “Join again” to add "
+                "another bot participant.",
+            )
+            return redirect(
+                f"{reverse('dashboard:meeting', args=[meeting.pk])}?again=1"
+            )
         messages.success(
-            request, "Joining: the call appears on the board once Teams answers."
+            request, "Joining: this page follows the join as Teams answers."
         )
     return redirect("dashboard:meeting", meeting_id=meeting.pk)
 

@@ -18,6 +18,7 @@ from callbot.calls.dropped import call_dropped_reason
 from callbot.calls.live import CallDelta, iso
 from callbot.calls.models import Action, Call, Meeting, Participant
 from callbot.calls.states import ActionStatus, CallState
+from callbot.graph.resources import Identity
 
 PENDING = (ActionStatus.QUEUED, ActionStatus.SENT)
 
@@ -121,7 +122,7 @@ def call_summaries(calls: Iterable[Call]) -> list[CallSummaryShape]:
             "direction": c.direction,
             "state": c.state,
             "subject": c.subject,
-            "caller": c.source_display,
+            "caller": party(c),
             "meeting_id": c.meeting_id,
             "created_at": iso(c.created_at),
             "established_at": iso(c.established_at),
@@ -188,14 +189,28 @@ def attach_board_changes(
             continue
         board: dict[str, Any] = {"id": call.pk, "version": call.version}
         board.update({k: v for k, v in delta.call.items() if k in _BOARD_FIELDS})
-        if "source_display" in delta.call:
-            board["caller"] = call.source_display
+        if {"source_display", "targets"} & delta.call.keys():
+            board["caller"] = party(call)
         if {"result_code", "result_subcode", "result_message"} & delta.call.keys():
             board["result"] = _result_text(call)
         board.update(counts.get(delta.call_id, {}))
         if delta.call_id in pending_for:
             board["pending_actions"] = int(pending.get(delta.call_id, 0))
         delta.board = board
+
+
+def party(c: Call) -> str:
+    """Who the call is with, for people: whom the bot called on a call it placed
+    (its source is the bot itself), else the caller."""
+    first = c.targets[0] if c.direction == "outgoing" and c.targets else None
+    if isinstance(first, dict):
+        if isinstance(first.get("identity"), dict):
+            who = Identity.from_identity_set(first["identity"])
+            return who.display_name or who.id or c.source_display
+        label = first.get("display_name") or first.get("user_id") or first.get("phone")
+        if label:
+            return str(label)
+    return c.source_display
 
 
 def _result_text(c: Call) -> str:

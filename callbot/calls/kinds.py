@@ -102,16 +102,18 @@ _ROWS = [
         K.TRANSFER,
         frozenset({S.ESTABLISHED}),
         "transfer",
-        clean=params.one_target,
-        # A failed transfer comes back to established (contract §6.7).
+        browser=True,
+        clean=params.transfer,
+        # Done when the bot's leg ends; transferAccepted is not yet success: a
+        # failed transfer comes back to established after it (contract §6.7).
         settles=Settles(
-            completes=frozenset({S.TRANSFER_ACCEPTED, S.TERMINATED}),
+            completes=frozenset({S.TERMINATED}),
             fails=frozenset({S.ESTABLISHED}),
             fails_after=frozenset({S.TRANSFERRING, S.TRANSFER_ACCEPTED}),
         ),
     ),
     KindSpec(
-        K.PLACE_CALL, None, "place a call", clean=params.one_target, settles=_SET_UP
+        K.PLACE_CALL, None, "place a call", clean=params.place_call, settles=_SET_UP
     ),
     KindSpec(
         K.PLACE_GROUP_CALL,

@@ -109,6 +109,7 @@ def action_shape(a: Action) -> dict[str, Any]:
     return {
         "id": a.pk,
         "kind": a.kind,
+        "call_id": a.call_id,
         "status": a.status,
         "target": a.target,
         "participant_id": str((a.parameters or {}).get("participant_id", "")),
@@ -140,6 +141,20 @@ _RESULT_WORDS = {
     (408, 1106): "Nobody answered in time",
     (480, 10076): "The person could not be reached",
     (403, 7504): "The bot lacks permission for group calls",
+    (500, 7000): "The transfer target did not take the call",
+    (500, 7700): "The consultative transfer failed",
+    (480, 10037): "Teams found no device to ring for that person",
+    (480, 10134): "Teams could not route the call",
+    (480, 10199): "That person does not take private calls",
+    (408, 10057): "The person's devices did not answer",
+}
+# When the subcode is not one of the above: the code alone.
+_CODE_WORDS = {
+    403: "Teams refused it: a permission or policy is missing",
+    404: "Teams does not know the call or person it names",
+    408: "Teams timed out waiting",
+    480: "The person could not be reached",
+    500: "Teams could not carry it out",
 }
 
 
@@ -147,8 +162,10 @@ def action_message(a: Action) -> str:
     """One sentence on how an action ended, or "" while it is pending or succeeded."""
     if a.status != "failed":
         return ""
-    words = _ERROR_WORDS.get(a.error_code) or _RESULT_WORDS.get(
-        (a.result_code or 0, a.result_subcode or 0)
+    words = (
+        _ERROR_WORDS.get(a.error_code)
+        or _RESULT_WORDS.get((a.result_code or 0, a.result_subcode or 0))
+        or _CODE_WORDS.get(a.result_code or 0)
     )
     detail = a.result_message.strip()
     if words and detail:

@@ -26,7 +26,13 @@ from callbot.calls import audit
 from callbot.calls.access import ActionRefusedError, Actor, check_actor
 from callbot.calls.models import Action, Call, Meeting
 from callbot.calls.states import CallKind, CallState
-from callbot.graph.meetings import JoinUrlError, parse_join_web_url
+from callbot.graph.meetings import (
+    JoinUrlError,
+    MeetingIdLink,
+    clean_join_meeting_id,
+    clean_passcode,
+    parse_meeting_link,
+)
 from callbot.graph.resources import CallResource, OnlineMeetingResource, odata_type
 
 logger = logging.getLogger(__name__)
@@ -70,11 +76,18 @@ class Coordinates:
 
 
 def coordinates_from_link(url: str) -> Coordinates:
-    """The coordinates in a pasted Teams join link; refused if it is not one."""
+    """The coordinates in a pasted Teams join link, classic or short
+    (``/meet/<id>?p=<passcode>``); refused if it is neither."""
     try:
-        coords = parse_join_web_url(url)
+        coords = parse_meeting_link(url)
     except JoinUrlError as exc:
         raise ActionRefusedError("invalid", f"Not a Teams join link: {exc}.") from None
+    if isinstance(coords, MeetingIdLink):
+        return Coordinates(
+            join_web_url=coords.join_web_url,
+            join_meeting_id=coords.join_meeting_id,
+            passcode=coords.passcode or "",
+        )
     return Coordinates(
         thread_id=coords.thread_id,
         message_id=coords.message_id,
@@ -83,6 +96,19 @@ def coordinates_from_link(url: str) -> Coordinates:
         tenant_id=coords.tenant_id,
         join_web_url=coords.join_web_url,
     )
+
+
+def coordinates_from_meeting_id(
+    join_meeting_id: str, passcode: str = ""
+) -> Coordinates:
+    """A meeting named by the id and passcode Teams shows under its join link."""
+    try:
+        return Coordinates(
+            join_meeting_id=clean_join_meeting_id(str(join_meeting_id)),
+            passcode=clean_passcode(str(passcode or "")) or "",
+        )
+    except JoinUrlError as exc:
+        raise ActionRefusedError("invalid", f"{str(exc).capitalize()}.") from None
 
 
 def coordinates_from_call(r: CallResource) -> Coordinates | None:
@@ -230,19 +256,29 @@ def store_online_meeting(
 
 def meeting_to_join(params: Mapping[str, Any]) -> Meeting:
     """The stored meeting a join names (``meeting_id``), or the one a pasted
-    ``join_web_url`` identifies (stored on first sight). Refused without
+    ``join_web_url`` (any form Teams hands out) or a typed ``join_meeting_id`` and
+    ``passcode`` identify, stored on first sight. What a person gave wins over
+    what was stored (a meeting's passcode can change). Refused without
     coordinates to join by."""
     if params.get("meeting_id"):
         meeting = Meeting.objects.filter(pk=params["meeting_id"]).first()
         if meeting is None:
             raise ActionRefusedError("invalid", "There is no such meeting.")
-    elif params.get("join_web_url"):
-        found = upsert_meeting(coordinates_from_link(str(params["join_web_url"])))
+    elif params.get("join_web_url") or params.get("join_meeting_id"):
+        if params.get("join_web_url"):
+            coords = coordinates_from_link(str(params["join_web_url"]))
+        else:
+            coords = coordinates_from_meeting_id(
+                str(params["join_meeting_id"]), str(params.get("passcode") or "")
+            )
+        found = upsert_meeting(coords, replace=True)
         if found is None:
             raise ActionRefusedError("invalid", "That link names no meeting.")
         meeting = found
     else:
-        raise ActionRefusedError("invalid", "Choose a meeting or paste its join link.")
+        raise ActionRefusedError(
+            "invalid", "Choose a meeting, paste its join link, or give its meeting id."
+        )
     if not (meeting.can_join_by_coordinates or meeting.join_meeting_id):
         raise ActionRefusedError(
             "invalid",
@@ -278,7 +314,13 @@ def save_meeting(
     with transaction.atomic():
         if join_web_url:
             coords = coordinates_from_link(join_web_url)
-            existing = Meeting.objects.filter(thread_id=coords.thread_id).first()
+            existing = (
+                Meeting.objects.filter(thread_id=coords.thread_id).first()
+                if coords.thread_id
+                else Meeting.objects.filter(
+                    join_meeting_id=coords.join_meeting_id
+                ).first()
+            )
             if (
                 meeting is not None
                 and existing is not None
@@ -308,6 +350,16 @@ def save_meeting(
             client_ip=client_ip,
         )
     return meeting
+
+
+def live_calls_in(meeting: Meeting) -> list[Call]:
+    """The bot's calls in this meeting that have not ended, newest first: a join
+    while one exists would put the bot in the meeting twice."""
+    return list(
+        Call.objects.filter(meeting=meeting)
+        .exclude(state__in=[CallState.TERMINATED, CallState.TERMINATING])
+        .order_by("-created_at")
+    )
 
 
 def due_meetings(now: datetime | None = None) -> list[int]:

@@ -13,9 +13,12 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from callbot.calls.access import ActionRefusedError
+from django.conf import settings
+
+from callbot.calls.access import ActionRefusedError, present_participant
 from callbot.calls.meetings import meeting_to_join
 from callbot.calls.models import Call
+from callbot.calls.states import CallKind, CallState
 from callbot.graph.limits import (
     DTMF_KEYS,
     E164_PATTERN,
@@ -27,6 +30,7 @@ from callbot.graph.limits import (
     SCREEN_SHARING_ROLES,
     STOP_TONE_CHARS,
 )
+from callbot.graph.resources import Identity
 
 Cleaned = tuple[dict[str, Any], str]
 Cleaner = Callable[[Mapping[str, Any], Call | None], Cleaned]
@@ -73,19 +77,152 @@ def target_label(target: Mapping[str, str]) -> str:
 
 
 def one_target(params: Mapping[str, Any], call: Call | None) -> Cleaned:
-    """redirect, transfer, place_call: one person to reach."""
+    """redirect: one person to reach."""
     target = clean_target(params.get("target"))
     return {"target": target}, target_label(target)
 
 
+def place_call(params: Mapping[str, Any], call: Call | None) -> Cleaned:
+    """place_call: one user or phone number. Graph places a call to a phone only
+    from an application instance (contract §6.2), so without one configured a
+    phone target is refused here rather than by Graph later."""
+    clean, label = one_target(params, call)
+    if clean["target"].get("phone") and not settings.GRAPH_APPLICATION_INSTANCE_ID:
+        raise ActionRefusedError(
+            "unsupported",
+            "Calling a phone number needs the bot's application instance "
+            "(set GRAPH_APPLICATION_INSTANCE_ID).",
+        )
+    return clean, label
+
+
+def peer_target(call: Call) -> dict[str, str] | None:
+    """The other party of a peer-to-peer call as a stored target (``clean_target``
+    shape): the caller of an incoming call, the callee of one the bot placed.
+    None when Callbot does not know them as a user or a phone number."""
+    if call.direction == "incoming":
+        source = call.source if isinstance(call.source, Mapping) else {}
+        who = Identity.from_identity_set(source.get("identity"))
+    else:
+        first = call.targets[0] if call.targets else None
+        if not isinstance(first, Mapping):
+            return None
+        if first.get("user_id") or first.get("phone"):
+            return {k: str(v) for k, v in first.items() if isinstance(v, str)}
+        who = Identity.from_identity_set(first.get("identity"))
+    if who.kind == "user" and GUID_PATTERN.fullmatch(who.id):
+        return {"user_id": who.id.lower(), "display_name": who.display_name}
+    if who.kind == "phone" and E164_PATTERN.fullmatch(who.id):
+        return {"phone": who.id, "display_name": who.display_name}
+    return None
+
+
+def _other_call(
+    raw: Any, call: Call | None, purpose: str
+) -> tuple[Call, dict[str, str]]:
+    """Another established peer-to-peer call of the bot, and its other party."""
+    pk = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
+    if isinstance(raw, str) and raw.isdecimal() and len(raw) <= 19:
+        pk = int(raw)
+    if pk is None:
+        raise ActionRefusedError("invalid", f"{purpose} names a call by its number.")
+    if call is not None and pk == call.pk:
+        raise ActionRefusedError("invalid", f"{purpose} must be another call.")
+    other = Call.objects.filter(pk=pk).first()
+    if other is None:
+        raise ActionRefusedError("call_not_found", f"There is no call {pk}.")
+    if other.state != CallState.ESTABLISHED:
+        raise ActionRefusedError(
+            "wrong_state",
+            f"Call {pk} is {other.get_state_display().lower()}; {purpose.lower()} "
+            "must be an established call.",
+        )
+    if other.kind != CallKind.PEER_TO_PEER:
+        raise ActionRefusedError(
+            "wrong_state", f"{purpose} must be a peer-to-peer call; call {pk} is not."
+        )
+    target = peer_target(other)
+    if target is None:
+        raise ActionRefusedError(
+            "invalid",
+            f"Callbot does not know who is on call {pk} as a Teams user or phone "
+            "number.",
+        )
+    return other, target
+
+
+def transfer(params: Mapping[str, Any], call: Call | None) -> Cleaned:
+    """transfer (contract §6.7): blind to ``target``, or consultative with
+    ``consult_call``, the bot's other (peer-to-peer) call with the transfer target,
+    whose id Graph gets as ``replacesCallId`` and whose party becomes the target.
+    Out of a group call or a meeting Graph needs the ``transferee``: the id of the
+    participant who is transferred."""
+    clean: dict[str, Any] = {}
+    if params.get("consult_call") not in (None, ""):
+        if params.get("target"):
+            raise ActionRefusedError(
+                "invalid",
+                "A consultative transfer goes to the party of the other call; "
+                "give a target or a consult call, not both.",
+            )
+        other, target = _other_call(params["consult_call"], call, "The consult call")
+        clean["replaces_call_id"] = other.graph_id
+        clean["consult_call"] = other.pk
+        label = f"{target_label(target)} (consultative)"
+    else:
+        target = clean_target(params.get("target"))
+        label = target_label(target)
+    clean["target"] = target
+    group = call is not None and call.kind != CallKind.PEER_TO_PEER
+    transferee = params.get("transferee")
+    if group and call is not None:
+        if not transferee or not isinstance(transferee, str):
+            raise ActionRefusedError(
+                "invalid",
+                "Transferring out of a group call or meeting needs the transferee: "
+                "choose who is transferred.",
+            )
+        person = present_participant(call, transferee)
+        if person.identity_kind in ("unknown", "encrypted") or not person.identity_id:
+            raise ActionRefusedError(
+                "invalid",
+                "Teams hides who this participant is, so Callbot cannot name them "
+                "as the transferee.",
+            )
+        clean["transferee"] = {
+            "participant_id": person.graph_id,
+            "kind": person.identity_kind,
+            "id": person.identity_id,
+            "display_name": person.display_name,
+        }
+        label = f"{person.display_name or person.identity_id} to {label}"
+    elif transferee:
+        raise ActionRefusedError(
+            "invalid",
+            "A peer-to-peer call transfers its other party; there is no transferee "
+            "to choose.",
+        )
+    return clean, label
+
+
 def invite(params: Mapping[str, Any], call: Call | None) -> Cleaned:
-    target = clean_target(params.get("target"))
-    clean: dict[str, Any] = {"target": target}
-    replaces = params.get("replaces_call_id")
-    if replaces:
-        if not isinstance(replaces, str) or not GUID_PATTERN.fullmatch(replaces):
-            raise ActionRefusedError("invalid", "replaces_call_id must be a call id.")
-        clean["replaces_call_id"] = replaces
+    """invite: ``target``, or ``replaces_call`` (the bot's other peer-to-peer call,
+    whose party is moved into this call: Graph ends that call once they are in,
+    contract §7.11); ``replaces_call_id`` is the same by Graph id."""
+    clean: dict[str, Any] = {}
+    if params.get("replaces_call") not in (None, ""):
+        other, target = _other_call(params["replaces_call"], call, "The call to move")
+        clean["replaces_call_id"] = other.graph_id
+    else:
+        target = clean_target(params.get("target"))
+        replaces = params.get("replaces_call_id")
+        if replaces:
+            if not isinstance(replaces, str) or not GUID_PATTERN.fullmatch(replaces):
+                raise ActionRefusedError(
+                    "invalid", "replaces_call_id must be a call id."
+                )
+            clean["replaces_call_id"] = replaces
+    clean["target"] = target
     return clean, target_label(target)
 
 

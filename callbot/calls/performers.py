@@ -117,10 +117,41 @@ def _redirect(client: GraphClient, a: Action) -> None:
     lifecycle.record_sent(a.pk)
 
 
+def application_instance() -> Identity | None:
+    """The bot's application instance, the ``source`` Graph requires for calls to
+    phone numbers (contract §6.2); None when none is configured."""
+    if not settings.GRAPH_APPLICATION_INSTANCE_ID:
+        return None
+    return Identity(
+        kind="application_instance",
+        id=settings.GRAPH_APPLICATION_INSTANCE_ID,
+        display_name=settings.BOT_DISPLAY_NAME,
+        tenant_id=settings.GRAPH_TENANT_ID,
+    )
+
+
+def _transferee(stored: dict[str, str] | None) -> Identity | None:
+    """The participant moved out of a group call (``params.transfer``)."""
+    if not stored:
+        return None
+    return Identity(
+        kind=stored.get("kind") or "unknown",
+        id=stored.get("id", ""),
+        display_name=stored.get("display_name", ""),
+        tenant_id="",
+    )
+
+
 def _transfer(client: GraphClient, a: Action) -> None:
+    """Blind, or consultative with ``replacesCallId`` (the bot's call with the
+    target); out of a group call with the ``transferee`` (contract §6.7)."""
+    transferee = a.parameters.get("transferee")
     client.transfer(
         _call_id(a),
         target_identity(a.parameters["target"]),
+        replaces_call_id=a.parameters.get("replaces_call_id"),
+        transferee=_transferee(transferee),
+        transferee_participant_id=(transferee or {}).get("participant_id"),
         client_context=a.client_context,
         client_request_id=str(a.client_request_id),
     )
@@ -183,6 +214,7 @@ def _place_call(client: GraphClient, a: Action) -> None:
         target_identity(target),
         callback_uri=callback_uri(),
         tenant_id=settings.GRAPH_TENANT_ID,
+        source=application_instance() if target.get("phone") else None,
         client_request_id=str(a.client_request_id),
     )
     _created(a, resource, **_placed_fields(a))

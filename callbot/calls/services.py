@@ -14,12 +14,13 @@ Must not import the dashboard, the tasks or ingest; it never calls Graph.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from callbot.calls import audit, availability, deltas, enqueue, kinds
+from callbot.calls import audit, availability, deltas, enqueue, kinds, meetings
 from callbot.calls.access import (
     ActionRefusedError,
     Actor,
@@ -28,7 +29,7 @@ from callbot.calls.access import (
     present_participant,
 )
 from callbot.calls.live import CallDelta
-from callbot.calls.models import Action, Call, Participant
+from callbot.calls.models import Action, Call, Meeting, Participant
 
 K = Action.Kind
 
@@ -114,6 +115,49 @@ def request_action(
         audit.record_refusal(actor, kind, call_pk, participant_id, refused, client_ip)
         raise
     return action
+
+
+@dataclass
+class JoinRequest:
+    """What ``request_join`` did: the meeting, the join it queued (None when it
+    stopped to ask), and the bot's live calls already in that meeting."""
+
+    meeting: Meeting
+    action: Action | None
+    already_in: list[Call] = field(default_factory=list)
+
+
+def request_join(
+    *,
+    actor: Actor,
+    params: Mapping[str, Any],
+    again: bool = False,
+    client_ip: str | None = None,
+) -> JoinRequest:
+    """Join a meeting named by ``meeting_id``, a pasted ``join_web_url`` (any form
+    Teams hands out) or ``join_meeting_id`` + ``passcode``.
+
+    When the bot already has a live call in that meeting, nothing is queued unless
+    ``again``: the person is asked first (the bot may join a meeting several
+    times, and each time is another participant). Raises ``ActionRefusedError``
+    (audited) for an actor who may not act or coordinates that name no meeting.
+    """
+    try:
+        check_actor(actor)
+        meeting = meetings.meeting_to_join(params)
+    except ActionRefusedError as refused:
+        audit.record_refusal(actor, K.JOIN_MEETING, None, "", refused, client_ip)
+        raise
+    already_in = meetings.live_calls_in(meeting)
+    if already_in and not again:
+        return JoinRequest(meeting, None, already_in)
+    action = request_action(
+        K.JOIN_MEETING,
+        actor=actor,
+        params={"meeting_id": meeting.pk},
+        client_ip=client_ip,
+    )
+    return JoinRequest(meeting, action, already_in)
 
 
 def request_mute_all(

@@ -11,6 +11,12 @@ decode the whole URL with ``unquote_plus`` (the exact equivalent of .NET's
 ``WebUtility.UrlDecode``), then *search* for the pattern rather than anchor it.
 ``build_join_web_url`` is the inverse, encoded the way Teams writes it.
 
+Teams also hands out short links, ``https://teams.microsoft.com/meet/<meeting id>?p=
+<passcode>`` (and the same path on ``teams.cloud.microsoft``, ``teams.live.com`` and
+the government clouds), which name the meeting by its numeric join id. They carry
+no thread or organizer: ``parse_meeting_link`` reads either form, and a short link
+is joined with ``joinMeetingIdMeetingInfo`` (contract §2.5, §6.2, §9).
+
 Nothing here imports Django or talks to the network.
 """
 
@@ -20,7 +26,7 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, unquote_plus
+from urllib.parse import parse_qs, quote, unquote_plus
 
 from callbot.graph.resources import JsonDict
 
@@ -39,8 +45,111 @@ _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 _MAX_DECODE_PASSES = 3
 
 
+# Hosts that serve Teams' short ``/meet/<id>?p=<passcode>`` links.
+_SHORT_HOSTS = (
+    r"teams\.microsoft\.com|teams\.cloud\.microsoft|teams\.live\.com"
+    r"|(?:gov\.|dod\.)?teams\.microsoft\.us"
+)
+_SHORT_LINK = re.compile(
+    rf"(?i:https://(?:{_SHORT_HOSTS}))(?::443)?/meet/(?P<id>[^/?#\s]*)/?"
+    r"(?:\?(?P<query>[^#\s]*))?"
+)
+# A join meeting id as Teams shows it: digits, often grouped by spaces.
+_MEETING_ID = re.compile(r"\d{9,20}")
+# A passcode as Teams shows it; kept within what Meeting.passcode stores.
+_PASSCODE = re.compile(r"[A-Za-z0-9]{1,64}")
+
+
 class JoinUrlError(ValueError):
     """The text is not a Teams meeting join URL we can take coordinates from."""
+
+
+@dataclass(frozen=True)
+class MeetingIdLink:
+    """A meeting named by its numeric join id (and passcode, when it needs one):
+    what a short ``/meet/<id>?p=<passcode>`` link or a typed id gives. Joined
+    with ``joinMeetingIdMeetingInfo`` (contract §2.5)."""
+
+    join_web_url: str
+    join_meeting_id: str
+    passcode: str | None
+
+
+def clean_join_meeting_id(value: str) -> str:
+    """The join meeting id Graph wants (digits only) from what a person typed or
+    Teams printed ("234 567 890 123"). Raises ``JoinUrlError`` for anything else."""
+    digits = re.sub(r"[\s\u00a0-]", "", value or "")
+    if not digits:
+        raise JoinUrlError("meeting id is empty")
+    if not _MEETING_ID.fullmatch(digits):
+        raise JoinUrlError(
+            "meeting id must be the 9 to 20 digits Teams shows as 'Meeting ID'"
+        )
+    return digits
+
+
+def clean_passcode(value: str | None) -> str | None:
+    """A meeting passcode (letters and digits), or None when there is none."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    if not _PASSCODE.fullmatch(text):
+        raise JoinUrlError(
+            "passcode must be the letters and digits Teams shows as 'Passcode'"
+        )
+    return text
+
+
+def parse_meeting_link(url: str) -> MeetingCoordinates | MeetingIdLink:
+    """Any join link Teams hands out: the classic ``meetup-join`` link (see
+    ``parse_join_web_url``) or a short ``/meet/<id>?p=<passcode>`` link.
+
+    Raises ``JoinUrlError`` saying what is wrong with the link.
+    """
+    text = (url or "").strip()
+    decoded = text
+    for _ in range(_MAX_DECODE_PASSES):
+        short = _SHORT_LINK.search(decoded)
+        if short is not None:
+            return _short_link(short)
+        if not _ESCAPE.search(decoded):
+            break
+        decoded = unquote_plus(decoded)
+    try:
+        return parse_join_web_url(text)
+    except JoinUrlError as exc:
+        if _MEETUP_JOIN.search(unquote_plus(text)) or not text:
+            raise
+        raise JoinUrlError(
+            "not a Teams meeting link (expected https://teams.microsoft.com/l/"
+            "meetup-join/… or https://teams.microsoft.com/meet/<id>?p=<passcode>)"
+        ) from exc
+
+
+def _short_link(match: re.Match[str]) -> MeetingIdLink:
+    raw_id = unquote_plus(match["id"])
+    if not raw_id:
+        raise JoinUrlError("short meeting link has no meeting id after /meet/")
+    try:
+        join_id = clean_join_meeting_id(raw_id)
+    except JoinUrlError:
+        raise JoinUrlError(
+            f"short meeting link's id {raw_id[:40]!r} is not a Teams meeting id "
+            "(9 to 20 digits)"
+        ) from None
+    query = parse_qs(match["query"] or "", keep_blank_values=True)
+    passcodes = query.get("p", [])
+    if len(passcodes) > 1:
+        raise JoinUrlError("short meeting link has more than one passcode (?p=)")
+    try:
+        passcode = clean_passcode(passcodes[0] if passcodes else None)
+    except JoinUrlError:
+        raise JoinUrlError(
+            "short meeting link's passcode (?p=) must be letters and digits"
+        ) from None
+    return MeetingIdLink(
+        join_web_url=match.group(0), join_meeting_id=join_id, passcode=passcode
+    )
 
 
 @dataclass(frozen=True)
@@ -103,7 +212,7 @@ def parse_join_web_url(url: str) -> MeetingCoordinates:
 
     Raises ``JoinUrlError`` saying which part is missing or wrong. Short
     ``/meet/<id>`` links and ``teams.live.com`` links carry none of these parts and
-    are refused; join those by meeting id instead.
+    are refused here; ``parse_meeting_link`` reads them as a meeting id.
     """
     if not url or not url.strip():
         raise JoinUrlError("join URL is empty")

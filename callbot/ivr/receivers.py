@@ -13,6 +13,11 @@ from typing import Any
 from callbot.calls.signals import CallActivity
 from callbot.calls.states import CallState
 
+# Imported here, when the app registry loads this module, not on the first
+# webhook: two first deliveries importing it at once in two threads deadlocked
+# on the import lock against Celery's app-finalize lock.
+from callbot.ivr.tasks import handle_call_activity
+
 logger = logging.getLogger(__name__)
 
 
@@ -34,8 +39,6 @@ def is_relevant(item: CallActivity) -> bool:
 
 def on_call_activity(sender: Any, activity: list[CallActivity], **kwargs: Any) -> None:
     """Enqueue ``handle_call_activity`` for each relevant call in the batch."""
-    from callbot.ivr.tasks import handle_call_activity
-
     for item in activity:
         if not is_relevant(item):
             continue

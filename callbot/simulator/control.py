@@ -120,6 +120,7 @@ def call_summary(call: Call) -> dict[str, Any]:
         "deltaRoster": call.delta_roster,
         "toneSubscribed": call.tone_subscribed,
         "resultInfo": call.result_info,
+        "source": call.source,
     }
 
 

@@ -525,6 +525,22 @@ class Engine:
             raise bad_request(
                 "'transferee' is required to transfer out of a group call."
             )
+        if transferee is not None:
+            validate.identity_set(transferee.get("identity"), "transferee.identity")
+            listed = transferee.get("participantId")
+            if call.kind != "p2p" and listed not in call.conversation.participants:
+                raise bad_request(
+                    "'transferee.participantId' must name a participant of the call."
+                )
+        replaces = target.get("replacesCallId")
+        if replaces is not None:
+            if not isinstance(replaces, str) or not replaces:
+                raise bad_request("'transferTarget.replacesCallId' must be a call id.")
+            if _find_loose({call.id: call}, replaces):
+                raise bad_request(
+                    "'transferTarget.replacesCallId' names the call being "
+                    "transferred; give the bot's other call with the target."
+                )
         call.state = "transferring"
         self.notify(notices.call_updated(call))
         self.events.add("graph", f"bot transfers call {call.id}", callId=call.id)
@@ -540,7 +556,13 @@ class Engine:
         if call.state != "transferAccepted":
             return
         consultative = bool(target.get("replacesCallId"))
-        if self.faults.take("transfer_failure", call.id) is not None:
+        replaced = None
+        if consultative:
+            known = _find_loose(self.calls, str(target["replacesCallId"]))
+            replaced = self.calls.get(known) if known else None
+        # A consultative transfer needs the bot's live call with the target.
+        gone = consultative and (replaced is None or replaced.ended)
+        if gone or self.faults.take("transfer_failure", call.id) is not None:
             call.state = "established"
             code = (500, 7700 if consultative else 7000, "Transfer failed.")
             call.result_info = ri(code)
@@ -552,7 +574,6 @@ class Engine:
             return
         done = result_info(0, 7015, "GracefulTransferCompleted")
         self.end(call, done)
-        replaced = self.calls.get(str(target.get("replacesCallId") or ""))
         if replaced is not None:
             self.end(replaced, dict(done))
 

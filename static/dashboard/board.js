@@ -1,5 +1,6 @@
 // The live board: one row per live call, updated in place from deltas.
 
+import { followPlacing } from "./placing.js";
 import { DeltaOrder, LiveSocket, KIND_LABELS, SnapshotParts, duration, el, frameBatcher, stateLabel, syncClock } from "./live.js";
 import { applyOffers } from "./offered.js";
 import { BoardView, title } from "./boardview.js";
@@ -186,15 +187,18 @@ function onDelta(row) {
   order.offer(row.id, row); // a change to a call we have not seen yet waits too
 }
 
+let placing = () => {};
 const socket = new LiveSocket({
   subscriptions: [{ board: true }],
   onMessage(message) {
+    placing(message);
     if (message.type === "hello") labels = message.labels || {};
     else if (message.type === "board.snapshot") onSnapshotPart(message);
     else if (message.type === "calls.delta") onDelta(message.call);
     else if (message.type === "calls.notice") addNotice(message.notice);
   },
 });
+placing = followPlacing(socket);
 socket.connect();
 
 setInterval(() => {

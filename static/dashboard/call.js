@@ -3,6 +3,7 @@
 
 import { DeltaOrder, LiveSocket, KIND_LABELS, SnapshotParts, clockTime, duration, el, frameBatcher, stateLabel, syncClock } from "./live.js";
 import { applyOffers, pruneReasons } from "./offered.js";
+import { setupTransfer } from "./transfer.js";
 
 const root = document.getElementById("call");
 const callId = Number(root.dataset.callId);
@@ -158,6 +159,9 @@ function setText(id, text) {
 function paintHeader() {
   root.dataset.version = version;
   root.dataset.state = call.state;
+  root.dataset.kind = call.kind;
+  const escalates = document.getElementById("invite-escalates");
+  if (escalates) escalates.hidden = call.kind !== "peer_to_peer";
   const state = document.getElementById("f-state");
   state.dataset.state = call.state;
   state.textContent = stateLabel(call.state);
@@ -250,9 +254,15 @@ function describeAction(a) {
   return text;
 }
 
+// Other parts of the page (transfer.js) follow actions and the call's state.
+function tell(name, detail) {
+  document.dispatchEvent(new CustomEvent(`callbot:${name}`, { detail }));
+}
+
 function onAction(a, { announce }) {
   const before = actions.get(a.id);
   actions.set(a.id, a);
+  tell("action", a);
   if (a.participant_id) dirtyPeople.add(a.participant_id);
   headerDirty = true;
   if (announce && (!before || before.status !== a.status)) {
@@ -314,6 +324,7 @@ function onSnapshot(m) {
   order.afterSnapshot();
   headerDirty = true;
   flush();
+  tell("call", call);
 }
 
 // Deltas in version order (live.js): one that skips ahead waits briefly for the one
@@ -349,6 +360,7 @@ function applyDelta(m) {
   for (const a of m.actions) onAction(a, { announce: true });
   headerDirty = true;
   flush();
+  if (m.call && m.call.state) tell("call", call);
 }
 
 // --- actions -------------------------------------------------------------------------
@@ -376,7 +388,7 @@ function showOutcome(a) {
   }
 }
 
-function act(kind, { participant = "", params = {}, button = null } = {}) {
+function act(kind, { participant = "", params = {}, button = null, onAnswer = null } = {}) {
   const request = { kind, participant };
   const label = labelOf(kind);
   if (button) {
@@ -405,6 +417,7 @@ function act(kind, { participant = "", params = {}, button = null } = {}) {
     if (participant) dirtyPeople.add(participant);
     headerDirty = true;
     flush();
+    if (onAnswer) onAnswer(answer);
   });
   if (requestId === null) return;
   requests.set(requestId, request);
@@ -452,6 +465,15 @@ if (canAct) {
       act(kind, { params, button: event.submitter });
     });
   }
+}
+
+if (canAct) {
+  setupTransfer({
+    callId,
+    act,
+    call: () => call,
+    roster: () => [...people.values()].map((entry) => entry.data),
+  });
 }
 
 filterInput.addEventListener("input", () => {

@@ -39,6 +39,7 @@ def test_browsers_may_ask_for_the_in_call_controls_and_nothing_else() -> None:
         "unmute_bot",
         "change_screen_sharing_role",
         "update_recording_status",
+        "transfer",
     } == kinds.BROWSER_KINDS
     assert not kinds.KINDS["keep_alive"].browser
     assert kinds.KINDS["keep_alive"].bot_only
@@ -75,7 +76,9 @@ def test_hold_kinds_say_which_way_they_move_the_hold() -> None:
         ("place_call", "terminated", "establishing", "failed"),
         ("hang_up", "terminated", "terminating", "completed"),
         ("hang_up", "established", None, None),
-        ("transfer", "transfer_accepted", "transferring", "completed"),
+        ("transfer", "transfer_accepted", "transferring", None),
+        ("transfer", "terminated", "transfer_accepted", "completed"),
+        ("transfer", "established", "transfer_accepted", "failed"),
         ("transfer", "established", "transferring", "failed"),
         ("transfer", "established", "hold", None),
         ("mute_bot", "terminated", "established", None),

@@ -74,7 +74,11 @@ def queued(kind: str, raw: dict[str, Any] | None = None) -> Action:
     participant = None
     if row.states is not None:
         state = "established" if "established" in row.states else "incoming"
-        call = CallFactory(kind="group", state=state)
+        # A transfer out of a group call names its transferee; the table's
+        # transfer is the peer-to-peer one.
+        call = CallFactory(
+            kind="peer_to_peer" if kind == K.TRANSFER else "group", state=state
+        )
         ParticipantFactory(call=call, is_bot=True, graph_id=call.my_participant_id)
     if kind == K.JOIN_MEETING:
         raw = {"meeting_id": MeetingFactory().pk, **(raw or {})}

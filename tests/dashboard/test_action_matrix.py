@@ -16,6 +16,7 @@ from django.test import Client
 
 import pytest
 
+import dashboard.place
 import dashboard.views
 from callbot.calls.kinds import KINDS
 from callbot.calls.models import Action, AuditEntry, Call, Participant
@@ -37,7 +38,7 @@ SOCKET: dict[str, tuple[str, str, str, str]] = {
     "answer": (INVALID, INVALID, INVALID, SIGNED_OUT),
     "reject": (INVALID, INVALID, INVALID, SIGNED_OUT),
     "redirect": (INVALID, INVALID, INVALID, SIGNED_OUT),
-    "transfer": (INVALID, INVALID, INVALID, SIGNED_OUT),
+    "transfer": (ACCEPTED, ACCEPTED, FORBIDDEN, SIGNED_OUT),
     "place_call": (INVALID, INVALID, INVALID, SIGNED_OUT),
     "place_group_call": (INVALID, INVALID, INVALID, SIGNED_OUT),
     "join_meeting": (INVALID, INVALID, INVALID, SIGNED_OUT),
@@ -73,10 +74,12 @@ SOCKET: dict[str, tuple[str, str, str, str]] = {
 _NO_FORM = (NOT_OFFERED, NOT_OFFERED, NOT_OFFERED, NOT_OFFERED)
 # Through the pages' HTTP forms: kind -> outcome for the same four.
 HTTP: dict[str, tuple[str, str, str, str]] = {
-    kind: _NO_FORM for kind in SOCKET if kind != "join_meeting"
+    kind: _NO_FORM for kind in SOCKET if kind not in ("join_meeting", "place_call")
 } | {
     # POST /meetings/<id>/join; the auditor gets 403 before any service is asked.
     "join_meeting": (ACCEPTED, ACCEPTED, FORBIDDEN, SIGNED_OUT),
+    # POST /calls/new/
+    "place_call": (ACCEPTED, ACCEPTED, FORBIDDEN, SIGNED_OUT),
 }
 
 # What each kind carries when asked for, so that a refusal is about the role or
@@ -99,11 +102,21 @@ def test_the_tables_name_every_action_kind() -> None:
 
 
 def _kinds_views_ask_for() -> set[str]:
-    """The kinds dashboard/views.py passes to a service, read from its source."""
-    tree = ast.parse(Path(dashboard.views.__file__).read_text())
+    """The kinds dashboard/views.py and place.py pass to a service, read from
+    their source."""
+    tree = ast.parse(
+        Path(dashboard.views.__file__).read_text()
+        + Path(dashboard.place.__file__).read_text()
+    )
     found: set[str] = set()
     for node in ast.walk(tree):
         if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "request_join"
+        ):
+            found.add("join_meeting")  # one kind, asked for by its own service
+        elif (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)
             and isinstance(node.func.value, ast.Name)
@@ -120,7 +133,7 @@ def _kinds_views_ask_for() -> set[str]:
 
 def test_the_http_table_offers_what_the_views_offer() -> None:
     offered = {kind for kind, row in HTTP.items() if row != _NO_FORM}
-    assert offered == _kinds_views_ask_for() == {"join_meeting"}
+    assert offered == _kinds_views_ask_for() == {"join_meeting", "place_call"}
 
 
 def _outcome(answer: dict[str, Any]) -> str:
@@ -156,7 +169,9 @@ async def test_socket_actions_by_role(
                 "call": meeting_call.pk,
                 "kind": kind,
                 "participant": ana.graph_id if KINDS[kind].participant else "",
-                "params": PARAMS.get(kind, {}),
+                "params": PARAMS.get(kind, {})
+                # Out of a meeting a transfer names who is transferred.
+                | ({"transferee": ana.graph_id} if kind == "transfer" else {}),
             }
         )
         answer = await socket.receive_json_from()
@@ -200,7 +215,16 @@ async def test_a_signed_out_socket_asks_for_nothing() -> None:
 @pytest.mark.parametrize("role", ROLES)
 def test_http_forms_by_role(role: str, ada: Any, bob: Any, carol: Any) -> None:
     meeting = MeetingFactory()
-    forms = {"join_meeting": f"/meetings/{meeting.pk}/join"}
+    forms = {
+        "join_meeting": f"/meetings/{meeting.pk}/join",
+        "place_call": "/calls/new/",
+    }
+    data = {
+        "place_call": {
+            "target_kind": "user",
+            "user_id": "8b0c5c2e-3f4a-4d8e-9a51-0c1d2e3f4a5b",
+        }
+    }
     client = Client()
     user = {"admin": ada, "supervisor": bob, "auditor": carol}.get(role)
     if user is not None:
@@ -212,13 +236,16 @@ def test_http_forms_by_role(role: str, ada: Any, bob: Any, carol: Any) -> None:
             seen[kind] = NOT_OFFERED
             continue
         before = Action.objects.filter(kind=kind).count()
-        response = client.post(forms[kind])
+        response = client.post(forms[kind], data.get(kind, {}))
         if response.status_code == 403:
             seen[kind] = FORBIDDEN
         elif response["Location"].startswith("/accounts/login/"):
             seen[kind] = SIGNED_OUT
         else:
-            assert response["Location"] == f"/meetings/{meeting.pk}/"
+            assert response["Location"] in (
+                f"/meetings/{meeting.pk}/",
+                f"/?placing={Action.objects.filter(kind=kind).last().pk}",
+            )
             made = Action.objects.filter(kind=kind).count() - before
             seen[kind] = ACCEPTED if made == 1 else f"refused ({made} actions)"
 
