@@ -1,10 +1,10 @@
 """Trigram indexes for the history's substring search, on PostgreSQL only.
 
-The search is Django's ``icontains`` (``UPPER(column) LIKE UPPER('%text%')``) on participants' names and identity ids and on the
-call's subject, caller name and caller id; a B-tree cannot serve a leading
-wildcard, a ``gin_trgm_ops`` index on
-``upper(column)`` can. SQLite has neither pg_trgm nor GIN: there
-the same query runs as a plain LIKE scan (slower, and fine at its sizes).
+The search is Django's ``icontains`` (``UPPER(column) LIKE UPPER('%text%')``) on
+participants' names and identity ids and on the call's subject, caller name and
+caller id. A B-tree cannot serve a leading wildcard; a ``gin_trgm_ops`` index on
+``upper(column)`` can. SQLite has neither pg_trgm nor GIN: there the same query
+runs as a plain LIKE scan (slower, and fine at its sizes).
 """
 
 from django.db import migrations
