@@ -17,6 +17,7 @@ from callbot.calls.models import (
     Participant,
     QuarantinedNotification,
     Recording,
+    RedirectTarget,
 )
 
 
@@ -185,3 +186,12 @@ class AuditEntryAdmin(ReadOnlyAdmin):
 class RecordingAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "call", "action", "size", "audio"]
     raw_id_fields = ["call", "action"]
+
+
+@admin.register(RedirectTarget)
+class RedirectTargetAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The saved targets the redirect control offers supervisors."""
+
+    list_display = ["name", "kind", "value", "enabled"]
+    list_filter = ["kind", "enabled"]
+    search_fields = ["name", "value"]

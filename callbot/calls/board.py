@@ -15,6 +15,7 @@ from django.db.models import Count, Q, QuerySet
 
 from callbot.calls.live import CallDelta, iso
 from callbot.calls.models import Action, Call, Participant
+from callbot.calls.params import answer_deadline
 from callbot.calls.states import ActionStatus, CallState
 
 PENDING = (ActionStatus.QUEUED, ActionStatus.SENT)
@@ -30,6 +31,8 @@ class CallSummaryShape(TypedDict):
     caller: str
     meeting_id: int | None
     created_at: str | None
+    # When Microsoft stops waiting for an answer; None unless the call rings.
+    answer_by: str | None
     established_at: str | None
     terminated_at: str | None
     participant_count: int
@@ -101,6 +104,9 @@ def call_summaries(calls: Iterable[Call]) -> list[CallSummaryShape]:
             "caller": c.source_display,
             "meeting_id": c.meeting_id,
             "created_at": iso(c.created_at),
+            "answer_by": (
+                iso(answer_deadline(c)) if c.state == CallState.INCOMING else None
+            ),
             "established_at": iso(c.established_at),
             "terminated_at": iso(c.terminated_at),
             "participant_count": counts[c.pk]["participant_count"],

@@ -77,17 +77,24 @@ _ROWS = [
         K.ANSWER,
         frozenset({S.INCOMING}),
         "answer",
+        browser=True,
         clean=params.answer,
         settles=_SET_UP,
     ),
     KindSpec(
-        K.REJECT, frozenset({S.INCOMING}), "reject", clean=params.reject, settles=_ENDS
+        K.REJECT,
+        frozenset({S.INCOMING}),
+        "reject",
+        browser=True,
+        clean=params.reject,
+        settles=_ENDS,
     ),
     KindSpec(
         K.REDIRECT,
         frozenset({S.INCOMING}),
         "redirect",
-        clean=params.one_target,
+        browser=True,
+        clean=params.redirect,
         settles=_ENDS,
     ),
     KindSpec(
