@@ -244,6 +244,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # IVR tone-collection timeouts: a countdown is ignored when tasks run eagerly,
     # so a sweep enforces them (callbot/ivr).
     "ivr-sweep-timeouts": {"task": "callbot.ivr.sweep_timeouts", "schedule": 1.0},
+    # Call policies that hand a ringing call to the supervisors: the fallback when
+    # nobody decided within the policy's wait (at most 14 s, so every second).
+    "ivr-sweep-handoffs": {"task": "callbot.ivr.sweep_handoffs", "schedule": 1.0},
 }
 
 # --- Call control -------------------------------------------------------------------
@@ -310,6 +313,21 @@ else:
         "https://api.aps.skype.com/v1/.well-known/OpenIdConfiguration",
     )
     GRAPH_CA_BUNDLE = env_str("GRAPH_CA_BUNDLE")
+
+# The application instance (resource account) linked to the bot: the ``source`` of
+# calls it places to phone numbers (contract §6.2). Unset: Callbot refuses such calls.
+EMULATOR_APPLICATION_INSTANCE_ID = "3b9e4c1a-7d2f-4e8b-9a6c-5f0d1e2c3b4a"
+GRAPH_APPLICATION_INSTANCE_ID = env_str(
+    "GRAPH_APPLICATION_INSTANCE_ID",
+    EMULATOR_APPLICATION_INSTANCE_ID if USE_EMULATOR else "",
+).strip()
+if GRAPH_APPLICATION_INSTANCE_ID and not re.fullmatch(
+    r"[0-9A-Fa-f]{8}-([0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}", GRAPH_APPLICATION_INSTANCE_ID
+):
+    raise ImproperlyConfigured(
+        "GRAPH_APPLICATION_INSTANCE_ID must be the application instance's object id "
+        "(a GUID)"
+    )
 
 GRAPH_SCOPE = env_str("GRAPH_SCOPE", "https://graph.microsoft.com/.default")
 GRAPH_NOTIFICATION_ISSUERS = [

@@ -44,11 +44,11 @@ from channels.auth import get_user
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from callbot.calls import audit, services
+from callbot.calls import audit
 from callbot.calls.access import ActionRefusedError
 from callbot.calls.kinds import BROWSER_KINDS, LABELS
 from callbot.calls.live import LIVE_CALLS_GROUP, action_shape, call_group
-from dashboard import protocol, ratelimit, snapshots
+from dashboard import incoming, protocol, ratelimit, snapshots
 from dashboard.permissions import UserLike, can_act, can_view, role_of
 from dashboard.protocol import (
     CLOSE_FLOODED,
@@ -100,7 +100,7 @@ def _perform(
             user, request.kind, request.call, request.participant, refused, ip
         )
         raise refused
-    actions = services.request(
+    actions = incoming.request(
         request.kind,
         actor=user,
         call=request.call,
@@ -151,7 +151,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.accept()
             await self._close(CLOSE_SIGNED_OUT)
             return
-        allowed, role, acts = await database_sync_to_async(self._rights)(user)
+        allowed, role, acts, offers = await database_sync_to_async(self._rights)(
+            user
+        )
         if not allowed:
             await self.accept()
             await self._close(CLOSE_FORBIDDEN)
@@ -170,12 +172,17 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 "can_act": acts,
                 # Every kind's label, for the page's timeline and outcomes.
                 "labels": LABELS,
+                # For people who may act: the flows and saved targets the ringing
+                # call controls offer.
+                **offers,
             }
         )
 
     @staticmethod
-    def _rights(user: UserLike) -> tuple[bool, str, bool]:
-        return can_view(user), role_of(user), can_act(user)
+    def _rights(user: UserLike) -> tuple[bool, str, bool, dict[str, Any]]:
+        acts = can_act(user)
+        offers: dict[str, Any] = incoming.choices() if acts else {}
+        return can_view(user), role_of(user), acts, offers
 
     async def disconnect(self, code: int) -> None:
         self.closing = True

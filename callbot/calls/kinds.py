@@ -101,7 +101,7 @@ _ROWS = [
         K.TRANSFER,
         frozenset({S.ESTABLISHED}),
         "transfer",
-        clean=params.one_target,
+        clean=params.transfer,
         # A failed transfer comes back to established (contract §6.7).
         settles=Settles(
             completes=frozenset({S.TRANSFER_ACCEPTED, S.TERMINATED}),
@@ -110,7 +110,7 @@ _ROWS = [
         ),
     ),
     KindSpec(
-        K.PLACE_CALL, None, "place a call", clean=params.one_target, settles=_SET_UP
+        K.PLACE_CALL, None, "place a call", clean=params.place_call, settles=_SET_UP
     ),
     KindSpec(
         K.PLACE_GROUP_CALL,

@@ -13,8 +13,9 @@ from django.db import models
 from django.db.models import F, Q
 
 from callbot.calls.states import ActionStatus, CallDirection, CallKind, CallState
+
 # Registered with this app from its own module (models.py is near its size limit).
-from callbot.calls.targets import RedirectTarget  # noqa: F401
+from callbot.calls.targets import RedirectTarget as RedirectTarget
 
 
 class Meeting(models.Model):
@@ -441,4 +442,3 @@ class Recording(models.Model):
 
     def __str__(self) -> str:
         return f"recording {self.pk} of {self.call_id}"
-

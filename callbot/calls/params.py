@@ -13,12 +13,13 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
-from callbot.calls.access import ActionRefusedError
+from callbot.calls.access import ActionRefusedError, present_participant
 from callbot.calls.meetings import meeting_to_join
 from callbot.calls.models import Action, Call, RedirectTarget
-from callbot.calls.states import ActionStatus
+from callbot.calls.states import ActionStatus, CallKind
 from callbot.graph.limits import (
     ANSWER_WINDOW_SECONDS,
     DTMF_KEYS,
@@ -82,6 +83,52 @@ def one_target(params: Mapping[str, Any], call: Call | None) -> Cleaned:
     return {"target": target}, target_label(target)
 
 
+def place_call(params: Mapping[str, Any], call: Call | None) -> Cleaned:
+    """place_call: one target; a phone number needs the bot's application instance,
+    which Graph requires as the call's source (contract §6.2)."""
+    cleaned, label = one_target(params, call)
+    if "phone" in cleaned["target"] and not settings.GRAPH_APPLICATION_INSTANCE_ID:
+        raise ActionRefusedError(
+            "unsupported",
+            "Calling a phone number needs the bot's application instance; set "
+            "GRAPH_APPLICATION_INSTANCE_ID.",
+        )
+    return cleaned, label
+
+
+def transfer(params: Mapping[str, Any], call: Call | None) -> Cleaned:
+    """transfer: the target, and out of a group call or meeting the ``transferee``
+    (a present participant's id), which Graph requires there (§6.7)."""
+    cleaned, label = one_target(params, call)
+    raw = params.get("transferee")
+    if call is None or call.kind == CallKind.PEER_TO_PEER:
+        if raw not in (None, ""):
+            raise ActionRefusedError(
+                "invalid",
+                "A peer-to-peer call transfers the caller; name no transferee.",
+            )
+        return cleaned, label
+    if not isinstance(raw, str) or not raw:
+        raise ActionRefusedError(
+            "invalid",
+            "Transferring out of a group call or meeting needs the transferee: "
+            "choose the participant to transfer.",
+        )
+    person = present_participant(call, raw)
+    if not person.identity_id or person.identity_kind in ("unknown", "encrypted"):
+        raise ActionRefusedError(
+            "invalid",
+            "Teams does not say who that participant is; Graph cannot transfer them.",
+        )
+    cleaned["transferee"] = {
+        "participant_id": person.graph_id,
+        "kind": person.identity_kind,
+        "id": person.identity_id,
+        "display_name": person.display_name,
+    }
+    return cleaned, f"{person.display_name or person.identity_id} to {label}"
+
+
 def invite(params: Mapping[str, Any], call: Call | None) -> Cleaned:
     target = clean_target(params.get("target"))
     clean: dict[str, Any] = {"target": target}
@@ -121,6 +168,7 @@ def reject(params: Mapping[str, Any], call: Call | None) -> Cleaned:
 def redirect(params: Mapping[str, Any], call: Call | None) -> Cleaned:
     """One target, typed (``target``) or a saved one named by id (``saved_target``)."""
     saved = params.get("saved_target")
+    raw: Mapping[str, Any]
     if saved not in (None, ""):
         raw = {"target": saved_target(saved).target()}
     else:

@@ -118,9 +118,20 @@ def _redirect(client: GraphClient, a: Action) -> None:
 
 
 def _transfer(client: GraphClient, a: Action) -> None:
+    # Out of a group call or meeting Graph needs the transferee (§6.7).
+    transferee = a.parameters.get("transferee")
     client.transfer(
         _call_id(a),
         target_identity(a.parameters["target"]),
+        transferee=Identity(
+            kind=transferee["kind"],
+            id=transferee["id"],
+            display_name=transferee.get("display_name", ""),
+            tenant_id=settings.GRAPH_TENANT_ID if transferee["kind"] == "user" else "",
+        )
+        if transferee
+        else None,
+        transferee_participant_id=transferee["participant_id"] if transferee else None,
         client_context=a.client_context,
         client_request_id=str(a.client_request_id),
     )
@@ -179,10 +190,23 @@ def link_placed_call(a: Action, resource: CallResource) -> bool:
 
 def _place_call(client: GraphClient, a: Action) -> None:
     target = a.parameters["target"]
+    # Graph places a call to a phone number only from the bot's application
+    # instance, named as the source (§6.2); a Teams user is called as the app.
+    source = (
+        Identity(
+            kind="application_instance",
+            id=settings.GRAPH_APPLICATION_INSTANCE_ID,
+            display_name="",
+            tenant_id=settings.GRAPH_TENANT_ID,
+        )
+        if "phone" in target
+        else None
+    )
     resource = client.place_peer_to_peer_call(
         target_identity(target),
         callback_uri=callback_uri(),
         tenant_id=settings.GRAPH_TENANT_ID,
+        source=source,
         client_request_id=str(a.client_request_id),
     )
     _created(a, resource, **_placed_fields(a))
