@@ -1,5 +1,6 @@
 // The live board: one row per live call, updated in place from deltas.
 
+import { RingingPanel, wireAlertToggle } from "./ringing.js";
 import { DeltaOrder, LiveSocket, KIND_LABELS, SnapshotParts, duration, el, frameBatcher, stateLabel, syncClock } from "./live.js";
 
 const rowsBody = document.getElementById("board-rows");
@@ -77,6 +78,7 @@ function upsert(data) {
   const entry = calls.get(data.id) || createRow(data);
   entry.data = { ...entry.data, ...data };
   dirty.add(data.id);
+  ringing.update(entry.data);
   if (data.state === "terminated") retire(entry);
 }
 
@@ -107,6 +109,7 @@ function onSnapshotPart(message) {
 
 function onSnapshot(message) {
   syncClock(message.server_time);
+  if (!ringing.primed) ringing.prime(message.calls);
   const seen = new Set();
   for (const row of [...message.calls].reverse()) {
     seen.add(row.id);
@@ -118,6 +121,7 @@ function onSnapshot(message) {
     if (!seen.has(id)) {
       calls.delete(id);
       entry.tr.remove();
+      ringing.remove(id);
     }
   }
   order.afterSnapshot();
@@ -156,10 +160,18 @@ function onDelta(row) {
 const socket = new LiveSocket({
   subscriptions: [{ board: true }],
   onMessage(message) {
-    if (message.type === "board.snapshot") onSnapshotPart(message);
+    if (message.type === "hello") ringing.hello(message);
+    else if (message.type === "board.snapshot") onSnapshotPart(message);
     else if (message.type === "calls.delta") onDelta(message.call);
   },
 });
+// Ringing calls sit at the top of the page, with their controls for people who act.
+const ringing = new RingingPanel({
+  section: document.getElementById("ringing"),
+  socket,
+  canAct: document.body.dataset.canAct === "true",
+});
+wireAlertToggle(document.getElementById("ring-alerts"));
 socket.connect();
 
 setInterval(() => {

@@ -1,6 +1,7 @@
 // One call: header facts, the roster (incremental, fit for 1,000 people), the
 // timeline, and the supervisor's controls with pending → outcome feedback.
 
+import { RingingPanel } from "./ringing.js";
 import { DeltaOrder, LiveSocket, KIND_LABELS, SnapshotParts, clockTime, duration, el, frameBatcher, stateLabel, syncClock } from "./live.js";
 
 const root = document.getElementById("call");
@@ -189,6 +190,7 @@ function paintHeader() {
 }
 
 function tick() {
+  ringing.update({ ...call, id: callId });
   setText("f-duration", duration(call.established_at || call.created_at, call.terminated_at));
 }
 
@@ -431,11 +433,15 @@ filterInput.addEventListener("input", () => {
 const socket = new LiveSocket({
   subscriptions: [{ call: callId }],
   onMessage(message) {
-    if (message.type === "hello") labels = message.labels || {};
-    else if (message.type === "call.snapshot") onSnapshotPart(message);
+    if (message.type === "hello") {
+      labels = message.labels || {};
+      ringing.hello(message);
+    } else if (message.type === "call.snapshot") onSnapshotPart(message);
     else if (message.type === "call.delta") onDelta(message);
     else if (message.type === "error") say(message.message, "bad");
   },
 });
+// While the call rings: the answer, reject and redirect controls, as on the board.
+const ringing = new RingingPanel({ section: document.getElementById("ringing"), socket, canAct, link: false });
 socket.connect();
 setInterval(tick, 1000);
