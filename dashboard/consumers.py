@@ -151,9 +151,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.accept()
             await self._close(CLOSE_SIGNED_OUT)
             return
-        allowed, role, acts, offers = await database_sync_to_async(self._rights)(
-            user
-        )
+        allowed, role, acts, offers = await database_sync_to_async(self._rights)(user)
         if not allowed:
             await self.accept()
             await self._close(CLOSE_FORBIDDEN)
