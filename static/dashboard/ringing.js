@@ -17,8 +17,13 @@ export function isRinging(row) {
   return row.state === "incoming" && row.direction !== "outgoing";
 }
 
-function seconds(ms) {
+// Time rung rounds down and time left rounds up, so the two add up to the window.
+function secondsUp(ms) {
   return Math.max(0, Math.ceil(ms / 1000));
+}
+
+function secondsDown(ms) {
+  return Math.max(0, Math.floor(ms / 1000));
 }
 
 export class RingingPanel {
@@ -198,10 +203,10 @@ export class RingingPanel {
       const r = card.row;
       const started = Date.parse(r.created_at);
       const by = Date.parse(r.answer_by);
-      card.parts.rang.textContent = Number.isNaN(started) ? "" : `rang ${seconds(now - started)} s`;
+      card.parts.rang.textContent = Number.isNaN(started) ? "" : `rang ${secondsDown(now - started)} s`;
       const late = !Number.isNaN(by) && now >= by;
       const total = Number.isNaN(by) || Number.isNaN(started) ? 1 : by - started;
-      card.parts.left.textContent = Number.isNaN(by) ? "" : late ? "answer deadline passed" : `${seconds(by - now)} s to answer`;
+      card.parts.left.textContent = Number.isNaN(by) ? "" : late ? "answer deadline passed" : `${secondsUp(by - now)} s to answer`;
       card.parts.bar.style.width = Number.isNaN(by) ? "0" : `${Math.max(0, Math.min(100, ((by - now) / total) * 100))}%`;
       card.li.classList.toggle("late", late);
       card.li.classList.toggle("urgent", !late && by - now < 5000);
