@@ -7,8 +7,9 @@ protocol"; frame rules and limits in ``protocol.py``):
   ``{"call": <id>}``; ``resync`` (a fresh snapshot of every subscription, after a
   gap or a reconnect); ``action`` ``{"request_id", "call", "kind", "participant",
   "params"}``; ``ping`` ``{"request_id"}``.
-* server → client: ``hello`` (who you are, what you may do, and ``labels``: each
-  action kind's words for the page); ``board.snapshot`` and ``call.snapshot`` in
+* server → client: ``hello`` (who you are, what you may do, ``labels``: each
+  action kind's words for the page, and for people who act ``answer_flows`` and
+  ``redirect_targets``, what the ringing-call controls offer); ``board.snapshot`` and ``call.snapshot`` in
   parts (``snapshot``, ``part``, ``parts``: see ``snapshots.py``); ``calls.delta``
   and ``call.delta`` as ``calls/live.py`` publishes them, each carrying versions;
   ``action.accepted`` / ``action.refused``; ``pong``; ``error`` with a ``code``
@@ -25,7 +26,8 @@ that keeps earning errors gets a last ``error`` ``flooded`` and is closed with
 Every client message re-reads the user from the session (a signed-out socket is
 closed) and checks the role; an action from a role that may not act is refused by
 the service, which audits the refusal. Reads go through ``snapshots.py``, actions
-through ``callbot.calls.services``; nothing here writes rows itself but, through
+through ``incoming.request`` (``callbot.calls.services``, or the IVR for an answer
+into a flow); nothing here writes rows itself but, through
 ``audit.record_refusal``, the refusals the service never saw (over the limit, or
 a kind Callbot knows that the page never offers).
 """
