@@ -25,8 +25,11 @@ def request(
     client_ip: str | None,
 ) -> list[Action]:
     """What a supervisor asked for: an answer naming a ``flow`` runs that IVR flow
-    (whose first step answers), everything else is ``services.request``. Raises
+    (whose first step answers; ``"hold"``: hold music until a person takes the
+    call), ``take`` takes a held call, everything else is ``services.request``. Raises
     ``ActionRefusedError``, audited."""
+    if kind == "take":
+        return supervisors.take_call(call, actor=actor, client_ip=client_ip)
     if kind == Action.Kind.ANSWER and params.get("flow") not in (None, ""):
         return [
             supervisors.answer_into_flow(

@@ -33,6 +33,8 @@ class CallSummaryShape(TypedDict):
     created_at: str | None
     # When Microsoft stops waiting for an answer; None unless the call rings.
     answer_by: str | None
+    # Held with music until a person takes it; None otherwise.
+    waiting_since: str | None
     established_at: str | None
     terminated_at: str | None
     participant_count: int
@@ -107,6 +109,7 @@ def call_summaries(calls: Iterable[Call]) -> list[CallSummaryShape]:
             "answer_by": (
                 iso(answer_deadline(c)) if c.state == CallState.INCOMING else None
             ),
+            "waiting_since": iso(c.waiting_since),
             "established_at": iso(c.established_at),
             "terminated_at": iso(c.terminated_at),
             "participant_count": counts[c.pk]["participant_count"],
@@ -132,6 +135,7 @@ _BOARD_FIELDS = {
     "meeting_id",
     "established_at",
     "terminated_at",
+    "waiting_since",
 }
 
 

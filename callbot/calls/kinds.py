@@ -8,9 +8,10 @@ a bare 202, and whether it moves someone's hold state. The service, the socket,
 the page's labels (sent in the socket's ``hello``), ingest and the performers'
 completeness check all read this table.
 
-Two rows are requests rather than Actions: ``mute_all`` (one ``mute_participant``
-per person, see ``services.request``) and ``unmute_participant`` (always refused:
-Graph cannot do it). Adding an action kind is one row here, one performer in
+Three rows are requests rather than Actions: ``mute_all`` (one ``mute_participant``
+per person, see ``services.request``), ``take`` (a person takes a call held with
+music for them: ``callbot.ivr.supervisors.take_call``) and ``unmute_participant``
+(always refused: Graph cannot do it). Adding an action kind is one row here, one performer in
 ``performers.py`` and one client method with its body in ``callbot/graph``.
 """
 
@@ -203,6 +204,14 @@ _ROWS = [
         browser=True,
         is_action=False,
         label_text="Mute everyone except presenters",
+    ),
+    KindSpec(
+        "take",
+        _CONNECTED,
+        "take",
+        browser=True,
+        is_action=False,
+        label_text="Take the call",
     ),
     KindSpec(
         "unmute_participant",

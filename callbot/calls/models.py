@@ -124,6 +124,8 @@ class Call(models.Model):
     terminated_at = models.DateTimeField(null=True, blank=True)
     last_notification_at = models.DateTimeField(null=True, blank=True)
     last_keep_alive_at = models.DateTimeField(null=True, blank=True)
+    # Answered and held with music until a person takes it (services.set_waiting).
+    waiting_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

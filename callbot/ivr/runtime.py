@@ -151,20 +151,24 @@ def decide(call: Call, policy: CallPolicy, now: datetime) -> str:
 
 def start_flow(
     call: Call,
-    flow: IvrFlow,
+    flow: IvrFlow | None,
     now: datetime,
     *,
     policy: CallPolicy | None = None,
     actor: Actor = None,
+    builtin: tuple[str, list[dict[str, Any]]] | None = None,
 ) -> IvrSession:
-    """Run ``flow`` on ``call`` (locked, incoming): its first step answers the call,
-    asked for by ``actor`` (the bot, or the supervisor who chose the flow)."""
+    """Run ``flow`` (or a ``builtin`` (start, steps) of Callbot's own) on ``call``,
+    locked and incoming: its first step answers the call, asked for by ``actor``
+    (the bot, or the supervisor who chose the flow)."""
+    if flow is not None:
+        start, steps = flow.start, flow.steps
+    elif builtin is not None:
+        start, steps = builtin
+    else:
+        raise ValueError("start_flow needs a flow or a built-in one")
     session = IvrSession.objects.create(
-        call=call,
-        flow=flow,
-        policy=policy,
-        flow_start=flow.start,
-        flow_steps=flow.steps,
+        call=call, flow=flow, policy=policy, flow_start=start, flow_steps=steps
     )
     _step(call, session, flows.Start(now), now, actor)
     return session

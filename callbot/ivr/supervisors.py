@@ -1,5 +1,6 @@
-"""Ringing calls and the supervisors: answering a call into a chosen IVR flow from
-the browser, and the hand-off queue a call policy can put a call in.
+"""Ringing calls and the supervisors: answering a call into a chosen IVR flow (or
+holding it with music until a person takes it) from the browser, taking a held
+call, and the hand-off queue a call policy can put a call in.
 
 A hand-off (``Handoff``) lets a call ring on the supervisors' board for its
 policy's ``max_wait_seconds``; ``sweep_handoffs`` (beat, every second, also on the
@@ -17,13 +18,14 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from callbot.calls import audit
+from callbot.calls import audit, kinds, services
 from callbot.calls.access import ActionRefusedError, Actor, check_actor, locked_call
 from callbot.calls.models import Action, Call
 from callbot.calls.params import DECISION_KINDS, still_ringing
 from callbot.calls.states import CallState
 from callbot.ivr import runtime
-from callbot.ivr.models import Handoff, IvrFlow
+from callbot.ivr.models import Handoff, IvrFlow, IvrSession
+from callbot.ivr.prompts import HOLD_MUSIC
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +35,15 @@ def answer_flows() -> list[dict[str, Any]]:
     return [{"id": f.pk, "name": f.name} for f in IvrFlow.objects.order_by("name")]
 
 
+# Answering "to hold": Callbot's own flow, the hold music again and again until a
+# person takes the call (``take_call``) or it ends.
+HOLD = "hold"
+HOLD_FLOW: tuple[str, list[dict[str, Any]]] = (
+    HOLD,
+    [{"id": HOLD, "type": "play", "prompt": HOLD_MUSIC, "next": HOLD}],
+)
+
+
 def answer_into_flow(
     call_id: int | None,
     flow_id: Any,
@@ -40,17 +51,20 @@ def answer_into_flow(
     actor: Actor,
     client_ip: str | None = None,
 ) -> Action:
-    """Answer a ringing call into IVR flow ``flow_id``, as ``actor`` asked.
+    """Answer a ringing call into IVR flow ``flow_id`` (or, for ``"hold"``, hold it
+    with music until a person takes it), as ``actor`` asked.
 
     In one transaction: check the actor, lock the call (it must still ring, inside
     Graph's answer window, with no other decision under way and no flow running),
     start an ``IvrSession`` whose first step requests the answer in the actor's
-    name. Returns that answer Action. Raises ``ActionRefusedError`` (audited);
-    nothing is stored then.
+    name; for hold, mark the call waiting for a person (``services.set_waiting``).
+    Returns that answer Action. Raises ``ActionRefusedError`` (audited); nothing is
+    stored then.
     """
     try:
         check_actor(actor, what="answer")
-        flow = _flow(flow_id)
+        hold = flow_id == HOLD
+        flow = None if hold else _flow(flow_id)
         with transaction.atomic():
             call = locked_call(
                 call_id,
@@ -63,20 +77,85 @@ def answer_into_flow(
                 raise ActionRefusedError(
                     "wrong_state", "This call already runs an IVR flow."
                 )
-            session = runtime.start_flow(call, flow, timezone.now(), actor=actor)
+            session = runtime.start_flow(
+                call,
+                flow,
+                timezone.now(),
+                actor=actor,
+                builtin=HOLD_FLOW if hold else None,
+            )
             answer = call.actions.filter(kind=Action.Kind.ANSWER).order_by("-pk")
             action = answer.first()
             if action is None or session.status != session.Status.RUNNING:
                 # The flow could not answer (its prompts are gone): keep nothing.
+                name = flow.name if flow is not None else "hold music"
                 raise ActionRefusedError(
                     "invalid",
-                    f"The flow {flow.name!r} could not start: "
+                    f"{name!r} could not start: "
                     f"{session.outcome or 'no answer was asked for'}.",
                 )
+            if hold:
+                services.set_waiting(call, True, actor=actor, client_ip=client_ip)
     except ActionRefusedError as refused:
         audit.record_refusal(actor, Action.Kind.ANSWER, call_id, "", refused, client_ip)
         raise
     return action
+
+
+def take_call(
+    call_id: int | None, *, actor: Actor, client_ip: str | None = None
+) -> list[Action]:
+    """A person takes a call held with music for them: the hold flow ends, the music
+    stops (``cancel_media_processing``, asked for in their name), and the call is no
+    longer waiting. They then talk through Teams (transfer or invite themselves).
+
+    In one transaction, under the call's row lock and then its session's. Returns
+    the Actions queued. Raises ``ActionRefusedError`` (audited): the call is not
+    connected, or nobody is waiting on it (someone took it first).
+    """
+    try:
+        check_actor(actor, what="take a call")
+        with transaction.atomic():
+            call = locked_call(
+                call_id,
+                states=kinds.KINDS["take"].states or (),
+                verb="take",
+                what="take the call",
+            )
+            if call.waiting_since is None:
+                raise ActionRefusedError(
+                    "wrong_state",
+                    "Nobody is waiting on this call; someone may have taken it.",
+                )
+            session = (
+                IvrSession.objects.select_for_update(no_key=True)
+                .filter(call=call, status=IvrSession.Status.RUNNING, flow_start=HOLD)
+                .first()
+            )
+            queued: list[Action] = []
+            if session is not None:
+                session.status = IvrSession.Status.COMPLETED
+                session.outcome = f"taken by {_name(actor)}"
+                session.deadline = None
+                session.awaiting_action_id = None
+                session.save()
+                queued.append(
+                    services.request_action(
+                        Action.Kind.CANCEL_MEDIA_PROCESSING,
+                        actor=actor,
+                        call=call,
+                        client_ip=client_ip,
+                    )
+                )
+            services.set_waiting(call, False, actor=actor, client_ip=client_ip)
+    except ActionRefusedError as refused:
+        audit.record_refusal(actor, "take", call_id, "", refused, client_ip)
+        raise
+    return queued
+
+
+def _name(actor: Actor) -> str:
+    return actor.get_username() if actor is not None else "callbot"
 
 
 def _flow(flow_id: Any) -> IvrFlow:

@@ -1,6 +1,6 @@
 // The live board: one row per live call, updated in place from deltas.
 
-import { RingingPanel, wireAlertToggle } from "./ringing.js";
+import { RingingPanel, takeButton, waitingText, wireAlertToggle } from "./ringing.js";
 import { DeltaOrder, LiveSocket, KIND_LABELS, SnapshotParts, duration, el, frameBatcher, stateLabel, syncClock } from "./live.js";
 
 const rowsBody = document.getElementById("board-rows");
@@ -8,6 +8,7 @@ const empty = document.getElementById("board-empty");
 const count = document.getElementById("call-count");
 const summary = document.getElementById("board-summary");
 const ENDED_LINGER_MS = 8000;
+const canAct = document.body.dataset.canAct === "true";
 
 const calls = new Map(); // id -> {data, tr, cells, dirty}
 const dirty = new Set();
@@ -44,6 +45,21 @@ function paint(entry) {
   entry.link.textContent = d.subject || d.caller || `${d.direction} call`;
   entry.link.title = d.graph_id || "";
   c.state.replaceChildren(el("span", { class: "state", dataset: { state: d.state } }, stateLabel(d.state)));
+  entry.tr.classList.toggle("waiting", Boolean(d.waiting_since) && d.state !== "terminated");
+  if (d.waiting_since && d.state !== "terminated") {
+    const badge = el("span", { class: "waiting-badge" }, waitingText(d.waiting_since));
+    c.state.append(" ", badge);
+    if (canAct) {
+      c.state.append(
+        " ",
+        takeButton(socket, d.id, (answer) => {
+          if (answer.type !== "action.refused") return;
+          badge.textContent = answer.message;
+          badge.dataset.said = "true";
+        }),
+      );
+    }
+  }
   // Peer-to-peer calls carry no roster: a zero there would mislead.
   const noRoster = d.kind === "peer_to_peer" && !d.participant_count;
   c.people.textContent = noRoster ? "1:1" : d.participant_count ?? "–";
@@ -57,6 +73,8 @@ function paint(entry) {
 
 function tick(entry) {
   const d = entry.data;
+  const badge = entry.cells.state.querySelector(".waiting-badge");
+  if (badge && d.waiting_since && !badge.dataset.said) badge.textContent = waitingText(d.waiting_since);
   entry.cells.duration.textContent = duration(d.established_at || d.created_at, d.terminated_at);
 }
 
@@ -166,11 +184,7 @@ const socket = new LiveSocket({
   },
 });
 // Ringing calls sit at the top of the page, with their controls for people who act.
-const ringing = new RingingPanel({
-  section: document.getElementById("ringing"),
-  socket,
-  canAct: document.body.dataset.canAct === "true",
-});
+const ringing = new RingingPanel({ section: document.getElementById("ringing"), socket, canAct });
 wireAlertToggle(document.getElementById("ring-alerts"));
 socket.connect();
 

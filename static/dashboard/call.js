@@ -1,7 +1,7 @@
 // One call: header facts, the roster (incremental, fit for 1,000 people), the
 // timeline, and the supervisor's controls with pending → outcome feedback.
 
-import { RingingPanel } from "./ringing.js";
+import { RingingPanel, takeButton, waitingText } from "./ringing.js";
 import { DeltaOrder, LiveSocket, KIND_LABELS, SnapshotParts, clockTime, duration, el, frameBatcher, stateLabel, syncClock } from "./live.js";
 
 const root = document.getElementById("call");
@@ -191,6 +191,7 @@ function paintHeader() {
 
 function tick() {
   ringing.update({ ...call, id: callId });
+  paintWaiting();
   setText("f-duration", duration(call.established_at || call.created_at, call.terminated_at));
 }
 
@@ -441,6 +442,27 @@ const socket = new LiveSocket({
     else if (message.type === "error") say(message.message, "bad");
   },
 });
+// A call answered to hold: music until a person takes it.
+const waiting = document.getElementById("waiting");
+let takeMounted = false;
+
+function paintWaiting() {
+  const held = Boolean(call.waiting_since) && call.state !== "terminated";
+  waiting.hidden = !held;
+  if (!held) return;
+  document.getElementById("waiting-text").textContent = waitingText(call.waiting_since).replace(/^w/, "W");
+  if (canAct && !takeMounted) {
+    takeMounted = true;
+    const status = document.getElementById("waiting-status");
+    document.getElementById("waiting-take").append(
+      takeButton(socket, callId, (answer) => {
+        status.textContent = answer.type === "action.accepted" ? "Taken: the music stops." : answer.message;
+        status.dataset.status = answer.type === "action.accepted" ? "accepted" : "refused";
+      }),
+    );
+  }
+}
+
 // While the call rings: the answer, reject and redirect controls, as on the board.
 const ringing = new RingingPanel({ section: document.getElementById("ringing"), socket, canAct, link: false });
 socket.connect();

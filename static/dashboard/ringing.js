@@ -108,7 +108,7 @@ export class RingingPanel {
     const form = el("form", { class: "ring-form", dataset: { kind: "answer" } }, el("label", {}, "Into ", flow), el("button", { type: "submit", class: "primary", dataset: { kind: "answer" } }, "Answer"));
     form.addEventListener("submit", (event) => {
       event.preventDefault();
-      const params = flow.value ? { flow: Number(flow.value) } : {};
+      const params = flow.value === "hold" ? { flow: "hold" } : flow.value ? { flow: Number(flow.value) } : {};
       this.act(row.id, "answer", params, form);
     });
     return form;
@@ -157,7 +157,11 @@ export class RingingPanel {
     const { flow, saved, typed } = card.parts;
     if (!flow) return;
     const keepFlow = flow.value;
-    flow.replaceChildren(...this.flows.map((f) => el("option", { value: f.id }, f.name)), el("option", { value: "" }, "no flow (just answer)"));
+    flow.replaceChildren(
+      ...this.flows.map((f) => el("option", { value: f.id }, f.name)),
+      el("option", { value: "hold" }, "hold with music until someone takes it"),
+      el("option", { value: "" }, "no flow (just answer)"),
+    );
     const operator = this.flows.find((f) => f.name === "operator");
     flow.value = keepFlow || (operator ? String(operator.id) : flow.options[0]?.value ?? "");
     const keepSaved = saved.value;
@@ -285,4 +289,31 @@ function alert(row) {
     };
   }
   document.body.dataset.lastRing = String(row.id);
+}
+
+// --- calls held with music until a person takes them -------------------------------
+
+// A "Take" button for a call waiting for a person: stops the music and marks the
+// call taken (the person then transfers it to themselves or joins it in Teams).
+// ``onAnswer`` gets the socket's answer.
+export function takeButton(socket, callId, onAnswer) {
+  const button = el("button", { type: "button", class: "primary take", dataset: { kind: "take" } }, "Take");
+  button.addEventListener("click", (event) => {
+    event.stopPropagation();
+    button.disabled = true;
+    button.textContent = "Taking…";
+    socket.act({ call: callId, kind: "take", params: {} }, (answer) => {
+      button.disabled = false;
+      button.textContent = "Take";
+      onAnswer(answer);
+    });
+  });
+  return button;
+}
+
+export function waitingText(since) {
+  const started = Date.parse(since);
+  if (Number.isNaN(started)) return "waiting for a person";
+  const s = Math.max(0, Math.floor((serverNow() - started) / 1000));
+  return `waiting for a person ${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }

@@ -14,7 +14,8 @@ import pytest
 from tests.browser.conftest import CallbotServer
 from tests.support.emulator import RunningEmulator, wait_until
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+# The first test here may pay for starting the session's server on a busy machine.
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 
 DESK_ID = "b2a19087-f6e5-4d4c-b3a2-918070f6e5d4"
 
@@ -148,3 +149,28 @@ def test_the_ringing_board_fits_a_phone(
     ana.locator("select[name=reason]").select_option("none")
     ana.locator("button[data-kind=reject]").click()
     wait_until(lambda: state_of(emulator, call_id) == "terminated", timeout=10)
+
+
+@pytest.mark.usefixtures("undecided")
+def test_a_call_answered_to_hold_waits_on_the_board_until_a_supervisor_takes_it(
+    open_page: Any, emulator: RunningEmulator, artifacts: Path
+) -> None:
+    page = open_page("bob")
+    call_id = ring(emulator, "Noor Haddad")
+
+    noor = card(page, "Noor Haddad")
+    noor.locator("select[name=flow]").select_option("hold")
+    noor.locator("button[data-kind=answer]").click()
+
+    row = page.locator("#board-rows tr.waiting", has_text="Noor Haddad")
+    row.locator(".waiting-badge", has_text="waiting for a person").wait_for()
+    wait_until(lambda: state_of(emulator, call_id) == "established", timeout=10)
+    page.screenshot(path=artifacts / "board-waiting-supervisor.png")
+    row.locator("button[data-kind=take]").click()
+
+    page.locator("#board-rows tr", has_text="Noor Haddad").and_(
+        page.locator("tr:not(.waiting)")
+    ).wait_for()
+    assert page.locator("#board-rows tr.waiting", has_text="Noor Haddad").count() == 0
+    assert page.errors == []
+    emulator.control("POST", f"/calls/{call_id}/hangup")

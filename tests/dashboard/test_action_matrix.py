@@ -61,6 +61,8 @@ SOCKET: dict[str, tuple[str, str, str, str]] = {
     "update_recording_status": (ACCEPTED, ACCEPTED, FORBIDDEN, SIGNED_OUT),
     "keep_alive": (INVALID, INVALID, INVALID, SIGNED_OUT),
     "mute_all": (ACCEPTED, ACCEPTED, FORBIDDEN, SIGNED_OUT),
+    # Nobody waits on the table's call (see tests/e2e/test_ringing.py for one).
+    "take": (WRONG_STATE, WRONG_STATE, FORBIDDEN, SIGNED_OUT),
     # The service says what Graph cannot do before it asks who is asking.
     "unmute_participant": (UNSUPPORTED, UNSUPPORTED, UNSUPPORTED, SIGNED_OUT),
 }

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from callbot.calls.access import ActionRefusedError
-from callbot.calls.models import Action, Call, Participant, RedirectTarget
+from callbot.calls.models import Action, AuditEntry, Call, Participant, RedirectTarget
 from callbot.calls.services import request_action
 from callbot.ivr import supervisors
 from callbot.ivr.models import CallPolicy, Handoff, IvrFlow, IvrSession
@@ -218,3 +218,33 @@ def test_a_hand_off_a_supervisor_answers_is_left_alone(
     assert handoff.status in ("decided", "ended")
     assert Call.objects.get(pk=call.pk).state == "established"
     assert not Action.objects.filter(call=call, kind="reject").exists()
+
+
+def test_a_held_call_plays_music_until_a_supervisor_takes_it(
+    callbot: Callbot, bob: Any, alice: Any
+) -> None:
+    call = incoming_call(callbot)
+
+    answer = final(supervisors.answer_into_flow(call.pk, "hold", actor=bob))
+    # The music plays (Graph took the playPrompt) before anybody takes the call.
+    music = wait_until(
+        lambda: Action.objects.filter(
+            call=call, kind="play_prompt", target="hold-music", status="sent"
+        ).first()
+    )
+    waiting = Call.objects.get(pk=call.pk)
+    taken = supervisors.take_call(call.pk, actor=alice)
+    with pytest.raises(ActionRefusedError) as again:
+        supervisors.take_call(call.pk, actor=bob)
+
+    assert answer.status == "completed"
+    assert waiting.state == "established"
+    assert waiting.waiting_since is not None
+    assert music.parameters["uri"].endswith("/hold-music.wav")
+    assert [a.kind for a in taken] == ["cancel_media_processing"]
+    assert final(taken[0]).status == "completed"
+    assert Call.objects.get(pk=call.pk).waiting_since is None
+    session = IvrSession.objects.get(call=call)
+    assert (session.status, session.outcome) == ("completed", "taken by alice")
+    assert again.value.code == "wrong_state"
+    assert AuditEntry.objects.filter(actor=alice, action="take").exists()
