@@ -78,6 +78,10 @@ def queued(kind: str, raw: dict[str, Any] | None = None) -> Action:
         ParticipantFactory(call=call, is_bot=True, graph_id=call.my_participant_id)
     if kind == K.JOIN_MEETING:
         raw = {"meeting_id": MeetingFactory().pk, **(raw or {})}
+    if kind == K.TRANSFER and call is not None:
+        # Out of a group call Graph needs the transferee (contract §6.7).
+        transferee = ParticipantFactory(call=call).graph_id
+        raw = {"transferee": transferee, **(raw or REQUESTS[kind][1])}
     if row.participant:
         assert call is not None
         participant = ParticipantFactory(call=call)
