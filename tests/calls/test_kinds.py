@@ -29,6 +29,7 @@ def test_browsers_may_ask_for_the_in_call_controls_and_the_ringing_decisions() -
         "answer",
         "reject",
         "redirect",
+        "take",
         "mute_participant",
         "unmute_participant",
         "mute_all",
