@@ -251,6 +251,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # IVR tone-collection timeouts: a countdown is ignored when tasks run eagerly,
     # so a sweep enforces them (callbot/ivr).
     "ivr-sweep-timeouts": {"task": "callbot.ivr.sweep_timeouts", "schedule": 1.0},
+    # Call policies that hand a ringing call to the supervisors: the fallback when
+    # nobody decided within the policy's wait (at most 14 s, so every second).
+    "ivr-sweep-handoffs": {"task": "callbot.ivr.sweep_handoffs", "schedule": 1.0},
 }
 
 # --- Audit trail (docs/audit.md) ------------------------------------------------------
@@ -352,12 +355,21 @@ else:
     )
     GRAPH_CA_BUNDLE = env_str("GRAPH_CA_BUNDLE")
 
-# The resource account (application instance) linked to the bot: the ``source`` of
-# calls to phone numbers (contract §6.2). The emulator's bot has one built in.
+# The application instance (resource account) linked to the bot: the ``source`` of
+# calls it places to phone numbers (contract §6.2). Unset: Callbot refuses such calls.
+EMULATOR_APPLICATION_INSTANCE_ID = "3b9e4c1a-7d2f-4e8b-9a6c-5f0d1e2c3b4a"
 GRAPH_APPLICATION_INSTANCE_ID = env_str(
     "GRAPH_APPLICATION_INSTANCE_ID",
-    "3b9e4c1a-7d2f-4e8b-9a6c-5f0d1e2c3b4a" if USE_EMULATOR else "",
-)
+    EMULATOR_APPLICATION_INSTANCE_ID if USE_EMULATOR else "",
+).strip()
+if GRAPH_APPLICATION_INSTANCE_ID and not re.fullmatch(
+    r"[0-9A-Fa-f]{8}-([0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}", GRAPH_APPLICATION_INSTANCE_ID
+):
+    raise ImproperlyConfigured(
+        "GRAPH_APPLICATION_INSTANCE_ID must be the application instance's object id "
+        "(a GUID)"
+    )
+
 GRAPH_SCOPE = env_str("GRAPH_SCOPE", "https://graph.microsoft.com/.default")
 GRAPH_NOTIFICATION_ISSUERS = [
     i

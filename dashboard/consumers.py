@@ -7,8 +7,9 @@ protocol"; frame rules and limits in ``protocol.py``):
   ``{"call": <id>}``; ``resync`` (a fresh snapshot of every subscription, after a
   gap or a reconnect); ``action`` ``{"request_id", "call", "kind", "participant",
   "params"}``; ``ping`` ``{"request_id"}``.
-* server → client: ``hello`` (who you are, what you may do, and ``labels``: each
-  action kind's words for the page); ``board.snapshot`` and ``call.snapshot`` in
+* server → client: ``hello`` (who you are, what you may do, ``labels``: each
+  action kind's words for the page, and for people who act ``answer_flows`` and
+  ``redirect_targets``, what the ringing-call controls offer); ``board.snapshot`` and ``call.snapshot`` in
   parts (``snapshot``, ``part``, ``parts``: see ``snapshots.py``); ``calls.delta``
   and ``call.delta`` as ``calls/live.py`` publishes them, each carrying versions;
   ``calls.notice`` to board watchers (the bot dropped from a call);
@@ -28,7 +29,8 @@ that keeps earning errors gets a last ``error`` ``flooded`` and is closed with
 Every client message re-reads the user from the session (a signed-out socket is
 closed) and checks the role; an action from a role that may not act is refused by
 the service, which audits the refusal. Reads go through ``snapshots.py``, actions
-through ``callbot.calls.services``; nothing here writes rows itself but, through
+through ``incoming.request`` (``callbot.calls.services``, or the IVR for an answer
+into a flow); nothing here writes rows itself but, through
 ``audit.record_refusal``, the refusals the service never saw (over the limit, or
 a kind Callbot knows that the page never offers).
 """
@@ -47,11 +49,11 @@ from channels.auth import get_user
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from callbot.calls import audit, services
+from callbot.calls import audit
 from callbot.calls.access import ActionRefusedError
 from callbot.calls.kinds import BROWSER_KINDS, LABELS
 from callbot.calls.live import LIVE_CALLS_GROUP, action_shape, call_group
-from dashboard import protocol, ratelimit, snapshots
+from dashboard import incoming, protocol, ratelimit, snapshots
 from dashboard.awareness import AwarenessMixin, board_extra
 from dashboard.permissions import UserLike, can_act, can_view, role_of
 from dashboard.protocol import (
@@ -104,7 +106,7 @@ def _perform(
             user, request.kind, request.call, request.participant, refused, ip
         )
         raise refused
-    actions = services.request(
+    actions = incoming.request(
         request.kind,
         actor=user,
         call=request.call,
@@ -161,7 +163,7 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
             await self.accept()
             await self._close(CLOSE_SIGNED_OUT)
             return
-        allowed, role, acts = await database_sync_to_async(self._rights)(user)
+        allowed, role, acts, offers = await database_sync_to_async(self._rights)(user)
         if not allowed:
             await self.accept()
             await self._close(CLOSE_FORBIDDEN)
@@ -180,12 +182,17 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
                 "can_act": acts,
                 # Every kind's label, for the page's timeline and outcomes.
                 "labels": LABELS,
+                # For people who may act: the flows and saved targets the ringing
+                # call controls offer.
+                **offers,
             }
         )
 
     @staticmethod
-    def _rights(user: UserLike) -> tuple[bool, str, bool]:
-        return can_view(user), role_of(user), can_act(user)
+    def _rights(user: UserLike) -> tuple[bool, str, bool, dict[str, Any]]:
+        acts = can_act(user)
+        offers: dict[str, Any] = incoming.choices() if acts else {}
+        return can_view(user), role_of(user), acts, offers
 
     async def disconnect(self, code: int) -> None:
         self.closing = True

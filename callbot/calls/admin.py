@@ -22,6 +22,7 @@ from callbot.calls.models import (
     Participant,
     QuarantinedNotification,
     Recording,
+    RedirectTarget,
 )
 
 
@@ -241,3 +242,12 @@ class AlertAdmin(ReadOnlyAdmin):
     list_filter = ["kind", ("cleared_at", admin.EmptyFieldListFilter)]
     search_fields = ["call_label", "message"]
     raw_id_fields = ["call"]
+
+
+@admin.register(RedirectTarget)
+class RedirectTargetAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The saved targets the redirect control offers supervisors."""
+
+    list_display = ["name", "kind", "value", "enabled"]
+    list_filter = ["kind", "enabled"]
+    search_fields = ["name", "value"]

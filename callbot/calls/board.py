@@ -17,6 +17,7 @@ from callbot.calls.availability import unavailable
 from callbot.calls.dropped import call_dropped_reason
 from callbot.calls.live import CallDelta, iso
 from callbot.calls.models import Action, Call, Meeting, Participant
+from callbot.calls.params import answer_deadline
 from callbot.calls.states import ActionStatus, CallState
 from callbot.graph.resources import Identity
 
@@ -33,6 +34,10 @@ class CallSummaryShape(TypedDict):
     caller: str
     meeting_id: int | None
     created_at: str | None
+    # When Microsoft stops waiting for an answer; None unless the call rings.
+    answer_by: str | None
+    # Held with music until a person takes it; None otherwise.
+    waiting_since: str | None
     established_at: str | None
     terminated_at: str | None
     participant_count: int
@@ -125,6 +130,10 @@ def call_summaries(calls: Iterable[Call]) -> list[CallSummaryShape]:
             "caller": party(c),
             "meeting_id": c.meeting_id,
             "created_at": iso(c.created_at),
+            "answer_by": (
+                iso(answer_deadline(c)) if c.state == CallState.INCOMING else None
+            ),
+            "waiting_since": iso(c.waiting_since),
             "established_at": iso(c.established_at),
             "terminated_at": iso(c.terminated_at),
             "participant_count": counts[c.pk]["participant_count"],
@@ -158,6 +167,7 @@ _BOARD_FIELDS = {
     "terminated_at",
     "unavailable",
     "dropped",
+    "waiting_since",
 }
 
 

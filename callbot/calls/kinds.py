@@ -10,9 +10,10 @@ have (``media``; with ``group_only`` and ``unsupported`` the columns
 the socket, the page's labels (sent in the socket's ``hello``), ingest and the
 performers' completeness check all read this table.
 
-Two rows are requests rather than Actions: ``mute_all`` (one ``mute_participant``
-per person, see ``services.request``) and ``unmute_participant`` (always refused:
-Graph cannot do it). Adding an action kind is one row here, one performer in
+Three rows are requests rather than Actions: ``mute_all`` (one ``mute_participant``
+per person, see ``services.request``), ``take`` (a person takes a call held with
+music for them: ``callbot.ivr.supervisors.take_call``) and ``unmute_participant``
+(always refused: Graph cannot do it). Adding an action kind is one row here, one performer in
 ``performers.py`` and one client method with its body in ``callbot/graph``.
 """
 
@@ -85,17 +86,24 @@ _ROWS = [
         K.ANSWER,
         frozenset({S.INCOMING}),
         "answer",
+        browser=True,
         clean=params.answer,
         settles=_SET_UP,
     ),
     KindSpec(
-        K.REJECT, frozenset({S.INCOMING}), "reject", clean=params.reject, settles=_ENDS
+        K.REJECT,
+        frozenset({S.INCOMING}),
+        "reject",
+        browser=True,
+        clean=params.reject,
+        settles=_ENDS,
     ),
     KindSpec(
         K.REDIRECT,
         frozenset({S.INCOMING}),
         "redirect",
-        clean=params.one_target,
+        browser=True,
+        clean=params.redirect,
         settles=_ENDS,
     ),
     KindSpec(
@@ -242,6 +250,14 @@ _ROWS = [
         is_action=False,
         label_text="Mute everyone except presenters",
         can="mute people",
+    ),
+    KindSpec(
+        "take",
+        _CONNECTED,
+        "take",
+        browser=True,
+        is_action=False,
+        label_text="Take the call",
     ),
     KindSpec(
         "unmute_participant",

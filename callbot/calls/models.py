@@ -38,6 +38,9 @@ __all__ = [
     "Recording",
 ]
 
+# Registered with this app from its own module (models.py is near its size limit).
+from callbot.calls.targets import RedirectTarget as RedirectTarget
+
 
 class Meeting(models.Model):
     """A Teams meeting's coordinates: everything needed to (re)join it (contract §10.3)."""
@@ -146,6 +149,8 @@ class Call(CallSummary):
     terminated_at = models.DateTimeField(null=True, blank=True)
     last_notification_at = models.DateTimeField(null=True, blank=True)
     last_keep_alive_at = models.DateTimeField(null=True, blank=True)
+    # Answered and held with music until a person takes it (services.set_waiting).
+    waiting_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

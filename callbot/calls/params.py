@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 
 from callbot.calls.access import ActionRefusedError, present_participant
 from callbot.calls.meetings import meeting_to_join
-from callbot.calls.models import Call
-from callbot.calls.states import CallKind, CallState
+from callbot.calls.models import Action, Call, RedirectTarget
+from callbot.calls.states import ActionStatus, CallKind, CallState
 from callbot.graph.limits import (
+    ANSWER_WINDOW_SECONDS,
     DTMF_KEYS,
     E164_PATTERN,
     GUID_PATTERN,
@@ -247,7 +249,76 @@ def reject(params: Mapping[str, Any], call: Call | None) -> Cleaned:
     reason = params.get("reason", "none")
     if not _one_of(reason, REJECT_REASONS):
         raise ActionRefusedError("invalid", "Reason must be none, busy or forbidden.")
+    still_ringing(call, "reject")
     return {"reason": reason}, str(reason)
+
+
+def redirect(params: Mapping[str, Any], call: Call | None) -> Cleaned:
+    """One target, typed (``target``) or a saved one named by id (``saved_target``)."""
+    saved = params.get("saved_target")
+    raw: Mapping[str, Any]
+    if saved not in (None, ""):
+        raw = {"target": saved_target(saved).target()}
+    else:
+        raw = params
+    cleaned = one_target(raw, call)
+    still_ringing(call, "redirect")
+    return cleaned
+
+
+def saved_target(value: Any) -> RedirectTarget:
+    """The enabled saved redirect target with this id, or a refusal."""
+    if isinstance(value, str) and value.isdecimal():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ActionRefusedError("invalid", "A saved target is named by its number.")
+    found = RedirectTarget.objects.filter(pk=value, enabled=True).first()
+    if found is None:
+        raise ActionRefusedError(
+            "invalid", f"There is no saved redirect target {value}; reload the page."
+        )
+    return found
+
+
+# The three ways to decide a ringing call; only one may be under way at a time.
+DECISION_KINDS = (Action.Kind.ANSWER, Action.Kind.REJECT, Action.Kind.REDIRECT)
+_PENDING = (ActionStatus.QUEUED, ActionStatus.SENT)
+
+
+def answer_deadline(call: Call) -> datetime:
+    """When Microsoft stops waiting for the bot to answer ``call`` (§6.4): the
+    window runs from the incoming notification, which created the row."""
+    return call.created_at + timedelta(seconds=ANSWER_WINDOW_SECONDS)
+
+
+def still_ringing(call: Call | None, verb: str, now: datetime | None = None) -> None:
+    """Refuse to decide a call whose answer window has passed, or one another
+    answer, reject or redirect is already deciding. ``call`` is locked."""
+    if call is None:
+        return
+    now = now or timezone.now()
+    if now >= answer_deadline(call):
+        raise ActionRefusedError(
+            "wrong_state",
+            f"Too late to {verb} this call: Teams waits {ANSWER_WINDOW_SECONDS} s "
+            "for an answer and is ending it.",
+        )
+    under_way = (
+        call.actions.filter(kind__in=DECISION_KINDS, status__in=_PENDING)
+        .select_related("requested_by")
+        .first()
+    )
+    if under_way is not None:
+        who = (
+            under_way.requested_by.get_username()
+            if under_way.requested_by is not None
+            else "the bot"
+        )
+        raise ActionRefusedError(
+            "wrong_state",
+            f"{who} is already deciding this call "
+            f"({under_way.get_kind_display().lower()}).",
+        )
 
 
 def join_meeting(params: Mapping[str, Any], call: Call | None) -> Cleaned:
@@ -332,6 +403,7 @@ def answer(params: Mapping[str, Any], call: Call | None) -> Cleaned:
         if not isinstance(uris, list):
             raise ActionRefusedError("invalid", "prompt_uris must be a list.")
         clean["prompt_uris"] = [_uri(u, "prompt uri") for u in uris]
+    still_ringing(call, "answer")
     return clean, call.source_display if call is not None else ""
 
 

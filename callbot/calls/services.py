@@ -19,6 +19,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.utils import timezone
 
 from callbot.calls import audit, availability, deltas, enqueue, kinds, meetings
 from callbot.calls.access import (
@@ -28,7 +29,7 @@ from callbot.calls.access import (
     locked_call,
     present_participant,
 )
-from callbot.calls.live import CallDelta
+from callbot.calls.live import CallDelta, iso
 from callbot.calls.models import Action, Call, Meeting, Participant
 
 K = Action.Kind
@@ -265,3 +266,30 @@ def _queue(
     if call is None:
         return action, None
     return action, deltas.bump(call, actions=[action])
+
+
+def set_waiting(
+    call: Call, waiting: bool, *, actor: Actor, client_ip: str | None = None
+) -> None:
+    """Mark ``call`` as held for a person (hold music playing) or as taken.
+
+    Precondition: inside a transaction, holding the call's row lock. Writes
+    ``waiting_since``, audits who took the call (``take``), bumps the version, and
+    after commit publishes the change to the call's page and the board.
+    """
+    call_waiting_before = call.waiting_since
+    since = timezone.now() if waiting else None
+    Call.objects.filter(pk=call.pk).update(waiting_since=since)
+    call.waiting_since = since
+    if not waiting:
+        audit.record(
+            actor,
+            "take",
+            call.source_display,
+            call,
+            outcome="requested",
+            detail={"waiting_since": iso(call_waiting_before)},
+            client_ip=client_ip,
+        )
+    delta = deltas.bump(call, call_changes={"waiting_since": iso(since)})
+    deltas.announce([delta], {call.pk: call})

@@ -18,6 +18,9 @@ MAX_GROUP_CALL_TARGETS = 5
 MAX_INVITEES = 5
 MAX_REDIRECT_TARGETS = 25
 REDIRECT_TIMEOUT_RANGE = (15, 90)
+# An incoming call must be answered within this many seconds of its notification
+# (§6.4; 5 s for policy-based recording invites); Microsoft then ends it (408).
+ANSWER_WINDOW_SECONDS = 15
 
 MODALITIES = frozenset({"audio", "video", "videoBasedScreenSharing", "data"})
 ACCEPTED_MODALITIES = frozenset({"audio", "video", "videoBasedScreenSharing"})

@@ -1,11 +1,15 @@
 """Checks on prompt audio: the contract's format for service-hosted media prompts.
 
 Graph plays prompts only from WAV files with one channel, 16-bit samples at 16,000 Hz
-(contract §6.9 and §12). Pure Python (the ``wave`` module); no Django.
+(contract §6.9 and §12), and the hold music Callbot ships. Pure Python (the
+``wave`` module); no Django.
 """
 
 from __future__ import annotations
 
+import io
+import math
+import struct
 import wave
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -83,3 +87,37 @@ def check_prompt_audio(stream: BinaryIO, size: int) -> PromptAudio:
             f"{MAX_SECONDS:.0f} s."
         )
     return audio
+
+
+def hold_music(seconds: float = 16.0) -> bytes:
+    """A quiet, looping chime for callers waiting for a person: a WAV in the
+    contract's format (mono, 16-bit, 16 kHz), made from sine tones so no recording
+    or licence is needed. The loop ends where it starts (silence), so a flow that
+    plays it again and again does not click."""
+    notes = [523.25, 659.25, 783.99, 659.25]  # C5 E5 G5 E5, one a second or so
+    step = seconds / (len(notes) * 2)
+    frames = bytearray()
+    total = int(seconds * SAMPLE_RATE)
+    for n in range(total):
+        t = n / SAMPLE_RATE
+        index = int(t / step)
+        note = notes[(index // 2) % len(notes)]
+        local = t - index * step
+        # A soft bell: quick attack, slow decay, silent in the second half-step.
+        envelope = 0.0 if index % 2 else min(1.0, local * 40) * math.exp(-3 * local)
+        value = (
+            0.18
+            * envelope
+            * (
+                math.sin(2 * math.pi * note * t)
+                + 0.3 * math.sin(2 * math.pi * 2 * note * t)
+            )
+        )
+        frames += struct.pack("<h", int(max(-1.0, min(1.0, value)) * 32767))
+    out = io.BytesIO()
+    with wave.open(out, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(SAMPLE_RATE)
+        writer.writeframes(bytes(frames))
+    return out.getvalue()

@@ -17,7 +17,7 @@ from django.db import models
 from django.db.models import Q
 
 from callbot.calls.models import Call
-from callbot.graph.limits import E164_PATTERN, GUID_PATTERN
+from callbot.graph.limits import ANSWER_WINDOW_SECONDS, E164_PATTERN, GUID_PATTERN
 from callbot.ivr import audio, flows
 
 
@@ -155,6 +155,13 @@ class CallPolicy(models.Model):
         ANSWER = "answer", "Answer (into a flow, if one is chosen)"
         REJECT = "reject", "Reject"
         REDIRECT = "redirect", "Redirect"
+        SUPERVISORS = "supervisors", "Hand to the supervisors (then the fallback)"
+
+    # What a hand-off does when no supervisor decided within its wait.
+    class Fallback(models.TextChoices):
+        ANSWER = "answer", "Answer (into the flow, if one is chosen)"
+        REJECT = "reject", "Reject"
+        REDIRECT = "redirect", "Redirect"
 
     # graph.limits.REJECT_REASONS, as choices (a test keeps the two equal).
     class RejectReason(models.TextChoices):
@@ -194,6 +201,19 @@ class CallPolicy(models.Model):
         max_length=32, blank=True, help_text="...or to this number (+E.164)."
     )
     target_display_name = models.CharField(max_length=255, blank=True)
+    max_wait_seconds = models.PositiveSmallIntegerField(
+        default=10,
+        help_text=(
+            "Hand-off only: how long the call rings for the supervisors before the "
+            f"fallback; under Teams' {ANSWER_WINDOW_SECONDS} s answer window."
+        ),
+    )
+    fallback = models.CharField(
+        max_length=16,
+        choices=Fallback.choices,
+        blank=True,
+        help_text="Hand-off only: what the bot does when nobody decided in time.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -210,6 +230,15 @@ class CallPolicy(models.Model):
                 | ~Q(target_user_id="")
                 | ~Q(target_phone=""),
                 name="call_policy_redirect_has_target",
+            ),
+            models.CheckConstraint(
+                condition=~Q(action="supervisors")
+                | (
+                    ~Q(fallback="")
+                    & Q(max_wait_seconds__gte=1)
+                    & Q(max_wait_seconds__lt=ANSWER_WINDOW_SECONDS)
+                ),
+                name="call_policy_handoff_has_fallback",
             ),
         ]
         indexes = [
@@ -242,7 +271,17 @@ class CallPolicy(models.Model):
             errors["match_value"] = (
                 "Write the number in +E.164 form, e.g. +14255550199."
             )
-        if self.action == self.Do.REDIRECT:
+        if self.action == self.Do.SUPERVISORS:
+            if not self.fallback:
+                errors["fallback"] = (
+                    "Say what the bot does when no supervisor decides in time."
+                )
+            if not 1 <= self.max_wait_seconds < ANSWER_WINDOW_SECONDS:
+                errors["max_wait_seconds"] = (
+                    f"Wait 1 to {ANSWER_WINDOW_SECONDS - 1} s: Teams ends a call "
+                    f"nobody answered after {ANSWER_WINDOW_SECONDS} s."
+                )
+        if self.decision == self.Do.REDIRECT:
             if bool(self.target_user_id) == bool(self.target_phone):
                 errors["target_user_id"] = (
                     "A redirect needs exactly one target: a user id or a phone number."
@@ -251,10 +290,15 @@ class CallPolicy(models.Model):
                 errors["target_user_id"] = "Write an Azure AD object id (a GUID)."
             if self.target_phone and not e164(self.target_phone):
                 errors["target_phone"] = "Write the number in +E.164 form."
-        if self.action != self.Do.ANSWER and self.flow_id is not None:
+        if self.decision != self.Do.ANSWER and self.flow_id is not None:
             errors["flow"] = "Only an answering policy runs a flow."
         if errors:
             raise ValidationError(errors)
+
+    @property
+    def decision(self) -> str:
+        """What the bot itself does: the action, or a hand-off's fallback."""
+        return self.fallback if self.action == self.Do.SUPERVISORS else self.action
 
     def target(self) -> dict[str, str]:
         """The redirect target in ``request_action``'s TARGET shape."""
@@ -368,3 +412,41 @@ class IvrSession(models.Model):
         self.awaiting_action_id = state.awaiting
         self.status = state.status
         self.outcome = state.outcome[:255]
+
+
+class Handoff(models.Model):
+    """A ringing call a policy handed to the supervisors: it waits on the board until
+    ``wait_until``, when the sweep applies the policy's fallback unless a supervisor
+    (or anyone) decided it first."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting"
+        DECIDED = "decided", "Decided by a supervisor"
+        FELL_BACK = "fell_back", "Fallback applied"
+        ENDED = "ended", "Ended before a decision"
+
+    call = models.OneToOneField(Call, on_delete=models.CASCADE, related_name="handoff")
+    policy = models.ForeignKey(
+        CallPolicy, null=True, on_delete=models.SET_NULL, related_name="handoffs"
+    )
+    wait_until = models.DateTimeField()
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.WAITING
+    )
+    outcome = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # The sweep: waiting hand-offs whose wait is over.
+            models.Index(
+                fields=["wait_until"],
+                condition=Q(status="waiting"),
+                name="ivr_handoff_due_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"hand-off of call {self.call_id} ({self.status})"

@@ -33,6 +33,13 @@ SHIPPED_PROMPTS: dict[str, str] = {
 }
 
 
+# Shipped audio that is not speech: made by ``audio``, not by espeak-ng.
+HOLD_MUSIC = "hold-music"
+SHIPPED_MUSIC: dict[str, str] = {
+    HOLD_MUSIC: "A quiet chime, looped while a caller waits for a person.",
+}
+
+
 class PromptNotFoundError(LookupError):
     """No prompt has that name."""
 
@@ -40,7 +47,8 @@ class PromptNotFoundError(LookupError):
 def shipped_path(name: str) -> Path | None:
     """The shipped WAV file for ``name``, if Callbot ships one."""
     path = SHIPPED_DIR / f"{name}.wav"
-    return path if name in SHIPPED_PROMPTS and path.is_file() else None
+    shipped = name in SHIPPED_PROMPTS or name in SHIPPED_MUSIC
+    return path if shipped and path.is_file() else None
 
 
 def _absolute(path: str) -> str:
@@ -78,5 +86,9 @@ def known_prompt_names() -> set[str]:
     from callbot.ivr.models import Prompt
 
     names = set(Prompt.objects.values_list("name", flat=True))
-    names.update(name for name in SHIPPED_PROMPTS if shipped_path(name) is not None)
+    names.update(
+        name
+        for name in (*SHIPPED_PROMPTS, *SHIPPED_MUSIC)
+        if shipped_path(name) is not None
+    )
     return names

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -20,12 +20,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from callbot.calls.access import ActionRefusedError
+from callbot.calls.access import ActionRefusedError, Actor
 from callbot.calls.models import Action, Call
 from callbot.calls.services import request_action
 from callbot.calls.states import CallDirection, CallKind, CallState
 from callbot.ivr import flows
-from callbot.ivr.models import CallPolicy, IvrSession
+from callbot.ivr.models import CallPolicy, Handoff, IvrFlow, IvrSession
 from callbot.ivr.prompts import PromptNotFoundError, prompt_uri
 
 logger = logging.getLogger(__name__)
@@ -77,7 +77,8 @@ def choose_policy(call: Call) -> CallPolicy | None:
 
 
 def apply_policy(call_id: int, now: datetime | None = None) -> str:
-    """Decide a new incoming call: answer (maybe into a flow), reject or redirect.
+    """Decide a new incoming call: answer (maybe into a flow), reject, redirect, or
+    hand it to the supervisors (a ``Handoff`` whose fallback runs later).
 
     Preconditions: the call is ``incoming``. Does nothing when it is not, when a
     decision was already requested (a redelivered task), or when no policy matches
@@ -92,7 +93,11 @@ def apply_policy(call_id: int, now: datetime | None = None) -> str:
             return "not incoming"
         if call.direction != CallDirection.INCOMING:
             return "not incoming"
-        if call.actions.filter(kind__in=_DECISIONS).exists() or hasattr(call, "ivr"):
+        if (
+            call.actions.filter(kind__in=_DECISIONS).exists()
+            or hasattr(call, "ivr")
+            or hasattr(call, "handoff")
+        ):
             return "already decided"
         policy = choose_policy(call)
         if policy is None:
@@ -100,45 +105,73 @@ def apply_policy(call_id: int, now: datetime | None = None) -> str:
                 "no call policy matches call %s", call.pk, extra={"call_id": call.pk}
             )
             return "no policy"
-        try:
-            if policy.action == CallPolicy.Do.REJECT:
-                request_action(
-                    "reject",
-                    actor=None,
-                    call=call,
-                    params={"reason": policy.reject_reason},
-                )
-                return "rejected"
-            if policy.action == CallPolicy.Do.REDIRECT:
-                request_action(
-                    "redirect",
-                    actor=None,
-                    call=call,
-                    params={"target": policy.target()},
-                )
-                return "redirected"
-            if policy.flow is None:
-                request_action("answer", actor=None, call=call)
-                return "answered"
-        except ActionRefusedError as refused:
-            logger.warning(
-                "call policy %s refused on call %s: %s",
-                policy.pk,
-                call.pk,
-                refused.message,
-                extra={"call_id": call.pk},
+        if policy.action == CallPolicy.Do.SUPERVISORS:
+            # The call rings on the supervisors' board; the hand-off sweep
+            # (``supervisors.sweep_handoffs``) applies the fallback when the wait
+            # is over and nobody decided.
+            Handoff.objects.create(
+                call=call,
+                policy=policy,
+                wait_until=call.created_at + timedelta(seconds=policy.max_wait_seconds),
             )
-            return f"refused: {refused.message}"
-        flow = policy.flow
-        session = IvrSession.objects.create(
-            call=call,
-            flow=flow,
-            policy=policy,
-            flow_start=flow.start,
-            flow_steps=flow.steps,
+            return "handed to the supervisors"
+        return decide(call, policy, now)
+
+
+def decide(call: Call, policy: CallPolicy, now: datetime) -> str:
+    """Carry out ``policy``'s own decision (its action, or a hand-off's fallback)
+    on ``call``, locked and still incoming. Returns what was done; a refusal is
+    audited by the service and logged here."""
+    try:
+        if policy.decision == CallPolicy.Do.REJECT:
+            request_action(
+                "reject", actor=None, call=call, params={"reason": policy.reject_reason}
+            )
+            return "rejected"
+        if policy.decision == CallPolicy.Do.REDIRECT:
+            request_action(
+                "redirect", actor=None, call=call, params={"target": policy.target()}
+            )
+            return "redirected"
+        if policy.flow is None:
+            request_action("answer", actor=None, call=call)
+            return "answered"
+    except ActionRefusedError as refused:
+        logger.warning(
+            "call policy %s refused on call %s: %s",
+            policy.pk,
+            call.pk,
+            refused.message,
+            extra={"call_id": call.pk},
         )
-        _step(call, session, flows.Start(now), now)
-        return "answered into a flow"
+        return f"refused: {refused.message}"
+    start_flow(call, policy.flow, now, policy=policy)
+    return "answered into a flow"
+
+
+def start_flow(
+    call: Call,
+    flow: IvrFlow | None,
+    now: datetime,
+    *,
+    policy: CallPolicy | None = None,
+    actor: Actor = None,
+    builtin: tuple[str, list[dict[str, Any]]] | None = None,
+) -> IvrSession:
+    """Run ``flow`` (or a ``builtin`` (start, steps) of Callbot's own) on ``call``,
+    locked and incoming: its first step answers the call, asked for by ``actor``
+    (the bot, or the supervisor who chose the flow)."""
+    if flow is not None:
+        start, steps = flow.start, flow.steps
+    elif builtin is not None:
+        start, steps = builtin
+    else:
+        raise ValueError("start_flow needs a flow or a built-in one")
+    session = IvrSession.objects.create(
+        call=call, flow=flow, policy=policy, flow_start=start, flow_steps=steps
+    )
+    _step(call, session, flows.Start(now), now, actor)
+    return session
 
 
 # --- moving sessions ------------------------------------------------------------------------
@@ -212,8 +245,15 @@ def _locked_session(call_id: int) -> IvrSession | None:
     )
 
 
-def _step(call: Call, session: IvrSession, event: flows.Event, now: datetime) -> None:
-    """Advance ``session`` on ``event``, request the commands, save the state."""
+def _step(
+    call: Call,
+    session: IvrSession,
+    event: flows.Event,
+    now: datetime,
+    actor: Actor = None,
+) -> None:
+    """Advance ``session`` on ``event``, request the commands (as ``actor``: the bot,
+    or the supervisor who answered the call into the flow), save the state."""
     if session.status != IvrSession.Status.RUNNING:
         return
     try:
@@ -228,7 +268,7 @@ def _step(call: Call, session: IvrSession, event: flows.Event, now: datetime) ->
         session.save()
         return
     state, commands = flows.advance(flow, session.state(), event)
-    state = _perform(call, flow, state, commands, now)
+    state = _perform(call, flow, state, commands, now, actor)
     session.store(state, now)
     session.save()
 
@@ -239,6 +279,7 @@ def _perform(
     state: flows.FlowState,
     commands: list[flows.Command],
     now: datetime,
+    actor: Actor = None,
 ) -> flows.FlowState:
     """Request each command through the service; a refusal becomes a ``Refused``
     event (which ends the session and, unless the refusal was for the hang-up,
@@ -246,7 +287,7 @@ def _perform(
     for command in commands:
         try:
             params = _resolve(command, flow)
-            action = request_action(command.kind, actor=None, call=call, params=params)
+            action = request_action(command.kind, actor=actor, call=call, params=params)
         except (ActionRefusedError, PromptNotFoundError) as exc:
             message = exc.message if isinstance(exc, ActionRefusedError) else str(exc)
             logger.warning(

@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import shared_task
 
-from callbot.ivr import runtime
+from callbot.ivr import runtime, supervisors
 
 
 @shared_task(name="callbot.ivr.handle_call_activity", acks_late=True)
@@ -35,3 +35,10 @@ def sweep_timeouts() -> int:
     """Take the timeout branch of every collect step whose deadline passed (beat,
     every second). Returns how many sessions moved."""
     return runtime.sweep_timeouts()
+
+
+@shared_task(name="callbot.ivr.sweep_handoffs", acks_late=True)
+def sweep_handoffs() -> int:
+    """Apply the fallback of every call policy hand-off whose wait is over and that
+    no supervisor decided (beat, every second). Returns how many fell back."""
+    return supervisors.sweep_handoffs()

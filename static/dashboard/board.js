@@ -1,6 +1,7 @@
 // The live board: one row per live call, updated in place from deltas.
 
 import { followPlacing } from "./placing.js";
+import { RingingPanel, takeButton, waitingText, wireAlertToggle } from "./ringing.js";
 import { DeltaOrder, LiveSocket, KIND_LABELS, SnapshotParts, duration, el, frameBatcher, stateLabel, syncClock } from "./live.js";
 import { applyOffers } from "./offered.js";
 import { BoardView, title } from "./boardview.js";
@@ -12,6 +13,7 @@ const summary = document.getElementById("board-summary");
 const notices = document.getElementById("board-notices");
 const noneMatch = document.getElementById("board-none-match");
 const ENDED_LINGER_MS = 8000;
+const canAct = document.body.dataset.canAct === "true";
 
 const calls = new Map(); // id -> {data, tr, cells, dirty}
 const dirty = new Set();
@@ -57,6 +59,21 @@ function paint(entry) {
   entry.link.title = d.graph_id || "";
   c.state.replaceChildren(el("span", { class: "state", dataset: { state: d.state } }, stateLabel(d.state)));
   if (d.dropped) c.state.append(el("span", { class: "why", dataset: { dropped: "true" } }, d.dropped));
+  entry.tr.classList.toggle("waiting", Boolean(d.waiting_since) && d.state !== "terminated");
+  if (d.waiting_since && d.state !== "terminated") {
+    const badge = el("span", { class: "waiting-badge" }, waitingText(d.waiting_since));
+    c.state.append(" ", badge);
+    if (canAct) {
+      c.state.append(
+        " ",
+        takeButton(socket, d.id, (answer) => {
+          if (answer.type !== "action.refused") return;
+          badge.textContent = answer.message;
+          badge.dataset.said = "true";
+        }),
+      );
+    }
+  }
   // Peer-to-peer calls carry no roster: a zero there would mislead.
   const noRoster = d.kind === "peer_to_peer" && !d.participant_count;
   c.people.textContent = noRoster ? "1:1" : d.participant_count ?? "–";
@@ -71,6 +88,8 @@ function paint(entry) {
 
 function tick(entry) {
   const d = entry.data;
+  const badge = entry.cells.state.querySelector(".waiting-badge");
+  if (badge && d.waiting_since && !badge.dataset.said) badge.textContent = waitingText(d.waiting_since);
   entry.cells.duration.textContent = duration(d.established_at || d.created_at, d.terminated_at);
 }
 
@@ -109,6 +128,7 @@ function upsert(data) {
   const entry = calls.get(data.id) || createRow(data);
   entry.data = { ...entry.data, ...data };
   dirty.add(data.id);
+  ringing.update(entry.data);
   if (data.state === "terminated") retire(entry);
 }
 
@@ -141,6 +161,7 @@ function onSnapshotPart(message) {
 function onSnapshot(message) {
   syncClock(message.server_time);
   for (const n of [...(message.notices || [])].reverse()) addNotice(n);
+  if (!ringing.primed) ringing.prime(message.calls);
   const seen = new Set();
   for (const row of [...message.calls].reverse()) {
     seen.add(row.id);
@@ -152,6 +173,7 @@ function onSnapshot(message) {
     if (!seen.has(id)) {
       calls.delete(id);
       entry.tr.remove();
+      ringing.remove(id);
     }
   }
   order.afterSnapshot();
@@ -192,13 +214,19 @@ const socket = new LiveSocket({
   subscriptions: [{ board: true }],
   onMessage(message) {
     placing(message);
-    if (message.type === "hello") labels = message.labels || {};
+    if (message.type === "hello") {
+      labels = message.labels || {};
+      ringing.hello(message);
+    }
     else if (message.type === "board.snapshot") onSnapshotPart(message);
     else if (message.type === "calls.delta") onDelta(message.call);
     else if (message.type === "calls.notice") addNotice(message.notice);
   },
 });
 placing = followPlacing(socket);
+// Ringing calls sit at the top of the page, with their controls for people who act.
+const ringing = new RingingPanel({ section: document.getElementById("ringing"), socket, canAct });
+wireAlertToggle(document.getElementById("ring-alerts"));
 socket.connect();
 
 setInterval(() => {

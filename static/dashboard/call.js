@@ -1,6 +1,7 @@
 // One call: header facts, the roster (incremental, fit for 1,000 people), the
 // timeline, and the supervisor's controls with pending → outcome feedback.
 
+import { RingingPanel, takeButton, waitingText } from "./ringing.js";
 import { DeltaOrder, LiveSocket, KIND_LABELS, SnapshotParts, clockTime, duration, el, frameBatcher, stateLabel, syncClock } from "./live.js";
 import { applyOffers, pruneReasons } from "./offered.js";
 import { setupTransfer } from "./transfer.js";
@@ -209,6 +210,8 @@ function paintHeader() {
 }
 
 function tick() {
+  ringing.update({ ...call, id: callId });
+  paintWaiting();
   setText("f-duration", duration(call.established_at || call.created_at, call.terminated_at));
 }
 
@@ -483,11 +486,36 @@ filterInput.addEventListener("input", () => {
 const socket = new LiveSocket({
   subscriptions: [{ call: callId }],
   onMessage(message) {
-    if (message.type === "hello") labels = message.labels || {};
-    else if (message.type === "call.snapshot") onSnapshotPart(message);
+    if (message.type === "hello") {
+      labels = message.labels || {};
+      ringing.hello(message);
+    } else if (message.type === "call.snapshot") onSnapshotPart(message);
     else if (message.type === "call.delta") onDelta(message);
     else if (message.type === "error") say(message.message, "bad");
   },
 });
+// A call answered to hold: music until a person takes it.
+const waiting = document.getElementById("waiting");
+let takeMounted = false;
+
+function paintWaiting() {
+  const held = Boolean(call.waiting_since) && call.state !== "terminated";
+  waiting.hidden = !held;
+  if (!held) return;
+  document.getElementById("waiting-text").textContent = waitingText(call.waiting_since).replace(/^w/, "W");
+  if (canAct && !takeMounted) {
+    takeMounted = true;
+    const status = document.getElementById("waiting-status");
+    document.getElementById("waiting-take").append(
+      takeButton(socket, callId, (answer) => {
+        status.textContent = answer.type === "action.accepted" ? "Taken: the music stops." : answer.message;
+        status.dataset.status = answer.type === "action.accepted" ? "accepted" : "refused";
+      }),
+    );
+  }
+}
+
+// While the call rings: the answer, reject and redirect controls, as on the board.
+const ringing = new RingingPanel({ section: document.getElementById("ringing"), socket, canAct, link: false });
 socket.connect();
 setInterval(tick, 1000);

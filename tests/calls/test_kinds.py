@@ -24,8 +24,12 @@ def test_requests_that_are_not_actions_are_rows_too() -> None:
     assert {"mute_all", "unmute_participant"} <= kinds.BROWSER_KINDS
 
 
-def test_browsers_may_ask_for_the_in_call_controls_and_nothing_else() -> None:
+def test_browsers_may_ask_for_the_in_call_controls_and_the_ringing_decisions() -> None:
     assert {
+        "answer",
+        "reject",
+        "redirect",
+        "take",
         "mute_participant",
         "unmute_participant",
         "mute_all",
@@ -88,3 +92,10 @@ def test_call_state_settles_the_actions_graph_answers_without_an_operation(
     kind: str, state: str, previous: str | None, expected: str | None
 ) -> None:
     assert kinds.settled_status(kind, state, previous) == expected
+
+
+def test_the_ringing_decisions_act_only_on_an_incoming_call() -> None:
+    for kind in ("answer", "reject", "redirect"):
+        row = kinds.KINDS[kind]
+        assert row.browser
+        assert row.states == frozenset({CallState.INCOMING})

@@ -68,3 +68,36 @@ def test_phone_numbers_are_normalised_and_object_ids_lower_cased() -> None:
 def test_dtmf_tones_outside_the_keys_are_refused(tones: Any) -> None:
     with pytest.raises(ActionRefusedError):
         params.dtmf({"tones": tones}, None)
+
+
+@pytest.mark.parametrize("value", [None, "", "abc", 1.5, True, [1], {"id": 1}])
+def test_a_saved_target_that_is_not_a_number_is_refused(value: Any) -> None:
+    if value in (None, ""):
+        # No saved target named: the typed target is required instead.
+        with pytest.raises(ActionRefusedError) as refused:
+            params.redirect({"saved_target": value}, None)
+        assert "Give a target" in refused.value.message
+        return
+    with pytest.raises(ActionRefusedError) as refused:
+        params.saved_target(value)
+    assert (refused.value.code, refused.value.message) == (
+        "invalid",
+        "A saved target is named by its number.",
+    )
+
+
+def test_a_call_to_a_phone_needs_the_application_instance(settings: Any) -> None:
+    settings.GRAPH_APPLICATION_INSTANCE_ID = ""
+    phone = {"target": {"phone": "+1 425 555 0123"}}
+
+    with pytest.raises(ActionRefusedError) as refused:
+        params.place_call(phone, None)
+    settings.GRAPH_APPLICATION_INSTANCE_ID = "3b9e4c1a-7d2f-4e8b-9a6c-5f0d1e2c3b4a"
+
+    assert refused.value.code == "unsupported"
+    assert params.place_call(phone, None)[0] == {
+        "target": {"phone": "+14255550123", "display_name": ""}
+    }
+    user = {"target": {"user_id": "B2A19087-F6E5-4D4C-B3A2-918070F6E5D4"}}
+    settings.GRAPH_APPLICATION_INSTANCE_ID = ""
+    assert params.place_call(user, None)[0]["target"]["user_id"].startswith("b2a1")

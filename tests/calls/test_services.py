@@ -235,3 +235,45 @@ def test_mute_everyone_spares_presenters_the_muted_and_the_bot(
     actions = services.request_mute_all(call=group_call, actor=bob)
 
     assert {a.participant for a in actions} == {ana, lee}
+
+
+@pytest.mark.django_db
+def test_a_peer_to_peer_transfer_names_no_transferee_and_a_meeting_one_must() -> None:
+    p2p = CallFactory(kind="peer_to_peer", state="established")
+    meeting = CallFactory(kind="meeting", state="established")
+    ana = ParticipantFactory(call=meeting, display_name="Ana Lopez")
+    target = {"user_id": "b2a19087-f6e5-4d4c-b3a2-918070f6e5d4"}
+
+    with pytest.raises(ActionRefusedError) as p2p_refused:
+        request_action(
+            "transfer",
+            actor=None,
+            call=p2p,
+            params={"target": target, "transferee": ana.graph_id},
+        )
+    with pytest.raises(ActionRefusedError) as missing:
+        request_action("transfer", actor=None, call=meeting, params={"target": target})
+    with pytest.raises(ActionRefusedError) as gone:
+        request_action(
+            "transfer",
+            actor=None,
+            call=meeting,
+            params={"target": target, "transferee": "not-in-the-call"},
+        )
+    transfer = request_action(
+        "transfer",
+        actor=None,
+        call=meeting,
+        params={"target": target, "transferee": ana.graph_id},
+    )
+
+    assert p2p_refused.value.code == "invalid"
+    assert "needs the transferee" in missing.value.message
+    assert gone.value.code == "participant_not_found"
+    assert transfer.parameters["transferee"] == {
+        "participant_id": ana.graph_id,
+        "kind": "user",
+        "id": ana.identity_id,
+        "display_name": "Ana Lopez",
+    }
+    assert transfer.target.startswith("Ana Lopez to ")

@@ -27,6 +27,9 @@ ACCEPTED = "accepted"
 INVALID = "refused:invalid"  # the socket takes only the kinds the page offers
 FORBIDDEN = "refused:forbidden"  # the role may watch but not act
 UNSUPPORTED = "refused:unsupported"  # Graph cannot do it, whoever asks
+# A ringing-call decision asked for on a call that is not ringing (the table's call
+# is an established meeting); tests/dashboard/test_ringing.py covers a ringing one.
+WRONG_STATE = "refused:wrong_state"
 SIGNED_OUT = "signed out"  # socket closed with 4401; a page redirects to sign-in
 NOT_OFFERED = "not offered"  # no form asks for this kind
 NOT_OFFERED_HERE = "refused:not_offered"  # Graph does not allow it on this call
@@ -35,9 +38,9 @@ ROLES = ("admin", "supervisor", "auditor", "signed out")
 
 # Over the socket: kind -> outcome for (admin, supervisor, auditor, signed out).
 SOCKET: dict[str, tuple[str, str, str, str]] = {
-    "answer": (INVALID, INVALID, INVALID, SIGNED_OUT),
-    "reject": (INVALID, INVALID, INVALID, SIGNED_OUT),
-    "redirect": (INVALID, INVALID, INVALID, SIGNED_OUT),
+    "answer": (WRONG_STATE, WRONG_STATE, FORBIDDEN, SIGNED_OUT),
+    "reject": (WRONG_STATE, WRONG_STATE, FORBIDDEN, SIGNED_OUT),
+    "redirect": (WRONG_STATE, WRONG_STATE, FORBIDDEN, SIGNED_OUT),
     "transfer": (ACCEPTED, ACCEPTED, FORBIDDEN, SIGNED_OUT),
     "place_call": (INVALID, INVALID, INVALID, SIGNED_OUT),
     "place_group_call": (INVALID, INVALID, INVALID, SIGNED_OUT),
@@ -67,6 +70,8 @@ SOCKET: dict[str, tuple[str, str, str, str]] = {
     "update_recording_status": (ACCEPTED, ACCEPTED, FORBIDDEN, SIGNED_OUT),
     "keep_alive": (INVALID, INVALID, INVALID, SIGNED_OUT),
     "mute_all": (ACCEPTED, ACCEPTED, FORBIDDEN, SIGNED_OUT),
+    # Nobody waits on the table's call (see tests/e2e/test_ringing.py for one).
+    "take": (WRONG_STATE, WRONG_STATE, FORBIDDEN, SIGNED_OUT),
     # The service says what Graph cannot do before it asks who is asking.
     "unmute_participant": (UNSUPPORTED, UNSUPPORTED, UNSUPPORTED, SIGNED_OUT),
 }

@@ -43,12 +43,15 @@ async def test_hello_says_what_the_role_may_do(bob: Any, carol: Any) -> None:
         socket = await connect(user)
         await socket.connect()
         hello = await socket.receive_json_from()
+        # People who act also get what the ringing-call controls offer.
+        offers = {"answer_flows": [], "redirect_targets": []} if acts else {}
         assert hello == {
             "type": "hello",
             "user": user.username,
             "role": role,
             "can_act": acts,
             "labels": LABELS,
+            **offers,
         }
         await socket.disconnect()
 

@@ -279,3 +279,54 @@ def test_an_uploaded_prompt_is_served_at_its_public_uri(client: Any) -> None:
     assert response["Content-Type"] == "audio/wav"
     assert b"".join(response.streaming_content)[:4] == b"RIFF"
     assert client.get("/ivr/prompts/menu.wav").status_code == 404
+
+
+def test_a_hand_off_policy_needs_a_fallback_and_a_wait_inside_the_answer_window() -> (
+    None
+):
+    no_fallback = CallPolicy(
+        name="hand-off", match="default", action="supervisors", max_wait_seconds=10
+    )
+    too_long = CallPolicy(
+        name="hand-off",
+        match="default",
+        action="supervisors",
+        fallback="reject",
+        max_wait_seconds=15,
+    )
+    redirect_without_target = CallPolicy(
+        name="hand-off",
+        match="default",
+        action="supervisors",
+        fallback="redirect",
+        max_wait_seconds=8,
+    )
+
+    with pytest.raises(ValidationError) as missing:
+        no_fallback.full_clean()
+    with pytest.raises(ValidationError) as late:
+        too_long.full_clean()
+    with pytest.raises(ValidationError) as targetless:
+        redirect_without_target.full_clean()
+
+    assert "fallback" in missing.value.message_dict
+    assert "Teams ends a call" in late.value.message_dict["max_wait_seconds"][0]
+    assert "target_user_id" in targetless.value.message_dict
+
+
+def test_a_hand_off_falling_back_to_an_answer_may_run_a_flow() -> None:
+    flow = IvrFlow.objects.create(
+        name="bye", start="bye", steps=[{"id": "bye", "type": "hang_up"}]
+    )
+    policy = CallPolicy(
+        name="hand-off",
+        match="default",
+        action="supervisors",
+        fallback="answer",
+        max_wait_seconds=5,
+        flow=flow,
+    )
+
+    policy.full_clean()
+
+    assert policy.decision == "answer"

@@ -10,6 +10,7 @@ from tests.simulator.conftest import (
     LEE,
     SERVICE_MEDIA,
     answer_body,
+    meeting_with_bot,
     ring_and_answer,
 )
 from tests.support.emulator import RecordingWebhook, RunningEmulator
@@ -435,3 +436,57 @@ def test_callee_unreachable_fault_ends_an_outgoing_call(
         lambda n: [i for i in n if i["changeType"] == "deleted"], call["id"]
     )[0]
     assert deleted["resourceData"]["resultInfo"]["code"] == 480
+
+
+def test_a_call_to_a_phone_needs_the_application_instance_as_its_source(
+    graph: httpx.Client, webhook: RecordingWebhook, emulator: RunningEmulator
+) -> None:
+    base = {
+        "callbackUri": webhook.url,
+        "requestedModalities": ["audio"],
+        "mediaConfig": SERVICE_MEDIA,
+        "targets": [{"identity": {"phone": {"id": "+14255550123"}}}],
+        "tenantId": emulator.config.bot.tenant_id,
+    }
+    as_the_app = graph.post("/communications/calls", json=base)
+    instance = {"applicationInstance": {"id": emulator.config.bot.instance_id}}
+    as_the_instance = graph.post(
+        "/communications/calls",
+        json={**base, "source": {"identity": instance}},
+    )
+
+    assert as_the_app.status_code == 400
+    assert (
+        "source.identity.applicationInstance" in as_the_app.json()["error"]["message"]
+    )
+    assert as_the_instance.status_code == 201, as_the_instance.text
+    assert as_the_instance.json()["state"] == "establishing"
+
+
+def test_transferring_a_meeting_leg_needs_the_transferee(
+    emulator: RunningEmulator, webhook: RecordingWebhook, graph: httpx.Client
+) -> None:
+    meeting, call_id = meeting_with_bot(emulator, webhook, graph)
+    webhook.wait_for(
+        lambda n: "updated:established" in webhook.call_states(call_id), call_id
+    )
+    target = {"identity": {"user": {"id": LEE["user"]["id"]}}}
+    ana = emulator.control("POST", f"/meetings/{meeting['id']}/participants", ANA)
+
+    without = graph.post(
+        f"/communications/calls/{call_id}/transfer", json={"transferTarget": target}
+    )
+    with_transferee = graph.post(
+        f"/communications/calls/{call_id}/transfer",
+        json={
+            "transferTarget": target,
+            "transferee": {
+                "identity": ANA,
+                "participantId": ana["participantId"],
+            },
+        },
+    )
+
+    assert without.status_code == 400
+    assert "'transferee' is required" in without.json()["error"]["message"]
+    assert with_transferee.status_code == 202, with_transferee.text

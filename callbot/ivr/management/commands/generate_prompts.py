@@ -15,7 +15,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from callbot.ivr import audio
-from callbot.ivr.prompts import SHIPPED_DIR, SHIPPED_PROMPTS
+from callbot.ivr.prompts import HOLD_MUSIC, SHIPPED_DIR, SHIPPED_PROMPTS
 
 
 class Command(BaseCommand):
@@ -46,3 +46,6 @@ class Command(BaseCommand):
                 with target.open("rb") as stream:
                     info = audio.check_prompt_audio(stream, target.stat().st_size)
                 self.stdout.write(f"{target} {info.duration:.1f} s")
+        music = out / f"{HOLD_MUSIC}.wav"
+        music.write_bytes(audio.hold_music())
+        self.stdout.write(f"{music} (synthesised)")

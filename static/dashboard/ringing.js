@@ -1,0 +1,319 @@
+// Ringing incoming calls: who calls, how long it has rung, the countdown to Graph's
+// answer deadline, and the supervisor's three decisions (answer into a flow,
+// reject with a reason, redirect to a saved or typed target). The board shows every
+// ringing call at its top; the call page shows its own call. Sound and a browser
+// notification only for people who switched them on (kept in localStorage).
+
+import { el, serverNow } from "./live.js";
+
+const ALERTS_KEY = "callbot.ringAlerts";
+const REJECT_REASONS = [
+  ["busy", "Busy"],
+  ["forbidden", "Forbidden"],
+  ["none", "No reason"],
+];
+
+export function isRinging(row) {
+  return row.state === "incoming" && row.direction !== "outgoing";
+}
+
+// Time rung rounds down and time left rounds up, so the two add up to the window.
+function secondsUp(ms) {
+  return Math.max(0, Math.ceil(ms / 1000));
+}
+
+function secondsDown(ms) {
+  return Math.max(0, Math.floor(ms / 1000));
+}
+
+export class RingingPanel {
+  // section: the element holding the list (hidden while nothing rings); socket: the
+  // page's LiveSocket; canAct: whether to draw the controls; link: whether the
+  // caller links to the call page (not on that page itself).
+  constructor({ section, socket, canAct, link = true }) {
+    this.section = section;
+    this.list = section.querySelector(".ringing-list");
+    this.count = section.querySelector(".ringing-count");
+    this.socket = socket;
+    this.canAct = canAct;
+    this.link = link;
+    this.cards = new Map(); // call id -> {row, li, parts}
+    this.flows = [];
+    this.targets = [];
+    this.seen = new Set(); // ids already announced (or present at the first snapshot)
+    this.primed = false;
+    setInterval(() => this.tick(), 250);
+  }
+
+  // The server's hello: the flows and saved targets the controls offer.
+  hello(message) {
+    this.flows = message.answer_flows || [];
+    this.targets = message.redirect_targets || [];
+    for (const card of this.cards.values()) this.fillChoices(card);
+  }
+
+  // After the first board snapshot, ringing calls already there are not "new".
+  prime(rows) {
+    for (const row of rows) this.seen.add(row.id);
+    this.primed = true;
+  }
+
+  update(row) {
+    const card = this.cards.get(row.id);
+    if (!isRinging(row)) {
+      if (card) this.drop(card);
+      return;
+    }
+    if (card) {
+      card.row = { ...card.row, ...row };
+      this.paint(card);
+      return;
+    }
+    this.add(row);
+    if (this.primed && !this.seen.has(row.id)) alert(row);
+    this.seen.add(row.id);
+  }
+
+  remove(id) {
+    const card = this.cards.get(id);
+    if (card) this.drop(card);
+  }
+
+  add(row) {
+    const li = el("li", { class: "ring-card", dataset: { callId: row.id, state: "incoming" } });
+    const who = this.link ? el("a", { href: `/calls/${row.id}/`, class: "caller" }) : el("strong", { class: "caller" });
+    const rang = el("span", { class: "rang" });
+    const left = el("span", { class: "deadline", role: "timer" });
+    const bar = el("span", { class: "deadline-bar" }, el("span"));
+    li.append(el("div", { class: "ring-head" }, el("span", { class: "bell", "aria-hidden": "true" }, "☎"), who, rang, left), bar);
+    const parts = { who, rang, left, bar: bar.firstChild };
+    if (this.canAct) {
+      const controls = el("div", { class: "ring-controls" });
+      const status = el("span", { class: "ring-status", role: "status" });
+      controls.append(this.answerForm(row, parts), this.rejectForm(row), this.redirectForm(row, parts), status);
+      parts.status = status;
+      li.append(controls);
+    }
+    const card = { row, li, parts };
+    this.cards.set(row.id, card);
+    this.list.prepend(li);
+    this.fillChoices(card);
+    this.paint(card);
+    this.show();
+  }
+
+  answerForm(row, parts) {
+    const flow = el("select", { name: "flow", "aria-label": "Answer into" });
+    parts.flow = flow;
+    const form = el("form", { class: "ring-form", dataset: { kind: "answer" } }, el("label", {}, "Into ", flow), el("button", { type: "submit", class: "primary", dataset: { kind: "answer" } }, "Answer"));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const params = flow.value === "hold" ? { flow: "hold" } : flow.value ? { flow: Number(flow.value) } : {};
+      this.act(row.id, "answer", params, form);
+    });
+    return form;
+  }
+
+  rejectForm(row) {
+    const reason = el("select", { name: "reason", "aria-label": "Reject reason" });
+    for (const [value, text] of REJECT_REASONS) reason.append(el("option", { value }, text));
+    const form = el("form", { class: "ring-form", dataset: { kind: "reject" } }, el("label", {}, "Reason ", reason), el("button", { type: "submit", class: "danger", dataset: { kind: "reject" } }, "Reject"));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.act(row.id, "reject", { reason: reason.value }, form);
+    });
+    return form;
+  }
+
+  redirectForm(row, parts) {
+    const saved = el("select", { name: "saved_target", "aria-label": "Redirect to" });
+    const typed = el("input", { name: "target", placeholder: "Azure AD object id or +phone", "aria-label": "Teams user id or phone number", size: "24", hidden: true });
+    saved.addEventListener("change", () => {
+      typed.hidden = saved.value !== "";
+      if (!typed.hidden) typed.focus();
+    });
+    parts.saved = saved;
+    parts.typed = typed;
+    const form = el("form", { class: "ring-form", dataset: { kind: "redirect" } }, el("label", {}, "To ", saved), typed, el("button", { type: "submit", dataset: { kind: "redirect" } }, "Redirect"));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      let params;
+      if (saved.value) params = { saved_target: Number(saved.value) };
+      else {
+        const value = typed.value.trim();
+        if (!value) {
+          this.say(row.id, "Choose a saved target or type a user id or +phone number.", "refused");
+          typed.focus();
+          return;
+        }
+        params = { target: value.startsWith("+") || /^[\d\s().-]+$/.test(value) ? { phone: value } : { user_id: value } };
+      }
+      this.act(row.id, "redirect", params, form);
+    });
+    return form;
+  }
+
+  fillChoices(card) {
+    const { flow, saved, typed } = card.parts;
+    if (!flow) return;
+    const keepFlow = flow.value;
+    flow.replaceChildren(
+      ...this.flows.map((f) => el("option", { value: f.id }, f.name)),
+      el("option", { value: "hold" }, "hold with music until someone takes it"),
+      el("option", { value: "" }, "no flow (just answer)"),
+    );
+    const operator = this.flows.find((f) => f.name === "operator");
+    flow.value = keepFlow || (operator ? String(operator.id) : flow.options[0]?.value ?? "");
+    const keepSaved = saved.value;
+    saved.replaceChildren(...this.targets.map((t) => el("option", { value: t.id }, `${t.name} (${t.kind === "phone" ? "phone" : "Teams"})`)), el("option", { value: "" }, "someone else…"));
+    saved.value = keepSaved || (this.targets[0] ? String(this.targets[0].id) : "");
+    typed.hidden = saved.value !== "";
+  }
+
+  act(callId, kind, params, form) {
+    const card = this.cards.get(callId);
+    if (!card) return;
+    card.busy = kind;
+    this.paint(card);
+    this.say(callId, `${form.querySelector("button").textContent}…`, "pending");
+    this.socket.act({ call: callId, kind, params }, (answer) => {
+      const current = this.cards.get(callId);
+      if (!current) return;
+      current.busy = null;
+      if (answer.type === "action.accepted") this.say(callId, `${kind === "answer" ? "Answering" : kind === "reject" ? "Rejecting" : "Redirecting"}: sent to Teams.`, "accepted");
+      else this.say(callId, answer.message || "Refused.", "refused");
+      this.paint(current);
+    });
+  }
+
+  say(callId, text, status) {
+    const card = this.cards.get(callId);
+    if (!card?.parts.status) return;
+    card.parts.status.textContent = text;
+    card.parts.status.dataset.status = status;
+  }
+
+  paint(card) {
+    const r = card.row;
+    card.parts.who.textContent = r.caller || r.subject || "Unknown caller";
+    card.parts.who.title = r.graph_id || "";
+    card.li.dataset.version = r.version;
+    this.tick(card);
+  }
+
+  tick(only = null) {
+    const now = serverNow();
+    for (const card of only ? [only] : this.cards.values()) {
+      const r = card.row;
+      const started = Date.parse(r.created_at);
+      const by = Date.parse(r.answer_by);
+      card.parts.rang.textContent = Number.isNaN(started) ? "" : `rang ${secondsDown(now - started)} s`;
+      const late = !Number.isNaN(by) && now >= by;
+      const total = Number.isNaN(by) || Number.isNaN(started) ? 1 : by - started;
+      card.parts.left.textContent = Number.isNaN(by) ? "" : late ? "answer deadline passed" : `${secondsUp(by - now)} s to answer`;
+      card.parts.bar.style.width = Number.isNaN(by) ? "0" : `${Math.max(0, Math.min(100, ((by - now) / total) * 100))}%`;
+      card.li.classList.toggle("late", late);
+      card.li.classList.toggle("urgent", !late && by - now < 5000);
+      for (const button of card.li.querySelectorAll("button")) button.disabled = late || Boolean(card.busy);
+    }
+  }
+
+  drop(card) {
+    this.cards.delete(card.row.id);
+    card.li.remove();
+    this.show();
+  }
+
+  show() {
+    this.section.hidden = this.cards.size === 0;
+    if (this.count) this.count.textContent = this.cards.size;
+  }
+}
+
+// --- opt-in sound and notification ---------------------------------------------------
+
+export function alertsOn() {
+  return localStorage.getItem(ALERTS_KEY) === "on";
+}
+
+// The toggle on the board: ask for the Notification permission on the click that
+// switches it on (browsers allow the request only from a gesture).
+export function wireAlertToggle(input) {
+  if (!input) return;
+  input.checked = alertsOn();
+  input.addEventListener("change", async () => {
+    localStorage.setItem(ALERTS_KEY, input.checked ? "on" : "off");
+    if (input.checked && "Notification" in window && Notification.permission === "default") {
+      try {
+        await Notification.requestPermission();
+      } catch {
+        // Older browsers take a callback instead; the sound still plays.
+      }
+    }
+    if (input.checked) chime();
+  });
+}
+
+let audio = null;
+
+function chime() {
+  try {
+    audio = audio || new AudioContext();
+    const start = audio.currentTime;
+    for (const [offset, pitch] of [
+      [0, 880],
+      [0.18, 660],
+    ]) {
+      const osc = audio.createOscillator();
+      const gain = audio.createGain();
+      osc.frequency.value = pitch;
+      gain.gain.setValueAtTime(0.15, start + offset);
+      gain.gain.exponentialRampToValueAtTime(0.001, start + offset + 0.16);
+      osc.connect(gain).connect(audio.destination);
+      osc.start(start + offset);
+      osc.stop(start + offset + 0.17);
+    }
+  } catch {
+    // No audio device: the notification and the board still say it.
+  }
+}
+
+function alert(row) {
+  if (!alertsOn()) return;
+  chime();
+  if ("Notification" in window && Notification.permission === "granted") {
+    const note = new Notification("Incoming call", { body: `${row.caller || "Unknown caller"} is calling`, tag: `call-${row.id}` });
+    note.onclick = () => {
+      window.focus();
+      location.assign(`/calls/${row.id}/`);
+    };
+  }
+  document.body.dataset.lastRing = String(row.id);
+}
+
+// --- calls held with music until a person takes them -------------------------------
+
+// A "Take" button for a call waiting for a person: stops the music and marks the
+// call taken (the person then transfers it to themselves or joins it in Teams).
+// ``onAnswer`` gets the socket's answer.
+export function takeButton(socket, callId, onAnswer) {
+  const button = el("button", { type: "button", class: "primary take", dataset: { kind: "take" } }, "Take");
+  button.addEventListener("click", (event) => {
+    event.stopPropagation();
+    button.disabled = true;
+    button.textContent = "Taking…";
+    socket.act({ call: callId, kind: "take", params: {} }, (answer) => {
+      button.disabled = false;
+      button.textContent = "Take";
+      onAnswer(answer);
+    });
+  });
+  return button;
+}
+
+export function waitingText(since) {
+  const started = Date.parse(since);
+  if (Number.isNaN(started)) return "waiting for a person";
+  const s = Math.max(0, Math.floor((serverNow() - started) / 1000));
+  return `waiting for a person ${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
