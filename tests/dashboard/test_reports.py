@@ -416,7 +416,7 @@ def test_signed_out_visitors_are_sent_to_sign_in_from_every_report_url(
         response = client.get(url + QUERY)
         assert response.status_code == 302, url
         assert response["Location"].startswith(f"/accounts/login/?next={url}")
-    assert not AuditEntry.objects.exists()
+    assert not AuditEntry.objects.filter(action__startswith="export.").exists()
 
 
 def test_an_account_without_a_role_gets_403_on_every_report_url(dave: Any) -> None:
@@ -537,7 +537,7 @@ def test_bad_ranges_get_a_clear_400(carol: Any, query: str, problem: bytes) -> N
     assert problem in page.content
     assert export.status_code == 400
     assert problem in export.content
-    assert not AuditEntry.objects.exists()
+    assert not AuditEntry.objects.filter(action__startswith="export.").exists()
 
 
 def test_an_unknown_report_is_404(carol: Any) -> None:
