@@ -16,11 +16,11 @@ def test_an_auditor_reads_the_trail_and_follows_an_entry_to_its_call(
 ) -> None:
     start_meeting("Audit desk", ["Sam Ortiz", "Ana Lima"])
     page = open_page("carol")
-    page.get_by_role("link", name="Audit").click()
+    page.get_by_role("link", name="Audit", exact=True).click()
     page.wait_for_selector("table.audit tbody tr")
-    assert page.get_by_role("link", name="Audit").get_attribute("aria-current") == (
-        "page"
-    )
+    assert page.get_by_role("link", name="Audit", exact=True).get_attribute(
+        "aria-current"
+    ) == ("page")
     # Carol's own sign-in is the newest entry.
     first = page.locator("table.audit tbody tr").first
     assert "carol" in first.inner_text()

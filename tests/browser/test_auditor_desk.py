@@ -78,7 +78,7 @@ def test_an_auditor_finds_hears_exports_and_traces_yesterdays_call(
 
     # Find yesterday's call by a participant's name.
     page = open_page("carol")
-    page.get_by_role("link", name="History").click()
+    page.get_by_role("link", name="History", exact=True).click()
     page.fill("#id_q", "natarajan")
     page.select_option("#id_period", "yesterday")
     page.get_by_role("button", name="Apply").click()
@@ -153,7 +153,7 @@ def test_an_auditor_finds_hears_exports_and_traces_yesterdays_call(
 
     # The audit page: Bob's mute, requested and completed, the outcome pointing
     # at its request; and Carol's play and export beside it.
-    page.get_by_role("link", name="Audit").click()
+    page.get_by_role("link", name="Audit", exact=True).click()
     page.fill("#id_actor", "bob")
     page.select_option("#id_action", "mute_participant")
     page.get_by_role("button", name="Filter").click()
