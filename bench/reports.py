@@ -226,6 +226,9 @@ def generate(
                     plan["actions"].append((kind, "failed", (code, subcode, error)))
                 if running and call.established_at is not None:
                     call.state, call.terminated_at = "established", None
+                # bulk_create skips save(): the history's summary columns
+                # (outcome, duration) would stay "live" and 0 otherwise.
+                call.refresh_summary()
                 rows.append(call)
                 plans.append(plan)
             Call.objects.bulk_create(rows)

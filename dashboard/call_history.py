@@ -91,7 +91,8 @@ def call_page(request: HttpRequest, call_id: int) -> HttpResponse:
     return render_page(
         request,
         "dashboard/call.html",
-        nav="board",
+        # An ended call belongs to the history: the nav and the crumb say so.
+        nav="board" if call.is_live else "history",
         call=call,
         prompt_default=f"{settings.BOT_PUBLIC_URL}/static/ivr/prompts/welcome.wav",
         **history_context(request, call),

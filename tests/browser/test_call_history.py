@@ -9,30 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import CallbotServer
+from tests.browser.conftest import CallbotServer, keep_recording
 
 pytestmark = pytest.mark.browser
-
-# Runs in the server's environment (its database, its media directory): a caller's
-# recorded answer as the recording task keeps it, half a second of a 440 Hz tone.
-KEEP_RECORDING = """
-import io, math, struct, wave
-from django.utils import timezone
-from callbot.calls.models import Action, Call
-from callbot.calls.upkeep import store_recording
-buffer = io.BytesIO()
-with wave.open(buffer, "wb") as out:
-    out.setnchannels(1); out.setsampwidth(2); out.setframerate(8000)
-    out.writeframes(b"".join(
-        struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * n / 8000)))
-        for n in range(8000 * 2)
-    ))
-call = Call.objects.get(pk={call_pk})
-action = Action.objects.create(
-    call=call, kind="record_response", status="completed", completed_at=timezone.now()
-)
-print(store_recording(action, buffer.getvalue()).pk)
-"""
 
 
 def test_an_auditor_reads_an_ended_call_and_plays_its_recording(
@@ -56,7 +35,7 @@ def test_an_auditor_reads_an_ended_call_and_plays_its_recording(
     supervisor.locator("#f-state", has_text="terminated").wait_for()
     call_url = supervisor.url.split("#")[0].split("?")[0]
     call_pk = int(re.findall(r"/calls/(\d+)/", call_url)[0])
-    server.manage("shell", "-c", KEEP_RECORDING.replace("{call_pk}", str(call_pk)))
+    keep_recording(server, call_pk)
 
     page = open_page("carol")
     page.goto(call_url)

@@ -133,6 +133,22 @@ def test_the_call_page_renders_the_history_without_javascript(
     assert f"{src}?download=1" in html
 
 
+def test_an_ended_call_is_under_history_in_the_nav_and_a_live_one_under_live_calls(
+    client: Client, carol: Any, ended_call: Call
+) -> None:
+    client.force_login(carol)
+    live = CallFactory(state="established")
+    ended_html = client.get(reverse("dashboard:call", args=[ended_call.pk])).content
+    live_html = client.get(reverse("dashboard:call", args=[live.pk])).content
+
+    history = reverse("dashboard:history").encode()
+    board = reverse("dashboard:board").encode()
+    assert b'href="%s" aria-current="page">History' % history in ended_html
+    assert b'<p class="crumbs"><a href="%s">History</a>' % history in ended_html
+    assert b'href="%s" aria-current="page">Live calls' % board in live_html
+    assert b'<p class="crumbs"><a href="%s">Live calls</a>' % board in live_html
+
+
 def test_one_line_per_action_with_its_final_outcome(ended_call: Call) -> None:
     entries = timeline_reads.timeline_page(ended_call, size=500).entries
     mute = Action.objects.get(kind=Action.Kind.MUTE_PARTICIPANT)

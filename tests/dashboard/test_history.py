@@ -101,6 +101,18 @@ def test_nav_links_to_the_history(carol: Any) -> None:
     assert 'href="/history/"' in page
 
 
+def test_export_links_are_offered_only_when_calls_match(carol: Any) -> None:
+    make_call(NOW, subject="Budget review")
+    client = signed_in(carol)
+
+    found = client.get("/history/?q=budget").content.decode()
+    none = client.get("/history/?q=nobody-at-all").content.decode()
+
+    assert "/history/export.csv?q=budget" in found
+    assert "No calls match these filters." in none
+    assert "/history/export.csv" not in none
+
+
 # --- the rows -------------------------------------------------------------------------
 def test_rows_are_newest_first_with_what_happened(carol: Any, bob: Any) -> None:
     old = make_call(NOW - timedelta(hours=2), source_display="Old Caller")

@@ -537,6 +537,7 @@ def test_bad_ranges_get_a_clear_400(carol: Any, query: str, problem: bytes) -> N
     assert problem in page.content
     assert export.status_code == 400
     assert problem in export.content
+    # Signing in is an audit entry; a refused report is no export.
     assert not AuditEntry.objects.filter(action__startswith="export.").exists()
 
 
