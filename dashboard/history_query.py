@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from django.db import connections, transaction
+from django.db import connection, connections, transaction
 from django.db.models import BooleanField, Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
@@ -142,8 +142,9 @@ def _distinct_call_ids(rows: QuerySet[Any]) -> tuple[list[int], bool]:
     bitmap of a trigram match stays exact (with the default 4 MB, 100,000 matches
     turn it lossy and every row of those pages is checked again: 3x slower)."""
     with transaction.atomic(using=rows.db):
-        with connections[rows.db].cursor() as cursor:
-            cursor.execute("SET LOCAL work_mem = '32MB'")
+        if connections[rows.db].vendor == "postgresql":
+            with connections[rows.db].cursor() as cursor:
+                cursor.execute("SET LOCAL work_mem = '32MB'")
         limit = SEARCH_IDS + 1
         read = [pk for (pk,) in rows[:limit]]
         if len(read) == limit and len(set(read)) <= SEARCH_IDS:
@@ -170,7 +171,8 @@ def _probe(table: str, where: str, params: Sequence[Any]) -> Q:
     the calls in page order and probing each stops after 51 matches."""
     # table and where are this module's constants; the values are parameters.
     head = f'EXISTS (SELECT 1 FROM "{table}" m WHERE m.call_id = "calls_call"."id" '  # noqa: S608
-    sql = head + f"AND ({where}) OFFSET 0)"
+    fence = " OFFSET 0" if connection.vendor == "postgresql" else ""
+    sql = head + f"AND ({where}){fence})"
     return Q(RawSQL(sql, tuple(params), output_field=BooleanField()))  # noqa: S611
 
 
@@ -204,8 +206,8 @@ def _search(q: str) -> _Narrowed:
     if complete:
         return _Narrowed(Q(pk__in=found), len(found), exact=True)
     like = " OR ".join(
-        "UPPER(m.display_name::text) LIKE UPPER(%s) "
-        "OR UPPER(m.identity_id::text) LIKE UPPER(%s)"
+        "UPPER(m.display_name) LIKE UPPER(%s) ESCAPE '\\' "
+        "OR UPPER(m.identity_id) LIKE UPPER(%s) ESCAPE '\\'"
         for _ in texts
     )
     params = [p for text in texts for p in (_like(text), _like(text))]
@@ -272,7 +274,7 @@ def matching_calls(filters: HistoryFilters) -> QuerySet[Call]:
             _through(
                 IvrSession.objects.filter(path__contains=token),
                 "ivr_ivrsession",
-                "m.path LIKE %s",
+                "m.path LIKE %s ESCAPE '\\'",
                 [_like(token)],
             )
         )
