@@ -301,12 +301,21 @@ def matching_calls(filters: HistoryFilters) -> QuerySet[Call]:
     return calls
 
 
-def count_matches(calls: QuerySet[Call], limit: int = COUNT_LIMIT) -> tuple[int, bool]:
-    """(count, more): the exact count up to ``limit``; ``more`` when there are
-    more than ``limit`` (the count then says ``limit``)."""
+def known_count(calls: QuerySet[Call], limit: int) -> tuple[int, bool] | None:
+    """``count_matches`` without a query when ``matching_calls`` read enough ids on
+    the way (a single filter through another table, or a search); else None."""
     known: _Narrowed | None = getattr(calls, "history_matches", None)
     if known is not None and (known.exact or known.matches > limit):
         return min(known.matches, limit), known.matches > limit
+    return None
+
+
+def count_matches(calls: QuerySet[Call], limit: int = COUNT_LIMIT) -> tuple[int, bool]:
+    """(count, more): the exact count up to ``limit``; ``more`` when there are
+    more than ``limit`` (the count then says ``limit``)."""
+    known = known_count(calls, limit)
+    if known is not None:
+        return known
     found = calls.order_by()[: limit + 1].count()
     return min(found, limit), found > limit
 
