@@ -22,6 +22,8 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils import timezone
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET
 
 from callbot.calls import audit
@@ -54,8 +56,12 @@ def _zone_names() -> frozenset[str]:
 
 
 @cache
-def _sorted_zone_names() -> tuple[str, ...]:
-    return tuple(sorted(_zone_names()))
+def _zone_options() -> SafeString:
+    """The time zone picker's 600 ``<option>``s, rendered once per process: as a
+    template loop they took a sixth of the page's rendering."""
+    return format_html_join(
+        "", '<option value="{}">', ((n,) for n in sorted(_zone_names()))
+    )
 
 
 def zone(name: str) -> tzinfo | None:
@@ -276,7 +282,7 @@ def history(request: HttpRequest) -> HttpResponse:
         "tz": tz,
         "tz_name": str(tz),
         "count_limit": COUNT_LIMIT,
-        "zones": _sorted_zone_names(),
+        "zone_options": _zone_options(),
     }
     if filters is None:
         return _refused(request, context)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import zoneinfo
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -546,3 +547,11 @@ def test_a_rare_single_filter_is_counted_from_its_ids(
     with django_assert_num_queries(0):
         assert count_matches(calls) == (1, False)
     assert [c.pk for c in calls] == [call.pk]
+
+
+def test_the_time_zone_picker_offers_every_zone(carol: Any) -> None:
+    text = signed_in(carol).get("/history/").content.decode()
+    picker = text.split('<datalist id="time-zones">')[1].split("</datalist>")[0]
+    assert '<option value="Europe/Berlin">' in picker
+    assert '<option value="America/Argentina/Buenos_Aires">' in picker
+    assert picker.count("<option") == len(zoneinfo.available_timezones())
