@@ -41,6 +41,9 @@ SEARCH_MIN = 3
 SEARCH_IDS = 10_000
 # Rows read to find them: a call matches through several people or actions.
 READ_ROWS = 3 * (SEARCH_IDS + 1)
+# A whole id: matched exactly (an index lookup), not as a substring (a trigram
+# scan that is slow for hexadecimal text). Identity and caller ids are GUIDs.
+_GUID = re.compile(r"\{?[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\}?")
 _PHONE = re.compile(r"\+?[\d\s().-]{6,}")
 _IVR_TOKEN = re.compile(r"[\w.-]{1,64}(:[\d*#]{1,32})?")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -195,6 +198,16 @@ def _search(q: str) -> _Narrowed:
         texts.append(re.sub(r"[\s().-]", "", q))
     people = Q()
     own = Q(graph_key=normalise_id(q))
+    guid = ""
+    if _GUID.fullmatch(q):
+        guid = q.strip("{}")
+        people = Q(display_name__icontains=guid) | Q(identity_id__iexact=guid)
+        own |= (
+            Q(subject__icontains=guid)
+            | Q(source_display__icontains=guid)
+            | Q(source_id__iexact=guid)
+        )
+        texts = []
     for text in texts:
         people |= Q(display_name__icontains=text) | Q(identity_id__icontains=text)
         own |= (
@@ -207,13 +220,13 @@ def _search(q: str) -> _Narrowed:
     found, complete = _distinct_call_ids(people_ids.union(own_ids, all=True))
     if complete:
         return _Narrowed(Q(pk__in=found), len(found), exact=True)
-    like = " OR ".join(
-        "UPPER(m.display_name) LIKE UPPER(%s) ESCAPE '\\' "
-        "OR UPPER(m.identity_id) LIKE UPPER(%s) ESCAPE '\\'"
-        for _ in texts
-    )
-    params = [p for text in texts for p in (_like(text), _like(text))]
-    return _Narrowed(_probe("calls_participant", like, params) | own, len(found))
+    like = "UPPER(m.display_name) LIKE UPPER(%s) ESCAPE '\\' OR UPPER(m.identity_id) "
+    if not texts:  # a whole id
+        where, params = like + "= UPPER(%s)", [_like(guid), guid]
+    else:
+        where = " OR ".join(like + "LIKE UPPER(%s) ESCAPE '\\'" for _ in texts)
+        params = [p for text in texts for p in (_like(text), _like(text))]
+    return _Narrowed(_probe("calls_participant", where, params) | own, len(found))
 
 
 def _like(text: str) -> str:

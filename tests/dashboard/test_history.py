@@ -236,6 +236,10 @@ def test_search_finds_anyone_who_was_ever_on_the_call(carol: Any) -> None:
     ):
         assert ids(client.get("/history/", {"q": q})) == [call.pk], q
     assert ids(client.get("/history/", {"q": "quarterly"})) == [other.pk]
+    # A whole id is matched exactly, in any case and with braces.
+    braced = "{" + gone.identity_id.upper() + "}"
+    assert ids(client.get("/history/", {"q": braced})) == [call.pk]
+    assert ids(client.get("/history/", {"q": gone.identity_id[:-1] + "d"})) == []
     assert ids(client.get("/history/", {"q": "nobody-here"})) == []
 
 
