@@ -673,13 +673,22 @@ def explain(shape: Shape) -> list[str]:
 
 
 def pg_milliseconds(shape: Shape) -> float:
-    """PostgreSQL's own execution time (EXPLAIN ANALYZE) of page 1 plus the count,
-    without the round trips and Python of ``serve_page``."""
-    from dashboard.history_query import matching_calls, ordered
+    """PostgreSQL's own execution time (EXPLAIN ANALYZE) of page 1 plus the count
+    (when the count needs a query), without the round trips and Python of
+    ``serve_page`` and without the search's or filter's read of its ids."""
+    from dashboard.history_query import (
+        COUNT_LIMIT,
+        known_count,
+        matching_calls,
+        ordered,
+    )
 
     calls = matching_calls(shape.filters)
     total = 0.0
-    for query in (ordered(calls, shape.sort, True)[:51], calls.order_by()[:10001]):
+    queries = [ordered(calls, shape.sort, True)[:51]]
+    if known_count(calls, COUNT_LIMIT) is None:
+        queries.append(calls.order_by()[: COUNT_LIMIT + 1])
+    for query in queries:
         plan = query.explain(analyze=True)
         found = re.search(r"Execution Time: ([\d.]+) ms", plan)
         total += float(found.group(1)) if found else 0.0

@@ -21,7 +21,9 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db import connection, connections, transaction
+from django.db.models import BooleanField, Count, Exists, OuterRef, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from callbot.calls.models import Action, Call, Participant, Recording
 from callbot.calls.states import CallOutcome, CallState
@@ -37,6 +39,11 @@ COUNT_LIMIT = 10_000
 SEARCH_MIN = 3
 # A search matching at most this many rows is resolved to a list of call ids.
 SEARCH_IDS = 10_000
+# Rows read to find them: a call matches through several people or actions.
+READ_ROWS = 3 * (SEARCH_IDS + 1)
+# A whole id: matched exactly (an index lookup), not as a substring (a trigram
+# scan that is slow for hexadecimal text). Identity and caller ids are GUIDs.
+_GUID = re.compile(r"\{?[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\}?")
 _PHONE = re.compile(r"\+?[\d\s().-]{6,}")
 _IVR_TOKEN = re.compile(r"[\w.-]{1,64}(:[\d*#]{1,32})?")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -127,17 +134,80 @@ class HistoryFilters:
         return out
 
 
-def _search(q: str) -> Q:
+def _distinct_call_ids(rows: QuerySet[Any]) -> tuple[list[int], bool]:
+    """(ids, complete): the distinct call ids of ``rows`` (a one-column
+    ``values_list`` of call ids), complete when there are at most ``SEARCH_IDS``;
+    otherwise more than ``SEARCH_IDS`` of them (or an incomplete list, when the
+    rows read held too many repeats to tell).
+
+    Reads at most ``READ_ROWS`` rows: a common match stops early instead of
+    reading all of them. ``work_mem`` is raised for this one transaction so the
+    bitmap of a trigram match stays exact (with the default 4 MB, 100,000 matches
+    turn it lossy and every row of those pages is checked again: 3x slower)."""
+    with transaction.atomic(using=rows.db):
+        if connections[rows.db].vendor == "postgresql":
+            with connections[rows.db].cursor() as cursor:
+                cursor.execute("SET LOCAL work_mem = '32MB'")
+        # A tenth more than needed: a few calls match twice (two people called
+        # Yamamoto), and a second, longer read would cost more than the margin.
+        limit = SEARCH_IDS + 1 + SEARCH_IDS // 10
+        read = [pk for (pk,) in rows[:limit]]
+        if len(read) == limit and len(set(read)) <= SEARCH_IDS < READ_ROWS:
+            limit = READ_ROWS  # repeats: read further to tell
+            read = [pk for (pk,) in rows[:limit]]
+    seen = sorted({pk for pk in read if pk is not None})
+    return seen, len(read) < limit and len(seen) <= SEARCH_IDS
+
+
+@dataclass(frozen=True)
+class _Narrowed:
+    """A filter's ``Q`` and how many distinct calls it matches: at least
+    ``matches``, or exactly when ``exact``."""
+
+    q: Q
+    matches: int
+    exact: bool = False
+
+
+def _probe(table: str, where: str, params: Sequence[Any]) -> Q:
+    """``EXISTS`` a row of ``table`` on this call matching ``where``, probed per
+    call through the table's ``call_id`` index. ``OFFSET 0`` keeps PostgreSQL from
+    turning it into a hashed subplan, which would read every match first: walking
+    the calls in page order and probing each stops after 51 matches."""
+    # table and where are this module's constants; the values are parameters.
+    head = f'EXISTS (SELECT 1 FROM "{table}" m WHERE m.call_id = "calls_call"."id" '  # noqa: S608
+    fence = " OFFSET 0" if connection.vendor == "postgresql" else ""
+    sql = head + f"AND ({where}){fence})"
+    return Q(RawSQL(sql, tuple(params), output_field=BooleanField()))  # noqa: S611
+
+
+def _search(q: str) -> _Narrowed:
     """Calls where anyone ever on them, the caller, the subject or the Graph call
-    id matches ``q`` (substring, any case). One ``UNION`` of two id queries: each
-    side is served by its own trigram indexes on PostgreSQL, where an OR across
-    tables would scan every call. Runs the search (bounded) at once."""
+    id matches ``q`` (substring, any case).
+
+    The trigram indexes find the matching people and calls first (one ``UNION
+    ALL``; an OR across tables would scan every call). A search naming a few
+    calls (a person, a number, an id) becomes a list of call ids for the page and
+    the count. A common word (a surname on thousands of calls) instead walks the
+    calls in page order and tests each one (``_probe``): a page then reads a few
+    hundred calls rather than every match, and the count is known to exceed
+    ``SEARCH_IDS`` already."""
     q = q.strip()
-    texts = {q}
+    texts = [q]
     if _PHONE.fullmatch(q):
-        texts.add(re.sub(r"[\s().-]", "", q))
+        texts.append(re.sub(r"[\s().-]", "", q))
     people = Q()
     own = Q(graph_key=normalise_id(q))
+    guid = ""
+    if _GUID.fullmatch(q):
+        guid = q.strip("{}")
+        people = Q(display_name__icontains=guid) | Q(identity_id__iexact=guid)
+        own |= (
+            Q(subject__icontains=guid)
+            | Q(source_display__icontains=guid)
+            | Q(source_id__iexact=guid)
+        )
+        texts = []
     for text in texts:
         people |= Q(display_name__icontains=text) | Q(identity_id__icontains=text)
         own |= (
@@ -147,40 +217,84 @@ def _search(q: str) -> Q:
         )
     people_ids = Participant.objects.filter(people).order_by().values_list("call_id")
     own_ids = Call.objects.filter(own).order_by().values_list("id")
-    # A search usually names a few people: run it once and hand the ids to the
-    # page and the count, instead of running the trigram scans in both. A search
-    # matching more (a common surname) stays a subquery.
-    found = list(people_ids.union(own_ids, all=True)[: SEARCH_IDS + 1])
-    if len(found) <= SEARCH_IDS:
-        return Q(pk__in=sorted({pk for (pk,) in found}))
-    return Q(pk__in=people_ids.union(own_ids))
+    found, complete = _distinct_call_ids(people_ids.union(own_ids, all=True))
+    if complete:
+        return _Narrowed(Q(pk__in=found), len(found), exact=True)
+    like = "UPPER(m.display_name) LIKE UPPER(%s) ESCAPE '\\' OR UPPER(m.identity_id) "
+    if not texts:  # a whole id
+        where, params = like + "= UPPER(%s)", [_like(guid), guid]
+    else:
+        where = " OR ".join(like + "LIKE UPPER(%s) ESCAPE '\\'" for _ in texts)
+        params = [p for text in texts for p in (_like(text), _like(text))]
+    return _Narrowed(_probe("calls_participant", where, params) | own, len(found))
 
 
-def _through(rows: QuerySet[Any]) -> Q:
-    """Calls with at least one of ``rows`` (which have a ``call`` foreign key).
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _through(
+    rows: QuerySet[Any], table: str, where: str, params: Sequence[Any]
+) -> _Narrowed:
+    """Calls with at least one of ``rows`` (which have a ``call`` foreign key);
+    ``where`` and ``params`` say the same of a row of ``table`` in SQL.
 
     Usually few calls match such a filter (one supervisor's, those with a
     recording): their ids are read first (at most ``SEARCH_IDS``) and the page and
     count look them up by key. Walking the calls in start order and probing
     ``rows`` for each, as PostgreSQL plans an EXISTS under a LIMIT, reads the
-    whole history for a rare match. A filter matching more stays an EXISTS.
+    whole history for a rare match. A filter matching more is probed per call
+    (``_probe``) and its count is already known to exceed ``SEARCH_IDS``.
     """
-    found = list(
-        rows.filter(call__isnull=False)
-        .order_by()
-        .values_list("call_id", flat=True)[: SEARCH_IDS + 1]
-    )
-    if len(found) <= SEARCH_IDS:
-        return Q(pk__in=sorted(set(found)))
-    return Q(Exists(rows.filter(call=OuterRef("pk"))))
+    found, complete = _distinct_call_ids(rows.order_by().values_list("call_id"))
+    if complete:
+        return _Narrowed(Q(pk__in=found), len(found), exact=True)
+    return _Narrowed(_probe(table, where, params), len(found))
 
 
 def matching_calls(filters: HistoryFilters) -> QuerySet[Call]:
     """Every call the filters let through, unordered."""
     f = filters
     calls = Call.objects.only(*ROW_FIELDS)
+    narrowed: list[_Narrowed] = []
     if f.q.strip():
-        calls = calls.filter(_search(f.q))
+        narrowed.append(_search(f.q))
+    if f.actor_id is not None:
+        narrowed.append(
+            _through(
+                Action.objects.filter(requested_by=f.actor_id),
+                "calls_action",
+                "m.requested_by_id = %s",
+                [f.actor_id],
+            )
+        )
+    if f.action_kind:
+        narrowed.append(
+            _through(
+                Action.objects.filter(kind=f.action_kind),
+                "calls_action",
+                "m.kind = %s",
+                [f.action_kind],
+            )
+        )
+    if f.recording:
+        narrowed.append(
+            _through(Recording.objects.all(), "calls_recording", "TRUE", [])
+        )
+    if f.ivr:
+        step, _, keys = f.ivr.partition(":")
+        token = path_token(step, keys)
+        narrowed.append(
+            _through(
+                IvrSession.objects.filter(path__contains=token),
+                "ivr_ivrsession",
+                "m.path LIKE %s ESCAPE '\\'",
+                [_like(token)],
+            )
+        )
+    for n in narrowed:
+        calls = calls.filter(n.q)
     if f.since is not None:
         calls = calls.filter(created_at__gte=f.since)
     if f.until is not None:
@@ -193,25 +307,30 @@ def matching_calls(filters: HistoryFilters) -> QuerySet[Call]:
         calls = calls.filter(duration_seconds__gte=f.min_duration)
     if f.max_duration is not None:
         calls = calls.filter(duration_seconds__lte=f.max_duration)
-    if f.actor_id is not None:
-        calls = calls.filter(_through(Action.objects.filter(requested_by=f.actor_id)))
-    if f.action_kind:
-        calls = calls.filter(_through(Action.objects.filter(kind=f.action_kind)))
-    if f.recording is not None:
-        if f.recording:
-            calls = calls.filter(_through(Recording.objects.all()))
-        else:
-            calls = calls.exclude(Exists(Recording.objects.filter(call=OuterRef("pk"))))
-    if f.ivr:
-        step, _, keys = f.ivr.partition(":")
-        token = path_token(step, keys)
-        calls = calls.filter(_through(IvrSession.objects.filter(path__contains=token)))
+    if f.recording is False:
+        calls = calls.exclude(Exists(Recording.objects.filter(call=OuterRef("pk"))))
+    # What a filter read on the way says of the count when it is the only one:
+    # exactly or at least this many calls match (the count need not read them).
+    if len(narrowed) == 1 and len(f.as_json()) == 1:
+        calls.history_matches = narrowed[0]  # type: ignore[attr-defined]
     return calls
+
+
+def known_count(calls: QuerySet[Call], limit: int) -> tuple[int, bool] | None:
+    """``count_matches`` without a query when ``matching_calls`` read enough ids on
+    the way (a single filter through another table, or a search); else None."""
+    known: _Narrowed | None = getattr(calls, "history_matches", None)
+    if known is not None and (known.exact or known.matches > limit):
+        return min(known.matches, limit), known.matches > limit
+    return None
 
 
 def count_matches(calls: QuerySet[Call], limit: int = COUNT_LIMIT) -> tuple[int, bool]:
     """(count, more): the exact count up to ``limit``; ``more`` when there are
     more than ``limit`` (the count then says ``limit``)."""
+    known = known_count(calls, limit)
+    if known is not None:
+        return known
     found = calls.order_by()[: limit + 1].count()
     return min(found, limit), found > limit
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import zoneinfo
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -247,6 +248,10 @@ def test_search_finds_anyone_who_was_ever_on_the_call(carol: Any) -> None:
     ):
         assert ids(client.get("/history/", {"q": q})) == [call.pk], q
     assert ids(client.get("/history/", {"q": "quarterly"})) == [other.pk]
+    # A whole id is matched exactly, in any case and with braces.
+    braced = "{" + gone.identity_id.upper() + "}"
+    assert ids(client.get("/history/", {"q": braced})) == [call.pk]
+    assert ids(client.get("/history/", {"q": gone.identity_id[:-1] + "d"})) == []
     assert ids(client.get("/history/", {"q": "nobody-here"})) == []
 
 
@@ -474,3 +479,95 @@ def test_command_refuses_bad_filters(tmp_path: Path) -> None:
             "export_history", "--format=csv", f"--output={tmp_path / 'x'}",
             "--actor=nobody",
         )  # fmt: skip
+
+
+# --- common matches: probed per call, counted from the ids already read -----------
+@pytest.fixture
+def few_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two call ids are 'few': a third match makes a search or filter common."""
+    import dashboard.history_query as history_query
+
+    monkeypatch.setattr(history_query, "SEARCH_IDS", 2)
+    monkeypatch.setattr(history_query, "READ_ROWS", 9)
+
+
+def newest_first(calls: list[Call]) -> list[int]:
+    return [
+        c.pk for c in sorted(calls, key=lambda c: (c.created_at, c.pk), reverse=True)
+    ]
+
+
+def test_a_common_search_matches_what_a_rare_one_does(few_ids: None) -> None:
+    hits = []
+    for hour in range(3):
+        call = make_call(NOW - timedelta(hours=hour))
+        ParticipantFactory(call=call, display_name=f"Kenji Yamamoto {hour}")
+        ParticipantFactory(call=call, display_name="Aiko Yamamoto")  # twice, once
+        hits.append(call)
+    hits.append(make_call(NOW - timedelta(hours=5), subject="YAMAMOTO's review"))
+    ParticipantFactory(
+        call=make_call(NOW - timedelta(hours=4)), display_name="Ana 100%"
+    )
+    make_call(NOW - timedelta(hours=6), subject="Yamamot0")
+    calls = matching_calls(HistoryFilters(q="yamamoto"))
+    page = history_page(calls, Sort.NEWEST, size=2)
+    assert [c.pk for c in page.calls] == newest_first(hits)[:2]
+    rest = history_page(calls, Sort.NEWEST, after=page.after or "", size=2)
+    assert [c.pk for c in rest.calls] == newest_first(hits)[2:]
+    # More than SEARCH_IDS distinct calls were read: the count needs no query.
+    assert count_matches(calls, limit=2) == (2, True)
+    assert count_matches(calls) == (4, False)
+
+    # LIKE wildcards in a common search are literal characters.
+    underscored = []
+    for hour in range(3):
+        underscored.append(make_call(NOW - timedelta(days=1, hours=hour)))
+        ParticipantFactory(call=underscored[-1], identity_id=f"ab_cd{hour}%")
+    ParticipantFactory(call=make_call(NOW - timedelta(days=2)), identity_id="abXcd1Y")
+    found = matching_calls(HistoryFilters(q="b_cd1%"))
+    assert [c.pk for c in found] == [underscored[1].pk]
+    found = matching_calls(HistoryFilters(q="ab_cd"))
+    assert sorted(c.pk for c in found) == sorted(c.pk for c in underscored)
+
+
+def test_a_common_filter_through_actions_pages_and_counts(
+    few_ids: None, dave: Any, django_assert_num_queries: Any
+) -> None:
+    acted = []
+    for hour in range(4):
+        call = make_call(NOW - timedelta(hours=hour))
+        ActionFactory(call=call, requested_by=dave, kind="mute_participant")
+        ActionFactory(call=call, requested_by=dave, kind="mute_participant")
+        acted.append(call)
+    make_call(NOW - timedelta(minutes=30))
+    calls = matching_calls(HistoryFilters(action_kind="mute_participant"))
+    assert [c.pk for c in calls.order_by("-created_at", "-id")] == newest_first(acted)
+    with django_assert_num_queries(0):
+        assert count_matches(calls, limit=2) == (2, True)
+    # With a second filter the ids read say nothing of the count: it is counted.
+    both = matching_calls(
+        HistoryFilters(action_kind="mute_participant", direction=acted[0].direction)
+    )
+    assert count_matches(both, limit=2) == (2, True)
+    assert count_matches(both) == (4, False)
+
+
+def test_a_rare_single_filter_is_counted_from_its_ids(
+    dave: Any, django_assert_num_queries: Any
+) -> None:
+    call = make_call(NOW)
+    ActionFactory(call=call, requested_by=dave)
+    ActionFactory(call=call, requested_by=dave)
+    make_call(NOW - timedelta(hours=1))
+    calls = matching_calls(HistoryFilters(actor_id=dave.pk))
+    with django_assert_num_queries(0):
+        assert count_matches(calls) == (1, False)
+    assert [c.pk for c in calls] == [call.pk]
+
+
+def test_the_time_zone_picker_offers_every_zone(carol: Any) -> None:
+    text = signed_in(carol).get("/history/").content.decode()
+    picker = text.split('<datalist id="time-zones">')[1].split("</datalist>")[0]
+    assert '<option value="Europe/Berlin">' in picker
+    assert '<option value="America/Argentina/Buenos_Aires">' in picker
+    assert picker.count("<option") == len(zoneinfo.available_timezones())
