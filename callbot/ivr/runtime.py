@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from callbot.calls.access import ActionRefusedError, Actor
 from callbot.calls.models import Action, Call
-from callbot.calls.services import request_action
+from callbot.calls.services import request_action, set_waiting
 from callbot.calls.states import CallDirection, CallKind, CallState
 from callbot.ivr import flows
 from callbot.ivr.models import CallPolicy, Handoff, IvrFlow, IvrSession
@@ -283,8 +283,14 @@ def _perform(
 ) -> flows.FlowState:
     """Request each command through the service; a refusal becomes a ``Refused``
     event (which ends the session and, unless the refusal was for the hang-up,
-    hangs up)."""
+    hangs up). ``set_waiting`` is no request: it marks the call waiting for a
+    person, or no longer (nobody took it, so no ``take`` is audited)."""
     for command in commands:
+        if command.kind == "set_waiting":
+            waiting = bool(command.params["waiting"])
+            if waiting or call.waiting_since is not None:
+                set_waiting(call, waiting, actor=actor, taken=False)
+            continue
         try:
             params = _resolve(command, flow)
             action = request_action(command.kind, actor=actor, call=call, params=params)
