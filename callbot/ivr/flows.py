@@ -457,9 +457,11 @@ def advance(
             # A transfer ends the bot's leg (contract §6.7): that is its success.
             target = flow.step(state.step).target
             return _finish(state, f"transferred to {_label(target)}"), []
+        # A caller who hangs up while queued no longer waits for a person.
+        unqueue = [_set_waiting(False)] if state.phase == "queued" else []
         return replace(
             state, status="ended", phase="done", deadline=None, awaiting=None
-        ), []
+        ), unqueue
     if isinstance(event, Refused):
         # A caller no longer held leaves the supervisors' queue.
         unqueue = [_set_waiting(False)] if state.phase == "queued" else []

@@ -1,5 +1,6 @@
 """The bot's behaviour at run time: apply the call policy to new incoming calls and
-move IVR sessions on call activity and on collection timeouts.
+move IVR sessions on call activity and on timeouts (tone collection, and the wait
+of a caller queued for the supervisors).
 
 Acts only through ``callbot.calls.services.request_action(..., actor=None)``; never
 writes calls, participants or actions itself, and never calls Graph. Each step is one
@@ -210,7 +211,8 @@ def handle_activity(
 
 
 def sweep_timeouts(now: datetime | None = None) -> int:
-    """Send a ``Tick`` to every running session whose collection deadline passed.
+    """Send a ``Tick`` to every running session whose deadline passed: a collect
+    step's timeout, or the end of a supervisors step's wait.
 
     Returns how many sessions moved. Safe to run concurrently: each session is
     rechecked under its lock, so a session another worker already moved is skipped.

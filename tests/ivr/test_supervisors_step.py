@@ -17,6 +17,7 @@ from callbot.ivr import runtime, supervisors
 from callbot.ivr.flows import (
     ActionFinished,
     Command,
+    Ended,
     Established,
     Flow,
     FlowError,
@@ -167,6 +168,15 @@ def test_refused_music_leaves_the_queue_and_hangs_up(flow: Flow) -> None:
     assert state.status == "failed"
 
 
+def test_a_caller_hanging_up_in_the_queue_no_longer_waits(flow: Flow) -> None:
+    state = queued(flow)
+
+    state, commands = advance(flow, state, Ended(T0))
+
+    assert commands == [NOT_WAITING]
+    assert (state.status, state.deadline) == ("ended", None)
+
+
 # --- the runtime ---------------------------------------------------------------------------------
 @pytest.fixture
 def queued_call(db: Any) -> tuple[Call, IvrSession]:
@@ -245,3 +255,17 @@ def test_the_sweep_falls_back_to_next_once_nobody_took_the_call(
     # Nobody took it, so no "take" is on the trail.
     assert not AuditEntry.objects.filter(call=call, action="take").exists()
     assert runtime.sweep_timeouts(deadline + timedelta(minutes=1)) == 0
+
+
+def test_a_caller_hanging_up_in_the_queue_leaves_the_board(
+    queued_call: tuple[Call, IvrSession],
+) -> None:
+    call, session = queued_call
+    Call.objects.filter(pk=call.pk).update(state=CallState.TERMINATED)
+
+    runtime.handle_activity(call.pk, terminated=True)
+
+    session.refresh_from_db()
+    assert (session.status, session.deadline) == ("ended", None)
+    assert Call.objects.get(pk=call.pk).waiting_since is None
+    assert not AuditEntry.objects.filter(call=call, action="take").exists()
