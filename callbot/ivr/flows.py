@@ -284,6 +284,11 @@ def _parse_step(raw: Any, index: int, problems: list[str]) -> Step | None:
                 f"{where}: supervisors needs a next step (for when nobody takes "
                 "the call in max_wait seconds)"
             )
+        elif values["next"] == step_id:
+            problems.append(
+                f"{where}: supervisors cannot go on at itself; raise max_wait "
+                "to wait longer"
+            )
         values["prompt"] = values.get("prompt") or HOLD_MUSIC
     return Step(**values)
 

@@ -82,6 +82,7 @@ def test_a_supervisors_step_parses_with_the_hold_music_by_default(flow: Flow) ->
         ({"max_wait": True, "next": "operator"}, "max_wait must be a whole number"),
         ({"max_wait": 30, "next": 5}, "next must be text"),
         ({"max_wait": 30, "next": "nowhere"}, "leads to unknown step 'nowhere'"),
+        ({"max_wait": 30, "next": "queue"}, "supervisors cannot go on at itself"),
         (
             {"max_wait": 30, "next": "operator", "target": "operator"},
             "supervisors does not take target",
