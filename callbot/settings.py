@@ -248,8 +248,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "callbot.calls.evaluate_alerts",
         "schedule": float(ALERT_SWEEP_SECONDS),
     },
-    # IVR tone-collection timeouts: a countdown is ignored when tasks run eagerly,
-    # so a sweep enforces them (callbot/ivr).
+    # IVR tone-collection timeouts and supervisors-step waits: a countdown is
+    # ignored when tasks run eagerly, so a sweep enforces them (callbot/ivr).
     "ivr-sweep-timeouts": {"task": "callbot.ivr.sweep_timeouts", "schedule": 1.0},
     # Call policies that hand a ringing call to the supervisors: the fallback when
     # nobody decided within the policy's wait (at most 14 s, so every second).

@@ -269,19 +269,25 @@ def _queue(
 
 
 def set_waiting(
-    call: Call, waiting: bool, *, actor: Actor, client_ip: str | None = None
+    call: Call,
+    waiting: bool,
+    *,
+    actor: Actor,
+    client_ip: str | None = None,
+    taken: bool = True,
 ) -> None:
-    """Mark ``call`` as held for a person (hold music playing) or as taken.
+    """Mark ``call`` as held for a person (hold music playing) or as no longer held.
 
     Precondition: inside a transaction, holding the call's row lock. Writes
-    ``waiting_since``, audits who took the call (``take``), bumps the version, and
-    after commit publishes the change to the call's page and the board.
+    ``waiting_since``, audits who took the call (``take``; not when ``taken`` is
+    false: the wait ended with nobody taking it), bumps the version, and after
+    commit publishes the change to the call's page and the board.
     """
     call_waiting_before = call.waiting_since
     since = timezone.now() if waiting else None
     Call.objects.filter(pk=call.pk).update(waiting_since=since)
     call.waiting_since = since
-    if not waiting:
+    if not waiting and taken:
         audit.record(
             actor,
             "take",

@@ -44,8 +44,11 @@ class IvrFlowForm(forms.ModelForm):  # type: ignore[type-arg]
             '{"0": "operator"}, "default": "invalid", "on_timeout": "goodbye"}. '
             "Types: play (prompt, next), collect, record (prompt, next, "
             'max_record_duration...), transfer / invite (target: "operator", '
-            '{"user_id": ...} or {"phone": ...}; on_failure), redirect (start '
-            "step only), hang_up."
+            '{"user_id": ...} or {"phone": ...}; on_failure), supervisors (max_wait: '
+            "5 to 3600 seconds the caller waits, with hold music, on the "
+            "supervisors' board for someone to take the call; next: where the "
+            "flow goes on when nobody does; prompt: other music, optional), "
+            "redirect (start step only), hang_up."
         ),
     )
 

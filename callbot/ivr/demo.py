@@ -22,7 +22,8 @@ from callbot.ivr.prompts import SHIPPED_PROMPTS, SHIPPED_STATIC_PREFIX
 
 FLOW_NAME = "operator"
 FLOW_DESCRIPTION = (
-    "Welcome, a menu (1: leave a message, 2: repeat, 0: the operator), goodbye."
+    "Welcome, a menu (1: leave a message, 2: repeat, 0: a supervisor or, after a "
+    "minute's wait, the operator), goodbye."
 )
 FLOW_START = "welcome"
 FLOW_STEPS: list[dict[str, Any]] = [
@@ -40,7 +41,9 @@ FLOW_STEPS: list[dict[str, Any]] = [
     },
     {"id": "invalid", "type": "play", "prompt": "invalid", "next": "menu"},
     {"id": "no-input", "type": "play", "prompt": "no-input", "next": "goodbye"},
-    {"id": "connecting", "type": "play", "prompt": "connecting", "next": "operator"},
+    {"id": "connecting", "type": "play", "prompt": "connecting", "next": "queue"},
+    # A supervisor may take the call from the board; after a minute, the operator.
+    {"id": "queue", "type": "supervisors", "max_wait": 60, "next": "operator"},
     {
         "id": "operator",
         "type": "transfer",

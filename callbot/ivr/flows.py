@@ -36,12 +36,17 @@ STEP_TYPES = (
     "transfer",
     "redirect",
     "invite",
+    "supervisors",
     "hang_up",
 )
 # The flow's own choice, not Graph's: which key ends an entry early ("" for none).
 TERMINATORS = frozenset({"", "#", "*"})
 # The operator named in settings (IVR_OPERATOR_USER_ID); resolved by the runtime.
 OPERATOR = "operator"
+# The shipped prompt a supervisors step loops while the caller waits for a person.
+HOLD_MUSIC = "hold-music"
+# How long a supervisors step may keep a caller waiting, in seconds.
+MAX_WAIT_RANGE = (5, 3600)
 
 Target = Mapping[str, str]
 
@@ -77,6 +82,8 @@ class Step:
     # transfer / redirect / invite
     target: str | Target = ""
     on_failure: str = ""
+    # supervisors
+    max_wait: int = 60
 
     def exits(self) -> list[str]:
         """Step ids this step can move to."""
@@ -118,6 +125,7 @@ _ALLOWED_KEYS: dict[str, set[str]] = {
     "transfer": {"target", "on_failure"},
     "redirect": {"target"},
     "invite": {"target", "next", "on_failure"},
+    "supervisors": {"prompt", "max_wait", "next"},
     "hang_up": set(),
 }
 
@@ -263,6 +271,25 @@ def _parse_step(raw: Any, index: int, problems: list[str]) -> Step | None:
             values["play_beep"] = play_beep
     if kind in ("transfer", "redirect", "invite"):
         values["target"] = _target(raw, where, problems)
+    if kind == "supervisors":
+        if "max_wait" not in raw:
+            problems.append(
+                f"{where}: supervisors needs max_wait (seconds the caller waits "
+                "for a person)"
+            )
+        low, high = MAX_WAIT_RANGE
+        values["max_wait"] = _int(raw, "max_wait", 60, low, high, where, problems)
+        if not values.get("next"):
+            problems.append(
+                f"{where}: supervisors needs a next step (for when nobody takes "
+                "the call in max_wait seconds)"
+            )
+        elif values["next"] == step_id:
+            problems.append(
+                f"{where}: supervisors cannot go on at itself; raise max_wait "
+                "to wait longer"
+            )
+        values["prompt"] = values.get("prompt") or HOLD_MUSIC
     return Step(**values)
 
 
@@ -330,6 +357,7 @@ Phase = Literal[
     "recording",
     "transferring",
     "inviting",
+    "queued",
     "done",
 ]
 Status = Literal["running", "completed", "failed", "ended"]
@@ -355,7 +383,8 @@ class FlowState:
 @dataclass(frozen=True)
 class Command:
     """One request to make through ``request_action``; ``prompt`` names are resolved
-    to URIs and the ``operator`` target to an identity by the runtime."""
+    to URIs and the ``operator`` target to an identity by the runtime. The one kind
+    that is not a request, ``set_waiting``, marks the call waiting for a person."""
 
     kind: str
     params: Mapping[str, Any] = field(default_factory=dict)
@@ -420,7 +449,11 @@ def advance(
        pressed during a play step just before it are typed ahead.
     4. The awaited Action finishing moves the flow on; other Actions are ignored.
     5. ``Tick`` past a collect step's deadline takes its timeout branch (or, with
-       some keys pressed, routes what was entered).
+       some keys pressed, routes what was entered); past a supervisors step's
+       deadline it stops the hold music and goes on at ``next``.
+    6. A supervisors step marks the call waiting for a person and loops its music;
+       a person taking the call ends the session outside the flow
+       (``supervisors.take_call``).
     """
     if state.finished:
         return state, []
@@ -429,10 +462,14 @@ def advance(
             # A transfer ends the bot's leg (contract §6.7): that is its success.
             target = flow.step(state.step).target
             return _finish(state, f"transferred to {_label(target)}"), []
+        # A caller who hangs up while queued no longer waits for a person.
+        unqueue = [_set_waiting(False)] if state.phase == "queued" else []
         return replace(
             state, status="ended", phase="done", deadline=None, awaiting=None
-        ), []
+        ), unqueue
     if isinstance(event, Refused):
+        # A caller no longer held leaves the supervisors' queue.
+        unqueue = [_set_waiting(False)] if state.phase == "queued" else []
         failed = replace(
             state,
             status="failed",
@@ -442,8 +479,8 @@ def advance(
             outcome=f"{event.kind} refused: {event.message}",
         )
         if event.kind in ("hang_up", "answer", "redirect"):
-            return failed, []
-        return failed, [Command("hang_up")]
+            return failed, unqueue
+        return failed, [*unqueue, Command("hang_up")]
     if isinstance(event, Start):
         if state.phase != "new":
             return state, []
@@ -479,6 +516,24 @@ def advance(
                 step.on_timeout or step.default,
                 event.now,
             )
+        if (
+            state.phase == "queued"
+            and state.deadline is not None
+            and event.now >= state.deadline
+        ):
+            # Nobody took the call: stop the music and carry on at ``next``.
+            step = flow.step(state.step)
+            new_state, commands = _enter(
+                flow,
+                replace(state, outcome="nobody took the call"),
+                step.next,
+                event.now,
+            )
+            return new_state, [
+                _set_waiting(False),
+                Command("cancel_media_processing"),
+                *commands,
+            ]
         return state, []
     raise TypeError(f"unknown event {event!r}")
 
@@ -546,12 +601,28 @@ def _enter(
         return replace(state, phase="inviting"), [
             Command("invite", {"target": step.target}, wait=True)
         ]
+    if step.type == "supervisors":
+        # Wait on the supervisors' board (Take) with music, until the deadline.
+        queued = replace(
+            state, phase="queued", deadline=now + timedelta(seconds=step.max_wait)
+        )
+        return queued, [_set_waiting(True), _hold_music(step)]
     if step.type == "hang_up":
         return _finish(state, state.outcome or "hung up"), [Command("hang_up")]
     # A redirect past the start is rejected by parse_flow; never answer twice.
     return _finish(state, "redirect after answering is not possible"), [
         Command("hang_up")
     ]
+
+
+def _set_waiting(waiting: bool) -> Command:
+    """Not a Graph request: the runtime marks the call waiting for a person (the
+    board offers Take) or no longer waiting."""
+    return Command("set_waiting", {"waiting": waiting})
+
+
+def _hold_music(step: Step) -> Command:
+    return Command("play_prompt", {"prompt": step.prompt}, wait=True)
 
 
 def _listen(state: FlowState, step: Step, now: datetime) -> FlowState:
@@ -626,6 +697,14 @@ def _on_finished(
         return _listen(state, step, event.now), []
     if state.phase in ("playing", "recording"):
         return _enter(flow, state, step.next, event.now)
+    if state.phase == "queued":
+        if ok:
+            # The music ended and nobody has taken the call yet: play it again.
+            return state, [_hold_music(step)]
+        new_state, commands = _enter(
+            flow, replace(state, outcome="hold music failed"), step.next, event.now
+        )
+        return new_state, [_set_waiting(False), *commands]
     if state.phase == "transferring":
         if ok:
             return _finish(state, f"transferred to {_label(step.target)}"), []

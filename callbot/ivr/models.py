@@ -362,7 +362,8 @@ class IvrSession(models.Model):
         ordering = ["-created_at"]
         verbose_name = "IVR session"
         indexes = [
-            # The timeout sweep: running sessions whose collection deadline passed.
+            # The timeout sweep: running sessions whose deadline passed (a collect
+            # step's timeout, a supervisors step's wait).
             models.Index(
                 fields=["deadline"],
                 condition=Q(status="running") & Q(deadline__isnull=False),

@@ -13,6 +13,8 @@ from pathlib import Path
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 
+from callbot.ivr import flows
+
 SHIPPED_DIR = Path(__file__).resolve().parent / "static" / "ivr" / "prompts"
 SHIPPED_STATIC_PREFIX = "ivr/prompts/"
 
@@ -34,7 +36,7 @@ SHIPPED_PROMPTS: dict[str, str] = {
 
 
 # Shipped audio that is not speech: made by ``audio``, not by espeak-ng.
-HOLD_MUSIC = "hold-music"
+HOLD_MUSIC = flows.HOLD_MUSIC
 SHIPPED_MUSIC: dict[str, str] = {
     HOLD_MUSIC: "A quiet chime, looped while a caller waits for a person.",
 }

@@ -1,5 +1,6 @@
 """The bot's behaviour at run time: apply the call policy to new incoming calls and
-move IVR sessions on call activity and on collection timeouts.
+move IVR sessions on call activity and on timeouts (tone collection, and the wait
+of a caller queued for the supervisors).
 
 Acts only through ``callbot.calls.services.request_action(..., actor=None)``; never
 writes calls, participants or actions itself, and never calls Graph. Each step is one
@@ -22,7 +23,7 @@ from django.utils import timezone
 
 from callbot.calls.access import ActionRefusedError, Actor
 from callbot.calls.models import Action, Call
-from callbot.calls.services import request_action
+from callbot.calls.services import request_action, set_waiting
 from callbot.calls.states import CallDirection, CallKind, CallState
 from callbot.ivr import flows
 from callbot.ivr.models import CallPolicy, Handoff, IvrFlow, IvrSession
@@ -210,7 +211,8 @@ def handle_activity(
 
 
 def sweep_timeouts(now: datetime | None = None) -> int:
-    """Send a ``Tick`` to every running session whose collection deadline passed.
+    """Send a ``Tick`` to every running session whose deadline passed: a collect
+    step's timeout, or the end of a supervisors step's wait.
 
     Returns how many sessions moved. Safe to run concurrently: each session is
     rechecked under its lock, so a session another worker already moved is skipped.
@@ -283,8 +285,14 @@ def _perform(
 ) -> flows.FlowState:
     """Request each command through the service; a refusal becomes a ``Refused``
     event (which ends the session and, unless the refusal was for the hang-up,
-    hangs up)."""
+    hangs up). ``set_waiting`` is no request: it marks the call waiting for a
+    person, or no longer (nobody took it, so no ``take`` is audited)."""
     for command in commands:
+        if command.kind == "set_waiting":
+            waiting = bool(command.params["waiting"])
+            if waiting or call.waiting_since is not None:
+                set_waiting(call, waiting, actor=actor, taken=False)
+            continue
         try:
             params = _resolve(command, flow)
             action = request_action(command.kind, actor=actor, call=call, params=params)

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from callbot.calls import audit, kinds, services
@@ -105,7 +106,8 @@ def answer_into_flow(
 def take_call(
     call_id: int | None, *, actor: Actor, client_ip: str | None = None
 ) -> list[Action]:
-    """A person takes a call held with music for them: the hold flow ends, the music
+    """A person takes a call held with music for them (answered "to hold", or
+    queued by a flow's supervisors step): the flow ends, the music
     stops (``cancel_media_processing``, asked for in their name), and the call is no
     longer waiting. They then talk through Teams (transfer or invite themselves).
 
@@ -127,9 +129,11 @@ def take_call(
                     "wrong_state",
                     "Nobody is waiting on this call; someone may have taken it.",
                 )
+            # Held by the "hold" answer, or queued by a flow's supervisors step.
             session = (
                 IvrSession.objects.select_for_update(no_key=True)
-                .filter(call=call, status=IvrSession.Status.RUNNING, flow_start=HOLD)
+                .filter(call=call, status=IvrSession.Status.RUNNING)
+                .filter(Q(flow_start=HOLD) | Q(phase="queued"))
                 .first()
             )
             queued: list[Action] = []

@@ -32,8 +32,9 @@ def handle_call_activity(activity: dict[str, Any]) -> None:
 
 @shared_task(name="callbot.ivr.sweep_timeouts", acks_late=True)
 def sweep_timeouts() -> int:
-    """Take the timeout branch of every collect step whose deadline passed (beat,
-    every second). Returns how many sessions moved."""
+    """Take the timeout branch of every collect step whose deadline passed, and
+    move every caller queued for the supervisors past its wait on to ``next``
+    (beat, every second). Returns how many sessions moved."""
     return runtime.sweep_timeouts()
 
 
