@@ -56,6 +56,14 @@ class BoardPulse:
 
     async def _run(self) -> None:
         interval = float(getattr(settings, "BOARD_PULSE_SECONDS", 5))
+        # The first watcher's snapshot carries the figures already: a reading taken
+        # now is the baseline, so an idle board hears nothing until one changes.
+        try:
+            self.last = await database_sync_to_async(
+                read_pulse, thread_sensitive=False
+            )()
+        except Exception:
+            logger.exception("reading the board pulse failed")
         while self.watchers:
             await asyncio.sleep(interval)
             try:

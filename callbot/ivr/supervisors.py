@@ -198,7 +198,9 @@ def sweep_handoffs(now: datetime | None = None) -> int:
                 Call.objects.select_for_update(no_key=True).filter(pk=call_id).first()
             )
             handoff = (
-                Handoff.objects.select_for_update(no_key=True)
+                # Only the hand-off's row: its policy's flow is a nullable join,
+                # which PostgreSQL cannot lock.
+                Handoff.objects.select_for_update(no_key=True, of=("self",))
                 .select_related("policy", "policy__flow")
                 .filter(call_id=call_id, status=Handoff.Status.WAITING)
                 .first()
