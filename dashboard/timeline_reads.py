@@ -169,10 +169,10 @@ def _sources(
         "created_at",
         "action",
     )
-    # A person's request is the action's own line; the audit entry saying it was
-    # requested would be a second line for the same act.
+    # An action is one line with its final outcome: the audit entries of its request
+    # and of its outcome would be second and third lines for the same act.
     audits = beyond(
-        AuditEntry.objects.filter(call=call).exclude(
+        AuditEntry.objects.filter(call=call, action_ref__isnull=True).exclude(
             outcome="requested", detail__has_key="action_id"
         ),
         "created_at",
