@@ -128,7 +128,7 @@ def audit_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
     with transaction.atomic():
         audit.record(
             request.user,
-            "export_audit",
+            "export.audit",
             fmt,
             outcome="exported",
             detail={"filters": _described(form)},

@@ -400,7 +400,7 @@ def test_an_export_verifies_offline_with_the_public_key_alone(
     assert header["sealed_to"] == 8
     assert header["filtered"] is False
     assert json.loads(lines[1])["type"] == "checkpoint"
-    assert json.loads(lines[-1])["action"] == "export_audit"
+    assert json.loads(lines[-1])["action"] == "export.audit"
     out = verify_ok("--file", str(exported), "--public-key", str(signing))
     assert "8 entries (#1 to #8) form an unbroken chain" in out
 

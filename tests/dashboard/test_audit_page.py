@@ -87,7 +87,7 @@ def test_each_role_on_every_audit_url(
         response = client.get(url)
         assert response.status_code == status, url
         body(response)  # a stream is read to its end
-    exports = AuditEntry.objects.filter(action="export_audit", actor_name=who)
+    exports = AuditEntry.objects.filter(action="export.audit", actor_name=who)
     assert exports.count() == (2 if status == 200 else 0)
 
 
@@ -201,7 +201,7 @@ def test_the_jsonl_export_streams_and_verifies_with_the_public_key(
     assert report.ok
     # The export's own entry is written first, and sealed with the rest.
     assert report.entries == AuditEntry.objects.count()
-    assert AuditEntry.objects.filter(action="export_audit", actor_name="carol").exists()
+    assert AuditEntry.objects.filter(action="export.audit", actor_name="carol").exists()
 
 
 def test_a_filtered_export_holds_the_matching_entries_and_says_so(

@@ -50,7 +50,7 @@ class Command(BaseCommand):
         )
         audit.record(
             None,
-            "export_audit",
+            "export.audit",
             options["format"],
             outcome="exported",
             detail={
