@@ -9,11 +9,9 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable, Iterator
-from functools import wraps
 from typing import IO, Any, TypeVar
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import (
     FileResponse,
@@ -33,30 +31,12 @@ from dashboard.byteranges import ByteRange, RangeNotSatisfiableError, parse_rang
 from dashboard.permissions import can_listen, can_view
 from dashboard.timeline import CursorError
 from dashboard.views import _page as render_page
+from dashboard.views import allowed
 
 View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 
 AUDIO_TYPE = "audio/wav"
 CSV_COLUMNS = ["at", "source", "id", "text", "status", "actor", "by_bot", "raw"]
-
-
-def allowed(check: Callable[[Any], bool]) -> Callable[[View], View]:
-    """Sign-in required (redirect to the login page), then ``check`` or 403; as
-    ``views.allowed``, for views that stream."""
-
-    def decorate(view: View) -> View:
-        @login_required
-        @wraps(view)
-        def wrapper(
-            request: HttpRequest, *args: Any, **kwargs: Any
-        ) -> HttpResponseBase:
-            if not check(request.user):
-                raise PermissionDenied("Your role does not allow this page.")
-            return view(request, *args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorate
 
 
 def history_context(request: HttpRequest, call: Call) -> dict[str, Any]:
