@@ -21,6 +21,8 @@ from django.db import InterfaceError, OperationalError, close_old_connections
 
 from celery import Celery, signals
 from celery.contrib.django.task import DjangoTask
+from kombu.transport import redis as redis_transport
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "callbot.settings")
 
@@ -65,6 +67,34 @@ class CallbotTask(DjangoTask[Any, Any]):
             raise self.retry(
                 exc=exc, countdown=countdown, max_retries=DATABASE_RETRIES
             ) from exc
+
+
+class _RedisChannel(redis_transport.Channel):
+    def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
+        if self.connection.client is None:
+            # The connection was collected after the broker went away; kombu
+            # would fail with AttributeError, which nothing expects. Say what it is.
+            raise RedisConnectionError("the broker connection is closed")
+        params: dict[str, Any] = super()._connparams(asynchronous=asynchronous)  # type: ignore[misc]
+        return params
+
+
+class RedisTransport(redis_transport.Transport):
+    """kombu's Redis transport, surviving the loss of Redis with messages in hand.
+
+    When Redis goes away, Celery's consumer collects the broken connection (which
+    drops the transport's client) and then closes it; a task that was running
+    acknowledges its message after that. Both reach a channel that needs the
+    client, and kombu raised ``AttributeError`` there, which Celery does not treat
+    as a connection error: the worker exited with "Unrecoverable error" and
+    performed nothing until restarted. Raising a connection error instead lets
+    Celery ignore it and reconnect; the messages it could not give back or
+    acknowledge stay in Redis's unacked set and are delivered again after
+    ``visibility_timeout`` (``perform`` claims an action once, so a second
+    delivery is harmless). tests/faults/test_redis_restart.py holds the case.
+    """
+
+    Channel = _RedisChannel
 
 
 # Named, not passed as a class: Celery imports it when it makes the first task.

@@ -206,6 +206,10 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
 # worker's time. Django's CONN_MAX_AGE and health checks still retire stale ones.
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+if REDIS_URL:
+    # kombu's Redis transport, outliving Redis going away with messages in hand
+    # (callbot/celery.py).
+    CELERY_BROKER_TRANSPORT = "callbot.celery:RedisTransport"
 # Redis redelivers an unacknowledged task (its worker died) after this many seconds.
 # Kept short because actions are about live calls; repeated delivery is harmless
 # (``perform`` claims each action once per lease).

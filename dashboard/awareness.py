@@ -102,12 +102,18 @@ class AwarenessMixin:
             logger.exception("reading the watchers of call %s failed", call_id)
             return []
 
+    def _watchers_seen(self) -> dict[int, list[str]]:
+        """The watchers last published per call. Made on first use: a join that
+        failed (the presence store away) publishes nothing, and the refresher
+        that retries it later must still find the dict."""
+        if not hasattr(self, "last_watchers"):
+            self.last_watchers = {}
+        return self.last_watchers
+
     async def _publish_presence(self, call_id: int, watchers: list[str]) -> None:
         # The socket that joined or left learns the list from its snapshot (or no
         # longer cares): the message skips it.
-        if not hasattr(self, "last_watchers"):
-            self.last_watchers = {}
-        self.last_watchers[call_id] = watchers
+        self._watchers_seen()[call_id] = watchers
         await self.channel_layer.group_send(
             call_group(call_id),
             {
@@ -129,7 +135,7 @@ class AwarenessMixin:
                     watchers = await store.join(
                         call_id, self.channel_name, self.user.get_username()
                     )
-                    if watchers != self.last_watchers.get(call_id):
+                    if watchers != self._watchers_seen().get(call_id):
                         await self._publish_presence(call_id, watchers)
                 except Exception:
                     logger.exception("refreshing presence failed")

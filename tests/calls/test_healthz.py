@@ -27,9 +27,12 @@ def broker_down(settings: Any) -> Iterator[None]:
     from callbot.celery import app
 
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    saved = app.conf.broker_url, app.conf.broker_write_url
+    # Nothing listens on port 1. The write URL too: Celery copies the broker URL
+    # into it when the app is configured.
+    app.conf.broker_url = app.conf.broker_write_url = "redis://127.0.0.1:1/0"
     yield
-    app.conf.broker_url = settings.CELERY_BROKER_URL
+    app.conf.broker_url, app.conf.broker_write_url = saved
 
 
 @pytest.fixture

@@ -101,3 +101,58 @@ async def test_a_watcher_not_refreshed_expires(monkeypatch: pytest.MonkeyPatch) 
         if keys:
             await store.redis.delete(*keys)
         await store.redis.aclose()
+
+
+class _StoreAwayAtFirst(MemoryPresence):
+    """A presence store that refuses the first join (Redis restarting)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused = 0
+
+    async def join(self, call_id: int, channel: str, user: str) -> list[str]:
+        if not self.refused:
+            self.refused += 1
+            raise ConnectionError("presence store away")
+        return await super().join(call_id, channel, user)
+
+
+async def test_a_join_that_failed_is_published_by_the_next_refresh(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The page keeps its call when the store is away at its join; the refresher
+    then joins it and tells the other watchers (it crashed on every refresh:
+    nothing had been published, so it had no record of what was)."""
+    import asyncio
+
+    from dashboard.awareness import AwarenessMixin
+
+    store = _StoreAwayAtFirst()
+    monkeypatch.setattr(presence, "presence_store", lambda: store)
+    monkeypatch.setattr(presence, "PRESENCE_REFRESH_SECONDS", 0.01)
+    sent: list[dict[str, Any]] = []
+
+    class Layer:
+        async def group_send(self, group: str, message: dict[str, Any]) -> None:
+            sent.append(message)
+
+    class User:
+        def get_username(self) -> str:
+            return "bob"
+
+    watcher = AwarenessMixin()
+    watcher.user = User()  # type: ignore[assignment]
+    watcher.channel_layer = Layer()
+    watcher.channel_name = "chan-bob"
+    watcher.watching_calls = {7}
+
+    await watcher.presence_join(7)
+    assert sent == []
+    assert store.refused == 1
+    for _ in range(100):
+        if sent:
+            break
+        await asyncio.sleep(0.01)
+    await watcher.presence_leave_all()
+    assert sent[0]["watchers"] == ["bob"]
+    assert sent[0]["call_id"] == 7

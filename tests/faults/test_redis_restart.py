@@ -132,3 +132,54 @@ def test_a_quiet_page_keeps_its_socket(stack: Stack) -> None:
 
     assert (page.connects, page.drops) == (1, 0)
     page.close()
+
+
+def test_the_worker_outlives_redis_being_away_and_performs_actions_after(
+    stack: Stack,
+) -> None:
+    """Redis gone for longer than a restart (a failover, a host reboot): the
+    worker's consumer loses its broker and keeps trying; it must neither exit (a
+    dead worker performs nothing until someone restarts it) nor lose the actions
+    asked for once Redis is back."""
+    stack.settings.update(
+        ACTION_REQUEUE_AFTER_SECONDS=str(REQUEUE_AFTER_SECONDS),
+        ACTION_REQUEUE_SWEEP_SECONDS=str(SWEEP_SECONDS),
+    )
+    stack.start_web()
+    worker = stack.start_worker(concurrency=2)
+    stack.start_beat()
+    bob = stack.supervisor()
+    call_id, people = stack.bot_in_meeting(bob, [ANA, LEE, RAVI])
+    page = stack.live_client(bob)
+    page.watch_call(call_id)
+    first = page.act_until_accepted("mute_participant", call_id, people["Ana"])
+    page.wait(lambda: completed_on_page(page, call_id, [first]), timeout=20)
+
+    # In flight when Redis goes: its message is delivered and not yet
+    # acknowledged, which the consumer tries to give back as it reconnects.
+    stack.emulator.control(
+        "POST", "/faults", {"graph_slow": {"count": 1, "delay_ms": 3000}}
+    )
+    in_flight = page.act_until_accepted("mute_participant", call_id, people["Lee"])
+    wait_until(lambda: stack.action(in_flight)["attempts"] == 1, timeout=10)
+    assert stack.redis is not None
+    stack.redis.stop()
+    # Long enough for the consumer to notice, give up its connection and start
+    # its reconnect cycle against a broker that refuses connections.
+    time.sleep(8)
+    assert worker.alive, f"the worker exited while Redis was away\n{stack.logs()}"
+    stack.redis.restart()
+
+    after = page.act_until_accepted("mute_participant", call_id, people["Ravi"])
+    try:
+        page.wait(
+            lambda: completed_on_page(page, call_id, [in_flight, after]),
+            timeout=RECOVERY_BOUND_SECONDS + 10,
+        )
+    except AssertionError:
+        raise AssertionError(
+            f"worker alive={worker.alive}; actions {stack.action(in_flight)} "
+            f"{stack.action(after)}\n{stack.logs()}"
+        ) from None
+    assert worker.alive
+    page.close()
