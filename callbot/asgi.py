@@ -18,8 +18,14 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from callbot.celery import app as celery_app  # noqa: E402
 from callbot.runtime import inprocess  # noqa: E402
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
+
+# Import every task module now, in one thread: finalized lazily, the first
+# requests to send tasks from several threads at once would import the same
+# modules together and could deadlock on the import locks.
+celery_app.finalize()
 
 application = ProtocolTypeRouter(
     {

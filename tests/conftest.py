@@ -51,6 +51,16 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             pytest.skip(f"{marker}: {why}")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _celery_finalized() -> None:
+    """Import every task module once, before any live server thread runs, as
+    ``callbot.asgi`` does for daphne: the live server's thread and a test's
+    thread finalizing Celery together deadlock on the import locks."""
+    from callbot.celery import app as celery_app
+
+    celery_app.finalize()
+
+
 @pytest.fixture(autouse=True)
 def _live_payloads_are_json(settings: Any) -> None:
     settings.LIVE_PAYLOAD_JSON_CHECK = True

@@ -17,18 +17,11 @@ import pytest
 from callbot.calls import live
 from callbot.calls.models import AuditEntry, Call
 from callbot.calls.services import request_action
-from callbot.celery import app as celery_app
 from dashboard.snapshots import board_snapshot, call_snapshot
 from tests.e2e.conftest import Callbot
 from tests.support.emulator import wait_until
 
 pytestmark = pytest.mark.e2e
-
-# Finalize Celery (which imports every task module) before the live server's thread
-# can: the first answer below sends a task by name while the webhook's thread
-# imports the IVR's tasks, and two threads importing the same modules at once
-# deadlock on the import locks.
-celery_app.finalize()
 
 ANA = {
     "user": {"id": "e5d4c3b2-a190-4f8e-b7d6-c5b4a3928170", "displayName": "Ana Lopez"}
