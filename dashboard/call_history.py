@@ -30,8 +30,7 @@ from dashboard import snapshots, timeline_reads
 from dashboard.byteranges import ByteRange, RangeNotSatisfiableError, parse_range
 from dashboard.permissions import can_listen, can_view
 from dashboard.timeline import CursorError
-from dashboard.views import _page as render_page
-from dashboard.views import allowed
+from dashboard.views import allowed, render_page
 
 View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 

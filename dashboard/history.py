@@ -41,7 +41,7 @@ from dashboard.history_query import (
     matching_calls,
 )
 from dashboard.permissions import can_view
-from dashboard.views import _client_ip, _page, allowed
+from dashboard.views import allowed, client_ip, render_page
 
 TZ_COOKIE = "tz"
 PERIODS = [("", "Any time"), ("today", "Today"), ("yesterday", "Yesterday"), ("7d", "Last 7 days")]  # fmt: skip
@@ -266,7 +266,7 @@ def form_problems(form: HistoryForm) -> str:
 
 def _refused(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
     """The page with the form's errors and no results: 400, as bad input is."""
-    response = _page(request, "dashboard/history.html", **context)
+    response = render_page(request, "dashboard/history.html", **context)
     response.status_code = 400
     return response
 
@@ -307,7 +307,7 @@ def history(request: HttpRequest) -> HttpResponse:
         prev_query=_query(request, before=page.before) if page.before else "",
         export_query=_query(request),
     )
-    return _page(request, "dashboard/history.html", **context)
+    return render_page(request, "dashboard/history.html", **context)
 
 
 @require_GET
@@ -322,7 +322,7 @@ def history_export_view(request: HttpRequest, fmt: str) -> HttpResponseBase:
             status=400,
             content_type="text/plain",
         )
-    user, ip, sort = request.user, _client_ip(request), form.chosen_sort()
+    user, ip, sort = request.user, client_ip(request), form.chosen_sort()
 
     def done(rows: int, complete: bool) -> None:
         audit.record(

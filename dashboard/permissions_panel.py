@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods
 
 from callbot.calls.app_permissions import check_app
 from dashboard.permissions import can_manage
-from dashboard.views import _page, allowed
+from dashboard.views import allowed, render_page
 
 
 @require_http_methods(["GET", "POST"])
@@ -30,7 +30,7 @@ def permissions_panel(request: HttpRequest) -> HttpResponse:
             messages.success(request, "Checked with a new access token.")
         return redirect("dashboard:permissions")
     check = check_app()
-    return _page(
+    return render_page(
         request,
         "dashboard/permissions.html",
         nav="settings",

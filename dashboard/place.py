@@ -24,7 +24,7 @@ from callbot.calls.params import peer_target, target_label
 from callbot.calls.states import CallKind, CallState
 from dashboard import snapshots
 from dashboard.permissions import can_act, can_view
-from dashboard.views import _client_ip, _page, allowed
+from dashboard.views import allowed, client_ip, render_page
 
 
 class PlaceCallForm(forms.Form):
@@ -122,13 +122,13 @@ def place_call(request: HttpRequest) -> HttpResponse:
                 Action.Kind.PLACE_CALL,
                 actor=request.user,
                 params={"target": form.target()},
-                client_ip=_client_ip(request),
+                client_ip=client_ip(request),
             )
         except ActionRefusedError as exc:
             form.add_error(None, exc.message)
         else:
             return _follow(request, action, f"Calling {action.target}")
-    return _page(request, "dashboard/place.html", nav="board", form=form)
+    return render_page(request, "dashboard/place.html", nav="board", form=form)
 
 
 @require_http_methods(["GET", "POST"])
@@ -143,14 +143,14 @@ def join_meeting(request: HttpRequest) -> HttpResponse:
                 actor=request.user,
                 params=form.params(),
                 again=form.cleaned_data["again"],
-                client_ip=_client_ip(request),
+                client_ip=client_ip(request),
             )
         except ActionRefusedError as exc:
             form.add_error(None, exc.message)
         else:
             if joined.action is None:
                 confirm = JoinMeetingForm(initial={**form.cleaned_data, "again": True})
-                return _page(
+                return render_page(
                     request,
                     "dashboard/join.html",
                     nav="meetings",
@@ -162,7 +162,7 @@ def join_meeting(request: HttpRequest) -> HttpResponse:
                 request, "Joining: this page follows the join as Teams answers."
             )
             return redirect("dashboard:meeting", meeting_id=joined.meeting.pk)
-    return _page(request, "dashboard/join.html", nav="meetings", form=form)
+    return render_page(request, "dashboard/join.html", nav="meetings", form=form)
 
 
 def _follow(request: HttpRequest, action: Action, doing: str) -> HttpResponse:

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET
 from callbot.calls import audit
 from dashboard import charts, reports
 from dashboard.permissions import can_view
-from dashboard.views import _client_ip, _page, allowed
+from dashboard.views import allowed, client_ip, render_page
 
 # Reports drawn as columns over time; the others are horizontal bars.
 COLUMN_REPORTS = ("calls_over_time", "concurrency", "hour_of_day")
@@ -175,7 +175,7 @@ def reports_page(request: HttpRequest) -> HttpResponse:
     """Charts over a date range, each with its numbers and a CSV download."""
     form, period = _period_or_error(request)
     if period is None:
-        response = _page(
+        response = render_page(
             request,
             "dashboard/reports.html",
             nav="reports",
@@ -195,7 +195,7 @@ def reports_page(request: HttpRequest) -> HttpResponse:
         )
         for key, label in reports.PRESETS.items()
     ]
-    return _page(
+    return render_page(
         request,
         "dashboard/reports.html",
         nav="reports",
@@ -234,7 +234,7 @@ def report_csv(request: HttpRequest, name: str) -> HttpResponse:
             "tz": period.tz.key,
             "rows": len(table.rows),
         },
-        client_ip=_client_ip(request),
+        client_ip=client_ip(request),
     )
     filename = (
         f"callbot-{name}-{period.first.isoformat()}-{period.last.isoformat()}.csv"

@@ -55,11 +55,11 @@ def allowed(check: Callable[[Any], bool]) -> Callable[[View], View]:
     return decorate
 
 
-def _client_ip(request: HttpRequest) -> str | None:
+def client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR")
 
 
-def _page(request: HttpRequest, template: str, **context: Any) -> HttpResponse:
+def render_page(request: HttpRequest, template: str, **context: Any) -> HttpResponse:
     context.update(
         role=role_of(request.user),
         can_act=can_act(request.user),
@@ -73,7 +73,7 @@ def _page(request: HttpRequest, template: str, **context: Any) -> HttpResponse:
 @allowed(can_view)
 def board(request: HttpRequest) -> HttpResponse:
     """Every live call, kept current over the socket."""
-    return _page(request, "dashboard/board.html", nav="board")
+    return render_page(request, "dashboard/board.html", nav="board")
 
 
 class MeetingForm(forms.Form):
@@ -112,7 +112,7 @@ def _save_meeting(
             ends_at=data["ends_at"],
             auto_join=data["auto_join"],
             leave_at_end=data["leave_at_end"],
-            client_ip=_client_ip(request),
+            client_ip=client_ip(request),
         )
     except ActionRefusedError as exc:
         form.add_error(None, exc.message)
@@ -145,7 +145,7 @@ def meetings(request: HttpRequest) -> HttpResponse:
     )
     upcoming = rows.filter(starts_at__gte=now).order_by("starts_at")
     others = rows.exclude(starts_at__gte=now).order_by("-starts_at", "-id")[:200]
-    return _page(
+    return render_page(
         request,
         "dashboard/meetings.html",
         nav="meetings",
@@ -182,7 +182,7 @@ def meeting_detail(request: HttpRequest, meeting_id: int) -> HttpResponse:
     title = meeting.subject or next(
         (c.subject for c in calls if c.subject), "Untitled meeting"
     )
-    return _page(
+    return render_page(
         request,
         "dashboard/meeting.html",
         nav="meetings",
@@ -210,7 +210,7 @@ def meeting_join(request: HttpRequest, meeting_id: int) -> HttpResponse:
             actor=request.user,
             params={"meeting_id": meeting.pk},
             again=request.POST.get("again") == "1",
-            client_ip=_client_ip(request),
+            client_ip=client_ip(request),
         )
     except ActionRefusedError as exc:
         messages.error(request, exc.message)
@@ -280,7 +280,7 @@ def bot_settings(request: HttpRequest) -> HttpResponse:
     roles = Group.objects.filter(name__in=["Admin", "Supervisor", "Auditor"]).annotate(
         members=Count("user")
     )
-    return _page(
+    return render_page(
         request,
         "dashboard/settings.html",
         nav="settings",
