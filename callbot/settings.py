@@ -108,6 +108,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "callbot.observability.logcontext.LogContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -410,6 +411,13 @@ if not EMBEDDED_DEFAULT and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
 # callers with ``Authorization: Bearer <HEALTHZ_TOKEN>``; unset, no token is accepted.
 HEALTHZ_TOKEN = env_secret("HEALTHZ_TOKEN")
 
+# --- Metrics (callbot/observability, docs/deploy.md) -------------------------------------
+# /metrics answers callers with ``Authorization: Bearer <METRICS_TOKEN>`` (or
+# METRICS_TOKEN_FILE); unset, only loopback callers on the embedded default.
+METRICS_TOKEN = env_secret("METRICS_TOKEN")
+# A separate Celery worker serves its own metrics on this port (0: not at all).
+METRICS_WORKER_PORT = env_int("METRICS_WORKER_PORT", 0)
+
 # --- Call policy and IVR (callbot/ivr) --------------------------------------------------
 # "Press 0 for the operator" transfers to this Azure AD user. The default is a made-up
 # user the emulator accepts; set a real object id with a real tenant.
@@ -541,13 +549,43 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", SESSION_COOKIE_SECURE)
 
+# --- Logs and error reports (docs/observability.md) ------------------------------------
+# JSON lines (one object a line) outside the embedded default, for a log pipeline;
+# readable lines on it. Every line carries the call id, Graph's client-request-id and
+# the user when the work is about a call (callbot/observability/logcontext.py).
+LOG_FORMAT = env_str("LOG_FORMAT", "plain" if EMBEDDED_DEFAULT else "json")
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}")
+# A Celery worker keeps this configuration instead of replacing the root logger's.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"context": {"()": "callbot.observability.logcontext.ContextFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+        "plain": {
+            "()": "callbot.observability.logcontext.ReadableFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s "
+            "%(call_id)s %(client_request_id)s %(user)s",
+            "rename_fields": {
+                "asctime": "time",
+                "levelname": "level",
+                "name": "logger",
+            },
+            "timestamp": False,
+        },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "httpx": {"level": "WARNING"},
@@ -564,3 +602,15 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# Error reports to Sentry (or a compatible service) when a DSN is given; off
+# otherwise. No personal data is sent (send_default_pii off).
+SENTRY_DSN = env_secret("SENTRY_DSN")
+if SENTRY_DSN:
+    from callbot.observability.errors import init_sentry
+
+    init_sentry(
+        SENTRY_DSN,
+        environment=env_str("SENTRY_ENVIRONMENT", "production"),
+        traces_sample_rate=float(env_str("SENTRY_TRACES_SAMPLE_RATE", "0") or 0),
+    )

@@ -7,10 +7,12 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from callbot.calls import views as calls_views
+from callbot.observability import exposition
 
 urlpatterns = [
     path("api/calling/callback", calls_views.callback, name="graph-callback"),
     path("healthz", calls_views.healthz, name="healthz"),
+    path("metrics", exposition.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path(
         "accounts/login/",
