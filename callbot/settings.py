@@ -429,6 +429,44 @@ IVR_OPERATOR_DISPLAY_NAME = env_str("IVR_OPERATOR_DISPLAY_NAME", "Operator")
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
 
+# --- Sign in with Microsoft (dashboard/microsoft.py, docs/deploy.md) ---------------------
+# Entra ID's authorization-code flow with PKCE for people of the bot's own tenant
+# (GRAPH_TENANT_ID). On the embedded default the emulator plays Entra ID and it is
+# on; with a real tenant, turn it on once the app registration has the redirect URI
+# https://<host>/accounts/microsoft/callback. Local accounts keep working.
+ENTRA_SIGNIN_ENABLED = env_bool("ENTRA_SIGNIN_ENABLED", USE_EMULATOR)
+ENTRA_SIGNIN_CLIENT_ID = env_str("ENTRA_SIGNIN_CLIENT_ID", GRAPH_CLIENT_ID)
+ENTRA_SIGNIN_CLIENT_SECRET = env_secret(
+    "ENTRA_SIGNIN_CLIENT_SECRET", GRAPH_CLIENT_SECRET
+)
+
+
+def _role_map(raw: str) -> dict[str, str]:
+    """``Callbot.Admin=admin,<group object id>=auditor``: app role values or group
+    ids of the id_token to Callbot roles."""
+    mapping: dict[str, str] = {}
+    for item in raw.split(","):
+        claim, _, role = item.strip().partition("=")
+        if not item.strip():
+            continue
+        if not claim or role.strip().lower() not in {"admin", "supervisor", "auditor"}:
+            raise ImproperlyConfigured(
+                "ENTRA_ROLE_MAP takes claim=role pairs, comma-separated, with the "
+                f"roles admin, supervisor and auditor; not {item!r}"
+            )
+        mapping[claim.strip()] = role.strip().lower()
+    return mapping
+
+
+# The emulator's demo tenant also has the group "Callbot auditors" (its object id).
+ENTRA_ROLE_MAP = _role_map(
+    env_str(
+        "ENTRA_ROLE_MAP",
+        "Callbot.Admin=admin,Callbot.Supervisor=supervisor,Callbot.Auditor=auditor"
+        + (",5b7c2d1e-9a4f-4c3b-8e6d-1f0a2b3c4d5e=auditor" if USE_EMULATOR else ""),
+    )
+)
+
 # --- Sign-in throttling (django-axes) ----------------------------------------------------
 # Failed sign-ins are counted per account and per client address; reaching the limit
 # on either locks it for the cool-off (each further attempt starts the cool-off

@@ -108,13 +108,19 @@ class LogContextMiddleware:
             return self._acall(request)
         clear()
         _request.set(request)
-        return self.get_response(request)
+        try:
+            return self.get_response(request)
+        finally:
+            clear()  # hold no request (nor its lazy attributes) past its response
 
     async def _acall(self, request: HttpRequest) -> HttpResponse:
         clear()
         _request.set(request)
-        response: Awaitable[HttpResponse] = self.get_response(request)
-        return await response
+        try:
+            response: Awaitable[HttpResponse] = self.get_response(request)
+            return await response
+        finally:
+            clear()
 
 
 def _from_request(request: HttpRequest, name: str) -> str | None:
