@@ -135,7 +135,8 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------
-DATABASE_URL = env_str("DATABASE_URL")
+# Like every secret, also read from a file: DATABASE_URL_FILE (it holds a password).
+DATABASE_URL = env_secret("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
     if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
@@ -162,7 +163,7 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: Celery broker and channel layer ---------------------------------------
-REDIS_URL = env_str("REDIS_URL")
+REDIS_URL = env_secret("REDIS_URL")
 # channels_redis waits for a channel's next message with a blocking BZPOPMIN of
 # RedisChannelLayer.brpop_timeout (5 s) and loops. redis-py 8 gives every connection
 # a 5 s socket read timeout by default (None before), so on an idle channel the read
@@ -560,7 +561,8 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # came in over HTTPS, then the redirect, HSTS and secure cookies.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 # Load balancers probe over plain HTTP and must get the status, not a redirect.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Prometheus scrapes each web process directly, inside the network, over HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
 if SECURE_HSTS_SECONDS < 0:
     raise ImproperlyConfigured("SECURE_HSTS_SECONDS must be 0 or more")
