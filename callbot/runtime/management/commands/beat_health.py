@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Max
 from django.utils import timezone
 
-from django_celery_beat.models import PeriodicTask
+from django_celery_beat.models import PeriodicTask  # type: ignore[import-untyped]
 
 
 class Command(BaseCommand):
