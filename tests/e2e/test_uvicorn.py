@@ -116,4 +116,3 @@ def test_sign_in_and_the_live_socket_work_under_uvicorn(uvicorn_url: str) -> Non
     first = asyncio.run(hello())
     assert first["type"] == "hello"
     assert first["user"] == "bob"
-
