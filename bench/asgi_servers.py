@@ -2,7 +2,8 @@
 
 For each server, in the same run and on this machine, one process serving
 ``callbot.asgi:application`` on the embedded default (its own SQLite under a temp
-dir, a JWKS stand-in for Microsoft's keys), then:
+dir; ``--database-url`` for PostgreSQL), with a JWKS stand-in for Microsoft's
+keys, then:
 
   * the webhook: signed 10-notification batches (bench/ingest.py's mix), batches/s
     from several threads;
@@ -16,6 +17,7 @@ daphne, uvicorn, ...); each round's figures are printed as they come, then the
 best of the rounds.
 
     .venv/bin/python bench/asgi_servers.py [--requests 600] [--threads 8]
+        [--database-url postgres://postgres@127.0.0.1:5432/cb_asgi_bench]
 """
 
 from __future__ import annotations
@@ -151,6 +153,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=600)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="a PostgreSQL database to use (migrated here) instead of SQLite",
+    )
     args = parser.parse_args()
 
     keys = Keys()
@@ -170,6 +177,10 @@ def main() -> None:
         PYTHONPATH=str(ROOT),
         DJANGO_SETTINGS_MODULE="callbot.settings",
     )
+    if args.database_url:
+        env["DATABASE_URL"] = args.database_url
+        env.setdefault("SECRET_KEY", "asgi-bench-" + "x" * 40)
+    print(f"database: {'PostgreSQL' if args.database_url else 'SQLite (embedded)'}")
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
         cwd=ROOT,
