@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import InterfaceError, OperationalError, close_old_connections
 
@@ -23,6 +23,8 @@ from celery import Celery, signals
 from celery.contrib.django.task import DjangoTask
 from kombu.transport import redis as redis_transport
 from redis.exceptions import ConnectionError as RedisConnectionError
+
+from callbot.observability import logcontext
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "callbot.settings")
 
@@ -35,7 +37,13 @@ DATABASE_RETRY_MAX_SECONDS = 30
 DATABASE_RETRIES = 20
 
 
-class CallbotTask(DjangoTask[Any, Any]):
+if TYPE_CHECKING:
+    _TaskBase = DjangoTask[Any, Any]
+else:  # celery's classes are generic in its stubs only, not at run time
+    _TaskBase = DjangoTask
+
+
+class CallbotTask(_TaskBase):
     """Every task of the app: retried when the database is unreachable.
 
     ``OperationalError``/``InterfaceError`` mean the connection or the server is
@@ -120,12 +128,34 @@ def close_broken_connections(sender: Any = None, **kwargs: Any) -> None:
     close_old_connections()
 
 
+@signals.task_prerun.connect
+def _fresh_log_context(sender: Any = None, **kwargs: Any) -> None:
+    # Each task a worker runs starts with no call, user or client-request-id of
+    # the task before it; an eager task keeps its caller's.
+    if not getattr(getattr(sender, "request", None), "is_eager", False):
+        logcontext.clear()
+
+
 @app.on_after_finalize.connect
 def _import_task_modules(sender: Celery, **kwargs: object) -> None:
     # The domain sends tasks by name (``callbot.calls.enqueue``) and imports no task
     # module; import them all when the app is finalized, in every process, so a
     # name is always registered (the worker would otherwise be the only one).
     sender.loader.import_default_modules()
+
+
+@signals.worker_init.connect
+def _serve_worker_metrics(**kwargs: object) -> None:
+    # A separate worker has no web views: its own registry (actions, Graph
+    # requests) is served on METRICS_WORKER_PORT. Run it with ``--pool threads``
+    # (one process); a prefork child's counters would not reach this server.
+    from django.conf import settings
+
+    if settings.METRICS_WORKER_PORT:
+        # Imported here: it reads models, and this module loads before the apps.
+        from callbot.observability.exposition import serve_worker_metrics
+
+        serve_worker_metrics(settings.METRICS_WORKER_PORT)
 
 
 @signals.worker_ready.connect

@@ -108,6 +108,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "callbot.observability.logcontext.LogContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -134,7 +135,8 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------
-DATABASE_URL = env_str("DATABASE_URL")
+# Like every secret, also read from a file: DATABASE_URL_FILE (it holds a password).
+DATABASE_URL = env_secret("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
     if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
@@ -161,7 +163,7 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: Celery broker and channel layer ---------------------------------------
-REDIS_URL = env_str("REDIS_URL")
+REDIS_URL = env_secret("REDIS_URL")
 # channels_redis waits for a channel's next message with a blocking BZPOPMIN of
 # RedisChannelLayer.brpop_timeout (5 s) and loops. redis-py 8 gives every connection
 # a 5 s socket read timeout by default (None before), so on an idle channel the read
@@ -414,6 +416,13 @@ if not EMBEDDED_DEFAULT and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
 # callers with ``Authorization: Bearer <HEALTHZ_TOKEN>``; unset, no token is accepted.
 HEALTHZ_TOKEN = env_secret("HEALTHZ_TOKEN")
 
+# --- Metrics (callbot/observability, docs/deploy.md) -------------------------------------
+# /metrics answers callers with ``Authorization: Bearer <METRICS_TOKEN>`` (or
+# METRICS_TOKEN_FILE); unset, only loopback callers on the embedded default.
+METRICS_TOKEN = env_secret("METRICS_TOKEN")
+# A separate Celery worker serves its own metrics on this port (0: not at all).
+METRICS_WORKER_PORT = env_int("METRICS_WORKER_PORT", 0)
+
 # --- Call policy and IVR (callbot/ivr) --------------------------------------------------
 # "Press 0 for the operator" transfers to this Azure AD user. The default is a made-up
 # user the emulator accepts; set a real object id with a real tenant.
@@ -424,6 +433,44 @@ IVR_OPERATOR_DISPLAY_NAME = env_str("IVR_OPERATOR_DISPLAY_NAME", "Operator")
 # Uploaded prompts; Graph fetches them from BOT_PUBLIC_URL/ivr/prompts/<name>.wav.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
+
+# --- Sign in with Microsoft (dashboard/microsoft.py, docs/deploy.md) ---------------------
+# Entra ID's authorization-code flow with PKCE for people of the bot's own tenant
+# (GRAPH_TENANT_ID). On the embedded default the emulator plays Entra ID and it is
+# on; with a real tenant, turn it on once the app registration has the redirect URI
+# https://<host>/accounts/microsoft/callback. Local accounts keep working.
+ENTRA_SIGNIN_ENABLED = env_bool("ENTRA_SIGNIN_ENABLED", USE_EMULATOR)
+ENTRA_SIGNIN_CLIENT_ID = env_str("ENTRA_SIGNIN_CLIENT_ID", GRAPH_CLIENT_ID)
+ENTRA_SIGNIN_CLIENT_SECRET = env_secret(
+    "ENTRA_SIGNIN_CLIENT_SECRET", GRAPH_CLIENT_SECRET
+)
+
+
+def _role_map(raw: str) -> dict[str, str]:
+    """``Callbot.Admin=admin,<group object id>=auditor``: app role values or group
+    ids of the id_token to Callbot roles."""
+    mapping: dict[str, str] = {}
+    for item in raw.split(","):
+        claim, _, role = item.strip().partition("=")
+        if not item.strip():
+            continue
+        if not claim or role.strip().lower() not in {"admin", "supervisor", "auditor"}:
+            raise ImproperlyConfigured(
+                "ENTRA_ROLE_MAP takes claim=role pairs, comma-separated, with the "
+                f"roles admin, supervisor and auditor; not {item!r}"
+            )
+        mapping[claim.strip()] = role.strip().lower()
+    return mapping
+
+
+# The emulator's demo tenant also has the group "Callbot auditors" (its object id).
+ENTRA_ROLE_MAP = _role_map(
+    env_str(
+        "ENTRA_ROLE_MAP",
+        "Callbot.Admin=admin,Callbot.Supervisor=supervisor,Callbot.Auditor=auditor"
+        + (",5b7c2d1e-9a4f-4c3b-8e6d-1f0a2b3c4d5e=auditor" if USE_EMULATOR else ""),
+    )
+)
 
 # --- Sign-in throttling (django-axes) ----------------------------------------------------
 # Failed sign-ins are counted per account and per client address; reaching the limit
@@ -518,7 +565,8 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # came in over HTTPS, then the redirect, HSTS and secure cookies.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 # Load balancers probe over plain HTTP and must get the status, not a redirect.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Prometheus scrapes each web process directly, inside the network, over HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
 if SECURE_HSTS_SECONDS < 0:
     raise ImproperlyConfigured("SECURE_HSTS_SECONDS must be 0 or more")
@@ -545,13 +593,43 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", SESSION_COOKIE_SECURE)
 
+# --- Logs and error reports (docs/observability.md) ------------------------------------
+# JSON lines (one object a line) outside the embedded default, for a log pipeline;
+# readable lines on it. Every line carries the call id, Graph's client-request-id and
+# the user when the work is about a call (callbot/observability/logcontext.py).
+LOG_FORMAT = env_str("LOG_FORMAT", "plain" if EMBEDDED_DEFAULT else "json")
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}")
+# A Celery worker keeps this configuration instead of replacing the root logger's.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"context": {"()": "callbot.observability.logcontext.ContextFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+        "plain": {
+            "()": "callbot.observability.logcontext.ReadableFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s "
+            "%(call_id)s %(client_request_id)s %(user)s",
+            "rename_fields": {
+                "asctime": "time",
+                "levelname": "level",
+                "name": "logger",
+            },
+            "timestamp": False,
+        },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "httpx": {"level": "WARNING"},
@@ -568,3 +646,15 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# Error reports to Sentry (or a compatible service) when a DSN is given; off
+# otherwise. No personal data is sent (send_default_pii off).
+SENTRY_DSN = env_secret("SENTRY_DSN")
+if SENTRY_DSN:
+    from callbot.observability.errors import init_sentry
+
+    init_sentry(
+        SENTRY_DSN,
+        environment=env_str("SENTRY_ENVIRONMENT", "production"),
+        traces_sample_rate=float(env_str("SENTRY_TRACES_SAMPLE_RATE", "0") or 0),
+    )

@@ -7,16 +7,17 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from callbot.calls import views as calls_views
+from callbot.observability import exposition
+from dashboard import microsoft
 
 urlpatterns = [
     path("api/calling/callback", calls_views.callback, name="graph-callback"),
     path("healthz", calls_views.healthz, name="healthz"),
+    path("metrics", exposition.metrics, name="metrics"),
     path("admin/", admin.site.urls),
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
-        name="login",
-    ),
+    path("accounts/login/", microsoft.SignInView.as_view(), name="login"),
+    path("accounts/microsoft/", microsoft.start, name="microsoft-signin"),
+    path("accounts/microsoft/callback", microsoft.callback, name="microsoft-callback"),
     path(
         "accounts/logout/",
         auth_views.LogoutView.as_view(next_page="login"),

@@ -62,7 +62,8 @@ def audit_sign_in(
         SIGN_IN,
         user.get_username(),
         outcome="succeeded",
-        detail={},
+        # {"method": "microsoft"} for Sign in with Microsoft (dashboard/microsoft.py).
+        detail=dict(getattr(request, "signin_detail", {})),
         client_ip=client_ip(request),
     )
 

@@ -53,6 +53,7 @@ from callbot.calls import audit
 from callbot.calls.access import ActionRefusedError
 from callbot.calls.kinds import BROWSER_KINDS, LABELS
 from callbot.calls.live import LIVE_CALLS_GROUP, action_shape, call_group
+from callbot.observability import logcontext, metrics
 from dashboard import incoming, protocol, ratelimit, snapshots
 from dashboard.awareness import AwarenessMixin, board_extra
 from dashboard.permissions import UserLike, can_act, can_view, role_of
@@ -170,6 +171,8 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
             return
         self.user = user
         await self.accept()
+        metrics.LIVE_SOCKETS.inc()
+        logcontext.bind(user=user.get_username())  # this connection's task only
         session_key = getattr(self.scope.get("session"), "session_key", None)
         self.session_group = session_group(session_key) if session_key else ""
         if self.session_group:
@@ -196,6 +199,8 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
+        if hasattr(self, "user"):
+            metrics.LIVE_SOCKETS.dec()
         if getattr(self, "session_group", ""):
             await self.channel_layer.group_discard(
                 self.session_group, self.channel_name

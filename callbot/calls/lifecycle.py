@@ -16,6 +16,7 @@ Every move bumps the call's version and is announced after commit.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,6 +34,7 @@ from callbot.calls.states import (
     can_move_action,
 )
 from callbot.graph.resources import CallResource, normalise_id
+from callbot.observability import metrics
 
 # The fields ``finish`` sets: save them together (``update_fields``).
 FINISH_FIELDS = (
@@ -87,6 +89,9 @@ def finish(
     if operation_id and not action.operation_id:
         _set_operation(action, operation_id)
     audit.record_outcome(action)
+    transaction.on_commit(
+        functools.partial(metrics.action_finished, action.kind, status)
+    )
     if status == ActionStatus.FAILED:
         _alert_failure(action)
     return True

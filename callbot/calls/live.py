@@ -21,6 +21,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from callbot.calls.models import Action, Participant
+from callbot.observability import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -196,6 +197,7 @@ def publish_deltas(deltas: list[CallDelta]) -> None:
         if delta.board:
             board = {"type": CALLS_DELTA_TYPE, "call": delta.board}
             messages.append((LIVE_CALLS_GROUP, _checked(board)))
+    metrics.deltas_pushed(len(deltas), len(messages) - len(deltas))
     try:
         async_to_sync(_send_all)(layer, messages)
     except Exception:

@@ -34,6 +34,7 @@ from callbot.graph.client import GraphClient
 from callbot.graph.errors import GraphError, GraphNotFoundError
 from callbot.graph.factory import get_graph_client
 from callbot.graph.resources import Identity
+from callbot.observability import logcontext
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ def perform(action_id: int) -> RetryLater | None:
         # Queued but claimed by a worker that may have died: come back when the
         # claim lapses (a redelivered message can arrive before that).
         return RetryLater(countdown=held + 0.5, reason="claimed by another attempt")
+    logcontext.bind_action(action)
     tenant = action.call.tenant_id if action.call is not None else None
     client = get_graph_client().for_tenant(tenant or None)
     try:

@@ -32,6 +32,7 @@ from callbot.graph.notifications import (
     NotificationFormatError,
     parse_notification_batch,
 )
+from callbot.observability import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 def _error(status: int, code: str, message: str) -> JsonResponse:
+    metrics.notification_refused(code)
     return JsonResponse({"error": {"code": code, "message": message}}, status=status)
 
 
@@ -149,6 +151,7 @@ def callback(request: HttpRequest) -> JsonResponse:
         status=202,
     )
     elapsed_ms = (time.perf_counter() - started) * 1000
+    metrics.batch_ingested(len(notifications), elapsed_ms / 1000)
     response["Server-Timing"] = f"app;dur={elapsed_ms:.2f}"
     return response
 

@@ -19,6 +19,7 @@ from callbot.graph.notification_auth import (
     NotificationAuthenticator,
 )
 from callbot.graph.tokens import MsalTokenProvider
+from callbot.graph.user_signin import EntraSignIn
 
 _lock = threading.Lock()
 _cached: tuple[int, GraphClient] | None = None
@@ -79,6 +80,35 @@ def reset_graph_client() -> None:
         cached, _cached = _cached, None
     if cached is not None and cached[0] == os.getpid():
         cached[1].close()
+
+
+_signin: EntraSignIn | None = None
+_signin_lock = threading.Lock()
+
+
+def get_user_signin() -> EntraSignIn:
+    """The process-wide "Sign in with Microsoft" client: ``ENTRA_SIGNIN_CLIENT_ID``
+    and ``_SECRET`` against ``GRAPH_AUTHORITY``, for ``GRAPH_TENANT_ID``'s people."""
+    from django.conf import settings
+
+    global _signin
+    with _signin_lock:
+        if _signin is None:
+            _signin = EntraSignIn(
+                client_id=settings.ENTRA_SIGNIN_CLIENT_ID,
+                client_secret=settings.ENTRA_SIGNIN_CLIENT_SECRET,
+                authority=settings.GRAPH_AUTHORITY,
+                tenant_id=settings.GRAPH_TENANT_ID,
+                ca_bundle=settings.GRAPH_CA_BUNDLE or None,
+                timeout=float(settings.GRAPH_TIMEOUT_SECONDS),
+            )
+        return _signin
+
+
+def reset_user_signin() -> None:
+    global _signin
+    with _signin_lock:
+        _signin = None
 
 
 _authenticator: NotificationAuthenticator | None = None

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from callbot.graph import metrics
 from callbot.graph.errors import GraphError, GraphTransientError, error_from_response
 from callbot.graph.resources import JsonDict, ResourceFormatError
 from callbot.graph.tokens import InvalidatingTokenProvider, TokenProvider
@@ -159,6 +160,7 @@ class GraphTransport:
                 )
             except httpx.TransportError as exc:  # connect/read timeouts, resets, TLS
                 cause = exc
+                metrics.note_transport_failure(exc)
                 error: GraphError = GraphTransientError(
                     0,
                     type(exc).__name__,
@@ -204,6 +206,7 @@ class GraphTransport:
                 logger.warning("Graph retry budget exhausted", extra=log_extra)
                 raise error from cause
             logger.info("Retrying Graph request", extra=log_extra)
+            metrics.note_retry(str(error.status or error.code))
             self._sleep(delay)
             slept += delay
 
@@ -235,6 +238,7 @@ class GraphTransport:
             verify=verify,
             timeout=httpx.Timeout(self._timeout),
             follow_redirects=False,
+            event_hooks=metrics.event_hooks(),
         )
 
 

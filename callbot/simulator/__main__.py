@@ -11,6 +11,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from callbot.simulator.config import config_from_env
 from callbot.simulator.scenarios import SCENARIOS
@@ -118,7 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         config.scenario = args.scenario
     config.state_dir = config.state_dir.resolve()
     wildcard = config.host in _WILDCARDS
-    files = ensure_certificates(config.state_dir, () if wildcard else (config.host,))
+    hosts = () if wildcard else (config.host,)
+    public_host = urlsplit(config.public_url or "").hostname
+    if public_host:
+        # Reached by another name (a container's, behind --public-url): it too.
+        hosts = (*hosts, public_host)
+    files = ensure_certificates(config.state_dir, hosts)
 
     # daphne.server installs Twisted's asyncio reactor on import; import it first.
     from daphne.server import Server, twisted_loop

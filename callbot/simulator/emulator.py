@@ -25,6 +25,7 @@ from callbot.simulator.identity import Identity
 from callbot.simulator.media import MediaDesk
 from callbot.simulator.meetings import MeetingBook
 from callbot.simulator.participants import ParticipantDesk
+from callbot.simulator.signin import SignIns
 
 
 class Emulator:
@@ -55,6 +56,8 @@ class Emulator:
         # test can tell whether an action reached Microsoft once or twice.
         self.graph_requests: deque[dict[str, Any]] = deque(maxlen=2000)
         self.tokens_issued = 0
+        # Users signing in through the authorize page (signin.py).
+        self.signins = SignIns()
 
     def reset(self) -> None:
         """Back to the start: forget calls, meetings, recordings, queued notifications,

@@ -129,6 +129,15 @@ class Identity:
             headers={"kid": self.graph_key.kid},
         )
 
+    def sign_id_token(self, claims: dict[str, Any]) -> str:
+        """A user's id_token, signed with the key the tenant's JWKS publishes."""
+        return jwt.encode(
+            claims,
+            self.graph_key.key,
+            algorithm="RS256",
+            headers={"kid": self.graph_key.kid},
+        )
+
     def verify_graph_token(self, token: str) -> dict[str, Any]:
         """Check signature, audience, issuer, expiry, tenant and app of a bearer token.
 

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from callbot.simulator import signin
 from callbot.simulator.emulator import emulator_of
 from callbot.simulator.identity import (
     GRAPH_AUDIENCE,
@@ -128,7 +129,7 @@ async def token(request: Request) -> Response:
         fields.setdefault("client_id", user)
         fields.setdefault("client_secret", password)
     grant = fields.get("grant_type", "")
-    if grant != "client_credentials":
+    if grant not in {"client_credentials", "authorization_code"}:
         return aad_error(
             400,
             "unsupported_grant_type",
@@ -153,6 +154,10 @@ async def token(request: Request) -> Response:
         return aad_error(
             401, "invalid_client", 7000215, "Invalid client secret provided."
         )
+    if grant == "authorization_code":
+        # A user signing in (signin.py): the code, redirect URI and PKCE verifier.
+        issuer = f"{origin(request)}/{bot.tenant_id}/v2.0"
+        return signin.redeem_code(emulator, fields, issuer, aad_error)
     scope = fields.get("scope", "")
     if scope.strip() not in (
         f"{GRAPH_AUDIENCE}/.default",
@@ -210,4 +215,5 @@ routes = [
     ),
     Route("/{tenant}/discovery/v2.0/keys", aad_keys, methods=["GET"]),
     Route("/{tenant}/oauth2/v2.0/token", token, methods=["POST"]),
+    Route("/{tenant}/oauth2/v2.0/authorize", signin.authorize, methods=["GET", "POST"]),
 ]

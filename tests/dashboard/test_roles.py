@@ -148,3 +148,41 @@ def test_demo_users_creates_nobody_outside_the_embedded_default(
     call_command("demo_users", stderr=err)
     assert "only on the embedded default" in err.getvalue()
     assert not django_user_model.objects.filter(username="admin").exists()
+
+
+def test_the_demo_admin_reaches_every_page_the_readme_promises(
+    client: Any,
+) -> None:
+    """An Admin made as ``demo_users`` and ``create_user`` make one (staff, in the
+    Admin group, not a superuser) runs the dashboard and the whole Django admin:
+    users and groups, the IVR, beat's schedules, lock-outs, every registered model."""
+    from django.contrib import admin as django_admin
+
+    from dashboard.permissions import Role
+    from dashboard.roles import upsert_user
+
+    user, _ = upsert_user("admin", Role.ADMIN, password="callbot-admin")
+    assert not user.is_superuser
+    client.force_login(user)
+    pages = [
+        "/",
+        "/meetings/",
+        "/history/",
+        "/reports/",
+        "/audit/",
+        "/settings/",
+        "/settings/permissions/",
+        "/admin/",
+        "/admin/auth/",
+        "/admin/auth/user/add/",
+        "/admin/auth/group/add/",
+        f"/admin/auth/user/{user.pk}/change/",
+    ]
+    for model in django_admin.site._registry:
+        meta = model._meta
+        pages += [
+            f"/admin/{meta.app_label}/",
+            f"/admin/{meta.app_label}/{meta.model_name}/",
+        ]
+    for page in dict.fromkeys(pages):
+        assert client.get(page).status_code == 200, page

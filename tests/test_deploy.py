@@ -1,0 +1,117 @@
+"""docker/compose.yml is the production shape docs/deploy.md describes: every
+service has a health check, secrets come from files, the proxy fronts both web
+processes, and its settings pass ``manage.py check --deploy``."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+yaml = pytest.importorskip("yaml")
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = ROOT / "docker" / "compose.yml"
+CADDYFILE = ROOT / "docker" / "Caddyfile"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return data
+
+
+def test_every_service_has_a_health_check(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert {"caddy", "web1", "web2", "worker", "beat", "postgres", "redis"} <= set(
+        services
+    )
+    missing = [
+        name
+        for name, service in services.items()
+        if not service.get("healthcheck", {}).get("test")
+        or service["healthcheck"].get("disable")
+    ]
+    assert missing == []
+
+
+def test_the_emulator_is_a_profile_of_its_own(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert services["emulator"]["profiles"] == ["emulator"]
+    assert all("profiles" not in s for n, s in services.items() if n != "emulator")
+
+
+def test_secrets_are_files_and_each_file_setting_names_a_declared_secret(
+    compose: dict[str, Any],
+) -> None:
+    declared = set(compose["secrets"])
+    for name, service in compose["services"].items():
+        environment = service.get("environment") or {}
+        for key, value in environment.items():
+            assert not re.search(r"(SECRET|PASSWORD|TOKEN|KEY)$", key) or (
+                key == "SECURE_PROXY_SSL_HEADER"
+            ), f"{name}: {key} in plain text; use {key}_FILE"
+            if key.endswith("_FILE"):
+                secret = value.removeprefix("/run/secrets/")
+                assert secret in declared, f"{name}: {key}"
+                assert secret in service.get("secrets", []), f"{name}: {key}"
+        assert "DATABASE_URL" not in environment, f"{name}: the URL holds a password"
+
+
+def test_the_proxy_terminates_tls_in_front_of_both_web_processes(
+    compose: dict[str, Any],
+) -> None:
+    caddy = CADDYFILE.read_text()
+    assert re.search(r"reverse_proxy\s+web1:8000\s+web2:8000", caddy)
+    assert "respond @metrics 404" in caddy
+    ports = compose["services"]["caddy"]["ports"]
+    assert "443:443" in ports
+    for web in ("web1", "web2"):
+        service = compose["services"][web]
+        assert "ports" not in service, f"{web} is reached through the proxy only"
+        assert "uvicorn callbot.asgi:application" in service["command"]
+        assert "--proxy-headers" in service["command"]
+
+
+def _production_environment(compose: dict[str, Any], tmp_path: Path) -> dict[str, str]:
+    """The web service's environment with its secret files written."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("GRAPH_", "DJANGO_"))
+    }
+    for key in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG"):
+        env.pop(key, None)
+    for key, value in compose["services"]["web1"]["environment"].items():
+        value = re.sub(r"\$\{(\w+):-([^}]*)\}", r"\2", str(value))
+        if key.endswith("_FILE"):
+            path = tmp_path / key
+            contents = {
+                "DATABASE_URL_FILE": "postgres://callbot:pw@postgres:5432/callbot",
+                "AUDIT_SIGNING_KEY_FILE": secrets.token_hex(32),
+            }.get(key, secrets.token_urlsafe(50))
+            path.write_text(contents + "\n")
+            value = str(path)
+        env[key] = value
+    env["CALLBOT_VAR_DIR"] = str(tmp_path / "var")
+    env["DJANGO_SETTINGS_MODULE"] = "callbot.settings"
+    return env
+
+
+def test_check_deploy_is_clean_under_the_compose_settings(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=_production_environment(compose, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no issues" in done.stdout

@@ -1,0 +1,160 @@
+"""Log lines about a call carry its id, Graph's client-request-id and the user:
+JSON lines in production, readable lines on the embedded default."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import logging.config
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.test import Client
+from django.urls import path
+
+import pytest
+
+from callbot.calls.perform import PERFORMERS, perform
+from callbot.observability import logcontext
+from tests.factories import ActionFactory
+
+# Nothing listens there: the SDK only sends when an error is reported.
+SENTRY_DSN = "http://public@127.0.0.1:9/1"
+
+
+@pytest.fixture
+def lines() -> Iterator[io.StringIO]:
+    """What the root logger writes through Callbot's console handler, as JSON."""
+    config = json.loads(json.dumps(django_settings.LOGGING))
+    config["handlers"]["console"]["formatter"] = "json"
+    stream = io.StringIO()
+    root = logging.getLogger()
+    before = (root.handlers[:], root.level)
+    config["handlers"]["console"]["stream"] = "ext://sys.stderr"
+    logging.config.dictConfig(config)
+    handler = root.handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(stream)
+    logcontext.clear()
+    yield stream
+    logcontext.clear()
+    root.handlers[:] = before[0]
+    root.setLevel(before[1])
+
+
+def records(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_json_lines_carry_the_bound_context(lines: io.StringIO) -> None:
+    logcontext.bind(call_id=7, client_request_id="crid-1", user="bob")
+    logging.getLogger("callbot.test").warning("hello %s", "there")
+    logcontext.clear()
+    logging.getLogger("callbot.test").warning("no context", extra={"call_id": 9})
+
+    first, second = records(lines)
+    assert first["message"] == "hello there"
+    assert first["level"] == "WARNING"
+    assert first["logger"] == "callbot.test"
+    assert (first["call_id"], first["client_request_id"], first["user"]) == (
+        "7",
+        "crid-1",
+        "bob",
+    )
+    assert "time" in first
+    assert second["call_id"] == 9
+    assert second["user"] is None
+
+
+def test_readable_lines_show_the_context_in_brackets() -> None:
+    formatter = logcontext.ReadableFormatter("%(levelname)s %(message)s")
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "joined", None, None)
+    logcontext.bind(call_id=3, user="ana")
+    logcontext.ContextFilter().filter(record)
+    logcontext.clear()
+    assert formatter.format(record) == "INFO joined [call_id=3 user=ana]"
+    bare = logging.LogRecord("x", logging.INFO, __file__, 1, "idle", None, None)
+    logcontext.ContextFilter().filter(bare)
+    assert formatter.format(bare) == "INFO idle"
+
+
+@login_required
+def _call_view(request: HttpRequest, call_id: int) -> HttpResponse:
+    logging.getLogger("dashboard.test").info("page read")
+    return HttpResponse("ok")
+
+
+def _plain_view(request: HttpRequest) -> HttpResponse:
+    logging.getLogger("dashboard.test").info("anonymous read")
+    return HttpResponse("ok")
+
+
+urlpatterns = [
+    path("calls/<int:call_id>/logged", _call_view),
+    path("plain", _plain_view),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.urls("tests.test_logging")
+def test_a_request_about_a_call_logs_its_call_and_the_signed_in_user(
+    lines: io.StringIO, alice: Any
+) -> None:
+    client = Client()
+    client.force_login(alice)
+    assert client.get("/calls/42/logged").status_code == 200
+    assert Client().get("/plain").status_code == 200
+
+    read, anonymous = (
+        r for r in records(lines) if r["message"] in {"page read", "anonymous read"}
+    )
+    assert (read["call_id"], read["user"]) == ("42", "alice")
+    # The next request starts empty, and a user never looked up is not logged.
+    assert (anonymous["call_id"], anonymous["user"]) == (None, None)
+
+
+@pytest.mark.django_db
+def test_performing_an_action_logs_its_call_request_id_and_requester(
+    lines: io.StringIO, bob: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    action = ActionFactory(requested_by=bob)
+
+    def failing(client: Any, action: Any) -> None:
+        logging.getLogger("callbot.calls.performers").warning("sending")
+        raise ValueError("bad parameters")
+
+    monkeypatch.setitem(PERFORMERS, action.kind, failing)
+    perform(action.pk)
+
+    sent = [r for r in records(lines) if r["message"] == "sending"]
+    assert sent
+    assert sent[0]["call_id"] == str(action.call_id)
+    assert sent[0]["client_request_id"] == str(action.client_request_id)
+    assert sent[0]["user"] == "bob"
+
+
+@pytest.mark.parametrize(("dsn", "active"), [("", "False"), (SENTRY_DSN, "True")])
+def test_error_reports_go_to_sentry_only_with_a_dsn(dsn: str, active: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTRY_")}
+    env.update(SENTRY_DSN=dsn, DJANGO_SETTINGS_MODULE="callbot.settings")
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django, sentry_sdk; django.setup(); "
+            "print(sentry_sdk.get_client().is_active())",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert out.stdout.strip().splitlines()[-1] == active
