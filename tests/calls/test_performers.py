@@ -268,5 +268,6 @@ def test_delta_rosters_are_asked_for_where_graph_offers_them(
     perform.perform(queued(kind, parameters).pk)
 
     options = [r.args["call_options"] for r in graph.requests]
-    assert options[0] is not None and options[0].is_delta_roster_enabled is True
+    assert options[0] is not None
+    assert options[0].is_delta_roster_enabled is True
     assert options[-1] is None
