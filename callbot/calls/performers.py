@@ -21,7 +21,7 @@ from django.db import transaction
 from callbot.calls import kinds, lifecycle
 from callbot.calls.meetings import store_online_meeting
 from callbot.calls.models import Action, Call, Meeting
-from callbot.calls.states import ActionStatus
+from callbot.calls.states import ActionStatus, CallKind
 from callbot.graph.bodies import CallOptions, ChatInfo, MediaInfo, OrganizerMeetingInfo
 from callbot.graph.client import GraphClient
 from callbot.graph.resources import (
@@ -87,9 +87,11 @@ def _accepted(action: Action) -> None:
     )
 
 
-def _call_options() -> CallOptions | None:
-    """Delta rosters where Graph offers them (``GRAPH_DELTA_ROSTER``)."""
-    delta = settings.GRAPH_DELTA_ROSTER
+def _call_options(call: Call | None = None) -> CallOptions | None:
+    """Delta rosters (``GRAPH_DELTA_ROSTER``), not on peer-to-peer (escalation)."""
+    delta = settings.GRAPH_DELTA_ROSTER and not (
+        call and call.kind == CallKind.PEER_TO_PEER
+    )
     return CallOptions(is_delta_roster_enabled=True) if delta else None
 
 
@@ -99,7 +101,7 @@ def _answer(client: GraphClient, a: Action) -> None:
         _call_id(a),
         callback_uri=callback_uri(),
         prompts_to_prefetch=prompts,
-        call_options=_call_options(),
+        call_options=_call_options(a.call),
         client_request_id=str(a.client_request_id),
     )
     lifecycle.record_sent(a.pk)

@@ -271,3 +271,13 @@ def test_delta_rosters_are_asked_for_where_graph_offers_them(
     assert options[0] is not None
     assert options[0].is_delta_roster_enabled is True
     assert options[-1] is None
+
+
+def test_a_peer_to_peer_call_is_answered_with_full_rosters(graph: FakeGraph) -> None:
+    # Its full roster is how a third person's arrival escalates it to a group call.
+    action = queued(K.ANSWER)
+    Call.objects.filter(pk=action.call_id).update(kind="peer_to_peer")
+
+    perform.perform(action.pk)
+
+    assert graph.requests[0].args["call_options"] is None
