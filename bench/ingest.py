@@ -11,6 +11,7 @@ Then posts the same stream of signed 10-notification batches to both, sequential
 webhook's own server time (its Server-Timing header) and the ratio to the baseline.
 
     .venv/bin/python bench/ingest.py [--batches 400] [--batch-size 10] [--threads 4]
+                                     [--processes 1]
 """
 
 from __future__ import annotations
@@ -163,7 +164,44 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def run(url: str, bodies: list[bytes], token: str, threads: int) -> dict[str, float]:
+class ConnectionCounter:
+    """The most connections open to the database of DATABASE_URL, sampled every
+    50 ms from pg_stat_activity while it runs (its own connection excluded)."""
+
+    def __init__(self) -> None:
+        self.url = os.environ.get("DATABASE_URL", "")
+        self.most = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> ConnectionCounter:
+        if self.url:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _sample(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            while not self._stop.wait(0.05):
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                ).fetchone()
+                self.most = max(self.most, int(row[0]) if row else 0)
+
+
+def run(
+    urls: list[str], bodies: list[bytes], token: str, threads: int
+) -> dict[str, float]:
+    """Post half the bodies one after another to the first URL (latency), the
+    other half from ``threads`` clients spread over all the URLs (throughput)."""
+    url = urls[0]
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     half = len(bodies) // 2
     latencies: list[float] = []
@@ -190,7 +228,7 @@ def run(url: str, bodies: list[bytes], token: str, threads: int) -> dict[str, fl
             local.client = httpx.Client(timeout=30)
         i, body = item
         r = local.client.post(
-            url,
+            urls[i % len(urls)],
             content=body,
             headers={**headers, "X-Microsoft-Skype-Message-ID": f"par-{i}"},
         )
@@ -199,7 +237,7 @@ def run(url: str, bodies: list[bytes], token: str, threads: int) -> dict[str, fl
 
     rest = list(enumerate(bodies[half:]))
     start = time.perf_counter()
-    with ThreadPoolExecutor(threads) as pool:
+    with ConnectionCounter() as counter, ThreadPoolExecutor(threads) as pool:
         list(pool.map(post, rest))
     elapsed = time.perf_counter() - start
     return {
@@ -208,6 +246,7 @@ def run(url: str, bodies: list[bytes], token: str, threads: int) -> dict[str, fl
         "server_p50": statistics.median(server_ms) if server_ms else float("nan"),
         "server_p99": percentile(server_ms, 99) if server_ms else float("nan"),
         "batches_per_s": len(rest) / elapsed,
+        "connections": counter.most,
     }
 
 
@@ -224,6 +263,12 @@ def main() -> None:
     parser.add_argument(
         "--roster", type=int, default=8, help="participants per meeting roster"
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="web processes of each server (one port each; clients spread over them)",
+    )
     args = parser.parse_args()
 
     keys = Keys()
@@ -236,60 +281,37 @@ def main() -> None:
         "GRAPH_CLIENT_ID": APP_ID,
         "GRAPH_CA_BUNDLE": "",
         "LOG_LEVEL": "WARNING",
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+        ),
     }
     py = sys.executable
     subprocess.run([py, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    app_port, bare_port = free_port(), free_port()
-    procs = [
-        subprocess.Popen(
-            [
-                py,
-                "-m",
-                "daphne",
-                "-v",
-                "0",
-                "-p",
-                str(app_port),
-                "callbot.asgi:application",
-            ],
-            cwd=ROOT,
-            env=env,
-        ),
-        subprocess.Popen(
-            [
-                py,
-                "-m",
-                "daphne",
-                "-v",
-                "0",
-                "-p",
-                str(bare_port),
-                "bench.bare_app:application",
-            ],
-            cwd=ROOT,
-            env=env,
-        ),
-    ]
+    app_ports = [free_port() for _ in range(args.processes)]
+    bare_ports = [free_port() for _ in range(args.processes)]
+
+    def daphne(port: int, app: str) -> subprocess.Popen[bytes]:
+        command = [py, "-m", "daphne", "-v", "0", "-p", str(port), app]
+        return subprocess.Popen(command, cwd=ROOT, env=env)
+
+    procs = [daphne(p, "callbot.asgi:application") for p in app_ports]
+    procs += [daphne(p, "bench.bare_app:application") for p in bare_ports]
     try:
-        wait_for_port(app_port, procs[0])
-        wait_for_port(bare_port, procs[1])
+        for port, proc in zip([*app_ports, *bare_ports], procs, strict=True):
+            wait_for_port(port, proc)
         calls = [str(uuid.uuid4()) for _ in range(args.calls)]
         bodies = [
             json.dumps(make_batch(n, args.batch_size, calls, args.roster)).encode()
             for n in range(args.batches)
         ]
         token = keys.token()
+        app_urls = [f"http://127.0.0.1:{p}/api/calling/callback" for p in app_ports]
+        bare_urls = [f"http://127.0.0.1:{p}/" for p in bare_ports]
         # Warm both (imports, JWKS fetch, connection set-up), then measure.
-        run(f"http://127.0.0.1:{app_port}/api/calling/callback", bodies[:20], token, 2)
-        run(f"http://127.0.0.1:{bare_port}/", bodies[:20], token, 2)
-        bare = run(f"http://127.0.0.1:{bare_port}/", bodies, token, args.threads)
-        app = run(
-            f"http://127.0.0.1:{app_port}/api/calling/callback",
-            bodies,
-            token,
-            args.threads,
-        )
+        run(app_urls, bodies[:20], token, 2 * args.processes)
+        run(bare_urls, bodies[:20], token, 2 * args.processes)
+        bare = run(bare_urls, bodies, token, args.threads)
+        app = run(app_urls, bodies, token, args.threads)
     finally:
         for p in procs:
             p.terminate()
@@ -300,7 +322,8 @@ def main() -> None:
     db = "PostgreSQL" if os.environ.get("DATABASE_URL") else "SQLite (WAL)"
     print(
         f"webhook ingest bench: {args.batches} batches of {args.batch_size} notifications, "
-        f"{args.calls} calls, rosters of {args.roster}, {db}"
+        f"{args.calls} calls, rosters of {args.roster}, {db}, "
+        f"{args.processes} process(es) per server, {args.threads} clients"
     )
     print(f"{'':28}{'p50 ms':>9}{'p99 ms':>9}{'batches/s':>11}{'notif/s':>10}")
     for name, r in (("bare daphne endpoint", bare), ("callbot webhook", app)):
@@ -315,6 +338,12 @@ def main() -> None:
         f"ratio webhook/bare: latency p50 x{app['p50'] / bare['p50']:.2f}, "
         f"throughput x{app['batches_per_s'] / bare['batches_per_s']:.2f}"
     )
+    if os.environ.get("DATABASE_URL"):
+        print(
+            f"open PostgreSQL connections under load ({args.threads} clients): "
+            f"at most {app['connections']:.0f}"
+        )
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -138,10 +138,30 @@ TEMPLATES = [
 # Like every secret, also read from a file: DATABASE_URL_FILE (it holds a password).
 DATABASE_URL = env_secret("DATABASE_URL")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    # Connections are reused per thread (CONN_MAX_AGE), health-checked before a
+    # request or task uses one again (CONN_HEALTH_CHECKS); the webhook applies
+    # batches on long-lived threads that keep theirs (WEBHOOK_INGEST_THREADS),
+    # since Django runs every other request in a thread made for it.
+    # DATABASE_POOL_MAX_SIZE > 0 uses a psycopg_pool pool per process instead
+    # (Django's OPTIONS["pool"]): fewer connections, but while PostgreSQL is down
+    # a request waits DATABASE_POOL_TIMEOUT for one before failing, and the pool
+    # reconnects with a backoff once it is back (docs/ingest.md).
+    DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 0)
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL, conn_max_age=0 if DATABASE_POOL_MAX_SIZE else 60
+        )
+    }
     if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         raise ImproperlyConfigured("DATABASE_URL must be a postgres:// URL")
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if DATABASE_POOL_MAX_SIZE:
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": min(2, DATABASE_POOL_MAX_SIZE),
+            "max_size": DATABASE_POOL_MAX_SIZE,
+            # A request waits this long for a free connection, then fails (503).
+            "timeout": env_int("DATABASE_POOL_TIMEOUT", 10),
+        }
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -389,7 +409,15 @@ GRAPH_NOTIFICATION_LEEWAY_SECONDS = env_int("GRAPH_NOTIFICATION_LEEWAY_SECONDS",
 # The largest notification batch the webhook reads (413 beyond). A batch carrying
 # the full rosters of a few large meetings passes DATA_UPLOAD_MAX_MEMORY_SIZE's
 # 2.5 MB, which still guards every other view.
+# Ask Graph for delta rosters (callOptions.isDeltaRosterEnabled) when answering,
+# joining a meeting and placing a group call: a change in a large meeting then
+# carries only the people who changed (contract §2.6; the full-roster path stays).
+GRAPH_DELTA_ROSTER = env_bool("GRAPH_DELTA_ROSTER", True)
 WEBHOOK_MAX_BYTES = env_int("WEBHOOK_MAX_BYTES", 25 * 1024 * 1024)
+# Long-lived threads the webhook applies batches on, keeping their database
+# connections (callbot/calls/ingestthreads.py): one on SQLite, whose single
+# writer they queue for in memory; four on PostgreSQL. 0: where Django runs views.
+WEBHOOK_INGEST_THREADS = env_int("WEBHOOK_INGEST_THREADS", 4 if DATABASE_URL else 1)
 GRAPH_TIMEOUT_SECONDS = env_int("GRAPH_TIMEOUT_SECONDS", 10)
 GRAPH_RETRY_BUDGET_SECONDS = env_int("GRAPH_RETRY_BUDGET_SECONDS", 30)
 BOT_PUBLIC_URL = env_url("BOT_PUBLIC_URL", f"http://127.0.0.1:{PORT}")

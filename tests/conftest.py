@@ -64,6 +64,10 @@ def _celery_finalized() -> None:
 @pytest.fixture(autouse=True)
 def _live_payloads_are_json(settings: Any) -> None:
     settings.LIVE_PAYLOAD_JSON_CHECK = True
+    # In-process tests post to the webhook inside the test's transaction, so it
+    # must run on the test's own connection, not an ingest thread's
+    # (tests/calls/test_ingest_threads.py covers those; servers run them).
+    settings.WEBHOOK_INGEST_THREADS = 0
 
 
 def load_fixture(name: str) -> dict[str, Any]:

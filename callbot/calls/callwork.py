@@ -1,14 +1,13 @@
 """One call's changes accumulated over a notification batch, and writing them.
 
-Ingest loads each call of a batch once, applies every notification to a
-``CallWork`` in memory, and writes each changed participant row with one small
-UPDATE per distinct set of new values. Nothing here decides what a notification
+Ingest loads the participant rows of a batch's calls once (one query for all of
+them), applies every notification to a ``CallWork`` in memory, and writes the
+changed participant rows of the whole batch in one statement (``bulkwrite``). Nothing here decides what a notification
 means (``ingest.py``, ``rosters.py`` do).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -158,27 +157,59 @@ class CallWork:
         return self.mutations > 0
 
 
-def update_participants(item: CallWork, rows: list[Participant], now: datetime) -> None:
-    """Write only what changed: one UPDATE per distinct set of new values.
+def load_batch_rows(needs: list[tuple[CallWork, set[str], bool]]) -> None:
+    """``CallWork.load_rows`` for every call of a batch in one query: each item's
+    keys, and with its flag everyone present. What an item has loaded already is
+    not asked for again."""
+    todo = []
+    for item, keys, all_present in needs:
+        missing = {k for k in keys if k not in item.rows and k not in item.absent}
+        everyone = all_present and not item.present_loaded
+        if missing or everyone:
+            todo.append((item, missing, everyone))
+    if not todo:
+        return
+    by_call = {item.call.pk: item for item, _, _ in todo}
+    keys = set().union(*(missing for _, missing, _ in todo))
+    present = [item.call.pk for item, _, everyone in todo if everyone]
+    query = Q(pk__in=[])
+    if keys:
+        query |= Q(call_id__in=list(by_call), graph_key__in=keys)
+    if present:
+        query |= Q(call_id__in=present, left_at__isnull=True)
+    for p in Participant.objects.filter(query):
+        item = by_call[p.call_id]
+        p.call = item.call
+        item.rows.setdefault(p.graph_key, p)
+    for item, missing, everyone in todo:
+        item.present_loaded |= everyone
+        item.absent |= {k for k in missing if k not in item.rows}
 
-    A mute is one small statement; a hundred people leaving is one statement.
-    (``bulk_update`` would build a CASE per field per row, costing milliseconds
-    per roster notification.)
-    """
-    groups: dict[str, tuple[dict[str, Any], list[int]]] = {}
-    for p in rows:
-        before = item.originals.get(p.graph_key)
-        after = state_of(p)
-        changes = {
-            name: value
-            for i, (name, value) in enumerate(zip(DIFFED_FIELDS, after, strict=True))
-            if before is None or before[i] != value
-        }
-        if not changes:
-            continue
-        p.updated_at = now
-        changes["updated_at"] = now
-        signature = json.dumps(changes, sort_keys=True, default=str)
-        groups.setdefault(signature, (changes, []))[1].append(p.pk)
-    for changes, pks in groups.values():
-        Participant.objects.filter(pk__in=pks).update(**changes)
+
+def changed_participants(
+    items: list[CallWork], now: datetime
+) -> tuple[list[Participant], list[str]]:
+    """The stored participant rows the batch changed, and the fields any of them
+    changed (``updated_at`` set to ``now`` on each), for one ``update_rows``."""
+    rows: list[Participant] = []
+    fields: set[str] = set()
+    for item in items:
+        for p in [*item.participants.values(), *item.left.values()]:
+            if p.pk is None:
+                continue
+            before = item.originals.get(p.graph_key)
+            after = state_of(p)
+            changed = {
+                name
+                for i, (name, value) in enumerate(
+                    zip(DIFFED_FIELDS, after, strict=True)
+                )
+                if before is None or before[i] != value
+            }
+            if changed:
+                p.updated_at = now
+                fields |= changed
+                rows.append(p)
+    if rows:
+        fields.add("updated_at")
+    return rows, sorted(fields)

@@ -35,7 +35,7 @@ side effects (live deltas) run after commit.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -44,29 +44,26 @@ from django.utils import timezone
 
 from callbot.calls import deltas, enqueue, lifecycle, live, redelivery
 from callbot.calls.callstate import apply_call, apply_operation, settle_by_state
-from callbot.calls.callwork import CallWork, update_participants
+from callbot.calls.callwork import CallWork
 from callbot.calls.models import (
     Action,
     Call,
     CallEvent,
     Participant,
-    ParticipantChange,
     QuarantinedNotification,
 )
 from callbot.calls.quarantine import Reason, is_outage, quarantined
-from callbot.calls.rosters import apply_roster, end_roster
+from callbot.calls.rosters import apply_roster, end_roster, load_rosters
 from callbot.calls.signals import CallActivity, call_activity
 from callbot.calls.states import (
     ActionStatus,
-    CallDirection,
     CallState,
-    parse_call_state,
 )
+from callbot.calls.workset import lock_calls, save_work
 from callbot.graph.notifications import (
     MalformedNotification,
     Notification,
     ResourceKind,
-    call_keys,
 )
 from callbot.graph.resources import CallResource
 
@@ -198,11 +195,21 @@ def _apply_batch(entries: Sequence[_Entry], delivery: _Delivery) -> IngestResult
         and e.position not in problems
         and e.digest not in held
     ]
-    work = _lock_calls(applicable, now) if applicable else {}
+    work = lock_calls(applicable, now) if applicable else {}
     # Under the calls' locks: a concurrent delivery of the same batch waits here
     # for this one, then finds its notifications stored.
     stored = _stored(digests)
     seen = stored | held
+    load_rosters(
+        work,
+        (
+            e.item
+            for e in entries
+            if e.digest not in seen
+            and e.position not in problems
+            and isinstance(e.item, Notification)
+        ),
+    )
     events: list[CallEvent] = []
     kept: list[QuarantinedNotification] = []
     redelivered: list[Notification] = []
@@ -240,9 +247,7 @@ def _apply_batch(entries: Sequence[_Entry], delivery: _Delivery) -> IngestResult
     result.stored = len(events)
     _keep(kept)
     result.quarantined = len(kept)
-    for item in work.values():
-        result.deltas.extend(_save(item, now))
-    _log_changes(work.values())
+    result.deltas.extend(save_work(work.values(), now))
     deltas.announce(
         result.deltas,
         {item.call.pk: item.call for item in work.values()},
@@ -382,8 +387,7 @@ def end_call_locally(call_id: int, reason: str) -> bool:
                 error_code="call_lost",
             ):
                 item.actions.append(action)
-        changes = _save(item, now)
-        _log_changes([item])
+        changes = save_work([item], now)
         deltas.announce(
             changes,
             {call.pk: call},
@@ -423,68 +427,6 @@ def _announce(activity: list[CallActivity]) -> None:
             )
 
 
-def _lock_calls(
-    notifications: Sequence[Notification], now: datetime
-) -> dict[str, CallWork]:
-    keys = sorted(call_keys(notifications))
-    locked = (
-        Call.objects.select_for_update(no_key=True)
-        .filter(graph_key__in=keys)
-        .order_by("graph_key")
-    )
-    calls = {c.graph_key: c for c in locked}
-    fresh: set[str] = set()
-    missing = [k for k in keys if k not in calls]
-    if missing:
-        first = {n.call_key: n for n in reversed(notifications)}
-        Call.objects.bulk_create(
-            [_new_call(first[k], now) for k in missing], ignore_conflicts=True
-        )
-        created = (
-            Call.objects.select_for_update(no_key=True)
-            .filter(graph_key__in=missing)
-            .order_by("graph_key")
-        )
-        for c in created:
-            calls[c.graph_key] = c
-            # Another request may have created it first; only ours start at version 0.
-            if c.version == 0 and c.event_count == 0:
-                fresh.add(c.graph_key)
-    work = {
-        k: CallWork(
-            call=c, fresh=k in fresh, base_version=c.version, state_seen=k not in fresh
-        )
-        for k, c in calls.items()
-    }
-    for key in fresh:
-        # A new call's first delta announces it whole, starting from its initial state.
-        item = work[key]
-        item.call_changes.update(state=item.call.state, direction=item.call.direction)
-        item.mutations += 1
-    return work
-
-
-def _new_call(first: Notification, now: datetime) -> Call:
-    state = CallState.ESTABLISHING
-    direction = CallDirection.UNKNOWN
-    if first.call is not None:
-        if first.change_type == "deleted":
-            state = CallState.TERMINATED
-        else:
-            state = parse_call_state(first.call.state) or state
-        if first.call.direction in CallDirection.values:
-            direction = CallDirection(first.call.direction)
-    call = Call(
-        graph_id=first.call_id,
-        graph_key=first.call_key,
-        state=state,
-        direction=direction,
-        terminated_at=now if state == CallState.TERMINATED else None,
-    )
-    call.refresh_summary()  # bulk_create does not call save()
-    return call
-
-
 def _apply(item: CallWork, n: Notification, now: datetime) -> bool:
     """Apply one notification; True if it changed anything."""
     before = item.mutations
@@ -501,45 +443,3 @@ def _apply(item: CallWork, n: Notification, now: datetime) -> bool:
             extra={"call_id": n.call_id, "resource_url": n.resource_url},
         )
     return item.mutations != before
-
-
-def _log_changes(items: Iterable[CallWork]) -> None:
-    """The batch's participant changes, in one insert (after the participant rows,
-    whose new ids they refer to)."""
-    rows = [change for item in items for change in item.changes]
-    if rows:
-        ParticipantChange.objects.bulk_create(rows)
-
-
-def _save(item: CallWork, now: datetime) -> list[live.CallDelta]:
-    call = item.call
-    new = [
-        p for p in [*item.participants.values(), *item.left.values()] if p.pk is None
-    ]
-    old = [
-        p
-        for p in [*item.participants.values(), *item.left.values()]
-        if p.pk is not None
-    ]
-    if new:
-        Participant.objects.bulk_create(new)
-    update_participants(item, old, now)
-    for action in item.actions:
-        action.save(update_fields=lifecycle.FINISH_FIELDS)
-    call.last_notification_at = now
-    fields = {"last_notification_at", "updated_at", *item.dirty}
-    changes: list[live.CallDelta] = []
-    if item.changed:
-        fields.add("version")
-        changes.append(
-            deltas.bump(
-                call,
-                save=False,
-                call_changes=item.call_changes,
-                participants=item.participants.values(),
-                left=item.left.values(),
-                actions=item.actions,
-            )
-        )
-    call.save(update_fields=sorted(fields))
-    return changes

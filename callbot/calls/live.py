@@ -17,9 +17,9 @@ from typing import Any, TypedDict
 from django.conf import settings
 from django.db import transaction
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from callbot.calls import pushloop
 from callbot.calls.models import Action, Participant
 from callbot.observability import metrics
 
@@ -199,7 +199,7 @@ def publish_deltas(deltas: list[CallDelta]) -> None:
             messages.append((LIVE_CALLS_GROUP, _checked(board)))
     metrics.deltas_pushed(len(deltas), len(messages) - len(deltas))
     try:
-        async_to_sync(_send_all)(layer, messages)
+        pushloop.run(_send_all, layer, messages)
     except Exception:
         # The data is committed; a browser that misses a delta sees the version gap
         # and asks for a snapshot. Never fail the caller over a live push.
@@ -213,7 +213,7 @@ def publish_board(message: dict[str, Any]) -> None:
     if layer is None:
         return
     try:
-        async_to_sync(_send_all)(layer, [(LIVE_CALLS_GROUP, _checked(message))])
+        pushloop.run(_send_all, layer, [(LIVE_CALLS_GROUP, _checked(message))])
     except Exception:
         logger.exception("publishing a %s to the board failed", message.get("type"))
 
@@ -230,7 +230,7 @@ def publish_notice(notice: dict[str, Any]) -> None:
         return
     message = _checked({"type": CALLS_NOTICE_TYPE, "notice": notice})
     try:
-        async_to_sync(layer.group_send)(LIVE_CALLS_GROUP, message)
+        pushloop.run(layer.group_send, LIVE_CALLS_GROUP, message)
     except Exception:
         # Recorded in the audit trail already; a missed push must not fail ingest.
         logger.exception("publishing a %s notice failed", notice.get("kind"))

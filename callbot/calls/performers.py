@@ -21,8 +21,8 @@ from django.db import transaction
 from callbot.calls import kinds, lifecycle
 from callbot.calls.meetings import store_online_meeting
 from callbot.calls.models import Action, Call, Meeting
-from callbot.calls.states import ActionStatus
-from callbot.graph.bodies import ChatInfo, MediaInfo, OrganizerMeetingInfo
+from callbot.calls.states import ActionStatus, CallKind
+from callbot.graph.bodies import CallOptions, ChatInfo, MediaInfo, OrganizerMeetingInfo
 from callbot.graph.client import GraphClient
 from callbot.graph.resources import (
     CallResource,
@@ -87,12 +87,21 @@ def _accepted(action: Action) -> None:
     )
 
 
+def _call_options(call: Call | None = None) -> CallOptions | None:
+    """Delta rosters (``GRAPH_DELTA_ROSTER``), not on peer-to-peer (escalation)."""
+    delta = settings.GRAPH_DELTA_ROSTER and not (
+        call and call.kind == CallKind.PEER_TO_PEER
+    )
+    return CallOptions(is_delta_roster_enabled=True) if delta else None
+
+
 def _answer(client: GraphClient, a: Action) -> None:
     prompts = [MediaInfo(u) for u in a.parameters.get("prompt_uris", [])]
     client.answer(
         _call_id(a),
         callback_uri=callback_uri(),
         prompts_to_prefetch=prompts,
+        call_options=_call_options(a.call),
         client_request_id=str(a.client_request_id),
     )
     lifecycle.record_sent(a.pk)
@@ -227,6 +236,7 @@ def _place_group_call(client: GraphClient, a: Action) -> None:
         a.parameters.get("subject") or None,
         callback_uri=callback_uri(),
         tenant_id=settings.GRAPH_TENANT_ID,
+        call_options=_call_options(),
         client_request_id=str(a.client_request_id),
     )
     _created(a, resource, **_placed_fields(a))
@@ -249,6 +259,7 @@ def _join_meeting(client: GraphClient, a: Action) -> None:
             OrganizerMeetingInfo(organizer),
             tenant,
             callback_uri=callback_uri(),
+            call_options=_call_options(),
             client_request_id=crid,
         )
     else:
@@ -257,6 +268,7 @@ def _join_meeting(client: GraphClient, a: Action) -> None:
             meeting.passcode or None,
             tenant,
             callback_uri=callback_uri(),
+            call_options=_call_options(),
             client_request_id=crid,
         )
     _created(a, resource, kind="meeting", meeting=meeting, subject=meeting.subject)

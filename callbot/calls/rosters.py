@@ -5,23 +5,23 @@ a delta roster (or a full one whose entries carry ``rosterSequenceNumber``) is
 applied entry by entry, an entry no newer than the stored one ignored; a full
 roster without sequence numbers changes no entry a delta sequenced; people who
 leave are marked left, never deleted; a roster of an ended call is ignored.
-Cost grows with the change, not with the meeting size: rows are loaded once per
-batch (``CallWork.load_rows``).
+Rows are loaded once per batch, for all its calls in one query (``load_rosters``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 
 from callbot.calls import kinds
-from callbot.calls.callwork import CallWork, state_of
+from callbot.calls.callwork import CallWork, load_batch_rows, state_of
 from callbot.calls.models import Action, Call, Participant
 from callbot.calls.states import ActionStatus, CallKind, CallState
-from callbot.graph.notifications import Roster
+from callbot.graph.notifications import Notification, ResourceKind, Roster
 from callbot.graph.resources import ParticipantResource, normalise_id
 
 logger = logging.getLogger(__name__)
@@ -66,6 +66,24 @@ def _fill(p: Participant, r: ParticipantResource, call: Call) -> None:
         p.is_sharing_screen = any(s.is_sending_screen for s in r.media_streams)
     if r.roster_sequence_number is not None:
         p.roster_sequence = r.roster_sequence_number
+
+
+def load_rosters(
+    work: Mapping[str, CallWork], notifications: Iterable[Notification]
+) -> None:
+    """Load, in one query for the whole batch, the participant rows its roster
+    notifications will need: the ids they name and, for a full roster, everyone
+    present (``apply_roster`` then finds them loaded)."""
+    needs: dict[str, tuple[set[str], bool]] = {}
+    for n in notifications:
+        if n.roster is None or n.kind is not ResourceKind.PARTICIPANTS:
+            continue
+        keys, everyone = needs.get(n.call_key, (set(), False))
+        keys |= {normalise_id(r.id) for r in n.roster.participants if r.id}
+        needs[n.call_key] = (keys, everyone or not n.roster.is_delta)
+    load_batch_rows(
+        [(work[k], keys, everyone) for k, (keys, everyone) in needs.items()]
+    )
 
 
 def apply_roster(item: CallWork, roster: Roster, now: datetime) -> None:

@@ -250,3 +250,34 @@ def test_a_created_online_meeting_is_stored_once(graph: FakeGraph) -> None:
     assert action.result_message == f"Created meeting {meeting.pk}."
     assert meeting.join_meeting_id == "4315550987"
     assert meeting.thread_id.startswith("19:meeting_")
+
+
+@pytest.mark.parametrize(
+    "kind", [K.ANSWER, K.JOIN_MEETING, K.PLACE_GROUP_CALL], ids=str
+)
+def test_delta_rosters_are_asked_for_where_graph_offers_them(
+    graph: FakeGraph, settings: Any, kind: str
+) -> None:
+    parameters = dict(REQUESTS[kind][1])
+    if kind == K.JOIN_MEETING:
+        parameters["meeting_id"] = MeetingFactory().pk
+    perform.perform(queued(kind, parameters).pk)
+    settings.GRAPH_DELTA_ROSTER = False
+    if kind == K.JOIN_MEETING:
+        parameters["meeting_id"] = MeetingFactory().pk
+    perform.perform(queued(kind, parameters).pk)
+
+    options = [r.args["call_options"] for r in graph.requests]
+    assert options[0] is not None
+    assert options[0].is_delta_roster_enabled is True
+    assert options[-1] is None
+
+
+def test_a_peer_to_peer_call_is_answered_with_full_rosters(graph: FakeGraph) -> None:
+    # Its full roster is how a third person's arrival escalates it to a group call.
+    action = queued(K.ANSWER)
+    Call.objects.filter(pk=action.call_id).update(kind="peer_to_peer")
+
+    perform.perform(action.pk)
+
+    assert graph.requests[0].args["call_options"] is None

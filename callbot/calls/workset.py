@@ -1,0 +1,140 @@
+"""A batch's working set of calls: locked and loaded when a batch starts, written
+back when it ends, in a number of statements that does not grow with the batch.
+
+``lock_calls`` locks the calls a batch names in key order (creating rows for ids
+not seen before); ``save_work`` writes every changed participant and call of the
+batch, with one version bump per changed call, in one ``UPDATE … FROM (VALUES …)``
+per table (``bulkwrite``). Used by ``ingest`` only; the decisions about what a
+notification means are in ``rosters``/``callstate``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from callbot.calls import deltas, lifecycle, live
+from callbot.calls.bulkwrite import update_rows
+from callbot.calls.callwork import CallWork, changed_participants
+from callbot.calls.models import Call, Participant, ParticipantChange
+from callbot.calls.states import (
+    SUMMARY_FIELDS,
+    SUMMARY_SOURCES,
+    CallDirection,
+    CallState,
+    parse_call_state,
+)
+from callbot.graph.notifications import Notification, call_keys
+
+
+def lock_calls(
+    notifications: Sequence[Notification], now: datetime
+) -> dict[str, CallWork]:
+    """Lock (``FOR NO KEY UPDATE``) the calls ``notifications`` name, in key order,
+    creating the ones not stored yet; one ``CallWork`` per call, by key."""
+    keys = sorted(call_keys(notifications))
+    locked = (
+        Call.objects.select_for_update(no_key=True)
+        .filter(graph_key__in=keys)
+        .order_by("graph_key")
+    )
+    calls = {c.graph_key: c for c in locked}
+    fresh: set[str] = set()
+    missing = [k for k in keys if k not in calls]
+    if missing:
+        first = {n.call_key: n for n in reversed(notifications)}
+        Call.objects.bulk_create(
+            [_new_call(first[k], now) for k in missing], ignore_conflicts=True
+        )
+        created = (
+            Call.objects.select_for_update(no_key=True)
+            .filter(graph_key__in=missing)
+            .order_by("graph_key")
+        )
+        for c in created:
+            calls[c.graph_key] = c
+            # Another request may have created it first; only ours start at version 0.
+            if c.version == 0 and c.event_count == 0:
+                fresh.add(c.graph_key)
+    work = {
+        k: CallWork(
+            call=c, fresh=k in fresh, base_version=c.version, state_seen=k not in fresh
+        )
+        for k, c in calls.items()
+    }
+    for key in fresh:
+        # A new call's first delta announces it whole, starting from its initial state.
+        item = work[key]
+        item.call_changes.update(state=item.call.state, direction=item.call.direction)
+        item.mutations += 1
+    return work
+
+
+def _new_call(first: Notification, now: datetime) -> Call:
+    state = CallState.ESTABLISHING
+    direction = CallDirection.UNKNOWN
+    if first.call is not None:
+        if first.change_type == "deleted":
+            state = CallState.TERMINATED
+        else:
+            state = parse_call_state(first.call.state) or state
+        if first.call.direction in CallDirection.values:
+            direction = CallDirection(first.call.direction)
+    call = Call(
+        graph_id=first.call_id,
+        graph_key=first.call_key,
+        state=state,
+        direction=direction,
+        terminated_at=now if state == CallState.TERMINATED else None,
+    )
+    call.refresh_summary()  # bulk_create does not call save()
+    return call
+
+
+def save_work(items: Iterable[CallWork], now: datetime) -> list[live.CallDelta]:
+    """Write what the batch changed and return the deltas of the changed calls.
+
+    In order: new participant rows (one insert), changed participant rows (one
+    update), finished actions, the calls (one update: every call's
+    ``last_notification_at``, and for a changed call its fields and its version,
+    bumped once), then the participant changes (one insert, after the rows whose
+    new ids they refer to). The calls' rows are locked by ``lock_calls``, and
+    participant rows are written only under their call's lock.
+    """
+    items = list(items)
+    everyone = [p for i in items for p in [*i.participants.values(), *i.left.values()]]
+    changed, participant_fields = changed_participants(items, now)
+    new = [p for p in everyone if p.pk is None]
+    if new:
+        Participant.objects.bulk_create(new)
+    update_rows(Participant, changed, participant_fields)
+    fields = {"last_notification_at", "updated_at"}
+    changes: list[live.CallDelta] = []
+    for item in items:
+        for action in item.actions:
+            action.save(update_fields=lifecycle.FINISH_FIELDS)
+        call = item.call
+        call.last_notification_at = now
+        call.updated_at = now
+        fields |= item.dirty
+        if item.changed:
+            fields.add("version")
+            changes.append(
+                deltas.bump(
+                    call,
+                    save=False,
+                    call_changes=item.call_changes,
+                    participants=item.participants.values(),
+                    left=item.left.values(),
+                    actions=item.actions,
+                )
+            )
+    if SUMMARY_SOURCES & fields:
+        fields.update(SUMMARY_FIELDS)
+    for item in items:
+        item.call.refresh_summary()
+    update_rows(Call, [item.call for item in items], sorted(fields))
+    log = [change for item in items for change in item.changes]
+    if log:
+        ParticipantChange.objects.bulk_create(log)
+    return changes
