@@ -11,6 +11,7 @@ from callbot.calls import views as calls_views
 urlpatterns = [
     path("api/calling/callback", calls_views.callback, name="graph-callback"),
     path("healthz", calls_views.healthz, name="healthz"),
+    path("api/", include("callbot.api.urls")),
     path("admin/", admin.site.urls),
     path(
         "accounts/login/",
