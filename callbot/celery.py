@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import InterfaceError, OperationalError, close_old_connections
 
@@ -33,7 +33,15 @@ DATABASE_RETRY_MAX_SECONDS = 30
 DATABASE_RETRIES = 20
 
 
-class CallbotTask(DjangoTask[Any, Any]):
+if TYPE_CHECKING:
+    _TaskBase = DjangoTask[Any, Any]
+else:
+    # Celery's classes are generic only in their stubs (celery-types); some
+    # builds of celery cannot be subscripted at run time.
+    _TaskBase = DjangoTask
+
+
+class CallbotTask(_TaskBase):
     """Every task of the app: retried when the database is unreachable.
 
     ``OperationalError``/``InterfaceError`` mean the connection or the server is
