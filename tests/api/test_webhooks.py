@@ -29,6 +29,7 @@ from callbot.api.models import (
 from callbot.api.tasks import deliver_webhook, send_due_webhooks
 from callbot.calls import alerts, lifecycle
 from callbot.calls.signals import CallActivity, call_activity
+from callbot.celery import app as celery_app
 from tests.factories import ActionFactory, CallFactory
 
 PORT = 18531
@@ -78,7 +79,20 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def endpoint(db: Any, settings: Any, receiver: Receiver) -> WebhookEndpoint:
+def eager_tasks(settings: Any) -> Iterator[None]:
+    """Tasks run in the test's process, as on the embedded default, even when
+    REDIS_URL is set (the Celery app reads its settings once)."""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    before = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = before
+
+
+@pytest.fixture
+def endpoint(
+    db: Any, settings: Any, receiver: Receiver, eager_tasks: None
+) -> WebhookEndpoint:
     settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
     return WebhookEndpoint.objects.create(
         url=receiver.url, events=[e.value for e in WebhookEvent]
