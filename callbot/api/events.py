@@ -1,11 +1,15 @@
 """Which domain announcements become webhook events, and their ``data``.
 
-* ``call.started``: ingest's first notification of a call (``call_activity``
-  with ``created``), incoming or placed;
+* ``call.started``: an incoming call's first notification (``call_activity``
+  with ``created``) or, for a call the bot placed or a meeting it joined, the
+  call becoming established, whichever comes first;
 * ``call.ended``: the call became terminated (``call_activity`` ``terminated``);
 * ``action.completed`` / ``action.failed``: ``lifecycle.finish`` committed an
   action's final outcome (``action_finished``);
 * ``alert.raised``: a new alert row (not a repeat of an open one).
+
+Each has a subject (``call.started:<call id>``...): an endpoint hears of a call's
+start once, though a ringing call's notification may be redelivered.
 
 Receivers run after commit in the process that committed (the webhook's request,
 a worker): they only store deliveries and enqueue them, and never raise.
@@ -24,6 +28,7 @@ from callbot.api.serializers import ActionSerializer, AlertSerializer, CallSeria
 from callbot.api.webhooks import queue_event
 from callbot.calls.models import Action, Alert, Call
 from callbot.calls.signals import CallActivity, action_finished, call_activity
+from callbot.calls.states import CallState
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +37,12 @@ def _anyone_listening() -> bool:
     return WebhookEndpoint.objects.filter(enabled=True).exists()
 
 
+def _established(item: CallActivity) -> bool:
+    return item.state_changed and item.state == CallState.ESTABLISHED
+
+
 def on_call_activity(sender: Any, activity: list[CallActivity], **kwargs: Any) -> None:
-    wanted = [a for a in activity if a.created or a.terminated]
+    wanted = [a for a in activity if a.created or a.terminated or _established(a)]
     if not wanted or not _anyone_listening():
         return
     calls = Call.objects.in_bulk([a.call_id for a in wanted])
@@ -41,11 +50,13 @@ def on_call_activity(sender: Any, activity: list[CallActivity], **kwargs: Any) -
         call = calls.get(item.call_id)
         if call is None:
             continue
-        data = CallSerializer(call).data
-        if item.created:
-            queue_event(WebhookEvent.CALL_STARTED, dict(data))
+        data = dict(CallSerializer(call).data)
+        if item.created or _established(item):
+            queue_event(
+                WebhookEvent.CALL_STARTED, data, subject=f"call.started:{call.pk}"
+            )
         if item.terminated:
-            queue_event(WebhookEvent.CALL_ENDED, dict(data))
+            queue_event(WebhookEvent.CALL_ENDED, data, subject=f"call.ended:{call.pk}")
 
 
 def on_action_finished(sender: Any, action_id: int, status: str, **kwargs: Any) -> None:
@@ -59,7 +70,9 @@ def on_action_finished(sender: Any, action_id: int, status: str, **kwargs: Any) 
         if status == "completed"
         else WebhookEvent.ACTION_FAILED
     )
-    queue_event(event, dict(ActionSerializer(action).data))
+    queue_event(
+        event, dict(ActionSerializer(action).data), subject=f"action:{action.pk}"
+    )
 
 
 def on_alert_saved(sender: Any, instance: Alert, created: bool, **kwargs: Any) -> None:
@@ -70,7 +83,11 @@ def on_alert_saved(sender: Any, instance: Alert, created: bool, **kwargs: Any) -
     def send() -> None:
         alert = Alert.objects.filter(pk=alert_id).first()
         if alert is not None and _anyone_listening():
-            queue_event(WebhookEvent.ALERT_RAISED, dict(AlertSerializer(alert).data))
+            queue_event(
+                WebhookEvent.ALERT_RAISED,
+                dict(AlertSerializer(alert).data),
+                subject=f"alert:{alert.pk}",
+            )
 
     # The alert is raised inside its caller's transaction: send once it commits.
     transaction.on_commit(send, robust=True)

@@ -100,6 +100,9 @@ class WebhookDelivery(models.Model):
     # ``webhook-id``: the same on every attempt, so receivers can deduplicate.
     message_id = models.CharField(max_length=64, unique=True, editable=False)
     event = models.CharField(max_length=32, choices=WebhookEvent.choices)
+    # What the event is about ("call.started:42"): each endpoint hears of it once,
+    # however many times the domain announces it (a redelivered notification).
+    subject = models.CharField(max_length=100, blank=True)
     body = models.TextField()
     status = models.CharField(
         max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
@@ -115,6 +118,13 @@ class WebhookDelivery(models.Model):
         indexes = [
             models.Index(
                 fields=["status", "next_attempt_at"], name="webhook_delivery_due"
+            )
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["endpoint", "subject"],
+                condition=~models.Q(subject=""),
+                name="webhook_delivery_once",
             )
         ]
 

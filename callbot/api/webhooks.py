@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -121,9 +121,14 @@ def backoff(attempts: int) -> float:
 # --- queueing -----------------------------------------------------------------------
 
 
-def queue_event(event: str, data: dict[str, Any]) -> list[WebhookDelivery]:
+def queue_event(
+    event: str, data: dict[str, Any], *, subject: str = ""
+) -> list[WebhookDelivery]:
     """Store one delivery per enabled endpoint wanting ``event`` and send each
-    after commit. The body is fixed here: every attempt sends the same bytes."""
+    after commit. The body is fixed here: every attempt sends the same bytes.
+
+    With a ``subject`` (``"call.started:42"``) an endpoint that already has a
+    delivery for it gets no second one (the unique constraint decides races)."""
     endpoints = [
         e for e in WebhookEndpoint.objects.filter(enabled=True) if e.wants(event)
     ]
@@ -139,9 +144,17 @@ def queue_event(event: str, data: dict[str, Any]) -> list[WebhookDelivery]:
     with transaction.atomic():
         for endpoint in endpoints:
             delivery = WebhookDelivery(
-                endpoint=endpoint, event=event, body=body, next_attempt_at=now
+                endpoint=endpoint,
+                event=event,
+                subject=subject[:100],
+                body=body,
+                next_attempt_at=now,
             )
-            delivery.save()
+            try:
+                with transaction.atomic():
+                    delivery.save()
+            except IntegrityError:
+                continue  # this endpoint has heard of it already
             enqueue.send_on_commit(DELIVER_WEBHOOK, delivery.pk)
             created.append(delivery)
     return created

@@ -245,6 +245,14 @@ def test_the_docs_page_lists_every_endpoint_under_the_csp_with_no_script(
     assert "unsafe-inline" not in policy
 
 
+def test_the_browsable_api_serves_a_signed_in_browser() -> None:
+    client = Client()
+    client.force_login(make_actor("carol"))
+    response = client.get("/api/v1/calls/", HTTP_ACCEPT="text/html")
+    assert response.status_code == 200
+    assert b"rest_framework/js/" in response.content
+
+
 def test_the_schema_is_served(client: Client) -> None:
     response = client.get("/api/schema/?format=json")
     assert response.status_code == 200

@@ -241,6 +241,40 @@ def test_calls_starting_and_ending_are_sent_to_endpoints_that_want_them(
     assert json.loads(delivery.body)["data"]["graph_id"] == call.graph_id
 
 
+def activity_of(call: Any, **changes: Any) -> CallActivity:
+    fields: dict[str, Any] = {
+        "call_id": call.pk,
+        "graph_id": call.graph_id,
+        "created": False,
+        "direction": call.direction,
+        "kind": call.kind,
+        "state": call.state,
+        "state_changed": False,
+    }
+    return CallActivity(**{**fields, **changes})
+
+
+def test_a_call_is_announced_as_started_once(endpoint: WebhookEndpoint) -> None:
+    incoming = CallFactory(state="incoming")
+    # Its first notification, then a redelivery while it still rings undecided.
+    call_activity.send(
+        sender=type(incoming), activity=[activity_of(incoming, created=True)]
+    )
+    call_activity.send(
+        sender=type(incoming), activity=[activity_of(incoming, created=True)]
+    )
+    # A call the bot placed: started when it is established.
+    placed = CallFactory(state="established", direction="outgoing")
+    call_activity.send(
+        sender=type(placed),
+        activity=[activity_of(placed, state="established", state_changed=True)],
+    )
+    started = WebhookDelivery.objects.filter(event="call.started")
+    assert sorted(json.loads(d.body)["data"]["id"] for d in started) == sorted(
+        [incoming.pk, placed.pk]
+    )
+
+
 def test_an_action_finishing_is_sent_once_it_commits(
     endpoint: WebhookEndpoint,
     receiver: Receiver,
