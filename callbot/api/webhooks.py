@@ -176,13 +176,44 @@ class Outcome:
 
 
 def _post(target: Target, headers: dict[str, str], body: bytes) -> Outcome:
+    """POST to the target's checked addresses in turn until one takes the
+    connection; the first answer (or the last failure) is the outcome."""
     started = time.monotonic()
+    default_port = 443 if target.scheme == "https" else 80
+    host = target.host if ":" not in target.host else f"[{target.host}]"
+    headers["Host"] = host if target.port == default_port else f"{host}:{target.port}"
+    error = ""
+    for address in target.addresses:
+        try:
+            with _pool(target, address) as pool:
+                response = pool.urlopen(
+                    "POST",
+                    target.path,
+                    body=body,
+                    headers=headers,
+                    redirect=False,
+                    preload_content=False,
+                )
+                excerpt = response.read(500, decode_content=False)
+                response.release_conn()
+        except urllib3.exceptions.NewConnectionError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            continue  # the next address may listen
+        except urllib3.exceptions.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            break
+        elapsed = int((time.monotonic() - started) * 1000)
+        text = excerpt.decode("utf-8", "replace")[:500]
+        return Outcome(response.status, "", text, elapsed)
+    elapsed = int((time.monotonic() - started) * 1000)
+    return Outcome(None, error[:500], "", elapsed)
+
+
+def _pool(target: Target, address: str) -> urllib3.HTTPConnectionPool:
+    """A pool to one checked address; TLS verifies the URL's host name."""
     timeout = urllib3.Timeout(total=settings.WEBHOOK_TIMEOUT_SECONDS)
-    pool: urllib3.HTTPConnectionPool
-    # Connect to the address checked, not to whatever the name resolves to now.
-    address = target.addresses[0]
     if target.scheme == "https":
-        pool = urllib3.HTTPSConnectionPool(
+        return urllib3.HTTPSConnectionPool(
             address,
             target.port,
             server_hostname=target.host,
@@ -191,31 +222,8 @@ def _post(target: Target, headers: dict[str, str], body: bytes) -> Outcome:
             timeout=timeout,
             retries=False,
         )
-    else:
-        pool = urllib3.HTTPConnectionPool(
-            address, target.port, timeout=timeout, retries=False
-        )
-    default_port = 443 if target.scheme == "https" else 80
-    host = target.host if ":" not in target.host else f"[{target.host}]"
-    headers["Host"] = host if target.port == default_port else f"{host}:{target.port}"
-    try:
-        with pool:
-            response = pool.urlopen(
-                "POST",
-                target.path,
-                body=body,
-                headers=headers,
-                redirect=False,
-                preload_content=False,
-            )
-            excerpt = response.read(500, decode_content=False)
-            response.release_conn()
-    except urllib3.exceptions.HTTPError as exc:
-        elapsed = int((time.monotonic() - started) * 1000)
-        return Outcome(None, f"{type(exc).__name__}: {exc}"[:500], "", elapsed)
-    elapsed = int((time.monotonic() - started) * 1000)
-    return Outcome(
-        response.status, "", excerpt.decode("utf-8", "replace")[:500], elapsed
+    return urllib3.HTTPConnectionPool(
+        address, target.port, timeout=timeout, retries=False
     )
 
 

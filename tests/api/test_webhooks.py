@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import ssl
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -16,6 +17,7 @@ from typing import Any
 from django.utils import timezone
 
 import pytest
+import trustme
 
 from callbot.api import webhooks
 from callbot.api.admin import WebhookEndpointForm
@@ -322,3 +324,39 @@ def test_disabled_endpoints_and_unwanted_events_get_nothing(
     endpoint.enabled = False
     endpoint.save()
     assert webhooks.queue_event("call.started", {}) == []
+
+
+def test_a_name_is_tried_at_each_checked_address_until_one_listens(
+    endpoint: WebhookEndpoint, receiver: Receiver
+) -> None:
+    # "localhost" may resolve to ::1 first; the receiver listens on 127.0.0.1 only.
+    endpoint.url = f"http://localhost:{PORT}/hook"
+    endpoint.save()
+    (delivery,) = webhooks.queue_event("call.started", {"id": 9})
+    deliver_webhook(delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.DELIVERED
+    assert receiver.requests[0][0]["host"] == f"localhost:{PORT}"
+
+
+def test_https_targets_must_present_a_certificate_the_system_trusts(
+    endpoint: WebhookEndpoint, tmp_path: Any
+) -> None:
+    ca = trustme.CA()
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("localhost", "127.0.0.1").configure_cert(server_context)
+    tls = ThreadingHTTPServer(("127.0.0.1", PORT + 1), BaseHTTPRequestHandler)
+    tls.socket = server_context.wrap_socket(tls.socket, server_side=True)
+    thread = threading.Thread(target=tls.serve_forever, daemon=True)
+    thread.start()
+    try:
+        endpoint.url = f"https://127.0.0.1:{PORT + 1}/hook"
+        endpoint.save()
+        (delivery,) = webhooks.queue_event("call.started", {"id": 10})
+        deliver_webhook(delivery.pk)
+    finally:
+        tls.shutdown()
+        tls.server_close()
+    attempt = WebhookAttempt.objects.get(delivery=delivery)
+    assert attempt.status_code is None
+    assert "CERTIFICATE_VERIFY_FAILED" in attempt.error
