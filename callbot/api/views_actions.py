@@ -19,6 +19,7 @@ from rest_framework.generics import GenericAPIView, ListAPIView, RetrieveAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from callbot.api.errors import ApiError
 from callbot.api.permissions import CanAct, ReadCanViewWriteCanAct
 from callbot.api.serializers import (
     ActionRequestSerializer,
@@ -61,10 +62,12 @@ class ActionList(ListAPIView[Action]):
         query = self.request.query_params
         if query.get("call", "").isdecimal():
             rows = rows.filter(call_id=int(query["call"][:18]))
-        if query.get("status"):
-            rows = rows.filter(status=query["status"])
-        if query.get("kind"):
-            rows = rows.filter(kind=query["kind"])
+        for name, known in (("status", ActionStatus), ("kind", Action.Kind)):
+            value = query.get(name, "")
+            if value and value not in known.values:
+                raise ApiError("invalid", f"{name}: no such value {value[:40]!r}.")
+            if value:
+                rows = rows.filter(**{name: value})
         return rows
 
     @extend_schema(

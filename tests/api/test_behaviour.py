@@ -268,3 +268,51 @@ def test_the_schema_generates_and_validates_without_warnings(tmp_path: Any) -> N
         str(tmp_path / "schema.yaml"),
     )
     assert "/api/v1/meetings/join/" in (tmp_path / "schema.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/actions/?status=queued%00",
+        "/api/v1/actions/?kind=%00",
+        "/api/v1/calls/?q=abc%00",
+        "/api/v1/audit/?actor=%00",
+        "/api/v1/calls/{call}/timeline/?after=%00",
+        "/api/v1/calls/?min_duration=9223372036854775808",
+        "/api/v1/calls/?max_duration=99999999999999999999",
+        "/api/v1/audit/?call=9223372036854775808",
+        "/api/v1/audit/export.jsonl?call=9223372036854775808",
+        "/api/v1/actions/?call=999999999999999999",
+    ],
+)
+def test_bad_query_values_are_refused_not_a_server_error(
+    url: str, enqueued: Any
+) -> None:
+    ada = token_client(make_actor("ada"))
+    call = CallFactory()
+    response = ada.get(url.format(call=call.pk))
+    assert response.status_code in (200, 400), response.content
+    if response.streaming:
+        b"".join(response.streaming_content)  # a file fails as it is written
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"uri": "https://example.com/a.wav\u0000", "name": "x"},
+        {"uri": "https://example.com/a.wav", "name": "a\u0000b"},
+        {"uri": {"\u0000": 1}},
+    ],
+)
+def test_nul_characters_in_action_params_are_refused_not_a_server_error(
+    params: dict[str, Any], enqueued: Any
+) -> None:
+    # Stored as JSON: PostgreSQL refuses a NUL character in a jsonb string.
+    ada = token_client(make_actor("ada"))
+    call = CallFactory()
+    response = ada.post(
+        "/api/v1/actions/",
+        {"kind": "play_prompt", "call": call.pk, "params": params},
+        content_type="application/json",
+    )
+    assert response.status_code < 500, response.content
