@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.cache import caches
 from django.test import Client
 
@@ -45,8 +46,6 @@ def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[Any, ...]
 def make_actor(name: str) -> Any:
     role = ROLES.get(name)
     if role is None:
-        from django.contrib.auth.models import User
-
         return User.objects.create_user(name, password=f"{name}-pw-12345")
     return upsert_user(name, role, password=f"{name}-pw-12345")[0]
 
