@@ -94,11 +94,14 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "axes",
     "csp",
+    "rest_framework",
+    "drf_spectacular",
     "callbot.calls",
     "callbot.ivr",
     "callbot.simulator",
     "callbot.runtime",
     "dashboard",
+    "callbot.api",
 ]
 
 MIDDLEWARE = [
@@ -544,6 +547,83 @@ AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_LOCKOUT_CALLABLE = "dashboard.signin.locked_out_response"
+
+# --- REST API (docs/api.md) ------------------------------------------------------------
+# Requests a token (or a signed-in browser) may make, per minute, across every endpoint;
+# over it the API answers 429 with Retry-After. Counted in API_THROTTLE_CACHE: Redis
+# when REDIS_URL is set (shared by every web process), else this process's memory.
+API_RATE_PER_MINUTE = env_int("API_RATE_PER_MINUTE", 120)
+API_ANON_RATE_PER_MINUTE = env_int("API_ANON_RATE_PER_MINUTE", 30)
+if min(API_RATE_PER_MINUTE, API_ANON_RATE_PER_MINUTE) < 1:
+    raise ImproperlyConfigured(
+        "API_RATE_PER_MINUTE and API_ANON_RATE_PER_MINUTE must be at least 1"
+    )
+API_THROTTLE_CACHE = "api-throttle"
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    API_THROTTLE_CACHE: (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "callbot-api",
+        }
+        if REDIS_URL
+        else {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "callbot-api-throttle",
+        }
+    ),
+}
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "callbot.api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["callbot.api.permissions.CanView"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["callbot.api.throttling.TokenRateThrottle"],
+    "DEFAULT_PAGINATION_CLASS": "callbot.api.pagination.NewestFirstCursorPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "callbot.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Callbot API",
+    "DESCRIPTION": (
+        "Calls, actions, meetings, recordings, the audit trail and alerts of a "
+        "Callbot installation. Authenticate with `Authorization: Token <key>` "
+        "(`manage.py api_token <user>`) or a signed-in browser session."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Outbound webhooks (docs/api.md) ------------------------------------------------------
+# Targets resolving to private, loopback, link-local or otherwise non-public addresses
+# are refused unless this is on (a lab, the emulator's tests).
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", False)
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5)
+# A failed delivery is tried again after BACKOFF, 2x, 4x ... seconds (at most a day
+# apart), WEBHOOK_MAX_ATTEMPTS attempts in all.
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
+WEBHOOK_BACKOFF_SECONDS = env_int("WEBHOOK_BACKOFF_SECONDS", 30)
+if min(WEBHOOK_TIMEOUT_SECONDS, WEBHOOK_MAX_ATTEMPTS, WEBHOOK_BACKOFF_SECONDS) < 1:
+    raise ImproperlyConfigured(
+        "WEBHOOK_TIMEOUT_SECONDS, WEBHOOK_MAX_ATTEMPTS and WEBHOOK_BACKOFF_SECONDS "
+        "must be at least 1"
+    )
+# Deliveries whose retry is due are sent by this sweep too (a countdown is ignored
+# when tasks run eagerly, and a lost message must not lose a delivery).
+CELERY_BEAT_SCHEDULE["send-due-webhooks"] = {
+    "task": "callbot.api.send_due_webhooks",
+    "schedule": 30.0,
+}
 
 # --- Content-Security-Policy (django-csp) ---------------------------------------------
 # Pages load only their own files: no inline script, style or event handler (the

@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/calling/callback", calls_views.callback, name="graph-callback"),
     path("healthz", calls_views.healthz, name="healthz"),
     path("metrics", exposition.metrics, name="metrics"),
+    path("api/", include("callbot.api.urls")),
     path("admin/", admin.site.urls),
     path("accounts/login/", microsoft.SignInView.as_view(), name="login"),
     path("accounts/microsoft/", microsoft.start, name="microsoft-signin"),

@@ -43,7 +43,10 @@ class AuditFilterForm(forms.Form):
     actor = forms.CharField(required=False, max_length=150)
     action = forms.ChoiceField(required=False)
     outcome = forms.ChoiceField(required=False)
-    call = forms.IntegerField(required=False, min_value=1, label="Call id")
+    # An id beyond a database integer would fail the query, not find nothing.
+    call = forms.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, label="Call id"
+    )
     since = forms.DateField(
         required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From"
     )

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from callbot.calls import alerts, audit, deltas, kinds, live
 from callbot.calls.models import Action, Call
+from callbot.calls.signals import action_finished
 from callbot.calls.states import (
     FINAL_ACTION_STATUSES,
     ActionStatus,
@@ -67,7 +68,8 @@ def finish(
 
     The caller holds the action's row lock and saves ``FINISH_FIELDS`` in the
     same transaction, in which the outcome is audited (``audit.record_outcome``,
-    linked to the request; the chain's lock is taken last). A final
+    linked to the request; the chain's lock is taken last); ``action_finished``
+    is sent after commit. A final
     action has a ``completed_at``, a ``sent_at`` (Graph had it, or it never will),
     no lease, and the result Graph gave; an operation id is kept once known.
     Raises ``ValueError`` for a status that is not final (``record_sent`` moves
@@ -94,6 +96,15 @@ def finish(
     )
     if status == ActionStatus.FAILED:
         _alert_failure(action)
+    finished = {
+        "action_id": action.pk,
+        "kind": action.kind,
+        "status": status,
+        "call_id": action.call_id,
+    }
+    transaction.on_commit(
+        lambda: action_finished.send_robust(sender=Action, **finished), robust=True
+    )
     return True
 
 

@@ -1,7 +1,8 @@
 """What happened to calls, announced after commit for the bot's behaviour to react.
 
 Ingest sends ``call_activity`` once per applied batch, after the transaction commits,
-so receivers see committed rows. Receivers must be cheap (enqueue a Celery task and
+so receivers see committed rows; ``lifecycle.finish`` sends ``action_finished`` the
+same way. Receivers must be cheap (enqueue a Celery task and
 return): they run inside the webhook's request. This module imports nothing of the
 receivers; ``callbot.ivr`` connects itself in its ``AppConfig.ready``.
 """
@@ -14,6 +15,10 @@ from django.dispatch import Signal
 
 # Sent with ``activity: list[CallActivity]``.
 call_activity = Signal()
+
+# Sent once an action's final outcome has committed (``lifecycle.finish``), with
+# ``action_id``, ``kind``, ``status`` ("completed"/"failed") and ``call_id``.
+action_finished = Signal()
 
 
 @dataclass(frozen=True)

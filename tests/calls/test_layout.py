@@ -21,6 +21,7 @@ WIRING = (
     "callbot.asgi",
     "callbot.urls",
     "dashboard",
+    "callbot.api",
 )
 
 
