@@ -132,11 +132,12 @@ class Watcher:
                 if kind == "calls.delta":
                     self.arrivals.setdefault(message["call"]["id"], []).append(now)
                 elif kind == "board.snapshot":
-                    # Snapshots come in parts; ready once the last is in.
+                    # Snapshots come in parts; ready once the last is in
+                    # (``more`` false).
                     if message.get("part", 1) == 1:
                         self.calls_seen = 0
                     self.calls_seen += len(message["calls"])
-                    if message.get("part", 1) == message.get("parts", 1):
+                    if not message.get("more", False):
                         self.ready.set()
 
 
@@ -304,7 +305,7 @@ async def board_ids(url: str, cookie: str, origin: str) -> dict[str, int]:
             message = json.loads(raw)
             if message.get("type") == "board.snapshot":
                 ids.update((row["subject"], row["id"]) for row in message["calls"])
-                if message.get("part", 1) == message.get("parts", 1):
+                if not message.get("more", False):
                     return ids
     raise SystemExit("no board snapshot")
 

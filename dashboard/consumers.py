@@ -37,14 +37,15 @@ a kind Callbot knows that the page never offers).
 
 from __future__ import annotations
 
-import json
 import logging
 import math
+from collections.abc import Iterator
 from importlib import import_module
 from typing import Any
 
 from django.conf import settings
 
+import orjson
 from channels.auth import get_user
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -117,14 +118,25 @@ def _perform(
     return [action_shape(a) for a in actions]
 
 
+def encode(content: Any) -> str:
+    """A message's JSON text: orjson, several times faster than ``json`` on the
+    hot path (every delta to every socket), and UTF-8 where ``json`` escapes, so
+    never longer than the ``json`` the snapshot parts are measured with."""
+    return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def _encoded(parts: list[dict[str, Any]]) -> list[str]:
-    return [json.dumps(part) for part in parts]
+    return [encode(part) for part in parts]
 
 
-def _board_parts(snapshot_id: str, user: UserLike) -> list[str]:
-    return _encoded(
-        snapshots.board_snapshot_parts(snapshot_id, extra=board_extra(user))
-    )
+def _board_stream(snapshot_id: str, user: UserLike) -> Iterator[dict[str, Any]]:
+    return snapshots.board_snapshot_stream(snapshot_id, extra=board_extra(user))
+
+
+def _next_part(parts: Iterator[dict[str, Any]]) -> str | None:
+    """The next part's text, read from the database in this (sync) thread."""
+    part = next(parts, None)
+    return None if part is None else encode(part)
 
 
 def _call_parts(call_id: int, snapshot_id: str, watchers: list[str]) -> list[str]:
@@ -208,6 +220,10 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
             await self.channel_layer.group_discard(
                 call_group(call_id), self.channel_name
             )
+
+    @classmethod
+    async def encode_json(cls, content: dict[str, Any]) -> str:
+        return encode(content)
 
     async def _close(self, code: int, reason: str | None = None) -> None:
         # Frames already queued behind this one are ignored from here on.
@@ -359,11 +375,14 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
         return str(self.snapshot_count)
 
     async def _send_board(self) -> None:
-        parts = await database_sync_to_async(_board_parts)(
+        """Stream the board: each part leaves once read, so the page paints its
+        first rows while the rest are read."""
+        parts = await database_sync_to_async(_board_stream)(
             self._next_snapshot_id(), self.user
         )
-        for text in parts:
-            if self.closing:
+        while not self.closing:
+            text = await database_sync_to_async(_next_part)(parts)
+            if text is None or self.closing:
                 return
             await self.send(text_data=text)
 

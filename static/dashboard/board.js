@@ -266,9 +266,24 @@ function retire(entry) {
 const parts = new SnapshotParts(["calls"]);
 let held = [];
 
+let reasons = {}; // the snapshot's unavailable sentences, by the key rows carry
+
 function onSnapshotPart(message) {
+  if ((message.part ?? 1) === 1) reasons = message.unavailable || {};
+  for (const row of message.calls || []) {
+    if (typeof row.unavailable === "string") row.unavailable = reasons[row.unavailable] || {};
+  }
   const whole = parts.add(message);
-  if (!whole) return;
+  if (!whole) {
+    // The board is streamed newest first: show each part's rows as they come, so
+    // the first screen paints before the last call is read. The whole snapshot
+    // still decides, once complete, which calls are gone.
+    if (parts.busy) {
+      for (const row of message.calls || []) upsert(row);
+      flush();
+    }
+    return;
+  }
   onSnapshot(whole);
   const waiting = held;
   held = [];
