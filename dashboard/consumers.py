@@ -10,7 +10,8 @@ protocol"; frame rules and limits in ``protocol.py``):
 * server → client: ``hello`` (who you are, what you may do, ``labels``: each
   action kind's words for the page, and for people who act ``answer_flows`` and
   ``redirect_targets``, what the ringing-call controls offer); ``board.snapshot`` and ``call.snapshot`` in
-  parts (``snapshot``, ``part``, ``parts``: see ``snapshots.py``); ``calls.delta``
+  parts (``snapshot``, ``part``, ``more``, and ``parts`` on the last: see
+  ``snapshots.py`` and ``docs/live-protocol.md``; the board's is streamed); ``calls.delta``
   and ``call.delta`` as ``calls/live.py`` publishes them, each carrying versions;
   ``calls.notice`` to board watchers (the bot dropped from a call);
   ``action.accepted`` / ``action.refused``; ``pong``; ``call.presence``,

@@ -315,16 +315,25 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-// Run ``fn`` once per animation frame however often it is asked for: many deltas
-// in one frame cost one DOM pass.
+// Run ``fn`` at most once per animation frame however often it is asked for: many
+// deltas in one frame cost one DOM pass. A page that has not rendered within the
+// last frame runs it at once (after the message being handled), instead of waiting
+// up to a frame for the next one: a lone delta reaches the DOM in a millisecond,
+// and a burst still costs one pass a frame.
+const FRAME_MS = 16;
+
 export function frameBatcher(fn) {
   let scheduled = false;
+  let last = -Infinity;
+  const run = () => {
+    scheduled = false;
+    last = performance.now();
+    fn();
+  };
   return () => {
     if (scheduled) return;
     scheduled = true;
-    requestAnimationFrame(() => {
-      scheduled = false;
-      fn();
-    });
+    if (performance.now() - last >= FRAME_MS) queueMicrotask(run);
+    else requestAnimationFrame(run);
   };
 }
