@@ -172,9 +172,8 @@ function render() {
     previous = entry.tr;
   }
   dirty.clear();
-  above.body.hidden = first === 0;
+  // Never hidden: the upper spacer's position is where the list starts.
   above.td.style.height = `${first * rowHeight}px`;
-  below.body.hidden = last >= shown.length;
   below.td.style.height = `${(shown.length - last) * rowHeight}px`;
   if (created && inDom.size) {
     // Rows differ (a dropped reason, a twin's line, phone cards): the next window
