@@ -130,14 +130,18 @@ def _encoded(parts: list[dict[str, Any]]) -> list[str]:
     return [encode(part) for part in parts]
 
 
-def _board_stream(snapshot_id: str, user: UserLike) -> Iterator[dict[str, Any]]:
-    return snapshots.board_snapshot_stream(snapshot_id, extra=board_extra(user))
-
-
 def _next_part(parts: Iterator[dict[str, Any]]) -> str | None:
     """The next part's text, read from the database in this (sync) thread."""
     part = next(parts, None)
     return None if part is None else encode(part)
+
+
+def _board_start(
+    snapshot_id: str, user: UserLike
+) -> tuple[Iterator[dict[str, Any]], str | None]:
+    """The board's stream and its first part's text, in one trip to the sync thread."""
+    parts = snapshots.board_snapshot_stream(snapshot_id, extra=board_extra(user))
+    return parts, _next_part(parts)
 
 
 def _call_parts(call_id: int, snapshot_id: str, watchers: list[str]) -> list[str]:
@@ -378,14 +382,12 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
     async def _send_board(self) -> None:
         """Stream the board: each part leaves once read, so the page paints its
         first rows while the rest are read."""
-        parts = await database_sync_to_async(_board_stream)(
+        parts, text = await database_sync_to_async(_board_start)(
             self._next_snapshot_id(), self.user
         )
-        while not self.closing:
-            text = await database_sync_to_async(_next_part)(parts)
-            if text is None or self.closing:
-                return
+        while text is not None and not self.closing:
             await self.send(text_data=text)
+            text = await database_sync_to_async(_next_part)(parts)
 
     async def _send_call(self, call_id: int) -> None:
         parts = await database_sync_to_async(_call_parts)(
