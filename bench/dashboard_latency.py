@@ -223,9 +223,15 @@ async def open_browser(base: str, cookie: str) -> Any:
     page = await context.new_page()
     await page.goto(f"{base}/")
     await page.wait_for_selector("body[data-live=connected]")
-    await page.wait_for_function(
-        "document.querySelectorAll('#board-rows tr').length > 0"
-    )
+    # Polled: wait_for_function evaluates a string, which the page's
+    # Content-Security-Policy may refuse.
+    deadline = time.monotonic() + 60
+    while not await page.evaluate(
+        "() => document.querySelectorAll('#board-rows tr').length > 0"
+    ):
+        if time.monotonic() > deadline:
+            raise SystemExit("the board never showed a row")
+        await asyncio.sleep(0.05)
     await page.evaluate(DOM_PROBE)
 
     async def close() -> None:
