@@ -10,7 +10,8 @@ protocol"; frame rules and limits in ``protocol.py``):
 * server → client: ``hello`` (who you are, what you may do, ``labels``: each
   action kind's words for the page, and for people who act ``answer_flows`` and
   ``redirect_targets``, what the ringing-call controls offer); ``board.snapshot`` and ``call.snapshot`` in
-  parts (``snapshot``, ``part``, ``parts``: see ``snapshots.py``); ``calls.delta``
+  parts (``snapshot``, ``part``, ``more``, and ``parts`` on the last: see
+  ``snapshots.py`` and ``docs/live-protocol.md``; the board's is streamed); ``calls.delta``
   and ``call.delta`` as ``calls/live.py`` publishes them, each carrying versions;
   ``calls.notice`` to board watchers (the bot dropped from a call);
   ``action.accepted`` / ``action.refused``; ``pong``; ``call.presence``,
@@ -37,14 +38,15 @@ a kind Callbot knows that the page never offers).
 
 from __future__ import annotations
 
-import json
 import logging
 import math
+from collections.abc import Iterator
 from importlib import import_module
 from typing import Any
 
 from django.conf import settings
 
+import orjson
 from channels.auth import get_user
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -118,14 +120,29 @@ def _perform(
     return [action_shape(a) for a in actions]
 
 
+def encode(content: Any) -> str:
+    """A message's JSON text: orjson, several times faster than ``json`` on the
+    hot path (every delta to every socket), and UTF-8 where ``json`` escapes, so
+    never longer than the ``json`` the snapshot parts are measured with."""
+    return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def _encoded(parts: list[dict[str, Any]]) -> list[str]:
-    return [json.dumps(part) for part in parts]
+    return [encode(part) for part in parts]
 
 
-def _board_parts(snapshot_id: str, user: UserLike) -> list[str]:
-    return _encoded(
-        snapshots.board_snapshot_parts(snapshot_id, extra=board_extra(user))
-    )
+def _next_part(parts: Iterator[dict[str, Any]]) -> str | None:
+    """The next part's text, read from the database in this (sync) thread."""
+    part = next(parts, None)
+    return None if part is None else encode(part)
+
+
+def _board_start(
+    snapshot_id: str, user: UserLike
+) -> tuple[Iterator[dict[str, Any]], str | None]:
+    """The board's stream and its first part's text, in one trip to the sync thread."""
+    parts = snapshots.board_snapshot_stream(snapshot_id, extra=board_extra(user))
+    return parts, _next_part(parts)
 
 
 def _call_parts(call_id: int, snapshot_id: str, watchers: list[str]) -> list[str]:
@@ -213,6 +230,10 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
             await self.channel_layer.group_discard(
                 call_group(call_id), self.channel_name
             )
+
+    @classmethod
+    async def encode_json(cls, content: dict[str, Any]) -> str:
+        return encode(content)
 
     async def _close(self, code: int, reason: str | None = None) -> None:
         # Frames already queued behind this one are ignored from here on.
@@ -364,13 +385,14 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
         return str(self.snapshot_count)
 
     async def _send_board(self) -> None:
-        parts = await database_sync_to_async(_board_parts)(
+        """Stream the board: each part leaves once read, so the page paints its
+        first rows while the rest are read."""
+        parts, text = await database_sync_to_async(_board_start)(
             self._next_snapshot_id(), self.user
         )
-        for text in parts:
-            if self.closing:
-                return
+        while text is not None and not self.closing:
             await self.send(text_data=text)
+            text = await database_sync_to_async(_next_part)(parts)
 
     async def _send_call(self, call_id: int) -> None:
         parts = await database_sync_to_async(_call_parts)(

@@ -5,23 +5,37 @@ read *before* the rows it describes, so a change committed in between shows up i
 the snapshot and again in the next delta (deltas are idempotent upserts), and is
 never lost. Must not write and must not import the consumers.
 
-The socket sends a snapshot in parts (``snapshot_parts``): every part names the
-snapshot and says ``part`` of ``parts``, and none is longer than ``PART_CHARS``
+The socket sends a snapshot in parts (``stream_parts``): every part names the
+snapshot, says its ``part`` number and whether ``more`` follow (the last one also
+says ``parts``, how many there were), and none is longer than ``PART_CHARS``
 whatever the number of calls or people, far below the 1 MiB daphne allows a
 message. The first part carries everything but the long lists; each part carries
-a slice of them, in order. A page applies a snapshot once its last part arrived.
+a slice of them, in order. The board's snapshot is streamed
+(``board_snapshot_stream``): live calls are read ``BOARD_PAGE_CALLS`` at a time
+and each part leaves as soon as it is full, so the page paints its first rows
+before the last are read; its rows name their ``unavailable`` sentences by a key
+into the first part's ``unavailable`` table (a board of 10,000 calls would
+otherwise repeat the same few sentences 10,000 times). A call's snapshot is read
+whole and then cut, and every part of it also says ``parts``. A page applies a
+snapshot once its last part arrived (it may show the rows meanwhile).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypedDict
 
 from django.utils import timezone
 
-from callbot.calls.board import CallSummaryShape, call_summaries, live_calls
+from callbot.calls.board import (
+    CallSummaryShape,
+    call_summaries,
+    live_call_pages,
+    live_calls,
+    unavailable_table,
+)
 from callbot.calls.dropped import recent_notices
 from callbot.calls.live import (
     ParticipantShape,
@@ -44,6 +58,9 @@ PART_CHARS = 128 * 1024
 ROW_CHARS = 16 * 1024
 ROW_TEXT_CHARS = 200
 ROW_LIST_ITEMS = 10
+# Live calls read per query while a board snapshot streams: the first part leaves
+# after one page is read, whatever the number of live calls.
+BOARD_PAGE_CALLS = 200
 
 
 class CallAccessError(Exception):
@@ -140,28 +157,44 @@ def call_snapshot(call_id: int) -> CallSnapshot:
     }
 
 
-def board_snapshot_parts(
+def board_snapshot_stream(
     snapshot_id: str,
     *,
     part_chars: int | None = None,
     extra: dict[str, Any] | None = None,
-) -> list[dict[str, Any]]:
-    """The board snapshot in parts of at most ``part_chars`` (see the module);
-    ``extra`` goes in the first part (the KPIs, the open alerts: small)."""
-    whole = board_snapshot()
+) -> Iterator[dict[str, Any]]:
+    """The board snapshot in parts of at most ``part_chars``, each yielded once full
+    (see the module). The first part carries the recent drops, the ``unavailable``
+    table its rows refer to, and ``extra`` (the KPIs, the open alerts: small)."""
+    now = timezone.now()
+    table = unavailable_table()
+    key_of = {_content(reasons): key for key, reasons in table.items()}
     head = {
-        "type": whole["type"],
+        "type": "board.snapshot",
         "snapshot": snapshot_id,
-        "server_time": whole["server_time"],
-        "notices": whole["notices"],
+        "server_time": iso(now),
+        "notices": recent_notices(now),
+        "unavailable": table,
         **(extra or {}),
     }
-    return snapshot_parts(
-        head,
-        {"calls": list(whole["calls"])},
-        repeat=("type", "snapshot"),
-        part_chars=part_chars,
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for page in live_call_pages(BOARD_PAGE_CALLS):
+            for summary in page:
+                row: dict[str, Any] = dict(summary)
+                # A row whose refusals are not in the table keeps them inline.
+                row["unavailable"] = key_of.get(
+                    _content(summary["unavailable"]), summary["unavailable"]
+                )
+                yield row
+
+    return stream_parts(
+        head, {"calls": rows()}, repeat=("type", "snapshot"), part_chars=part_chars
     )
+
+
+def _content(reasons: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(reasons.items()))
 
 
 def call_snapshot_parts(
@@ -196,30 +229,49 @@ def snapshot_parts(
     repeat: Iterable[str],
     part_chars: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Split a snapshot into parts of at most ``part_chars`` characters of JSON.
+    """``stream_parts`` gathered, every part also saying ``parts``."""
+    parts = list(stream_parts(head, lists, repeat=repeat, part_chars=part_chars))
+    for each in parts:
+        each["parts"] = len(parts)
+    return parts
+
+
+def stream_parts(
+    head: dict[str, Any],
+    lists: Mapping[str, Iterable[Any]],
+    *,
+    repeat: Iterable[str],
+    part_chars: int | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Split a snapshot into parts of at most ``part_chars`` characters of JSON,
+    yielding each once it is full (rows are read from ``lists`` as it goes).
 
     1. The first part is ``head``; later parts carry only its ``repeat`` keys.
     2. Every part has every list (maybe empty); rows fill parts in order, lists in
        the order given, so concatenating the parts' lists gives the whole lists.
-    3. ``part`` (from 1) and ``parts`` are set on each once the count is known.
+    3. Each part says ``part`` (from 1) and ``more`` (false on the last, which
+       also says ``parts``).
     A row longer than ``ROW_CHARS`` is cut to fit (``_fit``), so a part is over
     ``part_chars`` only if ``part_chars`` is under ``head`` plus ``ROW_CHARS``.
     ``part_chars`` defaults to ``PART_CHARS``.
     """
     limit = part_chars or PART_CHARS
     keep = tuple(repeat)
+    names = list(lists)
 
     def start(first: bool) -> tuple[dict[str, Any], int]:
         part = dict(head) if first else {key: head[key] for key in keep}
-        part.update({name: [] for name in lists})
-        part.update(part=_PART_NUMBER_WIDTH, parts=_PART_NUMBER_WIDTH)
-        return part, len(json.dumps(part))
+        part.update({name: [] for name in names})
+        part.update(part=_PART_NUMBER_WIDTH, more=False, parts=_PART_NUMBER_WIDTH)
+        size = len(json.dumps(part))
+        del part["parts"]
+        return part, size
 
-    parts: list[dict[str, Any]] = []
+    number = 1
     part, size = start(True)
     rows_in_part = 0
-    for name, rows in lists.items():
-        for row in rows:
+    for name in names:
+        for row in lists[name]:
             length = len(json.dumps(row))
             if length > ROW_CHARS:
                 row = _fit(row)
@@ -227,16 +279,16 @@ def snapshot_parts(
                 logger.warning("a %s row was cut to fit a snapshot part", name)
             # Two characters of separator (", ") per row.
             if rows_in_part and size + length + 2 > limit:
-                parts.append(part)
+                part.update(part=number, more=True)
+                yield part
+                number += 1
                 part, size = start(False)
                 rows_in_part = 0
             part[name].append(row)
             size += length + 2
             rows_in_part += 1
-    parts.append(part)
-    for number, each in enumerate(parts, 1):
-        each.update(part=number, parts=len(parts))
-    return parts
+    part.update(part=number, more=False, parts=number)
+    yield part
 
 
 def _fit(value: Any) -> Any:

@@ -8,17 +8,22 @@ fills a delta's row with only what a transaction changed. Reads only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, TypedDict
 
 from django.db.models import Count, Q, QuerySet
 
-from callbot.calls.availability import unavailable
+from callbot.calls.availability import (
+    APP_HOSTED,
+    SERVICE_HOSTED,
+    call_media,
+    unavailable,
+)
 from callbot.calls.dropped import call_dropped_reason
 from callbot.calls.live import CallDelta, iso
 from callbot.calls.models import Action, Call, Meeting, Participant
 from callbot.calls.params import answer_deadline
-from callbot.calls.states import ActionStatus, CallState
+from callbot.calls.states import ActionStatus, CallKind, CallState
 from callbot.graph.resources import Identity
 
 PENDING = (ActionStatus.QUEUED, ActionStatus.SENT)
@@ -60,6 +65,38 @@ class CallSummaryShape(TypedDict):
 def live_calls() -> QuerySet[Call]:
     """Calls not yet terminated, newest first (served by ``call_live_idx``)."""
     return Call.objects.exclude(state=CallState.TERMINATED).order_by("-created_at")
+
+
+def live_call_pages(size: int) -> Iterator[list[CallSummaryShape]]:
+    """Every live call's board row, newest first, ``size`` calls per query (keyset
+    on creation time and id), so a caller can send the first rows before the last
+    are read. A call created meanwhile may be missed and one ended meanwhile listed:
+    the board's deltas, joined before reading, carry both."""
+    after: tuple[Any, int] | None = None
+    while True:
+        calls = live_calls().order_by("-created_at", "-pk")
+        if after is not None:
+            calls = calls.filter(
+                Q(created_at__lt=after[0]) | Q(created_at=after[0], pk__lt=after[1])
+            )
+        page = list(calls[:size])
+        if not page:
+            return
+        yield call_summaries(page)
+        if len(page) < size:
+            return
+        after = (page[-1].created_at, page[-1].pk)
+
+
+def unavailable_table() -> dict[str, dict[str, str]]:
+    """Every ``unavailable`` a board row can carry, keyed ``kind:media``: what Graph
+    refuses depends on the call's kind and media hosting only
+    (``callbot.calls.availability``), so a board snapshot sends each sentence once."""
+    return {
+        f"{kind}:{media}": unavailable(Call(kind=kind, media_config_kind=media))
+        for kind in CallKind.values
+        for media in (APP_HOSTED, SERVICE_HOSTED)
+    }
 
 
 def roster_counts(call_ids: set[int]) -> dict[int, dict[str, Any]]:
@@ -119,6 +156,12 @@ def call_summaries(calls: Iterable[Call]) -> list[CallSummaryShape]:
     counts = roster_counts(ids)
     pending = pending_action_counts(ids)
     meetings = meeting_facts({c.meeting_id for c in calls if c.meeting_id})
+    # Reads the kind and media hosting only (``unavailable_table``): once per pair.
+    refusals: dict[tuple[str, str], dict[str, str]] = {}
+    for c in calls:
+        key = (c.kind, call_media(c))
+        if key not in refusals:
+            refusals[key] = unavailable(c)
     return [
         {
             "id": c.pk,
@@ -147,7 +190,7 @@ def call_summaries(calls: Iterable[Call]) -> list[CallSummaryShape]:
             "bot_muted": counts[c.pk]["bot_muted"],
             "last_tone": c.last_tone,
             "result": _result_text(c),
-            "unavailable": unavailable(c),
+            "unavailable": dict(refusals[(c.kind, call_media(c))]),
             "dropped": call_dropped_reason(c),
             "version": c.version,
         }

@@ -12,11 +12,20 @@ const filter = document.getElementById("board-filter") || document.getElementByI
 let selected = null;
 
 function rows() {
-  const selector = onBoard ? "#board-rows tr" : "#roster-rows [data-participant-id]";
-  return [...document.querySelectorAll(selector)].filter((row) => !row.hidden);
+  return [...document.querySelectorAll("#roster-rows [data-participant-id]")].filter((row) => !row.hidden);
+}
+
+// The board holds only the rows near the viewport (board.js): it steps through its
+// own list and marks the row it picked.
+function current() {
+  return onBoard ? document.querySelector("#board-rows tr.selected") : selected;
 }
 
 function select(row) {
+  if (onBoard) {
+    document.dispatchEvent(new CustomEvent("board:select", { detail: { step: 0 } }));
+    return;
+  }
   if (selected) {
     selected.classList.remove("selected");
     selected.removeAttribute("aria-selected");
@@ -29,6 +38,10 @@ function select(row) {
 }
 
 function move(step) {
+  if (onBoard) {
+    document.dispatchEvent(new CustomEvent("board:select", { detail: { step } }));
+    return;
+  }
   const all = rows();
   if (!all.length) return;
   const at = all.indexOf(selected);
@@ -67,8 +80,8 @@ document.addEventListener("keydown", (event) => {
   else if (key === "j") move(1);
   else if (key === "k") move(-1);
   // Enter on a focused link or button is that element's own.
-  else if (key === "Enter" && selected && onBoard && !event.target.closest("a, button")) selected.querySelector("a")?.click();
-  else if (key === "a") press((onBoard ? selected : document)?.querySelector('button[data-kind="answer"]'));
+  else if (key === "Enter" && current() && onBoard && !event.target.closest("a, button")) current().querySelector("a")?.click();
+  else if (key === "a") press((onBoard ? current() : document)?.querySelector('button[data-kind="answer"]'));
   else if (key === "m" && selected && !onBoard) press(selected.querySelector('button[data-act="mute_participant"]'));
   else if (key === "b" && !onBoard) location.assign("/");
   else return;

@@ -147,12 +147,13 @@ export class LiveSocket {
   }
 }
 
-// Snapshots come in parts (dashboard/snapshots.py): each names its snapshot and
-// says ``part`` of ``parts``; the first carries everything but the long lists, and
-// each part a slice of them, in order. ``add`` returns the whole snapshot once its
-// last part arrived, else null; ``busy`` says one is still arriving (a page holds
-// its deltas meanwhile). A part that does not follow on drops what was gathered:
-// the next snapshot starts afresh.
+// Snapshots come in parts (dashboard/snapshots.py): each names its snapshot, says
+// its ``part`` number and whether ``more`` follow (older servers said ``part`` of
+// ``parts`` only); the first carries everything but the long lists, and each part a
+// slice of them, in order. ``add`` returns the whole snapshot once its last part
+// arrived, else null; ``busy`` says one is still arriving (a page holds its deltas
+// meanwhile, and may show the rows so far). A part that does not follow on drops
+// what was gathered: the next snapshot starts afresh.
 export class SnapshotParts {
   constructor(lists) {
     this.lists = lists; // the names of the list fields to concatenate
@@ -176,7 +177,8 @@ export class SnapshotParts {
       this.whole = null; // a stray part: wait for the next snapshot's first
       return null;
     }
-    if (part < parts) return null;
+    const last = message.more === undefined ? part >= parts : !message.more;
+    if (!last) return null;
     const whole = this.whole;
     this.whole = null;
     return whole;
@@ -313,16 +315,25 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-// Run ``fn`` once per animation frame however often it is asked for: many deltas
-// in one frame cost one DOM pass.
+// Run ``fn`` at most once per animation frame however often it is asked for: many
+// deltas in one frame cost one DOM pass. A page that has not rendered within the
+// last frame runs it at once (after the message being handled), instead of waiting
+// up to a frame for the next one: a lone delta reaches the DOM in a millisecond,
+// and a burst still costs one pass a frame.
+const FRAME_MS = 16;
+
 export function frameBatcher(fn) {
   let scheduled = false;
+  let last = -Infinity;
+  const run = () => {
+    scheduled = false;
+    last = performance.now();
+    fn();
+  };
   return () => {
     if (scheduled) return;
     scheduled = true;
-    requestAnimationFrame(() => {
-      scheduled = false;
-      fn();
-    });
+    if (performance.now() - last >= FRAME_MS) queueMicrotask(run);
+    else requestAnimationFrame(run);
   };
 }

@@ -57,7 +57,9 @@ async def gather_snapshot(socket: WebsocketCommunicator) -> dict[str, Any]:
     assert first["type"].endswith(".snapshot"), first
     whole = dict(first)
     lists = [name for name, value in first.items() if isinstance(value, list)]
-    for number in range(2, first["parts"] + 1):
+    part, number = first, 1
+    while part["more"]:
+        number += 1
         part = await socket.receive_json_from()
         assert (part["type"], part["snapshot"], part["part"]) == (
             first["type"],
@@ -66,4 +68,7 @@ async def gather_snapshot(socket: WebsocketCommunicator) -> dict[str, Any]:
         )
         for name in lists:
             whole[name] = whole[name] + part[name]
+    # The last part says how many there were.
+    assert part["parts"] == number
+    whole["parts"] = number
     return whole

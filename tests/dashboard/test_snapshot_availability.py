@@ -7,7 +7,7 @@ import pytest
 from callbot.calls import deltas
 from callbot.calls.availability import unavailable
 from callbot.calls.states import CallKind
-from dashboard.snapshots import board_snapshot, call_snapshot
+from dashboard.snapshots import board_snapshot, board_snapshot_stream, call_snapshot
 from tests.factories import CallFactory
 
 pytestmark = pytest.mark.django_db
@@ -43,3 +43,22 @@ def test_a_call_that_becomes_a_group_call_sends_its_new_reasons() -> None:
     assert "mute_bot" not in delta.call["unavailable"]
     assert delta.call["unavailable"] == unavailable(call)
     assert "unavailable" not in quiet.call
+
+
+def test_the_streamed_board_names_each_rows_reasons_in_its_table() -> None:
+    made = [
+        CallFactory(kind=kind, media_config_kind=media)
+        for kind in CallKind.values
+        for media in ("app_hosted", "service_hosted", "")
+    ]
+
+    parts = list(board_snapshot_stream("1", part_chars=2000))
+
+    table = parts[0]["unavailable"]
+    rows = {row["id"]: row for part in parts for row in part["calls"]}
+    for call in made:
+        key = rows[call.pk]["unavailable"]
+        assert isinstance(key, str)
+        assert table[key] == unavailable(call)
+    # Each sentence once in the snapshot, not once per row.
+    assert len(table) == 2 * len(CallKind.values)

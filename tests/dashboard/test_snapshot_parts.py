@@ -13,7 +13,7 @@ from channels.testing import WebsocketCommunicator
 
 from callbot.calls.models import Call, Participant
 from dashboard import snapshots
-from dashboard.snapshots import PART_CHARS, ROW_CHARS, snapshot_parts
+from dashboard.snapshots import PART_CHARS, ROW_CHARS, snapshot_parts, stream_parts
 from tests.dashboard import crowd
 from tests.dashboard.sockets import gather_snapshot, open_socket
 
@@ -31,17 +31,44 @@ def test_parts_split_the_lists_in_order_and_repeat_the_keys_named() -> None:
     parts = snapshot_parts(head, lists, repeat=("type", "snapshot"), part_chars=1000)
 
     assert len(parts) > 5
-    assert [(p["part"], p["parts"]) for p in parts] == [
-        (n, len(parts)) for n in range(1, len(parts) + 1)
+    assert [(p["part"], p["parts"], p["more"]) for p in parts] == [
+        (n, len(parts), n < len(parts)) for n in range(1, len(parts) + 1)
     ]
     assert all(len(_json(p)) <= 1000 for p in parts)
     assert parts[0]["version"] == 9
     assert all(
-        set(p) == {"type", "snapshot", "participants", "timeline", "part", "parts"}
+        set(p)
+        == {"type", "snapshot", "participants", "timeline", "part", "parts", "more"}
         for p in parts[1:]
     )
     for name, rows in lists.items():
         assert [row for p in parts for row in p[name]] == rows
+
+
+def test_a_stream_yields_each_part_before_reading_the_rows_after_it() -> None:
+    read: list[int] = []
+
+    def rows() -> Any:
+        for n in range(1000):
+            read.append(n)
+            yield {"id": n, "name": "x" * 40}
+
+    stream = stream_parts(
+        {"type": "board.snapshot", "snapshot": "1"},
+        {"calls": rows()},
+        repeat=("type", "snapshot"),
+        part_chars=2000,
+    )
+    first = next(stream)
+    # The first part left once full: the rows beyond the next were not read yet.
+    assert first["more"] is True
+    assert "parts" not in first
+    assert len(read) == len(first["calls"]) + 1
+    rest = list(stream)
+    assert [p["more"] for p in rest] == [True] * (len(rest) - 1) + [False]
+    assert rest[-1]["parts"] == len(rest) + 1
+    assert [r["id"] for p in [first, *rest] for r in p["calls"]] == list(range(1000))
+    assert all(len(_json(p)) <= 2000 for p in [first, *rest])
 
 
 def test_one_part_when_everything_fits() -> None:
@@ -49,7 +76,13 @@ def test_one_part_when_everything_fits() -> None:
         {"type": "board.snapshot"}, {"calls": [{"id": 1}]}, repeat=()
     )
     assert parts == [
-        {"type": "board.snapshot", "calls": [{"id": 1}], "part": 1, "parts": 1}
+        {
+            "type": "board.snapshot",
+            "calls": [{"id": 1}],
+            "part": 1,
+            "more": False,
+            "parts": 1,
+        }
     ]
 
 
@@ -75,9 +108,9 @@ def _json(value: Any) -> str:
 async def receive_snapshot_frames(socket: WebsocketCommunicator) -> list[str]:
     """Every frame of the next snapshot, as sent."""
     frames = [(await socket.receive_output(timeout=30))["text"]]
-    first = json.loads(frames[0])
-    for _ in range(first["parts"] - 1):
+    while json.loads(frames[-1])["more"]:
         frames.append((await socket.receive_output(timeout=30))["text"])
+    assert json.loads(frames[-1])["parts"] == len(frames)
     return frames
 
 
