@@ -8,7 +8,8 @@ protocol"; frame rules and limits in ``protocol.py``):
   gap or a reconnect); ``action`` ``{"request_id", "call", "kind", "participant",
   "params"}``; ``ping`` ``{"request_id"}``.
 * server → client: ``hello`` (who you are, what you may do, ``labels``: each
-  action kind's words for the page, and for people who act ``answer_flows`` and
+  action kind's words for the page, ``reasons``: each "not offered" code's
+  sentence, and for people who act ``answer_flows`` and
   ``redirect_targets``, what the ringing-call controls offer); ``board.snapshot`` and ``call.snapshot`` in
   parts (``snapshot``, ``part``, ``parts``: see ``snapshots.py``); ``calls.delta``
   and ``call.delta`` as ``calls/live.py`` publishes them, each carrying versions;
@@ -51,6 +52,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from callbot.calls import audit
 from callbot.calls.access import ActionRefusedError
+from callbot.calls.availability import REASONS
 from callbot.calls.kinds import BROWSER_KINDS, LABELS
 from callbot.calls.live import LIVE_CALLS_GROUP, action_shape, call_group
 from dashboard import incoming, protocol, ratelimit, snapshots
@@ -182,6 +184,9 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
                 "can_act": acts,
                 # Every kind's label, for the page's timeline and outcomes.
                 "labels": LABELS,
+                # Every "not offered" reason's sentence by its code: rows carry
+                # only the codes (``availability.unavailable``).
+                "reasons": REASONS,
                 # For people who may act: the flows and saved targets the ringing
                 # call controls offer.
                 **offers,

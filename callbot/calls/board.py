@@ -13,6 +13,7 @@ from typing import Any, TypedDict
 
 from django.db.models import Count, Q, QuerySet
 
+from callbot.calls.app_permissions import held_roles
 from callbot.calls.availability import unavailable
 from callbot.calls.dropped import call_dropped_reason
 from callbot.calls.live import CallDelta, iso
@@ -50,7 +51,8 @@ class CallSummaryShape(TypedDict):
     bot_muted: bool
     last_tone: str
     result: str
-    # Controls Graph does not allow on this call: kind -> the sentence saying why.
+    # Controls not offered on this call now: kind -> reason code, whose sentence
+    # is ``availability.REASONS[code]`` (sent once, in the socket's ``hello``).
     unavailable: dict[str, str]
     # The bot was dropped for lack of a permission: what happened, in words.
     dropped: str
@@ -119,6 +121,7 @@ def call_summaries(calls: Iterable[Call]) -> list[CallSummaryShape]:
     counts = roster_counts(ids)
     pending = pending_action_counts(ids)
     meetings = meeting_facts({c.meeting_id for c in calls if c.meeting_id})
+    roles = held_roles()
     return [
         {
             "id": c.pk,
@@ -147,7 +150,7 @@ def call_summaries(calls: Iterable[Call]) -> list[CallSummaryShape]:
             "bot_muted": counts[c.pk]["bot_muted"],
             "last_tone": c.last_tone,
             "result": _result_text(c),
-            "unavailable": unavailable(c),
+            "unavailable": unavailable(c, roles),
             "dropped": call_dropped_reason(c),
             "version": c.version,
         }

@@ -84,17 +84,32 @@ def one_target(params: Mapping[str, Any], call: Call | None) -> Cleaned:
     return {"target": target}, target_label(target)
 
 
+# Graph reaches a phone number only from an application instance (contract §6.2):
+# placing, redirecting or transferring to one without it is refused here, with
+# this sentence, rather than by Graph later. The pages show it too.
+PHONE_NEEDS_INSTANCE = (
+    "Reaching a phone number needs the bot's application instance, and none is "
+    "configured (set GRAPH_APPLICATION_INSTANCE_ID)."
+)
+
+
+def phone_refused() -> str:
+    """``PHONE_NEEDS_INSTANCE`` when no application instance is configured, else ""."""
+    return "" if settings.GRAPH_APPLICATION_INSTANCE_ID else PHONE_NEEDS_INSTANCE
+
+
+def require_phone_source(target: Mapping[str, str]) -> None:
+    """Refuse (``unsupported``) a phone ``target`` while no application instance
+    is configured."""
+    if target.get("phone") and phone_refused():
+        raise ActionRefusedError("unsupported", PHONE_NEEDS_INSTANCE)
+
+
 def place_call(params: Mapping[str, Any], call: Call | None) -> Cleaned:
-    """place_call: one user or phone number. Graph places a call to a phone only
-    from an application instance (contract §6.2), so without one configured a
-    phone target is refused here rather than by Graph later."""
+    """place_call: one user or phone number (a phone needs the application
+    instance: ``require_phone_source``)."""
     clean, label = one_target(params, call)
-    if clean["target"].get("phone") and not settings.GRAPH_APPLICATION_INSTANCE_ID:
-        raise ActionRefusedError(
-            "unsupported",
-            "Calling a phone number needs the bot's application instance "
-            "(set GRAPH_APPLICATION_INSTANCE_ID).",
-        )
+    require_phone_source(clean["target"])
     return clean, label
 
 
@@ -174,6 +189,7 @@ def transfer(params: Mapping[str, Any], call: Call | None) -> Cleaned:
     else:
         target = clean_target(params.get("target"))
         label = target_label(target)
+    require_phone_source(target)
     clean["target"] = target
     group = call is not None and call.kind != CallKind.PEER_TO_PEER
     transferee = params.get("transferee")
@@ -262,6 +278,7 @@ def redirect(params: Mapping[str, Any], call: Call | None) -> Cleaned:
     else:
         raw = params
     cleaned = one_target(raw, call)
+    require_phone_source(cleaned[0]["target"])
     still_ringing(call, "redirect")
     return cleaned
 

@@ -29,6 +29,7 @@ from callbot.calls.access import (
     locked_call,
     present_participant,
 )
+from callbot.calls.app_permissions import held_roles
 from callbot.calls.live import CallDelta, iso
 from callbot.calls.models import Action, Call, Meeting, Participant
 
@@ -212,7 +213,7 @@ def request_mute_all(
 def require_offered(call: Call, kind: str) -> None:
     """Raise ``ActionRefusedError`` (``not_offered``) unless Graph allows ``kind`` on
     ``call``, with the sentence the call page shows beside the disabled control."""
-    reason = availability.availability(call, kind)
+    reason = availability.availability(call, kind, held_roles())
     if reason is not None:
         raise ActionRefusedError("not_offered", reason)
 
@@ -246,6 +247,10 @@ def _queue(
         raise ActionRefusedError(
             "invalid", f"{row.label.lower()} does not act on a call."
         )
+    else:
+        missing = availability.missing_permission(kind, held_roles())
+        if missing is not None:
+            raise ActionRefusedError("not_offered", missing)
     if participant is not None:
         clean: dict[str, Any] = {"participant_id": participant.graph_id}
         target = (

@@ -3,7 +3,7 @@
 import { followPlacing } from "./placing.js";
 import { RingingPanel, takeButton, waitingText, wireAlertToggle } from "./ringing.js";
 import { DeltaOrder, LiveSocket, KIND_LABELS, SnapshotParts, duration, el, frameBatcher, stateLabel, syncClock } from "./live.js";
-import { applyOffers } from "./offered.js";
+import { applyOffers, setReasons } from "./offered.js";
 import { BoardView, title } from "./boardview.js";
 
 const rowsBody = document.getElementById("board-rows");
@@ -216,6 +216,7 @@ const socket = new LiveSocket({
     placing(message);
     if (message.type === "hello") {
       labels = message.labels || {};
+      setReasons(message.reasons);
       ringing.hello(message);
     }
     else if (message.type === "board.snapshot") onSnapshotPart(message);

@@ -3,7 +3,7 @@
 
 import { RingingPanel, takeButton, waitingText } from "./ringing.js";
 import { DeltaOrder, LiveSocket, KIND_LABELS, SnapshotParts, clockTime, duration, el, frameBatcher, stateLabel, syncClock } from "./live.js";
-import { applyOffers, pruneReasons } from "./offered.js";
+import { applyOffers, pruneReasons, setReasons } from "./offered.js";
 import { setupTransfer } from "./transfer.js";
 
 const root = document.getElementById("call");
@@ -470,12 +470,16 @@ if (canAct) {
   }
 }
 
+// Why a phone number cannot be reached ("" when it can), from the hello.
+let phoneRefused = "";
+
 if (canAct) {
   setupTransfer({
     callId,
     act,
     call: () => call,
     roster: () => [...people.values()].map((entry) => entry.data),
+    phoneRefused: () => phoneRefused,
   });
 }
 
@@ -488,6 +492,8 @@ const socket = new LiveSocket({
   onMessage(message) {
     if (message.type === "hello") {
       labels = message.labels || {};
+      setReasons(message.reasons);
+      phoneRefused = message.phone_refused || "";
       ringing.hello(message);
     } else if (message.type === "call.snapshot") onSnapshotPart(message);
     else if (message.type === "call.delta") onDelta(message);

@@ -175,3 +175,53 @@ def test_a_call_answered_to_hold_waits_on_the_board_until_a_supervisor_takes_it(
     assert page.locator("#board-rows tr.waiting", has_text="Noor Haddad").count() == 0
     assert page.errors == []
     emulator.control("POST", f"/calls/{call_id}/hangup")
+
+
+RINGING = "Not while the call rings: answer it first (or reject or redirect it)."
+
+
+@pytest.mark.usefixtures("undecided")
+def test_a_ringing_calls_page_offers_only_answer_reject_and_redirect(
+    open_page: Any, emulator: RunningEmulator, artifacts: Path
+) -> None:
+    page = open_page("bob")
+    call_id = ring(emulator, "Ines Ferro")
+    card(page, "Ines Ferro").locator("a.caller").click()
+    page.wait_for_selector("body[data-live=connected]")
+    ines = card(page, "Ines Ferro")
+    controls = page.locator("#controls")
+    controls.locator("[data-kind=invite][data-not-offered=true]").first.wait_for(
+        state="attached"
+    )
+
+    # Every in-call control is disabled and says why, once, in the panel's list.
+    for kind in ("hang_up", "invite", "play_prompt", "transfer"):
+        for control in controls.locator(f"[data-kind={kind}]").all():
+            assert control.is_disabled(), kind
+            assert control.get_attribute("title") == RINGING, kind
+    reasons = page.locator("#control-reasons")
+    assert reasons.locator("[data-reason-for=play_prompt]").inner_text() == (
+        f"Play prompt: {RINGING}"
+    )
+    line = reasons.locator("[data-reason-for=hang_up]")
+    assert (line.bounding_box() or {"height": 99})["height"] < 24
+    for kind in ("answer", "reject", "redirect"):
+        assert ines.locator(f"button[data-kind={kind}]").is_enabled(), kind
+    page.screenshot(path=artifacts / "call-ringing-offers.png", full_page=True)
+
+    ines.locator("select[name=flow]").select_option("")
+    ines.locator("button[data-kind=answer]").click()
+    wait_until(lambda: state_of(emulator, call_id) == "established", timeout=10)
+
+    # Answered: the in-call controls come back; answering is no longer offered.
+    page.locator("#f-state[data-state=established]").wait_for()
+    hang_up = controls.locator("[data-kind=hang_up]")
+    page.wait_for_function(
+        "() => !document.querySelector('#controls [data-kind=hang_up]').disabled"
+    )
+    assert hang_up.get_attribute("title") in (None, "")
+    assert controls.locator("[data-kind=invite]").first.is_enabled()
+    assert reasons.locator("[data-reason-for=invite]").count() == 0
+    assert page.locator("#ringing").is_hidden()
+    assert page.errors == []
+    emulator.control("POST", f"/calls/{call_id}/hangup")
