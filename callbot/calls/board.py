@@ -39,6 +39,10 @@ class CallSummaryShape(TypedDict):
     answer_by: str | None
     # Held with music until a person takes it; None otherwise.
     waiting_since: str | None
+    # Waiting for a supervisor until then (a policy's hand-off, an IVR queue),
+    # and what Callbot does when the wait is over; None and "" otherwise.
+    wait_ends_at: str | None
+    wait_then: str
     established_at: str | None
     terminated_at: str | None
     participant_count: int
@@ -137,6 +141,8 @@ def call_summaries(calls: Iterable[Call]) -> list[CallSummaryShape]:
                 iso(answer_deadline(c)) if c.state == CallState.INCOMING else None
             ),
             "waiting_since": iso(c.waiting_since),
+            "wait_ends_at": iso(c.wait_ends_at),
+            "wait_then": c.wait_then,
             "established_at": iso(c.established_at),
             "terminated_at": iso(c.terminated_at),
             "participant_count": counts[c.pk]["participant_count"],
@@ -171,6 +177,8 @@ _BOARD_FIELDS = {
     "unavailable",
     "dropped",
     "waiting_since",
+    "wait_ends_at",
+    "wait_then",
 }
 
 

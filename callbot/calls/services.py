@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -280,11 +281,14 @@ def set_waiting(
     actor: Actor,
     client_ip: str | None = None,
     taken: bool = True,
+    until: datetime | None = None,
+    then: str = "",
 ) -> None:
     """Mark ``call`` as held for a person (hold music playing) or as no longer held.
 
     Precondition: inside a transaction, holding the call's row lock. Writes
-    ``waiting_since``, audits who took the call (``take``; not when ``taken`` is
+    ``waiting_since`` (and the wait's limit, ``until`` and what happens ``then``:
+    ``set_wait_limit``; no longer waiting clears it), audits who took the call (``take``; not when ``taken`` is
     false: the wait ended with nobody taking it), bumps the version, and after
     commit publishes the change to the call's page and the board.
     """
@@ -292,6 +296,7 @@ def set_waiting(
     since = timezone.now() if waiting else None
     Call.objects.filter(pk=call.pk).update(waiting_since=since)
     call.waiting_since = since
+    limit = _write_wait_limit(call, until if waiting else None, then if waiting else "")
     if not waiting and taken:
         audit.record(
             actor,
@@ -302,5 +307,28 @@ def set_waiting(
             detail={"waiting_since": iso(call_waiting_before)},
             client_ip=client_ip,
         )
-    delta = deltas.bump(call, call_changes={"waiting_since": iso(since)})
+    delta = deltas.bump(call, call_changes={"waiting_since": iso(since), **limit})
     deltas.announce([delta], {call.pk: call})
+
+
+def set_wait_limit(call: Call, until: datetime | None, then: str = "") -> None:
+    """Say until when ``call`` waits for a supervisor and what Callbot does then
+    (``then``, in words: "reject (busy)"); ``until`` None: no limit any more.
+
+    For a ringing call a call policy handed to the supervisors; a held call's
+    limit comes with ``set_waiting``. Precondition: inside a transaction, holding
+    the call's row lock. Bumps the version and after commit publishes the change
+    to the call's page and the board.
+    """
+    limit = _write_wait_limit(call, until, then)
+    delta = deltas.bump(call, call_changes=limit)
+    deltas.announce([delta], {call.pk: call})
+
+
+def _write_wait_limit(
+    call: Call, until: datetime | None, then: str
+) -> dict[str, str | None]:
+    then = then[:255] if until is not None else ""
+    Call.objects.filter(pk=call.pk).update(wait_ends_at=until, wait_then=then)
+    call.wait_ends_at, call.wait_then = until, then
+    return {"wait_ends_at": iso(until), "wait_then": then}

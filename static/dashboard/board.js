@@ -1,7 +1,7 @@
 // The live board: one row per live call, updated in place from deltas.
 
 import { followPlacing } from "./placing.js";
-import { RingingPanel, takeButton, waitingText, wireAlertToggle } from "./ringing.js";
+import { RingingPanel, takeButton, waitLimitText, waitingText, wireAlertToggle } from "./ringing.js";
 import { DeltaOrder, LiveSocket, KIND_LABELS, SnapshotParts, duration, el, frameBatcher, stateLabel, syncClock } from "./live.js";
 import { applyOffers, setReasons } from "./offered.js";
 import { BoardView, title } from "./boardview.js";
@@ -74,6 +74,8 @@ function paint(entry) {
       );
     }
   }
+  // Waiting for a supervisor with a limit: the countdown (tick keeps it current).
+  c.state.append(el("span", { class: "wait-limit", role: "timer", hidden: true }));
   // Peer-to-peer calls carry no roster: a zero there would mislead.
   const noRoster = d.kind === "peer_to_peer" && !d.participant_count;
   c.people.textContent = noRoster ? "1:1" : d.participant_count ?? "–";
@@ -90,6 +92,12 @@ function tick(entry) {
   const d = entry.data;
   const badge = entry.cells.state.querySelector(".waiting-badge");
   if (badge && d.waiting_since && !badge.dataset.said) badge.textContent = waitingText(d.waiting_since);
+  const limit = entry.cells.state.querySelector(".wait-limit");
+  if (limit) {
+    const text = waitLimitText(d);
+    if (limit.textContent !== text) limit.textContent = text;
+    limit.hidden = !text;
+  }
   entry.cells.duration.textContent = duration(d.established_at || d.created_at, d.terminated_at);
 }
 

@@ -1,7 +1,7 @@
 // One call: header facts, the roster (incremental, fit for 1,000 people), the
 // timeline, and the supervisor's controls with pending → outcome feedback.
 
-import { RingingPanel, takeButton, waitingText } from "./ringing.js";
+import { RingingPanel, takeButton, waitLimitText, waitingText } from "./ringing.js";
 import { DeltaOrder, LiveSocket, KIND_LABELS, SnapshotParts, clockTime, duration, el, frameBatcher, stateLabel, syncClock } from "./live.js";
 import { applyOffers, pruneReasons, setReasons } from "./offered.js";
 import { setupTransfer } from "./transfer.js";
@@ -509,6 +509,9 @@ function paintWaiting() {
   waiting.hidden = !held;
   if (!held) return;
   document.getElementById("waiting-text").textContent = waitingText(call.waiting_since).replace(/^w/, "W");
+  const limit = document.getElementById("waiting-limit");
+  limit.textContent = waitLimitText(call);
+  limit.hidden = !limit.textContent;
   if (canAct && !takeMounted) {
     takeMounted = true;
     const status = document.getElementById("waiting-status");

@@ -4,7 +4,7 @@
 // ringing call at its top; the call page shows its own call. Sound and a browser
 // notification only for people who switched them on (kept in localStorage).
 
-import { el, serverNow } from "./live.js";
+import { clockTime, el, serverNow } from "./live.js";
 import { applyOffers } from "./offered.js";
 
 const ALERTS_KEY = "callbot.ringAlerts";
@@ -93,8 +93,9 @@ export class RingingPanel {
     const rang = el("span", { class: "rang" });
     const left = el("span", { class: "deadline", role: "timer" });
     const bar = el("span", { class: "deadline-bar" }, el("span"));
-    li.append(el("div", { class: "ring-head" }, el("span", { class: "bell", "aria-hidden": "true" }, "☎"), who, rang, left), bar);
-    const parts = { who, rang, left, bar: bar.firstChild };
+    const limit = el("p", { class: "wait-limit", role: "timer", hidden: true });
+    li.append(el("div", { class: "ring-head" }, el("span", { class: "bell", "aria-hidden": "true" }, "☎"), who, rang, left), bar, limit);
+    const parts = { who, rang, left, bar: bar.firstChild, limit };
     if (this.canAct) {
       const controls = el("div", { class: "ring-controls" });
       const status = el("span", { class: "ring-status", role: "status" });
@@ -235,6 +236,9 @@ export class RingingPanel {
       const total = Number.isNaN(by) || Number.isNaN(started) ? 1 : by - started;
       card.parts.left.textContent = Number.isNaN(by) ? "" : late ? "answer deadline passed" : `${secondsUp(by - now)} s to answer`;
       card.parts.bar.style.width = Number.isNaN(by) ? "0" : `${Math.max(0, Math.min(100, ((by - now) / total) * 100))}%`;
+      const limit = waitLimitText(r);
+      if (card.parts.limit.textContent !== limit) card.parts.limit.textContent = limit;
+      card.parts.limit.hidden = !limit;
       card.li.classList.toggle("late", late);
       card.li.classList.toggle("urgent", !late && by - now < 5000);
       for (const button of card.li.querySelectorAll("button")) button.disabled = late || Boolean(card.busy) || button.dataset.notOffered === "true";
@@ -332,6 +336,23 @@ export function takeButton(socket, callId, onAnswer) {
     });
   });
   return button;
+}
+
+// A call waiting for a supervisor with a time limit (a call policy's hand-off
+// while it rings, an IVR queue while held): when the wait ends, a countdown to
+// it, and what Callbot does then. "" when the call has no such wait now.
+export function waitLimitText(row) {
+  if (!row.wait_ends_at || row.state === "terminated") return "";
+  const handedOff = row.state === "incoming";
+  if (!handedOff && !row.waiting_since) return "";
+  const ends = Date.parse(row.wait_ends_at);
+  if (Number.isNaN(ends)) return "";
+  const left = secondsUp(ends - serverNow());
+  const then = row.wait_then || "the fallback";
+  if (handedOff) {
+    return left > 0 ? `Fallback at ${clockTime(row.wait_ends_at)} (in ${left} s): ${then}` : `Fallback due: ${then}`;
+  }
+  return left > 0 ? `${left} s left in the queue (until ${clockTime(row.wait_ends_at)}), then ${then}` : `Queue wait over: ${then}`;
 }
 
 export function waitingText(since) {

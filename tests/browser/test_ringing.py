@@ -225,3 +225,61 @@ def test_a_ringing_calls_page_offers_only_answer_reject_and_redirect(
     assert page.locator("#ringing").is_hidden()
     assert page.errors == []
     emulator.control("POST", f"/calls/{call_id}/hangup")
+
+
+@pytest.fixture
+def handed_off(server: CallbotServer, undecided: None) -> Iterator[None]:
+    """A call policy that hands peer-to-peer calls to the supervisors for 12 s,
+    then rejects them (busy)."""
+    server.manage(
+        "shell",
+        "-c",
+        "from callbot.ivr.models import CallPolicy; "
+        "CallPolicy.objects.create(name='Queue first', match='default', priority=0, "
+        "action='supervisors', max_wait_seconds=12, fallback='reject', "
+        "reject_reason='busy')",
+    )
+    yield
+    server.manage(
+        "shell",
+        "-c",
+        "from callbot.ivr.models import CallPolicy; "
+        "CallPolicy.objects.filter(name='Queue first').delete()",
+    )
+
+
+@pytest.mark.usefixtures("handed_off")
+def test_a_handed_off_call_counts_down_to_its_fallback_on_the_board_and_page(
+    open_page: Any, emulator: RunningEmulator, artifacts: Path
+) -> None:
+    page = open_page("bob")
+    call_id = ring(emulator, "Oskar Lind")
+
+    oskar = card(page, "Oskar Lind")
+    limit = oskar.locator(".wait-limit")
+    limit.wait_for()
+    first = limit.inner_text()
+    assert first.startswith("Fallback at ")
+    assert first.endswith("s): reject (busy)")
+    seconds = int(first.split("(in ")[1].split(" s)")[0])
+    assert 1 <= seconds <= 12
+    row = page.locator(f'#board-rows tr[data-call-id]:has(a[title="{call_id}"])')
+    assert row.locator(".wait-limit").inner_text() == limit.inner_text()
+    page.screenshot(path=artifacts / "board-handoff-countdown.png")
+    # It counts down, second by second.
+    page.wait_for_function(
+        "(before) => { const t = document.querySelector('#ringing .wait-limit'); "
+        "return t && t.textContent !== before; }",
+        arg=first,
+    )
+
+    oskar.locator("a.caller").click()
+    page.wait_for_selector("body[data-live=connected]")
+    own = card(page, "Oskar Lind").locator(".wait-limit")
+    own.wait_for()
+    assert own.inner_text().endswith("reject (busy)")
+    assert page.errors == []
+    mine = card(page, "Oskar Lind")
+    mine.locator("select[name=reason]").select_option("none")
+    mine.locator("button[data-kind=reject]").click()
+    wait_until(lambda: state_of(emulator, call_id) == "terminated", timeout=10)

@@ -11,6 +11,8 @@ from django.utils import timezone
 
 import pytest
 
+from callbot.calls.board import call_summaries
+from callbot.calls.live import iso
 from callbot.calls.models import AuditEntry, Call
 from callbot.calls.states import CallState
 from callbot.ivr import runtime, supervisors
@@ -38,7 +40,7 @@ STEPS: list[dict[str, Any]] = [
     {"id": "queue", "type": "supervisors", "max_wait": 30, "next": "operator"},
     {"id": "operator", "type": "transfer", "target": "operator"},
 ]
-WAITING = Command("set_waiting", {"waiting": True})
+WAITING = Command("set_waiting", {"waiting": True, "then": "go on to operator"})
 NOT_WAITING = Command("set_waiting", {"waiting": False})
 MUSIC = Command("play_prompt", {"prompt": "hold-music"}, wait=True)
 
@@ -203,6 +205,14 @@ def test_the_runtime_queues_the_call_for_a_person_with_music(
     assert music["name"] == "hold-music"
     assert music["uri"].endswith("/static/ivr/prompts/hold-music.wav")
     assert call.waiting_since is not None
+    # The board counts down to the end of the wait and says what comes then.
+    assert call.wait_ends_at == session.deadline
+    assert call.wait_then == "go on to operator"
+    row = call_summaries([call])[0]
+    assert (row["wait_ends_at"], row["wait_then"]) == (
+        iso(session.deadline),
+        "go on to operator",
+    )
     assert (session.phase, session.current_step) == ("queued", "queue")
     assert session.awaiting_action_id == call.actions.order_by("pk").last().pk
 
@@ -224,7 +234,9 @@ def test_taking_the_call_stops_the_flow_and_the_music(
     assert [a.kind for a in taken] == ["cancel_media_processing"]
     session.refresh_from_db()
     assert (session.status, session.outcome) == ("completed", "taken by bob")
-    assert Call.objects.get(pk=call.pk).waiting_since is None
+    taken_call = Call.objects.get(pk=call.pk)
+    assert (taken_call.waiting_since, taken_call.wait_ends_at) == (None, None)
+    assert taken_call.wait_then == ""
     assert AuditEntry.objects.filter(actor=bob, action="take").exists()
     # The wait running out later moves nothing: the flow is over.
     assert runtime.sweep_timeouts(timezone.now() + timedelta(minutes=5)) == 0
