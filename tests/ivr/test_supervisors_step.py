@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest import mock
 
 from django.utils import timezone
 
@@ -282,3 +283,33 @@ def test_a_caller_hanging_up_in_the_queue_leaves_the_board(
     assert (session.status, session.deadline) == ("ended", None)
     assert Call.objects.get(pk=call.pk).waiting_since is None
     assert not AuditEntry.objects.filter(call=call, action="take").exists()
+
+
+# --- the hold flow (answered to hold from the board) -----------------------------------
+
+
+@pytest.fixture
+def held_call(db: Any, bob: Any) -> Call:
+    """A call a supervisor answered to hold: music until a person takes it."""
+    call = incoming_call()
+    supervisors.answer_into_flow(call.pk, supervisors.HOLD, actor=bob)
+    Call.objects.filter(pk=call.pk).update(state=CallState.ESTABLISHED)
+    runtime.handle_activity(call.pk, state="established", state_changed=True)
+    held = Call.objects.get(pk=call.pk)
+    assert held.waiting_since is not None
+    return held
+
+
+def test_a_caller_hanging_up_while_held_no_longer_waits(held_call: Call) -> None:
+    Call.objects.filter(pk=held_call.pk).update(state=CallState.TERMINATED)
+
+    with mock.patch("callbot.calls.live.publish_on_commit") as published:
+        runtime.handle_activity(held_call.pk, terminated=True)
+
+    ended = Call.objects.get(pk=held_call.pk)
+    assert ended.waiting_since is None
+    assert IvrSession.objects.get(call=held_call).status == "ended"
+    # The board hears that nobody waits any more; no "take" is on the trail.
+    [[deltas]] = [c.args for c in published.call_args_list]
+    assert deltas[-1].call["waiting_since"] is None
+    assert not AuditEntry.objects.filter(call=held_call, action="take").exists()
