@@ -275,6 +275,12 @@ def _step(
     state = _perform(call, flow, state, commands, now, actor)
     session.store(state, now)
     session.save()
+    if state.finished and call.waiting_since is not None:
+        # A flow that is over holds nobody for a person any more. A supervisors
+        # step says so itself; the hold flow (answered to hold from the board)
+        # has no queue step, so a caller hanging up on the music would otherwise
+        # stay "waiting" on the board.
+        set_waiting(call, False, actor=actor, taken=False)
 
 
 def _perform(
