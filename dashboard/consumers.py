@@ -50,7 +50,7 @@ from channels.auth import get_user
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from callbot.calls import audit
+from callbot.calls import alerts, audit
 from callbot.calls.access import ActionRefusedError
 from callbot.calls.availability import REASONS
 from callbot.calls.kinds import BROWSER_KINDS, LABELS
@@ -129,12 +129,13 @@ def _board_parts(snapshot_id: str, user: UserLike) -> list[str]:
     )
 
 
-def _call_parts(call_id: int, snapshot_id: str, watchers: list[str]) -> list[str]:
-    return _encoded(
-        snapshots.call_snapshot_parts(
-            call_id, snapshot_id, extra={"presence": {"watchers": watchers}}
-        )
-    )
+def _call_parts(
+    call_id: int, snapshot_id: str, watchers: list[str], with_alerts: bool
+) -> list[str]:
+    extra: dict[str, Any] = {"presence": {"watchers": watchers}}
+    if with_alerts:  # the call's own open alerts, for people who may act
+        extra["alerts"] = {"open": alerts.open_alerts(call_id=call_id)}
+    return _encoded(snapshots.call_snapshot_parts(call_id, snapshot_id, extra=extra))
 
 
 class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[misc]
@@ -170,6 +171,7 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
             await self.accept()
             await self._close(CLOSE_FORBIDDEN)
             return
+        self.may_act = acts
         self.user = user
         await self.accept()
         session_key = getattr(self.scope.get("session"), "session_key", None)
@@ -374,7 +376,10 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
 
     async def _send_call(self, call_id: int) -> None:
         parts = await database_sync_to_async(_call_parts)(
-            call_id, self._next_snapshot_id(), await self.watchers_of(call_id)
+            call_id,
+            self._next_snapshot_id(),
+            await self.watchers_of(call_id),
+            self.may_act,
         )
         for text in parts:
             if self.closing:
