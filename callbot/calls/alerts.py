@@ -11,6 +11,7 @@ publish an ``alerts.delta`` to the board's group after commit. The thresholds ar
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -180,7 +181,7 @@ def publish_alerts(
     *,
     raised: list[dict[str, Any]] | None = None,
     cleared: list[int] | None = None,
-    cleared_calls: dict[int, int | None] | None = None,
+    cleared_calls: Mapping[int, int | None] | None = None,
 ) -> None:
     """Tell the board's watchers which alerts were raised or cleared, and each
     call's page its own (``cleared_calls``: alert id -> call id). After commit."""
