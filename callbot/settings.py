@@ -432,7 +432,8 @@ if not EMBEDDED_DEFAULT and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
 HEALTHZ_TOKEN = env_secret("HEALTHZ_TOKEN")
 
 # --- Call policy and IVR (callbot/ivr) --------------------------------------------------
-# "Press 0 for the operator" transfers to this Azure AD user. The default is a made-up
+# The demo flow's "0" queues the caller for the supervisors, then after a minute
+# transfers to this Azure AD user, the operator. The default is a made-up
 # user the emulator accepts; set a real object id with a real tenant.
 IVR_OPERATOR_USER_ID = env_str(
     "IVR_OPERATOR_USER_ID", "0f9e8d7c-6b5a-4c3d-9e2f-1a0b9c8d7e6f"
