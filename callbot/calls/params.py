@@ -78,15 +78,7 @@ def target_label(target: Mapping[str, str]) -> str:
     )
 
 
-def one_target(params: Mapping[str, Any], call: Call | None) -> Cleaned:
-    """redirect: one person to reach."""
-    target = clean_target(params.get("target"))
-    return {"target": target}, target_label(target)
-
-
-# Graph reaches a phone number only from an application instance (contract §6.2):
-# placing, redirecting or transferring to one without it is refused here, with
-# this sentence, rather than by Graph later. The pages show it too.
+# Graph reaches a phone number only from an application instance (contract §6.2).
 PHONE_NEEDS_INSTANCE = (
     "Reaching a phone number needs the bot's application instance, and none is "
     "configured (set GRAPH_APPLICATION_INSTANCE_ID)."
@@ -99,18 +91,20 @@ def phone_refused() -> str:
 
 
 def require_phone_source(target: Mapping[str, str]) -> None:
-    """Refuse (``unsupported``) a phone ``target`` while no application instance
-    is configured."""
+    """Refuse (``unsupported``) a phone ``target`` while no application instance is
+    configured: placing, redirecting or transferring, here rather than by Graph."""
     if target.get("phone") and phone_refused():
         raise ActionRefusedError("unsupported", PHONE_NEEDS_INSTANCE)
 
 
-def place_call(params: Mapping[str, Any], call: Call | None) -> Cleaned:
-    """place_call: one user or phone number (a phone needs the application
-    instance: ``require_phone_source``)."""
-    clean, label = one_target(params, call)
-    require_phone_source(clean["target"])
-    return clean, label
+def one_target(params: Mapping[str, Any], call: Call | None) -> Cleaned:
+    """place_call and redirect: one user or phone number (``require_phone_source``)."""
+    target = clean_target(params.get("target"))
+    require_phone_source(target)
+    return {"target": target}, target_label(target)
+
+
+place_call = one_target
 
 
 def peer_target(call: Call) -> dict[str, str] | None:
@@ -278,7 +272,6 @@ def redirect(params: Mapping[str, Any], call: Call | None) -> Cleaned:
     else:
         raw = params
     cleaned = one_target(raw, call)
-    require_phone_source(cleaned[0]["target"])
     still_ringing(call, "redirect")
     return cleaned
 

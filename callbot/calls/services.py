@@ -294,9 +294,7 @@ def set_waiting(
     """
     call_waiting_before = call.waiting_since
     since = timezone.now() if waiting else None
-    Call.objects.filter(pk=call.pk).update(waiting_since=since)
-    call.waiting_since = since
-    limit = _write_wait_limit(call, until if waiting else None, then if waiting else "")
+    limit = _write_wait(call, until if waiting else None, then, waiting_since=since)
     if not waiting and taken:
         audit.record(
             actor,
@@ -307,7 +305,7 @@ def set_waiting(
             detail={"waiting_since": iso(call_waiting_before)},
             client_ip=client_ip,
         )
-    delta = deltas.bump(call, call_changes={"waiting_since": iso(since), **limit})
+    delta = deltas.bump(call, call_changes=limit)
     deltas.announce([delta], {call.pk: call})
 
 
@@ -320,15 +318,22 @@ def set_wait_limit(call: Call, until: datetime | None, then: str = "") -> None:
     the call's row lock. Bumps the version and after commit publishes the change
     to the call's page and the board.
     """
-    limit = _write_wait_limit(call, until, then)
+    limit = _write_wait(call, until, then)
     delta = deltas.bump(call, call_changes=limit)
     deltas.announce([delta], {call.pk: call})
 
 
-def _write_wait_limit(
-    call: Call, until: datetime | None, then: str
+def _write_wait(
+    call: Call, until: datetime | None, then: str, **since: datetime | None
 ) -> dict[str, str | None]:
+    """Write the wait's limit (and ``waiting_since``, when given) in one UPDATE;
+    returns the changes for the delta."""
     then = then[:255] if until is not None else ""
-    Call.objects.filter(pk=call.pk).update(wait_ends_at=until, wait_then=then)
-    call.wait_ends_at, call.wait_then = until, then
-    return {"wait_ends_at": iso(until), "wait_then": then}
+    fields: dict[str, Any] = {"wait_ends_at": until, "wait_then": then, **since}
+    Call.objects.filter(pk=call.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(call, name, value)
+    return {
+        name: value if isinstance(value, str) else iso(value)
+        for name, value in fields.items()
+    }
