@@ -262,7 +262,8 @@ def test_a_handed_off_call_counts_down_to_its_fallback_on_the_board_and_page(
     assert first.startswith("Fallback at ")
     assert first.endswith("s): reject (busy)")
     seconds = int(first.split("(in ")[1].split(" s)")[0])
-    assert 1 <= seconds <= 12
+    # Rounded up, on the page's estimate of the server's clock.
+    assert 1 <= seconds <= 13
     row = page.locator(f'#board-rows tr[data-call-id]:has(a[title="{call_id}"])')
     assert row.locator(".wait-limit").inner_text() == limit.inner_text()
     page.screenshot(path=artifacts / "board-handoff-countdown.png")
@@ -283,30 +284,3 @@ def test_a_handed_off_call_counts_down_to_its_fallback_on_the_board_and_page(
     mine.locator("select[name=reason]").select_option("none")
     mine.locator("button[data-kind=reject]").click()
     wait_until(lambda: state_of(emulator, call_id) == "terminated", timeout=10)
-
-
-@pytest.mark.usefixtures("undecided")
-def test_a_call_page_shows_its_own_alerts_live(
-    open_page: Any, emulator: RunningEmulator, server: CallbotServer, artifacts: Path
-) -> None:
-    # Teams refuses the redirect (no Calls.Initiate.All): the action fails and
-    # raises an alert for this call.
-    emulator.control("PATCH", "/config", {"revokePermissions": ["Calls.Initiate.All"]})
-    try:
-        page = open_page("bob")
-        ring(emulator, "Ruth Okafor")
-        card(page, "Ruth Okafor").locator("a.caller").click()
-        page.wait_for_selector("body[data-live=connected]")
-        assert page.locator("#call-alerts").is_hidden()
-
-        card(page, "Ruth Okafor").locator("button[data-kind=redirect]").click()
-
-        alert = page.locator("#call-alert-list li[data-kind=action_failed]")
-        alert.wait_for(timeout=10_000)
-        assert "Action failed" in alert.inner_text()
-        assert page.locator("#call-alerts").is_visible()
-        page.screenshot(path=artifacts / "call-alerts-supervisor.png", full_page=True)
-        assert page.errors == []
-    finally:
-        # Every permission again; the reset also ends the call.
-        emulator.reset(f"{server.url}/api/calling/callback")
