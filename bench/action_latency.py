@@ -25,34 +25,16 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.emulator_to_callbot import (
-    DAPHNE,
-    Emulator,
-    free_port,
-    listening,
-    own_database,
-    wait_for,
-)
-
-ROOT = Path(__file__).resolve().parents[1]
-PYTHON = sys.executable
-
-
-def quantiles(values: list[float]) -> tuple[float, float, float]:
-    ordered = sorted(values)
-    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return statistics.median(ordered), p99, statistics.fmean(ordered)
+from bench.emulator_to_callbot import Emulator, own_database, wait_for
+from bench.stack import callbot_stack, quantiles
 
 
 def main() -> None:
@@ -69,86 +51,8 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace, database_url: str | None) -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="action-latency-"))
-    state = workdir / "emulator"
-    ports = {name: free_port() for name in ("emulator", "callbot")}
-    emulator_url = f"https://127.0.0.1:{ports['emulator']}"
-    queue = f"bench-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "CALLBOT_VAR_DIR": str(workdir),
-        "EMULATOR_URL": emulator_url,
-        "GRAPH_CA_BUNDLE": str(state / "ca.pem"),
-        "BOT_PUBLIC_URL": f"http://127.0.0.1:{ports['callbot']}",
-        "LOG_LEVEL": "WARNING",
-        "CELERY_QUEUE": queue,
-    }
-    if database_url:
-        env["DATABASE_URL"] = database_url
-    broker = bool(env.get("REDIS_URL"))
-    subprocess.run(
-        [PYTHON, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True
-    )
-    children = [
-        subprocess.Popen(
-            [
-                PYTHON,
-                "-m",
-                "callbot.simulator",
-                "--port",
-                str(ports["emulator"]),
-                "--state-dir",
-                str(state),
-                "--log-level",
-                "WARNING",
-                "--bot-webhook",
-                f"http://127.0.0.1:{ports['callbot']}/api/calling/callback",
-            ],
-            cwd=ROOT,
-            env=env,
-        ),
-        subprocess.Popen(
-            [*DAPHNE, "-p", str(ports["callbot"]), "callbot.asgi:application"],
-            cwd=ROOT,
-            env=env,
-        ),
-    ]
-    if broker:
-        children.append(
-            subprocess.Popen(
-                [
-                    PYTHON,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "callbot",
-                    "worker",
-                    "--pool",
-                    "threads",
-                    "--concurrency",
-                    "4",
-                    "--queues",
-                    queue,
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--without-heartbeat",
-                    "--loglevel",
-                    "WARNING",
-                ],
-                cwd=ROOT,
-                env=env,
-            )
-        )
-    try:
-        for port in ports.values():
-            wait_for(f"port {port}", partial(listening, port))
-        measure(args, env, emulator_url, state / "ca.pem", broker)
-    finally:
-        for child in children:
-            child.terminate()
-        for child in children:
-            child.wait(timeout=20)
+    with callbot_stack("action-latency", database_url) as stack:
+        measure(args, stack.env, stack.emulator_url, stack.ca, stack.broker)
 
 
 def measure(
@@ -243,7 +147,8 @@ def measure(
         ("  of which request_action", requesting),
         ("bare httpx -> Graph", bare),
     ):
-        p50, p99, mean = quantiles(values)
+        p50, p99, _ = quantiles(values)
+        mean = statistics.fmean(values)
         print(
             f"  {name:<26} p50 {p50:6.2f} ms   p99 {p99:6.2f} ms   mean {mean:6.2f} ms"
         )

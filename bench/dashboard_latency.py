@@ -45,6 +45,7 @@ import websockets
 
 from bench.emulator_to_callbot import own_database
 from bench.ingest import Keys, free_port, participant, serve_jwks, wait_for_port
+from bench.stack import quantiles
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -53,12 +54,6 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 # Issue 13: notification -> Chromium DOM, 100 calls and 50 sockets, on both setups.
 GOAL_P50_MS = 20
 GOAL_P99_MS = 100
-
-
-def quantiles(values: list[float]) -> tuple[float, float, float]:
-    ordered = sorted(values)
-    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return statistics.median(ordered), p99, max(ordered)
 
 
 def roster_batch(call: str, roster: int, muted: int | None) -> bytes:

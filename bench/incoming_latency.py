@@ -34,12 +34,8 @@ import asyncio
 import json
 import os
 import ssl
-import subprocess
 import sys
-import tempfile
 import time
-import uuid
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -53,19 +49,11 @@ from bench.dashboard_latency import (
     PASSWORD,
     USER,
     layer_round_trips,
-    quantiles,
     sign_in,
 )
-from bench.emulator_to_callbot import (
-    DAPHNE,
-    free_port,
-    listening,
-    own_database,
-    wait_for,
-)
+from bench.emulator_to_callbot import own_database
+from bench.stack import callbot_stack, quantiles
 
-ROOT = Path(__file__).resolve().parents[1]
-PYTHON = sys.executable
 GOAL_P99_MS = 100.0
 
 # In the page: record when each ringing card appears, keyed by the call's Graph id
@@ -107,98 +95,13 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace, database_url: str | None) -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="incoming-latency-"))
-    state = workdir / "emulator"
-    ports = {name: free_port() for name in ("emulator", "callbot")}
-    emulator_url = f"https://127.0.0.1:{ports['emulator']}"
-    base = f"http://127.0.0.1:{ports['callbot']}"
-    queue = f"bench-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "CALLBOT_VAR_DIR": str(workdir),
-        "EMULATOR_URL": emulator_url,
-        "GRAPH_CA_BUNDLE": str(state / "ca.pem"),
-        "BOT_PUBLIC_URL": base,
-        "LOG_LEVEL": "WARNING",
-        "CELERY_QUEUE": queue,
-    }
-    if database_url:
-        env["DATABASE_URL"] = database_url
-    broker = bool(env.get("REDIS_URL"))
-    manage = [PYTHON, "manage.py"]
-    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    subprocess.run(
-        [*manage, "create_user", USER, "--role", "supervisor", "--password-stdin"],
-        cwd=ROOT,
-        env=env,
-        input=PASSWORD.encode(),
-        check=True,
-        capture_output=True,
-    )
-    children = [
-        subprocess.Popen(
-            [
-                PYTHON,
-                "-m",
-                "callbot.simulator",
-                "--port",
-                str(ports["emulator"]),
-                "--state-dir",
-                str(state),
-                "--log-level",
-                "WARNING",
-                "--bot-webhook",
-                f"{base}/api/calling/callback",
-            ],
-            cwd=ROOT,
-            env=env,
-        ),
-        subprocess.Popen(
-            [*DAPHNE, "-p", str(ports["callbot"]), "callbot.asgi:application"],
-            cwd=ROOT,
-            env=env,
-        ),
-    ]
-    if broker:
-        children.append(
-            subprocess.Popen(
-                [
-                    PYTHON,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "callbot",
-                    "worker",
-                    "--pool",
-                    "threads",
-                    "--concurrency",
-                    "4",
-                    "--queues",
-                    queue,
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--without-heartbeat",
-                    "--loglevel",
-                    "WARNING",
-                ],
-                cwd=ROOT,
-                env=env,
-            )
+    with callbot_stack(
+        "incoming-latency", database_url, supervisor=(USER, PASSWORD)
+    ) as stack:
+        os.environ.update(stack.env)
+        asyncio.run(
+            measure(args, stack.base, stack.emulator_url, stack.ca, stack.broker)
         )
-    try:
-        for port in ports.values():
-            wait_for(f"port {port}", partial(listening, port))
-        os.environ.update(env)
-        asyncio.run(measure(args, base, emulator_url, state / "ca.pem", broker))
-    finally:
-        for child in children:
-            child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                child.kill()  # a server still holding a websocket open
 
 
 class BoardClient:

@@ -217,6 +217,19 @@ else:
         "default": {"BACKEND": "callbot.runtime.layers.InProcessChannelLayer"}
     }
 
+# The cache holds the app token's roles, read by the worker and shared with the web
+# processes (callbot/calls/app_permissions.py): Redis when there is one, else the
+# process's memory (the embedded default runs the worker in-process).
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "callbot",
+            "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
+        }
+    }
+
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
@@ -255,6 +268,9 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 ACTION_REQUEUE_SWEEP_SECONDS = env_int("ACTION_REQUEUE_SWEEP_SECONDS", 15)
 # How often beat applies the alert rules (thresholds: AlertSettings in the admin).
 ALERT_SWEEP_SECONDS = env_int("ALERT_SWEEP_SECONDS", 10)
+# How often the worker reads the app token's roles (``read_app_roles``); pages
+# offer a control that needs a permission only while the roles read hold it.
+APP_ROLES_SECONDS = env_int("APP_ROLES_SECONDS", 300)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "keep-calls-alive": {
         "task": "callbot.calls.send_keep_alives",
@@ -283,6 +299,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Call policies that hand a ringing call to the supervisors: the fallback when
     # nobody decided within the policy's wait (at most 14 s, so every second).
     "ivr-sweep-handoffs": {"task": "callbot.ivr.sweep_handoffs", "schedule": 1.0},
+    # The app token's roles, for the controls that need a permission it lacks.
+    "read-app-roles": {
+        "task": "callbot.calls.read_app_roles",
+        "schedule": float(APP_ROLES_SECONDS),
+    },
 }
 
 # --- Audit trail (docs/audit.md) ------------------------------------------------------
@@ -455,7 +476,8 @@ METRICS_TOKEN = env_secret("METRICS_TOKEN")
 METRICS_WORKER_PORT = env_int("METRICS_WORKER_PORT", 0)
 
 # --- Call policy and IVR (callbot/ivr) --------------------------------------------------
-# "Press 0 for the operator" transfers to this Azure AD user. The default is a made-up
+# The demo flow's "0" queues the caller for the supervisors, then after a minute
+# transfers to this Azure AD user, the operator. The default is a made-up
 # user the emulator accepts; set a real object id with a real tenant.
 IVR_OPERATOR_USER_ID = env_str(
     "IVR_OPERATOR_USER_ID", "0f9e8d7c-6b5a-4c3d-9e2f-1a0b9c8d7e6f"

@@ -55,6 +55,8 @@ class AwarenessMixin:
     channel_name: str
     watching_calls: set[int]
     sees_alerts: bool = False
+    # Set at connect: whether the person may act (and so sees alerts).
+    may_act: bool = False
     refresher: asyncio.Task[None] | None = None
     last_watchers: dict[int, list[str]]
 
@@ -209,6 +211,12 @@ class AwarenessMixin:
 
     async def alerts_delta(self, event: dict[str, Any]) -> None:
         if getattr(self, "watching_board", False) and self.sees_alerts:
+            await self._send(event)
+
+    async def call_alerts(self, event: dict[str, Any]) -> None:
+        """A watched call's own alerts raised or cleared (``call.alerts``), for the
+        people who may act, as on the board."""
+        if event.get("call_id") in self.watching_calls and self.may_act:
             await self._send(event)
 
     async def dismiss_alert(self, content: dict[str, Any]) -> None:

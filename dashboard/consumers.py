@@ -8,7 +8,8 @@ protocol"; frame rules and limits in ``protocol.py``):
   gap or a reconnect); ``action`` ``{"request_id", "call", "kind", "participant",
   "params"}``; ``ping`` ``{"request_id"}``.
 * server → client: ``hello`` (who you are, what you may do, ``labels``: each
-  action kind's words for the page, and for people who act ``answer_flows`` and
+  action kind's words for the page, ``reasons``: each "not offered" code's
+  sentence, and for people who act ``answer_flows`` and
   ``redirect_targets``, what the ringing-call controls offer); ``board.snapshot`` and ``call.snapshot`` in
   parts (``snapshot``, ``part``, ``more``, and ``parts`` on the last: see
   ``snapshots.py`` and ``docs/live-protocol.md``; the board's is streamed); ``calls.delta``
@@ -51,8 +52,9 @@ from channels.auth import get_user
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from callbot.calls import audit
+from callbot.calls import alerts, audit
 from callbot.calls.access import ActionRefusedError
+from callbot.calls.availability import REASONS
 from callbot.calls.kinds import BROWSER_KINDS, LABELS
 from callbot.calls.live import LIVE_CALLS_GROUP, action_shape, call_group
 from callbot.observability import logcontext, metrics
@@ -145,12 +147,13 @@ def _board_start(
     return parts, _next_part(parts)
 
 
-def _call_parts(call_id: int, snapshot_id: str, watchers: list[str]) -> list[str]:
-    return _encoded(
-        snapshots.call_snapshot_parts(
-            call_id, snapshot_id, extra={"presence": {"watchers": watchers}}
-        )
-    )
+def _call_parts(
+    call_id: int, snapshot_id: str, watchers: list[str], with_alerts: bool
+) -> list[str]:
+    extra: dict[str, Any] = {"presence": {"watchers": watchers}}
+    if with_alerts:  # the call's own open alerts, for people who may act
+        extra["alerts"] = {"open": alerts.open_alerts(call_id=call_id)}
+    return _encoded(snapshots.call_snapshot_parts(call_id, snapshot_id, extra=extra))
 
 
 class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[misc]
@@ -186,6 +189,7 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
             await self.accept()
             await self._close(CLOSE_FORBIDDEN)
             return
+        self.may_act = acts
         self.user = user
         await self.accept()
         metrics.LIVE_SOCKETS.inc()
@@ -202,6 +206,9 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
                 "can_act": acts,
                 # Every kind's label, for the page's timeline and outcomes.
                 "labels": LABELS,
+                # Every "not offered" reason's sentence by its code: rows carry
+                # only the codes (``availability.unavailable``).
+                "reasons": REASONS,
                 # For people who may act: the flows and saved targets the ringing
                 # call controls offer.
                 **offers,
@@ -396,7 +403,10 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
 
     async def _send_call(self, call_id: int) -> None:
         parts = await database_sync_to_async(_call_parts)(
-            call_id, self._next_snapshot_id(), await self.watchers_of(call_id)
+            call_id,
+            self._next_snapshot_id(),
+            await self.watchers_of(call_id),
+            self.may_act,
         )
         for text in parts:
             if self.closing:

@@ -12,6 +12,7 @@ from typing import Any
 from callbot.calls import services
 from callbot.calls.access import Actor
 from callbot.calls.models import Action, RedirectTarget
+from callbot.calls.params import phone_refused
 from callbot.ivr import supervisors
 
 
@@ -46,12 +47,14 @@ def request(
     )
 
 
-def choices() -> dict[str, list[dict[str, Any]]]:
-    """What the ringing-call controls offer: IVR flows to answer into, and the
-    enabled saved redirect targets."""
+def choices() -> dict[str, Any]:
+    """What the ringing-call controls offer: IVR flows to answer into, the enabled
+    saved redirect targets, and why a phone number cannot be reached (``""``
+    when it can: an application instance is configured)."""
     return {
         "answer_flows": supervisors.answer_flows(),
         "redirect_targets": [
             t.shape() for t in RedirectTarget.objects.filter(enabled=True)
         ],
+        "phone_refused": phone_refused(),
     }

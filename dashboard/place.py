@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from callbot.calls import services
 from callbot.calls.access import ActionRefusedError
 from callbot.calls.models import Action, Call
-from callbot.calls.params import peer_target, target_label
+from callbot.calls.params import peer_target, phone_refused, target_label
 from callbot.calls.states import CallKind, CallState
 from dashboard import snapshots
 from dashboard.permissions import can_act, can_view
@@ -128,7 +128,13 @@ def place_call(request: HttpRequest) -> HttpResponse:
             form.add_error(None, exc.message)
         else:
             return _follow(request, action, f"Calling {action.target}")
-    return render_page(request, "dashboard/place.html", nav="board", form=form)
+    return render_page(
+        request,
+        "dashboard/place.html",
+        nav="board",
+        form=form,
+        phone_refused=phone_refused(),
+    )
 
 
 @require_http_methods(["GET", "POST"])

@@ -13,9 +13,9 @@ message. The first part carries everything but the long lists; each part carries
 a slice of them, in order. The board's snapshot is streamed
 (``board_snapshot_stream``): live calls are read ``BOARD_PAGE_CALLS`` at a time
 and each part leaves as soon as it is full, so the page paints its first rows
-before the last are read; its rows name their ``unavailable`` sentences by a key
+before the last are read; its rows name their ``unavailable`` reason codes by a key
 into the first part's ``unavailable`` table (a board of 10,000 calls would
-otherwise repeat the same few sentences 10,000 times). A call's snapshot is read
+otherwise repeat the same few sets of codes 10,000 times; the socket's ``hello`` words each code once). A call's snapshot is read
 whole and then cut, and every part of it also says ``parts``. A page applies a
 snapshot once its last part arrived (it may show the rows meanwhile).
 """

@@ -70,6 +70,18 @@ def _live_payloads_are_json(settings: Any) -> None:
     settings.WEBHOOK_INGEST_THREADS = 0
 
 
+@pytest.fixture(autouse=True)
+def _no_app_roles_kept() -> Iterator[None]:
+    """The app token's roles a test read (the permissions panel, the worker's
+    task) stay in the cache; the next test starts without, so every control is
+    offered unless the test says otherwise."""
+    yield
+    # Imported here: this module loads before Django is set up.
+    from callbot.calls.app_permissions import forget_roles
+
+    forget_roles()
+
+
 def load_fixture(name: str) -> dict[str, Any]:
     """A notification batch from tests/fixtures/graph/, as a fresh dict."""
     data: dict[str, Any] = json.loads((FIXTURES / name).read_text())

@@ -11,6 +11,7 @@ publish an ``alerts.delta`` to the board's group after commit. The thresholds ar
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,8 @@ from callbot.calls.states import CallState
 logger = logging.getLogger(__name__)
 
 ALERTS_DELTA_TYPE = "alerts.delta"
+# The same news for one call's page: its own alerts raised or cleared.
+CALL_ALERTS_TYPE = "call.alerts"
 # States of a call that rings for a person to answer it.
 RINGING_STATES = (CallState.INCOMING,)
 # Kinds that hold while a condition does, and end with the call.
@@ -64,11 +67,14 @@ def alert_shape(alert: Alert) -> dict[str, Any]:
     }
 
 
-def open_alerts(limit: int = OPEN_LIMIT) -> list[dict[str, Any]]:
-    """Open alerts, newest first, in one query."""
-    return [
-        alert_shape(a) for a in Alert.objects.filter(cleared_at__isnull=True)[:limit]
-    ]
+def open_alerts(
+    limit: int = OPEN_LIMIT, *, call_id: int | None = None
+) -> list[dict[str, Any]]:
+    """Open alerts (of one call, with ``call_id``), newest first, in one query."""
+    rows = Alert.objects.filter(cleared_at__isnull=True)
+    if call_id is not None:
+        rows = rows.filter(call_id=call_id)
+    return [alert_shape(a) for a in rows[:limit]]
 
 
 def raise_alert(
@@ -165,17 +171,38 @@ def _clear(ids_query: Any, reason: str, now: datetime | None) -> list[int]:
     Alert.objects.filter(pk__in=ids, cleared_at__isnull=True).update(
         cleared_at=now or timezone.now(), cleared_by=reason[:150]
     )
-    transaction.on_commit(lambda: publish_alerts(cleared=ids))
+    # Which call pages hear of it.
+    calls = dict(Alert.objects.filter(pk__in=ids).values_list("pk", "call_id"))
+    transaction.on_commit(lambda: publish_alerts(cleared=ids, cleared_calls=calls))
     return ids
 
 
 def publish_alerts(
-    *, raised: list[dict[str, Any]] | None = None, cleared: list[int] | None = None
+    *,
+    raised: list[dict[str, Any]] | None = None,
+    cleared: list[int] | None = None,
+    cleared_calls: Mapping[int, int | None] | None = None,
 ) -> None:
-    """Tell the board's watchers which alerts were raised or cleared. After commit."""
+    """Tell the board's watchers which alerts were raised or cleared, and each
+    call's page its own (``cleared_calls``: alert id -> call id). After commit."""
     live.publish_board(
         {"type": ALERTS_DELTA_TYPE, "raised": raised or [], "cleared": cleared or []}
     )
+    pages: dict[int, dict[str, Any]] = {}
+
+    def page(call_id: int) -> dict[str, Any]:
+        return pages.setdefault(
+            call_id,
+            {"type": CALL_ALERTS_TYPE, "call_id": call_id, "raised": [], "cleared": []},
+        )
+
+    for shape in raised or []:
+        if shape.get("call_id") is not None:
+            page(shape["call_id"])["raised"].append(shape)
+    for alert_id, call_id in (cleared_calls or {}).items():
+        if call_id is not None:
+            page(call_id)["cleared"].append(alert_id)
+    live.publish_calls(pages)
 
 
 # --- the rules ------------------------------------------------------------------------

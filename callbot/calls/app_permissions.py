@@ -5,16 +5,31 @@ of them) and what stops working without them. ``permission_report`` compares the
 rows with the ``roles`` the app's access token actually holds; ``check_app``
 fetches those roles through the Graph client. The permissions panel shows the
 result to admins. Reads only; no rows are written.
+
+The roles read are also kept in Django's cache (Redis when configured) for
+``APP_ROLES_SECONDS`` x 3, so the pages and the service stop offering a control
+whose permission the app lacks (``availability.py``) without a token request of
+their own: the worker's ``read_app_roles`` (beat) and the panel write them,
+``held_roles`` reads them. Unknown roles (nothing read yet, the cache down) hold
+nothing against any control: Graph still refuses what the app may not do.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
 
 from callbot.graph.app_roles import AppGrant
 from callbot.graph.errors import GraphError
 from callbot.graph.factory import get_graph_client
+
+logger = logging.getLogger(__name__)
+
+ROLES_CACHE_KEY = "app_permissions.roles"
 
 
 @dataclass(frozen=True)
@@ -155,4 +170,36 @@ def check_app(*, fresh: bool = False) -> AppCheck:
         grant = get_graph_client().app_grant(fresh=fresh)
     except GraphError as exc:
         return AppCheck(None, None, f"Callbot could not read its access token: {exc}")
+    remember_roles(grant.roles)
     return AppCheck(grant, permission_report(grant.roles))
+
+
+def remember_roles(roles: Collection[str]) -> None:
+    """Keep the token's ``roles`` for ``held_roles``, for three reading intervals
+    (so one missed reading does not forget them)."""
+    try:
+        cache.set(
+            ROLES_CACHE_KEY, sorted(roles), timeout=settings.APP_ROLES_SECONDS * 3
+        )
+    except Exception as exc:  # the cache is Redis: it may be down
+        logger.warning("app roles not kept: %s", exc)
+
+
+def held_roles() -> frozenset[str] | None:
+    """The roles last read from the app's token, or None when not known.
+
+    A cache read, no token request: safe under a row lock and on every snapshot.
+    """
+    try:
+        roles = cache.get(ROLES_CACHE_KEY)
+    except Exception as exc:  # the cache is Redis: it may be down
+        logger.warning("app roles unknown, the cache failed: %s", exc)
+        return None
+    if not isinstance(roles, list):
+        return None
+    return frozenset(str(r) for r in roles)
+
+
+def forget_roles() -> None:
+    """Drop the roles kept (tests; a new app registration)."""
+    cache.delete(ROLES_CACHE_KEY)

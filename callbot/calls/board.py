@@ -13,6 +13,7 @@ from typing import Any, TypedDict
 
 from django.db.models import Count, Q, QuerySet
 
+from callbot.calls.app_permissions import held_roles
 from callbot.calls.availability import (
     APP_HOSTED,
     SERVICE_HOSTED,
@@ -43,6 +44,10 @@ class CallSummaryShape(TypedDict):
     answer_by: str | None
     # Held with music until a person takes it; None otherwise.
     waiting_since: str | None
+    # Waiting for a supervisor until then (a policy's hand-off, an IVR queue),
+    # and what Callbot does when the wait is over; None and "" otherwise.
+    wait_ends_at: str | None
+    wait_then: str
     established_at: str | None
     terminated_at: str | None
     participant_count: int
@@ -55,7 +60,8 @@ class CallSummaryShape(TypedDict):
     bot_muted: bool
     last_tone: str
     result: str
-    # Controls Graph does not allow on this call: kind -> the sentence saying why.
+    # Controls not offered on this call now: kind -> reason code, whose sentence
+    # is ``availability.REASONS[code]`` (sent once, in the socket's ``hello``).
     unavailable: dict[str, str]
     # The bot was dropped for lack of a permission: what happened, in words.
     dropped: str
@@ -88,15 +94,24 @@ def live_call_pages(size: int) -> Iterator[list[CallSummaryShape]]:
         after = (page[-1].created_at, page[-1].pk)
 
 
+def refusal_key(call: Call) -> str:
+    """What a call's ``unavailable`` depends on besides the app's roles."""
+    return f"{call.kind}:{call_media(call)}:{call.state}"
+
+
 def unavailable_table() -> dict[str, dict[str, str]]:
-    """Every ``unavailable`` a board row can carry, keyed ``kind:media``: what Graph
-    refuses depends on the call's kind and media hosting only
-    (``callbot.calls.availability``), so a board snapshot sends each sentence once."""
-    return {
-        f"{kind}:{media}": unavailable(Call(kind=kind, media_config_kind=media))
-        for kind in CallKind.values
-        for media in (APP_HOSTED, SERVICE_HOSTED)
-    }
+    """Every ``unavailable`` a board row can carry with the app's roles now, keyed
+    by ``refusal_key``: what is offered depends on the call's kind, media hosting
+    and state only (``callbot.calls.availability``), so a board snapshot sends each
+    set of reason codes once and its rows name them by key."""
+    roles = held_roles()
+    table = {}
+    for kind in CallKind.values:
+        for media in (APP_HOSTED, SERVICE_HOSTED):
+            for state in CallState.values:
+                call = Call(kind=kind, media_config_kind=media, state=state)
+                table[refusal_key(call)] = unavailable(call, roles)
+    return table
 
 
 def roster_counts(call_ids: set[int]) -> dict[int, dict[str, Any]]:
@@ -156,12 +171,13 @@ def call_summaries(calls: Iterable[Call]) -> list[CallSummaryShape]:
     counts = roster_counts(ids)
     pending = pending_action_counts(ids)
     meetings = meeting_facts({c.meeting_id for c in calls if c.meeting_id})
-    # Reads the kind and media hosting only (``unavailable_table``): once per pair.
-    refusals: dict[tuple[str, str], dict[str, str]] = {}
+    roles = held_roles()
+    # Reads the kind, media hosting and state only (``unavailable_table``): once each.
+    refusals: dict[str, dict[str, str]] = {}
     for c in calls:
-        key = (c.kind, call_media(c))
+        key = refusal_key(c)
         if key not in refusals:
-            refusals[key] = unavailable(c)
+            refusals[key] = unavailable(c, roles)
     return [
         {
             "id": c.pk,
@@ -177,6 +193,8 @@ def call_summaries(calls: Iterable[Call]) -> list[CallSummaryShape]:
                 iso(answer_deadline(c)) if c.state == CallState.INCOMING else None
             ),
             "waiting_since": iso(c.waiting_since),
+            "wait_ends_at": iso(c.wait_ends_at),
+            "wait_then": c.wait_then,
             "established_at": iso(c.established_at),
             "terminated_at": iso(c.terminated_at),
             "participant_count": counts[c.pk]["participant_count"],
@@ -190,7 +208,7 @@ def call_summaries(calls: Iterable[Call]) -> list[CallSummaryShape]:
             "bot_muted": counts[c.pk]["bot_muted"],
             "last_tone": c.last_tone,
             "result": _result_text(c),
-            "unavailable": dict(refusals[(c.kind, call_media(c))]),
+            "unavailable": dict(refusals[refusal_key(c)]),
             "dropped": call_dropped_reason(c),
             "version": c.version,
         }
@@ -211,6 +229,8 @@ _BOARD_FIELDS = {
     "unavailable",
     "dropped",
     "waiting_since",
+    "wait_ends_at",
+    "wait_then",
 }
 
 

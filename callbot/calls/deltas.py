@@ -14,11 +14,12 @@ from typing import Any
 from django.db.models import F
 
 from callbot.calls import board, live
+from callbot.calls.app_permissions import held_roles
 from callbot.calls.availability import unavailable
 from callbot.calls.dropped import call_dropped_reason
 from callbot.calls.models import Action, Call, Participant
 
-_AVAILABILITY_INPUTS = frozenset({"kind", "media_config_kind"})
+_AVAILABILITY_INPUTS = frozenset({"kind", "media_config_kind", "state"})
 _RESULT_FIELDS = frozenset({"result_code", "result_subcode", "result_message"})
 
 
@@ -43,10 +44,10 @@ def bump(
         Call.objects.filter(pk=call.pk).update(version=F("version") + 1)
     changes = dict(call_changes or {})
     # Derived fields travel with what they are derived from, so a page never
-    # works them out itself: what Graph allows follows the call's kind and media,
+    # works them out itself: what is offered follows the call's kind, media and state,
     # the drop sentence its end result.
     if _AVAILABILITY_INPUTS & changes.keys():
-        changes["unavailable"] = unavailable(call)
+        changes["unavailable"] = unavailable(call, held_roles())
     if _RESULT_FIELDS & changes.keys():
         changes["dropped"] = call_dropped_reason(call)
     return live.CallDelta(

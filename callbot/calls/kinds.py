@@ -65,6 +65,9 @@ class KindSpec:
     # What the kind lets the bot do, for the sentence saying where Graph allows it
     # ("mute itself"): ``availability.py`` words it.
     can: str = ""
+    # The application permission Graph requires for the kind (contract §1.3;
+    # ``app_permissions.FEATURES`` words what fails without it); "" for none.
+    needs: str = ""
 
     @property
     def label(self) -> str:
@@ -80,6 +83,10 @@ _UP = frozenset({S.ESTABLISHED, S.HOLD, S.TRANSFERRING, S.TRANSFER_ACCEPTED})
 _SET_UP = Settles(completes=_UP, fails=frozenset({S.TERMINATED}))
 # Reject, redirect and hang up: done when the call has ended.
 _ENDS = Settles(completes=frozenset({S.TERMINATED}))
+INITIATE = "Calls.Initiate.All"
+GROUP_CALL = "Calls.InitiateGroupCall.All"
+JOIN_GROUP_CALL = "Calls.JoinGroupCall.All"
+ACCESS_MEDIA = "Calls.AccessMedia.All"
 
 _ROWS = [
     KindSpec(
@@ -105,6 +112,8 @@ _ROWS = [
         browser=True,
         clean=params.redirect,
         settles=_ENDS,
+        can="redirect a call",
+        needs=INITIATE,
     ),
     KindSpec(
         K.TRANSFER,
@@ -119,9 +128,16 @@ _ROWS = [
             fails=frozenset({S.ESTABLISHED}),
             fails_after=frozenset({S.TRANSFERRING, S.TRANSFER_ACCEPTED}),
         ),
+        can="transfer a call",
+        needs=INITIATE,
     ),
     KindSpec(
-        K.PLACE_CALL, None, "place a call", clean=params.place_call, settles=_SET_UP
+        K.PLACE_CALL,
+        None,
+        "place a call",
+        clean=params.place_call,
+        settles=_SET_UP,
+        needs=INITIATE,
     ),
     KindSpec(
         K.PLACE_GROUP_CALL,
@@ -129,6 +145,7 @@ _ROWS = [
         "place a group call",
         clean=params.group_call,
         settles=_SET_UP,
+        needs=GROUP_CALL,
     ),
     KindSpec(
         K.JOIN_MEETING,
@@ -136,12 +153,23 @@ _ROWS = [
         "join a meeting",
         clean=params.join_meeting,
         settles=_SET_UP,
+        needs=JOIN_GROUP_CALL,
     ),
     KindSpec(
-        K.CREATE_ONLINE_MEETING, None, "create a meeting", clean=params.online_meeting
+        K.CREATE_ONLINE_MEETING,
+        None,
+        "create a meeting",
+        clean=params.online_meeting,
+        needs="OnlineMeetings.ReadWrite.All",
     ),
     KindSpec(
-        K.INVITE, _CONNECTED, "invite someone to", browser=True, clean=params.invite
+        K.INVITE,
+        _CONNECTED,
+        "invite someone to",
+        browser=True,
+        clean=params.invite,
+        can="invite people into a call",
+        needs=GROUP_CALL,
     ),
     # Self-mute is for group calls only (contract §6.8).
     KindSpec(
@@ -177,6 +205,7 @@ _ROWS = [
         group_only=True,
         browser=True,
         can="remove someone",
+        needs=JOIN_GROUP_CALL,
     ),
     KindSpec(
         K.START_HOLD_MUSIC,
@@ -211,6 +240,7 @@ _ROWS = [
         clean=params.record_response,
         media="service_hosted",
         can="record responses",
+        needs=ACCESS_MEDIA,
     ),
     KindSpec(K.CANCEL_MEDIA_PROCESSING, _CONNECTED, "cancel media in"),
     KindSpec(
@@ -219,6 +249,7 @@ _ROWS = [
         "collect tones in",
         media="service_hosted",
         can="collect key presses",
+        needs=ACCESS_MEDIA,
     ),
     KindSpec(K.SEND_DTMF_TONES, _CONNECTED, "send tones in", clean=params.dtmf),
     KindSpec(
@@ -231,6 +262,7 @@ _ROWS = [
         # Application-hosted media group calls only (contract §6.14).
         media="app_hosted",
         can="change its screen-sharing role",
+        needs=ACCESS_MEDIA,
     ),
     KindSpec(
         K.UPDATE_RECORDING_STATUS,
@@ -238,6 +270,7 @@ _ROWS = [
         "set recording status in",
         browser=True,
         clean=params.recording_status,
+        needs=ACCESS_MEDIA,
     ),
     KindSpec(K.KEEP_ALIVE, _LIVE_BUT_INCOMING, "keep alive", bot_only=True),
     # Requests that are not Actions of their own.

@@ -218,6 +218,22 @@ def publish_board(message: dict[str, Any]) -> None:
         logger.exception("publishing a %s to the board failed", message.get("type"))
 
 
+def publish_calls(messages: dict[int, dict[str, Any]]) -> None:
+    """Send one message to each call's group (its alerts). Call after commit; a
+    failed push is logged, never raised."""
+    layer = get_channel_layer()
+    if layer is None or not messages:
+        return
+    try:
+        pushloop.run(
+            _send_all,
+            layer,
+            [(call_group(i), _checked(m)) for i, m in messages.items()],
+        )
+    except Exception:
+        logger.exception("publishing to %d call pages failed", len(messages))
+
+
 async def _send_all(layer: Any, messages: list[tuple[str, dict[str, Any]]]) -> None:
     for group, message in messages:
         await layer.group_send(group, message)

@@ -151,6 +151,11 @@ class Call(CallSummary):
     last_keep_alive_at = models.DateTimeField(null=True, blank=True)
     # Answered and held with music until a person takes it (services.set_waiting).
     waiting_since = models.DateTimeField(null=True, blank=True)
+    # Waiting for a supervisor with a time limit (a call policy's hand-off while
+    # it rings, an IVR supervisors step while held): when the wait ends, and what
+    # Callbot does then, in words (services.set_wait_limit).
+    wait_ends_at = models.DateTimeField(null=True, blank=True)
+    wait_then = models.CharField(max_length=255, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -78,24 +78,33 @@ def target_label(target: Mapping[str, str]) -> str:
     )
 
 
+# Graph reaches a phone number only from an application instance (contract §6.2).
+PHONE_NEEDS_INSTANCE = (
+    "Reaching a phone number needs the bot's application instance, and none is "
+    "configured (set GRAPH_APPLICATION_INSTANCE_ID)."
+)
+
+
+def phone_refused() -> str:
+    """``PHONE_NEEDS_INSTANCE`` when no application instance is configured, else ""."""
+    return "" if settings.GRAPH_APPLICATION_INSTANCE_ID else PHONE_NEEDS_INSTANCE
+
+
+def require_phone_source(target: Mapping[str, str]) -> None:
+    """Refuse (``unsupported``) a phone ``target`` while no application instance is
+    configured: placing, redirecting or transferring, here rather than by Graph."""
+    if target.get("phone") and phone_refused():
+        raise ActionRefusedError("unsupported", PHONE_NEEDS_INSTANCE)
+
+
 def one_target(params: Mapping[str, Any], call: Call | None) -> Cleaned:
-    """redirect: one person to reach."""
+    """place_call and redirect: one user or phone number (``require_phone_source``)."""
     target = clean_target(params.get("target"))
+    require_phone_source(target)
     return {"target": target}, target_label(target)
 
 
-def place_call(params: Mapping[str, Any], call: Call | None) -> Cleaned:
-    """place_call: one user or phone number. Graph places a call to a phone only
-    from an application instance (contract §6.2), so without one configured a
-    phone target is refused here rather than by Graph later."""
-    clean, label = one_target(params, call)
-    if clean["target"].get("phone") and not settings.GRAPH_APPLICATION_INSTANCE_ID:
-        raise ActionRefusedError(
-            "unsupported",
-            "Calling a phone number needs the bot's application instance "
-            "(set GRAPH_APPLICATION_INSTANCE_ID).",
-        )
-    return clean, label
+place_call = one_target
 
 
 def peer_target(call: Call) -> dict[str, str] | None:
@@ -174,6 +183,7 @@ def transfer(params: Mapping[str, Any], call: Call | None) -> Cleaned:
     else:
         target = clean_target(params.get("target"))
         label = target_label(target)
+    require_phone_source(target)
     clean["target"] = target
     group = call is not None and call.kind != CallKind.PEER_TO_PEER
     transferee = params.get("transferee")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -29,6 +30,7 @@ from callbot.calls.access import (
     locked_call,
     present_participant,
 )
+from callbot.calls.app_permissions import held_roles
 from callbot.calls.live import CallDelta, iso
 from callbot.calls.models import Action, Call, Meeting, Participant
 
@@ -212,7 +214,7 @@ def request_mute_all(
 def require_offered(call: Call, kind: str) -> None:
     """Raise ``ActionRefusedError`` (``not_offered``) unless Graph allows ``kind`` on
     ``call``, with the sentence the call page shows beside the disabled control."""
-    reason = availability.availability(call, kind)
+    reason = availability.availability(call, kind, held_roles())
     if reason is not None:
         raise ActionRefusedError("not_offered", reason)
 
@@ -246,6 +248,10 @@ def _queue(
         raise ActionRefusedError(
             "invalid", f"{row.label.lower()} does not act on a call."
         )
+    else:
+        missing = availability.missing_permission(kind, held_roles())
+        if missing is not None:
+            raise ActionRefusedError("not_offered", missing)
     if participant is not None:
         clean: dict[str, Any] = {"participant_id": participant.graph_id}
         target = (
@@ -275,18 +281,20 @@ def set_waiting(
     actor: Actor,
     client_ip: str | None = None,
     taken: bool = True,
+    until: datetime | None = None,
+    then: str = "",
 ) -> None:
     """Mark ``call`` as held for a person (hold music playing) or as no longer held.
 
     Precondition: inside a transaction, holding the call's row lock. Writes
-    ``waiting_since``, audits who took the call (``take``; not when ``taken`` is
+    ``waiting_since`` (and the wait's limit, ``until`` and what happens ``then``:
+    ``set_wait_limit``; no longer waiting clears it), audits who took the call (``take``; not when ``taken`` is
     false: the wait ended with nobody taking it), bumps the version, and after
     commit publishes the change to the call's page and the board.
     """
     call_waiting_before = call.waiting_since
     since = timezone.now() if waiting else None
-    Call.objects.filter(pk=call.pk).update(waiting_since=since)
-    call.waiting_since = since
+    limit = _write_wait(call, until if waiting else None, then, waiting_since=since)
     if not waiting and taken:
         audit.record(
             actor,
@@ -297,5 +305,35 @@ def set_waiting(
             detail={"waiting_since": iso(call_waiting_before)},
             client_ip=client_ip,
         )
-    delta = deltas.bump(call, call_changes={"waiting_since": iso(since)})
+    delta = deltas.bump(call, call_changes=limit)
     deltas.announce([delta], {call.pk: call})
+
+
+def set_wait_limit(call: Call, until: datetime | None, then: str = "") -> None:
+    """Say until when ``call`` waits for a supervisor and what Callbot does then
+    (``then``, in words: "reject (busy)"); ``until`` None: no limit any more.
+
+    For a ringing call a call policy handed to the supervisors; a held call's
+    limit comes with ``set_waiting``. Precondition: inside a transaction, holding
+    the call's row lock. Bumps the version and after commit publishes the change
+    to the call's page and the board.
+    """
+    limit = _write_wait(call, until, then)
+    delta = deltas.bump(call, call_changes=limit)
+    deltas.announce([delta], {call.pk: call})
+
+
+def _write_wait(
+    call: Call, until: datetime | None, then: str, **since: datetime | None
+) -> dict[str, str | None]:
+    """Write the wait's limit (and ``waiting_since``, when given) in one UPDATE;
+    returns the changes for the delta."""
+    then = then[:255] if until is not None else ""
+    fields: dict[str, Any] = {"wait_ends_at": until, "wait_then": then, **since}
+    Call.objects.filter(pk=call.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(call, name, value)
+    return {
+        name: value if isinstance(value, str) else iso(value)
+        for name, value in fields.items()
+    }

@@ -20,6 +20,7 @@ from celery import shared_task
 
 from callbot.calls import (
     alerts,
+    app_permissions,
     auditseal,
     enqueue,
     meetings,
@@ -110,6 +111,18 @@ def evaluate_alerts() -> dict[str, int]:
     """Raise and clear alerts whose rules depend on time (``alerts.evaluate_alerts``);
     beat runs it every ``ALERT_SWEEP_SECONDS``."""
     return alerts.evaluate_alerts()
+
+
+@shared_task(name="callbot.calls.read_app_roles")
+def read_app_roles() -> list[str] | None:
+    """Read the app token's roles and keep them for the pages (``held_roles``);
+    None when the token could not be read (the roles kept before stay until they
+    expire)."""
+    check = app_permissions.check_app()
+    if check.grant is None:
+        logger.warning("app roles not read: %s", check.error)
+        return None
+    return sorted(check.grant.roles)
 
 
 @shared_task(name="callbot.calls.join_due_meetings")

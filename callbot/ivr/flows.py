@@ -606,7 +606,8 @@ def _enter(
         queued = replace(
             state, phase="queued", deadline=now + timedelta(seconds=step.max_wait)
         )
-        return queued, [_set_waiting(True), _hold_music(step)]
+        then = f"go on to {step.next}" if step.next else "end the flow"
+        return queued, [_set_waiting(True, then), _hold_music(step)]
     if step.type == "hang_up":
         return _finish(state, state.outcome or "hung up"), [Command("hang_up")]
     # A redirect past the start is rejected by parse_flow; never answer twice.
@@ -615,10 +616,14 @@ def _enter(
     ]
 
 
-def _set_waiting(waiting: bool) -> Command:
+def _set_waiting(waiting: bool, then: str = "") -> Command:
     """Not a Graph request: the runtime marks the call waiting for a person (the
-    board offers Take) or no longer waiting."""
-    return Command("set_waiting", {"waiting": waiting})
+    board offers Take) or no longer waiting; ``then``: what the flow does when the
+    wait is over, in words for the board."""
+    params: dict[str, Any] = {"waiting": waiting}
+    if then:
+        params["then"] = then
+    return Command("set_waiting", params)
 
 
 def _hold_music(step: Step) -> Command:

@@ -300,6 +300,17 @@ class CallPolicy(models.Model):
         """What the bot itself does: the action, or a hand-off's fallback."""
         return self.fallback if self.action == self.Do.SUPERVISORS else self.action
 
+    def decision_text(self) -> str:
+        """The bot's own decision in words, for the board ("reject (busy)")."""
+        if self.decision == self.Do.REJECT:
+            return f"reject ({self.reject_reason})"
+        if self.decision == self.Do.REDIRECT:
+            who = self.target_display_name or self.target_phone or self.target_user_id
+            return f"redirect to {who}"
+        if self.flow_id is not None and self.flow is not None:
+            return f"answer into {self.flow.name}"
+        return "answer"
+
     def target(self) -> dict[str, str]:
         """The redirect target in ``request_action``'s TARGET shape."""
         if self.target_phone:

@@ -23,11 +23,13 @@ SHIPPED_PROMPTS: dict[str, str] = {
     "welcome": "Hello, and thank you for calling.",
     "menu": (
         "Thank you for calling. Press 1 to leave a message. "
-        "Press 2 to hear these options again. Press 0 for the operator."
+        "Press 2 to hear these options again. Press 0 to speak to a supervisor."
     ),
     "invalid": "Sorry, that is not an option.",
     "no-input": "We did not hear a choice.",
-    "connecting": "Please hold while we connect you to the operator.",
+    # The demo flow queues the caller for the supervisors (the operator only
+    # after a minute's wait), so the prompt promises a supervisor.
+    "connecting": "Please hold while we connect you to a supervisor.",
     "record-after-beep": (
         "Please leave your message after the beep, and press pound when you are done."
     ),

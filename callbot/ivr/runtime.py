@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from callbot.calls.access import ActionRefusedError, Actor
 from callbot.calls.models import Action, Call
-from callbot.calls.services import request_action, set_waiting
+from callbot.calls.services import request_action, set_wait_limit, set_waiting
 from callbot.calls.states import CallDirection, CallKind, CallState
 from callbot.ivr import flows
 from callbot.ivr.models import CallPolicy, Handoff, IvrFlow, IvrSession
@@ -110,11 +110,13 @@ def apply_policy(call_id: int, now: datetime | None = None) -> str:
             # The call rings on the supervisors' board; the hand-off sweep
             # (``supervisors.sweep_handoffs``) applies the fallback when the wait
             # is over and nobody decided.
-            Handoff.objects.create(
+            handoff = Handoff.objects.create(
                 call=call,
                 policy=policy,
                 wait_until=call.created_at + timedelta(seconds=policy.max_wait_seconds),
             )
+            # The board counts down to the fallback and says what it is.
+            set_wait_limit(call, handoff.wait_until, policy.decision_text())
             return "handed to the supervisors"
         return decide(call, policy, now)
 
@@ -273,6 +275,12 @@ def _step(
     state = _perform(call, flow, state, commands, now, actor)
     session.store(state, now)
     session.save()
+    if state.finished and call.waiting_since is not None:
+        # A flow that is over holds nobody for a person any more. A supervisors
+        # step says so itself; the hold flow (answered to hold from the board)
+        # has no queue step, so a caller hanging up on the music would otherwise
+        # stay "waiting" on the board.
+        set_waiting(call, False, actor=actor, taken=False)
 
 
 def _perform(
@@ -291,7 +299,15 @@ def _perform(
         if command.kind == "set_waiting":
             waiting = bool(command.params["waiting"])
             if waiting or call.waiting_since is not None:
-                set_waiting(call, waiting, actor=actor, taken=False)
+                # A supervisors step's wait ends at the session's deadline.
+                set_waiting(
+                    call,
+                    waiting,
+                    actor=actor,
+                    taken=False,
+                    until=state.deadline if waiting else None,
+                    then=str(command.params.get("then", "")),
+                )
             continue
         try:
             params = _resolve(command, flow)

@@ -218,6 +218,7 @@ def sweep_handoffs(now: datetime | None = None) -> int:
             elif handoff.policy is None:
                 handoff.status = Handoff.Status.ENDED
                 handoff.outcome = "its policy was deleted; the call rings on"
+                services.set_wait_limit(call, None)
             else:
                 handoff.status = Handoff.Status.FELL_BACK
                 handoff.outcome = runtime.decide(call, handoff.policy, now)[:255]

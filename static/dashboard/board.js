@@ -6,9 +6,9 @@
 // (boardview.js); a delta that leaves a row's place unchanged repaints that row alone.
 
 import { followPlacing } from "./placing.js";
-import { RingingPanel, takeButton, waitingText, wireAlertToggle } from "./ringing.js";
+import { RingingPanel, takeButton, waitLimitText, waitingText, wireAlertToggle } from "./ringing.js";
 import { DeltaOrder, LiveSocket, KIND_LABELS, SnapshotParts, duration, el, frameBatcher, stateLabel, syncClock } from "./live.js";
-import { applyOffers } from "./offered.js";
+import { applyOffers, setReasons } from "./offered.js";
 import { BoardView, title } from "./boardview.js";
 
 const rowsBody = document.getElementById("board-rows");
@@ -103,6 +103,8 @@ function paint(entry) {
       );
     }
   }
+  // Waiting for a supervisor with a limit: the countdown (tick keeps it current).
+  c.state.append(el("span", { class: "wait-limit", role: "timer", hidden: true }));
   // Peer-to-peer calls carry no roster: a zero there would mislead.
   const noRoster = d.kind === "peer_to_peer" && !d.participant_count;
   c.people.textContent = noRoster ? "1:1" : d.participant_count ?? "–";
@@ -127,6 +129,12 @@ function tick(entry) {
   const d = entry.data;
   const badge = entry.cells.state.querySelector(".waiting-badge");
   if (badge && d.waiting_since && !badge.dataset.said) badge.textContent = waitingText(d.waiting_since);
+  const limit = entry.cells.state.querySelector(".wait-limit");
+  if (limit) {
+    const text = waitLimitText(d);
+    if (limit.textContent !== text) limit.textContent = text;
+    limit.hidden = !text;
+  }
   entry.cells.duration.textContent = duration(d.established_at || d.created_at, d.terminated_at);
 }
 
@@ -265,7 +273,7 @@ function retire(entry) {
 const parts = new SnapshotParts(["calls"]);
 let held = [];
 
-let reasons = {}; // the snapshot's unavailable sentences, by the key rows carry
+let reasons = {}; // the snapshot's sets of unavailable reason codes, by the key rows carry
 
 function onSnapshotPart(message) {
   if ((message.part ?? 1) === 1) reasons = message.unavailable || {};
@@ -346,6 +354,7 @@ const socket = new LiveSocket({
     placing(message);
     if (message.type === "hello") {
       labels = message.labels || {};
+      setReasons(message.reasons);
       ringing.hello(message);
     }
     else if (message.type === "board.snapshot") onSnapshotPart(message);

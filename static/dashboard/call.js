@@ -1,9 +1,9 @@
 // One call: header facts, the roster (incremental, fit for 1,000 people), the
 // timeline, and the supervisor's controls with pending → outcome feedback.
 
-import { RingingPanel, takeButton, waitingText } from "./ringing.js";
+import { RingingPanel, takeButton, waitLimitText, waitingText } from "./ringing.js";
 import { DeltaOrder, LiveSocket, KIND_LABELS, SnapshotParts, clockTime, duration, el, frameBatcher, stateLabel, syncClock } from "./live.js";
-import { applyOffers, pruneReasons } from "./offered.js";
+import { applyOffers, pruneReasons, setReasons } from "./offered.js";
 import { setupTransfer } from "./transfer.js";
 
 const root = document.getElementById("call");
@@ -470,12 +470,16 @@ if (canAct) {
   }
 }
 
+// Why a phone number cannot be reached ("" when it can), from the hello.
+let phoneRefused = "";
+
 if (canAct) {
   setupTransfer({
     callId,
     act,
     call: () => call,
     roster: () => [...people.values()].map((entry) => entry.data),
+    phoneRefused: () => phoneRefused,
   });
 }
 
@@ -488,6 +492,8 @@ const socket = new LiveSocket({
   onMessage(message) {
     if (message.type === "hello") {
       labels = message.labels || {};
+      setReasons(message.reasons);
+      phoneRefused = message.phone_refused || "";
       ringing.hello(message);
     } else if (message.type === "call.snapshot") onSnapshotPart(message);
     else if (message.type === "call.delta") onDelta(message);
@@ -503,6 +509,9 @@ function paintWaiting() {
   waiting.hidden = !held;
   if (!held) return;
   document.getElementById("waiting-text").textContent = waitingText(call.waiting_since).replace(/^w/, "W");
+  const limit = document.getElementById("waiting-limit");
+  limit.textContent = waitLimitText(call);
+  limit.hidden = !limit.textContent;
   if (canAct && !takeMounted) {
     takeMounted = true;
     const status = document.getElementById("waiting-status");

@@ -4,8 +4,10 @@
 //
 // Generic over data-kind: every element with data-kind="<action kind>" under the
 // given root is a control of that kind, whoever added it. The server sends the
-// reasons (snapshot and delta: call.unavailable = {kind: sentence}); nothing here
-// knows a rule of its own. Call applyOffers after every paint, so a painter that
+// reasons: each call's codes (snapshot and delta: call.unavailable = {kind: code})
+// and, once per socket, every sentence (hello: reasons, keyed by "<code>.<kind>"
+// where the sentence names the kind's act, else by the code; given to
+// setReasons); nothing here knows a rule of its own. Call applyOffers after every paint, so a painter that
 // re-enables its buttons cannot bring a refused one back.
 //
 // Painters may set `disabled` by their own logic; call applyOffers both before
@@ -18,6 +20,18 @@
 // list ([data-reasons-list]), once per kind, led by the control's own words.
 
 let serial = 0;
+let sentences = {};
+
+// The server's hello: every reason code's one sentence.
+export function setReasons(reasons = {}) {
+  sentences = reasons;
+}
+
+// The sentence for `kind` not offered for reason `code` (the code itself if the
+// hello did not word it).
+export function reasonText(kind, code) {
+  return sentences[`${code}.${kind}`] || sentences[code] || code;
+}
 
 function reasonId(kind, scope) {
   if (!scope.dataset.reasonScope) scope.dataset.reasonScope = String((serial += 1));
@@ -68,12 +82,15 @@ function clearControl(control) {
 // ones offered again are given back. `labels` words a kind for the shared lines.
 export function applyOffers(root, unavailable = {}, labels = {}) {
   for (const control of root.querySelectorAll("[data-kind]")) {
+    // A form names its kind for its submit button, which is the control.
+    if (control.tagName === "FORM") continue;
     const kind = control.dataset.kind;
-    const reason = unavailable[kind];
-    if (!reason) {
+    const code = unavailable[kind];
+    if (!code) {
       clearControl(control);
       continue;
     }
+    const reason = reasonText(kind, code);
     if (control.dataset.titleBefore === undefined) control.dataset.titleBefore = control.title || "";
     control.dataset.notOffered = "true";
     control.disabled = true;

@@ -4,7 +4,8 @@
 // ringing call at its top; the call page shows its own call. Sound and a browser
 // notification only for people who switched them on (kept in localStorage).
 
-import { el, serverNow } from "./live.js";
+import { clockTime, el, serverNow } from "./live.js";
+import { applyOffers } from "./offered.js";
 
 const ALERTS_KEY = "callbot.ringAlerts";
 const REJECT_REASONS = [
@@ -12,6 +13,10 @@ const REJECT_REASONS = [
   ["forbidden", "Forbidden"],
   ["none", "No reason"],
 ];
+
+export function isPhone(text) {
+  return text.startsWith("+") || /^[\d\s().-]+$/.test(text);
+}
 
 export function isRinging(row) {
   return row.state === "incoming" && row.direction !== "outgoing";
@@ -40,6 +45,7 @@ export class RingingPanel {
     this.cards = new Map(); // call id -> {row, li, parts}
     this.flows = [];
     this.targets = [];
+    this.phoneRefused = "";
     this.seen = new Set(); // ids already announced (or present at the first snapshot)
     this.primed = false;
     setInterval(() => this.tick(), 250);
@@ -49,6 +55,8 @@ export class RingingPanel {
   hello(message) {
     this.flows = message.answer_flows || [];
     this.targets = message.redirect_targets || [];
+    // Why a phone number cannot be reached ("" when it can): no application instance.
+    this.phoneRefused = message.phone_refused || "";
     for (const card of this.cards.values()) this.fillChoices(card);
   }
 
@@ -85,8 +93,9 @@ export class RingingPanel {
     const rang = el("span", { class: "rang" });
     const left = el("span", { class: "deadline", role: "timer" });
     const bar = el("span", { class: "deadline-bar" }, el("span"));
-    li.append(el("div", { class: "ring-head" }, el("span", { class: "bell", "aria-hidden": "true" }, "☎"), who, rang, left), bar);
-    const parts = { who, rang, left, bar: bar.firstChild };
+    const limit = el("p", { class: "wait-limit", role: "timer", hidden: true });
+    li.append(el("div", { class: "ring-head" }, el("span", { class: "bell", "aria-hidden": "true" }, "☎"), who, rang, left), bar, limit);
+    const parts = { who, rang, left, bar: bar.firstChild, limit };
     if (this.canAct) {
       const controls = el("div", { class: "ring-controls" });
       const status = el("span", { class: "ring-status", role: "status" });
@@ -146,7 +155,12 @@ export class RingingPanel {
           typed.focus();
           return;
         }
-        params = { target: value.startsWith("+") || /^[\d\s().-]+$/.test(value) ? { phone: value } : { user_id: value } };
+        params = { target: isPhone(value) ? { phone: value } : { user_id: value } };
+      }
+      const phone = params.target ? Boolean(params.target.phone) : this.targets.find((t) => t.id === params.saved_target)?.kind === "phone";
+      if (phone && this.phoneRefused) {
+        this.say(row.id, this.phoneRefused, "refused");
+        return;
       }
       this.act(row.id, "redirect", params, form);
     });
@@ -165,8 +179,15 @@ export class RingingPanel {
     const operator = this.flows.find((f) => f.name === "operator");
     flow.value = keepFlow || (operator ? String(operator.id) : flow.options[0]?.value ?? "");
     const keepSaved = saved.value;
-    saved.replaceChildren(...this.targets.map((t) => el("option", { value: t.id }, `${t.name} (${t.kind === "phone" ? "phone" : "Teams"})`)), el("option", { value: "" }, "someone else…"));
-    saved.value = keepSaved || (this.targets[0] ? String(this.targets[0].id) : "");
+    // A saved phone target stays listed but cannot be chosen without the
+    // application instance; its title says why.
+    const blocked = (t) => t.kind === "phone" && Boolean(this.phoneRefused);
+    saved.replaceChildren(
+      ...this.targets.map((t) => el("option", { value: t.id, disabled: blocked(t) || null, title: blocked(t) ? this.phoneRefused : null }, `${t.name} (${t.kind === "phone" ? "phone" : "Teams"})`)),
+      el("option", { value: "" }, "someone else…"),
+    );
+    const first = this.targets.find((t) => !blocked(t));
+    saved.value = keepSaved || (first ? String(first.id) : "");
     typed.hidden = saved.value !== "";
   }
 
@@ -198,6 +219,9 @@ export class RingingPanel {
     card.parts.who.textContent = r.caller || r.subject || "Unknown caller";
     card.parts.who.title = r.graph_id || "";
     card.li.dataset.version = r.version;
+    // Answer, reject and redirect are offered only where the server says so (the
+    // app may lack the permission to redirect); the reason shows beside each.
+    applyOffers(card.li, r.unavailable);
     this.tick(card);
   }
 
@@ -212,9 +236,12 @@ export class RingingPanel {
       const total = Number.isNaN(by) || Number.isNaN(started) ? 1 : by - started;
       card.parts.left.textContent = Number.isNaN(by) ? "" : late ? "answer deadline passed" : `${secondsUp(by - now)} s to answer`;
       card.parts.bar.style.width = Number.isNaN(by) ? "0" : `${Math.max(0, Math.min(100, ((by - now) / total) * 100))}%`;
+      const limit = waitLimitText(r);
+      if (card.parts.limit.textContent !== limit) card.parts.limit.textContent = limit;
+      card.parts.limit.hidden = !limit;
       card.li.classList.toggle("late", late);
       card.li.classList.toggle("urgent", !late && by - now < 5000);
-      for (const button of card.li.querySelectorAll("button")) button.disabled = late || Boolean(card.busy);
+      for (const button of card.li.querySelectorAll("button")) button.disabled = late || Boolean(card.busy) || button.dataset.notOffered === "true";
     }
   }
 
@@ -309,6 +336,23 @@ export function takeButton(socket, callId, onAnswer) {
     });
   });
   return button;
+}
+
+// A call waiting for a supervisor with a time limit (a call policy's hand-off
+// while it rings, an IVR queue while held): when the wait ends, a countdown to
+// it, and what Callbot does then. "" when the call has no such wait now.
+export function waitLimitText(row) {
+  if (!row.wait_ends_at || row.state === "terminated") return "";
+  const handedOff = row.state === "incoming";
+  if (!handedOff && !row.waiting_since) return "";
+  const ends = Date.parse(row.wait_ends_at);
+  if (Number.isNaN(ends)) return "";
+  const left = secondsUp(ends - serverNow());
+  const then = row.wait_then || "the fallback";
+  if (handedOff) {
+    return left > 0 ? `Fallback at ${clockTime(row.wait_ends_at)} (in ${left} s): ${then}` : `Fallback due: ${then}`;
+  }
+  return left > 0 ? `${left} s left in the queue (until ${clockTime(row.wait_ends_at)}), then ${then}` : `Queue wait over: ${then}`;
 }
 
 export function waitingText(since) {

@@ -4,6 +4,7 @@
 // announces every action ("callbot:action") and the call's state ("callbot:call").
 
 import { el } from "./live.js";
+import { isPhone } from "./ringing.js";
 
 // What a transfer's call states mean while its action is pending.
 const STATE_WORDS = {
@@ -13,7 +14,7 @@ const STATE_WORDS = {
 
 function targetFrom(raw, name) {
   const text = raw.trim();
-  const target = text.startsWith("+") || /^[\d\s().-]+$/.test(text) ? { phone: text } : { user_id: text };
+  const target = isPhone(text) ? { phone: text } : { user_id: text };
   if (name.trim()) target.display_name = name.trim();
   return target;
 }
@@ -29,7 +30,7 @@ function fillCalls(select, calls, empty) {
   select.replaceChildren(el("option", { value: "" }, calls.length ? "choose a call…" : empty), ...options);
 }
 
-export function setupTransfer({ callId, act, call, roster }) {
+export function setupTransfer({ callId, act, call, roster, phoneRefused = () => "" }) {
   const dialog = document.getElementById("transfer-dialog");
   const form = document.getElementById("transfer-form");
   const opener = document.getElementById("open-transfer");
@@ -100,6 +101,11 @@ export function setupTransfer({ callId, act, call, roster }) {
     if (mode() === "consultative") params.consult_call = Number(data.get("consult_call"));
     else params.target = targetFrom(data.get("target") || "", data.get("display_name") || "");
     if (!form.querySelector("[data-group-only]").hidden) params.transferee = data.get("transferee");
+    // Said at once, in the words the server would refuse with.
+    if (params.target?.phone && phoneRefused()) {
+      show("refused", `Not transferred: ${phoneRefused()}`);
+      return;
+    }
     pending = null;
     show("queued", "Asking Teams to transfer…");
     act("transfer", {

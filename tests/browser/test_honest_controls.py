@@ -184,7 +184,10 @@ def test_the_bot_dropped_from_a_call_is_on_the_board_and_the_call_page(
 
 
 def test_the_permissions_panel_names_a_missing_permission(
-    open_page: Any, fresh_emulator: RunningEmulator, artifacts: Path
+    open_page: Any,
+    fresh_emulator: RunningEmulator,
+    server: CallbotServer,
+    artifacts: Path,
 ) -> None:
     fresh_emulator.control(
         "PATCH", "/config", {"revokePermissions": ["Calls.AccessMedia.All"]}
@@ -194,10 +197,62 @@ def test_the_permissions_panel_names_a_missing_permission(
     page.get_by_role("link", name="App permissions").click()
 
     page.get_by_role("button", name="Check again with a new token").click()
+    try:
+        missing = page.locator("#missing [data-permission='Calls.AccessMedia.All']")
+        missing.wait_for()
+        assert "IVR menus hear no key presses" in missing.inner_text()
+        assert page.locator("#features tr[data-works=false]").count() == 1
+        page.screenshot(path=artifacts / "permissions-admin.png", full_page=True)
+        assert page.errors == []
+    finally:
+        # The server keeps the roles it read: read every permission again.
+        fresh_emulator.reset(f"{server.url}/api/calling/callback")
+        check_roles(page, server)
 
-    missing = page.locator("#missing [data-permission='Calls.AccessMedia.All']")
-    missing.wait_for()
-    assert "IVR menus hear no key presses" in missing.inner_text()
-    assert page.locator("#features tr[data-works=false]").count() == 1
-    page.screenshot(path=artifacts / "permissions-admin.png", full_page=True)
-    assert page.errors == []
+
+NO_INITIATE = (
+    "Teams lets a bot transfer a call only with the application permission "
+    "Calls.Initiate.All, which the app's access token lacks (an admin grants it "
+    "in Entra ID)."
+)
+
+
+def check_roles(page: Any, server: CallbotServer) -> None:
+    """As an admin, have Callbot read its token's roles again (the panel), so the
+    controls follow them."""
+    page.goto(f"{server.url}/settings/permissions/")
+    page.get_by_role("button", name="Check again with a new token").click()
+    page.locator("#features").wait_for()
+
+
+def test_a_control_whose_permission_the_app_lacks_names_it(
+    open_page: Any,
+    fresh_emulator: RunningEmulator,
+    server: CallbotServer,
+    artifacts: Path,
+) -> None:
+    fresh_emulator.control(
+        "PATCH", "/config", {"revokePermissions": ["Calls.Initiate.All"]}
+    )
+    admin = open_page("alice")
+    check_roles(admin, server)
+    try:
+        page = open_page("bob")
+        ring(fresh_emulator, {"user": {"displayName": "Mira Sol"}})
+        open_call(page, "Mira Sol")
+        transfer = page.locator("#controls [data-kind=transfer]").first
+        page.locator(
+            "#controls [data-kind=transfer][data-not-offered=true]"
+        ).first.wait_for(state="attached")
+
+        assert transfer.is_disabled()
+        assert transfer.get_attribute("title") == NO_INITIATE
+        line = page.locator("#control-reasons [data-reason-for=transfer]")
+        assert NO_INITIATE in line.inner_text()
+        assert page.locator("#controls [data-kind=hang_up]").is_enabled()
+        page.screenshot(path=artifacts / "call-missing-permission.png", full_page=True)
+        assert page.errors == []
+    finally:
+        # Every permission again, and read again: later tests expect them.
+        fresh_emulator.reset(f"{server.url}/api/calling/callback")
+        check_roles(admin, server)

@@ -112,6 +112,14 @@ def test_a_failed_transfer_says_why_in_words(
     page.screenshot(path=artifacts / "transfer-failed.png")
     assert page.locator("#call").get_attribute("data-state") == "established"
     assert call_id > 0
+    # The failed action raised an alert: the call page shows its own, live.
+    dialog.get_by_role("button", name="Close").click()
+    alert = page.locator("#call-alert-list li[data-kind=action_failed]")
+    alert.wait_for()
+    assert "Action failed" in alert.inner_text()
+    assert page.locator("#call-alerts").is_visible()
+    page.screenshot(path=artifacts / "call-alerts-supervisor.png", full_page=True)
+    assert page.errors == []
 
 
 def test_a_supervisor_transfers_a_call_consultatively(

@@ -175,3 +175,112 @@ def test_a_call_answered_to_hold_waits_on_the_board_until_a_supervisor_takes_it(
     assert page.locator("#board-rows tr.waiting", has_text="Noor Haddad").count() == 0
     assert page.errors == []
     emulator.control("POST", f"/calls/{call_id}/hangup")
+
+
+RINGING = "Not while the call rings: answer it first (or reject or redirect it)."
+
+
+@pytest.mark.usefixtures("undecided")
+def test_a_ringing_calls_page_offers_only_answer_reject_and_redirect(
+    open_page: Any, emulator: RunningEmulator, artifacts: Path
+) -> None:
+    page = open_page("bob")
+    call_id = ring(emulator, "Ines Ferro")
+    card(page, "Ines Ferro").locator("a.caller").click()
+    page.wait_for_selector("body[data-live=connected]")
+    ines = card(page, "Ines Ferro")
+    controls = page.locator("#controls")
+    controls.locator("[data-kind=invite][data-not-offered=true]").first.wait_for(
+        state="attached"
+    )
+
+    # Every in-call control is disabled and says why, once, in the panel's list.
+    for kind in ("hang_up", "invite", "play_prompt", "transfer"):
+        for control in controls.locator(f"[data-kind={kind}]").all():
+            assert control.is_disabled(), kind
+            assert control.get_attribute("title") == RINGING, kind
+    reasons = page.locator("#control-reasons")
+    assert reasons.locator("[data-reason-for=play_prompt]").inner_text() == (
+        f"Play prompt: {RINGING}"
+    )
+    line = reasons.locator("[data-reason-for=hang_up]")
+    assert (line.bounding_box() or {"height": 99})["height"] < 24
+    for kind in ("answer", "reject", "redirect"):
+        assert ines.locator(f"button[data-kind={kind}]").is_enabled(), kind
+    page.screenshot(path=artifacts / "call-ringing-offers.png", full_page=True)
+
+    ines.locator("select[name=flow]").select_option("")
+    ines.locator("button[data-kind=answer]").click()
+    wait_until(lambda: state_of(emulator, call_id) == "established", timeout=10)
+
+    # Answered: the in-call controls come back; answering is no longer offered.
+    page.locator("#f-state[data-state=established]").wait_for()
+    hang_up = controls.locator("[data-kind=hang_up]")
+    page.wait_for_function(
+        "() => !document.querySelector('#controls [data-kind=hang_up]').disabled"
+    )
+    assert hang_up.get_attribute("title") in (None, "")
+    assert controls.locator("[data-kind=invite]").first.is_enabled()
+    assert reasons.locator("[data-reason-for=invite]").count() == 0
+    assert page.locator("#ringing").is_hidden()
+    assert page.errors == []
+    emulator.control("POST", f"/calls/{call_id}/hangup")
+
+
+@pytest.fixture
+def handed_off(server: CallbotServer, undecided: None) -> Iterator[None]:
+    """A call policy that hands peer-to-peer calls to the supervisors for 12 s,
+    then rejects them (busy)."""
+    server.manage(
+        "shell",
+        "-c",
+        "from callbot.ivr.models import CallPolicy; "
+        "CallPolicy.objects.create(name='Queue first', match='default', priority=0, "
+        "action='supervisors', max_wait_seconds=12, fallback='reject', "
+        "reject_reason='busy')",
+    )
+    yield
+    server.manage(
+        "shell",
+        "-c",
+        "from callbot.ivr.models import CallPolicy; "
+        "CallPolicy.objects.filter(name='Queue first').delete()",
+    )
+
+
+@pytest.mark.usefixtures("handed_off")
+def test_a_handed_off_call_counts_down_to_its_fallback_on_the_board_and_page(
+    open_page: Any, emulator: RunningEmulator, artifacts: Path
+) -> None:
+    page = open_page("bob")
+    call_id = ring(emulator, "Oskar Lind")
+
+    oskar = card(page, "Oskar Lind")
+    limit = oskar.locator(".wait-limit")
+    limit.wait_for()
+    first = limit.inner_text()
+    assert first.startswith("Fallback at ")
+    assert first.endswith("s): reject (busy)")
+    seconds = int(first.split("(in ")[1].split(" s)")[0])
+    # Rounded up, on the page's estimate of the server's clock.
+    assert 1 <= seconds <= 13
+    row = page.locator(f'#board-rows tr[data-call-id]:has(a[title="{call_id}"])')
+    assert row.locator(".wait-limit").inner_text() == limit.inner_text()
+    page.screenshot(path=artifacts / "board-handoff-countdown.png")
+    # It counts down, second by second.
+    page.wait_for_function(
+        "(before) => { const t = document.querySelector('#ringing .wait-limit'); "
+        "return t && t.textContent !== before; }",
+        arg=first,
+    )
+
+    oskar.locator("a.caller").click()
+    page.wait_for_selector("body[data-live=connected]")
+    own = card(page, "Oskar Lind").locator(".wait-limit")
+    own.wait_for()
+    assert own.inner_text().endswith("reject (busy)")
+    assert page.errors == []
+    mine = card(page, "Oskar Lind")
+    mine.locator("select[name=reason]").select_option("none")
+    mine.locator("button[data-kind=reject]").click()
+    wait_until(lambda: state_of(emulator, call_id) == "terminated", timeout=10)

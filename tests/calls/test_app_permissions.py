@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from unittest import mock
+
+import pytest
+
+from callbot.calls import app_permissions, tasks
 from callbot.calls.app_permissions import FEATURES, KNOWN_PERMISSIONS, permission_report
+from callbot.graph.app_roles import AppGrant
+from callbot.graph.errors import GraphAuthError
 
 ALL = (
     "Calls.Initiate.All",
@@ -63,3 +71,60 @@ def test_no_permissions_leaves_only_what_needs_none() -> None:
     assert {m.name for m in report.problems} == set(ALL) - {
         "Calls.JoinGroupCallAsGuest.All"
     }
+
+
+# --- the roles kept for the pages -----------------------------------------------------
+
+
+@pytest.fixture
+def no_roles_kept() -> Iterator[None]:
+    app_permissions.forget_roles()
+    yield
+    app_permissions.forget_roles()
+
+
+def test_roles_are_unknown_until_read(no_roles_kept: None) -> None:
+    assert app_permissions.held_roles() is None
+
+
+def test_remembered_roles_are_held(no_roles_kept: None) -> None:
+    app_permissions.remember_roles(["Calls.Initiate.All", "Calls.AccessMedia.All"])
+
+    assert app_permissions.held_roles() == {
+        "Calls.Initiate.All",
+        "Calls.AccessMedia.All",
+    }
+
+
+def test_a_failing_cache_leaves_the_roles_unknown(no_roles_kept: None) -> None:
+    with mock.patch.object(
+        app_permissions.cache, "get", side_effect=ConnectionError("down")
+    ):
+        assert app_permissions.held_roles() is None
+
+
+def test_the_worker_reads_the_tokens_roles_and_keeps_them(no_roles_kept: None) -> None:
+    grant = AppGrant(
+        roles=frozenset({"Calls.Initiate.All"}),
+        app_id="app",
+        tenant_id="tenant",
+        audience="https://graph.microsoft.com",
+        expires_at=None,
+    )
+    client = mock.Mock(**{"app_grant.return_value": grant})
+    with mock.patch.object(app_permissions, "get_graph_client", return_value=client):
+        read = tasks.read_app_roles()
+
+    assert read == ["Calls.Initiate.All"]
+    assert app_permissions.held_roles() == {"Calls.Initiate.All"}
+
+
+def test_an_unreadable_token_keeps_the_roles_read_before(no_roles_kept: None) -> None:
+    app_permissions.remember_roles(["Calls.AccessMedia.All"])
+    client = mock.Mock(
+        **{"app_grant.side_effect": GraphAuthError(0, "unreadable_token", "no")}
+    )
+    with mock.patch.object(app_permissions, "get_graph_client", return_value=client):
+        assert tasks.read_app_roles() is None
+
+    assert app_permissions.held_roles() == {"Calls.AccessMedia.All"}

@@ -7,14 +7,24 @@ from unittest import mock
 
 import pytest
 
+from callbot.calls import app_permissions
 from callbot.calls.access import ActionRefusedError
-from callbot.calls.availability import availability, unavailable
+from callbot.calls.app_permissions import KNOWN_PERMISSIONS
+from callbot.calls.availability import (
+    REASONS,
+    availability,
+    sentence,
+    unavailable,
+    unavailable_sentences,
+)
+from callbot.calls.board import call_summaries
 from callbot.calls.kinds import BROWSER_KINDS, KINDS
 from callbot.calls.models import Call
 from callbot.calls.services import request, request_action
 from tests.factories import CallFactory, ParticipantFactory
 
 P2P, GROUP, MEETING = "peer_to_peer", "group", "meeting"
+USER = "6e2a8b1c-3d4f-4a5b-8c9d-0e1f2a3b4c5d"
 SERVICE, APP, UNKNOWN = "service_hosted", "app_hosted", ""
 
 GROUP_ONLY = (
@@ -97,8 +107,10 @@ def test_an_unknown_kind_is_not_offered() -> None:
 
 
 def test_unavailable_lists_every_refused_control_of_a_call_with_its_reason() -> None:
-    p2p = unavailable(Call(kind=P2P, media_config_kind=SERVICE))
-    meeting = unavailable(Call(kind=MEETING, media_config_kind=APP))
+    up = "established"
+    p2p = unavailable_sentences(Call(kind=P2P, media_config_kind=SERVICE, state=up))
+    meeting = unavailable_sentences(Call(kind=MEETING, media_config_kind=APP, state=up))
+    past_ringing = {"answer", "reject", "redirect"}
 
     assert set(p2p) == {
         "mute_bot",
@@ -108,13 +120,10 @@ def test_unavailable_lists_every_refused_control_of_a_call_with_its_reason() -> 
         "mute_all",
         "change_screen_sharing_role",
         "unmute_participant",
+        *past_ringing,
     }
-    assert set(meeting) == {
-        "play_prompt",
-        "record_response",
-        "subscribe_to_tone",
-        "unmute_participant",
-    }
+    # Only the controls a browser has: recording and tones are the IVR's.
+    assert set(meeting) == {"play_prompt", "unmute_participant", *past_ringing}
     assert all(reason.endswith(".") and "\n" not in reason for reason in p2p.values())
     # Kinds that make their own call are no call's controls.
     assert not {"place_call", "join_meeting"} & set(p2p)
@@ -148,7 +157,8 @@ def test_the_service_refuses_with_the_sentence_the_page_shows(
 
     assert refused.value.code == "not_offered"
     assert refused.value.message == availability(call, kind)
-    assert refused.value.message == unavailable(call)[kind]
+    if kind in BROWSER_KINDS:  # the page has controls only for these
+        assert refused.value.message == unavailable_sentences(call)[kind]
 
 
 @pytest.mark.django_db
@@ -162,7 +172,7 @@ def test_unmuting_someone_else_is_refused_with_the_same_sentence(bob: Any) -> No
         )
 
     assert (refused.value.code, refused.value.message) == ("unsupported", NO_UNMUTE)
-    assert unavailable(call)["unmute_participant"] == NO_UNMUTE
+    assert unavailable_sentences(call)["unmute_participant"] == NO_UNMUTE
 
 
 @pytest.mark.django_db
@@ -178,3 +188,151 @@ def test_an_offered_control_is_queued(bob: Any) -> None:
         )
 
     assert (action.kind, action.status) == ("change_screen_sharing_role", "queued")
+
+
+# --- the call's state ------------------------------------------------------------------
+
+RINGING_KINDS = {"answer", "reject", "redirect"}
+
+
+@pytest.mark.parametrize("call_kind", CALL_KINDS)
+def test_a_ringing_call_offers_only_answer_reject_and_redirect(call_kind: str) -> None:
+    ringing = Call(kind=call_kind, state="incoming", media_config_kind=SERVICE)
+
+    codes = unavailable(ringing)
+
+    offered = {k for k in BROWSER_KINDS if KINDS[k].states is not None} - set(codes)
+    assert offered == RINGING_KINDS
+    # In-call controls say to answer first, unless a lasting reason comes first.
+    assert codes["transfer"] == codes["invite"] == codes["hang_up"] == "ringing"
+    assert sentence("invite", "ringing") == (
+        "Not while the call rings: answer it first (or reject or redirect it)."
+    )
+
+
+@pytest.mark.parametrize("state", ["established", "hold"])
+def test_an_answered_call_offers_no_answer_reject_or_redirect(state: str) -> None:
+    call = Call(kind=GROUP, state=state, media_config_kind=SERVICE)
+
+    codes = unavailable(call)
+
+    assert {codes[k] for k in RINGING_KINDS} == {"answered"}
+    assert "invite" not in codes
+    assert sentence("answer", "answered") == (
+        "Only while an incoming call rings; this call is past ringing."
+    )
+
+
+def test_a_control_needing_another_connected_state_says_which() -> None:
+    held = Call(kind=GROUP, state="hold", media_config_kind=SERVICE)
+
+    assert unavailable(held)["transfer"] == "state"
+    assert sentence("transfer", "state") == "Only while the call is established."
+
+
+def test_an_ended_call_offers_nothing() -> None:
+    ended = Call(kind=GROUP, state="terminated", media_config_kind=SERVICE)
+
+    codes = unavailable(ended)
+
+    assert set(codes) == {k for k in BROWSER_KINDS if KINDS[k].states is not None}
+    assert codes["invite"] == "ended"
+
+
+def test_a_lasting_reason_comes_before_the_state() -> None:
+    ringing_p2p = Call(kind=P2P, state="incoming")
+
+    assert unavailable(ringing_p2p)["mute_bot"] == "group_only"
+
+
+def test_every_reason_is_one_line_ending_in_a_full_stop() -> None:
+    assert all(s.endswith(".") and "\n" not in s for s in REASONS.values())
+
+
+# --- the app's permissions -------------------------------------------------------------
+
+EVERY_ROLE = {
+    "Calls.Initiate.All",
+    "Calls.InitiateGroupCall.All",
+    "Calls.JoinGroupCall.All",
+    "Calls.AccessMedia.All",
+    "OnlineMeetings.ReadWrite.All",
+}
+
+
+def test_a_control_needing_a_missing_permission_is_not_offered_and_names_it() -> None:
+    ringing = Call(kind=P2P, state="incoming", media_config_kind=SERVICE)
+    roles = EVERY_ROLE - {"Calls.Initiate.All"}
+
+    assert unavailable(ringing, roles)["redirect"] == "permission"
+    assert "redirect" not in unavailable(ringing, EVERY_ROLE)
+    assert availability(ringing, "redirect", roles) == (
+        "Teams lets a bot redirect a call only with the application permission "
+        "Calls.Initiate.All, which the app's access token lacks (an admin grants "
+        "it in Entra ID)."
+    )
+
+
+def test_unknown_roles_hold_nothing_against_a_control() -> None:
+    meeting = Call(kind=MEETING, state="established", media_config_kind=APP)
+
+    assert "invite" not in unavailable(meeting, None)
+    assert unavailable(meeting, set())["invite"] == "permission"
+    assert "Calls.InitiateGroupCall.All" in (
+        availability(meeting, "invite", set()) or ""
+    )
+
+
+def test_every_permission_a_kind_needs_is_one_the_panel_knows() -> None:
+    needs = {row.needs for row in KINDS.values() if row.needs}
+
+    assert needs == EVERY_ROLE
+    assert needs <= set(KNOWN_PERMISSIONS)
+
+
+@pytest.fixture
+def roles_kept() -> Any:
+    yield app_permissions.remember_roles
+    app_permissions.forget_roles()
+
+
+@pytest.mark.django_db
+def test_the_service_refuses_what_the_kept_roles_lack(
+    bob: Any, roles_kept: Any
+) -> None:
+    call = CallFactory(kind=MEETING, media_config_kind=SERVICE)
+    roles_kept(EVERY_ROLE - {"Calls.InitiateGroupCall.All"})
+
+    with pytest.raises(ActionRefusedError) as refused:
+        request_action(
+            "invite", actor=bob, call=call, params={"target": {"user_id": USER}}
+        )
+    with pytest.raises(ActionRefusedError) as placing:
+        request_action(
+            "place_group_call",
+            actor=bob,
+            params={"targets": [{"user_id": USER}]},
+        )
+
+    assert refused.value.code == placing.value.code == "not_offered"
+    assert "Calls.InitiateGroupCall.All" in refused.value.message
+    assert "Calls.InitiateGroupCall.All" in placing.value.message
+    assert board_row(call)["unavailable"]["invite"] == "permission"
+
+
+@pytest.mark.django_db
+def test_with_the_permission_kept_the_service_queues(bob: Any, roles_kept: Any) -> None:
+    call = CallFactory(kind=MEETING, media_config_kind=SERVICE)
+    roles_kept(EVERY_ROLE)
+
+    with mock.patch("callbot.calls.enqueue.send_on_commit"):
+        action = request_action(
+            "invite", actor=bob, call=call, params={"target": {"user_id": USER}}
+        )
+
+    assert action.status == "queued"
+    assert "invite" not in board_row(call)["unavailable"]
+
+
+def board_row(call: Call) -> Any:
+    return call_summaries([Call.objects.get(pk=call.pk)])[0]

@@ -11,6 +11,7 @@ from django.utils import timezone
 import pytest
 
 from callbot.calls import board, deltas
+from callbot.calls.availability import unavailable
 from callbot.calls.models import Call
 from tests.factories import ActionFactory, CallFactory, ParticipantFactory
 
@@ -145,6 +146,7 @@ def test_a_changed_call_sends_only_the_changed_fields_of_its_row(
         "id": call.pk,
         "version": call.version,
         "state": "hold",
+        "unavailable": unavailable(call),
         "caller": "Dana Lee",
         "result": "200/0 Held.",
         # Derived from the result, so sent with it: not a drop.

@@ -12,6 +12,7 @@ import pytest
 from asgiref.sync import async_to_sync
 
 from callbot.calls import deltas, live
+from callbot.calls.availability import unavailable
 from callbot.calls.models import Call
 from tests.factories import ActionFactory, CallFactory, ParticipantFactory
 
@@ -38,7 +39,8 @@ def test_bump_moves_the_version_by_one_in_memory_and_in_the_row() -> None:
 
     assert call.version == stored_version(call) == 4
     assert (delta.call_id, delta.base_version, delta.version) == (call.pk, 3, 4)
-    assert delta.call == {"state": "hold"}
+    # What is offered follows the state, so it travels with it.
+    assert delta.call == {"state": "hold", "unavailable": unavailable(call)}
     assert delta.participants == [live.participant_shape(lee)]
     assert delta.left == [gone.graph_id]
     assert delta.actions == [live.action_shape(action)]
@@ -72,7 +74,7 @@ def test_bumps_chain_each_delta_on_the_one_before() -> None:
     second = deltas.bump(call, call_changes=changes)
 
     assert [(d.base_version, d.version) for d in (first, second)] == [(0, 1), (1, 2)]
-    assert first.call == {"state": "hold"}  # a copy, not the caller's dict
+    assert first.call["state"] == "hold"  # a copy, not the caller's dict
     assert stored_version(call) == 2
 
 
@@ -97,5 +99,11 @@ def test_announce_fills_the_board_row_and_publishes_after_commit(
     assert received[0] == delta.message()
     assert received[1] == {
         "type": "calls.delta",
-        "call": {"id": call.pk, "version": 1, "state": "hold", "pending_actions": 1},
+        "call": {
+            "id": call.pk,
+            "version": 1,
+            "state": "hold",
+            "unavailable": unavailable(call),
+            "pending_actions": 1,
+        },
     }

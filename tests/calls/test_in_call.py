@@ -6,12 +6,13 @@ and joins by short link or meeting id that ask before joining twice."""
 from __future__ import annotations
 
 from typing import Any
+from unittest import mock
 
 import pytest
 
 from callbot.calls import params, services
 from callbot.calls.access import ActionRefusedError
-from callbot.calls.models import Action, AuditEntry, Meeting
+from callbot.calls.models import Action, AuditEntry, Meeting, RedirectTarget
 from tests.factories import CallFactory, MeetingFactory, ParticipantFactory
 
 pytestmark = pytest.mark.django_db
@@ -291,3 +292,64 @@ def test_an_auditor_cannot_create_meetings_by_joining(carol: Any) -> None:
 
     assert exc.value.code == "forbidden"
     assert not Meeting.objects.exists()
+
+
+# --- a phone number needs the application instance -----------------------------------
+
+PHONE = {"phone": "+14255550100", "display_name": "Front desk"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "state"),
+    [("redirect", "incoming"), ("transfer", "established")],
+)
+def test_redirecting_or_transferring_to_a_phone_needs_the_application_instance(
+    bob: Any, settings: Any, kind: str, state: str
+) -> None:
+    settings.GRAPH_APPLICATION_INSTANCE_ID = ""
+    call = CallFactory(state=state, source=caller())
+
+    with pytest.raises(ActionRefusedError) as refusal:
+        services.request_action(kind, actor=bob, call=call, params={"target": PHONE})
+
+    assert refusal.value.code == "unsupported"
+    assert refusal.value.message == params.PHONE_NEEDS_INSTANCE
+    assert "GRAPH_APPLICATION_INSTANCE_ID" in refusal.value.message
+    assert not Action.objects.filter(call=call).exists()
+    assert AuditEntry.objects.filter(action=kind, outcome="refused").exists()
+
+
+def test_redirecting_a_phone_call_to_a_saved_phone_target_is_refused_alike(
+    bob: Any, settings: Any
+) -> None:
+    settings.GRAPH_APPLICATION_INSTANCE_ID = ""
+    desk = RedirectTarget.objects.create(
+        name="Desk", kind="phone", value="+14255550100"
+    )
+    call = CallFactory(state="incoming", source=caller())
+
+    with pytest.raises(ActionRefusedError) as refusal:
+        services.request_action(
+            "redirect", actor=bob, call=call, params={"saved_target": desk.pk}
+        )
+
+    assert refusal.value.message == params.PHONE_NEEDS_INSTANCE
+
+
+@pytest.mark.parametrize(
+    ("kind", "state"),
+    [("redirect", "incoming"), ("transfer", "established")],
+)
+def test_with_the_application_instance_a_phone_target_is_queued(
+    bob: Any, settings: Any, kind: str, state: str
+) -> None:
+    settings.GRAPH_APPLICATION_INSTANCE_ID = "3b9e4c1a-7d2f-4e8b-9a6c-5f0d1e2c3b4a"
+    call = CallFactory(state=state, source=caller())
+
+    with mock.patch("callbot.calls.enqueue.send_on_commit"):
+        action = services.request_action(
+            kind, actor=bob, call=call, params={"target": PHONE}
+        )
+
+    assert action.parameters["target"]["phone"] == "+14255550100"
+    assert params.phone_refused() == ""

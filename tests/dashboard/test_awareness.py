@@ -187,3 +187,42 @@ async def test_a_presence_store_that_is_away_costs_the_watchers_not_the_call(
     await socket.send_json_to({"type": "unsubscribe", "call": meeting_call.pk})
     assert await socket.receive_nothing()
     await socket.disconnect()
+
+
+async def test_a_call_page_shows_its_own_alerts_live(
+    bob: Any, carol: Any, meeting_call: Call
+) -> None:
+    other = await Call.objects.acreate(graph_id="other-call", state="established")
+    mine = await database_sync_to_async(alerts.raise_alert)(
+        "action_failed", meeting_call, "Mute failed"
+    )
+    await database_sync_to_async(alerts.raise_alert)(
+        "action_failed", other, "Invite failed"
+    )
+    assert mine is not None
+    supervisor, auditor = await open_socket(bob), await open_socket(carol)
+    page = await snapshot(supervisor, call=meeting_call.pk)
+    assert [a["id"] for a in page["alerts"]["open"]] == [mine.pk]  # not the other
+    audit = await snapshot(auditor, call=meeting_call.pk)
+    assert "alerts" not in audit  # alerts are for those who can act on them
+
+    raised = await database_sync_to_async(alerts.raise_alert)(
+        "bot_dropped", meeting_call.pk, "Teams removed the bot."
+    )
+    assert raised is not None
+    news = await next_of(supervisor, "call.alerts")
+    assert news["call_id"] == meeting_call.pk
+    assert [a["id"] for a in news["raised"]] == [raised.pk]
+    assert news["cleared"] == []
+
+    await database_sync_to_async(alerts.dismiss_alert)(mine.pk, "ada")
+    cleared = await next_of(supervisor, "call.alerts")
+    assert (cleared["raised"], cleared["cleared"]) == ([], [mine.pk])
+    # Another call's alert does not reach this page; the auditor hears none.
+    await database_sync_to_async(alerts.raise_alert)(
+        "bot_dropped", other, "Teams removed the bot."
+    )
+    assert await supervisor.receive_nothing(timeout=0.3)
+    assert await auditor.receive_nothing(timeout=0.3)
+    await supervisor.disconnect()
+    await auditor.disconnect()

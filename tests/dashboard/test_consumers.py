@@ -13,6 +13,7 @@ from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 
 from callbot.asgi import application
+from callbot.calls.availability import REASONS
 from callbot.calls.kinds import BROWSER_KINDS, LABELS
 from callbot.calls.models import Action, AuditEntry, Call
 from tests.dashboard.sockets import ORIGIN, connect, ingest, open_socket
@@ -44,13 +45,19 @@ async def test_hello_says_what_the_role_may_do(bob: Any, carol: Any) -> None:
         await socket.connect()
         hello = await socket.receive_json_from()
         # People who act also get what the ringing-call controls offer.
-        offers = {"answer_flows": [], "redirect_targets": []} if acts else {}
+        offers = (
+            {"answer_flows": [], "redirect_targets": [], "phone_refused": ""}
+            if acts
+            else {}
+        )
         assert hello == {
             "type": "hello",
             "user": user.username,
             "role": role,
             "can_act": acts,
             "labels": LABELS,
+            # Every "not offered" sentence, once: rows carry only the codes.
+            "reasons": REASONS,
             **offers,
         }
         await socket.disconnect()

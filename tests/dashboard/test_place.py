@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.test import Client
+from django.utils.html import escape
 
 import pytest
 
 from callbot.calls.models import Action, AuditEntry, Meeting
+from callbot.calls.params import PHONE_NEEDS_INSTANCE
 from tests.factories import CallFactory, MeetingFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("enqueued")]
@@ -91,6 +93,26 @@ def test_the_place_form_offers_users_and_phones(bob: Any) -> None:
 
     assert 'data-kind="place_call"' in page
     assert "A phone number" in page
+
+
+def test_without_an_application_instance_the_form_says_phones_cannot_be_called(
+    bob: Any, settings: Any
+) -> None:
+    settings.GRAPH_APPLICATION_INSTANCE_ID = ""
+    client = signed_in(bob)
+
+    page = client.get("/calls/new/").content.decode()
+    response = client.post(
+        "/calls/new/", {"target_kind": "phone", "phone": "+1 425 555 0123"}
+    )
+
+    assert 'id="phone-refused"' in page
+    assert escape(PHONE_NEEDS_INSTANCE) in page
+    assert response.status_code == 200
+    assert escape(PHONE_NEEDS_INSTANCE) in response.content.decode()
+    assert not Action.objects.exists()
+    settings.GRAPH_APPLICATION_INSTANCE_ID = "3b9e4c1a-7d2f-4e8b-9a6c-5f0d1e2c3b4a"
+    assert 'id="phone-refused"' not in client.get("/calls/new/").content.decode()
 
 
 def test_joining_by_short_link_goes_to_the_meeting_page(bob: Any) -> None:

@@ -190,6 +190,12 @@ def test_a_hand_off_nobody_takes_falls_back_to_its_policy(callbot: Callbot) -> N
     _hand_off_policy(fallback="reject", reject_reason="busy")
     call = incoming_call(callbot)
     handoff = wait_until(lambda: Handoff.objects.filter(call=call).first())
+    # The board counts down to the fallback and says what it is.
+    handed = Call.objects.get(pk=call.pk)
+    assert (handed.wait_ends_at, handed.wait_then) == (
+        handoff.wait_until,
+        "reject (busy)",
+    )
 
     # Before the wait is over the sweep leaves it ringing for the supervisors.
     assert supervisors.sweep_handoffs() == 0

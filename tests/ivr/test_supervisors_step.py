@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest import mock
 
 from django.utils import timezone
 
 import pytest
 
+from callbot.calls.board import call_summaries
+from callbot.calls.live import iso
 from callbot.calls.models import AuditEntry, Call
 from callbot.calls.states import CallState
 from callbot.ivr import runtime, supervisors
@@ -38,7 +41,7 @@ STEPS: list[dict[str, Any]] = [
     {"id": "queue", "type": "supervisors", "max_wait": 30, "next": "operator"},
     {"id": "operator", "type": "transfer", "target": "operator"},
 ]
-WAITING = Command("set_waiting", {"waiting": True})
+WAITING = Command("set_waiting", {"waiting": True, "then": "go on to operator"})
 NOT_WAITING = Command("set_waiting", {"waiting": False})
 MUSIC = Command("play_prompt", {"prompt": "hold-music"}, wait=True)
 
@@ -203,6 +206,14 @@ def test_the_runtime_queues_the_call_for_a_person_with_music(
     assert music["name"] == "hold-music"
     assert music["uri"].endswith("/static/ivr/prompts/hold-music.wav")
     assert call.waiting_since is not None
+    # The board counts down to the end of the wait and says what comes then.
+    assert call.wait_ends_at == session.deadline
+    assert call.wait_then == "go on to operator"
+    row = call_summaries([call])[0]
+    assert (row["wait_ends_at"], row["wait_then"]) == (
+        iso(session.deadline),
+        "go on to operator",
+    )
     assert (session.phase, session.current_step) == ("queued", "queue")
     assert session.awaiting_action_id == call.actions.order_by("pk").last().pk
 
@@ -224,7 +235,9 @@ def test_taking_the_call_stops_the_flow_and_the_music(
     assert [a.kind for a in taken] == ["cancel_media_processing"]
     session.refresh_from_db()
     assert (session.status, session.outcome) == ("completed", "taken by bob")
-    assert Call.objects.get(pk=call.pk).waiting_since is None
+    taken_call = Call.objects.get(pk=call.pk)
+    assert (taken_call.waiting_since, taken_call.wait_ends_at) == (None, None)
+    assert taken_call.wait_then == ""
     assert AuditEntry.objects.filter(actor=bob, action="take").exists()
     # The wait running out later moves nothing: the flow is over.
     assert runtime.sweep_timeouts(timezone.now() + timedelta(minutes=5)) == 0
@@ -270,3 +283,33 @@ def test_a_caller_hanging_up_in_the_queue_leaves_the_board(
     assert (session.status, session.deadline) == ("ended", None)
     assert Call.objects.get(pk=call.pk).waiting_since is None
     assert not AuditEntry.objects.filter(call=call, action="take").exists()
+
+
+# --- the hold flow (answered to hold from the board) -----------------------------------
+
+
+@pytest.fixture
+def held_call(db: Any, bob: Any) -> Call:
+    """A call a supervisor answered to hold: music until a person takes it."""
+    call = incoming_call()
+    supervisors.answer_into_flow(call.pk, supervisors.HOLD, actor=bob)
+    Call.objects.filter(pk=call.pk).update(state=CallState.ESTABLISHED)
+    runtime.handle_activity(call.pk, state="established", state_changed=True)
+    held = Call.objects.get(pk=call.pk)
+    assert held.waiting_since is not None
+    return held
+
+
+def test_a_caller_hanging_up_while_held_no_longer_waits(held_call: Call) -> None:
+    Call.objects.filter(pk=held_call.pk).update(state=CallState.TERMINATED)
+
+    with mock.patch("callbot.calls.live.publish_on_commit") as published:
+        runtime.handle_activity(held_call.pk, terminated=True)
+
+    ended = Call.objects.get(pk=held_call.pk)
+    assert ended.waiting_since is None
+    assert IvrSession.objects.get(call=held_call).status == "ended"
+    # The board hears that nobody waits any more; no "take" is on the trail.
+    [[deltas]] = [c.args for c in published.call_args_list]
+    assert deltas[-1].call["waiting_since"] is None
+    assert not AuditEntry.objects.filter(call=held_call, action="take").exists()
