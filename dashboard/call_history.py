@@ -205,6 +205,11 @@ def recording_audio(request: HttpRequest, recording_id: int) -> HttpResponseBase
     recording = get_object_or_404(
         Recording.objects.select_related("call"), pk=recording_id
     )
+    # Only through a call the user may see: a recording without its call (one
+    # stored before recordings went with their calls) is not served.
+    if recording.call_id is None:
+        raise Http404("No such recording")
+    _call(request, recording.call_id)
     download = request.GET.get("download") == "1"
     try:
         audio = recording.audio.open("rb")

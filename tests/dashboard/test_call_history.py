@@ -10,9 +10,11 @@ import math
 import struct
 import wave
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -602,3 +604,49 @@ def test_the_roster_pages_by_keyset_and_each_page_explains_its_people(
     rest = client.get(url, {"roster_after": cursor}).content.decode()
     assert rest.count('<tr data-participant-id="p') == 30
     assert client.get(url, {"roster_after": "nonsense"}).status_code == 400
+
+
+# --- a recording goes with its call -------------------------------------------------------
+
+
+def test_deleting_a_call_deletes_its_recordings_and_their_files(
+    client: Client,
+    carol: Any,
+    recording: Recording,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    path = Path(recording.audio.path)
+    assert path.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        Call.objects.filter(pk=recording.call_id).delete()
+    assert not Recording.objects.filter(pk=recording.pk).exists()
+    assert not path.exists()
+    client.force_login(carol)
+    assert audio(client, recording).status_code == 404
+    # The entries about the call stay (the audit trail keeps what happened).
+    assert not AuditEntry.objects.filter(action="recording.play").exists()
+
+
+def test_a_recording_without_its_call_is_not_served(
+    client: Client, carol: Any, recording: Recording
+) -> None:
+    """A row left from before recordings went with their calls: no listener may
+    reach it, and nothing is audited as played."""
+    Recording.objects.filter(pk=recording.pk).update(call=None)
+    client.force_login(carol)
+    assert audio(client, recording).status_code == 404
+    assert not AuditEntry.objects.filter(action="recording.play").exists()
+
+
+def test_a_rolled_back_delete_keeps_the_file(recording: Recording) -> None:
+    path = Path(recording.audio.path)
+
+    def delete_then_fail() -> None:
+        with transaction.atomic():
+            recording.delete()
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        delete_then_fail()
+    assert path.exists()
+    assert Recording.objects.filter(pk=recording.pk).exists()

@@ -51,7 +51,8 @@ def test_the_shape_decides_what_is_searched() -> None:
     assert search_sql("+1 42").shape == "phone"
     assert search_sql("2024").shape == "words"  # a year, not a number
     assert search_sql("---").shape == "none"
-    assert tsquery(["Jane", "yam"]) == "'jane':* & 'yam':*"
+    assert tsquery(["Jane", "yam"]) == "'jane' & 'yam'"  # the prefix index's
+    assert tsquery(["Jane", "yam", "li"], prefix=True) == "'jane':* & 'yam':* & 'li'"
 
 
 def test_words_are_prefixes_of_the_words_of_one_persons_name() -> None:
@@ -72,6 +73,12 @@ def test_words_are_prefixes_of_the_words_of_one_persons_name() -> None:
     assert found("brien") == [irish.pk]
     assert found("kelly") == [irish.pk]
     assert found("seán o'brien") == [irish.pk]
+    # A word shorter than three letters is a whole word, not a prefix.
+    li = make_call(4)
+    ParticipantFactory(call=li, display_name="Li Wei")
+    ParticipantFactory(call=make_call(5), display_name="Lina Wei")
+    assert found("li wei") == [li.pk]
+    assert found("wei lin") == [found("lina")[0]]
 
 
 def test_words_match_the_subject_and_caller_together() -> None:
