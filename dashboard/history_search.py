@@ -128,7 +128,7 @@ def tsquery(words: list[str], *, prefix: bool = False) -> str:
 
 def _words_sql(
     columns: list[str], words: list[str], *, probe: bool = False
-) -> tuple[str, tuple]:
+) -> tuple[str, tuple[object, ...]]:
     """Every word starts a word of ``columns`` (joined by a space); a word
     shorter than PREFIX_MIN is a whole word. ``probe``: without the index."""
     text = " || ' ' || ".join(columns)
