@@ -639,7 +639,7 @@ def test_a_recording_without_its_call_is_not_served(
 
 
 def test_a_rolled_back_delete_keeps_the_file(recording: Recording) -> None:
-    path = Path(recording.audio.path)
+    path, pk = Path(recording.audio.path), recording.pk
 
     def delete_then_fail() -> None:
         with transaction.atomic():
@@ -649,4 +649,4 @@ def test_a_rolled_back_delete_keeps_the_file(recording: Recording) -> None:
     with pytest.raises(RuntimeError):
         delete_then_fail()
     assert path.exists()
-    assert Recording.objects.filter(pk=recording.pk).exists()
+    assert Recording.objects.filter(pk=pk).exists()
