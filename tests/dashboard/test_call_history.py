@@ -638,7 +638,9 @@ def test_a_recording_without_its_call_is_not_served(
     assert not AuditEntry.objects.filter(action="recording.play").exists()
 
 
-def test_a_rolled_back_delete_keeps_the_file(recording: Recording) -> None:
+def test_a_rolled_back_delete_keeps_the_file(
+    recording: Recording, django_capture_on_commit_callbacks: Any
+) -> None:
     path, pk = Path(recording.audio.path), recording.pk
 
     def delete_then_fail() -> None:
@@ -646,7 +648,11 @@ def test_a_rolled_back_delete_keeps_the_file(recording: Recording) -> None:
             recording.delete()
             raise RuntimeError("rolled back")
 
-    with pytest.raises(RuntimeError):
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError),
+    ):
         delete_then_fail()
+    assert callbacks == []  # the file's deletion went with the rollback
     assert path.exists()
     assert Recording.objects.filter(pk=pk).exists()
