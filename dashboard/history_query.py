@@ -138,8 +138,9 @@ def _distinct_call_ids(rows: QuerySet[Any]) -> tuple[list[int], bool]:
 
     Reads at most ``READ_ROWS`` rows: a common match stops early instead of
     reading all of them. ``work_mem`` is raised for this one transaction so the
-    bitmap of a trigram match stays exact (with the default 4 MB, 100,000 matches
-    turn it lossy and every row of those pages is checked again: 3x slower)."""
+    bitmap of a GIN match (a word, an IVR step) stays exact (with the default
+    4 MB, 100,000 matches turn it lossy and every row of those pages is checked
+    again: 3x slower)."""
     with transaction.atomic(using=rows.db):
         if connections[rows.db].vendor == "postgresql":
             with connections[rows.db].cursor() as cursor:
