@@ -134,9 +134,13 @@ def _words_sql(
     text = " || ' ' || ".join(columns)
     if _postgres():
         if probe:
+            # Row by row: a substring test first (PostgreSQL runs the cheaper
+            # condition first), so most rows never reach to_tsvector.
+            rough = " AND ".join(f"({text}) ILIKE %s" for _ in words)
             return (
-                f"to_tsvector('simple', {text}) @@ to_tsquery('simple', %s)",
-                (tsquery(words, prefix=True),),
+                f"({rough} AND to_tsvector('simple', {text}) "
+                "@@ to_tsquery('simple', %s))",
+                (*(f"%{like_escape(w)}%" for w in words), tsquery(words, prefix=True)),
             )
         return (
             f"{PREFIXES.format(text=text)} @@ to_tsquery('simple', %s)",
