@@ -180,3 +180,26 @@ def test_each_shape_reads_its_own_indexes_on_postgresql() -> None:
     finally:
         with connection.cursor() as cursor:
             cursor.execute("RESET enable_seqscan")
+
+
+def test_a_common_ivr_option_pages_like_a_rare_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A whole token of the path (``menu:1``, not ``menu:12``), through the id
+    list or, when common, probed per call."""
+    import dashboard.history_query as history_query
+    from callbot.ivr.models import IvrSession
+
+    chose = []
+    for hour, path in enumerate([" menu menu:1 sales ", " menu menu:12 ", " menu:1 "]):
+        call = make_call(hour)
+        IvrSession.objects.create(call=call, flow_start="menu", path=path)
+        if "menu:1 " in path:
+            chose.append(call.pk)
+    for few in (False, True):
+        if few:
+            monkeypatch.setattr(history_query, "SEARCH_IDS", 1)
+            monkeypatch.setattr(history_query, "READ_ROWS", 9)
+        calls = matching_calls(HistoryFilters(ivr="menu:1"))
+        assert [c.pk for c in history_page(calls, Sort.NEWEST).calls] == chose
+        assert count_matches(calls, limit=1) == (1, True)
