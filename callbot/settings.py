@@ -316,6 +316,9 @@ AUDIT_SIGNING_KEY_PATH = Path(
     env_str("AUDIT_SIGNING_KEY_PATH", str(VAR_DIR / "audit-signing-key.pem"))
 )
 AUDIT_SIGNING_KEY_GENERATE = not DATABASE_URL
+# The public keys of signing keys used before this one (PEM blocks one after the
+# other, or AUDIT_PREVIOUS_PUBLIC_KEYS_FILE): checkpoints they signed still verify.
+AUDIT_PREVIOUS_PUBLIC_KEYS = env_secret("AUDIT_PREVIOUS_PUBLIC_KEYS")
 # A signed checkpoint seals the chain's head this often (when it moved).
 AUDIT_CHECKPOINT_MINUTES = env_int("AUDIT_CHECKPOINT_MINUTES", 15)
 # Calls (with events, participants, actions, recordings) older than this many days

@@ -39,7 +39,8 @@ CSV_COLUMNS = ["at", "source", "id", "text", "status", "actor", "by_bot", "raw"]
 
 
 def history_context(request: HttpRequest, call: Call) -> dict[str, Any]:
-    """What the call page renders server-side: the roster as it was and one page
+    """What the call page renders server-side: one page of the roster as it was
+    (``roster_after``/``roster_before``), an ended call's head counts and one page
     of the timeline (``after``/``before``/``latest`` from the query string)."""
     query = request.GET
     try:
@@ -51,10 +52,17 @@ def history_context(request: HttpRequest, call: Call) -> dict[str, Any]:
             latest=query.get("latest") == "1",
             size=size,
         )
+        roster = timeline_reads.roster_page(
+            call,
+            after=query.get("roster_after", ""),
+            before=query.get("roster_before", ""),
+        )
     except (CursorError, ValueError) as exc:
         raise BadRequest(str(exc)) from None
     return {
-        "roster_history": timeline_reads.roster_history(call),
+        "roster_page": roster,
+        # Live, the header's counts come over the socket; ended, these say it.
+        "roster_summary": None if call.is_live else timeline_reads.roster_summary(call),
         "timeline_page": page,
         "can_listen": can_listen(request.user),
     }
@@ -196,6 +204,11 @@ def recording_audio(request: HttpRequest, recording_id: int) -> HttpResponseBase
     recording = get_object_or_404(
         Recording.objects.select_related("call"), pk=recording_id
     )
+    # Only through a call the user may see: a recording without its call (one
+    # stored before recordings went with their calls) is not served.
+    if recording.call_id is None:
+        raise Http404("No such recording")
+    _call(request, recording.call_id)
     download = request.GET.get("download") == "1"
     try:
         audio = recording.audio.open("rb")

@@ -27,24 +27,20 @@ from django.db.models.expressions import RawSQL
 
 from callbot.calls.models import Action, Call, Participant, Recording
 from callbot.calls.states import CallOutcome, CallState
-from callbot.graph.resources import normalise_id
 from callbot.graph.results import describe_result
 from callbot.ivr.models import IvrSession, path_token
+from dashboard.history_search import like_escape, search_sql
 
 PAGE_SIZE = 50
 # Counts stop here: "more than 10,000 calls match" costs what 10,000 does.
 COUNT_LIMIT = 10_000
-# A substring search needs three characters: a trigram index has nothing to use
-# below that, and a one-letter search matches most of the history anyway.
+# A search needs three characters: a one- or two-letter word prefix matches most
+# of the history anyway.
 SEARCH_MIN = 3
 # A search matching at most this many rows is resolved to a list of call ids.
 SEARCH_IDS = 10_000
 # Rows read to find them: a call matches through several people or actions.
 READ_ROWS = 3 * (SEARCH_IDS + 1)
-# A whole id: matched exactly (an index lookup), not as a substring (a trigram
-# scan that is slow for hexadecimal text). Identity and caller ids are GUIDs.
-_GUID = re.compile(r"\{?[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\}?")
-_PHONE = re.compile(r"\+?[\d\s().-]{6,}")
 _IVR_TOKEN = re.compile(r"[\w.-]{1,64}(:[\d*#]{1,32})?")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The call columns a row shows: loading only these keeps JSON columns (source,
@@ -142,8 +138,9 @@ def _distinct_call_ids(rows: QuerySet[Any]) -> tuple[list[int], bool]:
 
     Reads at most ``READ_ROWS`` rows: a common match stops early instead of
     reading all of them. ``work_mem`` is raised for this one transaction so the
-    bitmap of a trigram match stays exact (with the default 4 MB, 100,000 matches
-    turn it lossy and every row of those pages is checked again: 3x slower)."""
+    bitmap of a GIN match (a word, an IVR step) stays exact (with the default
+    4 MB, 100,000 matches turn it lossy and every row of those pages is checked
+    again: 3x slower)."""
     with transaction.atomic(using=rows.db):
         if connections[rows.db].vendor == "postgresql":
             with connections[rows.db].cursor() as cursor:
@@ -183,55 +180,48 @@ def _probe(table: str, where: str, params: Sequence[Any]) -> Q:
 
 def _search(q: str) -> _Narrowed:
     """Calls where anyone ever on them, the caller, the subject or the Graph call
-    id matches ``q`` (substring, any case).
+    id matches ``q``, as ``history_search`` reads its shape (a whole id, a phone
+    number or words), each shape through its own index.
 
-    The trigram indexes find the matching people and calls first (one ``UNION
-    ALL``; an OR across tables would scan every call). A search naming a few
-    calls (a person, a number, an id) becomes a list of call ids for the page and
-    the count. A common word (a surname on thousands of calls) instead walks the
-    calls in page order and tests each one (``_probe``): a page then reads a few
-    hundred calls rather than every match, and the count is known to exceed
-    ``SEARCH_IDS`` already."""
-    q = q.strip()
-    texts = [q]
-    if _PHONE.fullmatch(q):
-        texts.append(re.sub(r"[\s().-]", "", q))
-    people = Q()
-    own = Q(graph_key=normalise_id(q))
-    guid = ""
-    if _GUID.fullmatch(q):
-        guid = q.strip("{}")
-        people = Q(display_name__icontains=guid) | Q(identity_id__iexact=guid)
-        own |= (
-            Q(subject__icontains=guid)
-            | Q(source_display__icontains=guid)
-            | Q(source_id__iexact=guid)
-        )
-        texts = []
-    for text in texts:
-        people |= Q(display_name__icontains=text) | Q(identity_id__icontains=text)
-        own |= (
-            Q(subject__icontains=text)
-            | Q(source_display__icontains=text)
-            | Q(source_id__icontains=text)
-        )
-    people_ids = Participant.objects.filter(people).order_by().values_list("call_id")
-    own_ids = Call.objects.filter(own).order_by().values_list("id")
-    found, complete = _distinct_call_ids(people_ids.union(own_ids, all=True))
-    if complete:
-        return _Narrowed(Q(pk__in=found), len(found), exact=True)
-    like = "UPPER(m.display_name) LIKE UPPER(%s) ESCAPE '\\' OR UPPER(m.identity_id) "
-    if not texts:  # a whole id
-        where, params = like + "= UPPER(%s)", [_like(guid), guid]
-    else:
-        where = " OR ".join(like + "LIKE UPPER(%s) ESCAPE '\\'" for _ in texts)
-        params = [p for text in texts for p in (_like(text), _like(text))]
-    return _Narrowed(_probe("calls_participant", where, params) | own, len(found))
+    A search naming a few calls (a person, a number, an id) becomes a list of
+    call ids for the page and the count. A common word (a surname on thousands of
+    calls) instead walks the calls in page order and tests each one (``_probe``):
+    a page then reads a few hundred calls rather than every match, and the count
+    is known to exceed ``SEARCH_IDS`` already."""
+    search = search_sql(q.strip())
+    where, params = search.probe_where()
+    common = _probe("calls_participant", where, params) | search.own_test()
+    # The calls' own columns first (one index, each row a distinct call): a
+    # subject or caller on more than SEARCH_IDS calls is common already, and the
+    # people's index (five times the rows) need not be read at all.
+    own = list(
+        Call.objects.filter(search.own)
+        .order_by()
+        .values_list("id", flat=True)[: SEARCH_IDS + 1]
+    )
+    if len(own) > SEARCH_IDS:
+        return _Narrowed(common, len(own))
+    people_ids = (
+        Participant.objects.filter(search.people_q()).order_by().values_list("call_id")
+    )
+    people, complete = _distinct_call_ids(people_ids)
+    found = sorted(set(people).union(own))
+    if complete and len(found) <= SEARCH_IDS:
+        return _Narrowed(_among(found), len(found), exact=True)
+    return _Narrowed(common, len(found))
+
+
+def _among(ids: list[int]) -> Q:
+    """The calls ``ids``: one array parameter on PostgreSQL (a list of 10,000
+    placeholders costs more to build and send than the lookup itself)."""
+    if connection.vendor == "postgresql":
+        sql = '"calls_call"."id" = ANY(%s::bigint[])'
+        return Q(RawSQL(sql, (ids,), output_field=BooleanField()))  # noqa: S611
+    return Q(pk__in=ids)
 
 
 def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+    return f"%{like_escape(text)}%"
 
 
 def _through(
@@ -249,8 +239,31 @@ def _through(
     """
     found, complete = _distinct_call_ids(rows.order_by().values_list("call_id"))
     if complete:
-        return _Narrowed(Q(pk__in=found), len(found), exact=True)
+        return _Narrowed(_among(found), len(found), exact=True)
     return _Narrowed(_probe(table, where, params), len(found))
+
+
+# A whole token of the path (ivr 0008's index on PostgreSQL; the same expression).
+_PATH_TOKENS = "string_to_array(btrim({t}.path), ' ') @> ARRAY[%s]::text[]"
+
+
+def _ivr(value: str) -> _Narrowed:
+    """Calls whose IVR path holds the step or option ``value`` (``menu:1``)."""
+    step, _, keys = value.partition(":")
+    token = path_token(step, keys)
+    if connection.vendor == "postgresql":
+        where, params = _PATH_TOKENS, [token.strip()]
+        sql = where.format(t='"ivr_ivrsession"')
+        rows = IvrSession.objects.filter(
+            Q(RawSQL(sql, tuple(params), output_field=BooleanField()))  # noqa: S611
+        )
+        return _through(rows, "ivr_ivrsession", where.format(t="m"), params)
+    return _through(
+        IvrSession.objects.filter(path__contains=token),
+        "ivr_ivrsession",
+        "m.path LIKE %s ESCAPE '\\'",
+        [_like(token)],
+    )
 
 
 def matching_calls(filters: HistoryFilters) -> QuerySet[Call]:
@@ -283,16 +296,7 @@ def matching_calls(filters: HistoryFilters) -> QuerySet[Call]:
             _through(Recording.objects.all(), "calls_recording", "TRUE", [])
         )
     if f.ivr:
-        step, _, keys = f.ivr.partition(":")
-        token = path_token(step, keys)
-        narrowed.append(
-            _through(
-                IvrSession.objects.filter(path__contains=token),
-                "ivr_ivrsession",
-                "m.path LIKE %s ESCAPE '\\'",
-                [_like(token)],
-            )
-        )
+        narrowed.append(_ivr(f.ivr))
     for n in narrowed:
         calls = calls.filter(n.q)
     if f.since is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from django.db.models import Model, Q, QuerySet
@@ -33,6 +33,7 @@ PAGE_SIZE = 100
 PAGE_SIZE_MAX = 500
 # Rows an export reads at a time.
 EXPORT_CHUNK = 500
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 M = TypeVar("M", bound=Model)
@@ -237,29 +238,129 @@ class PersonHistory:
         return self.participant.joined_at
 
 
-def roster_history(call: Call) -> list[PersonHistory]:
-    """Everyone ever on the call, in order of joining, each with joined and left
-    times and every change recorded for them (who muted or removed whom)."""
-    people = {
-        p.pk: PersonHistory(p, name_of(p))
-        for p in Participant.objects.filter(call=call).order_by("joined_at", "pk")
-    }
+# People per page of the roster as it was: a 1,000-person meeting is ten pages,
+# each costing what one does (keyset on joined_at, id).
+ROSTER_PAGE_SIZE = 100
+
+
+@dataclass
+class RosterPage:
+    people: list[PersonHistory]
+    # Cursors of the next and previous pages; "" at either end.
+    after: str
+    before: str
+
+
+def _roster_cursor(p: Participant) -> str:
+    return f"{(p.joined_at - _EPOCH) // timedelta(microseconds=1)}.{p.pk}"
+
+
+def _parse_roster_cursor(text: str) -> tuple[datetime, int]:
+    value, _, pk = text.partition(".")
+    try:
+        micros, ident = int(value), int(pk)
+        return _EPOCH + timedelta(microseconds=micros), ident
+    except (ValueError, OverflowError):
+        raise timeline.CursorError(f"not a roster cursor: {text[:40]!r}") from None
+
+
+def roster_page(
+    call: Call, *, after: str = "", before: str = "", size: int = ROSTER_PAGE_SIZE
+) -> RosterPage:
+    """One page of everyone ever on the call, in order of joining, each with
+    every change recorded for them (who muted or removed whom): the first page,
+    the one after the ``after`` cursor, or the one before ``before``. Reads
+    ``size + 1`` people by the (call, joined_at, id) index and only their changes
+    and the actions that may explain them."""
+    if not 1 <= size <= PAGE_SIZE_MAX:
+        raise ValueError(f"page size must be 1 to {PAGE_SIZE_MAX}")
+    if after and before:
+        raise timeline.CursorError("give either after or before, not both")
+    rows = Participant.objects.filter(call=call)
+    forward = not before
+    if after or before:
+        at, pk = _parse_roster_cursor(after or before)
+        op = "gt" if forward else "lt"
+        rows = rows.filter(
+            Q(**{f"joined_at__{op}": at}) | Q(joined_at=at, **{f"pk__{op}": pk})
+        )
+    order = ("joined_at", "pk") if forward else ("-joined_at", "-pk")
+    found = list(rows.order_by(*order)[: size + 1])
+    more = len(found) > size
+    found = found[:size]
+    if not forward:
+        found.reverse()
+    people = _with_changes(call, found)
+    has_next, has_prev = (more, bool(after)) if forward else (True, more)
+    return RosterPage(
+        people,
+        after=_roster_cursor(found[-1]) if has_next and found else "",
+        before=_roster_cursor(found[0]) if has_prev and found else "",
+    )
+
+
+def _with_changes(call: Call, found: list[Participant]) -> list[PersonHistory]:
+    people = {p.pk: PersonHistory(p, name_of(p)) for p in found}
     changes = list(
-        ParticipantChange.objects.filter(call=call)
+        ParticipantChange.objects.filter(call=call, participant_id__in=list(people))
         .select_related("cause__requested_by")
         .order_by("at", "pk")
     )
     for c in changes:
-        person = people.get(c.participant_id)
-        if person is not None:
-            c.participant = person.participant
-    causes = explain(call, changes, whole_call=True)
+        c.participant = people[c.participant_id].participant
+    causes = explain(call, changes)
     for c in changes:
-        person = people.get(c.participant_id)
-        if person is not None:
-            # In the person's own row: "muted by bob", without the name.
-            person.changes.append(timeline.roster_entry(c, "", causes.get(c.pk)))
+        # In the person's own row: "muted by bob", without the name.
+        people[c.participant_id].changes.append(
+            timeline.roster_entry(c, "", causes.get(c.pk))
+        )
     return list(people.values())
+
+
+def roster_history(call: Call) -> list[PersonHistory]:
+    """Everyone ever on the call, in order of joining (every page of
+    ``roster_page``)."""
+    people: list[PersonHistory] = []
+    after = ""
+    while True:
+        page = roster_page(call, after=after, size=PAGE_SIZE_MAX)
+        people += page.people
+        if not page.after:
+            return people
+        after = page.after
+
+
+@dataclass(frozen=True)
+class RosterSummary:
+    """An ended call's people: how many were ever on it and the most at once
+    (the bot not counted)."""
+
+    ever: int
+    peak: int
+    peak_at: datetime | None
+
+
+def roster_summary(call: Call) -> RosterSummary:
+    """From each person's joined and left times (a person who left and came
+    back counts as present in between: the peak is at most ``ever``)."""
+    end = call.terminated_at
+    moves: list[tuple[datetime, int]] = []
+    ever = 0
+    for joined, left in Participant.objects.filter(call=call, is_bot=False).values_list(
+        "joined_at", "left_at"
+    ):
+        ever += 1
+        moves.append((joined, 1))
+        if left is not None or end is not None:
+            moves.append((left or end, -1))  # type: ignore[arg-type]
+    # A leave at the very moment of a join is counted first.
+    moves.sort(key=lambda m: (m[0], m[1]))
+    peak, now, peak_at = 0, 0, None
+    for at, step in moves:
+        now += step
+        if now > peak:
+            peak, peak_at = now, at
+    return RosterSummary(ever, peak, peak_at)
 
 
 def flat(entry: Entry) -> dict[str, Any]:

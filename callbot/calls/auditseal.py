@@ -8,6 +8,11 @@ The key: ``AUDIT_SIGNING_KEY`` (or ``AUDIT_SIGNING_KEY_FILE``): a PEM private ke
 or 32 bytes as 64 hex digits. Unset on the embedded default, one is generated
 under ``var/`` on first use (``AUDIT_SIGNING_KEY_PATH``); elsewhere signing
 without a key is a configuration error.
+
+Each checkpoint names its key (``key_id``), so a rotated key's checkpoints still
+verify: ``AUDIT_PREVIOUS_PUBLIC_KEYS`` (or ``_FILE``) holds the public keys of the
+keys used before, as PEM blocks one after the other (docs/audit.md, "Rotating
+the key").
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ import binascii
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +136,38 @@ def load_public(text: str) -> Ed25519PublicKey:
     return key
 
 
+_PEM_PUBLIC = re.compile(
+    r"-----BEGIN PUBLIC KEY-----.+?-----END PUBLIC KEY-----", re.DOTALL
+)
+
+
+def load_publics(text: str) -> list[Ed25519PublicKey]:
+    """Every public key of ``text``: PEM blocks one after the other (a file of
+    the current and previous keys). Raises ``AuditKeyError`` if there is none."""
+    blocks = _PEM_PUBLIC.findall(text)
+    if not blocks:
+        raise AuditKeyError("no PEM public key (-----BEGIN PUBLIC KEY-----) found")
+    return [load_public(block) for block in blocks]
+
+
+def previous_public_keys() -> list[Ed25519PublicKey]:
+    """The public keys of the signing keys used before this one
+    (``AUDIT_PREVIOUS_PUBLIC_KEYS``); none when unset."""
+    text = settings.AUDIT_PREVIOUS_PUBLIC_KEYS
+    if not text.strip():
+        return []
+    try:
+        return load_publics(text)
+    except AuditKeyError as exc:
+        raise AuditKeyError(f"AUDIT_PREVIOUS_PUBLIC_KEYS: {exc}") from None
+
+
+def trusted_keys() -> list[Ed25519PublicKey]:
+    """The keys this installation's checkpoints may be signed with: the signing
+    key's public half, then the previous ones."""
+    return [signing_key().public_key(), *previous_public_keys()]
+
+
 def key_id(key: Ed25519PublicKey) -> str:
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[:16]
@@ -144,13 +182,19 @@ def signed_bytes(checkpoint: Mapping[str, Any]) -> bytes:
 
 
 def signature_problem(
-    checkpoint: Mapping[str, Any], public: Ed25519PublicKey
+    checkpoint: Mapping[str, Any],
+    public: Ed25519PublicKey | Sequence[Ed25519PublicKey],
 ) -> str | None:
-    """Why the checkpoint's signature does not hold under ``public``; None if it
-    does."""
+    """Why the checkpoint's signature does not hold under the key it names, one
+    of ``public``; None if it does."""
     name = f"checkpoint {checkpoint.get('id')} (#{checkpoint.get('sequence')})"
-    if checkpoint.get("key_id") != key_id(public):
-        return f"{name} was signed by key {checkpoint.get('key_id')}, not this one"
+    keys = [public] if isinstance(public, Ed25519PublicKey) else list(public)
+    by_id = {key_id(k): k for k in keys}
+    signer = by_id.get(str(checkpoint.get("key_id")))
+    if signer is None:
+        known = "this one" if len(by_id) == 1 else "any of " + ", ".join(by_id)
+        return f"{name} was signed by key {checkpoint.get('key_id')}, not {known}"
+    public = signer
     try:
         signature = base64.b64decode(str(checkpoint["signature"]), validate=True)
         public.verify(signature, signed_bytes(checkpoint))

@@ -10,7 +10,7 @@ are held as a small dict: one per sealing).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,7 +63,7 @@ class Report:
 def verify(
     entries: Iterable[Mapping[str, Any]],
     checkpoints: Iterable[Mapping[str, Any]],
-    public: Ed25519PublicKey,
+    public: Ed25519PublicKey | Sequence[Ed25519PublicKey],
     *,
     filtered: bool = False,
 ) -> Report:
@@ -161,17 +161,23 @@ def database_checkpoints(up_to: int | None = None) -> Iterator[dict[str, Any]]:
         yield checkpoint.content()
 
 
-def verify_database(public: Ed25519PublicKey | None = None) -> Report:
-    """Walk the whole trail in the database (the key defaults to the signer's)."""
-    key = public or auditseal.signing_key().public_key()
-    return verify(database_entries(), database_checkpoints(), key)
+def verify_database(
+    public: Ed25519PublicKey | Sequence[Ed25519PublicKey] | None = None,
+) -> Report:
+    """Walk the whole trail in the database (the keys default to the signing key
+    and the previous ones: ``auditseal.trusted_keys``)."""
+    keys = public if public is not None else auditseal.trusted_keys()
+    return verify(database_entries(), database_checkpoints(), keys)
 
 
 # --- an exported file ------------------------------------------------------------------
 
 
-def verify_file(lines: Iterable[str], public: Ed25519PublicKey) -> Report:
-    """Verify an export (``auditexport.jsonl_lines``) with the public key alone.
+def verify_file(
+    lines: Iterable[str], public: Ed25519PublicKey | Sequence[Ed25519PublicKey]
+) -> Report:
+    """Verify an export (``auditexport.jsonl_lines``) with the public keys alone
+    (each checkpoint is checked with the key it names).
 
     Raises ``ExportFormatError`` for a file that is not such an export.
     """

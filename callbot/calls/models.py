@@ -244,6 +244,10 @@ class Participant(models.Model):
                 condition=Q(left_at__isnull=True),
                 name="participant_present_idx",
             ),
+            # The roster as it was, a keyset page at a time.
+            models.Index(
+                fields=["call", "joined_at", "id"], name="participant_roster_idx"
+            ),
         ]
 
     def __str__(self) -> str:

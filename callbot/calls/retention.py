@@ -14,11 +14,9 @@ Run by ``manage.py purge`` and daily by beat (``CALL_RETENTION_DAYS``,
 
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from django.core.files.storage import default_storage
 from django.db import connection, transaction
 
 from callbot.calls import audit, auditseal
@@ -32,8 +30,6 @@ from callbot.calls.models import (
     Recording,
 )
 from callbot.calls.states import CallState
-
-logger = logging.getLogger(__name__)
 
 PURGE_ACTION = "purge"
 
@@ -95,9 +91,8 @@ def purge(
         purged = max(0, sealed_to - first + 1) if sealed_to is not None else 0
         checkpoint = None
         if not dry_run:
-            files = [
-                name for name in recordings.values_list("audio", flat=True) if name
-            ]
+            # Recordings go with their calls' actions; their files once this
+            # commits (``recordingmodels``).
             events.delete()
             calls.delete()
             quarantined.delete()
@@ -106,7 +101,6 @@ def purge(
                     AuditCheckpoint.Reason.PURGE, sequence=sealed_to
                 )
                 _delete_audit_prefix(sealed_to)
-            transaction.on_commit(lambda: _delete_files(files))
         result = PurgeResult(
             before=before.isoformat(),
             audit_before=audit_before.isoformat() if audit_before else None,
@@ -161,11 +155,3 @@ def _delete_audit_prefix(sealed_to: int) -> None:
         )
         if connection.vendor == "postgresql":
             cursor.execute("SET LOCAL callbot.audit_purge = 'off'")
-
-
-def _delete_files(names: list[str]) -> None:
-    for name in names:
-        try:
-            default_storage.delete(name)
-        except OSError:
-            logger.warning("could not delete a purged recording's file %s", name)

@@ -10,9 +10,11 @@ import math
 import struct
 import wave
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -35,7 +37,7 @@ from callbot.ivr.models import IvrSession
 from dashboard import timeline_reads
 from dashboard.timeline import Cursor, CursorError
 from tests.dashboard.sockets import ingest
-from tests.factories import ActionFactory, CallFactory
+from tests.factories import ActionFactory, CallFactory, ParticipantFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -505,3 +507,152 @@ def test_a_call_from_before_the_roster_log_still_lists_its_people(
     assert {p.name for p in people} == {"Ana Lopez", "Lee Chen", "Helpdesk Bot"}
     assert all(p.changes == [] for p in people)
     assert CallEvent.objects.filter(call=call).count() == 2
+
+
+# --- a large meeting: the roster as it was a page at a time ------------------------------
+
+
+def test_an_ended_call_says_who_was_on_it_not_live_counts(
+    client: Client, carol: Any, ended_call: Call
+) -> None:
+    """Ana and Lee (the bot not counted), both present until Lee left: two at
+    once at most."""
+    summary = timeline_reads.roster_summary(ended_call)
+    assert (summary.ever, summary.peak) == (2, 2)
+    client.force_login(carol)
+    html = client.get(reverse("dashboard:call", args=[ended_call.pk])).content.decode()
+    assert "People on the call" in html
+    assert 'id="f-people-ever" class="num">2<' in html
+    assert "Most at once" in html
+    assert 'id="f-muted"' not in html  # a live count, meaningless once ended
+    assert 'id="f-pending"' not in html
+
+
+def test_the_peak_counts_people_present_at_the_same_time() -> None:
+    start = timezone.now() - timedelta(hours=1)
+    call = CallFactory(state="terminated", terminated_at=start + timedelta(minutes=30))
+    spans = [(0, 10), (5, 20), (12, None), (25, None)]  # minutes; None: to the end
+    for n, (joined, left) in enumerate(spans):
+        ParticipantFactory(
+            call=call,
+            graph_id=f"p{n}",
+            display_name=f"P{n}",
+            joined_at=start + timedelta(minutes=joined),
+            left_at=None if left is None else start + timedelta(minutes=left),
+        )
+    ParticipantFactory(
+        call=call, graph_id="bot", is_bot=True, joined_at=start, left_at=None
+    )
+    summary = timeline_reads.roster_summary(call)
+    # 0-10 and 5-20 overlap (2), 12- and 5-20 (2), then 12- and 25- (2): never 3.
+    assert (summary.ever, summary.peak) == (4, 2)
+    assert summary.peak_at == start + timedelta(minutes=5)
+
+
+def test_the_roster_pages_by_keyset_and_each_page_explains_its_people(
+    client: Client, carol: Any, bob: Any
+) -> None:
+    start = timezone.now() - timedelta(hours=1)
+    call = CallFactory(state="terminated", terminated_at=start + timedelta(hours=1))
+    people = [
+        ParticipantFactory(
+            call=call,
+            graph_id=f"p{n:02d}",
+            display_name=f"Person {n:02d}",
+            # Two people join at each instant: the id breaks the tie.
+            joined_at=start + timedelta(seconds=n // 2),
+        )
+        for n in range(25)
+    ]
+    # Bob mutes the last person: the change is explained on the last page.
+    last = people[-1]
+    mute = ActionFactory(
+        call=call, kind="mute_participant", participant=last, requested_by=bob
+    )
+    finish(mute)
+    last.changes.create(
+        call=call, at=timezone.now(), event="changed",
+        changes={"is_muted": [False, True]},
+    )  # fmt: skip
+    seen: list[str] = []
+    page = timeline_reads.roster_page(call, size=10)
+    assert page.before == ""
+    pages = [page]
+    while page.after:
+        page = timeline_reads.roster_page(call, after=page.after, size=10)
+        pages.append(page)
+    seen = [p.name for page in pages for p in page.people]
+    assert seen == [p.display_name for p in people]
+    assert [len(p.people) for p in pages] == [10, 10, 5]
+    assert [c.text for c in pages[-1].people[-1].changes] == ["muted by bob"]
+    # Back from the last page: the middle one again, with a way further back.
+    back = timeline_reads.roster_page(call, before=pages[-1].before, size=10)
+    assert [p.name for p in back.people] == [p.name for p in pages[1].people]
+    assert back.before
+    assert back.after
+    # The page itself: 100 a page, links to the next.
+    for n in range(25, 130):
+        ParticipantFactory(
+            call=call, graph_id=f"p{n}", joined_at=start + timedelta(minutes=10)
+        )
+    client.force_login(carol)
+    url = reverse("dashboard:call", args=[call.pk])
+    html = client.get(url).content.decode()
+    assert html.count('<tr data-participant-id="p') == 100
+    assert "roster_after=" in html
+    cursor = html.split("roster_after=")[1].split("#")[0]
+    rest = client.get(url, {"roster_after": cursor}).content.decode()
+    assert rest.count('<tr data-participant-id="p') == 30
+    assert client.get(url, {"roster_after": "nonsense"}).status_code == 400
+
+
+# --- a recording goes with its call -------------------------------------------------------
+
+
+def test_deleting_a_call_deletes_its_recordings_and_their_files(
+    client: Client,
+    carol: Any,
+    recording: Recording,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    path = Path(recording.audio.path)
+    assert path.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        Call.objects.filter(pk=recording.call_id).delete()
+    assert not Recording.objects.filter(pk=recording.pk).exists()
+    assert not path.exists()
+    client.force_login(carol)
+    assert audio(client, recording).status_code == 404
+    # The entries about the call stay (the audit trail keeps what happened).
+    assert not AuditEntry.objects.filter(action="recording.play").exists()
+
+
+def test_a_recording_without_its_call_is_not_served(
+    client: Client, carol: Any, recording: Recording
+) -> None:
+    """A row left from before recordings went with their calls: no listener may
+    reach it, and nothing is audited as played."""
+    Recording.objects.filter(pk=recording.pk).update(call=None)
+    client.force_login(carol)
+    assert audio(client, recording).status_code == 404
+    assert not AuditEntry.objects.filter(action="recording.play").exists()
+
+
+def test_a_rolled_back_delete_keeps_the_file(
+    recording: Recording, django_capture_on_commit_callbacks: Any
+) -> None:
+    path, pk = Path(recording.audio.path), recording.pk
+
+    def delete_then_fail() -> None:
+        with transaction.atomic():
+            recording.delete()
+            raise RuntimeError("rolled back")
+
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError),
+    ):
+        delete_then_fail()
+    assert callbacks == []  # the file's deletion went with the rollback
+    assert path.exists()
+    assert Recording.objects.filter(pk=pk).exists()

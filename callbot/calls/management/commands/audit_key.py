@@ -1,8 +1,10 @@
 """``manage.py audit_key``: the audit signing key's public half, or a new key.
 
 ``--public`` prints the PEM public key that ``verify_audit --public-key`` takes
-(on the embedded default this makes the key on first use); ``--generate``
-prints a fresh private key for ``AUDIT_SIGNING_KEY`` and stores nothing.
+(on the embedded default this makes the key on first use); with
+``--with-previous`` also those of ``AUDIT_PREVIOUS_PUBLIC_KEYS`` (the file an
+auditor needs to verify across rotations). ``--generate`` prints a fresh private
+key for ``AUDIT_SIGNING_KEY`` and stores nothing (rotation: docs/audit.md).
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ class Command(BaseCommand):
         group = parser.add_mutually_exclusive_group(required=True)
         group.add_argument("--public", action="store_true")
         group.add_argument("--generate", action="store_true")
+        parser.add_argument(
+            "--with-previous",
+            action="store_true",
+            help="with --public: also the previous keys (AUDIT_PREVIOUS_PUBLIC_KEYS)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["generate"]:
@@ -28,7 +35,11 @@ class Command(BaseCommand):
             return
         try:
             key = auditseal.signing_key().public_key()
+            keys = [key]
+            if options["with_previous"]:
+                keys += auditseal.previous_public_keys()
         except auditseal.AuditKeyError as exc:
             raise CommandError(str(exc)) from None
-        self.stdout.write(auditseal.public_pem(key), ending="")
-        self.stderr.write(f"key id {auditseal.key_id(key)}")
+        for each in keys:
+            self.stdout.write(auditseal.public_pem(each), ending="")
+            self.stderr.write(f"key id {auditseal.key_id(each)}")

@@ -25,16 +25,22 @@ class Command(BaseCommand):
         parser.add_argument(
             "--public-key",
             type=Path,
-            help="the PEM public key (audit_key --public); default: this "
-            "installation's signing key",
+            action="append",
+            help="a file of PEM public keys (audit_key --public [--with-previous]); "
+            "repeatable; each checkpoint is checked with the key it names. Default: "
+            "this installation's signing key and AUDIT_PREVIOUS_PUBLIC_KEYS",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             public = (
-                auditseal.load_public(options["public_key"].read_text())
+                [
+                    key
+                    for path in options["public_key"]
+                    for key in auditseal.load_publics(path.read_text())
+                ]
                 if options["public_key"]
-                else auditseal.signing_key().public_key()
+                else auditseal.trusted_keys()
             )
             if options["file"]:
                 with options["file"].open(encoding="utf-8") as lines:
