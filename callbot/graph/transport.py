@@ -193,7 +193,14 @@ class GraphTransport:
                     continue
             log_extra["error_code"] = error.code
             if not error.retryable or attempt >= MAX_ATTEMPTS:
-                logger.warning("Graph request failed", extra=log_extra)
+                logger.warning(
+                    "Graph request failed: %s %s -> %s %s",
+                    method,
+                    log_extra["graph_path"],
+                    log_extra.get("graph_status", "no response"),
+                    error.code,
+                    extra=log_extra,
+                )
                 raise error from cause
             delay = error.retry_after
             if delay is None:
@@ -203,9 +210,23 @@ class GraphTransport:
             # Under a fake sleep (tests) the clock stands still, so count sleeps too.
             spent = max(time.monotonic() - started, slept)
             if spent + delay > self.retry_budget_seconds:
-                logger.warning("Graph retry budget exhausted", extra=log_extra)
+                logger.warning(
+                    "Graph retry budget exhausted: %s %s -> %s %s",
+                    method,
+                    log_extra["graph_path"],
+                    log_extra.get("graph_status", "no response"),
+                    error.code,
+                    extra=log_extra,
+                )
                 raise error from cause
-            logger.info("Retrying Graph request", extra=log_extra)
+            logger.info(
+                "Retrying Graph request %s %s in %.1f s (%s)",
+                method,
+                log_extra["graph_path"],
+                delay,
+                error.code,
+                extra=log_extra,
+            )
             metrics.note_retry(str(error.status or error.code))
             self._sleep(delay)
             slept += delay
