@@ -13,6 +13,7 @@ from rest_framework import serializers
 
 from callbot.calls import kinds, live
 from callbot.calls.models import Action, Alert, AuditEntry, Call, Meeting, Recording
+from callbot.calls.services import holds_nul
 from callbot.calls.states import CallDirection, CallKind, CallOutcome
 from dashboard.history_query import Sort
 
@@ -199,21 +200,9 @@ class ActionRequestSerializer(serializers.Serializer[Any]):
     params = serializers.DictField(required=False, default=dict)
 
     def validate_params(self, value: dict[str, Any]) -> dict[str, Any]:
-        if _has_nul(value):
+        if holds_nul(value):
             raise serializers.ValidationError("Text may not hold NUL characters.")
         return value
-
-
-def _has_nul(value: Any) -> bool:
-    """Whether a JSON value holds a NUL character anywhere (PostgreSQL's jsonb
-    cannot store one: the insert would fail)."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
 
 
 # --- meetings ----------------------------------------------------------------------

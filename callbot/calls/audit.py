@@ -106,7 +106,12 @@ def record_refusal(
     refused: ActionRefusedError,
     client_ip: str | None,
 ) -> None:
-    """Audit a refused request in its own transaction (the request's rolled back)."""
+    """Audit a refused request in its own transaction (the request's rolled back).
+
+    What was asked is kept as it came, but for NUL characters (shown as U+FFFD),
+    which PostgreSQL cannot store: the refusal would fail to be audited."""
+    kind = str(kind).replace("\x00", "\ufffd")
+    participant_id = participant_id.replace("\x00", "\ufffd")
     with transaction.atomic():
         call = Call.objects.filter(pk=call_pk).first() if call_pk is not None else None
         name = None

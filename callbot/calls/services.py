@@ -211,6 +211,17 @@ def request_mute_all(
     ]
 
 
+def holds_nul(value: Any) -> bool:
+    """Whether a JSON value holds a NUL character anywhere, in a key or a value."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(holds_nul(v) for v in value)
+    return False
+
+
 def require_offered(call: Call, kind: str) -> None:
     """Raise ``ActionRefusedError`` (``not_offered``) unless Graph allows ``kind`` on
     ``call``, with the sentence the call page shows beside the disabled control."""
@@ -229,6 +240,9 @@ def _queue(
     row = kinds.spec(kind)
     if row is None or not (row.is_action or row.unsupported):
         raise ActionRefusedError("invalid", f"Unknown action {kind!r}.")
+    if holds_nul(params) or holds_nul(participant_id):
+        # PostgreSQL's jsonb and text cannot store one: the insert would fail.
+        raise ActionRefusedError("invalid", "Text may not hold NUL characters.")
     if row.unsupported:
         raise ActionRefusedError("unsupported", row.unsupported)
     check_actor(actor, bot_only=row.bot_only, what=row.label.lower())

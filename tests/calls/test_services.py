@@ -277,3 +277,41 @@ def test_a_peer_to_peer_transfer_names_no_transferee_and_a_meeting_one_must() ->
         "display_name": "Ana Lopez",
     }
     assert transfer.target.startswith("Ana Lopez to ")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("participant", "params"),
+    [
+        ("p\x00", {}),
+        ("", {"uri": "https://prompts.example/a\x00.wav"}),
+        ("", {"targets": [{"user": {"displayName": "x", "id": "\x00"}}]}),
+        ("", {"\x00": "key"}),
+    ],
+)
+def test_text_holding_a_nul_character_is_refused_not_a_database_error(
+    bob: Any, group_call: Call, enqueued: mock.MagicMock, participant: str, params: Any
+) -> None:
+    """What the live socket passes on reaches the service as it came; PostgreSQL
+    cannot store a NUL character, so the insert would fail with a database error
+    instead of a refusal (the API's fuzzing found it)."""
+    kind = "mute_participant" if participant else "play_prompt"
+    with pytest.raises(ActionRefusedError) as refused:
+        request_action(
+            kind, actor=bob, call=group_call, participant_id=participant, params=params
+        )
+    assert refused.value.code == "invalid"
+    assert "NUL" in refused.value.message
+    assert not Action.objects.exists()
+    audited = AuditEntry.objects.get(outcome="refused")
+    assert audited.target == participant.replace("\x00", "\ufffd")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unknown_kind_holding_a_nul_character_is_refused_and_audited(
+    bob: Any,
+) -> None:
+    with pytest.raises(ActionRefusedError) as refused:
+        request_action("mute\x00", actor=bob, call=CallFactory())
+    assert refused.value.code == "invalid"
+    assert AuditEntry.objects.get(outcome="refused").action == "mute\ufffd"
