@@ -115,3 +115,40 @@ def test_check_deploy_is_clean_under_the_compose_settings(
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no issues" in done.stdout
+
+
+@pytest.mark.parametrize("web", ["web1", "web2"])
+def test_the_web_health_check_is_answered_not_refused_for_its_host(
+    compose: dict[str, Any], tmp_path: Path, web: str
+) -> None:
+    """The container's own health check asks ``/healthz`` by its loopback address;
+    a Host outside ALLOWED_HOSTS is answered 400 whatever the health, so the
+    process would never count as healthy and the proxy would wait for it forever.
+    (Here the database is not reachable: 503 is an answer, 400 is not.)"""
+    probe = " ".join(compose["services"][web]["healthcheck"]["test"])
+    url = re.search(r"http://[^'\"]+/healthz", probe)
+    assert url is not None, probe
+    host = url.group(0).removeprefix("http://").removesuffix("/healthz")
+    script = (
+        "import django; django.setup(); from django.test import Client; "
+        f"print(Client().get('/healthz', HTTP_HOST={host!r}).status_code)"
+    )
+    env = _production_environment(compose, tmp_path)
+    env.update(
+        {
+            k: v
+            for k, v in compose["services"][web]["environment"].items()
+            if "_FILE" not in k
+        }
+    )
+    env = {k: re.sub(r"\$\{(\w+):-([^}]*)\}", r"\2", str(v)) for k, v in env.items()}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] in {"200", "503"}, done.stdout
