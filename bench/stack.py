@@ -43,6 +43,7 @@ class Stack:
     emulator_url: str  # https://
     ca: Path  # the emulator's CA, for TLS to it
     broker: bool  # a Celery worker on REDIS_URL (else tasks run in daphne)
+    pids: dict[str, int]  # emulator, callbot (daphne) and, with a broker, worker
 
 
 def _worker(queue: str) -> list[str]:
@@ -121,10 +122,12 @@ def callbot_stack(
     if broker:
         commands.append(_worker(queue))
     children = [subprocess.Popen(c, cwd=ROOT, env=env) for c in commands]
+    names = ["emulator", "callbot", "worker"][: len(children)]
+    pids = dict(zip(names, [c.pid for c in children], strict=True))
     try:
         for port in ports.values():
             wait_for(f"port {port}", partial(listening, port))
-        yield Stack(env, base, emulator_url, state / "ca.pem", broker)
+        yield Stack(env, base, emulator_url, state / "ca.pem", broker, pids)
     finally:
         for child in children:
             child.terminate()

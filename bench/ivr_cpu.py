@@ -1,0 +1,145 @@
+"""CPU per answered IVR call, and the time from a ring to the answer at Graph.
+
+Starts the emulator, Callbot under daphne and (with ``REDIS_URL``) a Celery worker
+(``bench/stack.py``), installs the demo IVR (its peer-to-peer policy answers every
+call into the "operator" flow), then rings the bot ``--calls`` times, one after
+the other. For each call: the emulator rings (t0), Callbot's answer reaches the
+emulator, the flow's first prompt is played, and the caller hangs up.
+
+Printed:
+- ring -> answer request at the emulator, p50 / p99 / max;
+- CPU seconds (user + system, from /proc) per answered call of Callbot's
+  processes (daphne, and the worker with a broker), with their idle CPU for the
+  same wall time subtracted (measured before the calls);
+- the emulator's CPU per call beside it: the other side of each call in the same
+  run, a yardstick for how much work one call is.
+
+    .venv/bin/python bench/ivr_cpu.py [--calls 100]
+    DATABASE_URL=postgres://... REDIS_URL=redis://... SECRET_KEY=... \\
+        .venv/bin/python bench/ivr_cpu.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.stack import ROOT, Stack, callbot_stack, quantiles
+
+TICKS = os.sysconf("SC_CLK_TCK")
+IDLE_SECONDS = 5.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=100)
+    args = parser.parse_args()
+    with callbot_stack("ivr-cpu", os.environ.get("DATABASE_URL")) as stack:
+        subprocess.run(
+            [sys.executable, "manage.py", "demo_ivr"],
+            cwd=ROOT,
+            env=stack.env,
+            check=True,
+            capture_output=True,
+        )
+        asyncio.run(measure(stack, args.calls))
+
+
+async def measure(stack: Stack, calls: int) -> None:
+    verify = ssl.create_default_context(cafile=str(stack.ca))
+    control = httpx.AsyncClient(
+        base_url=f"{stack.emulator_url}/_emulator", verify=verify, timeout=30
+    )
+    ours = [pid for name, pid in stack.pids.items() if name != "emulator"]
+    await asyncio.sleep(3 if stack.broker else 1)  # the worker connects, beat ticks
+
+    # Idle: what Callbot's processes burn with no call (sweeps, pulse, polling).
+    idle_from = sum(cpu_seconds(p) for p in ours)
+    await asyncio.sleep(IDLE_SECONDS)
+    idle_rate = (sum(cpu_seconds(p) for p in ours) - idle_from) / IDLE_SECONDS
+
+    async def posts(path: str) -> float | None:
+        rows = (await control.get("/requests")).json()["value"]
+        for row in rows:
+            if row["method"] == "POST" and row["path"] == path:
+                return float(row["receivedAt"])
+        return None
+
+    async def until(what: str, check: Any, within: float = 20) -> Any:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            value = await check()
+            if value:
+                return value
+            await asyncio.sleep(0.005)
+        raise SystemExit(f"timed out waiting for {what}")
+
+    answer_ms: list[float] = []
+    started = time.monotonic()
+    ours_from = sum(cpu_seconds(p) for p in ours)
+    emulator_from = cpu_seconds(stack.pids["emulator"])
+    for i in range(calls):
+        t0 = time.time()
+        rung = await control.post(
+            "/calls/incoming", json={"from": {"user": {"displayName": f"Caller {i}"}}}
+        )
+        call_id = rung.json()["callId"]
+        base = f"/v1.0/communications/calls/{call_id}"
+        arrived = await until("the answer", lambda b=base: posts(f"{b}/answer"))
+        answer_ms.append((arrived - t0) * 1000)
+        await until("the first prompt", lambda b=base: posts(f"{b}/playPrompt"))
+        await control.post(f"/calls/{call_id}/hangup")
+    # Let the hang-ups' notifications and their work finish.
+    await asyncio.sleep(2)
+    wall = time.monotonic() - started
+    ours_cpu = sum(cpu_seconds(p) for p in ours) - ours_from - idle_rate * wall
+    emulator_cpu = cpu_seconds(stack.pids["emulator"]) - emulator_from
+    await control.aclose()
+    report(stack, calls, answer_ms, ours_cpu, emulator_cpu, idle_rate)
+
+
+def report(
+    stack: Stack,
+    calls: int,
+    answer_ms: list[float],
+    ours_cpu: float,
+    emulator_cpu: float,
+    idle_rate: float,
+) -> None:
+    db = "PostgreSQL" if stack.env.get("DATABASE_URL") else "SQLite (WAL)"
+    shape = "Redis layer + worker process" if stack.broker else "in-process tasks"
+    p50, p99, top = quantiles(answer_ms)
+    print(f"{calls} incoming calls answered into the IVR, {db}, {shape}")
+    print(
+        f"  ring -> answer at the emulator  p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  max {top:7.1f} ms"
+    )
+    print(
+        f"  Callbot CPU per answered call   {ours_cpu / calls * 1000:7.1f} ms (idle {idle_rate * 1000:.1f} ms/s subtracted)"
+    )
+    print(
+        f"  emulator CPU per call           {emulator_cpu / calls * 1000:7.1f} ms (the other side, same run)"
+    )
+    print(
+        f"  ratio Callbot / emulator        {ours_cpu / max(emulator_cpu, 1e-9):7.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()
