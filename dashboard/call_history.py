@@ -25,7 +25,9 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
 from callbot.calls import audit
+from callbot.calls.board import party
 from callbot.calls.models import Call, Recording
+from callbot.calls.states import CallKind
 from dashboard import snapshots, timeline_reads
 from dashboard.byteranges import ByteRange, RangeNotSatisfiableError, parse_range
 from dashboard.permissions import can_listen, can_view
@@ -65,6 +67,13 @@ def history_context(request: HttpRequest, call: Call) -> dict[str, Any]:
         "roster_summary": None if call.is_live else timeline_reads.roster_summary(call),
         "timeline_page": page,
         "can_listen": can_listen(request.user),
+        # Graph sends no roster for a peer-to-peer call: who was at the other end
+        # comes from the call itself.
+        "other_party": (
+            {"name": party(call), "id": call.source_id}
+            if call.kind == CallKind.PEER_TO_PEER
+            else None
+        ),
     }
 
 

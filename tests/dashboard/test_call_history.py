@@ -135,6 +135,44 @@ def test_the_call_page_renders_the_history_without_javascript(
     assert f"{src}?download=1" in html
 
 
+@pytest.mark.parametrize(
+    ("direction", "fields", "says"),
+    [
+        (
+            "incoming",
+            {
+                "source_display": "Ana Lopez",
+                "source_id": "e5d4c3b2-a190-4f8e-b7d6-c5b4a3928170",
+            },
+            "from <strong>Ana Lopez</strong> (<code>e5d4c3b2-a190-4f8e-b7d6-c5b4a3928170</code>)",
+        ),
+        (
+            "outgoing",
+            {"targets": [{"display_name": "Lee Chen", "user_id": "b2a1"}]},
+            "to <strong>Lee Chen</strong>",
+        ),
+    ],
+)
+def test_a_peer_to_peer_calls_page_names_the_other_end_instead_of_an_empty_roster(
+    client: Client,
+    carol: Any,
+    direction: str,
+    fields: dict[str, Any],
+    says: str,
+) -> None:
+    """Teams sends no roster for a 1:1 call: the auditor still learns who was on it."""
+    call = CallFactory(
+        kind="peer_to_peer", direction=direction, state="terminated", **fields
+    )
+    client.force_login(carol)
+
+    html = client.get(reverse("dashboard:call", args=[call.pk])).content.decode()
+
+    assert 'id="other-party"' in html
+    assert says in html
+    assert "Nobody was on this call's roster." not in html
+
+
 def test_an_ended_call_is_under_history_in_the_nav_and_a_live_one_under_live_calls(
     client: Client, carol: Any, ended_call: Call
 ) -> None:
