@@ -77,7 +77,9 @@ def idle_connections_closed(emulator: RunningEmulator) -> Iterator[None]:
     yield
     gc.collect()
     for thing in gc.get_objects():
-        if isinstance(thing, requests.Session):
+        # type(), not isinstance(): a weak proxy whose object is gone raises
+        # ReferenceError on isinstance (it asks the proxy for __class__).
+        if issubclass(type(thing), requests.Session):
             thing.close()
 
 

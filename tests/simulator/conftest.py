@@ -43,7 +43,9 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulat
     # its server would wait on for ten seconds at shutdown; close them first.
     gc.collect()
     for thing in gc.get_objects():
-        if isinstance(thing, requests.Session):
+        # type(), not isinstance(): a weak proxy whose object is gone raises
+        # ReferenceError on isinstance (it asks the proxy for __class__).
+        if issubclass(type(thing), requests.Session):
             thing.close()
     running.stop()
 
