@@ -170,10 +170,11 @@ def test_each_shape_reads_its_own_indexes_on_postgresql() -> None:
     try:
         for q, (people, own) in shapes.items():
             search = search_sql(q)
-            plan = Participant.objects.filter(search.people_q()).explain()
+            # No ordering: a default order could be served by its own index.
+            plan = Participant.objects.filter(search.people_q()).order_by().explain()
             assert people in plan, (q, plan)
             assert "Seq Scan" not in plan, (q, plan)
-            plan = Call.objects.filter(search.own).explain()
+            plan = Call.objects.filter(search.own).order_by().explain()
             assert own in plan, (q, plan)
             assert "Seq Scan" not in plan, (q, plan)
             assert "calls_call_graph_key" in plan, (q, plan)
