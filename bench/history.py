@@ -265,6 +265,8 @@ CALL_COLUMNS = [
     "terminated_at",
     "outcome",
     "duration_seconds",
+    # Not null, no database default: the waits of calls handed to supervisors.
+    "wait_then",
 ]
 
 
@@ -351,7 +353,7 @@ def generate(cursor: Any, sizes: Sizes, seed: int = 7) -> dict[str, int]:
         for row in _calls(sizes, rng, now):
             kinds.append(row[5])
             directions.append(row[4])
-            yield row
+            yield (*row, "")
 
     counts["calls"] = _copy(cursor, "calls_call", CALL_COLUMNS, calls())
     people = _participant_counts(sizes, kinds)
