@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import random
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import InterfaceError, OperationalError, close_old_connections
 
@@ -37,13 +37,7 @@ DATABASE_RETRY_MAX_SECONDS = 30
 DATABASE_RETRIES = 20
 
 
-if TYPE_CHECKING:
-    _TaskBase = DjangoTask[Any, Any]
-else:  # celery's classes are generic in its stubs only, not at run time
-    _TaskBase = DjangoTask
-
-
-class CallbotTask(_TaskBase):
+class CallbotTask(DjangoTask[Any, Any]):
     """Every task of the app: retried when the database is unreachable.
 
     ``OperationalError``/``InterfaceError`` mean the connection or the server is
