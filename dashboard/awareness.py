@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import weakref
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,7 +58,6 @@ class AwarenessMixin:
     sees_alerts: bool = False
     # Set at connect: whether the person may act (and so sees alerts).
     may_act: bool = False
-    refresher: asyncio.Task[None] | None = None
     last_watchers: dict[int, list[str]]
 
     async def _send(self, content: dict[str, Any]) -> None:
@@ -78,8 +78,7 @@ class AwarenessMixin:
             await self._publish_presence(call_id, watchers)
         except Exception:
             logger.exception("joining the presence of call %s failed", call_id)
-        if self.refresher is None:
-            self.refresher = asyncio.get_running_loop().create_task(self._refresh())
+        _refresher().add(self)
 
     async def presence_leave(self, call_id: int) -> None:
         """Leave the call's watchers and tell the others (never raises)."""
@@ -90,9 +89,7 @@ class AwarenessMixin:
             logger.exception("leaving the presence of call %s failed", call_id)
 
     async def presence_leave_all(self) -> None:
-        if self.refresher is not None:
-            self.refresher.cancel()
-            self.refresher = None
+        _refresher().discard(self)
         for call_id in list(getattr(self, "watching_calls", ())):
             await self.presence_leave(call_id)
 
@@ -126,21 +123,19 @@ class AwarenessMixin:
             },
         )
 
-    async def _refresh(self) -> None:
-        """Keep this socket's entries fresh while it watches; publish the list when
-        it changed (someone's process died, and their entry expired)."""
+    async def refresh_presence(self) -> None:
+        """Renew this socket's entries; publish a call's list when it changed
+        (someone's process died, and their entry expired). Never raises."""
         store = presence.presence_store()
-        while True:
-            await asyncio.sleep(presence.PRESENCE_REFRESH_SECONDS)
-            for call_id in list(self.watching_calls):
-                try:
-                    watchers = await store.join(
-                        call_id, self.channel_name, self.user.get_username()
-                    )
-                    if watchers != self._watchers_seen().get(call_id):
-                        await self._publish_presence(call_id, watchers)
-                except Exception:
-                    logger.exception("refreshing presence failed")
+        for call_id in list(self.watching_calls):
+            try:
+                watchers = await store.join(
+                    call_id, self.channel_name, self.user.get_username()
+                )
+                if watchers != self._watchers_seen().get(call_id):
+                    await self._publish_presence(call_id, watchers)
+            except Exception:
+                logger.exception("refreshing presence failed")
 
     async def call_presence(self, event: dict[str, Any]) -> None:
         if (
@@ -245,3 +240,51 @@ class AwarenessMixin:
 
 def iso_from_epoch(seconds: float) -> str | None:
     return iso(datetime.fromtimestamp(seconds, tz=UTC))
+
+
+# Sockets whose presence a refresher renews at once.
+REFRESH_BATCH = 50
+
+
+class PresenceRefresher:
+    """One task per event loop renews the entries of every socket there that
+    watches a call, each ``PRESENCE_REFRESH_SECONDS``, instead of one sleeping
+    task per socket (its coroutine, frame and handle were about 2 KiB of each
+    subscriber's memory). Sockets are held weakly: one that went without
+    leaving is dropped with it."""
+
+    def __init__(self) -> None:
+        self.sockets: weakref.WeakSet[AwarenessMixin] = weakref.WeakSet()
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, socket: AwarenessMixin) -> None:
+        self.sockets.add(socket)
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    def discard(self, socket: AwarenessMixin) -> None:
+        self.sockets.discard(socket)
+
+    async def _run(self) -> None:
+        while self.sockets:
+            await asyncio.sleep(presence.PRESENCE_REFRESH_SECONDS)
+            sockets = list(self.sockets)
+            # A few at a time: one round trip's wait per batch, not per socket.
+            for start in range(0, len(sockets), REFRESH_BATCH):
+                batch = sockets[start : start + REFRESH_BATCH]
+                await asyncio.gather(*(socket.refresh_presence() for socket in batch))
+
+
+_refreshers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PresenceRefresher] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _refresher() -> PresenceRefresher:
+    """The running event loop's refresher (each server, and each test, has its own
+    loop; a task belongs to one)."""
+    loop = asyncio.get_running_loop()
+    refresher = _refreshers.get(loop)
+    if refresher is None:
+        refresher = _refreshers[loop] = PresenceRefresher()
+    return refresher

@@ -60,7 +60,13 @@ from callbot.calls.live import LIVE_CALLS_GROUP, action_shape, call_group
 from callbot.observability import logcontext, metrics
 from dashboard import incoming, protocol, ratelimit, snapshots
 from dashboard.awareness import AwarenessMixin, board_extra
-from dashboard.permissions import UserLike, can_act, can_view, role_of
+from dashboard.permissions import (
+    UserLike,
+    can_act,
+    can_view,
+    forget_permissions,
+    role_of,
+)
 from dashboard.protocol import (
     CLOSE_FLOODED,
     CLOSE_FLOODED_REASON,
@@ -185,6 +191,7 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
             await self._close(CLOSE_SIGNED_OUT)
             return
         allowed, role, acts, offers = await database_sync_to_async(self._rights)(user)
+        forget_permissions(user)
         if not allowed:
             await self.accept()
             await self._close(CLOSE_FORBIDDEN)
@@ -294,6 +301,7 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
                 await self._error(exc.code, exc.message)
                 return
             await self.receive_json(content)
+            forget_permissions(getattr(self, "user", None))
         except Exception:
             logger.exception(
                 "a live socket message failed",

@@ -8,6 +8,7 @@ every socket message.
 
 from __future__ import annotations
 
+import contextlib
 from enum import StrEnum
 
 from django.contrib.auth.models import AnonymousUser, PermissionsMixin, User
@@ -41,6 +42,22 @@ def _member(user: UserLike) -> PermissionsMixin | None:
     ):
         return user
     return None
+
+
+# Where ``ModelBackend`` caches a user's permission names on the user object.
+_PERMISSION_CACHES = ("_perm_cache", "_user_perm_cache", "_group_perm_cache")
+
+
+def forget_permissions(user: UserLike | None) -> None:
+    """Drop the permission names a check cached on ``user``.
+
+    A live socket keeps its user for hours and checks rights on every message;
+    the cached sets (a few KiB a socket) would stay with it. Checks after this
+    read the database again, which the socket wants anyway: a role changed
+    while the page was open applies at its next message."""
+    for name in _PERMISSION_CACHES:
+        with contextlib.suppress(AttributeError):
+            delattr(user, name)
 
 
 def can_view(user: UserLike) -> bool:

@@ -226,3 +226,56 @@ async def test_a_call_page_shows_its_own_alerts_live(
     assert await auditor.receive_nothing(timeout=0.3)
     await supervisor.disconnect()
     await auditor.disconnect()
+
+
+async def test_one_refresher_renews_every_watching_socket_and_none_keeps_permissions(
+    bob: Any, ada: Any, meeting_call: Call, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each socket watching a call is renewed by its event loop's one refresher
+    (it was a sleeping task per socket), and no socket keeps the permission names
+    its checks cached on its user (a few KiB a socket, for the socket's life)."""
+    import asyncio
+
+    from dashboard import awareness
+
+    monkeypatch.setattr(presence, "PRESENCE_REFRESH_SECONDS", 0.05)
+    bobs = await open_socket(bob)
+    adas = await open_socket(ada)
+    await snapshot(bobs, call=meeting_call.pk)
+    await snapshot(adas, call=meeting_call.pk)
+    await next_of(bobs, "call.presence")  # ada joined
+
+    refresher = awareness._refresher()
+    sockets = list(refresher.sockets)
+    assert sorted(s.user.get_username() for s in sockets) == ["ada", "bob"]
+    for socket in sockets:
+        assert not {"_perm_cache", "_user_perm_cache"} & set(vars(socket.user))
+    runs = [
+        t
+        for t in asyncio.all_tasks()
+        if getattr(t.get_coro(), "__qualname__", "") == "PresenceRefresher._run"
+    ]
+    assert runs == [refresher.task]
+
+    # Renewed while they stay: each tick joins every watcher again.
+    store = presence.presence_store()
+    renewed: list[str] = []
+    join = store.join
+
+    async def counted(call_id: int, channel: str, user: str) -> list[str]:
+        renewed.append(user)
+        return await join(call_id, channel, user)
+
+    monkeypatch.setattr(store, "join", counted)
+    for _ in range(100):
+        if {"ada", "bob"} <= set(renewed):
+            break
+        await asyncio.sleep(0.02)
+    assert {"ada", "bob"} <= set(renewed)
+
+    await adas.disconnect()
+    await bobs.disconnect()
+    assert list(refresher.sockets) == []
+    await asyncio.sleep(0.2)
+    assert refresher.task is not None
+    assert refresher.task.done()
