@@ -226,6 +226,10 @@ class Participant(models.Model):
     media_streams = models.JSONField(default=list, blank=True)
     roster_sequence = models.BigIntegerField(default=0)
     removed_reason = models.CharField(max_length=64, blank=True)
+    # The digest of the roster entry this row last took (``rosters``): an entry
+    # arriving again unchanged is skipped without being parsed. Empty when the
+    # row last changed otherwise (left by absence, the call ended).
+    entry_digest = models.CharField(max_length=32, blank=True, default="")
     joined_at = models.DateTimeField()
     left_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -98,8 +98,14 @@ def loads(text: str) -> Any:
 
 
 def needs_cleaning(text: str) -> bool:
-    """True if strings parsed from ``text`` may hold a NUL or a lone surrogate."""
-    return bool(_DIRTY.search(text) or _DIRTY_ESCAPE.search(text))
+    """True if strings parsed from ``text`` may hold a NUL or a lone surrogate.
+    ASCII text (known without reading it) holds no surrogate, and text without
+    ``\\u`` no escape of one: the regular expressions run only where needed."""
+    if "\x00" in text:
+        return True
+    if not text.isascii() and _DIRTY.search(text):
+        return True
+    return "\\u" in text and _DIRTY_ESCAPE.search(text) is not None
 
 
 def clean_text(value: str) -> str:
@@ -122,19 +128,23 @@ def sanitize(value: Any, *, depth: int = 0, strings: bool = True) -> tuple[Any, 
     if depth >= MAX_NESTING:
         return TOO_DEEP, True
     cut = False
-    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(value, depth)]
+    nodes: list[Any] = [value]
+    level = depth
+    while not strings and nodes and level + 1 < MAX_NESTING:
+        # The usual case, kept cheap: nothing to clean, nothing to cut at this
+        # level; only look for deeper containers and for cuts the parser made,
+        # a whole level at a time (a large roster has thousands of containers).
+        children = [
+            child
+            for node in nodes
+            for child in (node.values() if type(node) is dict else node)
+        ]
+        nodes = [child for child in children if isinstance(child, dict | list)]
+        cut = cut or TooDeep in map(type, children)
+        level += 1
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(n, level) for n in nodes]
     while stack:
         container, level = stack.pop()
-        if not strings and level + 1 < MAX_NESTING:
-            # The usual case, kept cheap: nothing to clean, nothing to cut here;
-            # only look for deeper containers and for cuts the parser made.
-            children = container.values() if type(container) is dict else container
-            for child in children:
-                if isinstance(child, dict | list):
-                    stack.append((child, level + 1))
-                elif type(child) is TooDeep:
-                    cut = True
-            continue
         if isinstance(container, dict):
             if strings and any(_DIRTY.search(k) for k in container):
                 items = [(clean_text(k), v) for k, v in container.items()]
