@@ -21,6 +21,7 @@ from callbot.calls.quarantinemodels import QuarantinedNotification
 from callbot.calls.recordingmodels import Recording
 from callbot.calls.states import ActionStatus, CallDirection, CallKind, CallState
 from callbot.calls.summary import HISTORY_INDEXES, CallSummary
+from callbot.graph import wire_json
 
 __all__ = [
     "Action",
@@ -277,7 +278,7 @@ class CallEvent(models.Model):
     resource_kind = models.CharField(max_length=24)
     message_id = models.CharField(max_length=128, blank=True)
     tenant_id = models.CharField(max_length=64, blank=True)
-    payload = models.JSONField()
+    payload = models.JSONField(encoder=wire_json.StorageEncoder)
     applied = models.BooleanField(default=False)
     received_at = models.DateTimeField()
 

@@ -198,9 +198,8 @@ class MalformedNotification:
 def delivery_digest(raw: Any, message_id: str = "", index: int = 0) -> str:
     """SHA-256 of the notification's JSON with sorted keys, prefixed with its
     message id and position when there is a message id."""
-    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"))
     prefix = f"{message_id}\x1f{index}\x1f" if message_id else ""
-    return hashlib.sha256((prefix + canonical).encode()).hexdigest()
+    return hashlib.sha256(prefix.encode() + wire_json.canonical(raw)).hexdigest()
 
 
 def _split_path(url: str) -> list[str]:
