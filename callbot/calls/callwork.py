@@ -127,7 +127,7 @@ class CallWork:
     def load_rows(self, keys: set[str], *, all_present: bool) -> None:
         """Make the given keys (where stored) and, if asked, everyone present
         loaded; only what this batch has not loaded yet is queried."""
-        missing = {k for k in keys if not self.has_loaded(k)}
+        missing = self.not_loaded(keys)
         if all_present and not self.present_loaded:
             query = Q(left_at__isnull=True) | Q(graph_key__among=missing)
             self.present_loaded = True
@@ -137,7 +137,7 @@ class CallWork:
             return
         for stored in _load(Q(call=self.call) & query):
             self.keep(stored)
-        self.absent |= {k for k in missing if not self.has_row(k)}
+        self.absent |= self.not_loaded(missing)
 
     def keep(self, stored: StoredRows) -> None:
         """Take ``stored``'s rows, where this batch has none for their key."""
@@ -147,11 +147,12 @@ class CallWork:
             if key not in self.rows:
                 self.stored.raw.setdefault(key, raw)
 
-    def has_loaded(self, key: str) -> bool:
-        return self.has_row(key) or key in self.absent
-
-    def has_row(self, key: str) -> bool:
-        return key in self.rows or (self.stored is not None and key in self.stored.raw)
+    def not_loaded(self, keys: set[str]) -> set[str]:
+        """The keys this batch has neither loaded a row for nor found absent."""
+        missing = keys - self.rows.keys() - self.absent
+        if self.stored is not None:
+            missing -= self.stored.raw.keys()
+        return missing
 
     def row(self, key: str) -> Participant | None:
         """The row of ``key``, built now if it was only loaded; None if none."""
@@ -265,7 +266,7 @@ def load_batch_rows(needs: list[tuple[CallWork, set[str], bool]]) -> None:
     not asked for again."""
     todo = []
     for item, keys, all_present in needs:
-        missing = {k for k in keys if not item.has_loaded(k)}
+        missing = item.not_loaded(keys)
         everyone = all_present and not item.present_loaded
         if missing or everyone:
             todo.append((item, missing, everyone))
@@ -283,7 +284,7 @@ def load_batch_rows(needs: list[tuple[CallWork, set[str], bool]]) -> None:
         by_call[stored.call_id].keep(stored)
     for item, missing, everyone in todo:
         item.present_loaded |= everyone
-        item.absent |= {k for k in missing if not item.has_row(k)}
+        item.absent |= item.not_loaded(missing)
 
 
 @dataclass(frozen=True)

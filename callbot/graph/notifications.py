@@ -87,6 +87,9 @@ class Roster:
     _parsed: dict[int, ParticipantResource] = field(
         default_factory=dict, repr=False, compare=False
     )
+    _digests: dict[bytes, list[str]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @cached_property
     def keys(self) -> tuple[str, ...]:
@@ -110,10 +113,10 @@ class Roster:
     def entry_digests(self, salt: bytes) -> list[str]:
         """A digest of each entry's JSON as sent, under ``salt`` (once per salt):
         equal digests mean the same entry in the same context."""
-        cache = self.__dict__.setdefault("_digests", {})
-        digests = cache.get(salt)
+        digests = self._digests.get(salt)
         if digests is None:
-            digests = cache[salt] = [entry_digest(e, salt) for e in self.entries]
+            digests = [entry_digest(e, salt) for e in self.entries]
+            self._digests[salt] = digests
         return digests
 
 

@@ -21,7 +21,7 @@ BOT = "0e8d7c6b-5a49-4382-9170-f6e5d4c3b2a1"
 
 def entry(roster: dict[str, Any], participant_id: str) -> dict[str, Any]:
     entries = roster["value"][0]["resourceData"]
-    return next(p for p in entries if p["id"] == participant_id)  # type: ignore[no-any-return]
+    return next(p for p in entries if p["id"] == participant_id)
 
 
 def without(roster: dict[str, Any], participant_id: str) -> dict[str, Any]:
