@@ -2,17 +2,29 @@
 
 Ingest loads the participant rows of a batch's calls once (one query for all of
 them), applies every notification to a ``CallWork`` in memory, and writes the
-changed participant rows of the whole batch in one statement (``bulkwrite``). Nothing here decides what a notification
-means (``ingest.py``, ``rosters.py`` do).
+changed participant rows of the whole batch in one statement (``bulkwrite``).
+Nothing here decides what a notification means (``ingest.py``, ``rosters.py`` do).
+
+Loaded rows are kept as the database returned them (``StoredRows``): a full
+roster of a large meeting names a thousand people of whom one has changed, and
+reading a row's key, presence, sequence and entry digest from the raw tuple is
+what lets the roster skip the others; a ``Participant`` is built (its values
+converted) only for a row that is about to change.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Q
+from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Lookup, Q
+from django.db.models.sql.compiler import SQLCompiler
+from django.db.models.sql.constants import MULTI
 
 from callbot.calls.models import Action, Call, Participant, ParticipantChange
 
@@ -30,11 +42,40 @@ PARTICIPANT_FIELDS = [
     "removed_reason",
     "left_at",
     "on_hold",
+    "entry_digest",
     "updated_at",
 ]
 
 
-DIFFED_FIELDS = [f for f in PARTICIPANT_FIELDS if f != "updated_at"]
+# What a participant's state is made of: a change to any of these is a change of
+# the roster (a delta, a version bump). ``entry_digest`` is bookkeeping.
+DIFFED_FIELDS = [
+    f for f in PARTICIPANT_FIELDS if f not in {"updated_at", "entry_digest"}
+]
+
+
+class Among(Lookup):  # type: ignore[type-arg]
+    """``graph_key__among=keys``: the key is one of ``keys``, sent as one
+    parameter (an array on PostgreSQL, a JSON array read by ``json_each`` on
+    SQLite). ``__in`` prepares and binds a parameter per key: a full roster names
+    a thousand, which cost more to prepare than the rows cost to read."""
+
+    lookup_name = "among"
+    prepare_rhs = False
+
+    def as_sql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper
+    ) -> tuple[str, list[Any]]:
+        lhs, params = self.process_lhs(compiler, connection)
+        keys = list(self.rhs)
+        if connection.vendor == "postgresql":
+            return f"{lhs} = ANY(%s)", [*params, keys]
+        # The column's SQL (lhs) is Django's; the keys are a parameter.
+        sql = f"{lhs} IN (SELECT value FROM json_each(%s))"  # noqa: S608
+        return sql, [*params, json.dumps(keys)]
+
+
+Participant._meta.get_field("graph_key").register_lookup(Among)
 
 
 def state_of(p: Participant) -> tuple[Any, ...]:
@@ -74,25 +115,87 @@ class CallWork:
     # Participant changes to insert once the rows are saved (one insert per batch).
     changes: list[ParticipantChange] = field(default_factory=list)
 
-    # Participant rows of this call seen in this batch, by key (one load per batch).
+    # Participant rows of this call seen in this batch, by key (one load per
+    # batch): ``rows`` built, ``stored`` as loaded and not built yet.
     rows: dict[str, Participant] = field(default_factory=dict)
+    stored: StoredRows | None = None
     present_loaded: bool = False
     absent: set[str] = field(default_factory=set)
+    # Rows whose ``entry_digest`` this batch changed, to write with the others.
+    redigested: dict[str, Participant] = field(default_factory=dict)
 
     def load_rows(self, keys: set[str], *, all_present: bool) -> None:
-        """Make ``rows`` hold the given keys (where stored) and, if asked, everyone
-        present; only what this batch has not loaded yet is queried."""
-        missing = {k for k in keys if k not in self.rows and k not in self.absent}
+        """Make the given keys (where stored) and, if asked, everyone present
+        loaded; only what this batch has not loaded yet is queried."""
+        missing = self.not_loaded(keys)
         if all_present and not self.present_loaded:
-            query = Q(left_at__isnull=True) | Q(graph_key__in=missing)
+            query = Q(left_at__isnull=True) | Q(graph_key__among=missing)
             self.present_loaded = True
         elif missing:
-            query = Q(graph_key__in=missing)
+            query = Q(graph_key__among=missing)
         else:
             return
-        for p in self.call.participants.filter(query):
-            self.rows.setdefault(p.graph_key, p)
-        self.absent |= {k for k in missing if k not in self.rows}
+        for stored in _load(Q(call=self.call) & query):
+            self.keep(stored)
+        self.absent |= self.not_loaded(missing)
+
+    def keep(self, stored: StoredRows) -> None:
+        """Take ``stored``'s rows, where this batch has none for their key."""
+        if self.stored is None:
+            self.stored = StoredRows(stored.layout, {})
+        for key, raw in stored.raw.items():
+            if key not in self.rows:
+                self.stored.raw.setdefault(key, raw)
+
+    def not_loaded(self, keys: set[str]) -> set[str]:
+        """The keys this batch has neither loaded a row for nor found absent."""
+        missing = keys - self.rows.keys() - self.absent
+        if self.stored is not None:
+            missing -= self.stored.raw.keys()
+        return missing
+
+    def row(self, key: str) -> Participant | None:
+        """The row of ``key``, built now if it was only loaded; None if none."""
+        p = self.rows.get(key)
+        if p is None and self.stored is not None and key in self.stored.raw:
+            p = self.rows[key] = self.stored.build(self.stored.raw.pop(key), self.call)
+        return p
+
+    def all_rows(self) -> dict[str, Participant]:
+        """Every loaded row, built."""
+        if self.stored is not None:
+            for key in list(self.stored.raw):
+                self.row(key)
+        return self.rows
+
+    def glance(self, key: str) -> tuple[int, str] | None:
+        """The roster sequence and entry digest of the row of ``key``, without
+        building it; None if no row is loaded."""
+        p = self.rows.get(key)
+        if p is not None:
+            return p.roster_sequence, p.entry_digest
+        if self.stored is not None and (raw := self.stored.raw.get(key)) is not None:
+            at = self.stored.layout
+            return raw[at.roster_sequence], raw[at.entry_digest]
+        return None
+
+    def present_keys(self) -> Iterator[str]:
+        """The keys of the loaded rows of people present."""
+        for key, p in self.rows.items():
+            if p.left_at is None:
+                yield key
+        if self.stored is not None:
+            left_at = self.stored.layout.left_at
+            for key, raw in self.stored.raw.items():
+                if raw[left_at] is None:
+                    yield key
+
+    def redigest(self, p: Participant, digest: str) -> None:
+        """Keep ``digest`` as the entry ``p`` now reflects, written with the batch."""
+        if p.entry_digest != digest:
+            p.entry_digest = digest
+            if p.pk is not None:
+                self.redigested[p.graph_key] = p
 
     def remember(self, p: Participant) -> None:
         if p.pk is not None and p.graph_key not in self.originals:
@@ -163,7 +266,7 @@ def load_batch_rows(needs: list[tuple[CallWork, set[str], bool]]) -> None:
     not asked for again."""
     todo = []
     for item, keys, all_present in needs:
-        missing = {k for k in keys if k not in item.rows and k not in item.absent}
+        missing = item.not_loaded(keys)
         everyone = all_present and not item.present_loaded
         if missing or everyone:
             todo.append((item, missing, everyone))
@@ -174,16 +277,83 @@ def load_batch_rows(needs: list[tuple[CallWork, set[str], bool]]) -> None:
     present = [item.call.pk for item, _, everyone in todo if everyone]
     query = Q(pk__in=[])
     if keys:
-        query |= Q(call_id__in=list(by_call), graph_key__in=keys)
+        query |= Q(call_id__in=list(by_call), graph_key__among=keys)
     if present:
         query |= Q(call_id__in=present, left_at__isnull=True)
-    for p in Participant.objects.filter(query):
-        item = by_call[p.call_id]
-        p.call = item.call
-        item.rows.setdefault(p.graph_key, p)
+    for stored in _load(query):
+        by_call[stored.call_id].keep(stored)
     for item, missing, everyone in todo:
         item.present_loaded |= everyone
-        item.absent |= {k for k in missing if k not in item.rows}
+        item.absent |= item.not_loaded(missing)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a raw participant row holds what ``CallWork`` reads of it unbuilt,
+    and how to build the row: the query's column order and Django's converters for its values."""
+
+    names: list[str]
+    call_id: int
+    graph_key: int
+    left_at: int
+    roster_sequence: int
+    entry_digest: int
+    convert: Callable[[list[Any]], list[Any]]
+
+
+@dataclass
+class StoredRows:
+    """Participant rows of one call as the database returned them, by key."""
+
+    layout: Layout
+    raw: dict[str, tuple[Any, ...]]
+    call_id: int = 0
+
+    def build(self, raw: tuple[Any, ...], call: Call) -> Participant:
+        p = Participant.from_db(
+            Participant.objects.db, self.layout.names, self.layout.convert(list(raw))
+        )
+        p.call = call
+        return p
+
+
+def _load(query: Q) -> list[StoredRows]:
+    """The participant rows ``query`` selects, unconverted, grouped by call."""
+    queryset = Participant.objects.filter(query).order_by()
+    compiler = queryset.query.get_compiler(queryset.db)
+    chunks = compiler.execute_sql(MULTI)
+    if chunks is None:
+        return []
+    raw_rows = [tuple(row) for chunk in chunks for row in chunk]
+    names = [col.target.attname for col, _, _ in compiler.select]
+    converters = compiler.get_converters([col for col, _, _ in compiler.select])
+    connection = connections[queryset.db]
+
+    def convert(values: list[Any]) -> list[Any]:
+        for position, (functions, expression) in converters.items():
+            value = values[position]
+            for function in functions:
+                value = function(value, expression, connection)
+            values[position] = value
+        return values
+
+    layout = Layout(
+        names=names,
+        call_id=names.index("call_id"),
+        graph_key=names.index("graph_key"),
+        left_at=names.index("left_at"),
+        roster_sequence=names.index("roster_sequence"),
+        entry_digest=names.index("entry_digest"),
+        convert=convert,
+    )
+    by_call: dict[int, StoredRows] = {}
+    for raw in raw_rows:
+        call_id = raw[layout.call_id]
+        stored = by_call.get(call_id)
+        if stored is None:
+            stored = by_call[call_id] = StoredRows(layout, {}, call_id)
+        stored.raw.setdefault(raw[layout.graph_key], raw)
+    return list(by_call.values())
 
 
 def changed_participants(
@@ -194,7 +364,10 @@ def changed_participants(
     rows: list[Participant] = []
     fields: set[str] = set()
     for item in items:
-        for p in [*item.participants.values(), *item.left.values()]:
+        touched = {**item.redigested, **item.participants, **item.left}
+        if item.redigested:
+            fields.add("entry_digest")
+        for p in touched.values():
             if p.pk is None:
                 continue
             before = item.originals.get(p.graph_key)
@@ -210,6 +383,8 @@ def changed_participants(
                 p.updated_at = now
                 fields |= changed
                 rows.append(p)
+            elif p.graph_key in item.redigested:
+                rows.append(p)  # the digest alone: not a change of the row's state
     if rows:
         fields.add("updated_at")
     return rows, sorted(fields)

@@ -53,7 +53,12 @@ from callbot.calls.models import (
     QuarantinedNotification,
 )
 from callbot.calls.quarantine import Reason, is_outage, quarantined
-from callbot.calls.rosters import apply_roster, end_roster, load_rosters
+from callbot.calls.rosters import (
+    apply_roster,
+    end_roster,
+    load_rosters,
+    unreadable_entry,
+)
 from callbot.calls.signals import CallActivity, call_activity
 from callbot.calls.states import (
     ActionStatus,
@@ -195,21 +200,33 @@ def _apply_batch(entries: Sequence[_Entry], delivery: _Delivery) -> IngestResult
         and e.position not in problems
         and e.digest not in held
     ]
-    work = lock_calls(applicable, now) if applicable else {}
+    positions = {id(e.item): e.position for e in entries}
+
+    def readable(n: Notification, item: CallWork | None = None) -> bool:
+        # A roster's entries are read when applied (``Roster``); one that cannot
+        # be read is quarantined like any notification that cannot, before it
+        # creates a call or is applied.
+        if n.roster is None or (why := unreadable_entry(item, n.roster)) is None:
+            return True
+        where = f"value[{positions[id(n)]}].resourceData"
+        problems[positions[id(n)]] = (Reason.MALFORMED, f"{where}: {why}")
+        return False
+
+    work = lock_calls(applicable, now, readable=readable) if applicable else {}
     # Under the calls' locks: a concurrent delivery of the same batch waits here
     # for this one, then finds its notifications stored.
     stored = _stored(digests)
     seen = stored | held
-    load_rosters(
-        work,
-        (
-            e.item
-            for e in entries
-            if e.digest not in seen
-            and e.position not in problems
-            and isinstance(e.item, Notification)
-        ),
-    )
+    pending = [
+        e.item
+        for e in entries
+        if e.digest not in seen
+        and e.position not in problems
+        and isinstance(e.item, Notification)
+    ]
+    load_rosters(work, pending)
+    for n in pending:
+        readable(n, work[n.call_key])
     events: list[CallEvent] = []
     kept: list[QuarantinedNotification] = []
     redelivered: list[Notification] = []
@@ -297,8 +314,8 @@ def _unstorable(n: Notification) -> str | None:
     if len(n.change_type) > _CHANGE_TYPE_MAX:
         return f"changeType is longer than {_CHANGE_TYPE_MAX} characters"
     if n.roster is not None:
-        for p in n.roster.participants:
-            if p.id is not None and len(p.id) > _PARTICIPANT_ID_MAX:
+        for participant_id in n.roster.ids:
+            if participant_id is not None and len(participant_id) > _PARTICIPANT_ID_MAX:
                 return f"participant id is longer than {_PARTICIPANT_ID_MAX} characters"
     return None
 

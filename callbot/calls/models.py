@@ -21,6 +21,7 @@ from callbot.calls.quarantinemodels import QuarantinedNotification
 from callbot.calls.recordingmodels import Recording
 from callbot.calls.states import ActionStatus, CallDirection, CallKind, CallState
 from callbot.calls.summary import HISTORY_INDEXES, CallSummary
+from callbot.graph import wire_json
 
 __all__ = [
     "Action",
@@ -226,6 +227,10 @@ class Participant(models.Model):
     media_streams = models.JSONField(default=list, blank=True)
     roster_sequence = models.BigIntegerField(default=0)
     removed_reason = models.CharField(max_length=64, blank=True)
+    # The digest of the roster entry this row last took (``rosters``): an entry
+    # arriving again unchanged is skipped without being parsed. Empty when the
+    # row last changed otherwise (left by absence, the call ended).
+    entry_digest = models.CharField(max_length=32, blank=True, default="")
     joined_at = models.DateTimeField()
     left_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -273,7 +278,7 @@ class CallEvent(models.Model):
     resource_kind = models.CharField(max_length=24)
     message_id = models.CharField(max_length=128, blank=True)
     tenant_id = models.CharField(max_length=64, blank=True)
-    payload = models.JSONField()
+    payload = models.JSONField(encoder=wire_json.StorageEncoder)
     applied = models.BooleanField(default=False)
     received_at = models.DateTimeField()
 

@@ -6,6 +6,14 @@ applied entry by entry, an entry no newer than the stored one ignored; a full
 roster without sequence numbers changes no entry a delta sequenced; people who
 leave are marked left, never deleted; a roster of an ended call is ignored.
 Rows are loaded once per batch, for all its calls in one query (``load_rosters``).
+
+Each row keeps the digest of the roster entry it last took (``entry_digest``,
+salted with what else ``_fill`` reads: the bot's participant id and our app
+id). An entry whose digest is the row's is skipped before it is parsed or the
+row built: taking the same entry again would change nothing. So a full roster
+of a thousand people with one change parses one entry and builds one row. A
+change that does not come from an entry (leaving by absence, the call's end)
+clears the digest.
 """
 
 from __future__ import annotations
@@ -22,7 +30,11 @@ from callbot.calls.callwork import CallWork, load_batch_rows, state_of
 from callbot.calls.models import Action, Call, Participant
 from callbot.calls.states import ActionStatus, CallKind, CallState
 from callbot.graph.notifications import Notification, ResourceKind, Roster
-from callbot.graph.resources import ParticipantResource, normalise_id
+from callbot.graph.resources import (
+    ParticipantResource,
+    ResourceFormatError,
+    normalise_id,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +42,7 @@ logger = logging.getLogger(__name__)
 def end_roster(item: CallWork, now: datetime) -> None:
     """The bot's leg ended: nobody is present in it any more."""
     item.load_rows(set(), all_present=True)
-    for key, p in item.rows.items():
+    for key, p in item.all_rows().items():
         if p.left_at is not None:
             continue
         item.participants.pop(key, None)
@@ -38,6 +50,7 @@ def end_roster(item: CallWork, now: datetime) -> None:
         before = state_of(p)
         p.left_at = now
         p.removed_reason = p.removed_reason or "call_ended"
+        item.redigest(p, "")
         item.left[key] = p
         item.mutations += 1
         item.note_change(p, before, now)
@@ -68,6 +81,11 @@ def _fill(p: Participant, r: ParticipantResource, call: Call) -> None:
         p.roster_sequence = r.roster_sequence_number
 
 
+def entry_salt(call: Call) -> bytes:
+    """What an entry's effect depends on besides the entry (``_fill``)."""
+    return f"{_bot_key(call)}\x1f{settings.GRAPH_CLIENT_ID}".encode()
+
+
 def load_rosters(
     work: Mapping[str, CallWork], notifications: Iterable[Notification]
 ) -> None:
@@ -79,11 +97,27 @@ def load_rosters(
         if n.roster is None or n.kind is not ResourceKind.PARTICIPANTS:
             continue
         keys, everyone = needs.get(n.call_key, (set(), False))
-        keys |= {normalise_id(r.id) for r in n.roster.participants if r.id}
+        keys.update(k for k in n.roster.keys if k)
         needs[n.call_key] = (keys, everyone or not n.roster.is_delta)
     load_batch_rows(
         [(work[k], keys, everyone) for k, (keys, everyone) in needs.items()]
     )
+
+
+def unreadable_entry(item: CallWork | None, roster: Roster) -> str | None:
+    """Why an entry of ``roster`` cannot be read, or None. Only entries this
+    call's loaded rows have not taken already are read (all of them for a call
+    not stored yet, ``item`` None): the others were read when first taken."""
+    digests = roster.entry_digests(entry_salt(item.call)) if item is not None else []
+    for i, key in enumerate(roster.keys):
+        seen = item.glance(key) if item is not None and key else None
+        if seen is not None and seen[1] == digests[i]:
+            continue
+        try:
+            roster.participant(i)
+        except ResourceFormatError as exc:
+            return str(exc)
+    return None
 
 
 def apply_roster(item: CallWork, roster: Roster, now: datetime) -> None:
@@ -96,77 +130,43 @@ def apply_roster(item: CallWork, roster: Roster, now: datetime) -> None:
         return
     if roster.is_delta and not call.delta_roster:
         item.set("delta_roster", True)
-    entries = [
-        r for r in roster.participants if r.id
-    ]  # null ids: invitees not yet here
-    keys = {normalise_id(r.id) for r in entries if r.id}
+    # Entries with a null id are invitees not yet here.
+    keys = {k for k in roster.keys if k}
     item.load_rows(keys, all_present=not roster.is_delta)
-    if roster.is_delta:
-        existing = {k: item.rows[k] for k in keys if k in item.rows}
-    else:
-        existing = {
-            k: p for k, p in item.rows.items() if k in keys or p.left_at is None
-        }
+    digests = roster.entry_digests(entry_salt(call))
 
     # A full roster without sequence numbers in a delta-roster call cannot be
     # placed among the deltas (an old one redelivered, or one sent before delta
     # mode began): it changes no entry a delta sequenced, and removes nobody.
     unordered = not roster.is_delta and call.delta_roster
-    for r in entries:
-        key = normalise_id(r.id or "")
-        p = existing.get(key)
-        if (
-            roster.is_delta
-            and p is not None
-            and r.roster_sequence_number is not None
-            and r.roster_sequence_number <= p.roster_sequence
-        ):
-            continue  # an older or repeated delta entry
-        if unordered and p is not None and p.roster_sequence:
+    for i, key in enumerate(roster.keys):
+        if not key:
             continue
-        if p is None:
-            p = Participant(
-                call=call, graph_id=(r.id or "")[:64], graph_key=key, joined_at=now
-            )
-            item.rows[key] = p
-            item.absent.discard(key)
-            before: tuple[Any, ...] | None = None
-        else:
-            before = state_of(p)
+        seen = item.glance(key)
+        if seen is not None:
+            stored_sequence, taken = seen
+            sequence = roster.sequences[i]
+            if roster.is_delta and sequence is not None and sequence <= stored_sequence:
+                continue  # an older or repeated delta entry
+            if unordered and stored_sequence:
+                continue
+            if taken == digests[i]:
+                continue  # the entry this row took last: nothing would change
+        _take(item, roster, i, key, digests[i], now)
+    if not roster.is_delta:
+        for key in [k for k in item.present_keys() if k not in keys]:
+            p = item.row(key)
+            if p is None or (unordered and p.roster_sequence):
+                continue
             item.remember(p)
-        _fill(p, r, call)
-        if r.removed_reason is not None:
-            if p.left_at is None:
-                p.left_at = now
-            p.removed_reason = r.removed_reason[:64]
-        elif p.left_at is not None:
-            p.left_at = None  # back in the roster
-            p.removed_reason = ""
-        if before is not None and before == state_of(p):
-            continue
-        item.mutations += 1
-        item.note_change(p, before, now)
-        if p.left_at is not None:
+            gone = state_of(p)
+            p.left_at = now
+            p.removed_reason = "left"
+            item.redigest(p, "")
+            item.note_change(p, gone, now)
             item.participants.pop(key, None)
             item.left[key] = p
-        else:
-            item.left.pop(key, None)
-            item.participants[key] = p
-    if not roster.is_delta:
-        for key, p in existing.items():
-            if (
-                key not in keys
-                and p.left_at is None
-                and not (unordered and p.roster_sequence)
-            ):
-                item.remember(p)
-                gone = state_of(p)
-                p.left_at = now
-                p.removed_reason = "left"
-                item.note_change(p, gone, now)
-                item.participants.pop(key, None)
-                item.left[key] = p
-                item.mutations += 1
+            item.mutations += 1
     if (
         roster.sequence_number is not None
         and roster.sequence_number > call.roster_sequence
@@ -187,6 +187,47 @@ def apply_roster(item: CallWork, roster: Roster, now: datetime) -> None:
         item.set("kind", CallKind.GROUP.value)  # escalated by a third person
 
 
+def _take(
+    item: CallWork, roster: Roster, index: int, key: str, digest: str, now: datetime
+) -> None:
+    """Apply entry ``index`` of ``roster`` to the row of ``key`` (new if none)."""
+    call = item.call
+    r = roster.participant(index)
+    p = item.row(key)
+    if p is None:
+        p = Participant(
+            call=call,
+            graph_id=(roster.ids[index] or "")[:64],
+            graph_key=key,
+            joined_at=now,
+        )
+        item.rows[key] = p
+        item.absent.discard(key)
+        before: tuple[Any, ...] | None = None
+    else:
+        before = state_of(p)
+        item.remember(p)
+    _fill(p, r, call)
+    if r.removed_reason is not None:
+        if p.left_at is None:
+            p.left_at = now
+        p.removed_reason = r.removed_reason[:64]
+    elif p.left_at is not None:
+        p.left_at = None  # back in the roster
+        p.removed_reason = ""
+    item.redigest(p, digest)
+    if before is not None and before == state_of(p):
+        return
+    item.mutations += 1
+    item.note_change(p, before, now)
+    if p.left_at is not None:
+        item.participants.pop(key, None)
+        item.left[key] = p
+    else:
+        item.left.pop(key, None)
+        item.participants[key] = p
+
+
 def apply_hold(item: CallWork, action: Action, now: datetime) -> None:
     participant_id = str((action.parameters or {}).get("participant_id", ""))
     if not participant_id:
@@ -197,7 +238,7 @@ def apply_hold(item: CallWork, action: Action, now: datetime) -> None:
         return
     key = normalise_id(participant_id)
     item.load_rows({key}, all_present=False)
-    p = item.rows.get(key)
+    p = item.row(key)
     if p is None or p.left_at is not None:
         return
     item.remember(p)

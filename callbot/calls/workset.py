@@ -10,7 +10,7 @@ notification means are in ``rosters``/``callstate``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from callbot.calls import deltas, lifecycle, live
@@ -28,10 +28,15 @@ from callbot.graph.notifications import Notification, call_keys
 
 
 def lock_calls(
-    notifications: Sequence[Notification], now: datetime
+    notifications: Sequence[Notification],
+    now: datetime,
+    *,
+    readable: Callable[[Notification], bool] = lambda n: True,
 ) -> dict[str, CallWork]:
     """Lock (``FOR NO KEY UPDATE``) the calls ``notifications`` name, in key order,
-    creating the ones not stored yet; one ``CallWork`` per call, by key."""
+    creating the ones not stored yet; one ``CallWork`` per call, by key. A call
+    not stored yet is created only for a notification ``readable`` admits (it
+    is asked of those notifications alone)."""
     keys = sorted(call_keys(notifications))
     locked = (
         Call.objects.select_for_update(no_key=True)
@@ -40,9 +45,10 @@ def lock_calls(
     )
     calls = {c.graph_key: c for c in locked}
     fresh: set[str] = set()
-    missing = [k for k in keys if k not in calls]
+    admitted = [n for n in notifications if n.call_key in calls or readable(n)]
+    missing = sorted({n.call_key for n in admitted} - calls.keys())
     if missing:
-        first = {n.call_key: n for n in reversed(notifications)}
+        first = {n.call_key: n for n in reversed(admitted)}
         Call.objects.bulk_create(
             [_new_call(first[k], now) for k in missing], ignore_conflicts=True
         )

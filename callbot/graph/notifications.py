@@ -26,6 +26,8 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
+import orjson
+
 from callbot.graph import wire_json
 from callbot.graph.resources import (
     CallResource,
@@ -36,6 +38,7 @@ from callbot.graph.resources import (
     normalise_id,
     odata_type,
     read_int,
+    read_str,
 )
 
 logger = logging.getLogger(__name__)
@@ -67,11 +70,66 @@ class Roster:
     ``is_delta`` is true for delta-roster mode (contract §4.1: a ``deltaParticipants``
     object, or entries carrying ``rosterSequenceNumber``): only changed entries, to be
     applied in sequence. Otherwise the list is the full current roster.
+
+    Only what ordering and keys need is read up front (each entry is an object,
+    its ``id``, its ``rosterSequenceNumber``); an entry is parsed into a
+    ``ParticipantResource`` when asked for (``participant``), since a full roster
+    of a large meeting repeats a thousand entries of which one has changed
+    (``calls.rosters`` skips the unchanged ones by their digest). A malformed
+    entry raises ``ResourceFormatError`` then, not at parse time.
     """
 
-    participants: tuple[ParticipantResource, ...]
+    entries: tuple[JsonDict, ...]
+    ids: tuple[str | None, ...]
+    sequences: tuple[int | None, ...]
     is_delta: bool
     sequence_number: int | None
+    _parsed: dict[int, ParticipantResource] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+    _digests: dict[bytes, list[str]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    @cached_property
+    def keys(self) -> tuple[str, ...]:
+        """Each entry's normalised id, ``""`` for an entry without one."""
+        return tuple(normalise_id(i) if i else "" for i in self.ids)
+
+    def participant(self, index: int) -> ParticipantResource:
+        """Entry ``index`` parsed (once)."""
+        parsed = self._parsed.get(index)
+        if parsed is None:
+            parsed = self._parsed[index] = ParticipantResource.parse(
+                self.entries[index]
+            )
+        return parsed
+
+    @property
+    def participants(self) -> tuple[ParticipantResource, ...]:
+        """Every entry parsed."""
+        return tuple(self.participant(i) for i in range(len(self.entries)))
+
+    def entry_digests(self, salt: bytes) -> list[str]:
+        """A digest of each entry's JSON as sent, under ``salt`` (once per salt):
+        equal digests mean the same entry in the same context."""
+        digests = self._digests.get(salt)
+        if digests is None:
+            digests = [entry_digest(e, salt) for e in self.entries]
+            self._digests[salt] = digests
+        return digests
+
+
+def entry_digest(entry: JsonDict, salt: bytes) -> str:
+    """128 bits of BLAKE2b over ``salt`` and the entry's JSON in the order sent
+    (orjson: about a microsecond an entry). The same entry with its keys in
+    another order gets another digest, which costs a parse, never a missed
+    change."""
+    try:
+        text = orjson.dumps(entry)
+    except (TypeError, orjson.JSONEncodeError):
+        text = json.dumps(entry, separators=(",", ":")).encode()
+    return hashlib.blake2b(salt + b"\x1f" + text, digest_size=16).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -143,9 +201,8 @@ class MalformedNotification:
 def delivery_digest(raw: Any, message_id: str = "", index: int = 0) -> str:
     """SHA-256 of the notification's JSON with sorted keys, prefixed with its
     message id and position when there is a message id."""
-    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"))
     prefix = f"{message_id}\x1f{index}\x1f" if message_id else ""
-    return hashlib.sha256((prefix + canonical).encode()).hexdigest()
+    return hashlib.sha256(prefix.encode() + wire_json.canonical(raw)).hexdigest()
 
 
 def _split_path(url: str) -> list[str]:
@@ -183,32 +240,44 @@ def classify(url: str) -> tuple[ResourceKind, str, str | None]:
 
 def _parse_roster(data: Any) -> Roster:
     if data is None:
-        return Roster(participants=(), is_delta=False, sequence_number=None)
+        return _roster([], is_delta=False)
     if isinstance(data, dict) and odata_type(data) == "deltaParticipants":
         entries = data.get("participants") or []
         if not isinstance(entries, list):
             raise ResourceFormatError("deltaParticipants.participants must be an array")
-        participants = tuple(ParticipantResource.parse(p) for p in entries)
         sequence = read_int(
             data.get("sequenceNumber"), "deltaParticipants.sequenceNumber"
         )
-        return Roster(
-            participants=participants, is_delta=True, sequence_number=sequence
-        )
+        return _roster(entries, is_delta=True, sequence_number=sequence)
     # The contract: accept a lone object where a list is expected.
-    entries = data if isinstance(data, list) else [data]
-    participants = tuple(ParticipantResource.parse(p) for p in entries)
-    is_delta = any(p.roster_sequence_number is not None for p in participants)
-    sequence = max(
-        (
-            p.roster_sequence_number
-            for p in participants
-            if p.roster_sequence_number is not None
-        ),
-        default=None,
-    )
+    return _roster(data if isinstance(data, list) else [data], is_delta=None)
+
+
+def _roster(
+    entries: list[Any], *, is_delta: bool | None, sequence_number: int | None = None
+) -> Roster:
+    """A roster of ``entries``, reading of each only its id and sequence number;
+    ``is_delta`` None: a delta if any entry carries a sequence number, whose
+    highest is then the roster's."""
+    ids: list[str | None] = []
+    sequences: list[int | None] = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise ResourceFormatError("a participant must be an object")
+        ids.append(read_str(entry, "id"))
+        sequences.append(
+            read_int(entry.get("rosterSequenceNumber"), "rosterSequenceNumber")
+        )
+    if is_delta is None:
+        numbered = [s for s in sequences if s is not None]
+        is_delta = bool(numbered)
+        sequence_number = max(numbered, default=None)
     return Roster(
-        participants=participants, is_delta=is_delta, sequence_number=sequence
+        entries=tuple(entries),
+        ids=tuple(ids),
+        sequences=tuple(sequences),
+        is_delta=is_delta,
+        sequence_number=sequence_number,
     )
 
 

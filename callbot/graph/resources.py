@@ -50,7 +50,8 @@ def odata_type(data: Mapping[str, Any]) -> str:
     return value.rsplit(".", 1)[-1]
 
 
-def _str(data: Mapping[str, Any], key: str) -> str | None:
+def read_str(data: Mapping[str, Any], key: str) -> str | None:
+    """A string property; a number or boolean as its text; None if absent."""
     value = data.get(key)
     if value is None:
         return None
@@ -62,7 +63,7 @@ def _str(data: Mapping[str, Any], key: str) -> str | None:
 
 
 def _enum(data: Mapping[str, Any], key: str) -> str | None:
-    value = _str(data, key)
+    value = read_str(data, key)
     return None if value is None else value.strip()
 
 
@@ -150,9 +151,9 @@ class Identity:
             if isinstance(value, dict):
                 return cls(
                     kind=kind,
-                    id=_str(value, "id") or "",
-                    display_name=_str(value, "displayName") or "",
-                    tenant_id=_str(value, "tenantId") or "",
+                    id=read_str(value, "id") or "",
+                    display_name=read_str(value, "displayName") or "",
+                    tenant_id=read_str(value, "tenantId") or "",
                 )
         return cls.unknown()
 
@@ -183,7 +184,7 @@ class ResultInfo:
         return cls(
             code=read_int(data.get("code"), "resultInfo.code", bits=32) or 0,
             subcode=read_int(subcode, "resultInfo.subcode", bits=32) or 0,
-            message=_str(data, "message") or "",
+            message=read_str(data, "message") or "",
         )
 
     @property
@@ -226,8 +227,8 @@ class MediaStream:
         return cls(
             media_type=_enum(data, "mediaType") or "unknown",
             direction=_enum(data, "direction") or "inactive",
-            label=_str(data, "label") or "",
-            source_id=_str(data, "sourceId") or "",
+            label=read_str(data, "label") or "",
+            source_id=read_str(data, "sourceId") or "",
             server_muted=bool(_bool(data, "serverMuted")),
         )
 
@@ -273,7 +274,7 @@ class ParticipantResource:
         streams = _list(data, "mediaStreams")
         removed = _obj(data, "removedState")
         return cls(
-            id=_str(data, "id"),
+            id=read_str(data, "id"),
             identity=Identity.from_identity_set(_obj(info, "identity")),
             is_muted=_bool(data, "isMuted"),
             is_in_lobby=_bool(data, "isInLobby"),
@@ -285,7 +286,7 @@ class ParticipantResource:
             ),
             removed_reason=None
             if removed is None
-            else (_str(removed, "reason") or "removed"),
+            else (read_str(removed, "reason") or "removed"),
             raw=data,
         )
 
@@ -304,16 +305,16 @@ def _check_meeting_coordinates(
     half-read; anything else there stays unread."""
     for key in ("threadId", "messageId", "replyChainMessageId"):
         if chat is not None:
-            _str(chat, key)
+            read_str(chat, key)
     if meeting is None:
         return
     for key in ("joinMeetingId", "passcode", "token"):
-        _str(meeting, key)
+        read_str(meeting, key)
     organizer = _obj(meeting, "organizer")
     user = None if organizer is None else _obj(organizer, "user")
     if user is not None:
-        _str(user, "id")
-        _str(user, "tenantId")
+        read_str(user, "id")
+        read_str(user, "tenantId")
 
 
 @dataclass(frozen=True)
@@ -356,10 +357,10 @@ class CallResource:
         meeting_info = _obj(data, "meetingInfo")
         _check_meeting_coordinates(chat_info, meeting_info)
         return cls(
-            id=_str(data, "id"),
+            id=read_str(data, "id"),
             state=None if state is None else camel_to_snake(state),
             direction=None if (d := _enum(data, "direction")) is None else d.lower(),
-            callback_uri=_str(data, "callbackUri"),
+            callback_uri=read_str(data, "callbackUri"),
             source=source,
             source_identity=None
             if source is None
@@ -371,10 +372,10 @@ class CallResource:
             media_config=_obj(data, "mediaConfig"),
             chat_info=chat_info,
             meeting_info=meeting_info,
-            tenant_id=_str(data, "tenantId"),
-            my_participant_id=_str(data, "myParticipantId"),
-            call_chain_id=_str(data, "callChainId"),
-            subject=_str(data, "subject"),
+            tenant_id=read_str(data, "tenantId"),
+            my_participant_id=read_str(data, "myParticipantId"),
+            call_chain_id=read_str(data, "callChainId"),
+            subject=read_str(data, "subject"),
             media_state_audio=None
             if media_state is None
             else _enum(media_state, "audio"),
@@ -412,10 +413,10 @@ class OperationResource:
             raise ResourceFormatError("an operation must be an object")
         status = _enum(data, "status")
         return cls(
-            id=_str(data, "id"),
+            id=read_str(data, "id"),
             kind=odata_type(data),
             status=None if status is None else status.lower(),
-            client_context=_str(data, "clientContext"),
+            client_context=read_str(data, "clientContext"),
             result_info=ResultInfo.parse(_obj(data, "resultInfo")),
             raw=data,
         )
@@ -427,11 +428,11 @@ class OperationResource:
 
     @property
     def recording_location(self) -> str | None:
-        return _str(self.raw, "recordingLocation") or None
+        return read_str(self.raw, "recordingLocation") or None
 
     @property
     def recording_access_token(self) -> str | None:
-        return _str(self.raw, "recordingAccessToken") or None
+        return read_str(self.raw, "recordingAccessToken") or None
 
 
 @dataclass(frozen=True)
@@ -457,14 +458,14 @@ class OnlineMeetingResource:
         organizer = _obj(participants, "organizer") or {}
         identity = Identity.from_identity_set(_obj(organizer, "identity"))
         return cls(
-            id=_str(data, "id") or "",
-            subject=_str(data, "subject") or "",
-            join_web_url=_str(data, "joinWebUrl") or "",
-            start=_str(data, "startDateTime"),
-            end=_str(data, "endDateTime"),
+            id=read_str(data, "id") or "",
+            subject=read_str(data, "subject") or "",
+            join_web_url=read_str(data, "joinWebUrl") or "",
+            start=read_str(data, "startDateTime"),
+            end=read_str(data, "endDateTime"),
             chat_info=_obj(data, "chatInfo"),
-            join_meeting_id=_str(settings, "joinMeetingId"),
-            passcode=_str(settings, "passcode"),
+            join_meeting_id=read_str(settings, "joinMeetingId"),
+            passcode=read_str(settings, "passcode"),
             organizer_id=identity.id or None,
             organizer_tenant_id=identity.tenant_id or None,
             raw=data,

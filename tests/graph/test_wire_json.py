@@ -166,3 +166,51 @@ def test_the_iterative_parser_agrees_with_json_on_broken_documents(
     except ValueError:
         got = ("error",)
     assert got == expected
+
+
+def _json_values() -> st.SearchStrategy[Any]:
+    scalars = (
+        st.none()
+        | st.booleans()
+        | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text()
+    )
+    return st.recursive(
+        scalars,
+        lambda inner: (
+            st.lists(inner, max_size=4)
+            | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+        ),
+        max_leaves=20,
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"b": [1, -2, True, None], "a": {"z": "x", "y": "caf\u00e9"}},
+        {"tab": "a\tb\x01\x7f", "quote": '"\\/'},
+        {"n": 1.5, "m": [1e16, -0.0]},
+        2.5,
+        {"big": 2**70},
+        "plain",
+    ],
+)
+def test_canonical_is_the_text_json_writes_sorted(value: Any) -> None:
+    # Digests already stored were taken of json's text: it must not change.
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+    assert wire_json.canonical(value) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json_values())
+def test_canonical_is_the_text_json_writes_for_any_value(value: Any) -> None:
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+    assert wire_json.canonical(value) == expected
+
+
+def test_storage_encoder_writes_what_json_reads_back() -> None:
+    value = {"a": [1, 2.5, "caf\u00e9", None], "big": 2**70, "deep": TOO_DEEP}
+    text = json.dumps(value, cls=wire_json.StorageEncoder)
+    assert json.loads(text) == value

@@ -1,0 +1,136 @@
+"""A full roster's entries are skipped by digest when their row took them last
+(``rosters``): only a changed entry is parsed and only its row built, and a
+skipped entry is never one that would have changed anything."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from callbot.calls import callwork
+from callbot.calls.models import Call, Participant, QuarantinedNotification
+from callbot.graph.resources import ParticipantResource
+from tests.calls.test_participant_changes import LEE, crowd, history, ingest
+
+pytestmark = pytest.mark.django_db
+
+BOT = "0e8d7c6b-5a49-4382-9170-f6e5d4c3b2a1"
+
+
+def entry(roster: dict[str, Any], participant_id: str) -> dict[str, Any]:
+    entries = roster["value"][0]["resourceData"]
+    return next(p for p in entries if p["id"] == participant_id)
+
+
+def without(roster: dict[str, Any], participant_id: str) -> dict[str, Any]:
+    smaller = copy.deepcopy(roster)
+    entries = smaller["value"][0]["resourceData"]
+    entries[:] = [p for p in entries if p["id"] != participant_id]
+    return smaller
+
+
+def test_one_change_in_a_large_roster_parses_one_entry_and_builds_one_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ingest("meeting_join_established.json", "1")
+    roster = crowd(300)
+    ingest(roster, "2")
+    muted = copy.deepcopy(roster)
+    entry(muted, LEE)["isMuted"] = True
+    parsed: list[Any] = []
+    built: list[Any] = []
+    parse, build = ParticipantResource.parse, callwork.StoredRows.build
+
+    def counting_parse(data: Any) -> ParticipantResource:
+        parsed.append(data)
+        return parse(data)
+
+    def counting_build(self: callwork.StoredRows, *args: Any) -> Participant:
+        row = build(self, *args)
+        built.append(row.graph_id)
+        return row
+
+    monkeypatch.setattr(ParticipantResource, "parse", staticmethod(counting_parse))
+    monkeypatch.setattr(callwork.StoredRows, "build", counting_build)
+    ingest(muted, "3")
+
+    assert [p["id"] for p in parsed] == [LEE]
+    assert built == [LEE]
+    call = Call.objects.get()
+    assert list(
+        call.participants.filter(is_muted=True).values_list("graph_id", flat=True)
+    ) == [LEE]
+    assert call.participants.filter(left_at__isnull=True).count() == 303
+
+
+def test_someone_back_with_the_entry_they_left_with_rejoins() -> None:
+    ingest("meeting_join_established.json", "1")
+    roster = crowd(2)
+    ingest(roster, "2")
+    ingest(without(roster, LEE), "3")  # Lee left: absent from the full roster
+    ingest(roster, "4")  # Lee's entry as it was before leaving
+
+    lee = Participant.objects.get(graph_id=LEE)
+    assert lee.left_at is None
+    assert [event for event, _ in history("Lee Chen")] == ["joined", "left", "rejoined"]
+
+
+def test_an_entry_sent_with_its_keys_in_another_order_changes_nothing() -> None:
+    ingest("meeting_join_established.json", "1")
+    roster = crowd(2)
+    ingest(roster, "2")
+    version = Call.objects.get().version
+    reordered = copy.deepcopy(roster)
+    lee = entry(reordered, LEE)
+    items = list(lee.items())
+    lee.clear()
+    lee.update(reversed(items))
+
+    ingest(reordered, "3")  # another digest: Lee's entry is read again
+    ingest(reordered, "4")  # and now skipped
+
+    assert Call.objects.get().version == version
+    assert history("Lee Chen") == [("joined", {})]
+    assert Participant.objects.get(graph_id=LEE).entry_digest
+
+
+def test_an_entry_taken_before_the_call_named_the_bot_is_taken_again_after(
+    settings: Any,
+) -> None:
+    settings.GRAPH_CLIENT_ID = "00000000-0000-0000-0000-00000000beef"
+    roster = crowd(0)
+    ingest(roster, "1")  # the roster before the call says which leg is ours
+    assert not Participant.objects.get(graph_id=BOT).is_bot
+    ingest("meeting_join_established.json", "2")  # myParticipantId: BOT
+    ingest(roster, "3")  # the same entries
+
+    assert Participant.objects.get(graph_id=BOT).is_bot
+    assert not Participant.objects.get(graph_id=LEE).is_bot
+
+
+def test_an_unreadable_new_entry_in_a_known_roster_is_quarantined() -> None:
+    ingest("meeting_join_established.json", "1")
+    roster = crowd(2)
+    ingest(roster, "2")
+    bad = copy.deepcopy(roster)
+    entry(bad, LEE)["isMuted"] = "perhaps"
+
+    ingest(bad, "3")
+
+    kept = QuarantinedNotification.objects.get()
+    assert kept.reason == "malformed"
+    assert "value[0].resourceData: isMuted must be a boolean" in kept.error
+    assert not Participant.objects.get(graph_id=LEE).is_muted
+    assert Participant.objects.filter(left_at__isnull=True).count() == 5
+
+
+def test_an_unreadable_roster_of_an_unknown_call_creates_no_call() -> None:
+    bad = crowd(0)
+    entry(bad, LEE)["info"] = []
+
+    ingest(bad, "1")
+
+    assert QuarantinedNotification.objects.get().reason == "malformed"
+    assert not Call.objects.exists()
