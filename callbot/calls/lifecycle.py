@@ -137,16 +137,20 @@ def _set_operation(action: Action, operation_id: str) -> None:
 # --- claiming -----------------------------------------------------------------------
 
 
-def claim_action(action_id: int, lease_seconds: float) -> Action | None:
+def claim_action(
+    action_id: int, lease_seconds: float, *, only_if: Q | None = None
+) -> Action | None:
     """Take a queued action for one attempt; None if it is not ours to perform.
 
     A guarded update: the action must still be ``queued`` and not held by another
-    worker (``claimed_until`` passed). ``attempts`` counts the claims, so a value
-    above one tells the task an earlier attempt may have reached Graph.
+    worker (``claimed_until`` passed), and meet ``only_if`` when given (checked in
+    the same statement). ``attempts`` counts the claims, so a value above one
+    tells the task an earlier attempt may have reached Graph.
     """
     now = timezone.now()
     taken = Action.objects.filter(
         Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
+        only_if or Q(),
         pk=action_id,
         status=ActionStatus.QUEUED,
     ).update(
