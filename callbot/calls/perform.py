@@ -44,10 +44,15 @@ K = Action.Kind
 
 @dataclass(frozen=True)
 class RetryLater:
-    """The attempt hit a retryable error; try again after ``countdown`` seconds."""
+    """The attempt hit a retryable error; try again after ``countdown`` seconds.
+
+    ``in_order``: nothing failed, an earlier action of the call is still queued
+    (most often being performed by another worker at this very moment).
+    """
 
     countdown: float
     reason: str
+    in_order: bool = False
 
 
 def perform(action_id: int) -> RetryLater | None:
@@ -61,7 +66,9 @@ def perform(action_id: int) -> RetryLater | None:
     action = lifecycle.claim_action(action_id, lease, only_if=~_earlier_queued())
     if action is None:
         if _waits_for_earlier(action_id):
-            return RetryLater(countdown=0.05, reason="an earlier action is queued")
+            return RetryLater(
+                countdown=0.05, reason="an earlier action is queued", in_order=True
+            )
         held = lifecycle.lease_left(action_id)
         if held is None:
             return None  # done already, or gone
