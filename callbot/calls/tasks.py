@@ -69,12 +69,13 @@ def _wait_for_earlier(
     broker retry (a new message, a timer, a second delivery) cost more CPU than
     the wait and answered later. Returns the last attempt's ``RetryLater``, or
     None once the action was performed."""
+    last: perform.RetryLater | None = retry
     rounds = 0
-    while retry is not None and retry.in_order and rounds < IN_ORDER_ROUNDS:
-        time.sleep(retry.countdown)
+    while last is not None and last.in_order and rounds < IN_ORDER_ROUNDS:
+        time.sleep(last.countdown)
         rounds += 1
-        retry = perform.perform(action_id)
-    return retry
+        last = perform.perform(action_id)
+    return last
 
 
 @shared_task(name="callbot.calls.send_keep_alives")
