@@ -65,7 +65,7 @@ def perform(action_id: int) -> RetryLater | None:
     lease = settings.ACTION_LEASE_SECONDS
     action = lifecycle.claim_action(action_id, lease, only_if=~_earlier_queued())
     if action is None:
-        if _waits_for_earlier(action_id):
+        if waits_for_earlier(action_id):
             return RetryLater(
                 countdown=0.05, reason="an earlier action is queued", in_order=True
             )
@@ -123,7 +123,7 @@ def _earlier_queued() -> Q:
     return Q(Exists(earlier), call__isnull=False)
 
 
-def _waits_for_earlier(action_id: int) -> bool:
+def waits_for_earlier(action_id: int) -> bool:
     """True if the action is queued behind an earlier one of its call. One query."""
     return Action.objects.filter(
         _earlier_queued(), pk=action_id, status=ActionStatus.QUEUED
