@@ -84,6 +84,17 @@ def locked_call(
     call = Call.objects.select_for_update(no_key=True).filter(pk=call_pk).first()
     if call is None:
         raise ActionRefusedError("call_not_found", f"There is no call {call_pk}.")
+    return check_call_state(call, states=states, verb=verb)
+
+
+def check_call_state(call: Call, *, states: Collection[CallState], verb: str) -> Call:
+    """``call`` itself if its state allows the request; ``locked_call``'s checks
+    for a call the caller has locked already (the IVR's runtime holds the lock for
+    a whole step and asks for several actions under it).
+
+    Raises ``ActionRefusedError``: the call has ended, or it is in a state the
+    request does not fit.
+    """
     if call.state == CallState.TERMINATED:
         raise ActionRefusedError(
             "call_ended", f"The call has ended; nothing can {verb} it any more."

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Subquery
 from django.utils import timezone
 
 from callbot.calls import alerts, audit, deltas, kinds, live
@@ -49,6 +49,16 @@ FINISH_FIELDS = (
     "error_code",
     "operation_id",
     "operation_key",
+    "updated_at",
+)
+# The fields ``record_sent`` sets (the call, when it links a call Graph created).
+SENT_FIELDS = (
+    "status",
+    "sent_at",
+    "claimed_until",
+    "operation_id",
+    "operation_key",
+    "call",
     "updated_at",
 )
 
@@ -127,16 +137,20 @@ def _set_operation(action: Action, operation_id: str) -> None:
 # --- claiming -----------------------------------------------------------------------
 
 
-def claim_action(action_id: int, lease_seconds: float) -> Action | None:
+def claim_action(
+    action_id: int, lease_seconds: float, *, only_if: Q | None = None
+) -> Action | None:
     """Take a queued action for one attempt; None if it is not ours to perform.
 
     A guarded update: the action must still be ``queued`` and not held by another
-    worker (``claimed_until`` passed). ``attempts`` counts the claims, so a value
-    above one tells the task an earlier attempt may have reached Graph.
+    worker (``claimed_until`` passed), and meet ``only_if`` when given (checked in
+    the same statement). ``attempts`` counts the claims, so a value above one
+    tells the task an earlier attempt may have reached Graph.
     """
     now = timezone.now()
     taken = Action.objects.filter(
         Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
+        only_if or Q(),
         pk=action_id,
         status=ActionStatus.QUEUED,
     ).update(
@@ -192,7 +206,7 @@ def record_sent(
             action.call = call
         return True
 
-    action = _move(action_id, change)
+    action = _move(action_id, change, SENT_FIELDS)
     if action is not None and call is not None:
         _settle_by_current_state(action)
     return action
@@ -222,26 +236,32 @@ def record_outcome(
             operation_id=operation_id,
         )
 
-    return _move(action_id, change)
+    return _move(action_id, change, FINISH_FIELDS)
 
 
-def _move(action_id: int, change: Callable[[Action, datetime], bool]) -> Action | None:
+def _move(
+    action_id: int,
+    change: Callable[[Action, datetime], bool],
+    fields: tuple[str, ...],
+) -> Action | None:
+    """Lock the action's call, then the action; apply ``change`` and save the
+    ``fields`` it sets; bump and announce the call."""
     with transaction.atomic():
-        # Lock order: the call before its action, as ingest does.
-        call_id = (
-            Action.objects.filter(pk=action_id)
-            .values_list("call_id", flat=True)
+        # Lock order: the call before its action, as ingest does. The call is
+        # found through the action in the locking statement itself (a subquery
+        # is not locked), one round trip instead of two.
+        owner = Action.objects.filter(pk=action_id).values("call_id")[:1]
+        call = (
+            Call.objects.select_for_update(no_key=True)
+            .filter(pk=Subquery(owner))
             .first()
         )
-        call = None
-        if call_id is not None:
-            call = Call.objects.select_for_update(no_key=True).get(pk=call_id)
         action = (
             Action.objects.select_for_update(no_key=True).filter(pk=action_id).first()
         )
         if action is None or not change(action, timezone.now()):
             return None
-        action.save()
+        action.save(update_fields=fields)
         if action.call_id is not None:
             if call is None or call.pk != action.call_id:
                 call = Call.objects.select_for_update(no_key=True).get(

@@ -2,7 +2,8 @@
 
 Steps, for one attempt:
 1. Claim the action (``lifecycle.claim_action``): only a ``queued`` action not held
-   by another worker is performed; the claim counts the attempt.
+   by another worker, with no earlier action of its call still queued, is
+   performed; the claim counts the attempt.
 2. On a second or later attempt, look before sending again: an earlier attempt may
    have reached Graph before its worker died. Where Graph's state shows the action
    already happened (the participant is muted, the call is gone), record that instead
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from callbot.calls import lifecycle, performers
@@ -43,23 +44,31 @@ K = Action.Kind
 
 @dataclass(frozen=True)
 class RetryLater:
-    """The attempt hit a retryable error; try again after ``countdown`` seconds."""
+    """The attempt hit a retryable error; try again after ``countdown`` seconds.
+
+    ``in_order``: nothing failed, an earlier action of the call is still queued
+    (most often being performed by another worker at this very moment).
+    """
 
     countdown: float
     reason: str
+    in_order: bool = False
 
 
 def perform(action_id: int) -> RetryLater | None:
     """One attempt at an action; see the module docstring for the steps."""
-    if _waits_for_earlier(action_id):
-        # Actions on one call reach Graph in the order they were asked for (a
-        # cancel before the next prompt, an IVR's steps); workers may take them
-        # in any order. Checked before claiming: waiting is not an attempt, and
-        # counting it would spend the retries a later Graph error needs.
-        return RetryLater(countdown=0.05, reason="an earlier action is queued")
+    # Actions on one call reach Graph in the order they were asked for (a cancel
+    # before the next prompt, an IVR's steps); workers may take them in any
+    # order. Checked by the claim itself, so waiting is no attempt (counting it
+    # would spend the retries a later Graph error needs) and costs no query of
+    # its own when nothing is ahead.
     lease = settings.ACTION_LEASE_SECONDS
-    action = lifecycle.claim_action(action_id, lease)
+    action = lifecycle.claim_action(action_id, lease, only_if=~_earlier_queued())
     if action is None:
+        if waits_for_earlier(action_id):
+            return RetryLater(
+                countdown=0.05, reason="an earlier action is queued", in_order=True
+            )
         held = lifecycle.lease_left(action_id)
         if held is None:
             return None  # done already, or gone
@@ -101,10 +110,9 @@ def perform(action_id: int) -> RetryLater | None:
     return None
 
 
-def _waits_for_earlier(action_id: int) -> bool:
-    """True if an earlier action of the same call is still queued (and recent:
-    one stuck longer than a lease is the sweep's business, not a reason to wait).
-    One query."""
+def _earlier_queued() -> Q:
+    """An action of a call with an earlier action still queued (and recent: one
+    stuck longer than a lease is the sweep's business, not a reason to wait)."""
     recent = timezone.now() - timedelta(seconds=settings.ACTION_LEASE_SECONDS)
     earlier = Action.objects.filter(
         call_id=OuterRef("call_id"),
@@ -112,8 +120,13 @@ def _waits_for_earlier(action_id: int) -> bool:
         status=ActionStatus.QUEUED,
         created_at__gte=recent,
     )
+    return Q(Exists(earlier), call__isnull=False)
+
+
+def waits_for_earlier(action_id: int) -> bool:
+    """True if the action is queued behind an earlier one of its call. One query."""
     return Action.objects.filter(
-        Exists(earlier), pk=action_id, call__isnull=False, status=ActionStatus.QUEUED
+        _earlier_queued(), pk=action_id, status=ActionStatus.QUEUED
     ).exists()
 
 

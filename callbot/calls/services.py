@@ -27,6 +27,7 @@ from callbot.calls.access import (
     ActionRefusedError,
     Actor,
     check_actor,
+    check_call_state,
     locked_call,
     present_participant,
 )
@@ -78,12 +79,16 @@ def request_action(
     participant_id: str = "",
     params: Mapping[str, Any] | None = None,
     client_ip: str | None = None,
+    call_locked: bool = False,
 ) -> Action:
     """Validate and queue one action; Graph is called by the ``perform_action`` task.
 
     ``actor`` None is the bot itself (policy, IVR, beat); a user needs the
     ``calls.request_action`` permission. ``participant_id`` is the participant's
     Graph id. ``params`` are described per kind in docs/call-control.md.
+    ``call_locked``: ``call`` is a Call the caller locked in this transaction and
+    keeps current (every change to it went through this module, on this instance);
+    it is checked as it is instead of being read and locked a second time.
 
     In one transaction: lock the call, check its state and the participant, store
     the Action (``queued``) and an AuditEntry, bump the call's version. After
@@ -93,9 +98,12 @@ def request_action(
     Raises ``ActionRefusedError``; the refusal is audited (committed on its own).
     """
     call_pk = call.pk if isinstance(call, Call) else call
+    locked = call if call_locked and isinstance(call, Call) else None
     try:
         with transaction.atomic():
-            action, delta = _queue(kind, actor, call_pk, participant_id, params or {})
+            action, delta = _queue(
+                kind, actor, call_pk, participant_id, params or {}, locked
+            )
             audit.record(
                 actor,
                 action.kind,
@@ -236,6 +244,7 @@ def _queue(
     call_pk: int | None,
     participant_id: str,
     params: Mapping[str, Any],
+    locked: Call | None = None,
 ) -> tuple[Action, CallDelta | None]:
     row = kinds.spec(kind)
     if row is None or not (row.is_action or row.unsupported):
@@ -248,7 +257,9 @@ def _queue(
     check_actor(actor, bot_only=row.bot_only, what=row.label.lower())
     call: Call | None = None
     participant: Participant | None = None
-    if row.states is not None:
+    if row.states is not None and locked is not None:
+        call = check_call_state(locked, states=row.states, verb=row.verb)
+    elif row.states is not None:
         call = locked_call(
             call_pk,
             states=row.states,

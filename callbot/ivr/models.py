@@ -385,6 +385,20 @@ class IvrSession(models.Model):
     def __str__(self) -> str:
         return f"{self.flow_start} on call {self.call_id} ({self.status})"
 
+    # What ``store`` writes: a step saves these and nothing else.
+    STATE_FIELDS = (
+        "current_step",
+        "phase",
+        "digits",
+        "deadline",
+        "awaiting_action_id",
+        "status",
+        "outcome",
+        "history",
+        "path",
+        "updated_at",
+    )
+
     def flow_definition(self) -> flows.Flow:
         return flows.parse_flow(self.flow_start, self.flow_steps)
 

@@ -8,6 +8,7 @@ Graph fetches prompts itself, so every URI starts with ``BOT_PUBLIC_URL``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from django.conf import settings
@@ -70,19 +71,40 @@ def prompt_uri(name: str) -> str:
     An admin's ``Prompt`` row wins over a shipped prompt of the same name. Raises
     ``PromptNotFoundError`` when neither exists.
     """
+    uri = prompt_uris([name]).get(name)
+    if uri is None:
+        raise PromptNotFoundError(f"No prompt is named {name!r}.")
+    return uri
+
+
+def prompt_uris(names: Iterable[str]) -> dict[str, str]:
+    """The public URL of each prompt in ``names`` that exists, by name, in one
+    query: an answer prefetches every prompt of its flow, and one query per
+    prompt was most of an answer's statements. Missing names are left out."""
     from callbot.ivr.models import Prompt
 
-    prompt = Prompt.objects.filter(name=name).first()
-    if prompt is not None:
-        if prompt.static_path:
-            return static_uri(prompt.static_path)
-        try:
-            return _absolute(reverse("ivr-prompt", kwargs={"name": prompt.name}))
-        except NoReverseMatch:
-            return _absolute(f"{settings.MEDIA_URL.rstrip('/')}/{prompt.audio.name}")
-    if shipped_path(name) is not None:
-        return static_uri(f"{SHIPPED_STATIC_PREFIX}{name}.wav")
-    raise PromptNotFoundError(f"No prompt is named {name!r}.")
+    wanted = set(names)
+    if not wanted:
+        return {}
+    rows = Prompt.objects.filter(name__in=wanted).values_list(
+        "name", "static_path", "audio"
+    )
+    uris = {name: _row_uri(name, static, upload) for name, static, upload in rows}
+    for name in wanted - uris.keys():
+        if shipped_path(name) is not None:
+            uris[name] = static_uri(f"{SHIPPED_STATIC_PREFIX}{name}.wav")
+    return uris
+
+
+def _row_uri(name: str, static_path: str, upload: str) -> str:
+    """Where Graph fetches an admin's ``Prompt`` row from: its shipped file, or
+    its upload (stored under ``upload``) served by ``callbot.ivr.views``."""
+    if static_path:
+        return static_uri(static_path)
+    try:
+        return _absolute(reverse("ivr-prompt", kwargs={"name": name}))
+    except NoReverseMatch:
+        return _absolute(f"{settings.MEDIA_URL.rstrip('/')}/{upload}")
 
 
 def known_prompt_names() -> set[str]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from callbot.calls.access import ActionRefusedError, Actor
@@ -27,7 +27,7 @@ from callbot.calls.services import request_action, set_wait_limit, set_waiting
 from callbot.calls.states import CallDirection, CallKind, CallState
 from callbot.ivr import flows
 from callbot.ivr.models import CallPolicy, Handoff, IvrFlow, IvrSession
-from callbot.ivr.prompts import PromptNotFoundError, prompt_uri
+from callbot.ivr.prompts import PromptNotFoundError, prompt_uri, prompt_uris
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +65,15 @@ def choose_policy(call: Call) -> CallPolicy | None:
     matches (identity, number) before a default of the same priority."""
     ids, numbers = called_identities(call.targets)
     kinds = ["any", "peer_to_peer" if call.kind == CallKind.PEER_TO_PEER else "group"]
-    candidates = CallPolicy.objects.filter(enabled=True, call_kinds__in=kinds).filter(
-        Q(match=CallPolicy.Match.DEFAULT)
-        | Q(match=CallPolicy.Match.IDENTITY, match_value__in=ids)
-        | Q(match=CallPolicy.Match.NUMBER, match_value__in=numbers)
+    candidates = (
+        CallPolicy.objects.filter(enabled=True, call_kinds__in=kinds)
+        .filter(
+            Q(match=CallPolicy.Match.DEFAULT)
+            | Q(match=CallPolicy.Match.IDENTITY, match_value__in=ids)
+            | Q(match=CallPolicy.Match.NUMBER, match_value__in=numbers)
+        )
+        # The winner's flow comes with it: answering into it needs its steps.
+        .select_related("flow")
     )
     found = sorted(
         candidates,
@@ -94,11 +99,7 @@ def apply_policy(call_id: int, now: datetime | None = None) -> str:
             return "not incoming"
         if call.direction != CallDirection.INCOMING:
             return "not incoming"
-        if (
-            call.actions.filter(kind__in=_DECISIONS).exists()
-            or hasattr(call, "ivr")
-            or hasattr(call, "handoff")
-        ):
+        if _decided(call_id):
             return "already decided"
         policy = choose_policy(call)
         if policy is None:
@@ -121,6 +122,19 @@ def apply_policy(call_id: int, now: datetime | None = None) -> str:
         return decide(call, policy, now)
 
 
+def _decided(call_id: int) -> bool:
+    """Whether a decision was asked for, a flow started or a hand-off made on the
+    call, in one query. Read after the call's lock is taken (not in the locking
+    statement), so PostgreSQL answers from a snapshot that sees what a
+    concurrent decision committed while this one waited for the lock."""
+    return Call.objects.filter(
+        Q(Exists(Action.objects.filter(call=OuterRef("pk"), kind__in=_DECISIONS)))
+        | Q(Exists(IvrSession.objects.filter(call=OuterRef("pk"))))
+        | Q(Exists(Handoff.objects.filter(call=OuterRef("pk")))),
+        pk=call_id,
+    ).exists()
+
+
 def decide(call: Call, policy: CallPolicy, now: datetime) -> str:
     """Carry out ``policy``'s own decision (its action, or a hand-off's fallback)
     on ``call``, locked and still incoming. Returns what was done; a refusal is
@@ -128,16 +142,24 @@ def decide(call: Call, policy: CallPolicy, now: datetime) -> str:
     try:
         if policy.decision == CallPolicy.Do.REJECT:
             request_action(
-                "reject", actor=None, call=call, params={"reason": policy.reject_reason}
+                "reject",
+                actor=None,
+                call=call,
+                params={"reason": policy.reject_reason},
+                call_locked=True,
             )
             return "rejected"
         if policy.decision == CallPolicy.Do.REDIRECT:
             request_action(
-                "redirect", actor=None, call=call, params={"target": policy.target()}
+                "redirect",
+                actor=None,
+                call=call,
+                params={"target": policy.target()},
+                call_locked=True,
             )
             return "redirected"
         if policy.flow is None:
-            request_action("answer", actor=None, call=call)
+            request_action("answer", actor=None, call=call, call_locked=True)
             return "answered"
     except ActionRefusedError as refused:
         logger.warning(
@@ -170,7 +192,8 @@ def start_flow(
         start, steps = builtin
     else:
         raise ValueError("start_flow needs a flow or a built-in one")
-    session = IvrSession.objects.create(
+    # Stored once, by its first step: an insert and no update.
+    session = IvrSession(
         call=call, flow=flow, policy=policy, flow_start=start, flow_steps=steps
     )
     _step(call, session, flows.Start(now), now, actor)
@@ -269,18 +292,27 @@ def _step(
         session.status = IvrSession.Status.FAILED
         session.outcome = f"invalid flow: {exc}"[:255]
         session.deadline = None
-        session.save()
+        _save(session)
         return
     state, commands = flows.advance(flow, session.state(), event)
     state = _perform(call, flow, state, commands, now, actor)
     session.store(state, now)
-    session.save()
+    _save(session)
     if state.finished and call.waiting_since is not None:
         # A flow that is over holds nobody for a person any more. A supervisors
         # step says so itself; the hold flow (answered to hold from the board)
         # has no queue step, so a caller hanging up on the music would otherwise
         # stay "waiting" on the board.
         set_waiting(call, False, actor=actor, taken=False)
+
+
+def _save(session: IvrSession) -> None:
+    """Insert a new session; write only the state of one that is stored (its flow
+    snapshot, call and policy never change after the insert)."""
+    if session.pk is None:
+        session.save()
+    else:
+        session.save(update_fields=IvrSession.STATE_FIELDS)
 
 
 def _perform(
@@ -311,7 +343,9 @@ def _perform(
             continue
         try:
             params = _resolve(command, flow)
-            action = request_action(command.kind, actor=actor, call=call, params=params)
+            action = request_action(
+                command.kind, actor=actor, call=call, params=params, call_locked=True
+            )
         except (ActionRefusedError, PromptNotFoundError) as exc:
             message = exc.message if isinstance(exc, ActionRefusedError) else str(exc)
             logger.warning(
@@ -344,13 +378,8 @@ def _resolve(command: flows.Command, flow: flows.Flow) -> dict[str, Any]:
         params["target"] = resolve_target(params["target"])
         return params
     if command.kind == "answer":
-        names = sorted({s.prompt for s in flow.steps.values() if s.prompt})
-        uris = []
-        for name in names:
-            try:
-                uris.append(prompt_uri(name))
-            except PromptNotFoundError:
-                continue
+        found = prompt_uris(s.prompt for s in flow.steps.values() if s.prompt)
+        uris = [found[name] for name in sorted(found)]
         return {"prompt_uris": uris} if uris else {}
     return params
 

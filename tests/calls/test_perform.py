@@ -10,7 +10,7 @@ from django.utils import timezone
 
 import pytest
 
-from callbot.calls import live, perform, performers
+from callbot.calls import live, perform, performers, tasks
 from callbot.calls.meetings import store_online_meeting
 from callbot.calls.models import Action, Call, Meeting, Participant
 from callbot.calls.perform import RetryLater
@@ -157,7 +157,7 @@ def test_an_action_waits_for_an_earlier_queued_action_of_its_call(
     second = prompt(group_call)
 
     assert perform.perform(second.pk) == RetryLater(
-        countdown=0.05, reason="an earlier action is queued"
+        countdown=0.05, reason="an earlier action is queued", in_order=True
     )
     assert graph.requests == []
     waiting = reload(second)
@@ -171,6 +171,52 @@ def test_an_action_waits_for_an_earlier_queued_action_of_its_call(
         str(second.client_request_id),
     ]
     assert reload(second).status == "sent"
+
+
+def test_the_worker_waits_in_its_thread_while_another_performs_the_earlier_action(
+    graph: FakeGraph, group_call: Call, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = prompt(group_call)
+    second = prompt(group_call)
+    retry = perform.perform(second.pk)
+    sleeps: list[float] = []
+
+    def another_worker_meanwhile(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 2:
+            perform.perform(first.pk)
+
+    monkeypatch.setattr(tasks.time, "sleep", another_worker_meanwhile)
+    assert retry is not None
+
+    assert tasks._wait_for_earlier(second.pk, retry) is None
+    assert sleeps == [0.05, 0.05]
+    assert graph.methods() == ["play_prompt", "play_prompt"]
+    assert graph.requests[1].client_request_id == str(second.client_request_id)
+    assert (reload(second).status, reload(second).attempts) == ("sent", 1)
+
+
+def test_the_worker_hands_the_action_back_to_the_broker_after_a_few_rounds(
+    graph: FakeGraph, group_call: Call, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prompt(group_call)
+    second = prompt(group_call)
+    monkeypatch.setattr(tasks.time, "sleep", lambda seconds: None)
+    retry = perform.perform(second.pk)
+    assert retry is not None
+
+    assert tasks._wait_for_earlier(second.pk, retry) == retry
+    assert graph.requests == []
+    assert (reload(second).status, reload(second).attempts) == ("queued", 0)
+
+
+def test_a_retry_for_another_reason_is_not_waited_for_in_the_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tasks.time, "sleep", lambda seconds: pytest.fail("slept"))
+    throttled = RetryLater(countdown=2.0, reason="throttled")
+
+    assert tasks._wait_for_earlier(1, throttled) is throttled
 
 
 def test_an_earlier_action_stuck_longer_than_a_lease_does_not_hold_the_next_back(
