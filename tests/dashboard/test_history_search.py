@@ -153,6 +153,42 @@ def test_a_common_word_pages_and_counts_like_a_rare_one(
     assert [c.pk for c in calls.order_by("-created_at")] == [c.pk for c in hits[:3]]
 
 
+@pytest.mark.parametrize("many_people", [False, True])
+def test_a_common_subject_pages_without_probing_each_calls_people(
+    monkeypatch: pytest.MonkeyPatch, many_people: bool
+) -> None:
+    """A word on more than SEARCH_IDS subjects or callers: when few people match
+    it, their calls (and a caller id typed whole) are a list of ids beside the
+    test of each call's own columns, and the page probes nobody's name; when
+    many do, each call's people are probed. The same calls either way."""
+    import dashboard.history_query as history_query
+
+    monkeypatch.setattr(history_query, "SEARCH_IDS", 2)
+    monkeypatch.setattr(history_query, "READ_ROWS", 9)
+    monkeypatch.setattr(history_query, "_many_people", lambda search: many_people)
+    hits = [make_call(0, subject="Incident bridge")]
+    hits.append(make_call(1, subject="Weekly sync"))
+    ParticipantFactory(call=hits[-1], display_name="Incident Bridgewater")
+    hits.append(make_call(2, subject="Incident review"))
+    hits.append(make_call(3, source_display="Guest", source_id="INCIDENT"))
+    hits.append(make_call(4, source_display="Incidental Ana"))
+    make_call(5, subject="Coincident")  # not the start of a word
+    make_call(6, source_id="incident-2")
+
+    calls = matching_calls(HistoryFilters(q="incident"))
+    probes = "calls_participant" in str(calls.query)
+    assert probes == many_people
+    assert count_matches(calls, limit=2) == (2, True)
+    page = history_page(calls, Sort.NEWEST, size=3)
+    assert [c.pk for c in page.calls] == [c.pk for c in hits[:3]]
+    rest = history_page(calls, Sort.NEWEST, after=page.after or "", size=3)
+    assert [c.pk for c in rest.calls] == [c.pk for c in hits[3:]]
+    assert rest.after is None
+    back = history_page(calls, Sort.NEWEST, before=rest.before or "", size=3)
+    assert [c.pk for c in back.calls] == [c.pk for c in hits[:3]]
+    assert found("incident bridge") == [hits[0].pk, hits[1].pk]
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plans")
 def test_each_shape_reads_its_own_indexes_on_postgresql() -> None:
     """With sequential scans priced out, each side of each shape (people, the
