@@ -638,9 +638,14 @@ def _period(period_range: Callable[..., Any], name: str, today: Any, tz: Any) ->
 
 def serve_page(shape: Shape, pages: int) -> tuple[float, Any]:
     """The server work of the page ``pages`` deep: the bounded count, the keyset
-    page and its rows; earlier pages only supply the cursor. Seconds, page."""
+    page and its rows; earlier pages only supply the cursor. Seconds, page.
+
+    Page 1 is a search's first request: what the process remembers of searches
+    found common is forgotten first. Page 5 follows pages 1-4, as when someone
+    pages through the calls, and may use it."""
     from dashboard.history_query import (
         count_matches,
+        forget_common_searches,
         history_page,
         history_rows,
         matching_calls,
@@ -653,6 +658,8 @@ def serve_page(shape: Shape, pages: int) -> tuple[float, Any]:
         if page.after is None:
             break
         after = page.after
+    if pages == 1:
+        forget_common_searches()
     # What one request does: build the query (a search runs here), count, page, rows.
     started = time.perf_counter()
     calls = matching_calls(shape.filters)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 import pytest
 
@@ -187,6 +188,37 @@ def test_a_common_subject_pages_without_probing_each_calls_people(
     back = history_page(calls, Sort.NEWEST, before=rest.before or "", size=3)
     assert [c.pk for c in back.calls] == [c.pk for c in hits[:3]]
     assert found("incident bridge") == [hits[0].pk, hits[1].pk]
+
+
+def test_a_common_search_is_remembered_for_its_next_pages(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The read that found a search common on the calls' own columns is not
+    repeated for its next pages, for a few minutes; the count still says so."""
+    import dashboard.history_query as history_query
+
+    monkeypatch.setattr(history_query, "SEARCH_IDS", 2)
+    monkeypatch.setattr(history_query, "READ_ROWS", 9)
+    hits = [make_call(hour, subject="Incident bridge") for hour in range(3)]
+    filters = HistoryFilters(q="incident")
+
+    with CaptureQueriesContext(connection) as first:
+        matching_calls(filters)
+    with CaptureQueriesContext(connection) as again:
+        calls = matching_calls(filters)
+
+    assert len(again) == len(first) - 1
+    assert count_matches(calls, limit=2) == (2, True)
+    assert [c.pk for c in history_page(calls, Sort.NEWEST).calls] == [
+        c.pk for c in hits
+    ]
+    # A verdict that has outlived its time is read again.
+    history_query.forget_common_searches()
+    monkeypatch.setattr(history_query._CommonSearches, "TTL", -1.0)
+    matching_calls(filters)
+    with CaptureQueriesContext(connection) as expired:
+        matching_calls(filters)
+    assert len(expired) == len(first)
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plans")
