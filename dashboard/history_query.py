@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -196,21 +197,26 @@ class _CommonSearches:
 
     def __init__(self) -> None:
         self._found: dict[tuple[str, int], tuple[float, int]] = {}
+        # Requests run on several threads of one process.
+        self._lock = threading.Lock()
 
     def get(self, q: str, bound: int) -> int | None:
         """How many own matches the read found (more than ``bound``), if lately."""
-        kept = self._found.get((q, bound))
+        with self._lock:
+            kept = self._found.get((q, bound))
         if kept is None or kept[0] < time.monotonic():
             return None
         return kept[1]
 
     def put(self, q: str, bound: int, matches: int) -> None:
-        if len(self._found) >= self.SIZE:
-            self._found.pop(next(iter(self._found)))  # the oldest
-        self._found[(q, bound)] = (time.monotonic() + self.TTL, matches)
+        with self._lock:
+            if len(self._found) >= self.SIZE:
+                self._found.pop(next(iter(self._found)))  # the oldest
+            self._found[(q, bound)] = (time.monotonic() + self.TTL, matches)
 
     def forget(self) -> None:
-        self._found.clear()
+        with self._lock:
+            self._found.clear()
 
 
 _COMMON = _CommonSearches()
@@ -230,7 +236,10 @@ def _search(q: str) -> _Narrowed:
     call ids for the page and the count. A common word (a surname on thousands of
     calls) instead walks the calls in page order and tests each one (``_probe``):
     a page then reads a few hundred calls rather than every match, and the count
-    is known to exceed ``SEARCH_IDS`` already."""
+    is known to exceed ``SEARCH_IDS`` already. Words common on subjects or
+    callers but on few people test only each call's own columns on that walk
+    (``_common_words``), and a search found common is remembered a while
+    (``_CommonSearches``)."""
     search = search_sql(q.strip())
     where, params = search.probe_where()
     common = _probe("calls_participant", where, params) | search.own_test()
