@@ -21,6 +21,7 @@ JSON Lines, and prints the rows, the time, the rate and the process's peak RSS.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import random
 import re
@@ -31,6 +32,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -704,6 +706,29 @@ def pg_milliseconds(shape: Shape) -> float:
     return total
 
 
+@contextmanager
+def full_collections() -> Iterator[list[float]]:
+    """The milliseconds of each full (generation 2) garbage collection of this
+    process meanwhile: one lands inside a timed request now and then and is a
+    p99 of its own (120-250 ms at load 10), whatever the query did."""
+    pauses: list[float] = []
+    started: list[float] = []
+
+    def note(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            started[:] = [time.perf_counter()]
+        elif started:
+            pauses.append((time.perf_counter() - started[0]) * 1000)
+
+    gc.callbacks.append(note)
+    try:
+        yield pauses
+    finally:
+        gc.callbacks.remove(note)
+
+
 def quantiles(values: list[float]) -> tuple[float, float]:
     ordered = sorted(values)
     p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
@@ -809,7 +834,12 @@ def main() -> None:
     if args.shapes:
         wanted = {name.strip() for name in args.shapes.split(",")}
         found = [s for s in found if s.name in wanted]
-    measure(found, args.repeat, print)
+    with full_collections() as pauses:
+        measure(found, args.repeat, print)
+    print(
+        f"full garbage collections while measuring: {len(pauses)}"
+        + (f", {min(pauses):.0f}-{max(pauses):.0f} ms each" if pauses else "")
+    )
     if not args.no_export:
         for fmt in ("csv", "jsonl"):
             export(fmt, print, env)
