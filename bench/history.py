@@ -796,6 +796,12 @@ def main() -> None:
     parser.add_argument(
         "--shapes", default="", help="measure only these shapes (comma-separated names)"
     )
+    parser.add_argument(
+        "--freeze-gc",
+        action="store_true",
+        help="gc.freeze() once set up, as a server could after start-up: full "
+        "collections then skip the start-up objects",
+    )
     args = parser.parse_args()
     env = dict(os.environ)
     env.update(
@@ -834,6 +840,8 @@ def main() -> None:
     if args.shapes:
         wanted = {name.strip() for name in args.shapes.split(",")}
         found = [s for s in found if s.name in wanted]
+    if args.freeze_gc:
+        gc.freeze()
     with full_collections() as pauses:
         measure(found, args.repeat, print)
     print(
