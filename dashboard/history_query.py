@@ -151,12 +151,30 @@ def _distinct_call_ids(rows: QuerySet[Any]) -> tuple[list[int], bool]:
         # A tenth more than needed: a few calls match twice (two people called
         # Yamamoto), and a second, longer read would cost more than the margin.
         limit = SEARCH_IDS + 1 + SEARCH_IDS // 10
-        read = [pk for (pk,) in rows[:limit]]
+        read = _id_list(rows, limit)
         if len(read) == limit and len(set(read)) <= SEARCH_IDS < READ_ROWS:
             limit = READ_ROWS  # repeats: read further to tell
-            read = [pk for (pk,) in rows[:limit]]
+            read = _id_list(rows, limit)
     seen = sorted({pk for pk in read if pk is not None})
     return seen, len(read) < limit and len(seen) <= SEARCH_IDS
+
+
+def _id_list(rows: QuerySet[Any], limit: int) -> list[Any]:
+    """The first ``limit`` values of ``rows`` (a one-column ``values_list``). On
+    PostgreSQL as one array in one row: read row by row, 10,001 ids were 10,001
+    tuples, ten young garbage collections per request and, every few requests,
+    a full one of the whole process (80-370 ms at load 4-10 on the bench: most of
+    the common searches' p99s)."""
+    sliced = rows[:limit]
+    connection_ = connections[rows.db]
+    if connection_.vendor != "postgresql":
+        return [value for (value,) in sliced]
+    sql, params = sliced.query.get_compiler(using=rows.db).as_sql()
+    with connection_.cursor() as cursor:
+        # The SQL is Django's for ``rows``; values travel as its parameters.
+        cursor.execute(f"SELECT array_agg(found.v) FROM ({sql}) AS found(v)", params)  # noqa: S608
+        (values,) = cursor.fetchone()
+    return list(values or [])
 
 
 @dataclass(frozen=True)
@@ -249,10 +267,8 @@ def _search(q: str) -> _Narrowed:
     # The calls' own columns first (one index, each row a distinct call): a
     # subject or caller on more than SEARCH_IDS calls is common already, and the
     # people's index (five times the rows) need not be read at all.
-    own = list(
-        Call.objects.filter(search.own)
-        .order_by()
-        .values_list("id", flat=True)[: SEARCH_IDS + 1]
+    own = _id_list(
+        Call.objects.filter(search.own).order_by().values_list("id"), SEARCH_IDS + 1
     )
     if len(own) > SEARCH_IDS:
         _COMMON.put(q.strip(), SEARCH_IDS, len(own))
