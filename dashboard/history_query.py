@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, connections, transaction
 from django.db.models import BooleanField, Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
@@ -169,7 +170,10 @@ def _id_list(rows: QuerySet[Any], limit: int) -> list[Any]:
     connection_ = connections[rows.db]
     if connection_.vendor != "postgresql":
         return [value for (value,) in sliced]
-    sql, params = sliced.query.get_compiler(using=rows.db).as_sql()
+    try:
+        sql, params = sliced.query.get_compiler(using=rows.db).as_sql()
+    except EmptyResultSet:  # a filter Django knows matches nothing
+        return []
     with connection_.cursor() as cursor:
         # The SQL is Django's for ``rows``; values travel as its parameters.
         cursor.execute(f"SELECT array_agg(found.v) FROM ({sql}) AS found(v)", params)  # noqa: S608

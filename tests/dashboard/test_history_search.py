@@ -23,7 +23,7 @@ from dashboard.history_query import (
     matching_calls,
 )
 from dashboard.history_search import search_sql, tsquery
-from tests.factories import CallFactory, ParticipantFactory
+from tests.factories import ActionFactory, CallFactory, ParticipantFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -219,6 +219,26 @@ def test_a_common_search_is_remembered_for_its_next_pages(
     with CaptureQueriesContext(connection) as expired:
         matching_calls(filters)
     assert len(expired) == len(first)
+
+
+def test_ids_are_read_whole_up_to_the_limit_nulls_included() -> None:
+    """A search's or filter's id read (one array on PostgreSQL, rows on SQLite)."""
+    from callbot.calls.models import Recording
+    from dashboard.history_query import _id_list
+
+    calls = [make_call(hour) for hour in range(3)]
+    ids = Call.objects.order_by("id").values_list("id")
+    assert sorted(_id_list(ids, 2)) == sorted(c.pk for c in calls)[:2]
+    assert sorted(_id_list(ids, 10)) == sorted(c.pk for c in calls)
+    assert _id_list(ids.none(), 10) == []
+    Recording.objects.create(
+        action=ActionFactory(call=calls[0]), call=calls[0], audio="a.wav", size=1
+    )
+    Recording.objects.create(
+        action=ActionFactory(call=calls[1]), call=None, audio="b.wav", size=1
+    )
+    found = _id_list(Recording.objects.values_list("call_id"), 10)
+    assert sorted(found, key=lambda pk: pk or 0) == [None, calls[0].pk]
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plans")
