@@ -21,6 +21,7 @@ JSON Lines, and prints the rows, the time, the rate and the process's peak RSS.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import random
 import re
@@ -31,6 +32,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -638,9 +640,14 @@ def _period(period_range: Callable[..., Any], name: str, today: Any, tz: Any) ->
 
 def serve_page(shape: Shape, pages: int) -> tuple[float, Any]:
     """The server work of the page ``pages`` deep: the bounded count, the keyset
-    page and its rows; earlier pages only supply the cursor. Seconds, page."""
+    page and its rows; earlier pages only supply the cursor. Seconds, page.
+
+    Page 1 is a search's first request: what the process remembers of searches
+    found common is forgotten first. Page 5 follows pages 1-4, as when someone
+    pages through the calls, and may use it."""
     from dashboard.history_query import (
         count_matches,
+        forget_common_searches,
         history_page,
         history_rows,
         matching_calls,
@@ -653,6 +660,8 @@ def serve_page(shape: Shape, pages: int) -> tuple[float, Any]:
         if page.after is None:
             break
         after = page.after
+    if pages == 1:
+        forget_common_searches()
     # What one request does: build the query (a search runs here), count, page, rows.
     started = time.perf_counter()
     calls = matching_calls(shape.filters)
@@ -695,6 +704,29 @@ def pg_milliseconds(shape: Shape) -> float:
         found = re.search(r"Execution Time: ([\d.]+) ms", plan)
         total += float(found.group(1)) if found else 0.0
     return total
+
+
+@contextmanager
+def full_collections() -> Iterator[list[float]]:
+    """The milliseconds of each full (generation 2) garbage collection of this
+    process meanwhile: one lands inside a timed request now and then and is a
+    p99 of its own (120-250 ms at load 10), whatever the query did."""
+    pauses: list[float] = []
+    started: list[float] = []
+
+    def note(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            started[:] = [time.perf_counter()]
+        elif started:
+            pauses.append((time.perf_counter() - started[0]) * 1000)
+
+    gc.callbacks.append(note)
+    try:
+        yield pauses
+    finally:
+        gc.callbacks.remove(note)
 
 
 def quantiles(values: list[float]) -> tuple[float, float]:
@@ -764,6 +796,12 @@ def main() -> None:
     parser.add_argument(
         "--shapes", default="", help="measure only these shapes (comma-separated names)"
     )
+    parser.add_argument(
+        "--freeze-gc",
+        action="store_true",
+        help="gc.freeze() once set up, as a server could after start-up: full "
+        "collections then skip the start-up objects",
+    )
     args = parser.parse_args()
     env = dict(os.environ)
     env.update(
@@ -802,7 +840,14 @@ def main() -> None:
     if args.shapes:
         wanted = {name.strip() for name in args.shapes.split(",")}
         found = [s for s in found if s.name in wanted]
-    measure(found, args.repeat, print)
+    if args.freeze_gc:
+        gc.freeze()
+    with full_collections() as pauses:
+        measure(found, args.repeat, print)
+    print(
+        f"full garbage collections while measuring: {len(pauses)}"
+        + (f", {min(pauses):.0f}-{max(pauses):.0f} ms each" if pauses else "")
+    )
     if not args.no_export:
         for fmt in ("csv", "jsonl"):
             export(fmt, print, env)

@@ -25,8 +25,8 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
 from callbot.calls import audit
-from callbot.calls.board import party
-from callbot.calls.models import Call, Recording
+from callbot.calls.board import party, party_id
+from callbot.calls.models import Call, Participant, Recording
 from callbot.calls.states import CallKind
 from dashboard import snapshots, timeline_reads
 from dashboard.byteranges import ByteRange, RangeNotSatisfiableError, parse_range
@@ -67,14 +67,20 @@ def history_context(request: HttpRequest, call: Call) -> dict[str, Any]:
         "roster_summary": None if call.is_live else timeline_reads.roster_summary(call),
         "timeline_page": page,
         "can_listen": can_listen(request.user),
-        # Graph sends no roster for a peer-to-peer call: who was at the other end
-        # comes from the call itself.
-        "other_party": (
-            {"name": party(call), "id": call.source_id}
-            if call.kind == CallKind.PEER_TO_PEER
-            else None
-        ),
+        "other_party": other_party(call),
     }
+
+
+def other_party(call: Call) -> dict[str, str] | None:
+    """Who was at the far end of a peer-to-peer call whose roster does not say:
+    Graph lists nobody there (at most the bot itself), so the name and id come
+    from the call (the caller, or whom the bot called). None for a group call or
+    meeting, and when the roster does name someone besides the bot."""
+    if call.kind != CallKind.PEER_TO_PEER:
+        return None
+    if Participant.objects.filter(call=call, is_bot=False).exists():
+        return None
+    return {"name": party(call), "id": party_id(call)}
 
 
 @require_GET

@@ -82,6 +82,15 @@ def _no_app_roles_kept() -> Iterator[None]:
     forget_roles()
 
 
+@pytest.fixture(autouse=True)
+def _no_common_searches_kept() -> Iterator[None]:
+    """A search a test found common is not common in the next test's calls."""
+    yield
+    from dashboard.history_query import forget_common_searches
+
+    forget_common_searches()
+
+
 def load_fixture(name: str) -> dict[str, Any]:
     """A notification batch from tests/fixtures/graph/, as a fresh dict."""
     data: dict[str, Any] = json.loads((FIXTURES / name).read_text())

@@ -309,6 +309,19 @@ def party(c: Call) -> str:
     return c.source_display
 
 
+def party_id(c: Call) -> str:
+    """The id of whom ``party`` names: the first target's on a call the bot placed
+    (its source id is the bot's own application id), else the caller's."""
+    if c.direction != "outgoing":
+        return c.source_id
+    first = c.targets[0] if c.targets else None
+    if not isinstance(first, dict):
+        return ""
+    if isinstance(first.get("identity"), dict):
+        return Identity.from_identity_set(first["identity"]).id
+    return str(first.get("user_id") or first.get("phone") or "")
+
+
 def _result_text(c: Call) -> str:
     if c.result_code is None:
         return ""

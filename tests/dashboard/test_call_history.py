@@ -148,8 +148,12 @@ def test_the_call_page_renders_the_history_without_javascript(
         ),
         (
             "outgoing",
-            {"targets": [{"display_name": "Lee Chen", "user_id": "b2a1"}]},
-            "to <strong>Lee Chen</strong>",
+            {
+                # The source of a call the bot placed is the bot itself.
+                "source_id": "bot-app-0001",
+                "targets": [{"display_name": "Lee Chen", "user_id": "b2a1"}],
+            },
+            "to <strong>Lee Chen</strong> (<code>b2a1</code>)",
         ),
     ],
 )
@@ -171,6 +175,50 @@ def test_a_peer_to_peer_calls_page_names_the_other_end_instead_of_an_empty_roste
     assert 'id="other-party"' in html
     assert says in html
     assert "Nobody was on this call's roster." not in html
+
+
+def test_a_peer_to_peer_roster_of_only_the_bot_still_names_the_caller(
+    client: Client, carol: Any
+) -> None:
+    """Graph lists the bot on a 1:1 call but nobody at the far end: the roster as
+    it was shows the bot's row and, beside it, the caller from the call's source."""
+    call = CallFactory(
+        kind="peer_to_peer",
+        direction="incoming",
+        state="terminated",
+        source_display="Ana Lopez",
+        source_id="e5d4c3b2-a190-4f8e-b7d6-c5b4a3928170",
+    )
+    ParticipantFactory(call=call, display_name="Helpdesk Bot", is_bot=True)
+    client.force_login(carol)
+
+    html = client.get(reverse("dashboard:call", args=[call.pk])).content.decode()
+
+    assert "Helpdesk Bot" in html
+    assert 'id="other-party"' in html
+    assert (
+        "from <strong>Ana Lopez</strong> "
+        "(<code>e5d4c3b2-a190-4f8e-b7d6-c5b4a3928170</code>)" in html
+    )
+
+
+def test_a_peer_to_peer_roster_that_lists_the_far_end_names_it_once(
+    client: Client, carol: Any
+) -> None:
+    call = CallFactory(
+        kind="peer_to_peer",
+        direction="incoming",
+        state="terminated",
+        source_display="Ana Lopez",
+    )
+    ParticipantFactory(call=call, display_name="Helpdesk Bot", is_bot=True)
+    ParticipantFactory(call=call, display_name="Ana Lopez")
+    client.force_login(carol)
+
+    html = client.get(reverse("dashboard:call", args=[call.pk])).content.decode()
+
+    assert 'id="other-party"' not in html
+    assert '<th scope="row">Ana Lopez' in html
 
 
 def test_an_ended_call_is_under_history_in_the_nav_and_a_live_one_under_live_calls(

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 import pytest
 
@@ -22,7 +23,7 @@ from dashboard.history_query import (
     matching_calls,
 )
 from dashboard.history_search import search_sql, tsquery
-from tests.factories import CallFactory, ParticipantFactory
+from tests.factories import ActionFactory, CallFactory, ParticipantFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -151,6 +152,93 @@ def test_a_common_word_pages_and_counts_like_a_rare_one(
     assert [c.pk for c in rest.calls] == [c.pk for c in hits[2:]]
     calls = matching_calls(HistoryFilters(q="aiko yamamoto"))
     assert [c.pk for c in calls.order_by("-created_at")] == [c.pk for c in hits[:3]]
+
+
+@pytest.mark.parametrize("many_people", [False, True])
+def test_a_common_subject_pages_without_probing_each_calls_people(
+    monkeypatch: pytest.MonkeyPatch, many_people: bool
+) -> None:
+    """A word on more than SEARCH_IDS subjects or callers: when few people match
+    it, their calls (and a caller id typed whole) are a list of ids beside the
+    test of each call's own columns, and the page probes nobody's name; when
+    many do, each call's people are probed. The same calls either way."""
+    import dashboard.history_query as history_query
+
+    monkeypatch.setattr(history_query, "SEARCH_IDS", 2)
+    monkeypatch.setattr(history_query, "READ_ROWS", 9)
+    monkeypatch.setattr(history_query, "_many_people", lambda search: many_people)
+    hits = [make_call(0, subject="Incident bridge")]
+    hits.append(make_call(1, subject="Weekly sync"))
+    ParticipantFactory(call=hits[-1], display_name="Incident Bridgewater")
+    hits.append(make_call(2, subject="Incident review"))
+    hits.append(make_call(3, source_display="Guest", source_id="INCIDENT"))
+    hits.append(make_call(4, source_display="Incidental Ana"))
+    make_call(5, subject="Coincident")  # not the start of a word
+    make_call(6, source_id="incident-2")
+
+    calls = matching_calls(HistoryFilters(q="incident"))
+    probes = "calls_participant" in str(calls.query)
+    assert probes == many_people
+    assert count_matches(calls, limit=2) == (2, True)
+    page = history_page(calls, Sort.NEWEST, size=3)
+    assert [c.pk for c in page.calls] == [c.pk for c in hits[:3]]
+    rest = history_page(calls, Sort.NEWEST, after=page.after or "", size=3)
+    assert [c.pk for c in rest.calls] == [c.pk for c in hits[3:]]
+    assert rest.after is None
+    back = history_page(calls, Sort.NEWEST, before=rest.before or "", size=3)
+    assert [c.pk for c in back.calls] == [c.pk for c in hits[:3]]
+    assert found("incident bridge") == [hits[0].pk, hits[1].pk]
+
+
+def test_a_common_search_is_remembered_for_its_next_pages(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The read that found a search common on the calls' own columns is not
+    repeated for its next pages, for a few minutes; the count still says so."""
+    import dashboard.history_query as history_query
+
+    monkeypatch.setattr(history_query, "SEARCH_IDS", 2)
+    monkeypatch.setattr(history_query, "READ_ROWS", 9)
+    hits = [make_call(hour, subject="Incident bridge") for hour in range(3)]
+    filters = HistoryFilters(q="incident")
+
+    with CaptureQueriesContext(connection) as first:
+        matching_calls(filters)
+    with CaptureQueriesContext(connection) as again:
+        calls = matching_calls(filters)
+
+    assert len(again) == len(first) - 1
+    assert count_matches(calls, limit=2) == (2, True)
+    assert [c.pk for c in history_page(calls, Sort.NEWEST).calls] == [
+        c.pk for c in hits
+    ]
+    # A verdict that has outlived its time is read again.
+    history_query.forget_common_searches()
+    monkeypatch.setattr(history_query._CommonSearches, "TTL", -1.0)
+    matching_calls(filters)
+    with CaptureQueriesContext(connection) as expired:
+        matching_calls(filters)
+    assert len(expired) == len(first)
+
+
+def test_ids_are_read_whole_up_to_the_limit_nulls_included() -> None:
+    """A search's or filter's id read (one array on PostgreSQL, rows on SQLite)."""
+    from callbot.calls.models import Recording
+    from dashboard.history_query import _id_list
+
+    calls = [make_call(hour) for hour in range(3)]
+    ids = Call.objects.order_by("id").values_list("id")
+    assert sorted(_id_list(ids, 2)) == sorted(c.pk for c in calls)[:2]
+    assert sorted(_id_list(ids, 10)) == sorted(c.pk for c in calls)
+    assert _id_list(ids.none(), 10) == []
+    Recording.objects.create(
+        action=ActionFactory(call=calls[0]), call=calls[0], audio="a.wav", size=1
+    )
+    Recording.objects.create(
+        action=ActionFactory(call=calls[1]), call=None, audio="b.wav", size=1
+    )
+    found = _id_list(Recording.objects.values_list("call_id"), 10)
+    assert sorted(found, key=lambda pk: pk or 0) == [None, calls[0].pk]
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plans")
