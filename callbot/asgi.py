@@ -20,6 +20,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from callbot.celery import app as celery_app  # noqa: E402
 from callbot.runtime import inprocess  # noqa: E402
+from callbot.runtime.collector import freeze_startup  # noqa: E402
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
 
 # Import every task module now, in one thread: finalized lazily, the first
@@ -39,3 +40,6 @@ application = ProtocolTypeRouter(
 if inprocess.wanted():
     # The embedded default: Celery runs in this process (see callbot.runtime.inprocess).
     inprocess.start_worker()
+
+# Everything above lives as long as the process: out of the collector's way.
+freeze_startup()

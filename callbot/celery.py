@@ -152,6 +152,16 @@ def _serve_worker_metrics(**kwargs: object) -> None:
         serve_worker_metrics(settings.METRICS_WORKER_PORT)
 
 
+@signals.worker_process_init.connect
+@signals.worker_ready.connect
+def _freeze_startup(**kwargs: object) -> None:
+    # A worker's start-up objects (Django, this app and its tasks) are kept for
+    # its life: out of the collector's way, as in the web process.
+    from callbot.runtime.collector import freeze_startup
+
+    freeze_startup()
+
+
 @signals.worker_ready.connect
 def _reconcile_live_calls_at_start(**kwargs: object) -> None:
     # Calls may have ended while no worker listened (a restart, an outage): check
