@@ -80,8 +80,9 @@ def target_label(target: Mapping[str, str]) -> str:
 
 # Graph reaches a phone number only from an application instance (contract §6.2).
 PHONE_NEEDS_INSTANCE = (
-    "Reaching a phone number needs the bot's application instance, and none is "
-    "configured (set GRAPH_APPLICATION_INSTANCE_ID)."
+    "Phone numbers cannot be reached: Teams calls them only from the bot's "
+    "application instance, and none is configured (an administrator sets "
+    "GRAPH_APPLICATION_INSTANCE_ID)."
 )
 
 

@@ -14,7 +14,9 @@ const progress = document.getElementById("join-progress");
 const known = new Map(); // call id -> {tr, data}
 
 for (const tr of rows.querySelectorAll("tr[data-call-id]")) {
-  known.set(Number(tr.dataset.callId), { tr, data: { state: tr.querySelector(".state")?.dataset.state } });
+  const id = Number(tr.dataset.callId);
+  const result = tr.querySelector("[data-col=result]")?.textContent || "";
+  known.set(id, { tr, data: { id, state: tr.querySelector(".state")?.dataset.state, result } });
 }
 
 function stamp(iso) {
@@ -59,6 +61,11 @@ function upsert(row) {
   paint(entry);
   if (row.state && row.state !== before) tellProgress(entry.data);
 }
+
+// The newest call as the page was drawn is the join's progress so far: Teams may
+// have answered before the page opened, and then no change of state follows.
+const newest = rows.querySelector("tr[data-call-id]");
+if (newest) tellProgress(known.get(Number(newest.dataset.callId)).data);
 
 const socket = new LiveSocket({
   subscriptions: [{ board: true }],

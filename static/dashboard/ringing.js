@@ -189,6 +189,7 @@ export class RingingPanel {
     const first = this.targets.find((t) => !blocked(t));
     saved.value = keepSaved || (first ? String(first.id) : "");
     typed.hidden = saved.value !== "";
+    typed.placeholder = this.phoneRefused ? "Azure AD object id" : "Azure AD object id or +phone";
   }
 
   act(callId, kind, params, form) {

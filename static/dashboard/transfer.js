@@ -83,7 +83,17 @@ export function setupTransfer({ callId, act, call, roster, phoneRefused = () => 
     }
   }
 
+  // Said before anyone types a number: phones cannot be reached on this server.
+  function tellPhones() {
+    const refused = phoneRefused();
+    const note = document.getElementById("transfer-phone-refused");
+    document.getElementById("transfer-target").placeholder = refused ? "Azure AD object id" : "Azure AD object id or +phone";
+    note.textContent = refused;
+    note.hidden = !refused;
+  }
+
   opener.addEventListener("click", () => {
+    tellPhones();
     paint();
     fillTransferees();
     loadConsultCalls();

@@ -9,10 +9,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import CallbotServer
-from tests.support.emulator import RunningEmulator
+from tests.support.emulator import RunningEmulator, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -179,4 +181,49 @@ def test_a_join_by_short_link_shows_its_progress_live_and_a_second_join_asks_fir
     page.get_by_role("button", name="Join again").click()
     page.wait_for_url(re.compile(r"/meetings/\d+/$"))
     page.locator("#meeting-call-rows tr[data-state=established]").nth(1).wait_for()
+    assert page.errors == []
+
+
+def test_a_join_done_before_its_page_opens_still_says_joined(
+    open_page: Any, bot: RunningEmulator, server: CallbotServer
+) -> None:
+    """Teams may establish the join before the meeting's page has rendered (a busy
+    server, a slow browser): the page then starts from an established call and
+    no change of state ever arrives, yet it must still say the bot has joined."""
+    meeting = bot.control("POST", "/meetings", {"subject": "Stand-up"})
+    link = (
+        f"https://teams.microsoft.com/meet/{meeting['joinMeetingId']}"
+        f"?p={meeting['passcode']}"
+    )
+    page = open_page("bob")
+    # The same session as the page's, to read the meeting's page beside it.
+    http = httpx.Client(
+        base_url=server.url,
+        cookies={c["name"]: c["value"] for c in page.context.cookies()},
+    )
+
+    def established_first(route: Any) -> None:
+        # The join's answer (a redirect to the meeting's page) is held until
+        # Callbot renders that page with the call established.
+        answer = route.fetch(max_redirects=0)
+        meeting_page = answer.headers["location"]
+        wait_until(
+            lambda: 'data-state="established"' in http.get(meeting_page).text,
+            timeout=15,
+            interval=0.1,
+        )
+        route.fulfill(response=answer)
+
+    page.get_by_role("link", name="Join a meeting").click()
+    page.get_by_label("Teams join link").fill(link)
+    page.route(re.compile(r"/meetings/join/$"), established_first)
+    page.get_by_role("button", name="Join", exact=True).click()
+
+    page.wait_for_url(re.compile(r"/meetings/\d+/$"))
+    page.wait_for_selector("body[data-live=connected]")
+    expect(page.locator("#join-progress")).to_have_text(
+        re.compile(r"^Joined \(call \d+\): the bot is in the meeting\.$"),
+        timeout=10_000,
+    )
+    http.close()
     assert page.errors == []
