@@ -162,6 +162,35 @@ def apply_notifications(
     return result
 
 
+def quarantine_batch(
+    notifications: Sequence[Notification | MalformedNotification],
+    error: str,
+    *,
+    message_id: str = "",
+    tenant_id: str = "",
+    received_at: datetime | None = None,
+) -> int:
+    """Quarantine (``failed``) every notification of a batch not already stored or
+    quarantined, in the caller's transaction; returns how many.
+
+    For a stored batch that could not be applied at all (``inbox.py``): its
+    notifications are kept as evidence, like any that failed, and the batches
+    behind it go on."""
+    delivery = _Delivery(message_id, tenant_id, received_at or timezone.now())
+    entries = [
+        _Entry(i, n, n.digest(message_id, i)) for i, n in enumerate(notifications)
+    ]
+    digests = [e.digest for e in entries]
+    seen = _stored(digests) | _quarantined(digests)
+    rows = [
+        _quarantine(e, delivery, Reason.FAILED, error)
+        for e in entries
+        if e.digest not in seen
+    ]
+    _keep(rows)
+    return len(rows)
+
+
 def _apply_batch(entries: Sequence[_Entry], delivery: _Delivery) -> IngestResult:
     """Apply ``entries`` in the caller's transaction.
 

@@ -17,6 +17,7 @@ from callbot.calls.auditmodels import AuditCheckpoint, AuditEntry
 
 # A model of its own module, re-exported: this one stays small enough to read.
 from callbot.calls.participant_changes import ParticipantChange
+from callbot.calls.inboxmodels import InboxBatch
 from callbot.calls.quarantinemodels import QuarantinedNotification
 from callbot.calls.recordingmodels import Recording
 from callbot.calls.states import ActionStatus, CallDirection, CallKind, CallState
@@ -31,6 +32,7 @@ __all__ = [
     "AuditEntry",
     "Call",
     "CallEvent",
+    "InboxBatch",
     "Meeting",
     "Participant",
     "ParticipantChange",

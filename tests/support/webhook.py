@@ -19,3 +19,18 @@ def post(client: Client, body: Any, auth: str | None, **headers: str) -> Any:
     for name, value in headers.items():
         extra["HTTP_" + name.upper().replace("-", "_")] = value
     return client.post(URL, data=data, content_type="application/json", **extra)
+
+
+def wait_for_inbox(timeout: float = 15.0) -> None:
+    """Wait until the deferred webhook's applier has applied every stored batch
+    (``WEBHOOK_APPLY = "deferred"``): a test that posts and then reads what was
+    applied calls this in between. Fails after ``timeout`` seconds."""
+    import time
+
+    from callbot.calls import inbox
+
+    deadline = time.monotonic() + timeout
+    while inbox.pending():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{inbox.pending()} stored batches not applied")
+        time.sleep(0.01)

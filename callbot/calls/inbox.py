@@ -1,0 +1,451 @@
+"""The webhook's inbox: answer first, apply after (``WEBHOOK_APPLY = "deferred"``).
+
+The webhook verifies a batch's token, parses it, stores its body as one
+``InboxBatch`` row (one INSERT) and answers 202; applying it (about ten
+statements and the roster work, ``ingest.py``) happens here, off the request.
+
+Guarantees, and how they hold:
+
+* **Nothing answered 202 is lost.** The row is committed before the answer. It
+  is deleted in the transaction that applies it, so a process that dies before
+  that commit leaves it for the next applier: the same process's applier thread
+  on its timer, another web process's, or beat's ``apply_webhook_inbox``
+  (every ``WEBHOOK_INBOX_SWEEP_SECONDS``).
+* **Exactly once.** Applying and deleting commit together; a batch applied twice
+  all the same (a commit whose answer was lost) is all duplicates by ingest's
+  digests, as a redelivery from Graph is.
+* **Arrival order.** One applier at a time per database applies rows in id
+  order. A batch is stored before it is answered, so a batch Graph sent after an
+  earlier one was answered has the larger id and is applied after it, per call
+  and overall. (Two batches in flight at once have no order to keep: which one
+  commits its row first is a race, as it was when both were applied inline.)
+  "One at a time" is a process-wide lock plus one per database: a session-level
+  advisory lock on PostgreSQL (released by the server if the process dies), an
+  ``flock`` on a file beside the SQLite database. An applier that finds the lock
+  held leaves: the holder checks again for rows after releasing it, so a row
+  committed while it was draining is not stranded.
+* **A poison batch does not block the rest.** A batch whose application raises
+  anything but an outage is rolled back and its notifications quarantined
+  (``failed``, ``ingest.quarantine_batch``); if even that fails the row keeps the
+  error and is skipped. An outage stops the drain with the row in place.
+
+On SQLite the process's writers (the request's store and the applier) take turns
+on a gate that lets stores go first, so an answer waits for at most one batch
+being applied rather than sleeping in SQLite's busy handler.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO
+
+from django.conf import settings
+from django.db import DatabaseError, connection, connections, transaction
+from django.utils import timezone
+
+from callbot.calls import ingestthreads
+from callbot.calls.ingest import apply_notifications, quarantine_batch
+from callbot.calls.models import InboxBatch
+from callbot.calls.quarantine import is_outage
+from callbot.graph.notifications import (
+    MalformedNotification,
+    Notification,
+    parse_notification_batch,
+)
+from callbot.observability import metrics
+
+logger = logging.getLogger(__name__)
+
+# pg_advisory_lock's key for "the webhook inbox's applier" (any fixed bigint;
+# this one is b"cbinbox" read as an integer).
+ADVISORY_KEY = int.from_bytes(b"cbinbox", "big")
+# Rows read per query while draining; each is applied in its own transaction.
+_PAGE = 50
+
+
+def deferred() -> bool:
+    return bool(settings.WEBHOOK_APPLY == "deferred")
+
+
+# --- storing (the request) ------------------------------------------------------------
+
+
+def store(body: bytes, *, message_id: str, tenant_id: str, notifications: int) -> int:
+    """Keep a verified, parsed batch as one row, committed; its id."""
+    with _gate.storing():
+        row = InboxBatch.objects.create(
+            body=body,
+            message_id=message_id[:128],
+            tenant_id=tenant_id[:64],
+            notifications=notifications,
+            received_at=timezone.now(),
+        )
+    return row.pk
+
+
+def pending() -> int:
+    """Stored batches waiting to be applied (skipped poison rows not counted)."""
+    return InboxBatch.objects.filter(error="").count()
+
+
+# --- applying -------------------------------------------------------------------------
+
+
+@dataclass
+class Drained:
+    """What one drain did; ``held`` is False when another applier had the lock."""
+
+    held: bool = True
+    applied: int = 0
+    set_aside: int = 0
+
+
+def drain() -> Drained:
+    """Apply every pending row in id order, if no other applier is at it.
+
+    Raises an outage (the rows stay). After releasing the lock it looks again
+    for rows and drains those too: an applier that found the lock held while
+    this one ran left them to it."""
+    total = Drained(held=False)
+    while True:
+        with _exclusive() as held:
+            if not held:
+                return total
+            total.held = True
+            _drain_held(total)
+        if not InboxBatch.objects.filter(error="").exists():
+            return total
+
+
+def _drain_held(total: Drained) -> None:
+    after = 0
+    while True:
+        ids = list(
+            InboxBatch.objects.filter(error="", pk__gt=after)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:_PAGE]
+        )
+        if not ids:
+            return
+        for pk in ids:
+            outcome = apply_row(pk)
+            if outcome == "applied":
+                total.applied += 1
+            elif outcome == "set_aside":
+                total.set_aside += 1
+            after = pk
+
+
+def apply_row(pk: int) -> str:
+    """Apply one stored batch and delete it, in one transaction: ``applied``,
+    ``set_aside`` (it could not be applied: quarantined, or marked) or ``gone``
+    (no longer there). Raises an outage, leaving the row."""
+    started = time.perf_counter()
+    row = InboxBatch.objects.filter(pk=pk, error="").first()
+    if row is None:
+        return "gone"
+    try:
+        notifications = parse_notification_batch(bytes(row.body))
+    except Exception as exc:  # a body this version no longer reads
+        _mark(row, f"{type(exc).__name__}: {exc}")
+        return "set_aside"
+    try:
+        with _gate.applying(), transaction.atomic():
+            apply_notifications(
+                notifications,
+                message_id=row.message_id,
+                tenant_id=row.tenant_id,
+                received_at=row.received_at,
+            )
+            InboxBatch.objects.filter(pk=pk).delete()
+    except Exception as exc:
+        if is_outage(exc):
+            raise
+        logger.exception(
+            "stored batch %d failed to apply; quarantining it",
+            pk,
+            extra={"message_id": row.message_id},
+        )
+        _set_aside(row, notifications, f"{type(exc).__name__}: {exc}")
+        return "set_aside"
+    metrics.batch_ingested(len(notifications), time.perf_counter() - started)
+    return "applied"
+
+
+def _set_aside(
+    row: InboxBatch,
+    notifications: list[Notification | MalformedNotification],
+    error: str,
+) -> None:
+    """Quarantine the notifications of a batch that failed and delete its row;
+    if that fails too, mark the row so the drain skips it."""
+    try:
+        with _gate.applying(), transaction.atomic():
+            quarantine_batch(
+                notifications,
+                error,
+                message_id=row.message_id,
+                tenant_id=row.tenant_id,
+                received_at=row.received_at,
+            )
+            InboxBatch.objects.filter(pk=row.pk).delete()
+    except Exception as exc:
+        if is_outage(exc):
+            raise
+        _mark(row, f"{error}; quarantining it failed: {type(exc).__name__}: {exc}")
+
+
+def _mark(row: InboxBatch, error: str) -> None:
+    logger.error("stored batch %d set aside: %s", row.pk, error[:300])
+    with _gate.applying():
+        InboxBatch.objects.filter(pk=row.pk).update(error=error[:10_000] or "error")
+
+
+# --- one applier at a time -------------------------------------------------------------
+
+_process_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _exclusive() -> Iterator[bool]:
+    """True while this thread is the database's one applier; False if another is."""
+    if not _process_lock.acquire(blocking=False):
+        yield False
+        return
+    try:
+        if connection.vendor == "postgresql":
+            with _advisory_lock() as held:
+                yield held
+        else:
+            with _file_lock() as held:
+                yield held
+    finally:
+        _process_lock.release()
+
+
+@contextlib.contextmanager
+def _advisory_lock() -> Iterator[bool]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_KEY])
+        held = bool(cursor.fetchone()[0])
+    try:
+        yield held
+    finally:
+        if held:
+            # A connection that died took the lock with it.
+            with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_KEY])
+
+
+@contextlib.contextmanager
+def _file_lock() -> Iterator[bool]:
+    name = str(connection.settings_dict["NAME"])
+    if name == ":memory:" or name.startswith("file:"):
+        yield True  # one process has the database; the process lock is enough
+        return
+    handle: IO[bytes] = open(name + ".inbox-lock", "ab")  # noqa: SIM115
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True  # closing the file (or the process dying) releases it
+    finally:
+        handle.close()
+
+
+class _WriterGate:
+    """On SQLite, the process's writers one at a time, stores first.
+
+    SQLite has one writer; a store waiting in its busy handler sleeps in steps of
+    up to 100 ms. Here a store waits on a condition for the applier's current
+    transaction only, and the applier starts no new one while a store waits. On
+    PostgreSQL both pass straight through."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._busy = False
+        self._stores_waiting = 0
+
+    @contextlib.contextmanager
+    def storing(self) -> Iterator[None]:
+        if connection.vendor != "sqlite":
+            yield
+            return
+        with self._cond:
+            self._stores_waiting += 1
+            while self._busy:
+                self._cond.wait()
+            self._stores_waiting -= 1
+            self._busy = True
+        try:
+            yield
+        finally:
+            self._release()
+
+    @contextlib.contextmanager
+    def applying(self) -> Iterator[None]:
+        if connection.vendor != "sqlite":
+            yield
+            return
+        with self._cond:
+            while self._busy or self._stores_waiting:
+                self._cond.wait()
+            self._busy = True
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        with self._cond:
+            self._busy = False
+            self._cond.notify_all()
+
+
+_gate = _WriterGate()
+
+
+# --- the process's applier ------------------------------------------------------------
+
+
+class _Applier:
+    """Drains the inbox when a store wakes it, and every
+    ``WEBHOOK_INBOX_SWEEP_SECONDS`` anyway (rows a dead process left, rows an
+    outage left).
+
+    ``WEBHOOK_INBOX_APPLIER = "process"`` (the default): a child process
+    (``python -m callbot.calls.inboxapplier``) woken by a byte on its stdin.
+    Applying a batch is CPU-bound Python; on a thread of the web process it held
+    the interpreter lock against the requests, whose every hop between threads
+    (Django's middleware runs in threads under ASGI) then waited up to the 5 ms
+    switch interval: the answer took 17 ms instead of 4. The child exits when
+    the web process does (its stdin closes) and is started again if it died.
+    ``"thread"``: a daemon thread of the web process (tests, one-off tools)."""
+
+    def __init__(self) -> None:
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._child: subprocess.Popen[bytes] | None = None
+        self._pipe = -1
+        self._start_lock = threading.Lock()
+
+    def kick(self) -> None:
+        if settings.WEBHOOK_INBOX_APPLIER == "process":
+            self._kick_child()
+        else:
+            self._kick_thread()
+
+    def _kick_thread(self) -> None:
+        if self._thread is None:
+            with self._start_lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._run, name="webhook-inbox", daemon=True
+                    )
+                    self._thread.start()
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait(timeout=max(1, settings.WEBHOOK_INBOX_SWEEP_SECONDS))
+            self._wake.clear()
+            if self._stopping:
+                break
+            ingestthreads.run(_drain_logged)
+        connections.close_all()
+
+    def stop(self) -> None:
+        """End the thread after its current drain, closing its connections (a
+        test database cannot be dropped while one is open); the next kick starts
+        another."""
+        thread = self._thread
+        if thread is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        thread.join(timeout=30)
+        self._thread = None
+        self._stopping = False
+
+    def _kick_child(self) -> None:
+        with self._start_lock:
+            if self._child is None or self._child.poll() is not None:
+                if self._pipe >= 0:
+                    os.close(self._pipe)
+                self._child, self._pipe = _start_child()
+            try:
+                os.write(self._pipe, b"w")
+            except BlockingIOError:
+                pass  # the pipe is full of wake-ups the child has not read yet
+            except BrokenPipeError:
+                pass  # it died; the next kick starts another
+
+
+def _start_child() -> tuple[subprocess.Popen[bytes], int]:
+    """The applier process and the write end of its wake-up pipe (its stdin)."""
+    read, write = os.pipe()
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "callbot.calls.inboxapplier"],
+            stdin=read,
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": _settings_module()},
+        )
+    finally:
+        os.close(read)
+    os.set_blocking(write, False)
+    logger.info("webhook inbox applier started (pid %d)", child.pid)
+    return child, write
+
+
+def _settings_module() -> str:
+    return os.environ.get("DJANGO_SETTINGS_MODULE") or "callbot.settings"
+
+
+def follow(wakeups: IO[bytes]) -> None:
+    """The child's loop: drain when woken (a byte on ``wakeups``), or every
+    ``WEBHOOK_INBOX_SWEEP_SECONDS``; return when ``wakeups`` closes (the web
+    process is gone)."""
+    fd = wakeups.fileno()
+    while True:
+        ready, _, _ = select.select(
+            [fd], [], [], max(1, settings.WEBHOOK_INBOX_SWEEP_SECONDS)
+        )
+        if ready and not os.read(fd, 4096):
+            return
+        ingestthreads.run(_drain_logged)
+
+
+def _drain_logged() -> None:
+    try:
+        drain()
+    except Exception as exc:
+        if is_outage(exc):
+            logger.warning("inbox not drained, the database is unavailable: %s", exc)
+        else:
+            logger.exception("inbox drain failed")
+
+
+_applier = _Applier()
+
+
+def kick() -> None:
+    """Wake this process's applier (started on first use)."""
+    _applier.kick()
+
+
+def stop_applier_thread() -> None:
+    """End this process's applier thread, if it runs (``_Applier.stop``)."""
+    _applier.stop()
