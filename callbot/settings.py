@@ -119,6 +119,13 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
+# The Graph webhook's own chain (callbot/asgi.py, WebhookHandler): it has no
+# session, user, form or page, and each middleware above costs it a thread hop.
+WEBHOOK_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "callbot.observability.logcontext.LogContextMiddleware",
+]
+
 ROOT_URLCONF = "callbot.urls"
 ASGI_APPLICATION = "callbot.asgi.application"
 
