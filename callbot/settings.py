@@ -463,6 +463,10 @@ if WEBHOOK_APPLY not in ("inline", "deferred"):
 # between storing and applying) is looked for: by each web process's applier
 # and by beat's apply-webhook-inbox.
 WEBHOOK_INBOX_SWEEP_SECONDS = env_int("WEBHOOK_INBOX_SWEEP_SECONDS", 5)
+# Stored batches waiting behind one another are applied this many at a time, in
+# one transaction and one set of statements (ingest.apply_deliveries): the
+# applier catches up under load. On SQLite a store waits for at most one group.
+WEBHOOK_INBOX_GROUP = env_int("WEBHOOK_INBOX_GROUP", 20)
 # Where a web process applies its stored batches: "process", a child process
 # it wakes through a pipe (applying is CPU-bound and would hold the interpreter
 # lock against the requests; PostgreSQL's default), or "thread", one of its own

@@ -45,7 +45,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO
 
@@ -54,7 +54,7 @@ from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 
 from callbot.calls import ingestthreads
-from callbot.calls.ingest import apply_notifications, quarantine_batch
+from callbot.calls.ingest import Delivery, apply_deliveries, quarantine_batch
 from callbot.calls.models import InboxBatch
 from callbot.calls.quarantine import is_outage
 from callbot.graph.notifications import (
@@ -129,6 +129,7 @@ def drain() -> Drained:
 
 def _drain_held(total: Drained) -> None:
     after = 0
+    group = max(1, int(settings.WEBHOOK_INBOX_GROUP))
     while True:
         ids = list(
             InboxBatch.objects.filter(error="", pk__gt=after)
@@ -137,13 +138,55 @@ def _drain_held(total: Drained) -> None:
         )
         if not ids:
             return
-        for pk in ids:
-            outcome = apply_row(pk)
-            if outcome == "applied":
-                total.applied += 1
-            elif outcome == "set_aside":
-                total.set_aside += 1
-            after = pk
+        for start in range(0, len(ids), group):
+            _apply_group(ids[start : start + group], total)
+        after = ids[-1]
+
+
+def _apply_group(pks: list[int], total: Drained) -> None:
+    """Apply consecutive rows as one (``ingest.apply_deliveries``) and delete
+    them, in one transaction; if that fails for anything but an outage, apply
+    them one at a time, so only the batch at fault is set aside."""
+    if len(pks) > 1:
+        started = time.perf_counter()
+        rows = list(InboxBatch.objects.filter(pk__in=pks, error="").order_by("pk"))
+        try:
+            deliveries = [_delivery(row) for row in rows]
+            with _gate.applying(), transaction.atomic():
+                apply_deliveries(deliveries)
+                InboxBatch.objects.filter(pk__in=[row.pk for row in rows]).delete()
+        except Exception as exc:
+            if is_outage(exc):
+                raise
+            logger.warning(
+                "stored batches %d-%d failed to apply together (%s); "
+                "applying them one at a time",
+                pks[0],
+                pks[-1],
+                type(exc).__name__,
+            )
+        else:
+            total.applied += len(rows)
+            metrics.batch_ingested(
+                sum(len(d.notifications) for d in deliveries),
+                time.perf_counter() - started,
+            )
+            return
+    for pk in pks:
+        outcome = apply_row(pk)
+        if outcome == "applied":
+            total.applied += 1
+        elif outcome == "set_aside":
+            total.set_aside += 1
+
+
+def _delivery(row: InboxBatch) -> Delivery:
+    return Delivery(
+        parse_notification_batch(bytes(row.body)),
+        row.message_id,
+        row.tenant_id,
+        row.received_at,
+    )
 
 
 def apply_row(pk: int) -> str:
@@ -155,18 +198,13 @@ def apply_row(pk: int) -> str:
     if row is None:
         return "gone"
     try:
-        notifications = parse_notification_batch(bytes(row.body))
+        delivery = _delivery(row)
     except Exception as exc:  # a body this version no longer reads
         _mark(row, f"{type(exc).__name__}: {exc}")
         return "set_aside"
     try:
         with _gate.applying(), transaction.atomic():
-            apply_notifications(
-                notifications,
-                message_id=row.message_id,
-                tenant_id=row.tenant_id,
-                received_at=row.received_at,
-            )
+            apply_deliveries([delivery])
             InboxBatch.objects.filter(pk=pk).delete()
     except Exception as exc:
         if is_outage(exc):
@@ -176,15 +214,15 @@ def apply_row(pk: int) -> str:
             pk,
             extra={"message_id": row.message_id},
         )
-        _set_aside(row, notifications, f"{type(exc).__name__}: {exc}")
+        _set_aside(row, delivery.notifications, f"{type(exc).__name__}: {exc}")
         return "set_aside"
-    metrics.batch_ingested(len(notifications), time.perf_counter() - started)
+    metrics.batch_ingested(len(delivery.notifications), time.perf_counter() - started)
     return "applied"
 
 
 def _set_aside(
     row: InboxBatch,
-    notifications: list[Notification | MalformedNotification],
+    notifications: Sequence[Notification | MalformedNotification],
     error: str,
 ) -> None:
     """Quarantine the notifications of a batch that failed and delete its row;

@@ -203,14 +203,14 @@ def test_forged_and_malformed_batches_are_refused_before_storing(
 @pytest.fixture
 def poison(monkeypatch: pytest.MonkeyPatch) -> None:
     """Applying the batch with message id ``poison`` raises a bug of ours."""
-    real = inbox.apply_notifications
+    real = inbox.apply_deliveries
 
-    def apply(notifications: Any, **kwargs: Any) -> Any:
-        if kwargs["message_id"] == "poison":
+    def apply(deliveries: Any) -> Any:
+        if any(d.message_id == "poison" for d in deliveries):
             raise ValueError("a bug of ours")
-        return real(notifications, **kwargs)
+        return real(deliveries)
 
-    monkeypatch.setattr(inbox, "apply_notifications", apply)
+    monkeypatch.setattr(inbox, "apply_deliveries", apply)
 
 
 def post_around_poison(
@@ -297,13 +297,13 @@ def test_an_outage_while_applying_leaves_the_row_for_later(
     def away(*args: Any, **kwargs: Any) -> None:
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(inbox, "apply_notifications", away)
+    monkeypatch.setattr(inbox, "apply_deliveries", away)
     with pytest.raises(OperationalError):
         inbox.drain()
     assert inbox.pending() == 1
     assert QuarantinedNotification.objects.count() == 0
 
-    monkeypatch.setattr(inbox, "apply_notifications", ingest.apply_notifications)
+    monkeypatch.setattr(inbox, "apply_deliveries", ingest.apply_deliveries)
     assert inbox.drain().applied == 1
     assert states_applied(call_id) == ["incoming"]
 
@@ -384,18 +384,19 @@ def test_two_appliers_racing_apply_each_batch_once_in_arrival_order(
     token_issuer: TestTokenIssuer,
     deferred: list[int],
     monkeypatch: pytest.MonkeyPatch,
+    settings: Any,
 ) -> None:
     monkeypatch.setattr(inbox, "_process_lock", _EveryThreadAcquires())
-    real = inbox.apply_notifications
-
+    real = inbox.apply_deliveries
     applied: list[str] = []
 
-    def slow(notifications: Any, **kwargs: Any) -> Any:
-        applied.append(kwargs["message_id"])
+    def slow(deliveries: Any) -> Any:
+        applied.extend(d.message_id for d in deliveries)
         time.sleep(0.005)  # long enough for the other applier to try meanwhile
-        return real(notifications, **kwargs)
+        return real(deliveries)
 
-    monkeypatch.setattr(inbox, "apply_notifications", slow)
+    monkeypatch.setattr(inbox, "apply_deliveries", slow)
+    settings.WEBHOOK_INBOX_GROUP = 4  # rows in groups, and more than one group
     calls = [str(uuid.uuid4()) for _ in range(3)]
     states = [
         "incoming",
@@ -439,3 +440,31 @@ def test_two_appliers_racing_apply_each_batch_once_in_arrival_order(
     for call_id in calls:
         assert states_applied(call_id) == states
     assert CallEvent.objects.count() == stored
+
+
+def test_batches_applied_together_store_what_each_would_alone(
+    webhook: Client, token_issuer: TestTokenIssuer, deferred: list[int]
+) -> None:
+    a = str(uuid.uuid4())
+    broken = {"changeType": "updated", "resourceUrl": "/x", "resourceData": "oops"}
+    first = call_batch(a, "incoming")
+    first["value"].append(broken)
+    second = call_batch(a, "established")
+    second["value"].insert(0, {**broken, "resourceUrl": "/y"})
+    bearer = token_issuer.bearer()
+    post(webhook, first, bearer, X_Microsoft_Skype_Message_ID="m1")
+    post(webhook, second, bearer, X_Microsoft_Skype_Message_ID="m2")
+
+    assert inbox.drain().applied == 2  # one group, one transaction
+
+    events = CallEvent.objects.filter(call__graph_id=a).order_by("sequence")
+    assert [(e.message_id, e.payload["resourceData"]["state"]) for e in events] == [
+        ("m1", "incoming"),
+        ("m2", "established"),
+    ]
+    kept = QuarantinedNotification.objects.order_by("message_id")
+    assert [(q.message_id, q.position, q.reason) for q in kept] == [
+        ("m1", 1, "malformed"),
+        ("m2", 0, "malformed"),
+    ]
+    assert Call.objects.get(graph_id=a).state == "established"
