@@ -9,9 +9,11 @@ Starts, in the same run and on this machine:
 Then posts the same stream of signed 10-notification batches to both, sequentially
 (latency) and from several threads (throughput), and prints p50/p99 latency, the
 webhook's own server time (its Server-Timing header) and the ratio to the baseline.
+With ``--apply deferred`` (WEBHOOK_APPLY) it also waits for the stored batches to
+be applied and prints the rate they were applied at.
 
     .venv/bin/python bench/ingest.py [--batches 400] [--batch-size 10] [--threads 4]
-                                     [--processes 1]
+                                     [--processes 1] [--apply inline|deferred]
 """
 
 from __future__ import annotations
