@@ -469,14 +469,22 @@ WEBHOOK_INBOX_SWEEP_SECONDS = env_int("WEBHOOK_INBOX_SWEEP_SECONDS", 5)
 WEBHOOK_INBOX_GROUP = env_int("WEBHOOK_INBOX_GROUP", 20)
 # Where a web process applies its stored batches: "process", a child process
 # it wakes through a pipe (applying is CPU-bound and would hold the interpreter
-# lock against the requests; PostgreSQL's default), or "thread", one of its own
-# threads (SQLite's: its one writer would make the request's store sleep in the
-# busy handler behind another process's transactions; bench/README.md).
+# lock against the requests; the default with PostgreSQL and Redis), or
+# "thread", one of its own threads (SQLite's: its one writer would make the
+# request's store sleep in the busy handler behind another process's
+# transactions; bench/README.md). A child process reaches the pages and the
+# workers only through Redis: without it the channel layer and the broker live
+# in the web process.
 WEBHOOK_INBOX_APPLIER = env_str(
-    "WEBHOOK_INBOX_APPLIER", "process" if DATABASE_URL else "thread"
+    "WEBHOOK_INBOX_APPLIER", "process" if DATABASE_URL and REDIS_URL else "thread"
 )
 if WEBHOOK_INBOX_APPLIER not in ("process", "thread"):
     raise ImproperlyConfigured('WEBHOOK_INBOX_APPLIER must be "process" or "thread"')
+if WEBHOOK_INBOX_APPLIER == "process" and not REDIS_URL:
+    raise ImproperlyConfigured(
+        'WEBHOOK_INBOX_APPLIER="process" needs REDIS_URL (live deltas and tasks '
+        "leave the applier process through Redis)"
+    )
 # Beat's sweep: stored webhook batches left unapplied (deferred mode; one query otherwise).
 CELERY_BEAT_SCHEDULE["apply-webhook-inbox"] = {
     "task": "callbot.calls.apply_webhook_inbox",

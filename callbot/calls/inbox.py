@@ -69,8 +69,8 @@ logger = logging.getLogger(__name__)
 # pg_advisory_lock's key for "the webhook inbox's applier" (any fixed bigint;
 # this one is b"cbinbox" read as an integer).
 ADVISORY_KEY = int.from_bytes(b"cbinbox", "big")
-# Rows read per query while draining; each is applied in its own transaction.
-_PAGE = 50
+# Rows read per query while draining (applied WEBHOOK_INBOX_GROUP at a time).
+_PAGE = 100
 
 
 def deferred() -> bool:
@@ -85,7 +85,7 @@ def store(body: bytes, *, message_id: str, tenant_id: str, notifications: int) -
     with _gate.storing():
         row = InboxBatch.objects.create(
             body=body,
-            message_id=message_id[:128],
+            message_id=message_id,
             tenant_id=tenant_id[:64],
             notifications=notifications,
             received_at=timezone.now(),
@@ -480,8 +480,12 @@ _applier = _Applier()
 
 
 def kick() -> None:
-    """Wake this process's applier (started on first use)."""
-    _applier.kick()
+    """Wake this process's applier (started on first use). Never raises: the
+    batch is stored, and a row nobody was woken for is applied by the sweep."""
+    try:
+        _applier.kick()
+    except Exception:
+        logger.exception("could not wake the webhook inbox's applier")
 
 
 def stop_applier_thread() -> None:

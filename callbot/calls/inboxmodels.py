@@ -22,7 +22,9 @@ class InboxBatch(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     body = models.BinaryField()
-    message_id = models.CharField(max_length=128, blank=True)
+    # Whole (CallEvent keeps 128 characters): a full roster's identity is
+    # computed from it when the row is applied.
+    message_id = models.TextField(blank=True)
     tenant_id = models.CharField(max_length=64, blank=True)
     notifications = models.PositiveIntegerField()
     received_at = models.DateTimeField()

@@ -14,10 +14,10 @@ from django.db.models import F, Q
 
 from callbot.calls.alertmodels import Alert, AlertKind, AlertSettings
 from callbot.calls.auditmodels import AuditCheckpoint, AuditEntry
+from callbot.calls.inboxmodels import InboxBatch
 
 # A model of its own module, re-exported: this one stays small enough to read.
 from callbot.calls.participant_changes import ParticipantChange
-from callbot.calls.inboxmodels import InboxBatch
 from callbot.calls.quarantinemodels import QuarantinedNotification
 from callbot.calls.recordingmodels import Recording
 from callbot.calls.states import ActionStatus, CallDirection, CallKind, CallState

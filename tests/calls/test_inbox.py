@@ -468,3 +468,23 @@ def test_batches_applied_together_store_what_each_would_alone(
         ("m2", 0, "malformed"),
     ]
     assert Call.objects.get(graph_id=a).state == "established"
+
+
+def test_an_applier_that_cannot_be_woken_does_not_fail_the_answer(
+    webhook: Client,
+    token_issuer: TestTokenIssuer,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings.WEBHOOK_APPLY = "deferred"
+
+    def cannot_start() -> None:
+        raise OSError("cannot fork")
+
+    monkeypatch.setattr(inbox._applier, "kick", cannot_start)
+    response = post(
+        webhook, load_fixture("incoming_p2p_call.json"), token_issuer.bearer()
+    )
+
+    assert response.status_code == 202
+    assert inbox.pending() == 1  # left for the sweep

@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
             fields=[
                 ("id", models.BigAutoField(primary_key=True, serialize=False)),
                 ("body", models.BinaryField()),
-                ("message_id", models.CharField(blank=True, max_length=128)),
+                ("message_id", models.TextField(blank=True)),
                 ("tenant_id", models.CharField(blank=True, max_length=64)),
                 ("notifications", models.PositiveIntegerField()),
                 ("received_at", models.DateTimeField()),
