@@ -80,9 +80,10 @@ def _webhook_apply_under_test(settings: Any, monkeypatch: pytest.MonkeyPatch) ->
     if os.environ.get("CALLBOT_TEST_WEBHOOK_APPLY") != "deferred":
         return
     from callbot.calls import inbox
+    from tests.support import webhook
 
     settings.WEBHOOK_APPLY = "deferred"
-    monkeypatch.setattr(inbox, "kick", inbox.drain)
+    monkeypatch.setattr(inbox, "kick", lambda: webhook.drains.append(inbox.drain()))
 
 
 @pytest.fixture(autouse=True)

@@ -54,7 +54,12 @@ from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 
 from callbot.calls import ingestthreads
-from callbot.calls.ingest import Delivery, apply_deliveries, quarantine_batch
+from callbot.calls.ingest import (
+    Delivery,
+    IngestResult,
+    apply_deliveries,
+    quarantine_batch,
+)
 from callbot.calls.models import InboxBatch
 from callbot.calls.quarantine import is_outage
 from callbot.graph.notifications import (
@@ -103,11 +108,21 @@ def pending() -> int:
 
 @dataclass
 class Drained:
-    """What one drain did; ``held`` is False when another applier had the lock."""
+    """What one drain did: rows applied and set aside, and what became of their
+    notifications (as inline mode's answer says it); ``held`` is False when
+    another applier had the lock."""
 
     held: bool = True
     applied: int = 0
     set_aside: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+
+    def count(self, result: IngestResult) -> None:
+        self.stored += result.stored
+        self.duplicates += result.duplicates
+        self.quarantined += result.quarantined
 
 
 def drain() -> Drained:
@@ -153,7 +168,7 @@ def _apply_group(pks: list[int], total: Drained) -> None:
         try:
             deliveries = [_delivery(row) for row in rows]
             with _gate.applying(), transaction.atomic():
-                apply_deliveries(deliveries)
+                result = apply_deliveries(deliveries)
                 InboxBatch.objects.filter(pk__in=[row.pk for row in rows]).delete()
         except Exception as exc:
             if is_outage(exc):
@@ -167,17 +182,14 @@ def _apply_group(pks: list[int], total: Drained) -> None:
             )
         else:
             total.applied += len(rows)
+            total.count(result)
             metrics.batch_ingested(
                 sum(len(d.notifications) for d in deliveries),
                 time.perf_counter() - started,
             )
             return
     for pk in pks:
-        outcome = apply_row(pk)
-        if outcome == "applied":
-            total.applied += 1
-        elif outcome == "set_aside":
-            total.set_aside += 1
+        apply_row(pk, total)
 
 
 def _delivery(row: InboxBatch) -> Delivery:
@@ -189,22 +201,23 @@ def _delivery(row: InboxBatch) -> Delivery:
     )
 
 
-def apply_row(pk: int) -> str:
-    """Apply one stored batch and delete it, in one transaction: ``applied``,
-    ``set_aside`` (it could not be applied: quarantined, or marked) or ``gone``
-    (no longer there). Raises an outage, leaving the row."""
+def apply_row(pk: int, total: Drained) -> None:
+    """Apply one stored batch and delete it, in one transaction, counting it in
+    ``total`` as applied or set aside (quarantined, or marked); nothing if it
+    is no longer there. Raises an outage, leaving the row."""
     started = time.perf_counter()
     row = InboxBatch.objects.filter(pk=pk, error="").first()
     if row is None:
-        return "gone"
+        return
     try:
         delivery = _delivery(row)
     except Exception as exc:  # a body this version no longer reads
         _mark(row, f"{type(exc).__name__}: {exc}")
-        return "set_aside"
+        total.set_aside += 1
+        return
     try:
         with _gate.applying(), transaction.atomic():
-            apply_deliveries([delivery])
+            result = apply_deliveries([delivery])
             InboxBatch.objects.filter(pk=pk).delete()
     except Exception as exc:
         if is_outage(exc):
@@ -214,22 +227,30 @@ def apply_row(pk: int) -> str:
             pk,
             extra={"message_id": row.message_id},
         )
-        _set_aside(row, delivery.notifications, f"{type(exc).__name__}: {exc}")
-        return "set_aside"
+        quarantined = _set_aside(
+            row, delivery.notifications, f"{type(exc).__name__}: {exc}"
+        )
+        total.set_aside += 1
+        total.quarantined += quarantined
+        total.duplicates += len(delivery.notifications) - quarantined
+        return
     metrics.batch_ingested(len(delivery.notifications), time.perf_counter() - started)
-    return "applied"
+    total.applied += 1
+    total.count(result)
 
 
 def _set_aside(
     row: InboxBatch,
     notifications: Sequence[Notification | MalformedNotification],
     error: str,
-) -> None:
-    """Quarantine the notifications of a batch that failed and delete its row;
-    if that fails too, mark the row so the drain skips it."""
+) -> int:
+    """Quarantine the notifications of a batch that failed and delete its row
+    (how many were quarantined: the others were stored or quarantined before);
+    if that fails too, mark the row so the drain skips it (all of them: the row
+    keeps them)."""
     try:
         with _gate.applying(), transaction.atomic():
-            quarantine_batch(
+            kept = quarantine_batch(
                 notifications,
                 error,
                 message_id=row.message_id,
@@ -241,6 +262,8 @@ def _set_aside(
         if is_outage(exc):
             raise
         _mark(row, f"{error}; quarantining it failed: {type(exc).__name__}: {exc}")
+        return len(notifications)  # all kept, in the row
+    return kept
 
 
 def _mark(row: InboxBatch, error: str) -> None:

@@ -30,6 +30,9 @@ from tests.support.webhook import post, wait_for_inbox
 
 pytestmark = pytest.mark.django_db
 
+# Before any fixture replaces it (the deferred test mode of tests/conftest.py).
+_REAL_KICK = inbox.kick
+
 
 @pytest.fixture
 def deferred(settings: Any, monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -309,8 +312,9 @@ def test_an_outage_while_applying_leaves_the_row_for_later(
 
 
 def test_inline_mode_stores_nothing_in_the_inbox(
-    webhook: Client, token_issuer: TestTokenIssuer
+    webhook: Client, token_issuer: TestTokenIssuer, settings: Any
 ) -> None:
+    settings.WEBHOOK_APPLY = "inline"
     response = post(
         webhook, load_fixture("incoming_p2p_call.json"), token_issuer.bearer()
     )
@@ -481,6 +485,7 @@ def test_an_applier_that_cannot_be_woken_does_not_fail_the_answer(
     def cannot_start() -> None:
         raise OSError("cannot fork")
 
+    monkeypatch.setattr(inbox, "kick", _REAL_KICK)
     monkeypatch.setattr(inbox._applier, "kick", cannot_start)
     response = post(
         webhook, load_fixture("incoming_p2p_call.json"), token_issuer.bearer()
