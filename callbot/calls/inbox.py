@@ -8,9 +8,9 @@ Guarantees, and how they hold:
 
 * **Nothing answered 202 is lost.** The row is committed before the answer. It
   is deleted in the transaction that applies it, so a process that dies before
-  that commit leaves it for the next applier: the same process's applier thread
-  on its timer, another web process's, or beat's ``apply_webhook_inbox``
-  (every ``WEBHOOK_INBOX_SWEEP_SECONDS``).
+  that commit leaves it for the next applier: another web process's (on its
+  timer), the restarted process's, or beat's ``apply_webhook_inbox`` (every
+  ``WEBHOOK_INBOX_SWEEP_SECONDS``).
 * **Exactly once.** Applying and deleting commit together; a batch applied twice
   all the same (a commit whose answer was lost) is all duplicates by ingest's
   digests, as a redelivery from Graph is.
@@ -29,9 +29,11 @@ Guarantees, and how they hold:
   (``failed``, ``ingest.quarantine_batch``); if even that fails the row keeps the
   error and is skipped. An outage stops the drain with the row in place.
 
-On SQLite the process's writers (the request's store and the applier) take turns
-on a gate that lets stores go first, so an answer waits for at most one batch
-being applied rather than sleeping in SQLite's busy handler.
+Rows waiting behind one another are applied ``WEBHOOK_INBOX_GROUP`` at a time,
+as one batch (``ingest.apply_deliveries``). On SQLite the process's writers (the
+request's store and the applier thread) take turns on a gate that lets stores go
+first, so an answer waits for at most the group being applied rather than
+sleeping in SQLite's busy handler.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import OperationalError, connection
 from django.test import Client
+from django.utils import timezone
 
 import pytest
 
@@ -493,3 +494,22 @@ def test_an_applier_that_cannot_be_woken_does_not_fail_the_answer(
 
     assert response.status_code == 202
     assert inbox.pending() == 1  # left for the sweep
+
+
+def test_the_admin_lists_rows_set_aside_with_their_error(
+    client: Client, alice: Any
+) -> None:
+    InboxBatch.objects.create(
+        body=b"{}",
+        message_id="m-aside",
+        notifications=2,
+        received_at=timezone.now(),
+        error="ValueError: a bug of ours",
+    )
+    client.force_login(alice)
+
+    listing = client.get("/admin/calls/inboxbatch/")
+
+    assert listing.status_code == 200
+    assert b"a bug of ours" in listing.content
+    assert client.get("/admin/calls/inboxbatch/add/").status_code == 403
