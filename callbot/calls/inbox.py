@@ -432,8 +432,14 @@ class _Applier:
 
     def stop(self) -> None:
         """End the thread after its current drain, closing its connections (a
-        test database cannot be dropped while one is open); the next kick starts
-        another."""
+        test database cannot be dropped while one is open), and the child
+        process (its pipe closed); the next kick starts another."""
+        with self._start_lock:
+            child, self._child = self._child, None
+            if child is not None:
+                os.close(self._pipe)
+                self._pipe = -1
+                child.wait(timeout=30)
         thread = self._thread
         if thread is None:
             return
@@ -464,13 +470,22 @@ def _start_child() -> tuple[subprocess.Popen[bytes], int]:
         child = subprocess.Popen(
             [sys.executable, "-m", "callbot.calls.inboxapplier"],
             stdin=read,
-            env={**os.environ, "DJANGO_SETTINGS_MODULE": _settings_module()},
+            env={
+                **os.environ,
+                "DJANGO_SETTINGS_MODULE": _settings_module(),
+                # The database this process stores into, as it runs (a test
+                # run's is not the one its settings name).
+                DATABASE_NAME_ENV: str(connection.settings_dict["NAME"]),
+            },
         )
     finally:
         os.close(read)
     os.set_blocking(write, False)
     logger.info("webhook inbox applier started (pid %d)", child.pid)
     return child, write
+
+
+DATABASE_NAME_ENV = "CALLBOT_INBOX_DATABASE_NAME"
 
 
 def _settings_module() -> str:
@@ -513,6 +528,7 @@ def kick() -> None:
         logger.exception("could not wake the webhook inbox's applier")
 
 
-def stop_applier_thread() -> None:
-    """End this process's applier thread, if it runs (``_Applier.stop``)."""
+def stop_applier() -> None:
+    """End this process's applier thread or process, if one runs
+    (``_Applier.stop``)."""
     _applier.stop()

@@ -14,7 +14,13 @@ import sys
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "callbot.settings")
     import django
+    from django.conf import settings
 
+    # Apply the inbox of the database the web process stores into (under a
+    # test run that is not the one the settings name).
+    name = os.environ.get("CALLBOT_INBOX_DATABASE_NAME")
+    if name:
+        settings.DATABASES["default"]["NAME"] = name
     django.setup()
     from callbot.calls import inbox
 

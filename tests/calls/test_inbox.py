@@ -353,7 +353,7 @@ def applier_thread(settings: Any) -> Iterator[None]:
     settings.WEBHOOK_INBOX_APPLIER = "thread"
     yield
     wait_for_inbox()
-    inbox.stop_applier_thread()
+    inbox.stop_applier()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -370,6 +370,39 @@ def test_the_applier_thread_applies_what_the_webhook_stored(
     wait_for_inbox()
 
     assert states_applied(a) == ["incoming", "establishing", "established"]
+
+
+@pytest.fixture
+def applier_process(settings: Any) -> Iterator[None]:
+    settings.WEBHOOK_APPLY = "deferred"
+    settings.WEBHOOK_INBOX_APPLIER = "process"
+    yield
+    inbox.stop_applier()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_applier_process_applies_what_the_webhook_stored(
+    webhook: Client,
+    token_issuer: TestTokenIssuer,
+    applier_process: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(inbox, "kick", _REAL_KICK)
+    a = str(uuid.uuid4())
+    bearer = token_issuer.bearer()
+    for n, state in enumerate(["incoming", "establishing", "established"]):
+        post(
+            webhook, call_batch(a, state), bearer, X_Microsoft_Skype_Message_ID=f"m{n}"
+        )
+
+    wait_for_inbox(timeout=30)  # the child starts Django first
+
+    assert states_applied(a) == ["incoming", "establishing", "established"]
+    child = inbox._applier._child
+    assert child is not None
+    assert child.poll() is None
+    inbox.stop_applier()
+    assert child.returncode == 0  # it ended with its pipe
 
 
 class _EveryThreadAcquires:
