@@ -79,11 +79,13 @@ def _webhook_apply_under_test(settings: Any, monkeypatch: pytest.MonkeyPatch) ->
     Unset, each test runs the configured mode (inline)."""
     if os.environ.get("CALLBOT_TEST_WEBHOOK_APPLY") != "deferred":
         return
-    from callbot.calls import inbox
+    from callbot.calls import inbox, inboxapplier
     from tests.support import webhook
 
     settings.WEBHOOK_APPLY = "deferred"
-    monkeypatch.setattr(inbox, "kick", lambda: webhook.drains.append(inbox.drain()))
+    monkeypatch.setattr(
+        inboxapplier, "kick", lambda: webhook.drains.append(inbox.drain())
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -21,7 +21,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from celery import current_app
 from channels.layers import get_channel_layer
 
-from callbot.calls import inbox, ingestthreads
+from callbot.calls import inbox, inboxapplier, ingestthreads
 from callbot.calls.ingest import apply_notifications
 from callbot.graph.factory import get_notification_authenticator
 from callbot.graph.notification_auth import (
@@ -188,7 +188,7 @@ def _store(
         )
     except (OperationalError, InterfaceError) as exc:
         return _database_unavailable(exc)
-    inbox.kick()
+    inboxapplier.kick()
     return JsonResponse({"accepted": len(notifications)}, status=202)
 
 

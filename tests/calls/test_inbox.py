@@ -5,6 +5,7 @@ is quarantined without holding up the ones behind it."""
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 import time
@@ -12,13 +13,14 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from django.core.management import call_command
 from django.db import OperationalError, connection
 from django.test import Client
 from django.utils import timezone
 
 import pytest
 
-from callbot.calls import inbox, ingest, tasks
+from callbot.calls import inbox, inboxapplier, ingest, tasks
 from callbot.calls.models import (
     Call,
     CallEvent,
@@ -32,7 +34,7 @@ from tests.support.webhook import post, wait_for_inbox
 pytestmark = pytest.mark.django_db
 
 # Before any fixture replaces it (the deferred test mode of tests/conftest.py).
-_REAL_KICK = inbox.kick
+_REAL_KICK = inboxapplier.kick
 
 
 @pytest.fixture
@@ -41,7 +43,7 @@ def deferred(settings: Any, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     itself. Returns the list the wake-ups are counted in."""
     settings.WEBHOOK_APPLY = "deferred"
     kicks: list[int] = []
-    monkeypatch.setattr(inbox, "kick", lambda: kicks.append(1))
+    monkeypatch.setattr(inboxapplier, "kick", lambda: kicks.append(1))
     return kicks
 
 
@@ -331,7 +333,7 @@ def test_the_applier_process_loop_drains_when_woken_and_ends_with_its_pipe(
     monkeypatch.setattr(inbox, "drain", lambda: drains.append(1))
     read, write = os.pipe()
     with os.fdopen(read, "rb") as wakeups:
-        loop = threading.Thread(target=inbox.follow, args=(wakeups,))
+        loop = threading.Thread(target=inboxapplier.follow, args=(wakeups,))
         loop.start()
         os.write(write, b"ww")
         deadline = time.monotonic() + 5
@@ -353,7 +355,7 @@ def applier_thread(settings: Any) -> Iterator[None]:
     settings.WEBHOOK_INBOX_APPLIER = "thread"
     yield
     wait_for_inbox()
-    inbox.stop_applier()
+    inboxapplier.stop_applier()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -377,7 +379,7 @@ def applier_process(settings: Any) -> Iterator[None]:
     settings.WEBHOOK_APPLY = "deferred"
     settings.WEBHOOK_INBOX_APPLIER = "process"
     yield
-    inbox.stop_applier()
+    inboxapplier.stop_applier()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -387,7 +389,7 @@ def test_the_applier_process_applies_what_the_webhook_stored(
     applier_process: None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(inbox, "kick", _REAL_KICK)
+    monkeypatch.setattr(inboxapplier, "kick", _REAL_KICK)
     a = str(uuid.uuid4())
     bearer = token_issuer.bearer()
     for n, state in enumerate(["incoming", "establishing", "established"]):
@@ -398,10 +400,10 @@ def test_the_applier_process_applies_what_the_webhook_stored(
     wait_for_inbox(timeout=30)  # the child starts Django first
 
     assert states_applied(a) == ["incoming", "establishing", "established"]
-    child = inbox._applier._child
+    child = inboxapplier._applier._child
     assert child is not None
     assert child.poll() is None
-    inbox.stop_applier()
+    inboxapplier.stop_applier()
     assert child.returncode == 0  # it ended with its pipe
 
 
@@ -519,8 +521,8 @@ def test_an_applier_that_cannot_be_woken_does_not_fail_the_answer(
     def cannot_start() -> None:
         raise OSError("cannot fork")
 
-    monkeypatch.setattr(inbox, "kick", _REAL_KICK)
-    monkeypatch.setattr(inbox._applier, "kick", cannot_start)
+    monkeypatch.setattr(inboxapplier, "kick", _REAL_KICK)
+    monkeypatch.setattr(inboxapplier._applier, "kick", cannot_start)
     response = post(
         webhook, load_fixture("incoming_p2p_call.json"), token_issuer.bearer()
     )
@@ -546,3 +548,16 @@ def test_the_admin_lists_rows_set_aside_with_their_error(
     assert listing.status_code == 200
     assert b"a bug of ours" in listing.content
     assert client.get("/admin/calls/inboxbatch/add/").status_code == 403
+
+
+def test_manage_py_apply_inbox_drains_once_and_says_so(
+    webhook: Client, token_issuer: TestTokenIssuer, deferred: list[int]
+) -> None:
+    call_id = str(uuid.uuid4())
+    post(webhook, call_batch(call_id, "incoming"), token_issuer.bearer())
+    out = io.StringIO()
+
+    call_command("apply_inbox", stdout=out)
+
+    assert "applied 1 stored batches, set aside 0; 0 waiting" in out.getvalue()
+    assert states_applied(call_id) == ["incoming"]
