@@ -119,6 +119,13 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
+# The Graph webhook's own chain (callbot/asgi.py, WebhookHandler): it has no
+# session, user, form or page, and each middleware above costs it a thread hop.
+WEBHOOK_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "callbot.observability.logcontext.LogContextMiddleware",
+]
+
 ROOT_URLCONF = "callbot.urls"
 ASGI_APPLICATION = "callbot.asgi.application"
 
@@ -445,6 +452,44 @@ WEBHOOK_MAX_BYTES = env_int("WEBHOOK_MAX_BYTES", 25 * 1024 * 1024)
 # connections (callbot/calls/ingestthreads.py): one on SQLite, whose single
 # writer they queue for in memory; four on PostgreSQL. 0: where Django runs views.
 WEBHOOK_INGEST_THREADS = env_int("WEBHOOK_INGEST_THREADS", 4 if DATABASE_URL else 1)
+# When the webhook applies a batch (docs/ingest.md, "Deferred apply"): "inline"
+# applies it before answering 202; "deferred" stores the verified batch as one
+# row (InboxBatch) and answers, and one applier at a time (per database) applies
+# the stored batches in arrival order, off the request (callbot/calls/inbox.py).
+WEBHOOK_APPLY = env_str("WEBHOOK_APPLY", "inline")
+if WEBHOOK_APPLY not in ("inline", "deferred"):
+    raise ImproperlyConfigured('WEBHOOK_APPLY must be "inline" or "deferred"')
+# How often a stored batch nobody woke an applier for (its web process died
+# between storing and applying) is looked for: by each web process's applier
+# and by beat's apply-webhook-inbox.
+WEBHOOK_INBOX_SWEEP_SECONDS = env_int("WEBHOOK_INBOX_SWEEP_SECONDS", 5)
+# Stored batches waiting behind one another are applied this many at a time, in
+# one transaction and one set of statements (ingest.apply_deliveries): the
+# applier catches up under load. On SQLite a store waits for at most one group.
+WEBHOOK_INBOX_GROUP = env_int("WEBHOOK_INBOX_GROUP", 20)
+# Where a web process applies its stored batches: "process", a child process
+# it wakes through a pipe (applying is CPU-bound and would hold the interpreter
+# lock against the requests; the default with PostgreSQL and Redis), or
+# "thread", one of its own threads (SQLite's: its one writer would make the
+# request's store sleep in the busy handler behind another process's
+# transactions; bench/README.md). A child process reaches the pages and the
+# workers only through Redis: without it the channel layer and the broker live
+# in the web process.
+WEBHOOK_INBOX_APPLIER = env_str(
+    "WEBHOOK_INBOX_APPLIER", "process" if DATABASE_URL and REDIS_URL else "thread"
+)
+if WEBHOOK_INBOX_APPLIER not in ("process", "thread"):
+    raise ImproperlyConfigured('WEBHOOK_INBOX_APPLIER must be "process" or "thread"')
+if WEBHOOK_INBOX_APPLIER == "process" and not REDIS_URL:
+    raise ImproperlyConfigured(
+        'WEBHOOK_INBOX_APPLIER="process" needs REDIS_URL (live deltas and tasks '
+        "leave the applier process through Redis)"
+    )
+# Beat's sweep: stored webhook batches left unapplied (deferred mode; one query otherwise).
+CELERY_BEAT_SCHEDULE["apply-webhook-inbox"] = {
+    "task": "callbot.calls.apply_webhook_inbox",
+    "schedule": float(WEBHOOK_INBOX_SWEEP_SECONDS),
+}
 GRAPH_TIMEOUT_SECONDS = env_int("GRAPH_TIMEOUT_SECONDS", 10)
 GRAPH_RETRY_BUDGET_SECONDS = env_int("GRAPH_RETRY_BUDGET_SECONDS", 30)
 BOT_PUBLIC_URL = env_url("BOT_PUBLIC_URL", f"http://127.0.0.1:{PORT}")

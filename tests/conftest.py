@@ -71,6 +71,24 @@ def _live_payloads_are_json(settings: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _webhook_apply_under_test(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``CALLBOT_TEST_WEBHOOK_APPLY=deferred`` runs the in-process tests with the
+    webhook storing each batch and the inbox drained at once, on the test's own
+    connection, before the answer: every test that posts then exercises the
+    deferred path's storing, ordering and applying (only the 202 body differs).
+    Unset, each test runs the configured mode (inline)."""
+    if os.environ.get("CALLBOT_TEST_WEBHOOK_APPLY") != "deferred":
+        return
+    from callbot.calls import inbox, inboxapplier
+    from tests.support import webhook
+
+    settings.WEBHOOK_APPLY = "deferred"
+    monkeypatch.setattr(
+        inboxapplier, "kick", lambda: webhook.drains.append(inbox.drain())
+    )
+
+
+@pytest.fixture(autouse=True)
 def _no_app_roles_kept() -> Iterator[None]:
     """The app token's roles a test read (the permissions panel, the worker's
     task) stay in the cache; the next test starts without, so every control is

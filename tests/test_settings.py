@@ -236,3 +236,36 @@ def test_behind_https_pages_redirect_and_pin_https_but_healthz_answers(
     proxied = client.get("/accounts/login/", headers={"X-Forwarded-Proto": "https"})
     assert proxied.status_code == 200
     assert proxied["Strict-Transport-Security"] == "max-age=3600; includeSubDomains"
+
+
+def test_the_webhook_applies_inline_by_default_and_picks_its_applier(
+    tmp_path: Path,
+) -> None:
+    names = ("WEBHOOK_APPLY", "WEBHOOK_INBOX_APPLIER")
+    embedded = load_settings(tmp_path, *names)
+    deployed = load_settings(
+        tmp_path,
+        *names,
+        DATABASE_URL="postgres://callbot@db.example.com:5432/callbot",
+        REDIS_URL="redis://cache.example.com:6379/0",
+        SECRET_KEY="a-key-of-our-own-0123456789abcdef-0123456789",
+    )
+
+    assert embedded == {"WEBHOOK_APPLY": "inline", "WEBHOOK_INBOX_APPLIER": "thread"}
+    assert deployed == {"WEBHOOK_APPLY": "inline", "WEBHOOK_INBOX_APPLIER": "process"}
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"WEBHOOK_APPLY": "later"}, "WEBHOOK_APPLY"),
+        ({"WEBHOOK_INBOX_APPLIER": "fork"}, "WEBHOOK_INBOX_APPLIER"),
+        ({"WEBHOOK_INBOX_APPLIER": "process"}, "needs REDIS_URL"),
+    ],
+)
+def test_bad_webhook_apply_settings_stop_the_start(
+    tmp_path: Path, env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(SettingsError, match="ImproperlyConfigured") as raised:
+        load_settings(tmp_path, **env)
+    assert message in str(raised.value)

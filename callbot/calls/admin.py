@@ -18,6 +18,7 @@ from callbot.calls.models import (
     AuditEntry,
     Call,
     CallEvent,
+    InboxBatch,
     Meeting,
     Participant,
     QuarantinedNotification,
@@ -152,6 +153,18 @@ class QuarantinedNotificationAdmin(ReadOnlyAdmin):
     @admin.display(description="error")
     def problem(self, obj: QuarantinedNotification) -> str:
         return obj.error if len(obj.error) <= 120 else obj.error[:119] + "…"
+
+
+@admin.register(InboxBatch)
+class InboxBatchAdmin(ReadOnlyAdmin):
+    """Batches the webhook stored and has not applied yet (``WEBHOOK_APPLY =
+    "deferred"``): a queue that empties itself, and the rows set aside with the
+    error that stopped them (docs/ingest.md)."""
+
+    list_display = ["id", "received_at", "notifications", "message_id", "error"]
+    list_filter = [("error", admin.EmptyFieldListFilter)]
+    search_fields = ["message_id", "error"]
+    exclude = ["body"]
 
 
 @admin.register(Action)

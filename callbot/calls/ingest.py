@@ -92,17 +92,28 @@ class IngestResult:
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """One webhook request's batch: its notifications and what they were
+    delivered with. ``now`` is when it was received."""
+
+    notifications: Sequence[Notification | MalformedNotification]
+    message_id: str
+    tenant_id: str
+    now: datetime
+
+    def entries(self) -> list[_Entry]:
+        return [
+            _Entry(i, n, n.digest(self.message_id, i), self)
+            for i, n in enumerate(self.notifications)
+        ]
+
+
+@dataclass(frozen=True)
 class _Entry:
     position: int
     item: Notification | MalformedNotification
     digest: str
-
-
-@dataclass(frozen=True)
-class _Delivery:
-    message_id: str
-    tenant_id: str
-    now: datetime
+    delivery: Delivery
 
 
 def apply_notifications(
@@ -127,16 +138,39 @@ def apply_notifications(
     503 and the platform delivers the batch again). Unknown calls and operations
     are not errors: they are stored and logged.
     """
-    result = IngestResult()
     if not notifications:
-        return result
-    delivery = _Delivery(message_id, tenant_id, received_at or timezone.now())
-    entries = [
-        _Entry(i, n, n.digest(message_id, i)) for i, n in enumerate(notifications)
-    ]
+        return IngestResult()
+    delivery = Delivery(
+        notifications, message_id, tenant_id, received_at or timezone.now()
+    )
+    return _apply_entries(delivery.entries(), delivery.now, message_id)
+
+
+def apply_deliveries(deliveries: Sequence[Delivery]) -> IngestResult:
+    """Apply several batches in arrival order as one, in one transaction; what
+    each stores is what ``apply_notifications`` would store for it (its own
+    message id, tenant, received time and identities).
+
+    For the deferred webhook's applier (``inbox.py``): stored batches behind one
+    another cost one set of statements instead of one per batch. Raises only an
+    outage, with nothing written."""
+    entries = [entry for d in deliveries for entry in d.entries()]
+    if not entries:
+        return IngestResult()
+    now = max(d.now for d in deliveries)
+    label = ",".join(d.message_id for d in deliveries)[:300]
+    return _apply_entries(entries, now, label)
+
+
+def _apply_entries(
+    entries: Sequence[_Entry], now: datetime, message_id: str
+) -> IngestResult:
+    """``apply_notifications``'s steps for ``entries`` (``now``: the time their
+    calls are created and saved at)."""
+    result = IngestResult()
     try:
         with transaction.atomic():
-            return _apply_batch(entries, delivery)
+            return _apply_batch(entries, now)
     except Exception as exc:
         if is_outage(exc):
             raise
@@ -151,7 +185,7 @@ def apply_notifications(
         for entry in entries:
             try:
                 with transaction.atomic():
-                    result.add(_apply_batch([entry], delivery))
+                    result.add(_apply_batch([entry], now))
             except Exception as exc:
                 if is_outage(exc):
                     raise
@@ -159,15 +193,42 @@ def apply_notifications(
                 logger.exception(
                     "notification %d failed to apply",
                     entry.position,
-                    extra={"message_id": message_id},
+                    extra={"message_id": entry.delivery.message_id},
                 )
                 error = f"{type(exc).__name__}: {exc}"
-                _keep([_quarantine(entry, delivery, Reason.FAILED, error)])
+                _keep([_quarantine(entry, Reason.FAILED, error)])
                 result.quarantined += 1
     return result
 
 
-def _apply_batch(entries: Sequence[_Entry], delivery: _Delivery) -> IngestResult:
+def quarantine_batch(
+    notifications: Sequence[Notification | MalformedNotification],
+    error: str,
+    *,
+    message_id: str = "",
+    tenant_id: str = "",
+    received_at: datetime | None = None,
+) -> int:
+    """Quarantine (``failed``) every notification of a batch not already stored or
+    quarantined, in the caller's transaction; returns how many.
+
+    For a stored batch that could not be applied at all (``inbox.py``): its
+    notifications are kept as evidence, like any that failed, and the batches
+    behind it go on."""
+    delivery = Delivery(
+        notifications, message_id, tenant_id, received_at or timezone.now()
+    )
+    entries = delivery.entries()
+    digests = [e.digest for e in entries]
+    seen = _stored(digests) | _quarantined(digests)
+    rows = [
+        _quarantine(e, Reason.FAILED, error) for e in entries if e.digest not in seen
+    ]
+    _keep(rows)
+    return len(rows)
+
+
+def _apply_batch(entries: Sequence[_Entry], now: datetime) -> IngestResult:
     """Apply ``entries`` in the caller's transaction.
 
     Steps:
@@ -181,14 +242,14 @@ def _apply_batch(entries: Sequence[_Entry], delivery: _Delivery) -> IngestResult
     5. Save changed rows, bump each changed call's version once, and register the
        deltas for publication on commit.
     """
-    now = delivery.now
     result = IngestResult()
+    # Keyed by the entry (several batches' positions can be the same).
     problems: dict[int, tuple[str, str]] = {}
     for entry in entries:
         if isinstance(entry.item, MalformedNotification):
-            problems[entry.position] = (Reason.MALFORMED, entry.item.problem)
+            problems[id(entry)] = (Reason.MALFORMED, entry.item.problem)
         elif (why := _unstorable(entry.item)) is not None:
-            problems[entry.position] = (Reason.UNSTORABLE, why)
+            problems[id(entry)] = (Reason.UNSTORABLE, why)
     digests = [e.digest for e in entries]
     # A notification quarantined before, delivered again, must not create the call
     # it never reached; one stored before found its call there already.
@@ -197,10 +258,10 @@ def _apply_batch(entries: Sequence[_Entry], delivery: _Delivery) -> IngestResult
         e.item
         for e in entries
         if isinstance(e.item, Notification)
-        and e.position not in problems
+        and id(e) not in problems
         and e.digest not in held
     ]
-    positions = {id(e.item): e.position for e in entries}
+    entry_of = {id(e.item): e for e in entries}
 
     def readable(n: Notification, item: CallWork | None = None) -> bool:
         # A roster's entries are read when applied (``Roster``); one that cannot
@@ -208,8 +269,9 @@ def _apply_batch(entries: Sequence[_Entry], delivery: _Delivery) -> IngestResult
         # creates a call or is applied.
         if n.roster is None or (why := unreadable_entry(item, n.roster)) is None:
             return True
-        where = f"value[{positions[id(n)]}].resourceData"
-        problems[positions[id(n)]] = (Reason.MALFORMED, f"{where}: {why}")
+        entry = entry_of[id(n)]
+        where = f"value[{entry.position}].resourceData"
+        problems[id(entry)] = (Reason.MALFORMED, f"{where}: {why}")
         return False
 
     work = lock_calls(applicable, now, readable=readable) if applicable else {}
@@ -221,7 +283,7 @@ def _apply_batch(entries: Sequence[_Entry], delivery: _Delivery) -> IngestResult
         e.item
         for e in entries
         if e.digest not in seen
-        and e.position not in problems
+        and id(e) not in problems
         and isinstance(e.item, Notification)
     ]
     load_rosters(work, pending)
@@ -238,11 +300,12 @@ def _apply_batch(entries: Sequence[_Entry], delivery: _Delivery) -> IngestResult
             continue
         seen.add(entry.digest)
         notification = entry.item
-        if entry.position in problems or not isinstance(notification, Notification):
-            kept.append(_quarantine(entry, delivery, *problems[entry.position]))
+        if id(entry) in problems or not isinstance(notification, Notification):
+            kept.append(_quarantine(entry, *problems[id(entry)]))
             continue
         item = work[notification.call_key]
-        applied = _apply(item, notification, now)
+        delivery = entry.delivery
+        applied = _apply(item, notification, delivery.now)
         item.call.event_count += 1
         item.dirty.add("event_count")
         events.append(
@@ -257,7 +320,7 @@ def _apply_batch(entries: Sequence[_Entry], delivery: _Delivery) -> IngestResult
                 tenant_id=delivery.tenant_id[:64],
                 payload=notification.raw,
                 applied=applied,
-                received_at=now,
+                received_at=delivery.now,
             )
         )
     CallEvent.objects.bulk_create(events)
@@ -320,9 +383,8 @@ def _unstorable(n: Notification) -> str | None:
     return None
 
 
-def _quarantine(
-    entry: _Entry, delivery: _Delivery, reason: str, error: str
-) -> QuarantinedNotification:
+def _quarantine(entry: _Entry, reason: str, error: str) -> QuarantinedNotification:
+    delivery = entry.delivery
     return quarantined(
         entry.item,
         digest=entry.digest,

@@ -14,6 +14,7 @@ from django.db.models import F, Q
 
 from callbot.calls.alertmodels import Alert, AlertKind, AlertSettings
 from callbot.calls.auditmodels import AuditCheckpoint, AuditEntry
+from callbot.calls.inboxmodels import InboxBatch
 
 # A model of its own module, re-exported: this one stays small enough to read.
 from callbot.calls.participant_changes import ParticipantChange
@@ -32,6 +33,7 @@ __all__ = [
     "AuditEntry",
     "Call",
     "CallEvent",
+    "InboxBatch",
     "Meeting",
     "Participant",
     "ParticipantChange",

@@ -24,6 +24,7 @@ from callbot.calls import (
     app_permissions,
     auditseal,
     enqueue,
+    inbox,
     meetings,
     perform,
     retention,
@@ -133,6 +134,17 @@ def requeue_stale_actions() -> int:
     for action_id in ids:
         perform_action.delay(action_id)
     return len(ids)
+
+
+@shared_task(name="callbot.calls.apply_webhook_inbox")
+def apply_webhook_inbox() -> dict[str, int]:
+    """Apply stored webhook batches no applier took (their web process died
+    between storing and applying, or the database was away); beat runs it every
+    ``WEBHOOK_INBOX_SWEEP_SECONDS``. One query when there are none; nothing
+    while another applier holds the lock (it drains them). An outage is left to
+    the next tick."""
+    drained = inbox.drain()
+    return {"applied": drained.applied, "set_aside": drained.set_aside}
 
 
 @shared_task(name="callbot.calls.evaluate_alerts")

@@ -8,7 +8,7 @@ import hmac
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -21,7 +21,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from celery import current_app
 from channels.layers import get_channel_layer
 
-from callbot.calls import ingestthreads
+from callbot.calls import inbox, inboxapplier, ingestthreads
 from callbot.calls.ingest import apply_notifications
 from callbot.graph.factory import get_notification_authenticator
 from callbot.graph.notification_auth import (
@@ -30,6 +30,8 @@ from callbot.graph.notification_auth import (
 )
 from callbot.graph.notifications import (
     BatchTooLargeError,
+    MalformedNotification,
+    Notification,
     NotificationFormatError,
     parse_notification_batch,
 )
@@ -126,7 +128,9 @@ def _callback(request: HttpRequest) -> JsonResponse:
     signing keys cannot be fetched or the database is unavailable, so the platform
     delivers again; nothing is stored in any of these cases. A valid batch is
     applied and answered 202, a notification in it that cannot be applied being
-    quarantined (ingest.py); the live deltas go out after commit.
+    quarantined (ingest.py); the live deltas go out after commit. With
+    ``WEBHOOK_APPLY = "deferred"`` it is stored and answered 202 instead, and
+    applied after (``inbox.py``).
     """
     started = time.perf_counter()
     try:
@@ -141,26 +145,20 @@ def _callback(request: HttpRequest) -> JsonResponse:
         logger.warning("refused notification: %s", exc.reason)
         return _error(401, "unauthorized", exc.reason)
     try:
-        notifications = parse_notification_batch(_webhook_body(request))
+        body = _webhook_body(request)
+        notifications = parse_notification_batch(body)
     except NotificationFormatError as exc:
         logger.warning("malformed notification batch: %s", exc)
         return _error(400, "bad_request", str(exc))
+    message_id = request.headers.get("X-Microsoft-Skype-Message-ID", "")
+    if inbox.deferred():
+        return _store(body, notifications, message_id, claims.tenant_id)
     try:
         result = apply_notifications(
-            notifications,
-            message_id=request.headers.get("X-Microsoft-Skype-Message-ID", ""),
-            tenant_id=claims.tenant_id,
+            notifications, message_id=message_id, tenant_id=claims.tenant_id
         )
     except (OperationalError, InterfaceError) as exc:
-        # Our database is away (a restart, a failover). The batch was one
-        # transaction, so nothing of it was kept: 503 asks the platform to deliver
-        # it again, and ingest's digests make the redelivery apply once.
-        logger.error("database unavailable, notification batch refused: %s", exc)
-        response = _error(
-            503, "database_unavailable", "The database is unavailable; deliver again."
-        )
-        response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
-        return response
+        return _database_unavailable(exc)
     metrics.batch_ingested(len(notifications), time.perf_counter() - started)
     return JsonResponse(
         {
@@ -170,6 +168,40 @@ def _callback(request: HttpRequest) -> JsonResponse:
         },
         status=202,
     )
+
+
+def _store(
+    body: bytes,
+    notifications: Sequence[Notification | MalformedNotification],
+    message_id: str,
+    tenant_id: str,
+) -> JsonResponse:
+    """Deferred mode: keep the batch (one committed row), wake the applier and
+    answer 202 ``{"accepted": n}``; what became of each notification is decided
+    when it is applied (``inbox.py``), in arrival order."""
+    try:
+        inbox.store(
+            body,
+            message_id=message_id,
+            tenant_id=tenant_id,
+            notifications=len(notifications),
+        )
+    except (OperationalError, InterfaceError) as exc:
+        return _database_unavailable(exc)
+    inboxapplier.kick()
+    return JsonResponse({"accepted": len(notifications)}, status=202)
+
+
+def _database_unavailable(exc: Exception) -> JsonResponse:
+    # Our database is away (a restart, a failover). The batch was one
+    # transaction (or one row), so nothing of it was kept: 503 asks the platform
+    # to deliver it again, and ingest's digests make the redelivery apply once.
+    logger.error("database unavailable, notification batch refused: %s", exc)
+    response = _error(
+        503, "database_unavailable", "The database is unavailable; deliver again."
+    )
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
 
 
 def _check_database() -> dict[str, Any]:

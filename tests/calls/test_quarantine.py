@@ -25,7 +25,7 @@ from callbot.calls.quarantine import is_outage
 from tests.conftest import load_fixture
 from tests.factories import MeetingFactory
 from tests.support.jwt import TestTokenIssuer
-from tests.support.webhook import post
+from tests.support.webhook import counts, post
 
 pytestmark = pytest.mark.django_db
 
@@ -286,7 +286,7 @@ def test_value_a_database_cannot_store_is_made_storable_and_applied(
     response = post(webhook, batch_around(make()), token_issuer.bearer())
 
     assert response.status_code == 202, response.content
-    assert response.json() == {"stored": 3, "duplicates": 0, "quarantined": 0}
+    assert counts(response.json()) == {"stored": 3, "duplicates": 0, "quarantined": 0}
     assert read() == expected
     assert_goods_applied()
     assert QuarantinedNotification.objects.count() == 0
@@ -306,7 +306,7 @@ def test_notification_that_cannot_be_applied_is_quarantined_and_the_rest_applied
     )
 
     assert response.status_code == 202, response.content
-    assert response.json() == {"stored": 2, "duplicates": 0, "quarantined": 1}
+    assert counts(response.json()) == {"stored": 2, "duplicates": 0, "quarantined": 1}
     assert_goods_applied()
     kept = QuarantinedNotification.objects.get()
     assert (kept.reason, kept.position, kept.message_id) == (reason, 1, "m1")
@@ -328,7 +328,7 @@ def test_notification_whose_application_fails_is_quarantined_and_undone(
     )
 
     assert response.status_code == 202
-    assert response.json() == {"stored": 2, "duplicates": 0, "quarantined": 1}
+    assert counts(response.json()) == {"stored": 2, "duplicates": 0, "quarantined": 1}
     assert_goods_applied()
     kept = QuarantinedNotification.objects.get()
     assert kept.reason == "failed"
@@ -350,7 +350,7 @@ def test_redelivered_batch_with_a_failing_notification_changes_nothing(
         webhook, body, token_issuer.bearer(), X_Microsoft_Skype_Message_ID="m1"
     )
 
-    assert again.json() == {"stored": 0, "duplicates": 3, "quarantined": 0}
+    assert counts(again.json()) == {"stored": 0, "duplicates": 3, "quarantined": 0}
     assert Call.objects.get(graph_id=P2P).version == version
     assert QuarantinedNotification.objects.count() == 1
     assert not Call.objects.filter(graph_id=MEETING).exists()
@@ -402,7 +402,7 @@ def test_values_postgresql_refuses_no_longer_lose_their_batch(
     response = post(webhook, body, token_issuer.bearer())
 
     assert response.status_code == 202
-    assert response.json() == {"stored": 5, "duplicates": 0, "quarantined": 3}
+    assert counts(response.json()) == {"stored": 5, "duplicates": 0, "quarantined": 3}
     assert_goods_applied()
     assert Participant.objects.get(graph_id=ANA).display_name == "Gu\ufffdest"
 

@@ -1,0 +1,375 @@
+"""The webhook's inbox: answer first, apply after (``WEBHOOK_APPLY = "deferred"``).
+
+The webhook verifies a batch's token, parses it, stores its body as one
+``InboxBatch`` row (one INSERT) and answers 202; applying it (about ten
+statements and the roster work, ``ingest.py``) happens here, off the request.
+
+Guarantees, and how they hold:
+
+* **Nothing answered 202 is lost.** The row is committed before the answer. It
+  is deleted in the transaction that applies it, so a process that dies before
+  that commit leaves it for the next applier: another web process's (on its
+  timer), the restarted process's, or beat's ``apply_webhook_inbox`` (every
+  ``WEBHOOK_INBOX_SWEEP_SECONDS``).
+* **Exactly once.** Applying and deleting commit together; a batch applied twice
+  all the same (a commit whose answer was lost) is all duplicates by ingest's
+  digests, as a redelivery from Graph is.
+* **Arrival order.** One applier at a time per database applies rows in id
+  order. A batch is stored before it is answered, so a batch Graph sent after an
+  earlier one was answered has the larger id and is applied after it, per call
+  and overall. (Two batches in flight at once have no order to keep: which one
+  commits its row first is a race, as it was when both were applied inline.)
+  "One at a time" is a process-wide lock plus one per database: a session-level
+  advisory lock on PostgreSQL (released by the server if the process dies), an
+  ``flock`` on a file beside the SQLite database. An applier that finds the lock
+  held leaves: the holder checks again for rows after releasing it, so a row
+  committed while it was draining is not stranded.
+* **A poison batch does not block the rest.** A batch whose application raises
+  anything but an outage is rolled back and its notifications quarantined
+  (``failed``, ``ingest.quarantine_batch``); if even that fails the row keeps the
+  error and is skipped. An outage stops the drain with the row in place.
+
+Rows waiting behind one another are applied ``WEBHOOK_INBOX_GROUP`` at a time,
+as one batch (``ingest.apply_deliveries``). On SQLite the process's writers (the
+request's store and the applier thread) take turns on a gate that lets stores go
+first, so an answer waits for at most the group being applied rather than
+sleeping in SQLite's busy handler.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import IO
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from callbot.calls.ingest import (
+    Delivery,
+    IngestResult,
+    apply_deliveries,
+    quarantine_batch,
+)
+from callbot.calls.models import InboxBatch
+from callbot.calls.quarantine import is_outage
+from callbot.graph.notifications import (
+    MalformedNotification,
+    Notification,
+    parse_notification_batch,
+)
+from callbot.observability import metrics
+
+logger = logging.getLogger(__name__)
+
+# pg_advisory_lock's key for "the webhook inbox's applier" (any fixed bigint;
+# this one is b"cbinbox" read as an integer).
+ADVISORY_KEY = int.from_bytes(b"cbinbox", "big")
+# Rows read per query while draining (applied WEBHOOK_INBOX_GROUP at a time).
+_PAGE = 100
+
+
+def deferred() -> bool:
+    return bool(settings.WEBHOOK_APPLY == "deferred")
+
+
+# --- storing (the request) ------------------------------------------------------------
+
+
+def store(body: bytes, *, message_id: str, tenant_id: str, notifications: int) -> int:
+    """Keep a verified, parsed batch as one row, committed; its id."""
+    with _gate.storing():
+        row = InboxBatch.objects.create(
+            body=body,
+            message_id=message_id,
+            tenant_id=tenant_id[:64],
+            notifications=notifications,
+            received_at=timezone.now(),
+        )
+    return row.pk
+
+
+def pending() -> int:
+    """Stored batches waiting to be applied (skipped poison rows not counted)."""
+    return InboxBatch.objects.filter(error="").count()
+
+
+# --- applying -------------------------------------------------------------------------
+
+
+@dataclass
+class Drained:
+    """What one drain did: rows applied and set aside, and what became of their
+    notifications (as inline mode's answer says it); ``held`` is False when
+    another applier had the lock."""
+
+    held: bool = True
+    applied: int = 0
+    set_aside: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+
+    def count(self, result: IngestResult) -> None:
+        self.stored += result.stored
+        self.duplicates += result.duplicates
+        self.quarantined += result.quarantined
+
+
+def drain() -> Drained:
+    """Apply every pending row in id order, if no other applier is at it.
+
+    Raises an outage (the rows stay). After releasing the lock it looks again
+    for rows and drains those too: an applier that found the lock held while
+    this one ran left them to it."""
+    total = Drained(held=False)
+    while True:
+        with _exclusive() as held:
+            if not held:
+                return total
+            total.held = True
+            _drain_held(total)
+        if not InboxBatch.objects.filter(error="").exists():
+            return total
+
+
+def _drain_held(total: Drained) -> None:
+    after = 0
+    group = max(1, int(settings.WEBHOOK_INBOX_GROUP))
+    while True:
+        ids = list(
+            InboxBatch.objects.filter(error="", pk__gt=after)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:_PAGE]
+        )
+        if not ids:
+            return
+        for start in range(0, len(ids), group):
+            _apply_group(ids[start : start + group], total)
+        after = ids[-1]
+
+
+def _apply_group(pks: list[int], total: Drained) -> None:
+    """Apply consecutive rows as one (``ingest.apply_deliveries``) and delete
+    them, in one transaction; if that fails for anything but an outage, apply
+    them one at a time, so only the batch at fault is set aside."""
+    if len(pks) > 1:
+        started = time.perf_counter()
+        rows = list(InboxBatch.objects.filter(pk__in=pks, error="").order_by("pk"))
+        try:
+            deliveries = [_delivery(row) for row in rows]
+            with _gate.applying(), transaction.atomic():
+                result = apply_deliveries(deliveries)
+                InboxBatch.objects.filter(pk__in=[row.pk for row in rows]).delete()
+        except Exception as exc:
+            if is_outage(exc):
+                raise
+            logger.warning(
+                "stored batches %d-%d failed to apply together (%s); "
+                "applying them one at a time",
+                pks[0],
+                pks[-1],
+                type(exc).__name__,
+            )
+        else:
+            total.applied += len(rows)
+            total.count(result)
+            metrics.batch_ingested(
+                sum(len(d.notifications) for d in deliveries),
+                time.perf_counter() - started,
+            )
+            return
+    for pk in pks:
+        apply_row(pk, total)
+
+
+def _delivery(row: InboxBatch) -> Delivery:
+    return Delivery(
+        parse_notification_batch(bytes(row.body)),
+        row.message_id,
+        row.tenant_id,
+        row.received_at,
+    )
+
+
+def apply_row(pk: int, total: Drained) -> None:
+    """Apply one stored batch and delete it, in one transaction, counting it in
+    ``total`` as applied or set aside (quarantined, or marked); nothing if it
+    is no longer there. Raises an outage, leaving the row."""
+    started = time.perf_counter()
+    row = InboxBatch.objects.filter(pk=pk, error="").first()
+    if row is None:
+        return
+    try:
+        delivery = _delivery(row)
+    except Exception as exc:  # a body this version no longer reads
+        _mark(row, f"{type(exc).__name__}: {exc}")
+        total.set_aside += 1
+        return
+    try:
+        with _gate.applying(), transaction.atomic():
+            result = apply_deliveries([delivery])
+            InboxBatch.objects.filter(pk=pk).delete()
+    except Exception as exc:
+        if is_outage(exc):
+            raise
+        logger.exception(
+            "stored batch %d failed to apply; quarantining it",
+            pk,
+            extra={"message_id": row.message_id},
+        )
+        quarantined = _set_aside(
+            row, delivery.notifications, f"{type(exc).__name__}: {exc}"
+        )
+        total.set_aside += 1
+        total.quarantined += quarantined
+        total.duplicates += len(delivery.notifications) - quarantined
+        return
+    metrics.batch_ingested(len(delivery.notifications), time.perf_counter() - started)
+    total.applied += 1
+    total.count(result)
+
+
+def _set_aside(
+    row: InboxBatch,
+    notifications: Sequence[Notification | MalformedNotification],
+    error: str,
+) -> int:
+    """Quarantine the notifications of a batch that failed and delete its row
+    (how many were quarantined: the others were stored or quarantined before);
+    if that fails too, mark the row so the drain skips it (all of them: the row
+    keeps them)."""
+    try:
+        with _gate.applying(), transaction.atomic():
+            kept = quarantine_batch(
+                notifications,
+                error,
+                message_id=row.message_id,
+                tenant_id=row.tenant_id,
+                received_at=row.received_at,
+            )
+            InboxBatch.objects.filter(pk=row.pk).delete()
+    except Exception as exc:
+        if is_outage(exc):
+            raise
+        _mark(row, f"{error}; quarantining it failed: {type(exc).__name__}: {exc}")
+        return len(notifications)  # all kept, in the row
+    return kept
+
+
+def _mark(row: InboxBatch, error: str) -> None:
+    logger.error("stored batch %d set aside: %s", row.pk, error[:300])
+    with _gate.applying():
+        InboxBatch.objects.filter(pk=row.pk).update(error=error[:10_000] or "error")
+
+
+# --- one applier at a time -------------------------------------------------------------
+
+_process_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _exclusive() -> Iterator[bool]:
+    """True while this thread is the database's one applier; False if another is."""
+    if not _process_lock.acquire(blocking=False):
+        yield False
+        return
+    try:
+        if connection.vendor == "postgresql":
+            with _advisory_lock() as held:
+                yield held
+        else:
+            with _file_lock() as held:
+                yield held
+    finally:
+        _process_lock.release()
+
+
+@contextlib.contextmanager
+def _advisory_lock() -> Iterator[bool]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_KEY])
+        held = bool(cursor.fetchone()[0])
+    try:
+        yield held
+    finally:
+        if held:
+            # A connection that died took the lock with it.
+            with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_KEY])
+
+
+@contextlib.contextmanager
+def _file_lock() -> Iterator[bool]:
+    name = str(connection.settings_dict["NAME"])
+    if name == ":memory:" or name.startswith("file:"):
+        yield True  # one process has the database; the process lock is enough
+        return
+    handle: IO[bytes] = open(name + ".inbox-lock", "ab")  # noqa: SIM115
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True  # closing the file (or the process dying) releases it
+    finally:
+        handle.close()
+
+
+class _WriterGate:
+    """On SQLite, the process's writers one at a time, stores first.
+
+    SQLite has one writer; a store waiting in its busy handler sleeps in steps of
+    up to 100 ms. Here a store waits on a condition for the applier's current
+    transaction only, and the applier starts no new one while a store waits. On
+    PostgreSQL both pass straight through."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._busy = False
+        self._stores_waiting = 0
+
+    @contextlib.contextmanager
+    def storing(self) -> Iterator[None]:
+        if connection.vendor != "sqlite":
+            yield
+            return
+        with self._cond:
+            self._stores_waiting += 1
+            while self._busy:
+                self._cond.wait()
+            self._stores_waiting -= 1
+            self._busy = True
+        try:
+            yield
+        finally:
+            self._release()
+
+    @contextlib.contextmanager
+    def applying(self) -> Iterator[None]:
+        if connection.vendor != "sqlite":
+            yield
+            return
+        with self._cond:
+            while self._busy or self._stores_waiting:
+                self._cond.wait()
+            self._busy = True
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        with self._cond:
+            self._busy = False
+            self._cond.notify_all()
+
+
+_gate = _WriterGate()

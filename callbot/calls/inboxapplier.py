@@ -1,0 +1,173 @@
+"""Where a web process applies its stored webhook batches (``inbox.py``).
+
+``WEBHOOK_INBOX_APPLIER = "process"`` (the default with PostgreSQL and Redis): a
+child process, ``manage.py apply_inbox --follow``, woken by a byte on its stdin.
+Applying a batch is CPU-bound Python; on a thread of the web process it held the
+interpreter lock against the requests, whose every hop between threads (Django's
+middleware runs in threads under ASGI) then waited up to the 5 ms switch
+interval: the answer took 17 ms instead of 4. The child exits when the web
+process does (its stdin closes) and is started again by the next wake-up if it
+died. ``"thread"``: a daemon thread of the web process (SQLite's default: a
+second process's write transactions would make the request's store sleep in
+SQLite's busy handler).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import subprocess
+import sys
+import threading
+from typing import IO
+
+from django.conf import settings
+from django.db import connection, connections
+
+from callbot.calls import inbox, ingestthreads
+from callbot.calls.quarantine import is_outage
+
+logger = logging.getLogger(__name__)
+
+
+class _Applier:
+    """Drains the inbox when a store wakes it, and every
+    ``WEBHOOK_INBOX_SWEEP_SECONDS`` anyway (rows a dead process left, rows an
+    outage left): on a thread of this process or in a child process."""
+
+    def __init__(self) -> None:
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._child: subprocess.Popen[bytes] | None = None
+        self._pipe = -1
+        self._start_lock = threading.Lock()
+
+    def kick(self) -> None:
+        if settings.WEBHOOK_INBOX_APPLIER == "process":
+            self._kick_child()
+        else:
+            self._kick_thread()
+
+    def _kick_thread(self) -> None:
+        if self._thread is None:
+            with self._start_lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._run, name="webhook-inbox", daemon=True
+                    )
+                    self._thread.start()
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait(timeout=max(1, settings.WEBHOOK_INBOX_SWEEP_SECONDS))
+            self._wake.clear()
+            if self._stopping:
+                break
+            ingestthreads.run(_drain_logged)
+        connections.close_all()
+
+    def stop(self) -> None:
+        """End the thread after its current drain, closing its connections (a
+        test database cannot be dropped while one is open), and the child
+        process (its pipe closed); the next kick starts another."""
+        with self._start_lock:
+            child, self._child = self._child, None
+            if child is not None:
+                os.close(self._pipe)
+                self._pipe = -1
+                child.wait(timeout=30)
+        thread = self._thread
+        if thread is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        thread.join(timeout=30)
+        self._thread = None
+        self._stopping = False
+
+    def _kick_child(self) -> None:
+        with self._start_lock:
+            if self._child is None or self._child.poll() is not None:
+                if self._pipe >= 0:
+                    os.close(self._pipe)
+                self._child, self._pipe = _start_child()
+            try:
+                os.write(self._pipe, b"w")
+            except BlockingIOError:
+                pass  # the pipe is full of wake-ups the child has not read yet
+            except BrokenPipeError:
+                pass  # it died; the next kick starts another
+
+
+def _start_child() -> tuple[subprocess.Popen[bytes], int]:
+    """The applier process and the write end of its wake-up pipe (its stdin)."""
+    read, write = os.pipe()
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "django", "apply_inbox", "--follow"],
+            stdin=read,
+            env={
+                **os.environ,
+                "DJANGO_SETTINGS_MODULE": _settings_module(),
+                # The database this process stores into, as it runs (a test
+                # run's is not the one its settings name).
+                DATABASE_NAME_ENV: str(connection.settings_dict["NAME"]),
+            },
+        )
+    finally:
+        os.close(read)
+    os.set_blocking(write, False)
+    logger.info("webhook inbox applier started (pid %d)", child.pid)
+    return child, write
+
+
+DATABASE_NAME_ENV = "CALLBOT_INBOX_DATABASE_NAME"
+
+
+def _settings_module() -> str:
+    return os.environ.get("DJANGO_SETTINGS_MODULE") or "callbot.settings"
+
+
+def follow(wakeups: IO[bytes]) -> None:
+    """The child's loop: drain when woken (a byte on ``wakeups``), or every
+    ``WEBHOOK_INBOX_SWEEP_SECONDS``; return when ``wakeups`` closes (the web
+    process is gone)."""
+    fd = wakeups.fileno()
+    while True:
+        ready, _, _ = select.select(
+            [fd], [], [], max(1, settings.WEBHOOK_INBOX_SWEEP_SECONDS)
+        )
+        if ready and not os.read(fd, 4096):
+            return
+        ingestthreads.run(_drain_logged)
+
+
+def _drain_logged() -> None:
+    try:
+        inbox.drain()
+    except Exception as exc:
+        if is_outage(exc):
+            logger.warning("inbox not drained, the database is unavailable: %s", exc)
+        else:
+            logger.exception("inbox drain failed")
+
+
+_applier = _Applier()
+
+
+def kick() -> None:
+    """Wake this process's applier (started on first use). Never raises: the
+    batch is stored, and a row nobody was woken for is applied by the sweep."""
+    try:
+        _applier.kick()
+    except Exception:
+        logger.exception("could not wake the webhook inbox's applier")
+
+
+def stop_applier() -> None:
+    """End this process's applier thread or process, if one runs
+    (``_Applier.stop``)."""
+    _applier.stop()

@@ -1,0 +1,103 @@
+"""The Graph webhook runs through its own short middleware chain under ASGI
+(callbot/asgi.py, ``WEBHOOK_MIDDLEWARE``): it keeps the security headers and its
+answers, and every other path keeps Django's full chain."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from django.test import Client
+
+import pytest
+from asgiref.sync import async_to_sync
+
+from callbot import asgi
+from callbot.calls.models import CallEvent
+from tests.conftest import load_fixture
+from tests.support.jwt import TestTokenIssuer
+from tests.support.webhook import URL
+
+pytestmark = pytest.mark.django_db
+
+
+def through_asgi(method: str, path: str, body: bytes, auth: str) -> dict[str, Any]:
+    """One request through ``callbot.asgi.application``; status and headers."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/json"),
+            (b"authorization", auth.encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop(0)
+        await asyncio.sleep(3600)  # the client stays until answered
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async_to_sync(asgi.application)(scope, receive, send)
+    start = sent[0]
+    headers = {k.decode().lower(): v.decode() for k, v in start["headers"]}
+    return {"status": start["status"], "headers": headers}
+
+
+@pytest.mark.django_db(transaction=True)  # the handler closes old connections
+def test_the_webhook_answers_through_its_short_chain_with_security_headers(
+    webhook: Client, token_issuer: TestTokenIssuer
+) -> None:
+    body = json.dumps(load_fixture("incoming_p2p_call.json")).encode()
+
+    answer = through_asgi("POST", URL, body, token_issuer.bearer())
+
+    assert answer["status"] == 202
+    assert CallEvent.objects.count() == 1
+    headers = answer["headers"]
+    assert headers["x-content-type-options"] == "nosniff"
+    assert "referrer-policy" in headers
+    # The page middleware did not run for it.
+    assert "x-frame-options" not in headers
+    assert "vary" not in headers  # no session looked at
+
+
+@pytest.mark.django_db(transaction=True)
+def test_other_paths_keep_the_full_chain() -> None:
+    answer = through_asgi("GET", "/healthz", b"", "")
+
+    headers = answer["headers"]
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["x-frame-options"] == "DENY"
+
+
+def test_the_webhook_chain_is_the_configured_one() -> None:
+    handler = asgi.webhook_asgi_app
+    names = []
+    layer: Any = handler._middleware_chain
+    while True:
+        layer = getattr(layer, "__wrapped__", layer)  # convert_exception_to_response
+        if not hasattr(layer, "get_response"):
+            break
+        names.append(f"{type(layer).__module__}.{type(layer).__name__}")
+        layer = layer.get_response
+    assert names == [
+        "django.middleware.security.SecurityMiddleware",
+        "callbot.observability.logcontext.LogContextMiddleware",
+    ]
