@@ -370,7 +370,7 @@ def generate(cursor: Any, sizes: Sizes, seed: int = 7) -> dict[str, int]:
                     pk, call_id, f"p{pk}", f"p{pk}",
                     "phone" if phone else "user",
                     _phone(rng) if phone else _guid(rng), _name(rng), "", "", "f",
-                    "f", "f", "f", "f", "[]", 0, "", now, now, now,
+                    "f", "f", "f", "f", "[]", 0, "", now, now, now, "",
                 )  # fmt: skip
 
     counts["participants"] = _copy(
@@ -397,6 +397,8 @@ def generate(cursor: Any, sizes: Sizes, seed: int = 7) -> dict[str, int]:
             "joined_at",
             "updated_at",
             "left_at",
+            # Everyone has left: no roster entry of theirs is remembered.
+            "entry_digest",
         ],
         participants(),
     )
