@@ -32,5 +32,9 @@ class InboxBatch(models.Model):
     # notifications could not even be quarantined); the applier skips it.
     error = models.TextField(blank=True)
 
+    class Meta:
+        verbose_name = "inbox batch"
+        verbose_name_plural = "inbox batches"
+
     def __str__(self) -> str:
         return f"inbox batch {self.pk} ({self.notifications} notifications)"

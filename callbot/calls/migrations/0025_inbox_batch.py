@@ -20,5 +20,9 @@ class Migration(migrations.Migration):
                 ("received_at", models.DateTimeField()),
                 ("error", models.TextField(blank=True)),
             ],
+            options={
+                "verbose_name": "inbox batch",
+                "verbose_name_plural": "inbox batches",
+            },
         ),
     ]
