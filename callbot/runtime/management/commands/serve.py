@@ -90,7 +90,7 @@ class Command(BaseCommand):
                     # daphne's process.
                     env[inprocess.ENV_FLAG] = "1"
             elif not options["no_worker"]:
-                children.append(self._start_worker())
+                children.append(self._start_worker(env))
             children.append(
                 subprocess.Popen(  # noqa: S603 (our own interpreter and module)
                     [
@@ -127,8 +127,10 @@ class Command(BaseCommand):
                 except subprocess.TimeoutExpired:
                     child.kill()
 
-    def _start_worker(self) -> subprocess.Popen[bytes]:
-        """A Celery worker with beat embedded, for the broker in REDIS_URL."""
+    def _start_worker(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        """A Celery worker with beat embedded, for the broker in REDIS_URL, with
+        the web server's environment: the worker answers and places calls, and
+        the callback URI it gives Graph is ``BOT_PUBLIC_URL``."""
         self.stdout.write("Celery worker (with beat) on the Redis broker")
         return subprocess.Popen(
             [
@@ -145,7 +147,8 @@ class Command(BaseCommand):
                 "8",
                 "--loglevel",
                 "WARNING",
-            ]
+            ],
+            env=env,
         )
 
     def _start_emulator(
