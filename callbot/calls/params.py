@@ -93,7 +93,8 @@ def phone_refused() -> str:
 
 def require_phone_source(target: Mapping[str, str]) -> None:
     """Refuse (``unsupported``) a phone ``target`` while no application instance is
-    configured: placing, redirecting or transferring, here rather than by Graph."""
+    configured: placing, redirecting, transferring or inviting (PSTN invitees need
+    one too, contract §6.16), here rather than by Graph."""
     if target.get("phone") and phone_refused():
         raise ActionRefusedError("unsupported", PHONE_NEEDS_INSTANCE)
 
@@ -228,6 +229,7 @@ def invite(params: Mapping[str, Any], call: Call | None) -> Cleaned:
         clean["replaces_call_id"] = other.graph_id
     else:
         target = clean_target(params.get("target"))
+        require_phone_source(target)
         replaces = params.get("replaces_call_id")
         if replaces:
             if not isinstance(replaces, str) or not GUID_PATTERN.fullmatch(replaces):
@@ -250,6 +252,8 @@ def group_call(params: Mapping[str, Any], call: Call | None) -> Cleaned:
             "invite the rest.",
         )
     targets = [clean_target(t) for t in raw]
+    for target in targets:
+        require_phone_source(target)
     subject = _text(params.get("subject"), "subject", 255)
     return {"targets": targets, "subject": subject}, ", ".join(
         target_label(t) for t in targets

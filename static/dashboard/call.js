@@ -473,6 +473,15 @@ if (canAct) {
 // Why a phone number cannot be reached ("" when it can), from the hello.
 let phoneRefused = "";
 
+// The invite field asks for a phone number only when one can be reached; when not,
+// it says why before anyone types one (the server refuses it all the same).
+function offerPhoneInvites() {
+  const field = document.querySelector("#invite-form input[name=target]");
+  if (!field) return;
+  field.placeholder = phoneRefused ? "Azure AD object id" : "Azure AD object id or +phone";
+  field.title = phoneRefused;
+}
+
 if (canAct) {
   setupTransfer({
     callId,
@@ -494,6 +503,7 @@ const socket = new LiveSocket({
       labels = message.labels || {};
       setReasons(message.reasons);
       phoneRefused = message.phone_refused || "";
+      offerPhoneInvites();
       ringing.hello(message);
     } else if (message.type === "call.snapshot") onSnapshotPart(message);
     else if (message.type === "call.delta") onDelta(message);

@@ -1,7 +1,7 @@
 """Phone numbers without the bot's application instance, in the browser: Graph
 reaches a phone number only from one (contract §6.2), so on a server without
 ``GRAPH_APPLICATION_INSTANCE_ID`` a supervisor who tries to place a call to, redirect
-to, or transfer to a phone number is refused, in one sentence that names what is
+to, transfer to or invite a phone number is refused, in one sentence that names what is
 missing; the same actions to a Teams user still work. Screenshots go to the
 test-artifacts directory."""
 
@@ -164,4 +164,31 @@ def test_transferring_to_a_phone_is_refused_and_to_a_teams_user_works(
     )
     page.locator("#call[data-state=terminated]").wait_for()
     assert re.search(r"/calls/\d+/$", page.url)
+    assert page.errors == []
+
+
+def test_inviting_a_phone_is_refused_and_a_teams_user_is_invited(
+    open_page: Any, bot: RunningEmulator, artifacts: Path
+) -> None:
+    page = open_page("bob")
+    place_call(page, ANA, "Ana Lopez")
+    form = page.locator("#invite-form")
+    field = form.locator("input[name=target]")
+
+    # Said on the field before anyone types a number.
+    expect(field).to_have_attribute("title", PHONE_NEEDS_INSTANCE)
+    assert "phone" not in (field.get_attribute("placeholder") or "")
+    field.fill(PHONE)
+    form.get_by_role("button", name="Invite").click()
+
+    feedback = page.locator("#action-feedback")
+    expect(feedback).to_have_text(re.compile(re.escape(PHONE_NEEDS_INSTANCE)))
+    page.screenshot(path=artifacts / "invite-phone-refused.png")
+    assert page.locator("#call").get_attribute("data-kind") == "peer_to_peer"
+
+    field.fill(LEE)
+    form.locator("input[name=display_name]").fill("Lee Chen")
+    form.get_by_role("button", name="Invite").click()
+    page.locator("#timeline li[data-status=completed]", has_text="Lee Chen").wait_for()
+    page.locator("#f-kind", has_text="Group").wait_for()
     assert page.errors == []

@@ -353,3 +353,49 @@ def test_with_the_application_instance_a_phone_target_is_queued(
 
     assert action.parameters["target"]["phone"] == "+14255550100"
     assert params.phone_refused() == ""
+
+
+def test_inviting_a_phone_number_needs_the_application_instance(
+    bob: Any, settings: Any
+) -> None:
+    settings.GRAPH_APPLICATION_INSTANCE_ID = ""
+    call = CallFactory(kind="group", state="established", source=caller())
+
+    with pytest.raises(ActionRefusedError) as refusal:
+        services.request_action(
+            "invite", actor=bob, call=call, params={"target": PHONE}
+        )
+
+    assert refusal.value.code == "unsupported"
+    assert refusal.value.message == params.PHONE_NEEDS_INSTANCE
+    assert not Action.objects.filter(call=call).exists()
+    assert AuditEntry.objects.filter(action="invite", outcome="refused").exists()
+
+
+def test_a_group_call_with_a_phone_number_among_its_targets_is_refused_whole(
+    bob: Any, settings: Any
+) -> None:
+    settings.GRAPH_APPLICATION_INSTANCE_ID = ""
+    teams_user = {"user_id": "b2a19087-f6e5-4d4c-b3a2-918070f6e5d4"}
+
+    with pytest.raises(ActionRefusedError) as refusal:
+        services.request_action(
+            "place_group_call", actor=bob, params={"targets": [teams_user, PHONE]}
+        )
+
+    assert refusal.value.message == params.PHONE_NEEDS_INSTANCE
+    assert not Action.objects.filter(kind="place_group_call").exists()
+
+
+def test_with_the_application_instance_a_phone_number_is_invited(
+    bob: Any, settings: Any
+) -> None:
+    settings.GRAPH_APPLICATION_INSTANCE_ID = "3b9e4c1a-7d2f-4e8b-9a6c-5f0d1e2c3b4a"
+    call = CallFactory(kind="group", state="established", source=caller())
+
+    with mock.patch("callbot.calls.enqueue.send_on_commit"):
+        action = services.request_action(
+            "invite", actor=bob, call=call, params={"target": PHONE}
+        )
+
+    assert action.parameters["target"]["phone"] == "+14255550100"
