@@ -15,6 +15,7 @@ const filterInput = document.getElementById("roster-filter");
 const timelineList = document.getElementById("timeline");
 const feedback = document.getElementById("action-feedback");
 const controls = document.getElementById("controls");
+const controlsEnded = document.getElementById("controls-ended");
 const reasonLists = [...document.querySelectorAll("[data-reasons-list]")];
 const droppedNote = document.getElementById("call-dropped");
 const TIMELINE_MAX = 500;
@@ -202,6 +203,10 @@ function paintHeader() {
   }
   if (canAct) {
     const ended = call.state === "terminated";
+    // An ended call has nothing left to offer: one line instead of every control
+    // disabled with the same reason.
+    controls.hidden = ended;
+    if (controlsEnded) controlsEnded.hidden = !ended;
     applyOffers(controls, call.unavailable, labels);
     for (const b of document.querySelectorAll("#controls button")) b.disabled = ended || b.dataset.busy === "true";
     applyOffers(controls, call.unavailable, labels);

@@ -33,6 +33,9 @@ def test_an_auditor_reads_an_ended_call_and_plays_its_recording(
     supervisor.once("dialog", lambda dialog: dialog.accept())
     supervisor.locator("#controls").get_by_role("button", name="Hang up").click()
     supervisor.locator("#f-state", has_text="terminated").wait_for()
+    # Nothing is left to do on an ended call: one line instead of the controls.
+    supervisor.locator("#controls-ended").wait_for()
+    assert supervisor.locator("#controls").is_hidden()
     call_url = supervisor.url.split("#")[0].split("?")[0]
     call_pk = int(re.findall(r"/calls/(\d+)/", call_url)[0])
     keep_recording(server, call_pk)

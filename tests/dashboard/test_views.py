@@ -67,6 +67,18 @@ def test_the_supervisor_sees_controls_and_the_unmute_control(bob: Any) -> None:
     assert signed_in(bob).get("/calls/999999/").status_code == 404
 
 
+def test_an_ended_call_shows_the_supervisor_one_line_instead_of_its_controls(
+    bob: Any,
+) -> None:
+    ended = signed_in(bob).get(f"/calls/{CallFactory(state='terminated').pk}/")
+    live = signed_in(bob).get(f"/calls/{CallFactory(state='established').pk}/")
+
+    assert b'id="controls" data-reasons hidden>' in ended.content
+    assert b'id="controls-ended" role="status">The call has ended' in ended.content
+    assert b'id="controls" data-reasons>' in live.content
+    assert b'id="controls-ended" role="status" hidden>' in live.content
+
+
 def test_bot_settings_are_for_admins_and_show_no_secret(
     alice: Any, bob: Any, settings: Any
 ) -> None:
