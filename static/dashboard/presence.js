@@ -47,6 +47,10 @@ function actText(act) {
 }
 
 function renderActs() {
+  if (!acts.length) {
+    actsList.replaceChildren(el("li", { class: "none" }, "None since this page opened."));
+    return;
+  }
   actsList.replaceChildren(
     ...acts.slice(0, ACTS_SHOWN).map((act) => {
       const li = el("li", { dataset: { user: act.user, participant: act.participant || "" } }, actText(act), " ");
@@ -110,4 +114,5 @@ clash.addEventListener("click", () => {
   clash.hidden = true;
 });
 
+renderActs();
 setInterval(tick, 1000);

@@ -44,12 +44,16 @@ def test_two_supervisors_see_each_other_and_each_others_acts(
     bob.locator("#watchers .who-chip", has_text="alice").wait_for()
     alice.locator("#watchers .who-chip", has_text="bob").wait_for()
     assert "bob" not in bob.locator("#watchers").inner_text()
+    assert alice.locator("#recent-acts li").all_inner_texts() == [
+        "None since this page opened."
+    ]
 
     ana = f"#roster-rows [data-participant-id='{meeting.people['Ana Lopez']}']"
     bob.locator(ana).get_by_role("button", name="Mute").click()
     alice.locator(
         "#recent-acts li", has_text="bob: Mute Participant → Ana Lopez"
     ).wait_for()
+    assert alice.locator("#recent-acts li.none").count() == 0
     bob.locator(
         "#recent-acts li", has_text="you: Mute Participant → Ana Lopez"
     ).wait_for()
