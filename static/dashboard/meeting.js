@@ -16,7 +16,8 @@ const known = new Map(); // call id -> {tr, data}
 for (const tr of rows.querySelectorAll("tr[data-call-id]")) {
   const id = Number(tr.dataset.callId);
   const result = tr.querySelector("[data-col=result]")?.textContent || "";
-  known.set(id, { tr, data: { id, state: tr.querySelector(".state")?.dataset.state, result } });
+  const version = tr.dataset.version ? Number(tr.dataset.version) : null;
+  known.set(id, { tr, data: { id, version, state: tr.querySelector(".state")?.dataset.state, result } });
 }
 
 function stamp(iso) {
@@ -40,8 +41,15 @@ function tellProgress(d) {
   progress.dataset.state = d.state;
 }
 
+// A row no newer than what the page holds is stale (a snapshot part read before
+// a delta that overtook it): showing it would move the call's state backwards.
+function stale(entry, row) {
+  return entry && row.version != null && entry.data.version != null && row.version <= entry.data.version;
+}
+
 function upsert(row) {
   let entry = known.get(row.id);
+  if (stale(entry, row)) return;
   if (!entry) {
     if (row.meeting_id !== meetingId || !("created_at" in row)) return;
     const tr = el("tr", { dataset: { callId: row.id } });

@@ -5,6 +5,7 @@ and see each outcome arrive live. Screenshots go to the test-artifacts directory
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -226,4 +227,53 @@ def test_a_join_done_before_its_page_opens_still_says_joined(
         timeout=10_000,
     )
     http.close()
+    assert page.errors == []
+
+
+def test_a_stale_row_does_not_move_a_joined_call_backwards(
+    open_page: Any, bot: RunningEmulator
+) -> None:
+    """A board row no newer than the meeting page's (a snapshot part read before a
+    delta that overtook it) is ignored: the page keeps saying the bot has joined
+    instead of going back to "Joining"."""
+    meeting = bot.control("POST", "/meetings", {"subject": "Retro"})
+    link = (
+        f"https://teams.microsoft.com/meet/{meeting['joinMeetingId']}"
+        f"?p={meeting['passcode']}"
+    )
+    page = open_page("bob")
+    sockets: list[Any] = []
+
+    def through(ws: Any) -> None:
+        # The page's socket, passed through to the server; the test may add frames.
+        ws.connect_to_server()
+        sockets.append(ws)
+
+    page.route_web_socket(re.compile(r"/ws/"), through)
+    page.get_by_role("link", name="Join a meeting").click()
+    page.get_by_label("Teams join link").fill(link)
+    page.get_by_role("button", name="Join", exact=True).click()
+    page.wait_for_url(re.compile(r"/meetings/\d+/$"))
+    progress = page.locator("#join-progress")
+    expect(progress).to_have_text(re.compile(r"^Joined \(call \d+\)"), timeout=15_000)
+    row = page.locator("#meeting-call-rows tr[data-state=established]").first
+    call_id = int(row.get_attribute("data-call-id") or 0)
+
+    # Every text the progress line shows from now on, in order.
+    page.evaluate(
+        """() => {
+            window.__progress = [];
+            const node = document.getElementById("join-progress");
+            new MutationObserver(() => window.__progress.push(node.textContent))
+                .observe(node, {childList: true, characterData: true, subtree: true});
+        }"""
+    )
+    wait_until(lambda: bool(sockets), timeout=5)
+    stale = {"id": call_id, "version": 1, "state": "establishing"}
+    newer = {"id": call_id, "version": 10_000, "state": "terminated", "result": "gone"}
+    for row in (stale, newer):  # the newer one shows that the stale one was read
+        sockets[-1].send(json.dumps({"type": "calls.delta", "call": row}))
+
+    expect(progress).to_have_text(f"Call {call_id} ended: gone")
+    assert page.evaluate("window.__progress") == [f"Call {call_id} ended: gone"]
     assert page.errors == []
