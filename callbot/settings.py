@@ -176,7 +176,9 @@ else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            # Django's, with the process's writers queued in Python rather than
+            # in SQLite's busy handler (callbot/runtime/sqlite/base.py).
+            "ENGINE": "callbot.runtime.sqlite",
             "NAME": str(VAR_DIR / "callbot.sqlite3"),
             "OPTIONS": {
                 # WAL lets readers (the dashboard) run beside the one writer;
