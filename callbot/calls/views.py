@@ -45,9 +45,10 @@ logger = logging.getLogger(__name__)
 # database is unavailable.
 DATABASE_RETRY_AFTER_SECONDS = 5
 # The largest body whose calls the webhook reads on the event loop to order it
-# (``ingestthreads``): a handful of notifications; a large roster is read on its
-# thread and waits for the batches before it.
-ORDER_PEEK_BYTES = 64 * 1024
+# (``ingestthreads``; orjson holds the interpreter lock on any thread, so this
+# costs the loop what it would beside it); a larger body waits for every batch
+# before it and holds back every batch after it.
+ORDER_PEEK_BYTES = 4 * 1024 * 1024
 
 
 def _error(status: int, code: str, message: str) -> JsonResponse:
@@ -119,8 +120,8 @@ async def callback(request: HttpRequest) -> JsonResponse:
     if threads is None:
         response = await sync_to_async(_callback)(request, b"")
     else:
-        # The calls it names, for the threads to keep their order: read from a
-        # body small enough to read here (a ring, a state change), else unknown.
+        # The calls it names, for the threads to keep their order: read here
+        # from a body up to ORDER_PEEK_BYTES, else unknown.
         head = request.read(ORDER_PEEK_BYTES + 1)
         keys = batch_call_keys(head) if len(head) <= ORDER_PEEK_BYTES else None
         # asgiref types its executor as a thread pool; it only calls submit().

@@ -161,6 +161,16 @@ def test_the_calls_of_a_batch_of_two_calls_are_both_read() -> None:
     assert "421f0400deadbeef" in keys
 
 
+def test_the_call_of_a_large_meetings_roster_is_read_too() -> None:
+    batch = load_fixture("roster_two_join.json")
+    roster = batch["value"][0]["resourceData"]
+    batch["value"][0]["resourceData"] = roster * 500  # a 1,000-person roster
+    body = json.dumps(batch).encode()
+
+    assert len(body) > 500_000
+    assert batch_call_keys(body) == frozenset({"2c1f0c009e8d4c7ba6f5e4d3c2b1a098"})
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -169,6 +179,9 @@ def test_the_calls_of_a_batch_of_two_calls_are_both_read() -> None:
         b'{"value": [{"resourceUrl": "/communications/nothing"}]}',
         b'{"value": [{"changeType": "created"}]}',
         b'{"value": [{"resourceUrl": "/communications/calls/a\\u0000b"}]}',
+        '{"value": [{"resourceUrl": "/communications/calls/caf\u00e9"}]}'.encode(
+            "utf-16"
+        ),
     ],
 )
 def test_a_body_whose_calls_cannot_be_told_has_no_keys(body: bytes) -> None:
