@@ -176,7 +176,9 @@ else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            # Django's, with the process's writers queued in Python rather than
+            # in SQLite's busy handler (callbot/runtime/sqlite/base.py).
+            "ENGINE": "callbot.runtime.sqlite",
             "NAME": str(VAR_DIR / "callbot.sqlite3"),
             "OPTIONS": {
                 # WAL lets readers (the dashboard) run beside the one writer;
@@ -449,9 +451,10 @@ GRAPH_NOTIFICATION_LEEWAY_SECONDS = env_int("GRAPH_NOTIFICATION_LEEWAY_SECONDS",
 GRAPH_DELTA_ROSTER = env_bool("GRAPH_DELTA_ROSTER", True)
 WEBHOOK_MAX_BYTES = env_int("WEBHOOK_MAX_BYTES", 25 * 1024 * 1024)
 # Long-lived threads the webhook applies batches on, keeping their database
-# connections (callbot/calls/ingestthreads.py): one on SQLite, whose single
-# writer they queue for in memory; four on PostgreSQL. 0: where Django runs views.
-WEBHOOK_INGEST_THREADS = env_int("WEBHOOK_INGEST_THREADS", 4 if DATABASE_URL else 1)
+# connections, in arrival order per call (callbot/calls/ingestthreads.py): two on
+# SQLite, which take turns on its one writer in the process; four on PostgreSQL.
+# 0: where Django runs views.
+WEBHOOK_INGEST_THREADS = env_int("WEBHOOK_INGEST_THREADS", 4 if DATABASE_URL else 2)
 # When the webhook applies a batch (docs/ingest.md, "Deferred apply"): "inline"
 # applies it before answering 202; "deferred" stores the verified batch as one
 # row (InboxBatch) and answers, and one applier at a time (per database) applies

@@ -9,7 +9,8 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
@@ -33,6 +34,7 @@ from callbot.graph.notifications import (
     MalformedNotification,
     Notification,
     NotificationFormatError,
+    batch_call_keys,
     parse_notification_batch,
 )
 from callbot.observability import metrics
@@ -42,6 +44,11 @@ logger = logging.getLogger(__name__)
 # What the webhook asks the platform to wait before delivering again while the
 # database is unavailable.
 DATABASE_RETRY_AFTER_SECONDS = 5
+# The largest body whose calls the webhook reads on the event loop to order it
+# (``ingestthreads``; orjson holds the interpreter lock on any thread, so this
+# costs the loop what it would beside it); a larger body waits for every batch
+# before it and holds back every batch after it.
+ORDER_PEEK_BYTES = 4 * 1024 * 1024
 
 
 def _error(status: int, code: str, message: str) -> JsonResponse:
@@ -53,8 +60,9 @@ class _BodyTooLargeError(Exception):
     """The request body is larger than ``WEBHOOK_MAX_BYTES``."""
 
 
-def _webhook_body(request: HttpRequest) -> bytes:
+def _webhook_body(request: HttpRequest, head: bytes = b"") -> bytes:
     """The body, up to ``WEBHOOK_MAX_BYTES``; raises _BodyTooLargeError beyond.
+    ``head``: its first bytes, read already.
 
     ``request.body`` refuses bodies over DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), and
     a batch with the full rosters of a few large meetings is bigger: a 4xx for it
@@ -69,22 +77,24 @@ def _webhook_body(request: HttpRequest) -> bytes:
         declared = 0
     if declared > limit:
         raise _BodyTooLargeError
-    body = request.read(limit + 1)
+    body = head
+    if len(body) <= limit:
+        body += request.read(limit + 1 - len(body))
     if len(body) > limit:
         raise _BodyTooLargeError
     return body
 
 
 def _refuse_too_large(
-    view: Callable[[HttpRequest], JsonResponse],
-) -> Callable[[HttpRequest], JsonResponse]:
+    view: Callable[[HttpRequest, bytes], JsonResponse],
+) -> Callable[[HttpRequest, bytes], JsonResponse]:
     """Answer 413 (JSON) when ``view`` finds the body too large, or a batch of
     more notifications than we apply in one request."""
 
     @functools.wraps(view)
-    def wrapped(request: HttpRequest) -> JsonResponse:
+    def wrapped(request: HttpRequest, head: bytes = b"") -> JsonResponse:
         try:
-            return view(request)
+            return view(request, head)
         except _BodyTooLargeError:
             limit = settings.WEBHOOK_MAX_BYTES
             logger.warning("notification batch larger than %d bytes refused", limit)
@@ -108,11 +118,17 @@ async def callback(request: HttpRequest) -> JsonResponse:
     started = time.perf_counter()
     threads = ingestthreads.executor()
     if threads is None:
-        response = await sync_to_async(_callback)(request)
+        response = await sync_to_async(_callback)(request, b"")
     else:
+        # The calls it names, for the threads to keep their order: read here
+        # from a body up to ORDER_PEEK_BYTES, else unknown.
+        head = request.read(ORDER_PEEK_BYTES + 1)
+        keys = batch_call_keys(head) if len(head) <= ORDER_PEEK_BYTES else None
+        # asgiref types its executor as a thread pool; it only calls submit().
+        ordered = cast(ThreadPoolExecutor, threads.for_calls(keys))
         response = await sync_to_async(
-            ingestthreads.run, thread_sensitive=False, executor=threads
-        )(_callback, request)
+            ingestthreads.run, thread_sensitive=False, executor=ordered
+        )(_callback, request, head)
     if response.status_code == 202:
         elapsed_ms = (time.perf_counter() - started) * 1000
         response["Server-Timing"] = f"app;dur={elapsed_ms:.2f}"
@@ -120,7 +136,7 @@ async def callback(request: HttpRequest) -> JsonResponse:
 
 
 @_refuse_too_large
-def _callback(request: HttpRequest) -> JsonResponse:
+def _callback(request: HttpRequest, head: bytes) -> JsonResponse:
     """Verify, parse and apply a notification batch.
 
     401 without a valid bearer token, 400 for a body that is not a notification
@@ -145,7 +161,7 @@ def _callback(request: HttpRequest) -> JsonResponse:
         logger.warning("refused notification: %s", exc.reason)
         return _error(401, "unauthorized", exc.reason)
     try:
-        body = _webhook_body(request)
+        body = _webhook_body(request, head)
         notifications = parse_notification_batch(body)
     except NotificationFormatError as exc:
         logger.warning("malformed notification batch: %s", exc)

@@ -385,3 +385,30 @@ def _read(
 def call_keys(notifications: Sequence[Notification]) -> list[str]:
     """Distinct call keys in first-seen order."""
     return list(dict.fromkeys(n.call_key for n in notifications))
+
+
+def batch_call_keys(body: bytes) -> frozenset[str] | None:
+    """The call keys a webhook body names, read before it is verified or parsed,
+    so that batches of one call can be applied in arrival order while batches of
+    other calls go beside them; None when that cannot be told (not a UTF-8 batch,
+    a notification naming no call, an id parsing would clean).
+
+    The keys are ``parse_notification_batch``'s ``call_key`` for the same body,
+    read with orjson: about half of what parsing the body costs (a 1,000-person
+    roster, ~1 MB: 15-60 ms against 100 ms on a loaded two-core machine). A
+    forged body is refused once verified; its keys only made batches of the
+    calls it named wait the moment it took to refuse it.
+    """
+    try:
+        items = orjson.loads(body)["value"]
+        if not isinstance(items, list):
+            return None
+        keys: set[str] = set()
+        for item in items:
+            url = item.get("resourceUrl") or item.get("resource")
+            if "\x00" in url:  # parsing makes it U+FFFD
+                return None
+            keys.add(normalise_id(classify(url)[1]))
+    except Exception:
+        return None
+    return frozenset(keys)

@@ -5,6 +5,7 @@ as before, the connection is opened once, and one that failed is replaced."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +16,8 @@ from django.test import Client
 import pytest
 
 from callbot.calls import ingestthreads
-from callbot.calls.models import CallEvent
+from callbot.calls.models import Call, CallEvent
+from callbot.calls.signals import CallActivity, call_activity
 from tests.conftest import load_fixture
 from tests.support.jwt import TestTokenIssuer
 from tests.support.webhook import post
@@ -82,3 +84,73 @@ def test_a_connection_that_failed_is_replaced(
     assert response.status_code == 202
     assert CallEvent.objects.count() == 2
     assert len([n for n in opened if n.startswith("webhook-ingest")]) == 2
+
+
+@pytest.fixture
+def two_threads(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Two ingest threads of the test's own; their connections closed after."""
+    settings.WEBHOOK_INGEST_THREADS = 2
+    threads = ingestthreads.OrderedThreads(2)
+    monkeypatch.setattr(ingestthreads, "_executor", threads)
+    yield threads
+    both = threading.Barrier(2, timeout=10)
+
+    def close() -> None:
+        both.wait()  # one on each thread
+        connections.close_all()
+
+    closing = [threads.submit_ordered(frozenset({k}), close) for k in ("x", "y")]
+    for future in closing:
+        future.result(timeout=10)
+    threads.shutdown()
+
+
+def test_a_ring_goes_past_another_calls_after_commit_work_and_that_call_waits(
+    webhook: Client, token_issuer: TestTokenIssuer, two_threads: Any
+) -> None:
+    """Call A's ``established`` is held in its after-commit work (on the embedded
+    default, the IVR's Graph requests): a new call B rings through at once, and
+    A's ``deleted``, which arrived before B's ring, is applied only after it."""
+    bearer = token_issuer.bearer()
+    post(webhook, load_fixture("incoming_p2p_call.json"), bearer)
+    call_a = Call.objects.get()
+    entered, release = threading.Event(), threading.Event()
+
+    def slow(sender: Any, activity: list[CallActivity], **kwargs: Any) -> None:
+        if any(a.call_id == call_a.pk and a.state == "established" for a in activity):
+            entered.set()
+            assert release.wait(10)
+
+    call_activity.connect(slow, dispatch_uid="test.slow")
+    answers: dict[str, int] = {}
+
+    def deliver(name: str) -> None:
+        answers[name] = post(Client(), load_fixture(name), bearer).status_code
+
+    try:
+        established = threading.Thread(target=deliver, args=["call_established.json"])
+        established.start()
+        assert entered.wait(10)
+        deleted = threading.Thread(target=deliver, args=["call_terminated.json"])
+        deleted.start()
+        deadline = time.monotonic() + 10
+        while two_threads.waiting() == 0:  # A's deleted, waiting for A's established
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+
+        ring = load_fixture("incoming_p2p_call.json")
+        ring["value"][0]["resourceUrl"] = "/communications/calls/2f0c-b-rings"
+        assert post(webhook, ring, bearer).status_code == 202
+
+        assert Call.objects.filter(graph_id="2f0c-b-rings").exists()
+        assert Call.objects.get(pk=call_a.pk).state == "established"
+    finally:
+        release.set()
+        call_activity.disconnect(dispatch_uid="test.slow")
+    established.join(10)
+    deleted.join(10)
+
+    assert answers == {"call_established.json": 202, "call_terminated.json": 202}
+    events = CallEvent.objects.filter(call=call_a).order_by("sequence")
+    assert [e.change_type for e in events] == ["created", "updated", "deleted"]
+    assert Call.objects.get(pk=call_a.pk).state == "terminated"

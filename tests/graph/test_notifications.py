@@ -9,7 +9,10 @@ import pytest
 from callbot.graph.notifications import (
     MAX_NOTIFICATIONS_PER_BATCH,
     BatchTooLargeError,
+    Notification,
     ResourceKind,
+    batch_call_keys,
+    call_keys,
     classify,
     parse_notification_batch,
 )
@@ -133,3 +136,53 @@ def test_oversized_batch_is_refused() -> None:
     too_many = MAX_NOTIFICATIONS_PER_BATCH + 1
     with pytest.raises(BatchTooLargeError, match="at most"):
         parse_notification_batch(json.dumps({"value": [item] * too_many}))
+
+
+@pytest.mark.parametrize(
+    "fixture",
+    ["incoming_p2p_call.json", "roster_two_join.json", "operation_completed.json"],
+)
+def test_the_calls_a_body_names_are_read_as_parsing_reads_them(fixture: str) -> None:
+    body = json.dumps(load_fixture(fixture)).encode()
+    parsed = [n for n in parse_notification_batch(body) if isinstance(n, Notification)]
+
+    assert batch_call_keys(body) == frozenset(call_keys(parsed))
+
+
+def test_the_calls_of_a_batch_of_two_calls_are_both_read() -> None:
+    first = load_fixture("incoming_p2p_call.json")["value"][0]
+    other = dict(first, resourceUrl="/communications/calls/421f-0400-DEAD-beef")
+    body = json.dumps({"value": [first, other]}).encode()
+
+    keys = batch_call_keys(body)
+
+    assert keys is not None
+    assert len(keys) == 2
+    assert "421f0400deadbeef" in keys
+
+
+def test_the_call_of_a_large_meetings_roster_is_read_too() -> None:
+    batch = load_fixture("roster_two_join.json")
+    roster = batch["value"][0]["resourceData"]
+    batch["value"][0]["resourceData"] = roster * 500  # a 1,000-person roster
+    body = json.dumps(batch).encode()
+
+    assert len(body) > 500_000
+    assert batch_call_keys(body) == frozenset({"2c1f0c009e8d4c7ba6f5e4d3c2b1a098"})
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b'{"value": {}}',
+        b'{"value": [{"resourceUrl": "/communications/nothing"}]}',
+        b'{"value": [{"changeType": "created"}]}',
+        b'{"value": [{"resourceUrl": "/communications/calls/a\\u0000b"}]}',
+        '{"value": [{"resourceUrl": "/communications/calls/caf\u00e9"}]}'.encode(
+            "utf-16"
+        ),
+    ],
+)
+def test_a_body_whose_calls_cannot_be_told_has_no_keys(body: bytes) -> None:
+    assert batch_call_keys(body) is None
