@@ -13,9 +13,14 @@ with one person's mute toggled, posted signed to ``/api/calling/callback``
 through Django's test client, small and large alternating (which goes first
 alternates too). Per size it prints the median and p90 of the webhook's own
 server time (its ``Server-Timing`` header: token check, parse, apply, commit),
-the median time ``parse_notification_batch`` takes on the same body, the body's
-size, the pushed frames' sizes (``call.delta`` and ``calls.delta`` as a
-watching socket encodes them) and the ratio large/small of the medians.
+the median CPU time the process spent on a post (the request's thread and the
+test client; a loaded machine stretches wall time, far less CPU time),
+the median time ``parse_notification_batch`` takes on the same body and the
+median time bare ``orjson.loads`` does (the floor: no server reads a body in
+less), the body's size, the pushed frames' sizes (``call.delta`` and
+``calls.delta`` as a watching socket encodes them) and the ratio large/small of
+the medians. As the web process does (``callbot/asgi.py``), what start-up built
+is frozen out of the garbage collector's way first (``--no-freeze``: not).
 
     .venv/bin/python bench/roster_scale.py [--rounds 25] [--small 10] [--large 1000]
     DATABASE_URL=postgres://... REDIS_URL=redis://... SECRET_KEY=... \\
@@ -93,10 +98,13 @@ class Webhook:
         self.client = Client(HTTP_HOST="127.0.0.1")
         self.token = keys.token()
         self.sent = 0
+        self.cpu: list[float] = []
 
     def post(self, body: bytes) -> float:
-        """Post ``body`` under a new message id; the server time in ms."""
+        """Post ``body`` under a new message id; the server time in ms (the
+        process's CPU time for it is added to ``cpu``)."""
         self.sent += 1
+        started = time.process_time()
         response = self.client.post(
             "/api/calling/callback",
             data=body,
@@ -106,6 +114,7 @@ class Webhook:
                 "X-Microsoft-Skype-Message-ID": f"roster-{self.sent}",
             },
         )
+        self.cpu.append((time.process_time() - started) * 1000)
         if response.status_code != 202:
             raise SystemExit(f"{response.status_code} {response.content[:300]!r}")
         return float(response.headers["Server-Timing"].split("dur=")[1])
@@ -157,6 +166,14 @@ class Watcher:
             self.loop.run_until_complete(self.layer.group_discard(group, self.channel))
 
 
+def floor_ms(body: bytes) -> float:
+    import orjson
+
+    start = time.perf_counter()
+    orjson.loads(body)
+    return (time.perf_counter() - start) * 1000
+
+
 def parse_ms(body: bytes, repeat: int = 3) -> float:
     from callbot.graph.notifications import parse_notification_batch
 
@@ -192,6 +209,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=25)
     parser.add_argument("--small", type=int, default=10)
     parser.add_argument("--large", type=int, default=1000)
+    parser.add_argument("--no-freeze", action="store_true")
     args = parser.parse_args()
 
     keys = Keys()
@@ -199,6 +217,10 @@ def main() -> None:
     setup(openid_url)
     from callbot.calls.models import Call
 
+    if not args.no_freeze:
+        from callbot.runtime.collector import freeze_startup
+
+        freeze_startup()
     webhook = Webhook(keys)
     sizes = {"small": args.small, "large": args.large}
     calls = {name: str(uuid.uuid4()) for name in sizes}
@@ -209,7 +231,9 @@ def main() -> None:
         name: Watcher(Call.objects.get(graph_id=calls[name]).pk) for name in sizes
     }
     server: dict[str, list[float]] = {name: [] for name in sizes}
+    cpu: dict[str, list[float]] = {name: [] for name in sizes}
     parsing: dict[str, list[float]] = {name: [] for name in sizes}
+    floor: dict[str, list[float]] = {name: [] for name in sizes}
     frames: dict[str, dict[str, int]] = {name: {} for name in sizes}
     body_bytes: dict[str, int] = {}
     try:
@@ -225,9 +249,11 @@ def main() -> None:
                 body = roster_body(calls[name], sizes[name], muted=muted)
                 body_bytes[name] = len(body)
                 server[name].append(webhook.post(body))
+                cpu[name].append(webhook.cpu[-1])
                 for kind, size in watchers[name].frames().items():
                     frames[name][kind] = max(size, frames[name].get(kind, 0))
                 parsing[name].append(parse_ms(body, repeat=1))
+                floor[name].append(floor_ms(body))
     finally:
         for watcher in watchers.values():
             watcher.close()
@@ -236,18 +262,23 @@ def main() -> None:
     db = "PostgreSQL + Redis" if os.environ.get("DATABASE_URL") else "SQLite (WAL)"
     print(
         f"full roster, one mute toggled per batch: {args.rounds} rounds, {db}, "
+        f"gc {'not ' * args.no_freeze}frozen, "
         f"load average before→after: {LOAD_BEFORE} → {load()}"
     )
     print(
         f"{'people':>8}{'body KB':>9}{'server p50 ms':>15}{'p90 ms':>9}"
-        f"{'parse p50 ms':>14}{'call.delta B':>14}{'calls.delta B':>15}"
+        f"{'CPU p50 ms':>12}"
+        f"{'parse p50 ms':>14}{'orjson p50 ms':>15}{'call.delta B':>14}"
+        f"{'calls.delta B':>15}"
     )
     for name, people in sizes.items():
         print(
             f"{people:>8}{body_bytes[name] / 1024:>9.1f}"
             f"{statistics.median(server[name]):>15.2f}"
             f"{percentile(server[name], 90):>9.2f}"
+            f"{statistics.median(cpu[name]):>12.2f}"
             f"{statistics.median(parsing[name]):>14.2f}"
+            f"{statistics.median(floor[name]):>15.3f}"
             f"{frames[name].get('call.delta', 0):>14}"
             f"{frames[name].get('calls.delta', 0):>15}"
         )
@@ -256,6 +287,18 @@ def main() -> None:
         f"ratio {args.large}/{args.small} (server time p50): {ratio:.1f}x "
         f"(goal <= 2x); largest pushed frame for the {args.large}-person meeting: "
         f"{max(frames['large'].values(), default=0)} B (goal < 1024)"
+    )
+    cpu_ratio = statistics.median(cpu["large"]) / statistics.median(cpu["small"])
+    print(
+        f"ratio {args.large}/{args.small} (the process's CPU time per post, p50): "
+        f"{cpu_ratio:.1f}x (what a loaded machine's waits do not blur)"
+    )
+    added = statistics.median(server["large"]) - statistics.median(server["small"])
+    bare = statistics.median(floor["large"]) - statistics.median(floor["small"])
+    print(
+        f"the {args.large}-person batch's server time beyond the "
+        f"{args.small}-person one's: {added:.2f} ms, {added / bare:.0f}x what "
+        f"bare orjson.loads adds for its body ({bare:.2f} ms)"
     )
 
 

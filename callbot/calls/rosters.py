@@ -91,17 +91,42 @@ def load_rosters(
 ) -> None:
     """Load, in one query for the whole batch, the participant rows its roster
     notifications will need: the ids they name and, for a full roster, everyone
-    present (``apply_roster`` then finds them loaded)."""
+    present (``apply_roster`` then finds them loaded). The rows every roster
+    will skip come without what only building them needs (``_unchanged``)."""
     needs: dict[str, tuple[set[str], bool]] = {}
+    rosters: dict[str, list[Roster]] = {}
     for n in notifications:
         if n.roster is None or n.kind is not ResourceKind.PARTICIPANTS:
             continue
         keys, everyone = needs.get(n.call_key, (set(), False))
         keys.update(k for k in n.roster.keys if k)
         needs[n.call_key] = (keys, everyone or not n.roster.is_delta)
+        rosters.setdefault(n.call_key, []).append(n.roster)
     load_batch_rows(
-        [(work[k], keys, everyone) for k, (keys, everyone) in needs.items()]
+        [(work[k], keys, everyone) for k, (keys, everyone) in needs.items()],
+        {work[k].call.pk: _unchanged(work[k].call, rs) for k, rs in rosters.items()},
     )
+
+
+def _unchanged(call: Call, rosters: list[Roster]) -> set[str]:
+    """The entry digests of the rows ``rosters`` (one call's, in a batch) leave
+    alone: an entry that every one of them sending it sends the same, of
+    someone every full one names. A row that took that entry last is skipped by
+    each (``apply_roster``), so it need not be built."""
+    salt = entry_salt(call)
+    sent: dict[str, str | None] = {}
+    named: list[set[str]] = []
+    for roster in rosters:
+        for key, digest in zip(roster.keys, roster.entry_digests(salt), strict=True):
+            if key:
+                sent[key] = digest if sent.get(key, digest) == digest else None
+        if not roster.is_delta:
+            named.append(set(roster.keys))
+    return {
+        digest
+        for key, digest in sent.items()
+        if digest is not None and all(key in keys for keys in named)
+    }
 
 
 def unreadable_entry(item: CallWork | None, roster: Roster) -> str | None:

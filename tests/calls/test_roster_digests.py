@@ -13,6 +13,7 @@ from callbot.calls import callwork
 from callbot.calls.models import Call, Participant, QuarantinedNotification
 from callbot.graph.resources import ParticipantResource
 from tests.calls.test_participant_changes import LEE, crowd, history, ingest
+from tests.conftest import load_fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -134,3 +135,55 @@ def test_an_unreadable_roster_of_an_unknown_call_creates_no_call() -> None:
 
     assert QuarantinedNotification.objects.get().reason == "malformed"
     assert not Call.objects.exists()
+
+
+def test_rows_a_roster_leaves_alone_are_whole_when_the_call_ends_in_its_batch(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The unchanged rows are read without their other columns; the call's end in
+    # the same batch marks them left, which needs them whole (read again).
+    ingest("meeting_join_established.json", "1")
+    roster = crowd(30)
+    ingest(roster, "2")
+    muted = copy.deepcopy(roster)
+    entry(muted, LEE)["isMuted"] = True
+    ended = load_fixture("call_terminated.json")["value"][0]
+    meeting = Call.objects.get()
+    ended["resourceUrl"] = f"/communications/calls/{meeting.graph_id}"
+    ended["resourceData"]["id"] = meeting.graph_id
+    muted["value"].append(ended)
+
+    ingest(muted, "3")
+
+    assert "one notification at a time" not in caplog.text  # applied as a batch
+    people = Participant.objects.all()
+    assert people.count() == 33
+    assert not people.filter(left_at__isnull=True).exists()
+    assert set(people.values_list("removed_reason", flat=True)) == {"call_ended"}
+    assert not people.filter(display_name="").exists()
+    assert people.get(graph_id=LEE).is_muted
+    assert history("Guest 7") == [
+        ("joined", {}),
+        ("left", {"removed_reason": ["", "call_ended"]}),
+    ]
+
+
+def test_rows_read_light_are_read_whole_when_their_entries_are_taken_after_all(
+    settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Loaded light (their digests matched), then the call names the bot earlier
+    # in the same batch: every entry's digest changes and each row is built.
+    settings.GRAPH_CLIENT_ID = "00000000-0000-0000-0000-00000000beef"
+    roster = crowd(3)
+    ingest(roster, "1")
+    named = load_fixture("meeting_join_established.json")
+    named["value"].extend(roster["value"])
+
+    ingest(named, "2")
+
+    assert "one notification at a time" not in caplog.text  # applied as a batch
+    assert Participant.objects.get(graph_id=BOT).is_bot
+    lee = Participant.objects.get(graph_id=LEE)
+    assert (lee.display_name, lee.is_bot, lee.left_at) == ("Lee Chen", False, None)
+    assert history("Guest 1") == [("joined", {})]
+    assert history("Lee Chen") == [("joined", {})]

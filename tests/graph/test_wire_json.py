@@ -214,3 +214,15 @@ def test_storage_encoder_writes_what_json_reads_back() -> None:
     value = {"a": [1, 2.5, "caf\u00e9", None], "big": 2**70, "deep": TOO_DEEP}
     text = json.dumps(value, cls=wire_json.StorageEncoder)
     assert json.loads(text) == value
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=json_values, indent=st.sampled_from([None, 0, 2]))
+def test_loads_reads_documents_as_the_number_rules_do(
+    value: Any, indent: int | None
+) -> None:
+    # orjson reads most documents; what it reads must be what json's rules read,
+    # down to an int not turning into a float (json.dumps tells 1 from 1.0).
+    text = json.dumps(value, indent=indent)
+    expected = wire_json._DECODER.decode(text)
+    assert json.dumps(wire_json.loads(text)) == json.dumps(expected)
