@@ -25,6 +25,8 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
+import orjson
+
 from callbot.graph import wire_json
 from callbot.graph.resources import (
     CallResource,
