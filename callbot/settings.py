@@ -652,7 +652,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["callbot.api.permissions.CanView"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
+        "callbot.api.renderers.StrictBrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_THROTTLE_CLASSES": ["callbot.api.throttling.TokenRateThrottle"],

@@ -251,6 +251,17 @@ def test_the_browsable_api_serves_a_signed_in_browser() -> None:
     response = client.get("/api/v1/calls/", HTTP_ACCEPT="text/html")
     assert response.status_code == 200
     assert b"rest_framework/js/" in response.content
+    # Nothing the CSP (style-src 'self') would block and report in the console:
+    # DRF's page inlines Pygments' stylesheet unless told not to.
+    assert b"<style" not in response.content
+    assert b"style=" not in response.content
+
+
+def test_the_docs_page_names_its_icon() -> None:
+    """Else the browser asks for /favicon.ico, a 404 in the console of every visit."""
+    page = Client().get("/api/docs/").content.decode()
+    assert 'rel="icon"' in page
+    assert "dashboard/favicon.svg" in page
 
 
 def test_the_schema_is_served(client: Client) -> None:
