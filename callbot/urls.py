@@ -27,3 +27,5 @@ urlpatterns = [
     path("", include("callbot.ivr.urls")),
     path("", include("dashboard.urls")),
 ]
+
+handler404 = "callbot.api.errors.page_not_found"

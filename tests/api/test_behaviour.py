@@ -264,6 +264,26 @@ def test_the_docs_page_names_its_icon() -> None:
     assert "dashboard/favicon.svg" in page
 
 
+@pytest.mark.parametrize(
+    "path", ["/api/v1/nothing/", "/api/v1/calls/abc/", "/api/v2/calls/", "/api/"]
+)
+def test_an_unknown_api_path_is_404_in_the_error_shape(bob: Client, path: str) -> None:
+    response = bob.get(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_a_missing_slash_is_still_redirected_and_pages_keep_their_404(
+    client: Client,
+) -> None:
+    response = client.get("/api/v1/calls")
+    assert (response.status_code, response["Location"]) == (301, "/api/v1/calls/")
+    page = client.get("/no-such-page/")
+    assert page.status_code == 404
+    assert page["Content-Type"].startswith("text/html")
+
+
 def test_the_schema_is_served(client: Client) -> None:
     response = client.get("/api/schema/?format=json")
     assert response.status_code == 200
