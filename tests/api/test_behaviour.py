@@ -257,6 +257,18 @@ def test_the_browsable_api_serves_a_signed_in_browser() -> None:
     assert b"style=" not in response.content
 
 
+def test_pages_without_an_icon_link_find_the_icon_at_favicon_ico() -> None:
+    """The browsable API and the Django admin name no icon, so browsers ask for
+    /favicon.ico: it leads to the dashboard's, not to a 404 in the console."""
+    client = Client()
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"] == "/static/dashboard/favicon.svg"
+    icon = client.get(response["Location"])
+    assert icon.status_code == 200
+    assert icon["Content-Type"].startswith("image/svg+xml")
+
+
 def test_the_docs_page_names_its_icon() -> None:
     """Else the browser asks for /favicon.ico, a 404 in the console of every visit."""
     page = Client().get("/api/docs/").content.decode()
