@@ -229,15 +229,18 @@ else:
 # The cache holds the app token's roles, read by the worker and shared with the web
 # processes (callbot/calls/app_permissions.py): Redis when there is one, else the
 # process's memory (the embedded default runs the worker in-process).
-if REDIS_URL:
-    CACHES = {
-        "default": {
+CACHES: dict[str, dict[str, object]] = {
+    "default": (
+        {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "callbot",
             "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
         }
-    }
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
@@ -632,21 +635,19 @@ if min(API_RATE_PER_MINUTE, API_ANON_RATE_PER_MINUTE) < 1:
         "API_RATE_PER_MINUTE and API_ANON_RATE_PER_MINUTE must be at least 1"
     )
 API_THROTTLE_CACHE = "api-throttle"
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    API_THROTTLE_CACHE: (
-        {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "callbot-api",
-        }
-        if REDIS_URL
-        else {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "LOCATION": "callbot-api-throttle",
-        }
-    ),
-}
+# Beside the default cache (the app token's roles, above), not in place of it.
+CACHES[API_THROTTLE_CACHE] = (
+    {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "callbot-api",
+    }
+    if REDIS_URL
+    else {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "callbot-api-throttle",
+    }
+)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "callbot.api.authentication.ApiTokenAuthentication",
@@ -655,7 +656,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["callbot.api.permissions.CanView"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
+        "callbot.api.renderers.StrictBrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_THROTTLE_CLASSES": ["callbot.api.throttling.TokenRateThrottle"],

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from callbot.calls import views as calls_views
 from callbot.observability import exposition
@@ -14,6 +16,12 @@ urlpatterns = [
     path("api/calling/callback", calls_views.callback, name="graph-callback"),
     path("healthz", calls_views.healthz, name="healthz"),
     path("metrics", exposition.metrics, name="metrics"),
+    # Pages naming no icon (the Django admin, the browsable API) make browsers ask
+    # here: the dashboard's icon, not a 404 in the console.
+    path(
+        "favicon.ico",
+        RedirectView.as_view(url=static("dashboard/favicon.svg"), permanent=True),
+    ),
     path("api/", include("callbot.api.urls")),
     path("admin/", admin.site.urls),
     path("accounts/login/", microsoft.SignInView.as_view(), name="login"),
@@ -27,3 +35,5 @@ urlpatterns = [
     path("", include("callbot.ivr.urls")),
     path("", include("dashboard.urls")),
 ]
+
+handler404 = "callbot.api.errors.page_not_found"

@@ -152,3 +152,31 @@ def test_the_web_health_check_is_answered_not_refused_for_its_host(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] in {"200", "503"}, done.stdout
+
+
+def test_the_secret_files_are_readable_by_the_containers_user(tmp_path: Path) -> None:
+    """Compose (outside Swarm) bind-mounts a secret file as it is on the host, owner
+    and mode included, and ignores ``uid``/``mode``: the image's ``callbot`` user is
+    not the host user who ran the script, so a 0600 file is unreadable in the
+    container and web1 stops at SECRET_KEY_FILE. The files are world-readable and
+    the directory holding them is the owner's alone (0700) on the host."""
+    docker = tmp_path / "docker"
+    (docker / "secrets").mkdir(parents=True)
+    script = docker / "make-secrets.sh"
+    script.write_text((ROOT / "docker" / "make-secrets.sh").read_text())
+    # A secret written by hand under a strict umask, before the script runs.
+    kept = docker / "secrets" / "graph_client_secret"
+    kept.write_text("from-entra-id\n")
+    kept.chmod(0o600)
+    done = subprocess.run(
+        ["sh", str(script)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    secrets_dir = docker / "secrets"
+    assert secrets_dir.stat().st_mode & 0o777 == 0o700
+    compose_secrets = yaml.safe_load(COMPOSE.read_text())["secrets"]
+    for name, spec in compose_secrets.items():
+        path = docker / spec["file"].removeprefix("./")
+        assert path.is_file(), name
+        assert path.stat().st_mode & 0o777 == 0o644, name
+    assert kept.read_text() == "from-entra-id\n"

@@ -21,8 +21,12 @@ from django.urls import path
 
 import pytest
 
+from callbot.calls.ingest import apply_notifications
+from callbot.calls.models import Call
 from callbot.calls.perform import PERFORMERS, perform
+from callbot.graph.notifications import parse_notification_batch
 from callbot.observability import logcontext
+from tests.conftest import load_fixture
 from tests.factories import ActionFactory
 
 # Nothing listens there: the SDK only sends when an error is reported.
@@ -158,3 +162,23 @@ def test_error_reports_go_to_sentry_only_with_a_dsn(dsn: str, active: str) -> No
         check=True,
     )
     assert out.stdout.strip().splitlines()[-1] == active
+
+
+@pytest.mark.django_db
+def test_a_line_about_a_call_names_it_by_the_id_every_other_line_uses(
+    lines: io.StringIO,
+) -> None:
+    """``call_id`` is Callbot's id of the call (a page's URL, an action's call):
+    the line saying a late state was ignored carried Graph's id under that name,
+    so searching the logs for one call missed it. Graph's id has its own field."""
+    for fixture in ("incoming_p2p_call.json", "call_established.json"):
+        apply_notifications(parse_notification_batch(json.dumps(load_fixture(fixture))))
+    late = load_fixture("call_establishing.json")
+    apply_notifications(parse_notification_batch(json.dumps(late)))
+
+    call = Call.objects.get()
+    (stale,) = [
+        r for r in records(lines) if r["message"].startswith("ignored stale call")
+    ]
+    assert str(stale["call_id"]) == str(call.pk)
+    assert stale["graph_call_id"] == call.graph_id

@@ -28,6 +28,10 @@ PAGES = [
     "/metrics",
     "/calls/999999/",  # a 404
     "/accounts/microsoft/callback",  # a refused sign-in (no flow)
+    "/api/docs/",
+    "/api/schema/",
+    "/api/v1/calls/",  # 401 for the anonymous, JSON for a signed-in browser
+    "/api/v1/nothing/",  # the API's 404
 ]
 
 

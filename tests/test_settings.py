@@ -269,3 +269,23 @@ def test_bad_webhook_apply_settings_stop_the_start(
     with pytest.raises(SettingsError, match="ImproperlyConfigured") as raised:
         load_settings(tmp_path, **env)
     assert message in str(raised.value)
+
+
+def test_with_redis_every_process_shares_the_caches(tmp_path: Path) -> None:
+    """The worker keeps the app token's roles in the default cache for the web
+    processes (``calls/app_permissions.py``) and the API counts each token's
+    requests in its own: with Redis both live there. The API's settings had
+    replaced the whole ``CACHES``, leaving the default in each process's memory,
+    where the web processes never saw what the worker read."""
+    redis = "redis://redis.example.com:6379/0"
+    caches = load_settings(
+        tmp_path, "CACHES", REDIS_URL=redis, SECRET_KEY="own-key-0123456789"
+    )["CACHES"]
+    for name in ("default", "api-throttle"):
+        assert caches[name]["BACKEND"].endswith("RedisCache"), name
+        assert caches[name]["LOCATION"] == redis, name
+    # Apart, so clearing one never empties the other.
+    assert caches["default"]["KEY_PREFIX"] != caches["api-throttle"]["KEY_PREFIX"]
+    embedded = load_settings(tmp_path, "CACHES")["CACHES"]
+    for name in ("default", "api-throttle"):
+        assert embedded[name]["BACKEND"].endswith("LocMemCache"), name

@@ -12,7 +12,8 @@ import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -125,3 +126,16 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         )
     set_rollback()
     return Response(body, status=exc.status_code, headers=headers)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """The project's ``handler404``: a path under ``/api/`` no route matches (a
+    typo, an id that is not a number, another version) answers in the API's
+    shape, not with the dashboard's HTML page. Runs after ``APPEND_SLASH`` had its
+    chance, so ``/api/v1/calls`` still redirects to ``/api/v1/calls/``."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            error_body("not_found", f"No API endpoint at {request.path[:200]}."),
+            status=status.HTTP_404_NOT_FOUND,
+        )
+    return defaults.page_not_found(request, exception)

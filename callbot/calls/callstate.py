@@ -58,7 +58,7 @@ def apply_call(item: CallWork, n: Notification, r: CallResource, now: datetime) 
             "ignored stale call state %s (call is %s)",
             new_state,
             call.state,
-            extra={"call_id": call.graph_id},
+            extra={"call_id": call.pk, "graph_call_id": call.graph_id},
         )
     # Descriptive properties are filled in whenever they are sent: they do not
     # go backwards the way state does.
@@ -214,7 +214,11 @@ def apply_operation(item: CallWork, n: Notification, now: datetime) -> None:
     if action is None:
         logger.info(
             "operation notification matches no action",
-            extra={"call_id": item.call.graph_id, "operation": n.operation_key},
+            extra={
+                "call_id": item.call.pk,
+                "graph_call_id": item.call.graph_id,
+                "operation": n.operation_key,
+            },
         )
         return
     status = op.status if n.change_type != "deleted" or op.status else "completed"

@@ -251,6 +251,49 @@ def test_the_browsable_api_serves_a_signed_in_browser() -> None:
     response = client.get("/api/v1/calls/", HTTP_ACCEPT="text/html")
     assert response.status_code == 200
     assert b"rest_framework/js/" in response.content
+    # Nothing the CSP (style-src 'self') would block and report in the console:
+    # DRF's page inlines Pygments' stylesheet unless told not to.
+    assert b"<style" not in response.content
+    assert b"style=" not in response.content
+
+
+def test_pages_without_an_icon_link_find_the_icon_at_favicon_ico() -> None:
+    """The browsable API and the Django admin name no icon, so browsers ask for
+    /favicon.ico: it leads to the dashboard's, not to a 404 in the console."""
+    client = Client()
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"] == "/static/dashboard/favicon.svg"
+    icon = client.get(response["Location"])
+    assert icon.status_code == 200
+    assert icon["Content-Type"].startswith("image/svg+xml")
+
+
+def test_the_docs_page_names_its_icon() -> None:
+    """Else the browser asks for /favicon.ico, a 404 in the console of every visit."""
+    page = Client().get("/api/docs/").content.decode()
+    assert 'rel="icon"' in page
+    assert "dashboard/favicon.svg" in page
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/nothing/", "/api/v1/calls/abc/", "/api/v2/calls/", "/api/"]
+)
+def test_an_unknown_api_path_is_404_in_the_error_shape(bob: Client, path: str) -> None:
+    response = bob.get(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_a_missing_slash_is_still_redirected_and_pages_keep_their_404(
+    client: Client,
+) -> None:
+    response = client.get("/api/v1/calls")
+    assert (response.status_code, response["Location"]) == (301, "/api/v1/calls/")
+    page = client.get("/no-such-page/")
+    assert page.status_code == 404
+    assert page["Content-Type"].startswith("text/html")
 
 
 def test_the_schema_is_served(client: Client) -> None:

@@ -186,3 +186,39 @@ def test_the_demo_admin_reaches_every_page_the_readme_promises(
         ]
     for page in dict.fromkeys(pages):
         assert client.get(page).status_code == 200, page
+
+
+def test_models_added_after_an_installation_are_the_admins_too(
+    client: Any,
+) -> None:
+    """An installation migrated before a model existed (the inbox's batches, the
+    next one) gets that model's permissions at ``migrate`` (post_migrate), but no
+    migration granting the Admin role ran after them: each ``migrate`` grants the
+    role every permission of the apps an admin runs, so the page is not 403."""
+    from django.contrib.auth.models import Permission
+
+    from dashboard.permissions import Role
+    from dashboard.roles import upsert_user
+
+    # As on a database migrated before the model existed: Django made its
+    # permissions after the upgrade's migrate, no migration gave them to the role.
+    admin = Group.objects.get(name="Admin")
+    admin.permissions.remove(
+        *Permission.objects.filter(content_type__model="inboxbatch")
+    )
+    call_command("migrate", verbosity=0)
+    assert set(
+        admin.permissions.filter(content_type__model="inboxbatch").values_list(
+            "codename", flat=True
+        )
+    ) == {"add_inboxbatch", "change_inboxbatch", "delete_inboxbatch", "view_inboxbatch"}
+    user, _ = upsert_user("admin", Role.ADMIN, password="callbot-admin")
+    client.force_login(user)
+    assert client.get("/admin/calls/inboxbatch/").status_code == 200
+    # Only the Admin role: the others keep exactly what their migrations gave.
+    for name in ("Supervisor", "Auditor"):
+        assert (
+            not Group.objects.get(name=name)
+            .permissions.filter(codename="view_inboxbatch")
+            .exists()
+        )
