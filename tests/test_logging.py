@@ -27,7 +27,7 @@ from callbot.calls.perform import PERFORMERS, perform
 from callbot.graph.notifications import parse_notification_batch
 from callbot.observability import logcontext
 from tests.conftest import load_fixture
-from tests.factories import ActionFactory
+from tests.factories import ActionFactory, CallFactory
 
 # Nothing listens there: the SDK only sends when an error is reported.
 SENTRY_DSN = "http://public@127.0.0.1:9/1"
@@ -182,3 +182,25 @@ def test_a_line_about_a_call_names_it_by_the_id_every_other_line_uses(
     ]
     assert str(stale["call_id"]) == str(call.pk)
     assert stale["graph_call_id"] == call.graph_id
+
+
+@pytest.mark.django_db
+def test_a_roster_line_about_an_ended_call_names_it_as_every_other_line(
+    lines: io.StringIO,
+) -> None:
+    """A late roster of an ended call is ignored, and the line saying so carries
+    Callbot's id as ``call_id`` and Graph's as ``graph_call_id``, as the call-state
+    lines do."""
+    ended = CallFactory(
+        graph_id="2c1f0c00-9e8d-4c7b-a6f5-e4d3c2b1a098",
+        kind="meeting",
+        state="terminated",
+    )
+    late = load_fixture("roster_lee_muted.json")
+    apply_notifications(parse_notification_batch(json.dumps(late)))
+
+    (ignored,) = [
+        r for r in records(lines) if r["message"] == "ignored roster of an ended call"
+    ]
+    assert str(ignored["call_id"]) == str(ended.pk)
+    assert ignored["graph_call_id"] == ended.graph_id

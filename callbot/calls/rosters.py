@@ -151,7 +151,10 @@ def apply_roster(item: CallWork, roster: Roster, now: datetime) -> None:
         # The bot's leg ended and everyone was marked left (end_roster); a roster
         # arriving now is a late one (a redelivery under a new message id), and
         # would bring people back into an ended call.
-        logger.info("ignored roster of an ended call", extra={"call_id": call.graph_id})
+        logger.info(
+            "ignored roster of an ended call",
+            extra={"call_id": call.pk, "graph_call_id": call.graph_id},
+        )
         return
     if roster.is_delta and not call.delta_roster:
         item.set("delta_roster", True)
@@ -205,7 +208,7 @@ def apply_roster(item: CallWork, roster: Roster, now: datetime) -> None:
                 "delta roster gap: %d after %d",
                 roster.sequence_number,
                 call.roster_sequence,
-                extra={"call_id": call.graph_id},
+                extra={"call_id": call.pk, "graph_call_id": call.graph_id},
             )
         item.set("roster_sequence", roster.sequence_number)
     if call.kind == CallKind.PEER_TO_PEER and not roster.is_delta and len(keys) > 2:
