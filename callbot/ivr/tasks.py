@@ -6,20 +6,32 @@ from typing import Any
 
 from celery import shared_task
 
+from callbot.calls import enqueue
+from callbot.calls.tasks import perform_kept
 from callbot.ivr import runtime, supervisors
 
 
-@shared_task(name="callbot.ivr.handle_call_activity", acks_late=True)
-def handle_call_activity(activity: dict[str, Any]) -> None:
+@shared_task(name="callbot.ivr.handle_call_activity", acks_late=True, bind=True)
+def handle_call_activity(self: Any, activity: dict[str, Any]) -> None:
     """Apply the call policy to a new incoming call and move its IVR session.
 
     ``activity`` is a ``CallActivity`` as a dict (tones are not stored elsewhere in
     order, so they travel in the message). Idempotent for the policy (a decided call
     is left alone); tones of a redelivered message may be applied twice.
+
+    On a worker, the policy's decision (answer, reject, redirect) is stored
+    claimed and performed here once committed (``enqueue.performing_here``), not
+    sent through the broker to another worker thread: Graph ends a call nobody
+    answered after about 15 s, and the message, its delivery and the claim cost
+    more time than the request itself.
     """
     call_id = int(activity["call_id"])
     if activity.get("created") and activity.get("state") == "incoming":
-        runtime.apply_policy(call_id)
+        if self.request.is_eager:
+            runtime.apply_policy(call_id)
+        else:
+            with enqueue.performing_here(perform_kept):
+                runtime.apply_policy(call_id)
     runtime.handle_activity(
         call_id,
         state=str(activity.get("state", "")),
