@@ -6,10 +6,11 @@ import the tasks that call them. A task whose message cannot be sent (the broker
 is down) is logged; the rows it would work on stay as they are, and the sweeps
 (``requeue_stale_actions``) send it again later.
 
-A worker task that decides a ringing call (the call policy's answer, reject or
-redirect) performs the action itself right after the commit instead
+A worker's IVR task (the call policy deciding a ringing call, a flow's step)
+performs the actions it asks for itself, right after the commit, instead
 (``performing_here``): a message through the broker to another worker thread
-cost more time and CPU than the request to Graph.
+cost more time and CPU than the request to Graph, and a step's actions, done in
+order by one thread, no longer wait for one another across threads.
 """
 
 from __future__ import annotations
@@ -66,10 +67,9 @@ def keeping() -> bool:
 
 
 def perform_on_commit(action: Action) -> None:
-    """Have ``performing_here``'s performer attempt ``action`` (stored claimed:
-    ``lifecycle.claim_new``) as soon as the transaction commits, before the
-    callbacks registered after this one (the live push). Inside
-    ``performing_here`` only."""
+    """Have ``performing_here``'s performer attempt ``action`` as soon as the
+    transaction commits, before the callbacks registered after this one (the
+    live push). Inside ``performing_here`` only."""
     perform = _performer.get()
     if perform is None:
         raise RuntimeError("perform_on_commit outside performing_here")
@@ -78,12 +78,12 @@ def perform_on_commit(action: Action) -> None:
 
 @contextmanager
 def performing_here(perform: Callable[[Action], None]) -> Iterator[bool]:
-    """Let ``services.request_action`` store the answer, reject or redirect it
-    queues in the block claimed, and have ``perform`` attempt it in this thread
-    right after its commit (``tasks.perform_kept``) instead of enqueueing it. An
-    action whose process dies first is sent again by ``requeue_stale_actions``
-    once its claim lapses. ``perform`` must not raise: it hands what it cannot
-    do to the broker.
+    """Have ``perform`` attempt each action ``services.request_action`` queues in
+    the block, in this thread right after its commit (``tasks.perform_kept``),
+    instead of enqueueing it; an answer, reject or redirect is stored already
+    claimed (``lifecycle.claim_new``). An action whose process dies first is
+    sent again by ``requeue_stale_actions`` (once its claim, if any, lapses).
+    ``perform`` must not raise: it hands what it cannot do to the broker.
 
     Must start outside any transaction (a commit after the block would perform
     nothing); inside one, actions are enqueued as usual and the block is given

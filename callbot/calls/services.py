@@ -102,19 +102,20 @@ def request_action(
     In one transaction: lock the call, check its state and the participant, store
     the Action (``queued``) and an AuditEntry, bump the call's version. After
     commit: enqueue the task, then publish the delta on ``call.<pk>`` and
-    ``calls.live``. Inside ``enqueue.performing_here`` (a worker deciding a
-    ringing call), an answer, reject or redirect is stored claimed and performed
-    in this thread after commit instead of being enqueued.
+    ``calls.live``. Inside ``enqueue.performing_here`` (a worker's IVR task) the
+    action is performed in this thread after commit instead of being enqueued;
+    an answer, reject or redirect is stored already claimed for it.
 
     Raises ``ActionRefusedError``; the refusal is audited (committed on its own).
     """
     call_pk = call.pk if isinstance(call, Call) else call
     locked = call if call_locked and isinstance(call, Call) else None
-    keep = kind in kinds.RINGING_KINDS and enqueue.keeping()
+    here = enqueue.keeping()
+    claim = here and kind in kinds.RINGING_KINDS
     try:
         with transaction.atomic():
             action, delta = _queue(
-                kind, actor, call_pk, participant_id, params or {}, locked, keep
+                kind, actor, call_pk, participant_id, params or {}, locked, claim
             )
             audit.record(
                 actor,
@@ -127,7 +128,7 @@ def request_action(
                 action_ref=action.pk,
             )
             # Enqueue first: the Graph request should not wait for the live push.
-            if keep:
+            if here:
                 enqueue.perform_on_commit(action)
             else:
                 enqueue.send_on_commit(enqueue.PERFORM_ACTION, action.pk)

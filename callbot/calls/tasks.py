@@ -85,15 +85,22 @@ def _wait_for_earlier(
 def perform_kept(action: Action) -> None:
     """Perform, in this worker thread, an action a task of its own just queued
     (``enqueue.performing_here``): the call policy's answer, reject or redirect,
-    which Graph must have within the ~15 s a call rings.
+    which Graph must have within the ~15 s a call rings, or a flow step's.
 
-    The action is stored claimed, so this is its first attempt as
-    ``perform_action`` would make it, without the claim. If it must wait (a
-    retryable Graph error) it goes to the broker with its countdown; if the
-    attempt raises, the action is given back and enqueued. Never raises.
+    An action stored claimed (``lifecycle.claim_new``) is attempted without the
+    claim; any other is claimed as ``perform_action`` would, so it still waits
+    (here, then on the broker) for an earlier action of its call. One that must
+    wait (a retryable Graph error, an earlier action) goes to the broker with
+    its countdown; if the attempt raises, the action is given back and enqueued.
+    Never raises.
     """
     try:
-        retry = perform.perform_claimed(action)
+        if action.claimed_until is not None:
+            retry = perform.perform_claimed(action)
+        else:
+            retry = perform.perform(action.pk)
+            if retry is not None:
+                retry = _wait_for_earlier(action.pk, retry)
     except Exception:
         logger.exception(
             "action %s: performing it here failed; handing it to the broker",

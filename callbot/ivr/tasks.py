@@ -19,19 +19,24 @@ def handle_call_activity(self: Any, activity: dict[str, Any]) -> None:
     order, so they travel in the message). Idempotent for the policy (a decided call
     is left alone); tones of a redelivered message may be applied twice.
 
-    On a worker, the policy's decision (answer, reject, redirect) is stored
-    claimed and performed here once committed (``enqueue.performing_here``), not
-    sent through the broker to another worker thread: Graph ends a call nobody
-    answered after about 15 s, and the message, its delivery and the claim cost
-    more time than the request itself.
+    On a worker, the actions the policy and the session's step ask for are
+    performed here once committed (``enqueue.performing_here``), in order, not
+    sent through the broker to other worker threads: Graph ends a call nobody
+    answered after about 15 s, the message, its delivery and the claim cost
+    more time than the request itself, and a step's second action waited for
+    its first across threads. The answer, reject or redirect is stored claimed.
     """
+    if self.request.is_eager:
+        _handle(activity)
+    else:
+        with enqueue.performing_here(perform_kept):
+            _handle(activity)
+
+
+def _handle(activity: dict[str, Any]) -> None:
     call_id = int(activity["call_id"])
     if activity.get("created") and activity.get("state") == "incoming":
-        if self.request.is_eager:
-            runtime.apply_policy(call_id)
-        else:
-            with enqueue.performing_here(perform_kept):
-                runtime.apply_policy(call_id)
+        runtime.apply_policy(call_id)
     runtime.handle_activity(
         call_id,
         state=str(activity.get("state", "")),

@@ -1,8 +1,9 @@
-"""A worker that decides a ringing call performs the decision itself, right after
-the commit, instead of sending it through the broker to another worker thread
+"""A worker's IVR task performs the actions it asks for itself, right after the
+commit, instead of sending them through the broker to other worker threads
 (``enqueue.performing_here``, ``tasks.perform_kept``): the answer is stored
-claimed, reaches Graph once, and every way the attempt can go wrong leaves the
-action to the broker or the sweep as a message would.
+claimed and reaches Graph once, a step's actions go in order, and every way an
+attempt can go wrong leaves the action to the broker or the sweep as a message
+would.
 
 Transactional: the block must start outside a transaction, as a worker's task
 does, and its actions are performed when their transaction commits."""
@@ -25,8 +26,13 @@ from callbot.calls.states import ActionStatus, CallState
 from callbot.graph.errors import GraphThrottledError
 from callbot.ivr import tasks
 from callbot.ivr.demo import install_demo
-from tests.factories import CallFactory
-from tests.ivr.test_answer_queries import ANSWER_INTO_FLOW, PERFORM, statements
+from tests.factories import ActionFactory, CallFactory
+from tests.ivr.test_answer_queries import (
+    ANSWER_INTO_FLOW,
+    ESTABLISHED_STEP,
+    PERFORM,
+    statements,
+)
 from tests.support.fake_graph import FakeGraph, call_resource
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -177,10 +183,69 @@ def test_inside_a_transaction_actions_are_enqueued_as_usual(
     assert sent == [(enqueue.PERFORM_ACTION, answer.pk, None)]
 
 
-def test_only_a_ringing_call_s_decision_is_kept(sent: list[tuple[Any, ...]]) -> None:
+def test_only_a_ringing_call_s_decision_is_stored_claimed(
+    sent: list[tuple[Any, ...]],
+) -> None:
     call: Call = CallFactory(state=CallState.ESTABLISHED)
     kept: list[Action] = []
     with enqueue.performing_here(kept.append):
         hang_up = services.request_action("hang_up", actor=None, call=call.pk)
-    assert kept == []
-    assert sent == [(enqueue.PERFORM_ACTION, hang_up.pk, None)]
+    assert [a.pk for a in kept] == [hang_up.pk]
+    hang_up.refresh_from_db()
+    assert (hang_up.attempts, hang_up.claimed_until) == (0, None)
+    assert sent == []
+
+
+def established(call: Call) -> dict[str, Any]:
+    Call.objects.filter(pk=call.pk).update(state=CallState.ESTABLISHED)
+    return dataclasses.asdict(
+        CallActivity(
+            call_id=call.pk,
+            graph_id=call.graph_id,
+            created=False,
+            direction="incoming",
+            kind=call.kind,
+            state="established",
+            state_changed=True,
+        )
+    )
+
+
+def test_a_step_s_actions_are_performed_here_in_order(
+    graph: FakeGraph, sent: list[tuple[Any, ...]]
+) -> None:
+    call = ringing()
+    tasks.handle_call_activity(new_call(call))
+
+    message = established(call)
+
+    # The step's statements, then each action's perform as a worker's.
+    step = statements(lambda: tasks.handle_call_activity(message))
+    assert step == ESTABLISHED_STEP + 2 * PERFORM
+
+    assert graph.methods() == ["answer", "subscribe_to_tone", "play_prompt"]
+    statuses = list(call.actions.order_by("pk").values_list("status", flat=True))
+    assert statuses == [ActionStatus.SENT] * 3
+    assert sent == []
+
+
+def test_a_step_s_action_behind_an_earlier_queued_one_goes_to_the_broker(
+    graph: FakeGraph, sent: list[tuple[Any, ...]]
+) -> None:
+    call = ringing()
+    tasks.handle_call_activity(new_call(call))
+    # A supervisor's request, queued and not yet taken by a worker.
+    earlier = ActionFactory(call=call, kind="mute_bot")
+
+    tasks.handle_call_activity(established(call))
+
+    tone, prompt = call.actions.filter(pk__gt=earlier.pk).order_by("pk")
+    assert graph.methods() == ["answer"]
+    assert [(a.status, a.attempts) for a in (tone, prompt)] == [
+        (ActionStatus.QUEUED, 0),
+        (ActionStatus.QUEUED, 0),
+    ]
+    assert sent == [
+        (enqueue.PERFORM_ACTION, tone.pk, 0.05),
+        (enqueue.PERFORM_ACTION, prompt.pk, 0.05),
+    ]
