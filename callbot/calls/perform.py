@@ -1,4 +1,5 @@
-"""One attempt at a queued Action: the body of the ``perform_action`` task.
+"""One attempt at a queued Action: the body of the ``perform_action`` task, and of
+``tasks.perform_kept`` for the actions a worker's IVR task performs itself.
 
 Steps, for one attempt:
 1. Claim the action (``lifecycle.claim_action``): only a ``queued`` action not held
