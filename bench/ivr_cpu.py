@@ -6,8 +6,14 @@ call into the "operator" flow), then rings the bot ``--calls`` times, one after
 the other. For each call: the emulator rings (t0), Callbot's answer reaches the
 emulator, the flow's first prompt is played, and the caller hangs up.
 
+Each call is followed by one to a bare bot (``bench/bare_bot.py``, under the
+same daphne) that answers from its webhook, nothing else: the baseline, rung in
+the same run, for ring -> answer. One call of each is made first and not counted
+(connections, tokens).
+
 Printed:
-- ring -> answer request at the emulator, p50 / p99 / max;
+- ring -> answer request at the emulator, p50 / p99 / max, Callbot's and the
+  bare bot's, and their ratio;
 - CPU seconds (user + system, from /proc) per answered call of Callbot's
   processes (daphne, and the worker with a broker), with their idle CPU for the
   same wall time subtracted (measured before the calls);
@@ -35,6 +41,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.emulator_to_callbot import DAPHNE, free_port, listening, wait_for
 from bench.stack import ROOT, Stack, callbot_stack, quantiles
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -59,10 +66,22 @@ def main() -> None:
             check=True,
             capture_output=True,
         )
-        asyncio.run(measure(stack, args.calls))
+        port = free_port()
+        bare = subprocess.Popen(
+            [*DAPHNE, "-p", str(port), "bench.bare_bot:application"],
+            cwd=ROOT,
+            env=stack.env,
+        )
+        try:
+            wait_for(f"port {port}", lambda: listening(port))
+            bare_url = f"http://127.0.0.1:{port}/api/calling/callback"
+            asyncio.run(measure(stack, args.calls, bare_url))
+        finally:
+            bare.terminate()
+            bare.wait(timeout=20)
 
 
-async def measure(stack: Stack, calls: int) -> None:
+async def measure(stack: Stack, calls: int, bare_url: str) -> None:
     verify = ssl.create_default_context(cafile=str(stack.ca))
     control = httpx.AsyncClient(
         base_url=f"{stack.emulator_url}/_emulator", verify=verify, timeout=30
@@ -91,34 +110,58 @@ async def measure(stack: Stack, calls: int) -> None:
             await asyncio.sleep(0.005)
         raise SystemExit(f"timed out waiting for {what}")
 
+    async def ring(name: str, callback: str | None = None) -> tuple[str, float]:
+        """Ring, wait for the answer; the call's id and ms from ring to answer."""
+        body: dict[str, Any] = {"from": {"user": {"displayName": name}}}
+        if callback is not None:
+            body["callbackUri"] = callback
+        t0 = time.time()
+        call_id = (await control.post("/calls/incoming", json=body)).json()["callId"]
+        path = f"/v1.0/communications/calls/{call_id}/answer"
+        arrived = await until("the answer", lambda: posts(path))
+        return call_id, (arrived - t0) * 1000
+
+    async def callbot_call(name: str) -> float:
+        call_id, ms = await ring(name)
+        prompt = f"/v1.0/communications/calls/{call_id}/playPrompt"
+        await until("the first prompt", lambda: posts(prompt))
+        await control.post(f"/calls/{call_id}/hangup")
+        return ms
+
+    async def bare_call(name: str) -> float:
+        call_id, ms = await ring(name, bare_url)
+        await control.post(f"/calls/{call_id}/hangup")
+        return ms
+
+    # Not counted: the first call of each opens connections and fetches tokens.
+    await callbot_call("Warm-up")
+    await bare_call("Warm-up (bare)")
+    await asyncio.sleep(1)
+
     answer_ms: list[float] = []
+    bare_ms: list[float] = []
+    emulator_cpu = 0.0
     started = time.monotonic()
     ours_from = sum(cpu_seconds(p) for p in ours)
-    emulator_from = cpu_seconds(stack.pids["emulator"])
     for i in range(calls):
-        t0 = time.time()
-        rung = await control.post(
-            "/calls/incoming", json={"from": {"user": {"displayName": f"Caller {i}"}}}
-        )
-        call_id = rung.json()["callId"]
-        base = f"/v1.0/communications/calls/{call_id}"
-        arrived = await until("the answer", lambda b=base: posts(f"{b}/answer"))
-        answer_ms.append((arrived - t0) * 1000)
-        await until("the first prompt", lambda b=base: posts(f"{b}/playPrompt"))
-        await control.post(f"/calls/{call_id}/hangup")
+        emulator_from = cpu_seconds(stack.pids["emulator"])
+        answer_ms.append(await callbot_call(f"Caller {i}"))
+        # The emulator's CPU for the bare bot's calls is left out.
+        emulator_cpu += cpu_seconds(stack.pids["emulator"]) - emulator_from
+        bare_ms.append(await bare_call(f"Caller {i} (bare)"))
     # Let the hang-ups' notifications and their work finish.
     await asyncio.sleep(2)
     wall = time.monotonic() - started
     ours_cpu = sum(cpu_seconds(p) for p in ours) - ours_from - idle_rate * wall
-    emulator_cpu = cpu_seconds(stack.pids["emulator"]) - emulator_from
     await control.aclose()
-    report(stack, calls, answer_ms, ours_cpu, emulator_cpu, idle_rate)
+    report(stack, calls, answer_ms, bare_ms, ours_cpu, emulator_cpu, idle_rate)
 
 
 def report(
     stack: Stack,
     calls: int,
     answer_ms: list[float],
+    bare_ms: list[float],
     ours_cpu: float,
     emulator_cpu: float,
     idle_rate: float,
@@ -126,9 +169,16 @@ def report(
     db = "PostgreSQL" if stack.env.get("DATABASE_URL") else "SQLite (WAL)"
     shape = "Redis layer + worker process" if stack.broker else "in-process tasks"
     p50, p99, top = quantiles(answer_ms)
+    bare50, bare99, bare_top = quantiles(bare_ms)
     print(f"{calls} incoming calls answered into the IVR, {db}, {shape}")
     print(
         f"  ring -> answer at the emulator  p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  max {top:7.1f} ms"
+    )
+    print(
+        f"  the same, bare bot (baseline)   p50 {bare50:7.1f} ms  p99 {bare99:7.1f} ms  max {bare_top:7.1f} ms"
+    )
+    print(
+        f"  ratio Callbot / bare bot        p50 {p50 / max(bare50, 1e-9):7.2f}x  p99 {p99 / max(bare99, 1e-9):7.2f}x"
     )
     print(
         f"  Callbot CPU per answered call   {ours_cpu / calls * 1000:7.1f} ms (idle {idle_rate * 1000:.1f} ms/s subtracted)"

@@ -314,6 +314,11 @@ LABELS: dict[str, str] = {k: r.label for k, r in KINDS.items()}
 SETTLED_BY_CALL_KINDS: frozenset[str] = frozenset(
     k for k, r in KINDS.items() if r.settles is not None
 )
+# The kinds that act only on a ringing call (answer, reject, redirect): Graph ends
+# a call nobody answered after about 15 s, so they are time-critical.
+RINGING_KINDS: frozenset[str] = frozenset(
+    k for k, r in KINDS.items() if r.states == frozenset({S.INCOMING})
+)
 HOLD_KINDS: dict[str, bool] = {
     k: r.hold for k, r in KINDS.items() if r.hold is not None
 }

@@ -163,6 +163,16 @@ def claim_action(
     return Action.objects.select_related("call", "participant").get(pk=action_id)
 
 
+def claim_new(action: Action, lease_seconds: float) -> None:
+    """Claim an action not yet stored, for the first attempt of the process that
+    queues it (``enqueue.performing_here``): it is inserted already taken, as
+    ``claim_action`` would leave it, without that update and the read after it.
+    Should the process die before the attempt, the lease lapses and
+    ``requeue_stale_actions`` sends the action again."""
+    action.attempts = 1
+    action.claimed_until = timezone.now() + timedelta(seconds=lease_seconds)
+
+
 def lease_left(action_id: int) -> float | None:
     """Seconds until a queued action's claim lapses; None if it is not queued."""
     rows = list(

@@ -1,4 +1,5 @@
-"""One attempt at a queued Action: the body of the ``perform_action`` task.
+"""One attempt at a queued Action: the body of the ``perform_action`` task, and of
+``tasks.perform_kept`` for the actions a worker's IVR task performs itself.
 
 Steps, for one attempt:
 1. Claim the action (``lifecycle.claim_action``): only a ``queued`` action not held
@@ -75,6 +76,13 @@ def perform(action_id: int) -> RetryLater | None:
         # Queued but claimed by a worker that may have died: come back when the
         # claim lapses (a redelivered message can arrive before that).
         return RetryLater(countdown=held + 0.5, reason="claimed by another attempt")
+    return perform_claimed(action)
+
+
+def perform_claimed(action: Action) -> RetryLater | None:
+    """Steps 2-4 for an action this process holds the claim of, its call and
+    participant loaded: claimed by ``perform``, or stored claimed by the process
+    that queued it (``lifecycle.claim_new``)."""
     logcontext.bind_action(action)
     tenant = action.call.tenant_id if action.call is not None else None
     client = get_graph_client().for_tenant(tenant or None)

@@ -18,11 +18,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from callbot.calls import audit, availability, deltas, enqueue, kinds, meetings
+from callbot.calls import (
+    audit,
+    availability,
+    deltas,
+    enqueue,
+    kinds,
+    lifecycle,
+    meetings,
+)
 from callbot.calls.access import (
     ActionRefusedError,
     Actor,
@@ -93,16 +102,20 @@ def request_action(
     In one transaction: lock the call, check its state and the participant, store
     the Action (``queued``) and an AuditEntry, bump the call's version. After
     commit: enqueue the task, then publish the delta on ``call.<pk>`` and
-    ``calls.live``.
+    ``calls.live``. Inside ``enqueue.performing_here`` (a worker's IVR task) the
+    action is performed in this thread after commit instead of being enqueued;
+    an answer, reject or redirect is stored already claimed for it.
 
     Raises ``ActionRefusedError``; the refusal is audited (committed on its own).
     """
     call_pk = call.pk if isinstance(call, Call) else call
     locked = call if call_locked and isinstance(call, Call) else None
+    here = enqueue.keeping()
+    claim = here and kind in kinds.RINGING_KINDS
     try:
         with transaction.atomic():
             action, delta = _queue(
-                kind, actor, call_pk, participant_id, params or {}, locked
+                kind, actor, call_pk, participant_id, params or {}, locked, claim
             )
             audit.record(
                 actor,
@@ -115,7 +128,10 @@ def request_action(
                 action_ref=action.pk,
             )
             # Enqueue first: the Graph request should not wait for the live push.
-            enqueue.send_on_commit(enqueue.PERFORM_ACTION, action.pk)
+            if here:
+                enqueue.perform_on_commit(action)
+            else:
+                enqueue.send_on_commit(enqueue.PERFORM_ACTION, action.pk)
             if delta is not None and action.call is not None:
                 deltas.announce(
                     [delta],
@@ -245,6 +261,7 @@ def _queue(
     participant_id: str,
     params: Mapping[str, Any],
     locked: Call | None = None,
+    claimed: bool = False,
 ) -> tuple[Action, CallDelta | None]:
     row = kinds.spec(kind)
     if row is None or not (row.is_action or row.unsupported):
@@ -293,6 +310,8 @@ def _queue(
         parameters=clean,
     )
     action.client_context = str(action.client_request_id)
+    if claimed:
+        lifecycle.claim_new(action, settings.ACTION_LEASE_SECONDS)
     action.save()
     if call is None:
         return action, None

@@ -82,6 +82,37 @@ def _wait_for_earlier(
     return last
 
 
+def perform_kept(action: Action) -> None:
+    """Perform, in this worker thread, an action a task of its own just queued
+    (``enqueue.performing_here``): the call policy's answer, reject or redirect,
+    which Graph must have within the ~15 s a call rings, or a flow step's.
+
+    An action stored claimed (``lifecycle.claim_new``) is attempted without the
+    claim; any other is claimed as ``perform_action`` would, so it still waits
+    (here, then on the broker) for an earlier action of its call. One that must
+    wait (a retryable Graph error, an earlier action) goes to the broker with
+    its countdown; if the attempt raises, the action is given back and enqueued.
+    Never raises.
+    """
+    try:
+        if action.claimed_until is not None:
+            retry = perform.perform_claimed(action)
+        else:
+            retry = perform.perform(action.pk)
+            if retry is not None:
+                retry = _wait_for_earlier(action.pk, retry)
+    except Exception:
+        logger.exception(
+            "action %s: performing it here failed; handing it to the broker",
+            action.pk,
+            extra={"action_id": action.pk},
+        )
+        enqueue.hand_over(action)
+        return
+    if retry is not None:
+        enqueue.send(enqueue.PERFORM_ACTION, action.pk, countdown=retry.countdown)
+
+
 @shared_task(name="callbot.calls.send_keep_alives")
 def send_keep_alives() -> int:
     """Fan out a keepAlive to every connected call not kept alive recently.

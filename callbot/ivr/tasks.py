@@ -6,17 +6,34 @@ from typing import Any
 
 from celery import shared_task
 
+from callbot.calls import enqueue
+from callbot.calls.tasks import perform_kept
 from callbot.ivr import runtime, supervisors
 
 
-@shared_task(name="callbot.ivr.handle_call_activity", acks_late=True)
-def handle_call_activity(activity: dict[str, Any]) -> None:
+@shared_task(name="callbot.ivr.handle_call_activity", acks_late=True, bind=True)
+def handle_call_activity(self: Any, activity: dict[str, Any]) -> None:
     """Apply the call policy to a new incoming call and move its IVR session.
 
     ``activity`` is a ``CallActivity`` as a dict (tones are not stored elsewhere in
     order, so they travel in the message). Idempotent for the policy (a decided call
     is left alone); tones of a redelivered message may be applied twice.
+
+    On a worker, the actions the policy and the session's step ask for are
+    performed here once committed (``enqueue.performing_here``), in order, not
+    sent through the broker to other worker threads: Graph ends a call nobody
+    answered after about 15 s, the message, its delivery and the claim cost
+    more time than the request itself, and a step's second action waited for
+    its first across threads. The answer, reject or redirect is stored claimed.
     """
+    if self.request.is_eager:
+        _handle(activity)
+    else:
+        with enqueue.performing_here(perform_kept):
+            _handle(activity)
+
+
+def _handle(activity: dict[str, Any]) -> None:
     call_id = int(activity["call_id"])
     if activity.get("created") and activity.get("state") == "incoming":
         runtime.apply_policy(call_id)
