@@ -687,6 +687,9 @@ WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5)
 # apart), WEBHOOK_MAX_ATTEMPTS attempts in all.
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
 WEBHOOK_BACKOFF_SECONDS = env_int("WEBHOOK_BACKOFF_SECONDS", 30)
+# After an endpoint's secret is rotated (admin action), the old one signs beside the
+# new one for this long, so the receiver can move to the new one without a gap.
+WEBHOOK_SECRET_OVERLAP_HOURS = env_int("WEBHOOK_SECRET_OVERLAP_HOURS", 24)
 if min(WEBHOOK_TIMEOUT_SECONDS, WEBHOOK_MAX_ATTEMPTS, WEBHOOK_BACKOFF_SECONDS) < 1:
     raise ImproperlyConfigured(
         "WEBHOOK_TIMEOUT_SECONDS, WEBHOOK_MAX_ATTEMPTS and WEBHOOK_BACKOFF_SECONDS "

@@ -3,10 +3,13 @@ delivery with its attempts (read only)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
@@ -104,8 +107,50 @@ class WebhookEndpointAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     form = WebhookEndpointForm
     list_display = ["url", "description", "enabled", "created_at"]
     list_filter = ["enabled"]
-    readonly_fields = ["secret", "created_at"]
-    fields = ["url", "description", "events", "enabled", "secret", "created_at"]
+    readonly_fields = ["secret", "previous_secret_until", "created_at"]
+    fields = [
+        "url",
+        "description",
+        "events",
+        "enabled",
+        "secret",
+        "previous_secret_until",
+        "created_at",
+    ]
+    actions = ["rotate_secret"]
+
+    @admin.action(
+        description="Rotate the signing secret (the old one signs beside it for a while)",
+        permissions=["change"],
+    )
+    def rotate_secret(self, request: HttpRequest, queryset: Any) -> None:
+        overlap = timedelta(hours=settings.WEBHOOK_SECRET_OVERLAP_HOURS)
+        now = timezone.now()
+        for endpoint in queryset:
+            with transaction.atomic():
+                endpoint.rotate_secret(overlap, now)
+                audit.record(
+                    request.user,
+                    "webhook_secret.rotated",
+                    endpoint.url,
+                    outcome="saved",
+                    client_ip=request.META.get("REMOTE_ADDR"),
+                    detail={
+                        "endpoint": endpoint.pk,
+                        "previous_until": endpoint.previous_secret_until.isoformat()
+                        if endpoint.previous_secret_until
+                        else None,
+                    },
+                )
+            self.log_change(request, endpoint, "Rotated the signing secret.")
+        self.message_user(
+            request,
+            f"New secrets for {queryset.count()} endpoint(s), shown on each one's page. "
+            f"Until {timezone.localtime(now + overlap):%Y-%m-%d %H:%M} every delivery "
+            "is signed with the new and the old secret; move the receiver to the "
+            "new one before then.",
+            messages.SUCCESS,
+        )
 
 
 _ATTEMPT_FIELDS: tuple[str, ...] = (

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import secrets
 import uuid
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -72,6 +73,10 @@ class WebhookEndpoint(models.Model):
         help_text="Event types to send: " + ", ".join(WebhookEvent.values),
     )
     secret = models.CharField(max_length=100, default=new_webhook_secret)
+    # The secret before the last rotation, which signs beside the new one until
+    # ``previous_secret_until`` so the receiver can switch without a gap.
+    previous_secret = models.CharField(max_length=100, blank=True, editable=False)
+    previous_secret_until = models.DateTimeField(null=True, blank=True, editable=False)
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -80,6 +85,26 @@ class WebhookEndpoint(models.Model):
 
     def __str__(self) -> str:
         return self.url
+
+    def signing_secrets(self, now: datetime) -> list[str]:
+        """The secrets a delivery is signed with now: the current one, and the
+        previous one while its overlap lasts (a signature each, Standard Webhooks'
+        space-separated list)."""
+        kept = (
+            self.previous_secret_until is not None and self.previous_secret_until > now
+        )
+        return (
+            [self.secret, self.previous_secret]
+            if kept and self.previous_secret
+            else [self.secret]
+        )
+
+    def rotate_secret(self, overlap: timedelta, now: datetime) -> None:
+        """A new secret; the old one keeps signing beside it for ``overlap``."""
+        self.previous_secret = self.secret
+        self.previous_secret_until = now + overlap
+        self.secret = new_webhook_secret()
+        self.save(update_fields=["secret", "previous_secret", "previous_secret_until"])
 
     def wants(self, event: str) -> bool:
         return self.enabled and event in (self.events or [])

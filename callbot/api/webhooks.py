@@ -272,8 +272,9 @@ def attempt_delivery(delivery_id: int) -> float | None:
         "User-Agent": USER_AGENT,
         "webhook-id": delivery.message_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(
-            endpoint.secret, delivery.message_id, timestamp, delivery.body
+        "webhook-signature": " ".join(
+            sign(secret, delivery.message_id, timestamp, delivery.body)
+            for secret in endpoint.signing_secrets(now)
         ),
     }
     try:

@@ -4,10 +4,12 @@ is shown once, deleting revokes it, and every delivery attempt is visible."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.messages import get_messages
 from django.test import Client
+from django.utils import timezone
 
 import pytest
 
@@ -74,3 +76,34 @@ def test_an_admin_registers_an_endpoint_and_sees_each_attempt(
     assert page.status_code == 200
     assert attempt.error[:30] in page.content.decode()
     assert ada.get("/admin/api/webhookdelivery/").status_code == 200
+
+
+def test_an_admin_rotates_an_endpoints_secret_and_the_old_one_overlaps(
+    ada: Client, settings: Any
+) -> None:
+    settings.WEBHOOK_SECRET_OVERLAP_HOURS = 6
+    endpoint = WebhookEndpoint.objects.create(
+        url="https://hooks.example.com/callbot", events=["call.ended"]
+    )
+    old = endpoint.secret
+    response = ada.post(
+        "/admin/api/webhookendpoint/",
+        {"action": "rotate_secret", "_selected_action": [endpoint.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    said = " ".join(str(m) for m in get_messages(response.wsgi_request))
+    assert "signed with the new and the old secret" in said
+
+    endpoint.refresh_from_db()
+    assert endpoint.secret != old
+    assert endpoint.previous_secret == old
+    assert endpoint.previous_secret_until is not None
+    left = endpoint.previous_secret_until - timezone.now()
+    assert timedelta(hours=5, minutes=59) < left <= timedelta(hours=6)
+    page = ada.get(f"/admin/api/webhookendpoint/{endpoint.pk}/change/").content
+    assert endpoint.secret in page.decode()
+    assert old not in page.decode()  # the old secret is not shown again
+    entry = AuditEntry.objects.get(action="webhook_secret.rotated")
+    assert entry.target == endpoint.url
+    assert entry.actor_name == "ada"

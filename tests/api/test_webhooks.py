@@ -135,6 +135,35 @@ def test_a_delivery_is_signed_so_the_receiver_can_verify_it(
     assert delivery.attempt_rows.get().status_code == 204
 
 
+def test_after_a_rotation_both_secrets_sign_until_the_overlap_ends(
+    endpoint: WebhookEndpoint,
+    receiver: Receiver,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    old = endpoint.secret
+    endpoint.rotate_secret(timedelta(hours=24), timezone.now())
+    assert endpoint.secret != old
+    assert endpoint.secret.startswith("whsec_")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        webhooks.queue_event("call.started", {"id": 8})
+    headers, body = receiver.requests[-1]
+    # A receiver still on the old secret and one already on the new both verify.
+    assert verify(old, headers, body)
+    assert verify(endpoint.secret, headers, body)
+    assert len(headers["webhook-signature"].split()) == 2
+
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        previous_secret_until=timezone.now() - timedelta(seconds=1)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        webhooks.queue_event("call.started", {"id": 9})
+    headers, body = receiver.requests[-1]
+    assert verify(endpoint.secret, headers, body)
+    assert not verify(old, headers, body)
+    assert len(headers["webhook-signature"].split()) == 1
+
+
 def test_a_refused_delivery_is_retried_with_growing_waits_then_given_up(
     endpoint: WebhookEndpoint, receiver: Receiver, settings: Any
 ) -> None:
