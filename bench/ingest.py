@@ -224,10 +224,47 @@ class Inbox:
         return int(row[0]) if row else 0
 
 
+def apply_mode() -> str:
+    """The server's WEBHOOK_APPLY: as set, else its default (deferred with
+    PostgreSQL and Redis, inline otherwise; callbot/settings.py)."""
+    if os.environ.get("WEBHOOK_APPLY"):
+        return os.environ["WEBHOOK_APPLY"]
+    both = os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")
+    return "deferred" if both else "inline"
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes ``pids`` have used so far."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (stat's 14, 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def appliers(parents: list[int]) -> list[int]:
+    """The inbox applier processes (``apply_inbox``) of the web processes."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            argv = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) in parents and b"apply_inbox" in argv:
+            found.append(int(entry.name))
+    return found
+
+
 def drained_after(start: float) -> float | None:
     """Seconds from ``start`` until the inbox was empty (polled every 10 ms);
     None when nothing is deferred (inline mode: applied before each answer)."""
-    if os.environ.get("WEBHOOK_APPLY") != "deferred" or Inbox.sqlite_path is None:
+    if apply_mode() != "deferred" or Inbox.sqlite_path is None:
         return None
     while Inbox.pending():
         time.sleep(0.01)
@@ -312,7 +349,8 @@ def main() -> None:
     parser.add_argument(
         "--apply",
         choices=["inline", "deferred"],
-        help="WEBHOOK_APPLY of the Callbot server (default: its own default)",
+        help="WEBHOOK_APPLY of the Callbot server (default: its own default, "
+        "deferred with DATABASE_URL and REDIS_URL)",
     )
     args = parser.parse_args()
 
@@ -359,7 +397,11 @@ def main() -> None:
         run(bare_urls, bodies[:20], token, 2 * args.processes)
         bare = run(bare_urls, bodies, token, args.threads)
         Inbox.sqlite_path = workdir / "callbot.sqlite3"
+        web_pids = [p.pid for p in procs[: len(app_ports)]]
+        applier_pids = appliers(web_pids)
+        cpu_before = cpu_seconds(web_pids), cpu_seconds(applier_pids)
         app = run(app_urls, bodies, token, args.threads)
+        cpu_after = cpu_seconds(web_pids), cpu_seconds(applier_pids)
     finally:
         for p in procs:
             p.terminate()
@@ -372,7 +414,8 @@ def main() -> None:
         f"webhook ingest bench: {args.batches} batches of {args.batch_size} notifications, "
         f"{args.calls} calls, rosters of {args.roster}, {db}, "
         f"{args.processes} process(es) per server, {args.threads} clients, "
-        f"WEBHOOK_APPLY={os.environ.get('WEBHOOK_APPLY') or 'default'}"
+        f"WEBHOOK_APPLY={apply_mode()}"
+        f"{'' if os.environ.get('WEBHOOK_APPLY') else ' (its default)'}"
     )
     print(f"{'':28}{'p50 ms':>9}{'p99 ms':>9}{'batches/s':>11}{'notif/s':>10}")
     for name, r in (("bare daphne endpoint", bare), ("callbot webhook", app)):
@@ -393,6 +436,14 @@ def main() -> None:
             f"{app['applied_per_s']:.0f} batches/s from its first post "
             f"(x{app['applied_per_s'] / bare['batches_per_s']:.2f} of bare)"
         )
+    # The measured run posts every body (half one by one, half in parallel).
+    web_cpu, applier_cpu = (a - b for a, b in zip(cpu_after, cpu_before, strict=True))
+    print(
+        f"CPU per batch: web process(es) {web_cpu / args.batches * 1000:.1f} ms, "
+        f"applier process(es) {applier_cpu / args.batches * 1000:.1f} ms "
+        f"({len(applier_pids)} applier(s)); load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     if os.environ.get("DATABASE_URL"):
         print(
             f"open PostgreSQL connections under load ({args.threads} clients): "

@@ -72,17 +72,22 @@ def _live_payloads_are_json(settings: Any) -> None:
 
 @pytest.fixture(autouse=True)
 def _webhook_apply_under_test(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``CALLBOT_TEST_WEBHOOK_APPLY=deferred`` runs the in-process tests with the
-    webhook storing each batch and the inbox drained at once, on the test's own
+    """In-process tests run the webhook's configured mode (``WEBHOOK_APPLY``:
+    deferred with PostgreSQL and Redis, inline otherwise), or the one
+    ``CALLBOT_TEST_WEBHOOK_APPLY`` (``inline``/``deferred``) names. Deferred,
+    each batch is stored and the inbox drained at once, on the test's own
     connection, before the answer: every test that posts then exercises the
-    deferred path's storing, ordering and applying (only the 202 body differs).
-    Unset, each test runs the configured mode (inline)."""
-    if os.environ.get("CALLBOT_TEST_WEBHOOK_APPLY") != "deferred":
+    deferred path's storing, ordering and applying (only the 202 body differs),
+    and reads what was applied right after (an applier process could not see
+    rows in the test's transaction). Tests of the applier itself put the real
+    wake-up back (tests/calls/test_inbox.py)."""
+    mode = os.environ.get("CALLBOT_TEST_WEBHOOK_APPLY") or settings.WEBHOOK_APPLY
+    settings.WEBHOOK_APPLY = mode
+    if mode != "deferred":
         return
     from callbot.calls import inbox, inboxapplier
     from tests.support import webhook
 
-    settings.WEBHOOK_APPLY = "deferred"
     monkeypatch.setattr(
         inboxapplier, "kick", lambda: webhook.drains.append(inbox.drain())
     )

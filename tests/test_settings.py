@@ -238,7 +238,7 @@ def test_behind_https_pages_redirect_and_pin_https_but_healthz_answers(
     assert proxied["Strict-Transport-Security"] == "max-age=3600; includeSubDomains"
 
 
-def test_the_webhook_applies_inline_by_default_and_picks_its_applier(
+def test_the_webhook_defers_with_postgresql_and_redis_and_applies_inline_otherwise(
     tmp_path: Path,
 ) -> None:
     names = ("WEBHOOK_APPLY", "WEBHOOK_INBOX_APPLIER")
@@ -252,7 +252,7 @@ def test_the_webhook_applies_inline_by_default_and_picks_its_applier(
     )
 
     assert embedded == {"WEBHOOK_APPLY": "inline", "WEBHOOK_INBOX_APPLIER": "thread"}
-    assert deployed == {"WEBHOOK_APPLY": "inline", "WEBHOOK_INBOX_APPLIER": "process"}
+    assert deployed == {"WEBHOOK_APPLY": "deferred", "WEBHOOK_INBOX_APPLIER": "process"}
 
 
 @pytest.mark.parametrize(

@@ -7,13 +7,15 @@ statements and the roster work, ``ingest.py``) happens here, off the request.
 Guarantees, and how they hold:
 
 * **Nothing answered 202 is lost.** The row is committed before the answer. It
-  is deleted in the transaction that applies it, so a process that dies before
-  that commit leaves it for the next applier: another web process's (on its
-  timer), the restarted process's, or beat's ``apply_webhook_inbox`` (every
+  is deleted after the transaction that applies it commits and its after-commit
+  work (live deltas, tasks) is sent, so a process that dies before then leaves
+  it for the next applier: another web process's (on its timer), the restarted
+  process's, or beat's ``apply_webhook_inbox`` (every
   ``WEBHOOK_INBOX_SWEEP_SECONDS``).
-* **Exactly once.** Applying and deleting commit together; a batch applied twice
-  all the same (a commit whose answer was lost) is all duplicates by ingest's
-  digests, as a redelivery from Graph is.
+* **Exactly once.** A batch applied twice (its applier died between the commit
+  and the delete) is all duplicates the second time, by ingest's digests, as a
+  redelivery from Graph is; and, as for such a redelivery, what its calls still
+  wait on (a ringing call's decision) is registered again (``redelivery.py``).
 * **Arrival order.** One applier at a time per database applies rows in id
   order. A batch is stored before it is answered, so a batch Graph sent after an
   earlier one was answered has the larger id and is applied after it, per call
@@ -164,9 +166,10 @@ def _apply_group(pks: list[int], total: Drained) -> None:
         rows = list(InboxBatch.objects.filter(pk__in=pks, error="").order_by("pk"))
         try:
             deliveries = [_delivery(row) for row in rows]
+            outermost = transaction.get_autocommit()
             with _gate.applying(), transaction.atomic():
                 result = apply_deliveries(deliveries)
-                InboxBatch.objects.filter(pk__in=[row.pk for row in rows]).delete()
+                _delete_after_its_work([row.pk for row in rows], outermost)
         except Exception as exc:
             if is_outage(exc):
                 raise
@@ -187,6 +190,26 @@ def _apply_group(pks: list[int], total: Drained) -> None:
             return
     for pk in pks:
         apply_row(pk, total)
+
+
+def _delete_after_its_work(pks: list[int], outermost: bool) -> None:
+    """Delete applied rows once their after-commit work is sent: registered last,
+    this runs after the live deltas and the tasks their application registered.
+
+    Deleting them in the applying transaction would lose that work if the
+    applier died between the commit and the sends (SIGKILL, or Redis stalled and
+    the process killed): the batch was answered 202 long before, so nothing
+    would deliver it again, and a call rung then would ring out undecided. A row
+    left this way is applied again by the next drain, as all duplicates, and
+    ingest registers again what its calls still wait on (``redelivery.py``), as
+    for a batch Graph delivers again to an inline webhook that died before its
+    answer. Inside a caller's transaction (``outermost`` False: a test's) there
+    is no commit of ours to wait for; the rows go with the rest."""
+    rows = InboxBatch.objects.filter(pk__in=pks)
+    if outermost:
+        transaction.on_commit(rows.delete)
+    else:
+        rows.delete()
 
 
 def _delivery(row: InboxBatch) -> Delivery:
@@ -213,9 +236,10 @@ def apply_row(pk: int, total: Drained) -> None:
         total.set_aside += 1
         return
     try:
+        outermost = transaction.get_autocommit()
         with _gate.applying(), transaction.atomic():
             result = apply_deliveries([delivery])
-            InboxBatch.objects.filter(pk=pk).delete()
+            _delete_after_its_work([pk], outermost)
     except Exception as exc:
         if is_outage(exc):
             raise

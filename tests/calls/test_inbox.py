@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.core.management import call_command
-from django.db import OperationalError, connection
+from django.db import OperationalError, connection, transaction
 from django.test import Client
 from django.utils import timezone
 
@@ -27,6 +27,7 @@ from callbot.calls.models import (
     InboxBatch,
     QuarantinedNotification,
 )
+from callbot.calls.signals import CallActivity, call_activity
 from tests.conftest import load_fixture
 from tests.support.jwt import TestTokenIssuer
 from tests.support.webhook import post, wait_for_inbox
@@ -154,6 +155,54 @@ def test_a_batch_stored_by_a_process_that_died_is_applied_by_the_sweep(
     assert states_applied(call_id) == ["incoming"]
     assert InboxBatch.objects.count() == 0
     assert tasks.apply_webhook_inbox() == {"applied": 0, "set_aside": 0}
+
+
+class _Killed(BaseException):
+    """The process ending (SIGKILL), as far as the code running in it goes."""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_whose_applier_died_after_its_commit_is_applied_again_and_its_ringing_call_announced(
+    webhook: Client,
+    token_issuer: TestTokenIssuer,
+    deferred: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The applier committed the batch and died before its after-commit work
+    (the call activity the bot's policy answers a ringing call on) left: the
+    row is still there, and applying it again announces the call again."""
+    seen: list[CallActivity] = []
+
+    def receiver(sender: Any, activity: list[CallActivity], **kwargs: Any) -> None:
+        seen.extend(activity)
+
+    call_activity.connect(receiver, dispatch_uid="test-inbox-announced")
+    try:
+        post(webhook, load_fixture("incoming_p2p_call.json"), token_issuer.bearer())
+        on_commit = transaction.on_commit
+
+        def killed() -> None:
+            raise _Killed
+
+        # The process ends at its first after-commit callback: the others, the
+        # row's delete among them, never run.
+        with monkeypatch.context() as dying:
+            dying.setattr(transaction, "on_commit", lambda *a, **k: on_commit(killed))
+            with pytest.raises(_Killed):
+                inbox.drain()
+        assert seen == []
+        assert inbox.pending() == 1
+        assert Call.objects.get().state == "incoming"
+
+        again = inbox.drain()
+    finally:
+        call_activity.disconnect(dispatch_uid="test-inbox-announced")
+
+    assert (again.applied, again.stored, again.duplicates) == (1, 0, 1)
+    assert inbox.pending() == 0
+    assert CallEvent.objects.count() == 1
+    [activity] = seen
+    assert (activity.created, activity.state) == (True, "incoming")
 
 
 def test_a_redelivered_batch_is_applied_once(
@@ -360,8 +409,12 @@ def applier_thread(settings: Any) -> Iterator[None]:
 
 @pytest.mark.django_db(transaction=True)
 def test_the_applier_thread_applies_what_the_webhook_stored(
-    webhook: Client, token_issuer: TestTokenIssuer, applier_thread: None
+    webhook: Client,
+    token_issuer: TestTokenIssuer,
+    applier_thread: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(inboxapplier, "kick", _REAL_KICK)
     a = str(uuid.uuid4())
     bearer = token_issuer.bearer()
     for n, state in enumerate(["incoming", "establishing", "established"]):

@@ -123,3 +123,13 @@ def stack(
         fault_emulator.reset()
         if request.node.stash.get(_failed, False):
             print(built.logs())  # noqa: T201 (shown with the failure)
+
+
+@pytest.fixture(params=["inline", "deferred"])
+def webhook_apply(request: pytest.FixtureRequest, stack: Stack) -> str:
+    """The stack's ``WEBHOOK_APPLY``, both ways: deferred is the default on this
+    shape (PostgreSQL and Redis), inline is what the embedded default and anyone
+    who sets it runs. Set before the test starts its processes."""
+    mode: str = request.param
+    stack.settings["WEBHOOK_APPLY"] = mode
+    return mode

@@ -130,6 +130,24 @@ class Process:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=10)
 
+    def children(self, command: str) -> list[int]:
+        """The pids of this process's children whose command line has
+        ``command`` (the web process's inbox applier: ``apply_inbox``)."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                argv = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                continue  # gone meanwhile
+            # The parent's pid is the second field after the parenthesised name.
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            if parent == self.process.pid and command.encode() in argv:
+                found.append(int(entry.name))
+        return found
+
     def stop(self) -> None:
         if self.process.poll() is not None:
             return
@@ -288,6 +306,23 @@ class Stack:
             self.pg.url(self.database), autocommit=True, row_factory=dict_row
         ) as conn:
             return list(conn.execute(sql, params).fetchall())
+
+    def inbox_rows(self) -> int:
+        """Batches the webhook stored (``WEBHOOK_APPLY=deferred``) and its
+        applier has not applied yet."""
+        count: int = self.rows("SELECT count(*) AS n FROM calls_inboxbatch")[0]["n"]
+        return count
+
+    def wait_inbox_applied(self, timeout: float = 20) -> None:
+        """Wait until the applier has applied every stored batch (deferred: the
+        202 came before; inline there are none)."""
+        try:
+            wait_until(lambda: self.inbox_rows() == 0, timeout=timeout, interval=0.05)
+        except AssertionError:
+            raise AssertionError(
+                f"{self.inbox_rows()} stored batches not applied within "
+                f"{timeout} s\n{self.logs()}"
+            ) from None
 
     def action(self, action_id: int) -> dict[str, Any]:
         return self.rows("SELECT * FROM calls_action WHERE id = %s", action_id)[0]

@@ -9,7 +9,7 @@ from django.test import Client
 
 URL = "/api/calling/callback"
 
-# The inbox drains the test mode ran (CALLBOT_TEST_WEBHOOK_APPLY=deferred,
+# The inbox drains the deferred test mode ran (WEBHOOK_APPLY deferred,
 # tests/conftest.py), the last one last.
 drains: list[Any] = []
 
