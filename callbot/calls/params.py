@@ -93,8 +93,7 @@ def phone_refused() -> str:
 
 def require_phone_source(target: Mapping[str, str]) -> None:
     """Refuse (``unsupported``) a phone ``target`` while no application instance is
-    configured: placing, redirecting, transferring or inviting (PSTN invitees need
-    one too, contract §6.16), here rather than by Graph."""
+    configured (contract §6.2, §6.16), here rather than by Graph."""
     if target.get("phone") and phone_refused():
         raise ActionRefusedError("unsupported", PHONE_NEEDS_INSTANCE)
 
@@ -220,9 +219,8 @@ def transfer(params: Mapping[str, Any], call: Call | None) -> Cleaned:
 
 
 def invite(params: Mapping[str, Any], call: Call | None) -> Cleaned:
-    """invite: ``target``, or ``replaces_call`` (the bot's other peer-to-peer call,
-    whose party is moved into this call: Graph ends that call once they are in,
-    contract §7.11); ``replaces_call_id`` is the same by Graph id."""
+    """invite: ``target``, or ``replaces_call`` (the bot's other P2P call, whose party
+    is moved in; Graph ends that call, contract §7.11), or ``replaces_call_id``."""
     clean: dict[str, Any] = {}
     if params.get("replaces_call") not in (None, ""):
         other, target = _other_call(params["replaces_call"], call, "The call to move")
