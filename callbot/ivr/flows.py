@@ -771,8 +771,9 @@ def _on_finished(
     if state.phase == "queued":
         if ok:
             # The music ended and nobody has taken the call yet: play it again,
-            # now or on the sweep's Tick.
-            if _replay_due(state, event.now):
+            # now or on the sweep's Tick (at once for a session stored before
+            # replay_at was kept: nothing else would restart its music).
+            if state.replay_at is None or _replay_due(state, event.now):
                 return _replay(flow, state, event.now)
             return state, []
         new_state, commands = _enter(

@@ -4,6 +4,7 @@ once ``max_wait`` is over. First the pure step function, then the runtime."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
@@ -149,6 +150,17 @@ def test_music_reported_over_early_plays_again_on_the_tick_after_its_loop_time(
     state, commands = advance(flow, state, Tick(due))
     assert commands == [MUSIC]
     assert state.replay_at == due + timedelta(seconds=LOOP_SECONDS)
+
+
+def test_music_of_a_session_stored_without_a_replay_time_plays_again_at_once(
+    flow: Flow,
+) -> None:
+    state = replace(queued(flow), replay_at=None)
+
+    state, commands = advance(flow, state, ActionFinished(7, "completed", T0))
+
+    assert commands == [MUSIC]
+    assert state.replay_at == T0 + timedelta(seconds=LOOP_SECONDS)
 
 
 def test_before_max_wait_a_tick_changes_nothing(flow: Flow) -> None:
