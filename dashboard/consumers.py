@@ -27,6 +27,9 @@ Actions are rate limited per socket and per user (``ratelimit.py``, settings
 refused over the limit with ``rate_limited``, audited like every refusal. A socket
 that keeps earning errors gets a last ``error`` ``flooded`` and is closed with
 ``CLOSE_FLOODED`` (daphne drops close reasons; the page knows the code).
+A socket whose browser has gone before the server's disconnect reaches the
+consumer is sent nothing more, quietly (``SOCKET_GONE``): a closed page is not a
+fault of the application.
 
 Every client message re-reads the user from the session (a signed-out socket is
 closed) and checks the role; an action from a role that may not act is refused by
@@ -48,6 +51,7 @@ from typing import Any
 from django.conf import settings
 
 import orjson
+from autobahn.exception import Disconnected
 from channels.auth import get_user
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -79,6 +83,13 @@ from dashboard.ratelimit import TokenBucket
 from dashboard.signals import session_group
 
 logger = logging.getLogger(__name__)
+
+# What the server raises when a frame is sent to a socket whose browser has gone
+# (the page closed or lost its network a moment before a group message reached
+# it): daphne's ``Disconnected`` (a RuntimeError), and the OSError the ASGI spec
+# (websocket 2.4) asks of servers such as uvicorn. Only the socket's own send is
+# guarded: the same errors from anything else still surface.
+SOCKET_GONE: tuple[type[Exception], ...] = (Disconnected, OSError)
 
 
 def _session_store(session_key: str) -> Any:
@@ -169,6 +180,33 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
     watching_board: bool
     watching_calls: set[int]
     session_group: str
+    # Set when the server said the browser had gone: nothing more is sent.
+    gone: bool = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Run the socket with a send that stops quietly once the browser is gone.
+
+        The server tells the consumer of a closed socket with a disconnect message
+        that can arrive after a group message already in dispatch tried to send;
+        that send raising would end the consumer and be logged as an error of the
+        application. Every frame the consumer sends (``send_json``, the snapshot
+        streams, accept and close) goes through this one function."""
+
+        async def send_while_open(message: dict[str, Any]) -> None:
+            if self.gone:
+                return
+            try:
+                await send(message)
+            except SOCKET_GONE as exc:
+                self.gone = self.closing = True
+                logger.debug(
+                    "live socket %s closed before a %s reached it: %s",
+                    getattr(self, "channel_name", "?"),
+                    message.get("type"),
+                    exc,
+                )
+
+        await super().__call__(scope, receive, send_while_open)
 
     async def connect(self) -> None:
         self.watching_board = False

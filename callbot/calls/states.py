@@ -36,7 +36,9 @@ class CallDirection(models.TextChoices):
 
 
 class CallKind(models.TextChoices):
-    PEER_TO_PEER = "peer_to_peer"
+    # The page's wording (static/dashboard/live.js KIND_LABELS), not Django's
+    # "Peer To Peer" made from the value.
+    PEER_TO_PEER = "peer_to_peer", "Peer-to-peer"
     GROUP = "group"
     MEETING = "meeting"
 

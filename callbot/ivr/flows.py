@@ -47,6 +47,15 @@ OPERATOR = "operator"
 HOLD_MUSIC = "hold-music"
 # How long a supervisors step may keep a caller waiting, in seconds.
 MAX_WAIT_RANGE = (5, 3600)
+# A prompt looped while a caller waits (a supervisors step's music, a play step
+# that goes on at itself, such as the board's hold) starts again at most once in
+# this many seconds: when Graph reports the last playback over (the operation's
+# completion, contract §6.9) and this long after it began, whichever is later. A
+# prompt this long or longer (the shipped hold music is) loops without a gap; a
+# shorter one, or a playback reported over at once (the emulator plays every
+# prompt in a fifth of a second), waits for the timeout sweep's ``Tick`` instead
+# of being requested again several times a second.
+LOOP_SECONDS = 16
 
 Target = Mapping[str, str]
 
@@ -99,6 +108,12 @@ class Flow:
 
     def step(self, step_id: str) -> Step:
         return self.steps[step_id]
+
+    @property
+    def listens_for_keys(self) -> bool:
+        """Whether any step acts on keys pressed (only a collect step does): the
+        others need no tone subscription."""
+        return any(step.type == "collect" for step in self.steps.values())
 
 
 _COMMON = {"id", "type", "note"}
@@ -374,6 +389,8 @@ class FlowState:
     awaiting: int | None = None
     status: Status = "running"
     outcome: str = ""
+    # When a looped prompt may start again (``LOOP_SECONDS``); None when none loops.
+    replay_at: datetime | None = None
 
     @property
     def finished(self) -> bool:
@@ -443,7 +460,8 @@ def advance(
 
     1. A finished session ignores everything; ``Ended`` finishes any session.
     2. ``Start`` answers the call (or redirects it when the flow starts with a
-       redirect); ``Established`` subscribes to tones and enters the start step.
+       redirect); ``Established`` enters the start step, subscribing to tones
+       first when the flow has a collect step (only those act on keys).
     3. Tones count while a collect step prompts or listens; keys pressed during its
        prompt barge in (the prompt is cancelled once the entry is complete), keys
        pressed during a play step just before it are typed ahead.
@@ -453,7 +471,10 @@ def advance(
        deadline it stops the hold music and goes on at ``next``.
     6. A supervisors step marks the call waiting for a person and loops its music;
        a person taking the call ends the session outside the flow
-       (``supervisors.take_call``).
+       (``supervisors.take_call``). A looped prompt (that music, a play step
+       going on at itself) starts again once its playback is over and
+       ``LOOP_SECONDS`` after it began: a ``Tick`` past ``replay_at`` plays it
+       when the playback ended sooner.
     """
     if state.finished:
         return state, []
@@ -465,7 +486,12 @@ def advance(
         # A caller who hangs up while queued no longer waits for a person.
         unqueue = [_set_waiting(False)] if state.phase == "queued" else []
         return replace(
-            state, status="ended", phase="done", deadline=None, awaiting=None
+            state,
+            status="ended",
+            phase="done",
+            deadline=None,
+            awaiting=None,
+            replay_at=None,
         ), unqueue
     if isinstance(event, Refused):
         # A caller no longer held leaves the supervisors' queue.
@@ -476,6 +502,7 @@ def advance(
             phase="done",
             deadline=None,
             awaiting=None,
+            replay_at=None,
             outcome=f"{event.kind} refused: {event.message}",
         )
         if event.kind in ("hang_up", "answer", "redirect"):
@@ -494,7 +521,9 @@ def advance(
         if state.phase != "answering":
             return state, []
         new_state, commands = _enter(flow, state, flow.start, event.now)
-        return new_state, [Command("subscribe_to_tone"), *commands]
+        if flow.listens_for_keys:
+            commands = [Command("subscribe_to_tone"), *commands]
+        return new_state, commands
     if isinstance(event, Tones):
         return _on_tones(flow, state, event)
     if isinstance(event, ActionFinished):
@@ -534,6 +563,8 @@ def advance(
                 Command("cancel_media_processing"),
                 *commands,
             ]
+        if _replay_due(state, event.now):
+            return _replay(flow, state, event.now)
         return state, []
     raise TypeError(f"unknown event {event!r}")
 
@@ -545,6 +576,7 @@ def _finish(state: FlowState, outcome: str) -> FlowState:
         phase="done",
         deadline=None,
         awaiting=None,
+        replay_at=None,
         digits="",
         outcome=outcome,
     )
@@ -565,8 +597,12 @@ def _enter(
     step = flow.step(step_id)
     # Keys pressed while a play step ran, typed ahead for the collect step after it.
     typed = state.digits if state.phase == "playing" else ""
-    state = replace(state, step=step_id, digits="", deadline=None, awaiting=None)
+    state = replace(
+        state, step=step_id, digits="", deadline=None, awaiting=None, replay_at=None
+    )
     if step.type == "play":
+        if step.next == step.id:
+            return _loop(replace(state, phase="playing"), step, now)
         return replace(state, phase="playing"), [
             Command("play_prompt", {"prompt": step.prompt}, wait=True)
         ]
@@ -607,7 +643,8 @@ def _enter(
             state, phase="queued", deadline=now + timedelta(seconds=step.max_wait)
         )
         then = f"go on to {step.next}" if step.next else "end the flow"
-        return queued, [_set_waiting(True, then), _hold_music(step)]
+        queued, music = _loop(queued, step, now)
+        return queued, [_set_waiting(True, then), *music]
     if step.type == "hang_up":
         return _finish(state, state.outcome or "hung up"), [Command("hang_up")]
     # A redirect past the start is rejected by parse_flow; never answer twice.
@@ -626,8 +663,31 @@ def _set_waiting(waiting: bool, then: str = "") -> Command:
     return Command("set_waiting", params)
 
 
-def _hold_music(step: Step) -> Command:
-    return Command("play_prompt", {"prompt": step.prompt}, wait=True)
+def _loop(
+    state: FlowState, step: Step, now: datetime
+) -> tuple[FlowState, list[Command]]:
+    """Play ``step``'s prompt once more of a loop; the next may start no sooner
+    than ``LOOP_SECONDS`` from now."""
+    replay_at = now + timedelta(seconds=LOOP_SECONDS)
+    return replace(state, replay_at=replay_at), [
+        Command("play_prompt", {"prompt": step.prompt}, wait=True)
+    ]
+
+
+def _replay_due(state: FlowState, now: datetime) -> bool:
+    """A looped prompt whose playback is over may start again now."""
+    return (
+        state.phase in ("playing", "queued")
+        and state.awaiting is None
+        and state.replay_at is not None
+        and now >= state.replay_at
+    )
+
+
+def _replay(
+    flow: Flow, state: FlowState, now: datetime
+) -> tuple[FlowState, list[Command]]:
+    return _loop(state, flow.step(state.step), now)
 
 
 def _listen(state: FlowState, step: Step, now: datetime) -> FlowState:
@@ -700,12 +760,22 @@ def _on_finished(
     if state.phase == "prompting":
         # Played or cancelled: either way the caller may now press keys.
         return _listen(state, step, event.now), []
+    if state.phase == "playing" and state.replay_at is not None:
+        # A looped prompt (played or not): again once LOOP_SECONDS have passed
+        # since it began, now or on the sweep's Tick.
+        if _replay_due(state, event.now):
+            return _replay(flow, state, event.now)
+        return state, []
     if state.phase in ("playing", "recording"):
         return _enter(flow, state, step.next, event.now)
     if state.phase == "queued":
         if ok:
-            # The music ended and nobody has taken the call yet: play it again.
-            return state, [_hold_music(step)]
+            # The music ended and nobody has taken the call yet: play it again,
+            # now or on the sweep's Tick (at once for a session stored before
+            # replay_at was kept: nothing else would restart its music).
+            if state.replay_at is None or _replay_due(state, event.now):
+                return _replay(flow, state, event.now)
+            return state, []
         new_state, commands = _enter(
             flow, replace(state, outcome="hold music failed"), step.next, event.now
         )

@@ -356,6 +356,8 @@ class IvrSession(models.Model):
     digits = models.CharField(max_length=32, blank=True)
     deadline = models.DateTimeField(null=True, blank=True)
     awaiting_action_id = models.BigIntegerField(null=True, blank=True)
+    # When a looped prompt (hold music) may start again (``flows.LOOP_SECONDS``).
+    replay_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.RUNNING
     )
@@ -380,6 +382,14 @@ class IvrSession(models.Model):
                 condition=Q(status="running") & Q(deadline__isnull=False),
                 name="ivr_session_deadline_idx",
             ),
+            # The same sweep: looped prompts over early, due to play again.
+            models.Index(
+                fields=["replay_at"],
+                condition=Q(status="running")
+                & Q(replay_at__isnull=False)
+                & Q(awaiting_action_id__isnull=True),
+                name="ivr_session_replay_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -392,6 +402,7 @@ class IvrSession(models.Model):
         "digits",
         "deadline",
         "awaiting_action_id",
+        "replay_at",
         "status",
         "outcome",
         "history",
@@ -409,6 +420,7 @@ class IvrSession(models.Model):
             digits=self.digits,
             deadline=self.deadline,
             awaiting=self.awaiting_action_id,
+            replay_at=self.replay_at,
             status=self.status,  # type: ignore[arg-type]
             outcome=self.outcome,
         )
@@ -436,6 +448,7 @@ class IvrSession(models.Model):
         self.digits = state.digits
         self.deadline = state.deadline
         self.awaiting_action_id = state.awaiting
+        self.replay_at = state.replay_at
         self.status = state.status
         self.outcome = state.outcome[:255]
 

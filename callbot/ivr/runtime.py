@@ -235,18 +235,30 @@ def handle_activity(
             _step(call, session, event, now)
 
 
+def _due_at(session: IvrSession) -> datetime | None:
+    """When the session next needs a ``Tick``: its deadline, or the time its
+    looped prompt, whose playback is over, may start again."""
+    replay = session.replay_at if session.awaiting_action_id is None else None
+    times = [t for t in (session.deadline, replay) if t is not None]
+    return min(times) if times else None
+
+
 def sweep_timeouts(now: datetime | None = None) -> int:
-    """Send a ``Tick`` to every running session whose deadline passed: a collect
-    step's timeout, or the end of a supervisors step's wait.
+    """Send a ``Tick`` to every running session whose deadline passed (a collect
+    step's timeout, the end of a supervisors step's wait) or whose looped prompt
+    is due again (hold music whose playback ended early).
 
     Returns how many sessions moved. Safe to run concurrently: each session is
     rechecked under its lock, so a session another worker already moved is skipped.
     """
     now = now or timezone.now()
     due = list(
-        IvrSession.objects.filter(
-            status=IvrSession.Status.RUNNING, deadline__lte=now
-        ).values_list("call_id", flat=True)
+        IvrSession.objects.filter(status=IvrSession.Status.RUNNING)
+        .filter(
+            Q(deadline__lte=now)
+            | Q(replay_at__lte=now, awaiting_action_id__isnull=True)
+        )
+        .values_list("call_id", flat=True)
     )
     moved = 0
     for call_id in due:
@@ -255,9 +267,10 @@ def sweep_timeouts(now: datetime | None = None) -> int:
                 Call.objects.select_for_update(no_key=True).filter(pk=call_id).first()
             )
             session = _locked_session(call_id)
-            if call is None or session is None or session.deadline is None:
+            if call is None or session is None:
                 continue
-            if session.deadline > now:
+            due_at = _due_at(session)
+            if due_at is None or due_at > now:
                 continue
             _step(call, session, flows.Tick(now), now)
             moved += 1
@@ -291,7 +304,7 @@ def _step(
         logger.error("IVR session %s has an invalid flow: %s", session.pk, exc)
         session.status = IvrSession.Status.FAILED
         session.outcome = f"invalid flow: {exc}"[:255]
-        session.deadline = None
+        session.deadline = session.replay_at = None
         _save(session)
         return
     state, commands = flows.advance(flow, session.state(), event)

@@ -140,7 +140,7 @@ def take_call(
             if session is not None:
                 session.status = IvrSession.Status.COMPLETED
                 session.outcome = f"taken by {_name(actor)}"
-                session.deadline = None
+                session.deadline = session.replay_at = None
                 session.awaiting_action_id = None
                 session.save()
                 queued.append(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from django.conf import settings
 from django.test import Client
 
 import pytest
@@ -65,6 +67,25 @@ def test_the_supervisor_sees_controls_and_the_unmute_control(bob: Any) -> None:
     # it (tests/dashboard/test_snapshot_availability.py).
     assert b'data-kind="unmute_participant">Unmute someone</button>' in response.content
     assert signed_in(bob).get("/calls/999999/").status_code == 404
+
+
+def live_kind_labels() -> dict[str, str]:
+    """The words the live page paints for each call kind (``KIND_LABELS``)."""
+    script = (settings.BASE_DIR / "static" / "dashboard" / "live.js").read_text()
+    found = re.search(r"export const KIND_LABELS = \{([^}]*)\}", script)
+    assert found is not None
+    return dict(re.findall(r'(\w+): "([^"]*)"', found.group(1)))
+
+
+@pytest.mark.parametrize("kind", ["peer_to_peer", "group", "meeting"])
+def test_the_call_page_first_paints_the_kind_in_the_live_rows_words(
+    bob: Any, kind: str
+) -> None:
+    call = CallFactory(kind=kind)
+    response = signed_in(bob).get(f"/calls/{call.pk}/")
+
+    words = live_kind_labels()[kind]
+    assert f'<dd id="f-kind">{words}</dd>'.encode() in response.content
 
 
 def test_an_ended_call_shows_the_supervisor_one_line_instead_of_its_controls(

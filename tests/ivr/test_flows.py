@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 
 from callbot.graph.limits import RECORD_TIMER_RANGE, STOP_TONE_CHARS
 from callbot.ivr.flows import (
+    LOOP_SECONDS,
     ActionFinished,
     Command,
     Ended,
@@ -201,6 +203,42 @@ def test_start_answers_and_established_subscribes_and_plays_the_first_prompt(
         Command("play_prompt", {"prompt": "welcome"}, wait=True),
     ]
     assert (state.step, state.phase) == ("welcome", "playing")
+
+
+def test_a_flow_without_a_collect_step_does_not_subscribe_to_tones() -> None:
+    flow = parse_flow(
+        "w", [{"id": "w", "type": "play", "prompt": "welcome", "next": "w"}]
+    )
+    state, _ = advance(flow, FlowState(), Start(T0))
+
+    state, commands = advance(flow, state, Established(T0))
+
+    assert commands == [Command("play_prompt", {"prompt": "welcome"}, wait=True)]
+
+
+def test_a_play_step_going_on_at_itself_plays_again_after_its_loop_time() -> None:
+    flow = parse_flow(
+        "w", [{"id": "w", "type": "play", "prompt": "welcome", "next": "w"}]
+    )
+    play = Command("play_prompt", {"prompt": "welcome"}, wait=True)
+    state, _ = advance(flow, FlowState(), Start(T0))
+    state, _ = advance(flow, state, Established(T0))
+    state = replace(state, awaiting=3)
+    loop = timedelta(seconds=LOOP_SECONDS)
+
+    # Played in a moment, or failed: no new request before LOOP_SECONDS...
+    for status in ("completed", "failed"):
+        over, commands = advance(flow, state, ActionFinished(3, status, T0))
+        assert (commands, over.awaiting, over.step) == ([], None, "w")
+    assert advance(flow, over, Tick(T0 + loop / 2)) == (over, [])
+    # ...then the sweep's tick plays it again.
+    again, commands = advance(flow, over, Tick(T0 + loop))
+    assert commands == [play]
+    assert again.replay_at == T0 + 2 * loop
+    # Played its whole length: again at once.
+    whole, commands = advance(flow, state, ActionFinished(3, "completed", T0 + loop))
+    assert commands == [play]
+    assert whole.replay_at == T0 + 2 * loop
 
 
 def test_a_flow_starting_with_a_redirect_redirects_instead_of_answering() -> None:

@@ -4,6 +4,7 @@ once ``max_wait`` is over. First the pure step function, then the runtime."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
@@ -18,6 +19,7 @@ from callbot.calls.models import AuditEntry, Call
 from callbot.calls.states import CallState
 from callbot.ivr import runtime, supervisors
 from callbot.ivr.flows import (
+    LOOP_SECONDS,
     ActionFinished,
     Command,
     Ended,
@@ -55,7 +57,8 @@ def queued(flow: Flow) -> FlowState:
     """Answered, established, and waiting in the queue with the music (action 7)."""
     state, _ = advance(flow, FlowState(), Start(T0))
     state, commands = advance(flow, state, Established(T0))
-    assert commands == [Command("subscribe_to_tone"), WAITING, MUSIC]
+    # No collect step: nothing acts on keys, so no tone subscription.
+    assert commands == [WAITING, MUSIC]
     return FlowState(**{**state.__dict__, "awaiting": 7})
 
 
@@ -118,14 +121,46 @@ def test_reaching_the_step_marks_the_call_waiting_and_plays_music(flow: Flow) ->
 
 def test_the_music_loops_until_the_wait_is_over(flow: Flow) -> None:
     state = queued(flow)
-    later = T0 + timedelta(seconds=12)
+    later = T0 + timedelta(seconds=LOOP_SECONDS + 1)
 
     state, commands = advance(flow, state, ActionFinished(7, "completed", later))
 
     assert commands == [MUSIC]
     assert (state.phase, state.deadline) == ("queued", T0 + timedelta(seconds=30))
+    assert state.replay_at == later + timedelta(seconds=LOOP_SECONDS)
     # Keys pressed while waiting change nothing.
     assert advance(flow, state, Tones(("0",), later)) == (state, [])
+
+
+def test_music_reported_over_early_plays_again_on_the_tick_after_its_loop_time(
+    flow: Flow,
+) -> None:
+    state = queued(flow)
+    assert state.replay_at == T0 + timedelta(seconds=LOOP_SECONDS)
+    # The emulator reports a prompt played in a fifth of a second.
+    soon = T0 + timedelta(seconds=0.2)
+
+    state, commands = advance(flow, state, ActionFinished(7, "completed", soon))
+
+    assert commands == []
+    assert (state.phase, state.awaiting) == ("queued", None)
+    early = T0 + timedelta(seconds=LOOP_SECONDS - 1)
+    assert advance(flow, state, Tick(early)) == (state, [])
+    due = T0 + timedelta(seconds=LOOP_SECONDS)
+    state, commands = advance(flow, state, Tick(due))
+    assert commands == [MUSIC]
+    assert state.replay_at == due + timedelta(seconds=LOOP_SECONDS)
+
+
+def test_music_of_a_session_stored_without_a_replay_time_plays_again_at_once(
+    flow: Flow,
+) -> None:
+    state = replace(queued(flow), replay_at=None)
+
+    state, commands = advance(flow, state, ActionFinished(7, "completed", T0))
+
+    assert commands == [MUSIC]
+    assert state.replay_at == T0 + timedelta(seconds=LOOP_SECONDS)
 
 
 def test_before_max_wait_a_tick_changes_nothing(flow: Flow) -> None:
@@ -200,7 +235,7 @@ def test_the_runtime_queues_the_call_for_a_person_with_music(
     call, session = queued_call
 
     kinds = [kind for kind, _ in actions(call)]
-    assert kinds == ["answer", "subscribe_to_tone", "play_prompt"]
+    assert kinds == ["answer", "play_prompt"]
     answer, music = actions(call)[0][1], actions(call)[-1][1]
     assert any(u.endswith("/hold-music.wav") for u in answer["prompt_uris"])
     assert music["name"] == "hold-music"
@@ -217,9 +252,11 @@ def test_the_runtime_queues_the_call_for_a_person_with_music(
     assert (session.phase, session.current_step) == ("queued", "queue")
     assert session.awaiting_action_id == call.actions.order_by("pk").last().pk
 
+    # The music played its whole length: again at once.
     runtime.handle_activity(
         call.pk,
         finished_actions=[(session.awaiting_action_id, "play_prompt", "completed")],
+        now=session.replay_at,
     )
     assert [kind for kind, _ in actions(call)][-1] == "play_prompt"
     assert call.actions.filter(kind="play_prompt").count() == 2
@@ -313,3 +350,52 @@ def test_a_caller_hanging_up_while_held_no_longer_waits(held_call: Call) -> None
     [[deltas]] = [c.args for c in published.call_args_list]
     assert deltas[-1].call["waiting_since"] is None
     assert not AuditEntry.objects.filter(call=held_call, action="take").exists()
+
+
+def plays(call: Call) -> int:
+    return sum(kind == "play_prompt" for kind, _ in actions(call))
+
+
+def test_the_held_call_is_not_listened_to_for_keys(held_call: Call) -> None:
+    assert [kind for kind, _ in actions(held_call)] == ["answer", "play_prompt"]
+
+
+def test_held_music_played_at_once_plays_again_only_after_its_loop_time(
+    held_call: Call,
+) -> None:
+    """Graph (or the emulator) reporting the music played in a moment does not
+    make the hold ask for it again at once: the sweep plays it when
+    ``LOOP_SECONDS`` have passed since it began."""
+    session = IvrSession.objects.get(call=held_call)
+    began = session.replay_at - timedelta(seconds=LOOP_SECONDS)
+    played = [(session.awaiting_action_id, "play_prompt", "completed")]
+
+    runtime.handle_activity(
+        held_call.pk, finished_actions=played, now=began + timedelta(seconds=0.2)
+    )
+
+    assert plays(held_call) == 1
+    session.refresh_from_db()
+    assert (session.phase, session.awaiting_action_id) == ("playing", None)
+    assert runtime.sweep_timeouts(session.replay_at - timedelta(seconds=1)) == 0
+    assert plays(held_call) == 1
+    assert runtime.sweep_timeouts(session.replay_at) == 1
+    assert plays(held_call) == 2
+    # Playing again: the sweep leaves it alone until that playback is over.
+    session.refresh_from_db()
+    assert session.awaiting_action_id is not None
+    assert runtime.sweep_timeouts(session.replay_at + timedelta(seconds=60)) == 0
+    assert plays(held_call) == 2
+
+
+def test_held_music_that_plays_its_whole_length_loops_without_a_gap(
+    held_call: Call,
+) -> None:
+    session = IvrSession.objects.get(call=held_call)
+    played = [(session.awaiting_action_id, "play_prompt", "completed")]
+
+    runtime.handle_activity(
+        held_call.pk, finished_actions=played, now=session.replay_at
+    )
+
+    assert plays(held_call) == 2
