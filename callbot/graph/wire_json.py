@@ -21,12 +21,9 @@ Nothing here imports Django or knows about notifications.
 
 from __future__ import annotations
 
-import gc
 import json
 import math
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from json.decoder import scanstring  # type: ignore[attr-defined]  # public, untyped
 from typing import Any
 
@@ -145,26 +142,6 @@ def decode_text(body: bytes | str) -> str:
     return body.decode(json.detect_encoding(body), errors="replace")
 
 
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off for the block (unless it was off
-    already). Decoding a large roster builds some 6,000 containers at once,
-    none of them in a cycle; counted as they are made they set off a dozen
-    young collections and, every few batches, a full one over the process's
-    objects, which cost as much as the decoding. Paused, the first allocation
-    after the block runs the young collection once. ``gc`` state is the
-    process's: threads that pause it at once leave it on when the last one
-    that found it on is done."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 def loads(text: str) -> Any:
     """Parse JSON with the number rules above; raises ``ValueError`` for text that
     is not JSON. Depth is not limited here (see :func:`sanitize`).
@@ -180,16 +157,15 @@ def loads(text: str) -> Any:
         raw = text.encode()
     except UnicodeEncodeError:  # a lone surrogate in the text itself
         raw = b""
-    with collector_paused():
-        if raw and _LONG_DIGIT_RUN not in raw.translate(_DIGITS_AS_ZERO):
-            try:
-                return orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                pass
+    if raw and _LONG_DIGIT_RUN not in raw.translate(_DIGITS_AS_ZERO):
         try:
-            return _DECODER.decode(text)
-        except RecursionError:
-            return _loads_iteratively(text)
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    try:
+        return _DECODER.decode(text)
+    except RecursionError:
+        return _loads_iteratively(text)
 
 
 def needs_cleaning(text: str) -> bool:
