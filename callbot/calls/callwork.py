@@ -117,6 +117,13 @@ class CallWork:
     def keep(self, stored: StoredRows) -> None:
         """Take ``stored``'s rows, where this batch has none for their key (or
         only one read without its other columns, and ``stored``'s is whole)."""
+        if self.stored is None and not self.rows:
+            # The first rows this batch loads for the call: all of them taken
+            # as they are (a full roster's thousand, without a loop over them).
+            self.stored = StoredRows(
+                stored.layout, dict(stored.raw), stored.call_id, set(stored.light)
+            )
+            return
         if self.stored is None:
             self.stored = StoredRows(stored.layout, {})
         mine = self.stored

@@ -154,16 +154,23 @@ def read_rows(query: Q, light: Q | None = None) -> list[StoredRows]:
             stored_rows(raw[layout.call_id]).raw.setdefault(raw[layout.graph_key], raw)
             continue
         blank: list[Any] = [None] * len(names)
+        at_call, at_key, at_left = layout.call_id, layout.graph_key, layout.left_at
+        at_sequence, at_digest = layout.roster_sequence, layout.entry_digest
+        rows: dict[str, tuple[Any, ...]] = {}
+        light_keys: set[str] = set()
+        last_call = None
         for call_id, key, present, sequence, digest in orjson.loads(raw[packed]):
-            stored = stored_rows(call_id)
-            if key in stored.raw:
+            if call_id != last_call:  # the array comes grouped by call, mostly
+                stored = stored_rows(call_id)
+                rows, light_keys, last_call = stored.raw, stored.light, call_id
+            if key in rows:
                 continue
-            blank[layout.call_id], blank[layout.graph_key] = call_id, key
-            blank[layout.left_at] = None if present else _LEFT
-            blank[layout.roster_sequence] = sequence
-            blank[layout.entry_digest] = digest
-            stored.raw[key] = tuple(blank)
-            stored.light.add(key)
+            blank[at_call], blank[at_key] = call_id, key
+            blank[at_left] = None if present else _LEFT
+            blank[at_sequence] = sequence
+            blank[at_digest] = digest
+            rows[key] = tuple(blank)
+            light_keys.add(key)
     return list(by_call.values())
 
 

@@ -368,14 +368,20 @@ def parse_notification_batch(
             f"batch has {len(items)} notifications; at most {MAX_NOTIFICATIONS_PER_BATCH}"
         )
     strings = wire_json.needs_cleaning(text)
-    return [_read(item, i, strings=strings) for i, item in enumerate(items)]
+    # Nothing to clean and no container nested too deep, as the text shows
+    # (a lone surrogate, the one thing encoding refuses, means strings): the
+    # walk ``sanitize`` makes over every container would change nothing.
+    walk = strings or not wire_json.nested_within(text.encode(), wire_json.MAX_NESTING)
+    return [_read(item, i, strings=strings, walk=walk) for i, item in enumerate(items)]
 
 
 def _read(
-    item: Any, position: int, *, strings: bool
+    item: Any, position: int, *, strings: bool, walk: bool = True
 ) -> Notification | MalformedNotification:
     # The document is depth 0, its ``value`` array 1, each notification 2.
-    item, cut = wire_json.sanitize(item, depth=2, strings=strings)
+    cut = False
+    if walk:
+        item, cut = wire_json.sanitize(item, depth=2, strings=strings)
     if cut:
         return MalformedNotification(
             position,

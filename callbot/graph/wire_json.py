@@ -184,6 +184,40 @@ def clean_text(value: str) -> str:
     return _DIRTY.sub("\ufffd", value) if _DIRTY.search(value) else value
 
 
+# What the nesting bound keeps of a text: brackets and the quotes around strings.
+_NOT_STRUCTURE = bytes(range(256)).translate(None, b'"[]{}')
+
+
+def nested_within(raw: bytes, limit: int) -> bool:
+    """True if the JSON text ``raw`` (valid: it has been parsed) certainly nests
+    no container more than ``limit`` levels deep (the document's own being one
+    level), read from the text without walking the parsed document: on a large
+    roster a few C passes over the bytes cost a fraction of a walk over its
+    thousands of containers. False says only that it could not be told so
+    cheaply (a deep document, or brackets inside strings that would need each
+    string found): :func:`sanitize` then walks as before.
+
+    Escaped backslashes and quotes go first, so every quote left delimits a
+    string; then all but brackets and quotes, so a string without brackets is
+    two adjacent quotes, and removing adjacent quotes (two strings merged, or
+    an empty one dropped) leaves no quote unless a string holds a bracket.
+    What remains is the structure, whose depth is bounded by counting the
+    passes that remove its innermost pairs (each pass removes one or two levels).
+    """
+    if b"\\" in raw:
+        raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    structure = raw.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
+    if b'"' in structure:
+        return False
+    passes = 0
+    while structure:
+        passes += 1
+        if 2 * passes > limit:
+            return False
+        structure = structure.replace(b"{}", b"").replace(b"[]", b"")
+    return True
+
+
 def sanitize(value: Any, *, depth: int = 0, strings: bool = True) -> tuple[Any, bool]:
     """``value`` made storable, in place where it is a container.
 

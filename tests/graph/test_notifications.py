@@ -6,9 +6,11 @@ import json
 
 import pytest
 
+from callbot.graph import wire_json
 from callbot.graph.notifications import (
     MAX_NOTIFICATIONS_PER_BATCH,
     BatchTooLargeError,
+    MalformedNotification,
     Notification,
     ResourceKind,
     batch_call_keys,
@@ -186,3 +188,56 @@ def test_the_call_of_a_large_meetings_roster_is_read_too() -> None:
 )
 def test_a_body_whose_calls_cannot_be_told_has_no_keys(body: bytes) -> None:
     assert batch_call_keys(body) is None
+
+
+def _roster_with_extra(extra: object) -> bytes:
+    entry = {"id": "p1", "info": {"identity": {"user": {"id": "u1"}}}, "x": extra}
+    return json.dumps(
+        {
+            "value": [
+                {
+                    "changeType": "updated",
+                    "resourceUrl": "/communications/calls/c1/participants",
+                    "resourceData": [entry],
+                }
+            ]
+        }
+    ).encode()
+
+
+def _nested(levels: int) -> object:
+    value: object = 0
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "decoy",
+    ["", "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]", '\\"]]]]\\\\', "{}[]"],
+)
+def test_a_notification_nested_past_the_limit_is_malformed_whatever_its_strings_hold(
+    decoy: str,
+) -> None:
+    # The document 0, value 1, the notification 2, resourceData 3, the entry 4,
+    # its "x" 5, the nested lists 6 to 5 + levels; level MAX_NESTING is cut.
+    deepest_kept = wire_json.MAX_NESTING - 1 - 5
+    for levels, malformed in ((deepest_kept, False), (deepest_kept + 1, True)):
+        body = _roster_with_extra([decoy, _nested(levels), decoy])
+        (parsed,) = parse_notification_batch(body)
+        if malformed:
+            assert isinstance(parsed, MalformedNotification)
+            assert parsed.problem == (
+                f"value[0] is nested deeper than {wire_json.MAX_NESTING} levels"
+            )
+        else:
+            assert isinstance(parsed, Notification)
+            assert parsed.roster is not None
+            assert parsed.roster.keys == ("p1",)
+
+
+def test_a_shallow_roster_is_read_as_the_walk_would_read_it() -> None:
+    body = _roster_with_extra({"a": ["]", "\\"], "b": "{"})
+    (parsed,) = parse_notification_batch(body)
+    assert isinstance(parsed, Notification)
+    assert parsed.raw == json.loads(body)["value"][0]

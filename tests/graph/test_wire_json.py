@@ -226,3 +226,59 @@ def test_loads_reads_documents_as_the_number_rules_do(
     text = json.dumps(value, indent=indent)
     expected = wire_json._DECODER.decode(text)
     assert json.dumps(wire_json.loads(text)) == json.dumps(expected)
+
+
+def depth_of(value: Any) -> int:
+    """Levels of containers in ``value`` (a scalar 0, ``[]`` 1)."""
+    if isinstance(value, dict):
+        return 1 + max(map(depth_of, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(depth_of, value), default=0)
+    return 0
+
+
+@pytest.mark.parametrize(
+    ("text", "within"),
+    [
+        ("[]", True),
+        ('"x"', True),
+        ('{"a": [{"b": []}]}', True),
+        # Brackets in strings, escaped quotes and backslashes are no structure.
+        ('{"a\\\\": "\\"]]]]\\\\", "b": ["\\\\"]}', False),  # a bracket in a string
+        ('["\\\\", "\\"", {"\\\\\\"": "x"}]', True),
+    ],
+)
+def test_the_nesting_bound_reads_only_structure(text: str, within: bool) -> None:
+    # A bound: within 8 levels is told for these of at most 4 (each pass of
+    # the count may remove two).
+    assert wire_json.nested_within(text.encode(), 8) is within
+    if within:
+        assert depth_of(json.loads(text)) <= 8
+
+
+def test_the_nesting_bound_never_passes_a_document_deeper_than_its_limit() -> None:
+    for levels in range(1, 3 * MAX_NESTING):
+        for opener, closer in (("[", "]"), ('{"k":', "}"), ('[{"k":', "}]")):
+            text = (opener * levels + "0" + closer * levels).encode()
+            if wire_json.nested_within(text, MAX_NESTING):
+                assert depth_of(json.loads(text)) <= MAX_NESTING
+    # A roster's depth (eight levels) is told without the walk.
+    assert wire_json.nested_within(b'{"v":[[[[[[[0]]]]]]]}', MAX_NESTING)
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='a"\\[]{}'),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(alphabet='k"\\[]{}', max_size=3), inner, max_size=3)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_json_values, limit=st.integers(min_value=0, max_value=8))
+def test_the_nesting_bound_holds_for_any_document(value: Any, limit: int) -> None:
+    for text in (json.dumps(value), json.dumps(value, separators=(",", ":"))):
+        if wire_json.nested_within(text.encode(), limit):
+            assert depth_of(value) <= limit
