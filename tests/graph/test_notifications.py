@@ -10,9 +10,11 @@ from callbot.graph.notifications import (
     MAX_NOTIFICATIONS_PER_BATCH,
     BatchTooLargeError,
     Notification,
+    NotificationFormatError,
     ResourceKind,
     batch_call_keys,
     call_keys,
+    check_notification_batch,
     classify,
     parse_notification_batch,
 )
@@ -186,3 +188,45 @@ def test_the_call_of_a_large_meetings_roster_is_read_too() -> None:
 )
 def test_a_body_whose_calls_cannot_be_told_has_no_keys(body: bytes) -> None:
     assert batch_call_keys(body) is None
+
+
+REFUSED = (NotificationFormatError, BatchTooLargeError)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"[]",
+        b'{"value": {}}',
+        b'{"novalue": []}',
+        json.dumps({"value": [{}] * (MAX_NOTIFICATIONS_PER_BATCH + 1)}).encode(),
+    ],
+)
+def test_the_light_check_refuses_a_batch_as_parsing_does(body: bytes) -> None:
+    with pytest.raises(REFUSED) as parsed:
+        parse_notification_batch(body)
+    with pytest.raises(REFUSED) as checked:
+        check_notification_batch(body)
+
+    assert type(checked.value) is type(parsed.value)
+    assert str(checked.value) == str(parsed.value)
+
+
+def test_the_light_check_counts_notifications_it_does_not_read() -> None:
+    good = load_fixture("call_established.json")["value"][0]
+    deep: object = "x"
+    for _ in range(200):
+        deep = [deep]
+    body = json.dumps(
+        {"value": [good, {"resourceUrl": "/nowhere"}, "text", {"resourceData": deep}]}
+    ).encode()
+
+    assert check_notification_batch(body) == 4
+    parsed = parse_notification_batch(body)  # what the applier makes of it
+    assert [type(n).__name__ for n in parsed] == [
+        "Notification",
+        "MalformedNotification",
+        "MalformedNotification",
+        "MalformedNotification",
+    ]
