@@ -395,7 +395,10 @@ def main() -> None:
         # Warm both (imports, JWKS fetch, connection set-up), then measure.
         run(app_urls, bodies[:20], token, 2 * args.processes)
         run(bare_urls, bodies[:20], token, 2 * args.processes)
+        bare_pids = [p.pid for p in procs[len(app_ports) :]]
+        bare_cpu_before = cpu_seconds(bare_pids)
         bare = run(bare_urls, bodies, token, args.threads)
+        bare_cpu = cpu_seconds(bare_pids) - bare_cpu_before
         Inbox.sqlite_path = workdir / "callbot.sqlite3"
         web_pids = [p.pid for p in procs[: len(app_ports)]]
         applier_pids = appliers(web_pids)
@@ -441,8 +444,9 @@ def main() -> None:
     print(
         f"CPU per batch: web process(es) {web_cpu / args.batches * 1000:.1f} ms, "
         f"applier process(es) {applier_cpu / args.batches * 1000:.1f} ms "
-        f"({len(applier_pids)} applier(s)); load average "
-        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+        f"({len(applier_pids)} applier(s)); bare daphne endpoint "
+        f"{bare_cpu / args.batches * 1000:.1f} ms (the floor: daphne's own HTTP "
+        f"handling); load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
     if os.environ.get("DATABASE_URL"):
         print(

@@ -7,6 +7,7 @@ session cookie) and the session/auth middleware (the consumer sees ``scope["user
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.core.asgi import get_asgi_application
@@ -19,6 +20,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from callbot.calls import ingestthreads  # noqa: E402
 from callbot.celery import app as celery_app  # noqa: E402
 from callbot.runtime import inprocess  # noqa: E402
 from callbot.runtime.collector import freeze_startup  # noqa: E402
@@ -32,6 +34,8 @@ celery_app.finalize()
 from django.conf import settings  # noqa: E402
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 from django.urls import reverse  # noqa: E402
+
+from asgiref.sync import ThreadSensitiveContext  # noqa: E402
 
 
 class WebhookHandler(ASGIHandler):
@@ -54,6 +58,31 @@ class WebhookHandler(ASGIHandler):
             super().load_middleware(is_async)
         finally:
             settings.MIDDLEWARE = full
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Django's ``__call__`` with one long-lived thread for the request's
+        thread-sensitive steps instead of a thread made for each request.
+
+        Django runs each request in a ``ThreadSensitiveContext`` of its own: its
+        first ``sync_to_async`` (the ``request_started`` signal's receivers)
+        starts a thread and the context's end joins it, about 1 ms of CPU per
+        request. What the webhook runs there is the signals' receivers and the
+        response's ``close()`` (its view runs on the ingest threads, its
+        middleware on the event loop), each a few microseconds, so its requests
+        share one thread. Without ingest threads (``WEBHOOK_INGEST_THREADS`` 0)
+        the view itself runs there: then each request keeps its own, as
+        Django's."""
+        if scope["type"] != "http" or ingestthreads.executor() is None:
+            await super().__call__(scope, receive, send)
+            return
+        async with ThreadSensitiveContext(executor=_webhook_sync_thread):
+            await self.handle(scope, receive, send)
+
+
+# The webhook requests' thread-sensitive steps (WebhookHandler.__call__).
+_webhook_sync_thread = ThreadPoolExecutor(
+    max_workers=1, thread_name_prefix="webhook-sync"
+)
 
 
 webhook_asgi_app = WebhookHandler()

@@ -122,7 +122,7 @@ MIDDLEWARE = [
 # The Graph webhook's own chain (callbot/asgi.py, WebhookHandler): it has no
 # session, user, form or page, and each middleware above costs it a thread hop.
 WEBHOOK_MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
+    "callbot.runtime.webhookchain.InlineSecurityMiddleware",
     "callbot.observability.logcontext.LogContextMiddleware",
 ]
 

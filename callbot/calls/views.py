@@ -8,7 +8,7 @@ import hmac
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
@@ -31,10 +31,9 @@ from callbot.graph.notification_auth import (
 )
 from callbot.graph.notifications import (
     BatchTooLargeError,
-    MalformedNotification,
-    Notification,
     NotificationFormatError,
     batch_call_keys,
+    check_notification_batch,
     parse_notification_batch,
 )
 from callbot.observability import metrics
@@ -120,10 +119,16 @@ async def callback(request: HttpRequest) -> JsonResponse:
     if threads is None:
         response = await sync_to_async(_callback)(request, b"")
     else:
-        # The calls it names, for the threads to keep their order: read here
-        # from a body up to ORDER_PEEK_BYTES, else unknown.
-        head = request.read(ORDER_PEEK_BYTES + 1)
-        keys = batch_call_keys(head) if len(head) <= ORDER_PEEK_BYTES else None
+        head = b""
+        if inbox.deferred():
+            # Stored, not applied: the order is the rows' (a batch is stored
+            # before it is answered), so batches need not wait for one another.
+            keys: frozenset[str] | None = frozenset()
+        else:
+            # The calls it names, for the threads to keep their order: read
+            # here from a body up to ORDER_PEEK_BYTES, else unknown.
+            head = request.read(ORDER_PEEK_BYTES + 1)
+            keys = batch_call_keys(head) if len(head) <= ORDER_PEEK_BYTES else None
         # asgiref types its executor as a thread pool; it only calls submit().
         ordered = cast(ThreadPoolExecutor, threads.for_calls(keys))
         response = await sync_to_async(
@@ -160,15 +165,20 @@ def _callback(request: HttpRequest, head: bytes) -> JsonResponse:
     except NotificationAuthError as exc:
         logger.warning("refused notification: %s", exc.reason)
         return _error(401, "unauthorized", exc.reason)
+    deferred = inbox.deferred()
     try:
         body = _webhook_body(request, head)
-        notifications = parse_notification_batch(body)
+        if deferred:
+            # Refused as parsing would refuse it; parsed by the applier.
+            count = check_notification_batch(body)
+        else:
+            notifications = parse_notification_batch(body)
     except NotificationFormatError as exc:
         logger.warning("malformed notification batch: %s", exc)
         return _error(400, "bad_request", str(exc))
     message_id = request.headers.get("X-Microsoft-Skype-Message-ID", "")
-    if inbox.deferred():
-        return _store(body, notifications, message_id, claims.tenant_id)
+    if deferred:
+        return _store(body, count, message_id, claims.tenant_id)
     try:
         result = apply_notifications(
             notifications, message_id=message_id, tenant_id=claims.tenant_id
@@ -186,12 +196,7 @@ def _callback(request: HttpRequest, head: bytes) -> JsonResponse:
     )
 
 
-def _store(
-    body: bytes,
-    notifications: Sequence[Notification | MalformedNotification],
-    message_id: str,
-    tenant_id: str,
-) -> JsonResponse:
+def _store(body: bytes, count: int, message_id: str, tenant_id: str) -> JsonResponse:
     """Deferred mode: keep the batch (one committed row), wake the applier and
     answer 202 ``{"accepted": n}``; what became of each notification is decided
     when it is applied (``inbox.py``), in arrival order."""
@@ -200,12 +205,12 @@ def _store(
             body,
             message_id=message_id,
             tenant_id=tenant_id,
-            notifications=len(notifications),
+            notifications=count,
         )
     except (OperationalError, InterfaceError) as exc:
         return _database_unavailable(exc)
     inboxapplier.kick()
-    return JsonResponse({"accepted": len(notifications)}, status=202)
+    return JsonResponse({"accepted": count}, status=202)
 
 
 def _database_unavailable(exc: Exception) -> JsonResponse:

@@ -353,6 +353,30 @@ def parse_notification_batch(
     ``MalformedNotification``. Strings are cleaned, numbers bounded and nesting
     cut as ``wire_json`` describes.
     """
+    text, items = _batch_items(body)
+    strings = wire_json.needs_cleaning(text)
+    # Nothing to clean and no container nested too deep, as the text shows
+    # (a lone surrogate, the one thing encoding refuses, means strings): the
+    # walk ``sanitize`` makes over every container would change nothing.
+    walk = strings or not wire_json.nested_within(text.encode(), wire_json.MAX_NESTING)
+    return [_read(item, i, strings=strings, walk=walk) for i, item in enumerate(items)]
+
+
+def check_notification_batch(body: bytes | str) -> int:
+    """How many notifications a webhook body holds, raising what
+    ``parse_notification_batch`` raises for it (the same checks, in the same
+    order), without reading the notifications themselves.
+
+    A body this accepts, ``parse_notification_batch`` parses: only the batch as
+    a whole can be refused, a notification in it that cannot be read is a
+    ``MalformedNotification``. The deferred webhook answers with this and
+    leaves the parsing to the applier (``calls/inbox.py``), which parsed the
+    body again anyway."""
+    return len(_batch_items(body)[1])
+
+
+def _batch_items(body: bytes | str) -> tuple[str, list[Any]]:
+    """The body's text and its ``value`` array, or the error refusing it."""
     text = wire_json.decode_text(body)
     try:
         document = wire_json.loads(text)
@@ -367,12 +391,7 @@ def parse_notification_batch(
         raise BatchTooLargeError(
             f"batch has {len(items)} notifications; at most {MAX_NOTIFICATIONS_PER_BATCH}"
         )
-    strings = wire_json.needs_cleaning(text)
-    # Nothing to clean and no container nested too deep, as the text shows
-    # (a lone surrogate, the one thing encoding refuses, means strings): the
-    # walk ``sanitize`` makes over every container would change nothing.
-    walk = strings or not wire_json.nested_within(text.encode(), wire_json.MAX_NESTING)
-    return [_read(item, i, strings=strings, walk=walk) for i, item in enumerate(items)]
+    return text, items
 
 
 def _read(

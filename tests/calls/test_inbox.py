@@ -614,3 +614,50 @@ def test_manage_py_apply_inbox_drains_once_and_says_so(
 
     assert "applied 1 stored batches, set aside 0; 0 waiting" in out.getvalue()
     assert states_applied(call_id) == ["incoming"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        (b"{not json", 400, "body is not valid JSON"),
+        (b"[1, 2]", 400, "body must be a JSON object with a 'value' array"),
+        (b'{"value": "x"}', 400, "body must have a 'value' array of notifications"),
+        (b'{"value": [' + b"{}," * 10_000 + b"{}]}", 413, "at most 10000"),
+    ],
+)
+def test_a_malformed_batch_gets_parsings_answer_before_storing(
+    webhook: Client,
+    token_issuer: TestTokenIssuer,
+    deferred: list[int],
+    body: bytes,
+    status: int,
+    message: str,
+) -> None:
+    # The deferred webhook checks the batch without parsing its notifications
+    # (notifications.check_notification_batch); the batch's answer is the same.
+    response = post(webhook, body, token_issuer.bearer())
+
+    assert response.status_code == status
+    assert message in response.json()["error"]["message"]
+    assert InboxBatch.objects.count() == 0
+    assert deferred == []
+
+
+def test_notifications_the_webhook_no_longer_reads_are_quarantined_by_the_applier(
+    webhook: Client, token_issuer: TestTokenIssuer, deferred: list[int]
+) -> None:
+    call_id = str(uuid.uuid4())
+    batch = call_batch(call_id, "incoming")
+    deep: Any = "x"
+    for _ in range(200):
+        deep = [deep]
+    batch["value"] += ["text", {"resourceUrl": "/nowhere"}, {"resourceData": deep}]
+
+    response = post(webhook, batch, token_issuer.bearer())
+
+    assert (response.status_code, response.json()) == (202, {"accepted": 4})
+    drained = inbox.drain()
+    assert (drained.applied, drained.stored, drained.quarantined) == (1, 1, 3)
+    assert states_applied(call_id) == ["incoming"]
+    kept = QuarantinedNotification.objects.order_by("position")
+    assert [q.position for q in kept] == [1, 2, 3]

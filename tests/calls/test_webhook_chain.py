@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+from collections.abc import Iterator
 from typing import Any
 
+from django.core.signals import request_started
+from django.db import connections
 from django.test import Client
 
 import pytest
 from asgiref.sync import async_to_sync
 
 from callbot import asgi
-from callbot.calls.models import CallEvent
+from callbot.calls import inboxapplier, ingestthreads, views
+from callbot.calls.models import CallEvent, InboxBatch
 from tests.conftest import load_fixture
 from tests.support.jwt import TestTokenIssuer
 from tests.support.webhook import URL
@@ -98,6 +103,61 @@ def test_the_webhook_chain_is_the_configured_one() -> None:
         names.append(f"{type(layer).__module__}.{type(layer).__name__}")
         layer = layer.get_response
     assert names == [
-        "django.middleware.security.SecurityMiddleware",
+        "callbot.runtime.webhookchain.InlineSecurityMiddleware",
         "callbot.observability.logcontext.LogContextMiddleware",
     ]
+
+
+@pytest.fixture
+def ingest_thread(settings: Any) -> Iterator[None]:
+    """The webhook on an ingest thread, as servers run it; its connection
+    closed after."""
+    settings.WEBHOOK_INGEST_THREADS = 1
+    yield
+    threads = ingestthreads.executor()
+    assert threads is not None
+    threads.submit(connections.close_all).result()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deferred_webhook_requests_share_one_thread_and_are_not_ordered(
+    webhook: Client,
+    token_issuer: TestTokenIssuer,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    ingest_thread: None,
+) -> None:
+    settings.WEBHOOK_APPLY = "deferred"
+    monkeypatch.setattr(inboxapplier, "kick", lambda: None)
+
+    def not_read(body: bytes) -> None:
+        raise AssertionError("stored batches are ordered by their rows")
+
+    monkeypatch.setattr(views, "batch_call_keys", not_read)
+    started_on: list[str] = []
+
+    def record(sender: Any, **kwargs: Any) -> None:
+        started_on.append(threading.current_thread().name)
+
+    request_started.connect(record)
+    try:
+        answers = [
+            through_asgi(
+                "POST",
+                URL,
+                json.dumps(load_fixture(name)).encode(),
+                token_issuer.bearer(),
+            )
+            for name in ("incoming_p2p_call.json", "call_established.json")
+        ]
+    finally:
+        request_started.disconnect(record)
+
+    assert [a["status"] for a in answers] == [202, 202]
+    assert InboxBatch.objects.count() == 2
+    assert answers[1]["headers"]["x-content-type-options"] == "nosniff"
+    # Django's request_started ran on the webhook's one thread, not on a
+    # thread made for each request.
+    assert len(started_on) == 2
+    assert set(started_on) == {started_on[0]}
+    assert started_on[0].startswith("webhook-sync")

@@ -717,3 +717,92 @@ def test_absurd_expiry_is_refused_not_crashed_on(
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+# -- tokens accepted before ------------------------------------------------------
+
+
+@pytest.fixture
+def decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The tokens PyJWT verified while the test ran."""
+    import callbot.graph.notification_auth as module
+
+    seen: list[str] = []
+    real = module.jwt.decode
+
+    def decode(token: str, *args: object, **kwargs: object) -> object:
+        seen.append(token)
+        return real(token, *args, **kwargs)
+
+    monkeypatch.setattr(module.jwt, "decode", decode)
+    return seen
+
+
+def test_an_accepted_token_is_not_verified_again(
+    authenticator: NotificationAuthenticator,
+    token_issuer: TestTokenIssuer,
+    decodes: list[str],
+) -> None:
+    token = token_issuer.mint()
+
+    first = authenticator.validate(f"Bearer {token}")
+    again = [authenticator.validate(f"Bearer {token}") for _ in range(3)]
+
+    assert again == [first] * 3
+    assert decodes == [token]
+    other = token_issuer.mint(tid="another-tenant")
+    assert authenticator.validate(f"Bearer {other}").tenant_id == "another-tenant"
+    assert decodes == [token, other]
+
+
+def test_an_accepted_token_is_verified_again_once_expired(
+    authenticator: NotificationAuthenticator,
+    token_issuer: TestTokenIssuer,
+    decodes: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import callbot.graph.notification_auth as module
+
+    now = int(time.time())
+    token = token_issuer.mint(iat=now, nbf=now, exp=now + 60)
+    authenticator.validate(f"Bearer {token}")
+    leeway = authenticator.config.leeway_seconds
+    monkeypatch.setattr(module.time, "time", lambda: now + 60 + leeway + 1)
+
+    # Past its expiry it is checked in full (here PyJWT's clock still accepts it).
+    authenticator.validate(f"Bearer {token}")
+
+    assert decodes == [token, token]
+
+
+def test_an_accepted_token_is_verified_again_against_refetched_keys(
+    authenticator: NotificationAuthenticator,
+    token_issuer: TestTokenIssuer,
+    jwks_server: JwksServer,
+    decodes: list[str],
+    clock: FakeClock,
+) -> None:
+    token = token_issuer.mint()
+    authenticator.validate(f"Bearer {token}")
+
+    clock.advance(7200)  # the key set's TTL: fetched again, new key objects
+    authenticator.validate(f"Bearer {token}")
+
+    assert jwks_server.jwks_fetches == 2
+    assert decodes == [token, token]
+
+
+def test_an_accepted_token_whose_key_was_withdrawn_is_refused(
+    authenticator: NotificationAuthenticator,
+    token_issuer: TestTokenIssuer,
+    jwks_server: JwksServer,
+) -> None:
+    old_token = token_issuer.mint()
+    authenticator.validate(f"Bearer {old_token}")
+
+    jwks_server.rotate()
+    authenticator.validate(token_issuer.bearer())  # unknown kid: refetched
+
+    assert refused(authenticator, f"Bearer {old_token}").startswith(
+        "unknown signing key kid"
+    )

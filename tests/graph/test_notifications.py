@@ -12,9 +12,11 @@ from callbot.graph.notifications import (
     BatchTooLargeError,
     MalformedNotification,
     Notification,
+    NotificationFormatError,
     ResourceKind,
     batch_call_keys,
     call_keys,
+    check_notification_batch,
     classify,
     parse_notification_batch,
 )
@@ -241,3 +243,43 @@ def test_a_shallow_roster_is_read_as_the_walk_would_read_it() -> None:
     (parsed,) = parse_notification_batch(body)
     assert isinstance(parsed, Notification)
     assert parsed.raw == json.loads(body)["value"][0]
+REFUSED = (NotificationFormatError, BatchTooLargeError)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"[]",
+        b'{"value": {}}',
+        b'{"novalue": []}',
+        json.dumps({"value": [{}] * (MAX_NOTIFICATIONS_PER_BATCH + 1)}).encode(),
+    ],
+)
+def test_the_light_check_refuses_a_batch_as_parsing_does(body: bytes) -> None:
+    with pytest.raises(REFUSED) as parsed:
+        parse_notification_batch(body)
+    with pytest.raises(REFUSED) as checked:
+        check_notification_batch(body)
+
+    assert type(checked.value) is type(parsed.value)
+    assert str(checked.value) == str(parsed.value)
+
+
+def test_the_light_check_counts_notifications_it_does_not_read() -> None:
+    good = load_fixture("call_established.json")["value"][0]
+    deep: object = "x"
+    for _ in range(200):
+        deep = [deep]
+    body = json.dumps(
+        {"value": [good, {"resourceUrl": "/nowhere"}, "text", {"resourceData": deep}]}
+    ).encode()
+
+    assert check_notification_batch(body) == 4
+    parsed = parse_notification_batch(body)  # what the applier makes of it
+    assert [type(n).__name__ for n in parsed] == [
+        "Notification",
+        "MalformedNotification",
+        "MalformedNotification",
+        "MalformedNotification",
+    ]
