@@ -16,6 +16,7 @@ from typing import Any
 from django.core.management import call_command
 from django.db import OperationalError, connection, transaction
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 import pytest
@@ -533,6 +534,44 @@ def test_two_appliers_racing_apply_each_batch_once_in_arrival_order(
     for call_id in calls:
         assert states_applied(call_id) == states
     assert CallEvent.objects.count() == stored
+
+
+def test_a_drain_reads_a_stored_batch_once_and_looks_for_more_only_after(
+    webhook: Client, token_issuer: TestTokenIssuer, deferred: list[int]
+) -> None:
+    """The inbox's statements for one stored batch: its row read whole (no id
+    query first), its delete, and one look for rows stored meanwhile after the
+    lock is released (no second read to find none left)."""
+    post(webhook, load_fixture("incoming_p2p_call.json"), token_issuer.bearer())
+
+    with CaptureQueriesContext(connection) as queries:
+        assert inbox.drain().applied == 1
+
+    on_inbox = [q["sql"].split()[0] for q in queries if "calls_inboxbatch" in q["sql"]]
+    assert on_inbox == ["SELECT", "DELETE", "SELECT"]
+    assert '"body"' in next(q["sql"] for q in queries if "calls_inboxbatch" in q["sql"])
+
+
+def test_more_rows_than_a_group_are_applied_group_by_group_in_order(
+    webhook: Client,
+    token_issuer: TestTokenIssuer,
+    deferred: list[int],
+    settings: Any,
+) -> None:
+    settings.WEBHOOK_INBOX_GROUP = 2
+    a = str(uuid.uuid4())
+    states = ["incoming", "establishing", "established", "terminating", "terminated"]
+    bearer = token_issuer.bearer()
+    for n, state in enumerate(states):
+        post(
+            webhook, call_batch(a, state), bearer, X_Microsoft_Skype_Message_ID=f"m{n}"
+        )
+
+    assert inbox.drain().applied == 5
+
+    events = CallEvent.objects.filter(call__graph_id=a).order_by("sequence")
+    assert [e.message_id for e in events] == ["m0", "m1", "m2", "m3", "m4"]
+    assert InboxBatch.objects.count() == 0
 
 
 def test_batches_applied_together_store_what_each_would_alone(
