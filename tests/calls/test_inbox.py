@@ -35,8 +35,9 @@ from tests.support.webhook import post, wait_for_inbox
 
 pytestmark = pytest.mark.django_db
 
-# Before any fixture replaces it (the deferred test mode of tests/conftest.py).
+# Before any fixture replaces them (the deferred test mode of tests/conftest.py).
 _REAL_KICK = inboxapplier.kick
+_REAL_START = inboxapplier.start
 
 
 @pytest.fixture
@@ -653,3 +654,55 @@ def test_manage_py_apply_inbox_drains_once_and_says_so(
 
     assert "applied 1 stored batches, set aside 0; 0 waiting" in out.getvalue()
     assert states_applied(call_id) == ["incoming"]
+
+
+class _FakeChild:
+    """Stands in for the applier process: running until waited for."""
+
+    pid = 0
+
+    def __init__(self) -> None:
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        self.returncode = 0
+        return 0
+
+
+@pytest.mark.parametrize("mode", ["deferred", "inline"])
+def test_healthz_starts_the_applier_process_once_where_batches_are_deferred(
+    settings: Any, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    settings.WEBHOOK_APPLY = mode
+    settings.WEBHOOK_INBOX_APPLIER = "process"
+    monkeypatch.setattr(inboxapplier, "start", _REAL_START)
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    started: list[_FakeChild] = []
+
+    def start_child() -> tuple[_FakeChild, int]:
+        started.append(_FakeChild())
+        return started[-1], write
+
+    monkeypatch.setattr(inboxapplier, "_start_child", start_child)
+    try:
+        for _ in range(3):
+            assert Client().get("/healthz").status_code in (200, 503)
+        if mode == "inline":
+            assert started == []
+            return
+        assert len(started) == 1
+        # Woken once as it starts (rows a process that died left), not per check.
+        os.set_blocking(read, False)
+        assert os.read(read, 16) == b"w"
+        inboxapplier.stop_applier()  # closes the pipe and waits for the child
+        assert started[0].returncode == 0
+        assert inboxapplier._applier._child is None
+    finally:
+        inboxapplier.stop_applier()
+        os.close(read)
+        if mode == "inline":
+            os.close(write)
