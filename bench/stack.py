@@ -14,6 +14,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -77,7 +78,10 @@ def callbot_stack(
 
     1. A temp var directory holds SQLite (unless ``database_url``) and the
        emulator's state; the worker gets a queue of its own.
-    2. The processes start and the block runs once both ports listen.
+    2. The processes start; once both ports listen Callbot's ``/healthz`` is
+       asked for once, as a deployment's health check does at start (it starts
+       the webhook inbox's applier where batches are deferred), and the block
+       runs.
     3. On leaving, every process is terminated (killed after 20 s: a server can
        hold a websocket open).
     """
@@ -127,6 +131,8 @@ def callbot_stack(
     try:
         for port in ports.values():
             wait_for(f"port {port}", partial(listening, port))
+        with urllib.request.urlopen(f"{base}/healthz", timeout=30):  # noqa: S310
+            pass
         yield Stack(env, base, emulator_url, state / "ca.pem", broker, pids)
     finally:
         for child in children:

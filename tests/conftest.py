@@ -79,8 +79,8 @@ def _webhook_apply_under_test(settings: Any, monkeypatch: pytest.MonkeyPatch) ->
     connection, before the answer: every test that posts then exercises the
     deferred path's storing, ordering and applying (only the 202 body differs),
     and reads what was applied right after (an applier process could not see
-    rows in the test's transaction). Tests of the applier itself put the real
-    wake-up back (tests/calls/test_inbox.py)."""
+    rows in the test's transaction), and ``/healthz`` starts no applier. Tests
+    of the applier itself put the real wake-up back (tests/calls/test_inbox.py)."""
     mode = os.environ.get("CALLBOT_TEST_WEBHOOK_APPLY") or settings.WEBHOOK_APPLY
     settings.WEBHOOK_APPLY = mode
     if mode != "deferred":
@@ -91,6 +91,8 @@ def _webhook_apply_under_test(settings: Any, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(
         inboxapplier, "kick", lambda: webhook.drains.append(inbox.drain())
     )
+    # /healthz starts the applier: no stray child process or thread in tests.
+    monkeypatch.setattr(inboxapplier, "start", lambda: None)
 
 
 @pytest.fixture(autouse=True)

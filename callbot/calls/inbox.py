@@ -73,8 +73,6 @@ logger = logging.getLogger(__name__)
 # pg_advisory_lock's key for "the webhook inbox's applier" (any fixed bigint;
 # this one is b"cbinbox" read as an integer).
 ADVISORY_KEY = int.from_bytes(b"cbinbox", "big")
-# Rows read per query while draining (applied WEBHOOK_INBOX_GROUP at a time).
-_PAGE = 100
 
 
 def deferred() -> bool:
@@ -142,28 +140,30 @@ def drain() -> Drained:
 
 
 def _drain_held(total: Drained) -> None:
+    """Apply the pending rows in id order, ``WEBHOOK_INBOX_GROUP`` at a time,
+    each group read whole in one query. A group shorter than that was the last:
+    no query to find none left (a row committed since is found by ``drain``'s
+    look after the lock is released), so one stored batch costs the drain one
+    read before it is applied, not an id query and then a read."""
     after = 0
     group = max(1, int(settings.WEBHOOK_INBOX_GROUP))
     while True:
-        ids = list(
-            InboxBatch.objects.filter(error="", pk__gt=after)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:_PAGE]
+        rows = list(
+            InboxBatch.objects.filter(error="", pk__gt=after).order_by("pk")[:group]
         )
-        if not ids:
+        if rows:
+            _apply_group(rows, total)
+            after = rows[-1].pk
+        if len(rows) < group:
             return
-        for start in range(0, len(ids), group):
-            _apply_group(ids[start : start + group], total)
-        after = ids[-1]
 
 
-def _apply_group(pks: list[int], total: Drained) -> None:
+def _apply_group(rows: list[InboxBatch], total: Drained) -> None:
     """Apply consecutive rows as one (``ingest.apply_deliveries``) and delete
     them, in one transaction; if that fails for anything but an outage, apply
     them one at a time, so only the batch at fault is set aside."""
-    if len(pks) > 1:
+    if len(rows) > 1:
         started = time.perf_counter()
-        rows = list(InboxBatch.objects.filter(pk__in=pks, error="").order_by("pk"))
         try:
             deliveries = [_delivery(row) for row in rows]
             outermost = transaction.get_autocommit()
@@ -176,8 +176,8 @@ def _apply_group(pks: list[int], total: Drained) -> None:
             logger.warning(
                 "stored batches %d-%d failed to apply together (%s); "
                 "applying them one at a time",
-                pks[0],
-                pks[-1],
+                rows[0].pk,
+                rows[-1].pk,
                 type(exc).__name__,
             )
         else:
@@ -188,8 +188,8 @@ def _apply_group(pks: list[int], total: Drained) -> None:
                 time.perf_counter() - started,
             )
             return
-    for pk in pks:
-        apply_row(pk, total)
+    for row in rows:
+        _apply_one(row, total)
 
 
 def _delete_after_its_work(pks: list[int], outermost: bool) -> None:
@@ -225,10 +225,16 @@ def apply_row(pk: int, total: Drained) -> None:
     """Apply one stored batch and delete it, in one transaction, counting it in
     ``total`` as applied or set aside (quarantined, or marked); nothing if it
     is no longer there. Raises an outage, leaving the row."""
-    started = time.perf_counter()
     row = InboxBatch.objects.filter(pk=pk, error="").first()
-    if row is None:
-        return
+    if row is not None:
+        _apply_one(row, total)
+
+
+def _apply_one(row: InboxBatch, total: Drained) -> None:
+    """``apply_row`` for a row read already (the drain holds the lock: no other
+    applier can have applied it since)."""
+    pk = row.pk
+    started = time.perf_counter()
     try:
         delivery = _delivery(row)
     except Exception as exc:  # a body this version no longer reads

@@ -1,7 +1,8 @@
 """Where a web process applies its stored webhook batches (``inbox.py``).
 
 ``WEBHOOK_INBOX_APPLIER = "process"`` (the default with PostgreSQL and Redis): a
-child process, ``manage.py apply_inbox --follow``, woken by a byte on its stdin.
+child process, ``manage.py apply_inbox --follow``, woken by a byte on its stdin,
+started by the process's first ``/healthz`` (``start``) or else its first batch.
 Applying a batch is CPU-bound Python; on a thread of the web process it held the
 interpreter lock against the requests, whose every hop between threads (Django's
 middleware runs in threads under ASGI) then waited up to the 5 ms switch
@@ -43,6 +44,17 @@ class _Applier:
         self._child: subprocess.Popen[bytes] | None = None
         self._pipe = -1
         self._start_lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start the thread or child process unless it runs: as a kick, but no
+        wake-up for one already running."""
+        if settings.WEBHOOK_INBOX_APPLIER == "process":
+            with self._start_lock:
+                if self._child is not None and self._child.poll() is None:
+                    return
+        elif self._thread is not None:
+            return
+        self.kick()
 
     def kick(self) -> None:
         if settings.WEBHOOK_INBOX_APPLIER == "process":
@@ -165,6 +177,20 @@ def kick() -> None:
         _applier.kick()
     except Exception:
         logger.exception("could not wake the webhook inbox's applier")
+
+
+def start() -> None:
+    """Start this process's applier now, if the webhook defers and none runs
+    (``/healthz``: a deployment's health check asks for it as the process
+    starts, before Graph's first batch). Started by the first batch instead,
+    the child process spent about 2 s importing Django before it applied that
+    batch: the first call rang that much later. Never raises."""
+    if not inbox.deferred():
+        return
+    try:
+        _applier.start()
+    except Exception:
+        logger.exception("could not start the webhook inbox's applier")
 
 
 def stop_applier() -> None:

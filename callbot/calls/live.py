@@ -187,17 +187,24 @@ def publish_deltas(deltas: list[CallDelta]) -> None:
 
     No queries here: everything was computed in the transaction, so the webhook's
     commit hook costs only the channel-layer sends.
+
+    The board's rows go first: a ringing call's row is what a supervisor waits
+    on, and each send is a round trip to Redis (a call's own group, which few
+    or no pages watch, cost the ring one before its row). Each group still gets
+    its messages in version order; the board and a call page are separate
+    stores in the browser, each checking its own versions.
     """
     layer = get_channel_layer()
     if layer is None or not deltas:
         return
-    messages: list[tuple[str, dict[str, Any]]] = []
-    for delta in deltas:
-        messages.append((call_group(delta.call_id), _checked(delta.message())))
-        if delta.board:
-            board = {"type": CALLS_DELTA_TYPE, "call": delta.board}
-            messages.append((LIVE_CALLS_GROUP, _checked(board)))
-    metrics.deltas_pushed(len(deltas), len(messages) - len(deltas))
+    messages: list[tuple[str, dict[str, Any]]] = [
+        (LIVE_CALLS_GROUP, _checked({"type": CALLS_DELTA_TYPE, "call": d.board}))
+        for d in deltas
+        if d.board
+    ]
+    boards = len(messages)
+    messages.extend((call_group(d.call_id), _checked(d.message())) for d in deltas)
+    metrics.deltas_pushed(len(deltas), boards)
     try:
         pushloop.run(_send_all, layer, messages)
     except Exception:

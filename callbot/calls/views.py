@@ -285,7 +285,11 @@ def healthz(request: HttpRequest) -> JsonResponse:
     Anyone gets only ``{"status": "ok"}`` or ``{"status": "degraded"}`` (for load
     balancers): which backend failed, and its host and port, are for admins and
     holders of HEALTHZ_TOKEN (``_may_see_health_details``), and always in the log.
+
+    It also starts the webhook inbox's applier if it is not running
+    (``inboxapplier.start``): health checks ask for this as the process starts.
     """
+    inboxapplier.start()
     checks: dict[str, dict[str, Any]] = {}
     for name, check in (
         ("database", _check_database),

@@ -16,6 +16,7 @@ from typing import Any
 from django.core.management import call_command
 from django.db import OperationalError, connection, transaction
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 import pytest
@@ -34,8 +35,9 @@ from tests.support.webhook import post, wait_for_inbox
 
 pytestmark = pytest.mark.django_db
 
-# Before any fixture replaces it (the deferred test mode of tests/conftest.py).
+# Before any fixture replaces them (the deferred test mode of tests/conftest.py).
 _REAL_KICK = inboxapplier.kick
+_REAL_START = inboxapplier.start
 
 
 @pytest.fixture
@@ -535,6 +537,44 @@ def test_two_appliers_racing_apply_each_batch_once_in_arrival_order(
     assert CallEvent.objects.count() == stored
 
 
+def test_a_drain_reads_a_stored_batch_once_and_looks_for_more_only_after(
+    webhook: Client, token_issuer: TestTokenIssuer, deferred: list[int]
+) -> None:
+    """The inbox's statements for one stored batch: its row read whole (no id
+    query first), its delete, and one look for rows stored meanwhile after the
+    lock is released (no second read to find none left)."""
+    post(webhook, load_fixture("incoming_p2p_call.json"), token_issuer.bearer())
+
+    with CaptureQueriesContext(connection) as queries:
+        assert inbox.drain().applied == 1
+
+    on_inbox = [q["sql"].split()[0] for q in queries if "calls_inboxbatch" in q["sql"]]
+    assert on_inbox == ["SELECT", "DELETE", "SELECT"]
+    assert '"body"' in next(q["sql"] for q in queries if "calls_inboxbatch" in q["sql"])
+
+
+def test_more_rows_than_a_group_are_applied_group_by_group_in_order(
+    webhook: Client,
+    token_issuer: TestTokenIssuer,
+    deferred: list[int],
+    settings: Any,
+) -> None:
+    settings.WEBHOOK_INBOX_GROUP = 2
+    a = str(uuid.uuid4())
+    states = ["incoming", "establishing", "established", "terminating", "terminated"]
+    bearer = token_issuer.bearer()
+    for n, state in enumerate(states):
+        post(
+            webhook, call_batch(a, state), bearer, X_Microsoft_Skype_Message_ID=f"m{n}"
+        )
+
+    assert inbox.drain().applied == 5
+
+    events = CallEvent.objects.filter(call__graph_id=a).order_by("sequence")
+    assert [e.message_id for e in events] == ["m0", "m1", "m2", "m3", "m4"]
+    assert InboxBatch.objects.count() == 0
+
+
 def test_batches_applied_together_store_what_each_would_alone(
     webhook: Client, token_issuer: TestTokenIssuer, deferred: list[int]
 ) -> None:
@@ -661,3 +701,53 @@ def test_notifications_the_webhook_no_longer_reads_are_quarantined_by_the_applie
     assert states_applied(call_id) == ["incoming"]
     kept = QuarantinedNotification.objects.order_by("position")
     assert [q.position for q in kept] == [1, 2, 3]
+class _FakeChild:
+    """Stands in for the applier process: running until waited for."""
+
+    pid = 0
+
+    def __init__(self) -> None:
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        self.returncode = 0
+        return 0
+
+
+@pytest.mark.parametrize("mode", ["deferred", "inline"])
+def test_healthz_starts_the_applier_process_once_where_batches_are_deferred(
+    settings: Any, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    settings.WEBHOOK_APPLY = mode
+    settings.WEBHOOK_INBOX_APPLIER = "process"
+    monkeypatch.setattr(inboxapplier, "start", _REAL_START)
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    started: list[_FakeChild] = []
+
+    def start_child() -> tuple[_FakeChild, int]:
+        started.append(_FakeChild())
+        return started[-1], write
+
+    monkeypatch.setattr(inboxapplier, "_start_child", start_child)
+    try:
+        for _ in range(3):
+            assert Client().get("/healthz").status_code in (200, 503)
+        if mode == "inline":
+            assert started == []
+            return
+        assert len(started) == 1
+        # Woken once as it starts (rows a process that died left), not per check.
+        os.set_blocking(read, False)
+        assert os.read(read, 16) == b"w"
+        inboxapplier.stop_applier()  # closes the pipe and waits for the child
+        assert started[0].returncode == 0
+        assert inboxapplier._applier._child is None
+    finally:
+        inboxapplier.stop_applier()
+        os.close(read)
+        if mode == "inline":
+            os.close(write)

@@ -13,6 +13,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import channel_layers
 
+from callbot.calls import live
 from callbot.calls.ingest import apply_notifications
 from callbot.calls.live import LIVE_CALLS_GROUP, call_group
 from callbot.calls.models import Call, CallEvent
@@ -61,7 +62,7 @@ def test_deltas_go_to_the_call_group_and_the_board_after_commit(any_layer: Any) 
 
     ingest("roster_two_join.json", "2")
 
-    delta, board = receive_all(any_layer, channel, 2)
+    board, delta = receive_all(any_layer, channel, 2)  # the board's row first
     assert delta["type"] == "call.delta"
     assert (delta["call_id"], delta["base_version"], delta["version"]) == (
         call.pk,
@@ -108,3 +109,33 @@ def test_concurrent_deliveries_for_a_new_call_store_it_once() -> None:
     assert Call.objects.count() == 1
     assert CallEvent.objects.count() == 1
     assert Call.objects.get().event_count == 1
+
+
+def test_the_board_rows_are_sent_before_the_calls_deltas(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A ringing call's row is what a supervisor waits on: the board's rows of a
+    commit go out before its calls' own deltas (each send a round trip to
+    Redis), each group's in order."""
+    sent: list[tuple[str, Any]] = []
+
+    class Recording:
+        async def group_send(self, group: str, message: dict[str, Any]) -> None:
+            sent.append((group, message.get("version", message.get("call"))))
+
+    monkeypatch.setattr(live, "get_channel_layer", Recording)
+    deltas = [
+        live.CallDelta(call_id=1, base_version=0, version=1, board={"id": "1"}),
+        live.CallDelta(call_id=2, base_version=4, version=5),
+        live.CallDelta(call_id=3, base_version=0, version=1, board={"id": "3"}),
+    ]
+
+    live.publish_deltas(deltas)
+
+    assert sent == [
+        (LIVE_CALLS_GROUP, {"id": "1"}),
+        (LIVE_CALLS_GROUP, {"id": "3"}),
+        (call_group(1), 1),
+        (call_group(2), 5),
+        (call_group(3), 1),
+    ]
