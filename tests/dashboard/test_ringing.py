@@ -11,9 +11,11 @@ from django.utils import timezone
 import pytest
 from channels.db import database_sync_to_async
 
+from callbot.calls import enqueue, lifecycle, perform, tasks
 from callbot.calls.models import Action, AuditEntry, Call, RedirectTarget
 from callbot.calls.states import CallState
 from callbot.ivr.models import IvrFlow, IvrSession
+from dashboard import incoming
 from tests.dashboard.sockets import connect, open_socket, snapshot
 from tests.factories import CallFactory
 
@@ -63,6 +65,51 @@ async def test_a_supervisor_answers_a_ringing_call(bob: Any) -> None:
         "queued",
         bob.pk,
     )
+
+
+async def test_with_in_process_tasks_an_answer_is_performed_claimed_after_its_commit(
+    bob: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The embedded default: the asking thread performs the answer right after the
+    commit, stored claimed, with no claim of its own; recorded and audited first."""
+    call = await database_sync_to_async(ringing)()
+    seen: list[tuple[str, int, bool, bool]] = []
+
+    def answer(client: Any, action: Action) -> None:
+        stored = Action.objects.get(pk=action.pk)  # committed, as stored
+        audited = AuditEntry.objects.filter(
+            action_ref=action.pk, outcome="requested"
+        ).exists()
+        seen.append(
+            (stored.status, stored.attempts, audited, bool(stored.claimed_until))
+        )
+
+    def no_claim(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("claimed a second time")
+
+    monkeypatch.setattr(incoming, "perform_kept", tasks.perform_kept)
+    monkeypatch.setitem(perform.PERFORMERS, Action.Kind.ANSWER, answer)
+    monkeypatch.setattr(lifecycle, "claim_action", no_claim)
+    assert enqueue.eager()
+
+    answer = await ask(bob, call, "answer")
+
+    assert answer["type"] == "action.accepted", answer
+    assert seen == [("queued", 1, True, True)]
+
+
+async def test_with_a_worker_an_answer_goes_to_the_broker(
+    bob: Any, enqueued: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    call = await database_sync_to_async(ringing)()
+    monkeypatch.setattr(enqueue, "eager", lambda: False)
+
+    answer = await ask(bob, call, "answer")
+
+    assert answer["type"] == "action.accepted", answer
+    action = await Action.objects.aget(call=call)
+    assert enqueued == [action.pk]
+    assert (action.status, action.attempts, action.claimed_until) == ("queued", 0, None)
 
 
 async def test_a_supervisor_rejects_with_one_of_the_contracts_reasons(
