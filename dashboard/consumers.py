@@ -45,6 +45,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from importlib import import_module
 from typing import Any
 
@@ -97,6 +98,16 @@ def _session_store(session_key: str) -> Any:
     return import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
 
 
+def _session_user(session_key: str | None) -> UserLike | None:
+    """The session's user, read afresh from the session backend (the scope's copy
+    was loaded at connect); None once signed out. Sync: ``channels.auth.get_user``
+    without its own trip to the database thread."""
+    if not session_key:
+        return None
+    user = get_user.func({"session": _session_store(session_key)})
+    return user if user.is_authenticated else None
+
+
 def _client_ip(scope: dict[str, Any]) -> str | None:
     client = scope.get("client")
     return str(client[0]) if client else None
@@ -137,6 +148,48 @@ def _perform(
         client_ip=ip,
     )
     return [action_shape(a) for a in actions]
+
+
+@dataclass(frozen=True)
+class Acted:
+    """What ``_act`` did with one action message."""
+
+    user: UserLike | None  # None: the session has ended
+    shapes: list[dict[str, Any]] = field(default_factory=list)
+    refused: ActionRefusedError | None = None
+    unoffered: bool = False  # refused before the service saw it: a bad frame
+
+
+def _act(
+    session_key: str | None,
+    content: dict[str, Any],
+    request: ActionRequest,
+    ip: str | None,
+    bucket: TokenBucket,
+) -> Acted:
+    """One action message in one trip to the database thread: the session's user
+    read afresh, the frame checked (a refusal of a kind Callbot knows is audited,
+    as the service audits its own), then ``_perform``. Each trip costs the click
+    a hand-over of the interpreter between the event loop and this thread, which
+    a busy process (ingest's threads) makes several milliseconds long."""
+    user = _session_user(session_key)
+    if user is None:
+        return Acted(None)
+    try:
+        protocol.check_action(content, request, BROWSER_KINDS, LABELS)
+    except ActionRefusedError as exc:
+        if request.kind in LABELS:
+            # A person asked for a kind Callbot knows: on the record, as the
+            # service records its refusals. Made-up kinds are only answered.
+            audit.record_refusal(
+                user, request.kind, request.call, request.participant, exc, ip
+            )
+        return Acted(user, refused=exc, unoffered=True)
+    try:
+        return Acted(user, _perform(user, request, ip, bucket))
+    except ActionRefusedError as exc:
+        # Audited already (who, what, why), by the service or by ``_perform``.
+        return Acted(user, refused=exc)
 
 
 def encode(content: Any) -> str:
@@ -351,19 +404,16 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
 
     async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
         # The session may have ended or the role changed since connect: check again,
-        # reading the session afresh (the scope's copy was loaded at connect).
-        session = self.scope.get("session")
-        key = getattr(session, "session_key", None)
-        fresh = _session_store(session_key=key) if key else None
-        user = await get_user({"session": fresh}) if fresh is not None else None
-        if user is None or not user.is_authenticated:
-            await self._close(CLOSE_SIGNED_OUT)
-            return
-        self.user = user
+        # reading the session afresh (an action does so in its own trip).
         kind = protocol.message_type(content)
         if kind == "action":
             await self._action(content)
             return
+        user = await database_sync_to_async(_session_user)(self._session_key())
+        if user is None:
+            await self._close(CLOSE_SIGNED_OUT)
+            return
+        self.user = user
         if kind == "alert.dismiss":
             await self.dismiss_alert(content)
             return
@@ -483,42 +533,19 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
             if named is None or named == call_id:
                 await self._subscribe_call(call_id)
 
+    def _session_key(self) -> str | None:
+        return getattr(self.scope.get("session"), "session_key", None)
+
     async def _action(self, content: dict[str, Any]) -> None:
         request = protocol.action_request(content)
         try:
-            protocol.check_action(content, request, BROWSER_KINDS, LABELS)
-        except ActionRefusedError as exc:
-            if request.kind in LABELS:
-                # A person asked for a kind Callbot knows: on the record, as the
-                # service records its refusals. Made-up kinds are only answered.
-                await database_sync_to_async(audit.record_refusal)(
-                    self.user,
-                    request.kind,
-                    request.call,
-                    request.participant,
-                    exc,
-                    _client_ip(self.scope),
-                )
-            await self._send(request.refusal(exc.code, exc.message))
-            await self._strike()
-            return
-        try:
-            shapes = await database_sync_to_async(_perform)(
-                self.user, request, _client_ip(self.scope), self.actions
+            acted = await database_sync_to_async(_act)(
+                self._session_key(),
+                content,
+                request,
+                _client_ip(self.scope),
+                self.actions,
             )
-        except ActionRefusedError as exc:
-            # Audited already (who, what, why), by the service or by ``_perform``.
-            logger.info(
-                "refused %s from %s: %s",
-                request.kind,
-                self.user.get_username(),
-                exc.code,
-                extra={"call_id": request.call},
-            )
-            await self._send(request.refusal(exc.code, exc.message))
-            if exc.code == "rate_limited":
-                await self._strike()
-            return
         except Exception:
             # A fault of ours (logged); the page still gets its answer for this
             # request id, and the socket goes on.
@@ -534,17 +561,35 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
             )
             await self._strike()
             return
+        if acted.user is None:
+            await self._close(CLOSE_SIGNED_OUT)
+            return
+        self.user = acted.user
+        refused = acted.refused
+        if refused is not None:
+            if not acted.unoffered:
+                logger.info(
+                    "refused %s from %s: %s",
+                    request.kind,
+                    self.user.get_username(),
+                    refused.code,
+                    extra={"call_id": request.call},
+                )
+            await self._send(request.refusal(refused.code, refused.message))
+            if acted.unoffered or refused.code == "rate_limited":
+                await self._strike()
+            return
         await self._send(
             {
                 "type": "action.accepted",
                 "request_id": request.request_id,
                 "kind": request.kind,
                 "call": request.call,
-                "actions": shapes,
+                "actions": acted.shapes,
             }
         )
-        if shapes:
-            await self.publish_act(request, shapes)
+        if acted.shapes:
+            await self.publish_act(request, acted.shapes)
 
     # --- from the channel layer ---------------------------------------------------
 

@@ -2,17 +2,27 @@
 a chosen IVR flow (``callbot.ivr.supervisors``), and the choices the page offers
 (flows, saved redirect targets). The consumer routes every action through
 ``request``; reads only, apart from what the services write.
+
+With in-process tasks (the embedded default) a ringing call's answer, reject or
+redirect is performed by the thread that asked for it right after its commit,
+stored already claimed (``enqueue.performing_here``, as a worker's IVR task
+does): the eager task it replaces ran in the same thread anyway, but first
+claimed the action in a write transaction of its own and read it back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
+from functools import partial
 from typing import Any
 
-from callbot.calls import services
+from callbot.calls import enqueue, services
 from callbot.calls.access import Actor
+from callbot.calls.kinds import RINGING_KINDS
 from callbot.calls.models import Action, RedirectTarget
 from callbot.calls.params import phone_refused
+from callbot.calls.tasks import perform_kept
 from callbot.ivr import supervisors
 
 
@@ -29,6 +39,34 @@ def request(
     (whose first step answers; ``"hold"``: hold music until a person takes the
     call), ``take`` takes a held call, everything else is ``services.request``. Raises
     ``ActionRefusedError``, audited."""
+    with _performing(kind):
+        return _request(
+            kind,
+            actor=actor,
+            call=call,
+            participant_id=participant_id,
+            params=params,
+            client_ip=client_ip,
+        )
+
+
+def _performing(kind: str) -> AbstractContextManager[object]:
+    """Where a decision on a ringing call is performed: here, after its commit,
+    when tasks run in this thread anyway; else on a worker, as every action."""
+    if kind in RINGING_KINDS and enqueue.eager():
+        return enqueue.performing_here(partial(perform_kept, broker=False))
+    return nullcontext()
+
+
+def _request(
+    kind: str,
+    *,
+    actor: Actor,
+    call: int | None,
+    participant_id: str,
+    params: Mapping[str, Any],
+    client_ip: str | None,
+) -> list[Action]:
     if kind == "take":
         return supervisors.take_call(call, actor=actor, client_ip=client_ip)
     if kind == Action.Kind.ANSWER and params.get("flow") not in (None, ""):

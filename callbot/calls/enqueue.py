@@ -61,6 +61,12 @@ def send_on_commit(name: str, *args: Any) -> None:
     transaction.on_commit(lambda: send(name, *args))
 
 
+def eager() -> bool:
+    """Whether a task sent now runs in this thread (the embedded default's
+    in-process tasks, tests) instead of on a worker."""
+    return bool(current_app.conf.task_always_eager)
+
+
 def keeping() -> bool:
     """Whether an action queued now is to be performed here (``performing_here``)."""
     return _performer.get() is not None

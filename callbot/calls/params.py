@@ -316,11 +316,12 @@ def still_ringing(call: Call | None, verb: str, now: datetime | None = None) -> 
             f"Too late to {verb} this call: Teams waits {ANSWER_WINDOW_SECONDS} s "
             "for an answer and is ending it.",
         )
-    under_way = (
-        call.actions.filter(kind__in=DECISION_KINDS, status__in=_PENDING)
-        .select_related("requested_by")
-        .first()
-    )
+    pending = call.actions.filter(kind__in=DECISION_KINDS, status__in=_PENDING)
+    # On every decision, twice for an answer into a flow: a bare existence test
+    # (no join, no model, no ORDER BY) unless there is someone to name.
+    if not pending.exists():
+        return
+    under_way = pending.select_related("requested_by").order_by("pk").first()
     if under_way is not None:
         who = (
             under_way.requested_by.get_username()

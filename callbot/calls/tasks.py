@@ -25,6 +25,7 @@ from callbot.calls import (
     auditseal,
     enqueue,
     inbox,
+    lifecycle,
     meetings,
     perform,
     retention,
@@ -82,7 +83,7 @@ def _wait_for_earlier(
     return last
 
 
-def perform_kept(action: Action) -> None:
+def perform_kept(action: Action, *, broker: bool = True) -> None:
     """Perform, in this worker thread, an action a task of its own just queued
     (``enqueue.performing_here``): the call policy's answer, reject or redirect,
     which Graph must have within the ~15 s a call rings, or a flow step's.
@@ -93,6 +94,10 @@ def perform_kept(action: Action) -> None:
     wait (a retryable Graph error, an earlier action) goes to the broker with
     its countdown; if the attempt raises, the action is given back and enqueued.
     Never raises.
+
+    ``broker=False`` (in-process tasks: a send would run the task at once, in
+    this thread): what must wait is left queued for the sweep instead, as an
+    eager ``perform_action`` leaves it.
     """
     try:
         if action.claimed_until is not None:
@@ -107,10 +112,17 @@ def perform_kept(action: Action) -> None:
             action.pk,
             extra={"action_id": action.pk},
         )
-        enqueue.hand_over(action)
+        if broker:
+            enqueue.hand_over(action)
+        else:
+            lifecycle.release_action(action.pk)
         return
-    if retry is not None:
+    if retry is None:
+        return
+    if broker:
         enqueue.send(enqueue.PERFORM_ACTION, action.pk, countdown=retry.countdown)
+    else:
+        logger.info("action %s left queued for the sweep: %s", action.pk, retry.reason)
 
 
 @shared_task(name="callbot.calls.send_keep_alives")

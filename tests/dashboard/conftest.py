@@ -17,7 +17,7 @@ from channels.layers import channel_layers
 
 from callbot.calls import enqueue
 from callbot.calls.models import Call
-from dashboard import presence, ratelimit
+from dashboard import incoming, presence, ratelimit
 from dashboard.permissions import Role
 from dashboard.roles import upsert_user
 from tests.dashboard.sockets import ingest
@@ -79,7 +79,9 @@ async def live() -> AsyncIterator[None]:
 
 @pytest.fixture
 def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Actions handed to the task queue (the Graph side is not under test here)."""
+    """Actions handed to the task queue, or (a ringing call's decision, with
+    in-process tasks) to be performed after commit by the thread that asked for
+    them: the Graph side is not under test here."""
     seen: list[int] = []
 
     def send(name: str, *args: Any) -> bool:
@@ -88,6 +90,9 @@ def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         return True
 
     monkeypatch.setattr(enqueue, "send", send)
+    monkeypatch.setattr(
+        incoming, "perform_kept", lambda action, **_: seen.append(action.pk)
+    )
     return seen
 
 

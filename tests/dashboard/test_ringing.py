@@ -3,17 +3,21 @@ their refusals, the choices in ``hello``, and the answer deadline on the board r
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
+from django.contrib.sessions.models import Session
 from django.utils import timezone
 
 import pytest
 from channels.db import database_sync_to_async
 
+from callbot.calls import enqueue, lifecycle, perform, tasks
 from callbot.calls.models import Action, AuditEntry, Call, RedirectTarget
 from callbot.calls.states import CallState
 from callbot.ivr.models import IvrFlow, IvrSession
+from dashboard import consumers, incoming
 from tests.dashboard.sockets import connect, open_socket, snapshot
 from tests.factories import CallFactory
 
@@ -63,6 +67,51 @@ async def test_a_supervisor_answers_a_ringing_call(bob: Any) -> None:
         "queued",
         bob.pk,
     )
+
+
+async def test_with_in_process_tasks_an_answer_is_performed_claimed_after_its_commit(
+    bob: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The embedded default: the asking thread performs the answer right after the
+    commit, stored claimed, with no claim of its own; recorded and audited first."""
+    call = await database_sync_to_async(ringing)()
+    seen: list[tuple[str, int, bool, bool]] = []
+
+    def answer(client: Any, action: Action) -> None:
+        stored = Action.objects.get(pk=action.pk)  # committed, as stored
+        audited = AuditEntry.objects.filter(
+            action_ref=action.pk, outcome="requested"
+        ).exists()
+        seen.append(
+            (stored.status, stored.attempts, audited, bool(stored.claimed_until))
+        )
+
+    def no_claim(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("claimed a second time")
+
+    monkeypatch.setattr(incoming, "perform_kept", tasks.perform_kept)
+    monkeypatch.setitem(perform.PERFORMERS, Action.Kind.ANSWER, answer)
+    monkeypatch.setattr(lifecycle, "claim_action", no_claim)
+    monkeypatch.setattr(enqueue, "eager", lambda: True)  # as without REDIS_URL
+
+    answer = await ask(bob, call, "answer")
+
+    assert answer["type"] == "action.accepted", answer
+    assert seen == [("queued", 1, True, True)]
+
+
+async def test_with_a_worker_an_answer_goes_to_the_broker(
+    bob: Any, enqueued: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    call = await database_sync_to_async(ringing)()
+    monkeypatch.setattr(enqueue, "eager", lambda: False)
+
+    answer = await ask(bob, call, "answer")
+
+    assert answer["type"] == "action.accepted", answer
+    action = await Action.objects.aget(call=call)
+    assert enqueued == [action.pk]
+    assert (action.status, action.attempts, action.claimed_until) == ("queued", 0, None)
 
 
 async def test_a_supervisor_rejects_with_one_of_the_contracts_reasons(
@@ -201,3 +250,48 @@ async def test_a_ringing_board_row_says_when_teams_stops_waiting(bob: Any) -> No
     deadline = call.created_at + timedelta(seconds=15)
     assert rows[call.pk]["answer_by"] == deadline.isoformat()
     assert [r["answer_by"] for r in rows.values() if r["id"] != call.pk] == [None]
+
+
+async def test_an_answer_reads_the_session_and_is_asked_for_in_one_trip(
+    bob: Any, enqueued: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session is read afresh for every action, in the same trip to the
+    database thread as the request itself (each trip is a hand-over of the
+    interpreter that a busy process makes several milliseconds long)."""
+    call = await database_sync_to_async(ringing)()
+    threads: list[tuple[str, int]] = []
+
+    def on_thread(name: str, real: Any) -> Any:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            threads.append((name, threading.get_ident()))
+            return real(*args, **kwargs)
+
+        return run
+
+    for name in ("_session_user", "_perform"):
+        monkeypatch.setattr(consumers, name, on_thread(name, getattr(consumers, name)))
+
+    answer = await ask(bob, call, "answer")
+
+    assert answer["type"] == "action.accepted", answer
+    assert [name for name, _ in threads] == ["_session_user", "_perform"]
+    assert threads[0][1] == threads[1][1] != threading.get_ident()
+    assert len(enqueued) == 1
+
+
+async def test_an_answer_from_a_session_that_has_ended_is_not_taken(
+    bob: Any, enqueued: list[int]
+) -> None:
+    call = await database_sync_to_async(ringing)()
+    socket = await open_socket(bob)
+    # Gone from the store without the sign-out signal (expired, cleared).
+    await Session.objects.all().adelete()
+
+    await socket.send_json_to(
+        {"type": "action", "request_id": "r1", "call": call.pk, "kind": "answer"}
+    )
+
+    assert await socket.receive_output() == {"type": "websocket.close", "code": 4401}
+    assert not await Action.objects.filter(call=call).aexists()
+    assert enqueued == []
+    await socket.disconnect()

@@ -47,6 +47,7 @@ from callbot.graph.resources import (
     ParticipantResource,
 )
 from callbot.graph.tokens import StaticTokenProvider
+from callbot.graph.transport import KEEPALIVE_SECONDS, GraphTransport
 from tests.graph.conftest import (
     ANA,
     BASE_URL,
@@ -1178,3 +1179,15 @@ def test_errors_survive_pickling_for_celery() -> None:
     )
     assert copy.retryable
     assert str(copy) == str(err)
+
+
+def test_idle_connections_to_graph_are_kept_for_a_minute() -> None:
+    """Not httpx's 5 s: the pool's second connection, used only when requests
+    from two threads overlap, would be dropped between uses and the next
+    overlapping request (an Answer click) would pay a new TLS handshake."""
+    wire = GraphTransport("https://graph.example", StaticTokenProvider("t"))
+    pool = wire._client()._transport._pool  # the one httpx builds for us
+
+    assert KEEPALIVE_SECONDS == 60
+    assert pool._keepalive_expiry == KEEPALIVE_SECONDS
+    wire.close()

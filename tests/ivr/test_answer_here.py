@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -23,6 +24,7 @@ from callbot.calls import enqueue, perform, services
 from callbot.calls.models import Action, Call
 from callbot.calls.signals import CallActivity
 from callbot.calls.states import ActionStatus, CallState
+from callbot.calls.tasks import perform_kept
 from callbot.graph.errors import GraphThrottledError
 from callbot.ivr import tasks
 from callbot.ivr.demo import install_demo
@@ -136,6 +138,29 @@ def test_an_attempt_that_raises_gives_the_answer_back_to_the_broker(
     answer = answer_of(call)
     assert (answer.status, answer.claimed_until) == (ActionStatus.QUEUED, None)
     assert sent == [(enqueue.PERFORM_ACTION, answer.pk, None)]
+
+
+@pytest.mark.parametrize("fault", ["throttled", "raises"])
+def test_without_a_broker_what_cannot_be_done_now_is_left_for_the_sweep(
+    graph: FakeGraph, sent: list[tuple[Any, ...]], fault: str
+) -> None:
+    """In-process tasks (a supervisor's answer on the embedded default): a send
+    would run the task again at once, so the answer stays queued, unclaimed."""
+    throttled = GraphThrottledError(429, "TooManyRequests", retry_after=2)
+    graph.on("answer", throttled if fault == "throttled" else RuntimeError("bug"))
+    call = ringing()
+
+    with enqueue.performing_here(partial(perform_kept, broker=False)):
+        services.request_action("answer", actor=None, call=call.pk)
+
+    answer = answer_of(call)
+    assert graph.methods() == ["answer"]
+    assert (answer.status, answer.attempts, answer.claimed_until) == (
+        ActionStatus.QUEUED,
+        1,
+        None,
+    )
+    assert sent == []
 
 
 def test_an_answer_kept_by_a_worker_that_died_is_performed_once_its_claim_lapses(
