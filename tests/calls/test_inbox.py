@@ -701,6 +701,8 @@ def test_notifications_the_webhook_no_longer_reads_are_quarantined_by_the_applie
     assert states_applied(call_id) == ["incoming"]
     kept = QuarantinedNotification.objects.order_by("position")
     assert [q.position for q in kept] == [1, 2, 3]
+
+
 class _FakeChild:
     """Stands in for the applier process: running until waited for."""
 

@@ -243,6 +243,8 @@ def test_a_shallow_roster_is_read_as_the_walk_would_read_it() -> None:
     (parsed,) = parse_notification_batch(body)
     assert isinstance(parsed, Notification)
     assert parsed.raw == json.loads(body)["value"][0]
+
+
 REFUSED = (NotificationFormatError, BatchTooLargeError)
 
 
