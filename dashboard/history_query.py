@@ -30,7 +30,7 @@ from django.db.models import BooleanField, Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from callbot.calls.models import Action, Call, Participant, Recording
-from callbot.calls.states import CallOutcome, CallState
+from callbot.calls.states import CallKind, CallOutcome, CallState
 from callbot.graph.results import describe_result
 from callbot.ivr.models import IvrSession, path_token
 from dashboard.history_search import SearchSQL, like_escape, search_sql
@@ -607,6 +607,15 @@ class HistoryRow:
     @property
     def outcome_label(self) -> str:
         return str(CallOutcome(self.outcome).label)
+
+    @property
+    def kind_label(self) -> str:
+        """``Peer-to-peer``: the board's and the call page's word for the kind
+        (the export keeps the value)."""
+        try:
+            return str(CallKind(self.kind).label)
+        except ValueError:
+            return self.kind
 
 
 def ivr_path_text(path: str) -> str:

@@ -146,6 +146,9 @@ def test_rows_are_newest_first_with_what_happened(carol: Any, bob: Any) -> None:
     assert "Incident bridge" in page
     assert "Conversation ended (200/5001)" in page
     assert "2 calls match" in page
+    # Kinds in the board's words, not their stored values.
+    assert "<td>Meeting</td>" in page and "<td>Peer-to-peer</td>" in page
+    assert "<td>peer_to_peer</td>" not in page
 
 
 def test_summary_columns_follow_the_call_through_ingest() -> None:
