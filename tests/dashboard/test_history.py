@@ -147,7 +147,8 @@ def test_rows_are_newest_first_with_what_happened(carol: Any, bob: Any) -> None:
     assert "Conversation ended (200/5001)" in page
     assert "2 calls match" in page
     # Kinds in the board's words, not their stored values.
-    assert "<td>Meeting</td>" in page and "<td>Peer-to-peer</td>" in page
+    assert "<td>Meeting</td>" in page
+    assert "<td>Peer-to-peer</td>" in page
     assert "<td>peer_to_peer</td>" not in page
 
 
