@@ -317,8 +317,7 @@ def still_ringing(call: Call | None, verb: str, now: datetime | None = None) -> 
             "for an answer and is ending it.",
         )
     pending = call.actions.filter(kind__in=DECISION_KINDS, status__in=_PENDING)
-    # On every decision, twice for an answer into a flow: a bare existence test
-    # (no join, no model, no ORDER BY) unless there is someone to name.
+    # Twice per answer into a flow: a bare existence test unless someone to name.
     if not pending.exists():
         return
     under_way = pending.select_related("requested_by").order_by("pk").first()

@@ -96,8 +96,9 @@ def test_announce_fills_the_board_row_and_publishes_after_commit(
     callbacks[0]()
 
     received = [async_to_sync(channel_layer.receive)(channel) for _ in range(2)]
-    assert received[0] == delta.message()
-    assert received[1] == {
+    # The board's row first (live.publish_deltas), then the call's own delta.
+    assert received[1] == delta.message()
+    assert received[0] == {
         "type": "calls.delta",
         "call": {
             "id": call.pk,
