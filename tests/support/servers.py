@@ -88,7 +88,13 @@ class PostgresServer:
         if os.geteuid() == 0:
             account = pwd.getpwnam("postgres")
             os.chown(self.root, account.pw_uid, account.pw_gid)
-            self._as = ["runuser", "-u", "postgres", "--"]
+            # runuser lives in sbin, which a minimal PATH may leave out.
+            runuser = shutil.which("runuser") or shutil.which(
+                "runuser", path="/usr/sbin:/sbin"
+            )
+            if runuser is None:
+                raise RuntimeError("runuser not found (util-linux)")
+            self._as = [runuser, "-u", "postgres", "--"]
         _alive.append(self)
         self._run(
             "initdb",
