@@ -40,7 +40,15 @@ def request(
     call), ``take`` takes a held call, everything else is ``services.request``. Raises
     ``ActionRefusedError``, audited."""
     with _performing(kind):
-        return _request(
+        if kind == "take":
+            return supervisors.take_call(call, actor=actor, client_ip=client_ip)
+        if kind == Action.Kind.ANSWER and params.get("flow") not in (None, ""):
+            return [
+                supervisors.answer_into_flow(
+                    call, params["flow"], actor=actor, client_ip=client_ip
+                )
+            ]
+        return services.request(
             kind,
             actor=actor,
             call=call,
@@ -56,33 +64,6 @@ def _performing(kind: str) -> AbstractContextManager[object]:
     if kind in RINGING_KINDS and enqueue.eager():
         return enqueue.performing_here(partial(perform_kept, broker=False))
     return nullcontext()
-
-
-def _request(
-    kind: str,
-    *,
-    actor: Actor,
-    call: int | None,
-    participant_id: str,
-    params: Mapping[str, Any],
-    client_ip: str | None,
-) -> list[Action]:
-    if kind == "take":
-        return supervisors.take_call(call, actor=actor, client_ip=client_ip)
-    if kind == Action.Kind.ANSWER and params.get("flow") not in (None, ""):
-        return [
-            supervisors.answer_into_flow(
-                call, params["flow"], actor=actor, client_ip=client_ip
-            )
-        ]
-    return services.request(
-        kind,
-        actor=actor,
-        call=call,
-        participant_id=participant_id,
-        params=params,
-        client_ip=client_ip,
-    )
 
 
 def choices() -> dict[str, Any]:
