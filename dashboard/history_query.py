@@ -29,6 +29,7 @@ from django.db import connection, connections, transaction
 from django.db.models import BooleanField, Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
+from callbot.calls.kinds import LABELS
 from callbot.calls.models import Action, Call, Participant, Recording
 from callbot.calls.states import CallKind, CallOutcome, CallState
 from callbot.graph.results import describe_result
@@ -594,6 +595,13 @@ class HistoryRow:
     def actions_text(self) -> str:
         """``answer, play_prompt x2``."""
         return ", ".join(k if n == 1 else f"{k} x{n}" for k, n in self.actions)
+
+    @property
+    def actions_label(self) -> str:
+        """``Answer, Play Prompt x2``: the timeline's words for the page (the export
+        keeps the values, ``actions_text``)."""
+        words = ((LABELS.get(k, k), n) for k, n in self.actions)
+        return ", ".join(w if n == 1 else f"{w} x{n}" for w, n in words)
 
     @property
     def duration_text(self) -> str:

@@ -318,7 +318,7 @@ class Action(models.Model):
         RECORD_RESPONSE = "record_response"
         CANCEL_MEDIA_PROCESSING = "cancel_media_processing"
         SUBSCRIBE_TO_TONE = "subscribe_to_tone"
-        SEND_DTMF_TONES = "send_dtmf_tones"
+        SEND_DTMF_TONES = "send_dtmf_tones", "Send DTMF Tones"
         START_HOLD_MUSIC = "start_hold_music"
         STOP_HOLD_MUSIC = "stop_hold_music"
         CHANGE_SCREEN_SHARING_ROLE = "change_screen_sharing_role"
