@@ -414,6 +414,14 @@ function act(kind, { participant = "", params = {}, button = null, onAnswer = nu
     if (answer.type === "action.refused") {
       say(`${label}: ${answer.message}`, "bad");
       addTimeline({ at: null, source: "action", text: `${label} refused: ${answer.message}`, status: "refused" });
+      // The row said "pending" since the click; no action will ever settle it.
+      const row = participant && people.get(participant);
+      if (row && row.cells.actions) {
+        const status = row.cells.actions.querySelector(".row-status");
+        status.dataset.status = "refused";
+        status.textContent = `refused: ${answer.message}`;
+        status.title = answer.message;
+      }
     } else if (answer.actions.length === 0) {
       say(`${label}: nothing to do.`, "ok");
     } else {

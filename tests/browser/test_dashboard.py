@@ -7,6 +7,7 @@ catches up. Screenshots go to the test-artifacts directory.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,45 @@ def test_a_failed_action_shows_graphs_reason_in_words(
     assert "Teams no longer knows this call or participant" in failed.text_content()
     assert "failed" in page.locator("#action-feedback").inner_text()
     page.screenshot(path=artifacts / "call-failed-action.png")
+
+
+def test_a_refused_participant_action_does_not_leave_its_row_pending(
+    open_page: Any, start_meeting: Any
+) -> None:
+    # The server refuses what it cannot take (its database down, say): the row
+    # said "pending" since the click, and nothing else would ever settle it.
+    refusal = "Callbot could not take this request because of a fault on the server."
+
+    def refuse_actions(ws: Any) -> None:
+        server = ws.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            frame = json.loads(message)
+            if frame.get("type") != "action":
+                server.send(message)
+                return
+            answer = {"type": "action.refused", "request_id": frame["request_id"]}
+            ws.send(json.dumps({**answer, "code": "unavailable", "message": refusal}))
+
+        ws.on_message(from_page)
+
+    page = open_page("bob")
+    meeting = start_meeting("Refused here", ["Ana Lopez", "Lee Chen"])
+    page.route_web_socket("**/ws/live/", refuse_actions)
+    board_row(page, "Refused here").get_by_role("link").click()
+    page.wait_for_selector("body[data-live=connected]")
+    ana = page.locator(
+        f"#roster-rows [data-participant-id='{meeting.people['Ana Lopez']}']"
+    )
+    ana.and_(page.locator("[data-muted]")).wait_for()
+
+    ana.get_by_role("button", name="Mute").click()
+
+    page.locator("#action-feedback", has_text=refusal).wait_for()
+    status = ana.locator(".row-status")
+    assert status.get_attribute("data-status") == "refused"
+    assert status.text_content() == f"refused: {refusal}"
+    assert ana.get_by_role("button", name="Mute").is_enabled()
 
 
 def test_an_auditor_has_no_controls_and_a_forged_action_is_refused(
