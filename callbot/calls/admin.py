@@ -1,8 +1,10 @@
-"""Django admin for the calls domain. CallEvent, QuarantinedNotification,
-AuditEntry and AuditCheckpoint are read-only here, for superusers too: they are
-append-only records of what happened. Calls, their participants and actions can
-be edited but not deleted here: dropping call content is ``manage.py purge``'s
-job, which seals the audit trail first (docs/audit.md)."""
+"""Django admin for the calls domain. Calls, their participants and actions, call
+events, quarantined notifications, audit entries and checkpoints are read-only
+here, for superusers too: they are the record of what happened and who asked for
+it, written only by the webhook and the action path (an action added here could
+name anyone as its requester). Dropping call content is ``manage.py purge``'s
+job, which seals the audit trail first (docs/audit.md). Meetings, alert settings
+and redirect targets are configuration and stay editable."""
 
 from __future__ import annotations
 
@@ -25,11 +27,6 @@ from callbot.calls.models import (
     Recording,
     RedirectTarget,
 )
-
-
-class NoDeleteAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -78,7 +75,7 @@ class ParticipantInline(admin.TabularInline):  # type: ignore[type-arg]
 
 
 @admin.register(Call)
-class CallAdmin(NoDeleteAdmin):
+class CallAdmin(ReadOnlyAdmin):
     list_display = [
         "graph_id",
         "kind",
@@ -103,7 +100,7 @@ class CallAdmin(NoDeleteAdmin):
 
 
 @admin.register(Participant)
-class ParticipantAdmin(NoDeleteAdmin):
+class ParticipantAdmin(ReadOnlyAdmin):
     list_display = [
         "__str__",
         "call",
@@ -168,7 +165,7 @@ class InboxBatchAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Action)
-class ActionAdmin(NoDeleteAdmin):
+class ActionAdmin(ReadOnlyAdmin):
     list_display = [
         "created_at",
         "kind",

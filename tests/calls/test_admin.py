@@ -1,4 +1,5 @@
-"""Django admin lists every model; events and audit entries cannot be edited there."""
+"""Django admin lists every model; the record of what happened (calls, rosters,
+actions, events, audit entries) cannot be added or edited there."""
 
 from __future__ import annotations
 
@@ -41,3 +42,28 @@ def test_call_events_and_audit_entries_are_read_only(
     assert response.status_code == 403
     assert AuditEntry.objects.filter(pk=entry.pk).exists()
     assert CallEvent.objects.count() == 0
+
+
+@pytest.mark.parametrize("model", ["call", "participant", "action"])
+def test_calls_participants_and_actions_cannot_be_added_or_edited(
+    client: Client, alice: Any, model: str
+) -> None:
+    """An action added in the admin could name anyone as its requester and show on
+    the call's timeline as theirs; calls and rosters are Graph's account."""
+    action = ActionFactory()
+    participant = ParticipantFactory(call=action.call)
+    pks = {"call": action.call.pk, "participant": participant.pk, "action": action.pk}
+    client.force_login(alice)
+
+    assert client.get(f"/admin/calls/{model}/add/").status_code == 403
+    page = client.get(f"/admin/calls/{model}/{pks[model]}/change/")
+    assert page.status_code == 200  # view only
+    assert b'name="_save"' not in page.content
+    edited = client.post(
+        f"/admin/calls/{model}/{pks[model]}/change/", {"target": "forged"}
+    )
+    assert edited.status_code == 403
+    deleted = client.post(f"/admin/calls/{model}/{pks[model]}/delete/", {"post": "yes"})
+    assert deleted.status_code == 403
+    action.refresh_from_db()
+    assert action.target != "forged"
