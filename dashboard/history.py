@@ -18,6 +18,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -104,6 +105,24 @@ def _choices(choices: list[tuple[str, str]], empty: str) -> list[tuple[str, str]
     return [("", empty), *choices]
 
 
+class UserChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
+    """A user by username (``?actor=dana``, as the audit trail's filter takes it),
+    or by id (links and API clients made before usernames were accepted)."""
+
+    def to_python(self, value: Any) -> Any:
+        try:
+            return super().to_python(value)
+        except ValidationError:
+            if not str(value).isdigit():
+                raise
+            try:
+                return self.queryset.get(pk=int(value))  # type: ignore[union-attr]
+            except (ObjectDoesNotExist, OverflowError):
+                raise ValidationError(
+                    self.error_messages["invalid_choice"], code="invalid_choice"
+                ) from None
+
+
 class HistoryForm(forms.Form):
     """The history's filters as they appear in the URL; ``filters()`` turns a valid
     form into ``HistoryFilters`` in the viewer's time zone."""
@@ -137,8 +156,12 @@ class HistoryForm(forms.Form):
         required=False, min_value=0, label="Duration from (s)"
     )
     max_duration = forms.IntegerField(required=False, min_value=0, label="to (s)")
-    actor: forms.ModelChoiceField[Any] = forms.ModelChoiceField(
-        queryset=None, required=False, label="Who acted", empty_label="Anyone or no one"
+    actor: forms.ModelChoiceField[Any] = UserChoiceField(
+        queryset=None,
+        to_field_name="username",
+        required=False,
+        label="Who acted",
+        empty_label="Anyone or no one",
     )
     action = forms.ChoiceField(
         required=False, choices=_choices(Action.Kind.choices, "Any action")

@@ -61,7 +61,9 @@ class CallListFilterSerializer(serializers.Serializer[Any]):
     outcome = serializers.ChoiceField(required=False, choices=CallOutcome.values)
     min_duration = serializers.IntegerField(required=False, min_value=0)
     max_duration = serializers.IntegerField(required=False, min_value=0)
-    actor = serializers.IntegerField(required=False, help_text="A user's id.")
+    actor = serializers.CharField(
+        required=False, help_text="Who acted: a username (or a user's id)."
+    )
     action = serializers.ChoiceField(required=False, choices=Action.Kind.values)
     recording = serializers.ChoiceField(required=False, choices=["yes", "no"])
     ivr = serializers.CharField(required=False, help_text="sales or menu:1")

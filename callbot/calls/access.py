@@ -97,7 +97,7 @@ def check_call_state(call: Call, *, states: Collection[CallState], verb: str) ->
     """
     if call.state == CallState.TERMINATED:
         raise ActionRefusedError(
-            "call_ended", f"The call has ended; nothing can {verb} it any more."
+            "call_ended", f"Cannot {verb} a call that has ended."
         )
     if CallState(call.state) not in states:
         raise ActionRefusedError(

@@ -315,3 +315,21 @@ def test_an_unknown_kind_holding_a_nul_character_is_refused_and_audited(
         request_action("mute\x00", actor=bob, call=CallFactory())
     assert refused.value.code == "invalid"
     assert AuditEntry.objects.get(outcome="refused").action == "mute\ufffd"
+
+
+@pytest.mark.parametrize(
+    ("kind", "sentence"),
+    [
+        ("hang_up", "Cannot hang up a call that has ended."),
+        ("mute_bot", "Cannot mute the bot in a call that has ended."),
+    ],
+)
+def test_an_ended_call_refuses_in_a_plain_sentence(
+    bob: Any, enqueued: mock.MagicMock, kind: str, sentence: str
+) -> None:
+    call = CallFactory(state="terminated", terminated_at=timezone.now())
+
+    with pytest.raises(ActionRefusedError) as refused:
+        request_action(kind, actor=bob, call=call)
+
+    assert refused.value.message == sentence

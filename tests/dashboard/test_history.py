@@ -213,7 +213,8 @@ def test_each_filter_narrows_the_history(carol: Any, bob: Any) -> None:
         "outcome=live": [live],
         "min_duration=600": [group],
         "max_duration=0&outcome=live": [live],
-        f"actor={bob.pk}": [group],
+        "actor=bob": [group],  # a username, as the audit trail takes it
+        f"actor={bob.pk}": [group],  # or an id, as older links have it
         "action=record_response": [failed],
         "recording=yes": [failed],
         "recording=no": [live, group, p2p],
@@ -226,6 +227,10 @@ def test_each_filter_narrows_the_history(carol: Any, bob: Any) -> None:
         response = client.get(f"/history/?{query}")
         assert response.status_code == 200, query
         assert ids(response) == [c.pk for c in expected], query
+    for unknown in ("nobody-here", "99999999999999999999"):
+        refused = client.get(f"/history/?actor={unknown}")
+        assert refused.status_code == 400, unknown
+        assert "Select a valid choice" in refused.content.decode(), unknown
 
 
 def test_search_finds_anyone_who_was_ever_on_the_call(carol: Any) -> None:

@@ -107,7 +107,7 @@ class Command(BaseCommand):
             actor = users.filter(username=options["actor"]).first()
             if actor is None:
                 raise CommandError(f"No user {options['actor']!r} (--actor).")
-            data["actor"] = actor.pk
+            data["actor"] = actor.get_username()
         as_user = None
         if options["as_user"]:
             as_user = users.filter(username=options["as_user"]).first()
