@@ -276,7 +276,10 @@ function onAction(a, { announce }) {
   if (announce && (!before || before.status !== a.status)) {
     const text = a.status === "failed" ? `${describeAction(a)}: ${a.message || a.result_message || "failed"}` : describeAction(a);
     addTimeline({ at: a.completed_at || null, source: "action", text, status: a.status, by_bot: a.by_bot });
-    showOutcome(a);
+    // The feedback line speaks of this page's own requests; others' acts are on the
+    // timeline and under "Recent acts", with who did them.
+    if (mine.has(a.id)) showOutcome(a);
+    else markRow(a);
   }
 }
 
@@ -387,6 +390,11 @@ function showOutcome(a) {
   else if (a.status === "failed") say(`${what} failed: ${a.message || a.result_message || "Teams gave no reason."}`, "bad");
   else if (a.status === "sent") say(`${what}: sent to Teams, waiting for the outcome…`, "wait");
   else say(`${what}: pending…`, "wait");
+  markRow(a);
+}
+
+// The participant's row shows where an action on them stands, whoever asked.
+function markRow(a) {
   const row = a.participant_id && people.get(a.participant_id);
   if (row && row.cells.actions) {
     const status = row.cells.actions.querySelector(".row-status");
@@ -413,7 +421,9 @@ function act(kind, { participant = "", params = {}, button = null, onAnswer = nu
     }
     if (answer.type === "action.refused") {
       say(`${label}: ${answer.message}`, "bad");
-      addTimeline({ at: null, source: "action", text: `${label} refused: ${answer.message}`, status: "refused" });
+      // A refusal is no event of the call (the audit trail keeps the server's); one
+      // the page made itself, disconnected, never reached the server at all.
+
       // The row said "pending" since the click; no action will ever settle it.
       const row = participant && people.get(participant);
       if (row && row.cells.actions) {
@@ -428,6 +438,7 @@ function act(kind, { participant = "", params = {}, button = null, onAnswer = nu
       for (const a of answer.actions) {
         mine.add(a.id);
         if (!actions.has(a.id)) onAction(a, { announce: true });
+        else showOutcome(actions.get(a.id)); // its delta came before this answer
       }
     }
     if (participant) dirtyPeople.add(participant);

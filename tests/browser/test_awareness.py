@@ -58,6 +58,10 @@ def test_two_supervisors_see_each_other_and_each_others_acts(
     bob.locator(
         "#recent-acts li", has_text="you: Mute Participant → Ana Lopez"
     ).wait_for()
+    # Bob's outcome is his own feedback, not Alice's: her line says nothing of it.
+    bob.locator("#action-feedback", has_text="Mute Participant → Ana Lopez").wait_for()
+    alice.locator(f"{ana} .row-status").wait_for(state="attached")
+    assert "Ana Lopez" not in alice.locator("#action-feedback").inner_text()
 
     # Alice acts on Ana moments later: both are told, each naming the other.
     alice.locator(ana).get_by_role("button", name="Hold").click()
