@@ -96,9 +96,7 @@ def check_call_state(call: Call, *, states: Collection[CallState], verb: str) ->
     request does not fit.
     """
     if call.state == CallState.TERMINATED:
-        raise ActionRefusedError(
-            "call_ended", f"Cannot {verb} a call that has ended."
-        )
+        raise ActionRefusedError("call_ended", f"Cannot {verb} a call that has ended.")
     if CallState(call.state) not in states:
         raise ActionRefusedError(
             "wrong_state",

@@ -63,8 +63,14 @@ def read_str(data: Mapping[str, Any], key: str) -> str | None:
 
 
 def _enum(data: Mapping[str, Any], key: str) -> str | None:
-    value = read_str(data, key)
-    return None if value is None else value.strip()
+    """An enumeration member: Graph sends each as a string (a value Callbot does
+    not know is kept as it came); a number or boolean there is malformed."""
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ResourceFormatError(f"{key} must be a string")
+    return value.strip()
 
 
 def _bool(data: Mapping[str, Any], key: str) -> bool | None:

@@ -149,6 +149,14 @@ def test_signed_body_that_is_not_a_batch_is_refused_with_its_problem_named(
             },
             "isMuted must be a boolean",
         ),
+        (
+            {
+                "changeType": "updated",
+                "resourceUrl": "/communications/calls/a",
+                "resourceData": {"id": "a", "state": 12345},
+            },
+            "state must be a string",
+        ),
     ],
 )
 def test_signed_malformed_notification_is_quarantined_with_its_problem_named(
