@@ -269,17 +269,22 @@ class CallWork:
 def load_batch_rows(
     needs: list[tuple[CallWork, set[str], bool]],
     unchanged: dict[int, set[str]] | None = None,
+    known: dict[int, dict[str, tuple[Any, ...]]] | None = None,
 ) -> None:
     """``CallWork.load_rows`` for every call of a batch in one query: each item's
     keys, and with its flag everyone present. What an item has loaded already is
     not asked for again. A row whose entry digest is among ``unchanged`` (by
     call id: the digests the batch will skip) is read without its other columns
-    (``storedrows.LIGHT_FIELDS``)."""
+    (``storedrows.LIGHT_FIELDS``). ``known``: by call id, light rows that stand
+    so in the database, every present row of the call among them or among its
+    keys (``rostercache``): taken as read, and the call's present rows count
+    as loaded; its keys are read whole."""
+    known = known or {}
     todo = []
     for item, keys, all_present in needs:
         missing = item.not_loaded(keys)
         everyone = all_present and not item.present_loaded
-        if missing or everyone:
+        if missing or everyone or item.call.pk in known:
             todo.append((item, missing, everyone))
     if not todo:
         return
@@ -294,14 +299,16 @@ def load_batch_rows(
     light = [
         Q(call_id=call_id, entry_digest__among=digests)
         for call_id, digests in (unchanged or {}).items()
-        if call_id in by_call and digests
+        if call_id in by_call and call_id not in known and digests
     ]
     for stored in read_rows(
-        query, functools.reduce(operator.or_, light) if light else None
+        query,
+        functools.reduce(operator.or_, light) if light else None,
+        {call_id: rows for call_id, rows in known.items() if call_id in by_call},
     ):
         by_call[stored.call_id].keep(stored)
     for item, missing, everyone in todo:
-        item.present_loaded |= everyone
+        item.present_loaded |= everyone or item.call.pk in known
         item.absent |= item.not_loaded(missing)
 
 
