@@ -318,7 +318,7 @@ def _apply_batch(entries: Sequence[_Entry], now: datetime) -> IngestResult:
                 resource_kind=notification.kind.value,
                 message_id=delivery.message_id[:128],
                 tenant_id=delivery.tenant_id[:64],
-                payload=notification.raw,
+                payload=notification.payload,
                 applied=applied,
                 received_at=delivery.now,
             )
