@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -185,16 +185,35 @@ class CallWork:
             return raw[at.roster_sequence], raw[at.entry_digest]
         return None
 
-    def present_keys(self) -> Iterator[str]:
+    def untaken(self, keys: Sequence[str], digests: Sequence[str]) -> list[int]:
+        """The positions of ``keys`` whose loaded row did not take the entry
+        of the same position's digest last (or has none loaded): what
+        ``glance`` tells of each, in one pass over a thousand."""
+        rows = self.rows
+        raw = self.stored.raw if self.stored is not None else {}
+        at = self.stored.layout.entry_digest if self.stored is not None else 0
+        untaken = []
+        for i, key in enumerate(keys):
+            p = rows.get(key)
+            taken: str | None
+            if p is not None:
+                taken = p.entry_digest
+            else:
+                stored = raw.get(key)
+                taken = None if stored is None else stored[at]
+            if taken != digests[i]:
+                untaken.append(i)
+        return untaken
+
+    def present_keys(self) -> list[str]:
         """The keys of the loaded rows of people present."""
-        for key, p in self.rows.items():
-            if p.left_at is None:
-                yield key
+        keys = [key for key, p in self.rows.items() if p.left_at is None]
         if self.stored is not None:
             left_at = self.stored.layout.left_at
-            for key, raw in self.stored.raw.items():
-                if raw[left_at] is None:
-                    yield key
+            keys += [
+                key for key, raw in self.stored.raw.items() if raw[left_at] is None
+            ]
+        return keys
 
     def redigest(self, p: Participant, digest: str) -> None:
         """Keep ``digest`` as the entry ``p`` now reflects, written with the batch."""

@@ -165,11 +165,11 @@ def unreadable_entry(item: CallWork | None, roster: Roster) -> str | None:
     """Why an entry of ``roster`` cannot be read, or None. Only entries this
     call's loaded rows have not taken already are read (all of them for a call
     not stored yet, ``item`` None): the others were read when first taken."""
-    digests = roster.entry_digests(entry_salt(item.call)) if item is not None else []
-    for i, key in enumerate(roster.keys):
-        seen = item.glance(key) if item is not None and key else None
-        if seen is not None and seen[1] == digests[i]:
-            continue
+    if item is None:
+        untaken: Iterable[int] = range(len(roster.entries))
+    else:
+        untaken = item.untaken(roster.keys, roster.entry_digests(entry_salt(item.call)))
+    for i in untaken:
         try:
             roster.participant(i)
         except ResourceFormatError as exc:
@@ -199,7 +199,15 @@ def apply_roster(item: CallWork, roster: Roster, now: datetime) -> None:
     # placed among the deltas (an old one redelivered, or one sent before delta
     # mode began): it changes no entry a delta sequenced, and removes nobody.
     unordered = not roster.is_delta and call.delta_roster
-    for i, key in enumerate(roster.keys):
+    # The entries whose row took them last are left out at once, unless a
+    # person is named twice (the first entry taken changes the row the
+    # second is compared with).
+    if len(keys) == len(roster.keys) - roster.keys.count(""):
+        indices: Iterable[int] = item.untaken(roster.keys, digests)
+    else:
+        indices = range(len(roster.keys))
+    for i in indices:
+        key = roster.keys[i]
         if not key:
             continue
         seen = item.glance(key)

@@ -214,3 +214,25 @@ def test_a_full_roster_is_stored_as_sent_in_the_text_its_identity_was_taken_of(
     assert stored.payload == roster["value"][0]
     # Written once, for its identity (each entry is too, for its digest).
     assert [v for v in written if "resourceUrl" in v] == [roster["value"][0]]
+
+
+def test_a_person_named_twice_ends_as_the_second_entry_says() -> None:
+    # The first entry changes Lee's row; the second, Lee's entry as stored
+    # before the batch, is compared with the row as the first left it.
+    ingest("meeting_join_established.json", "1")
+    roster = crowd(2)
+    ingest(roster, "2")
+    twice = copy.deepcopy(roster)
+    muted = copy.deepcopy(entry(roster, LEE))
+    muted["isMuted"] = True
+    entries = twice["value"][0]["resourceData"]
+    entries.insert(entries.index(entry(twice, LEE)), muted)
+
+    ingest(twice, "3")
+
+    assert not Participant.objects.get(graph_id=LEE).is_muted
+    assert history("Lee Chen") == [
+        ("joined", {}),
+        ("changed", {"is_muted": [False, True]}),
+        ("changed", {"is_muted": [True, False]}),
+    ]
