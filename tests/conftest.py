@@ -116,6 +116,16 @@ def _no_common_searches_kept() -> Iterator[None]:
     forget_common_searches()
 
 
+@pytest.fixture(autouse=True)
+def _no_roster_rows_kept() -> Iterator[None]:
+    """Rows a test's batches left in ``rostercache`` are not the next test's:
+    a rolled-back database gives its ids again."""
+    yield
+    from callbot.calls.rostercache import forget
+
+    forget()
+
+
 def load_fixture(name: str) -> dict[str, Any]:
     """A notification batch from tests/fixtures/graph/, as a fresh dict."""
     data: dict[str, Any] = json.loads((FIXTURES / name).read_text())

@@ -42,7 +42,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from callbot.calls import deltas, enqueue, lifecycle, live, redelivery
+from callbot.calls import deltas, enqueue, lifecycle, live, redelivery, rostercache
 from callbot.calls.callstate import apply_call, apply_operation, settle_by_state
 from callbot.calls.callwork import CallWork
 from callbot.calls.models import (
@@ -318,7 +318,7 @@ def _apply_batch(entries: Sequence[_Entry], now: datetime) -> IngestResult:
                 resource_kind=notification.kind.value,
                 message_id=delivery.message_id[:128],
                 tenant_id=delivery.tenant_id[:64],
-                payload=notification.raw,
+                payload=notification.payload,
                 applied=applied,
                 received_at=delivery.now,
             )
@@ -328,6 +328,7 @@ def _apply_batch(entries: Sequence[_Entry], now: datetime) -> IngestResult:
     _keep(kept)
     result.quarantined = len(kept)
     result.deltas.extend(save_work(work.values(), now))
+    rostercache.keep_on_commit(list(work.values()))
     deltas.announce(
         result.deltas,
         {item.call.pk: item.call for item in work.values()},

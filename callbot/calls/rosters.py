@@ -25,10 +25,11 @@ from typing import Any
 
 from django.conf import settings
 
-from callbot.calls import kinds
+from callbot.calls import kinds, rostercache
 from callbot.calls.callwork import CallWork, load_batch_rows, state_of
 from callbot.calls.models import Action, Call, Participant
 from callbot.calls.states import ActionStatus, CallKind, CallState
+from callbot.calls.storedrows import AT_DIGEST, AT_LEFT
 from callbot.graph.notifications import Notification, ResourceKind, Roster
 from callbot.graph.resources import (
     ParticipantResource,
@@ -102,10 +103,34 @@ def load_rosters(
         keys.update(k for k in n.roster.keys if k)
         needs[n.call_key] = (keys, everyone or not n.roster.is_delta)
         rosters.setdefault(n.call_key, []).append(n.roster)
-    load_batch_rows(
-        [(work[k], keys, everyone) for k, (keys, everyone) in needs.items()],
-        {work[k].call.pk: _unchanged(work[k].call, rs) for k, rs in rosters.items()},
-    )
+    unchanged = {
+        work[k].call.pk: _unchanged(work[k].call, rs) for k, rs in rosters.items()
+    }
+    plan: list[tuple[CallWork, set[str], bool]] = []
+    known: dict[int, dict[str, tuple[Any, ...]]] = {}
+    for k, (keys, everyone) in needs.items():
+        item = work[k]
+        kept = _recall(item) if everyone else None
+        if kept is not None:
+            # The call's rows as this process last wrote them: those the
+            # batch skips are taken as they are, the others read by key.
+            same = unchanged[item.call.pk]
+            known[item.call.pk] = {
+                key: row for key, row in kept.items() if row[AT_DIGEST] in same
+            }
+            present = {key for key, row in kept.items() if row[AT_LEFT] is None}
+            keys = (keys | present) - known[item.call.pk].keys()
+            everyone = False
+        plan.append((item, keys, everyone))
+    load_batch_rows(plan, unchanged, known)
+
+
+def _recall(item: CallWork) -> dict[str, tuple[Any, ...]] | None:
+    """The rows ``rostercache`` keeps for ``item``'s call, if the batch has
+    loaded none of its rows yet."""
+    if item.present_loaded or item.stored is not None or item.rows:
+        return None
+    return rostercache.recall(item.call)
 
 
 def _unchanged(call: Call, rosters: list[Roster]) -> set[str]:
@@ -114,6 +139,13 @@ def _unchanged(call: Call, rosters: list[Roster]) -> set[str]:
     someone every full one names. A row that took that entry last is skipped by
     each (``apply_roster``), so it need not be built."""
     salt = entry_salt(call)
+    if len(rosters) == 1 and len(set(rosters[0].keys)) == len(rosters[0].keys):
+        # The usual batch: one roster naming each person once.
+        roster = rosters[0]
+        same = set(roster.entry_digests(salt))
+        if "" in roster.keys:  # an invitee without an id: no row to skip
+            same.discard(roster.entry_digests(salt)[roster.keys.index("")])
+        return same
     sent: dict[str, str | None] = {}
     named: list[set[str]] = []
     for roster in rosters:
@@ -133,11 +165,11 @@ def unreadable_entry(item: CallWork | None, roster: Roster) -> str | None:
     """Why an entry of ``roster`` cannot be read, or None. Only entries this
     call's loaded rows have not taken already are read (all of them for a call
     not stored yet, ``item`` None): the others were read when first taken."""
-    digests = roster.entry_digests(entry_salt(item.call)) if item is not None else []
-    for i, key in enumerate(roster.keys):
-        seen = item.glance(key) if item is not None and key else None
-        if seen is not None and seen[1] == digests[i]:
-            continue
+    if item is None:
+        untaken: Iterable[int] = range(len(roster.entries))
+    else:
+        untaken = item.untaken(roster.keys, roster.entry_digests(entry_salt(item.call)))
+    for i in untaken:
         try:
             roster.participant(i)
         except ResourceFormatError as exc:
@@ -167,7 +199,15 @@ def apply_roster(item: CallWork, roster: Roster, now: datetime) -> None:
     # placed among the deltas (an old one redelivered, or one sent before delta
     # mode began): it changes no entry a delta sequenced, and removes nobody.
     unordered = not roster.is_delta and call.delta_roster
-    for i, key in enumerate(roster.keys):
+    # The entries whose row took them last are left out at once, unless a
+    # person is named twice (the first entry taken changes the row the
+    # second is compared with).
+    if len(keys) == len(roster.keys) - roster.keys.count(""):
+        indices: Iterable[int] = item.untaken(roster.keys, digests)
+    else:
+        indices = range(len(roster.keys))
+    for i in indices:
+        key = roster.keys[i]
         if not key:
             continue
         seen = item.glance(key)

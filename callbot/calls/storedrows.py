@@ -54,6 +54,11 @@ Participant._meta.get_field("entry_digest").register_lookup(Among)
 # entry changed it (``CallWork.glance``) and whether it is present.
 LIGHT_FIELDS = ["call_id", "graph_key", "left_at", "roster_sequence", "entry_digest"]
 
+# The columns of a participant row as ``read_rows`` returns them, and where.
+NAMES = [f.attname for f in Participant._meta.concrete_fields]
+AT_LEFT, AT_DIGEST = NAMES.index("left_at"), NAMES.index("entry_digest")
+_AT_LIGHT = [NAMES.index(name) for name in LIGHT_FIELDS]
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -95,11 +100,18 @@ class StoredRows:
         return p
 
 
-def read_rows(query: Q, light: Q | None = None) -> list[StoredRows]:
+def read_rows(
+    query: Q,
+    light: Q | None = None,
+    known: dict[int, dict[str, tuple[Any, ...]]] | None = None,
+) -> list[StoredRows]:
     """The participant rows ``query`` selects, unconverted, grouped by call;
     those ``light`` selects with ``LIGHT_FIELDS`` alone (``light`` selects rows
     by their entry digest, which names their key: rows ``query`` would select,
-    or rows the caller has loaded already).
+    or rows the caller has loaded already). ``known``: light rows in ``NAMES``
+    order, by call id and key, that the caller knows stand so in the database
+    (``rostercache``), returned with the others as if read light, where
+    ``query`` returned no row of their key.
 
     One statement: the whole rows, then one more row holding the light ones,
     aggregated as a JSON array in the database (``_light_rows``). Read as rows
@@ -171,7 +183,37 @@ def read_rows(query: Q, light: Q | None = None) -> list[StoredRows]:
             blank[at_digest] = digest
             rows[key] = tuple(blank)
             light_keys.add(key)
+    # In practice the query's columns are ``NAMES``, in that order.
+    order = None if names == NAMES else [NAMES.index(name) for name in names]
+    for call_id, known_rows in (known or {}).items():
+        stored = stored_rows(call_id)
+        added = known_rows.keys() - stored.raw.keys()
+        if order is None:
+            stored.raw.update((key, known_rows[key]) for key in added)
+        else:
+            stored.raw.update(
+                (key, tuple(known_rows[key][at] for at in order)) for key in added
+            )
+        stored.light |= added
     return list(by_call.values())
+
+
+def light_row(p: Participant) -> tuple[Any, ...]:
+    """``p`` as a light row in ``NAMES`` order."""
+    row: list[Any] = [None] * len(NAMES)
+    for at, name in zip(_AT_LIGHT, LIGHT_FIELDS, strict=True):
+        row[at] = getattr(p, name)
+    row[AT_LEFT] = None if p.left_at is None else _LEFT
+    return tuple(row)
+
+
+def slim(raw: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A whole row in ``NAMES`` order as a light one."""
+    row: list[Any] = [None] * len(NAMES)
+    for at in _AT_LIGHT:
+        row[at] = raw[at]
+    row[AT_LEFT] = None if raw[AT_LEFT] is None else _LEFT
+    return tuple(row)
 
 
 # Stands for the time a participant read light left at: never built, only told

@@ -158,6 +158,20 @@ class Notification:
     def content_digest(self) -> str:
         return delivery_digest(self.raw)
 
+    @cached_property
+    def written(self) -> bytes | None:
+        """``raw`` as orjson writes it (``wire_json.written``), once."""
+        return wire_json.written(self.raw)
+
+    @property
+    def payload(self) -> JsonDict:
+        """``raw`` to store: with its text where a delivery digest wrote it
+        already (``wire_json.Encoded``), so it is not written again."""
+        text = self.__dict__.get("written")
+        if text is None or not isinstance(self.raw, dict):
+            return self.raw
+        return wire_json.Encoded(self.raw, text)
+
     def digest(self, message_id: str = "", index: int = 0) -> str:
         """Identity of this notification: it is stored once, whatever batch brings it.
 
@@ -173,7 +187,7 @@ class Notification:
         again, and applying it changes nothing unless the roster moved since.
         """
         if self.is_full_roster and message_id:
-            return delivery_digest(self.raw, message_id, index)
+            return delivery_digest(self.raw, message_id, index, self.written)
         return self.content_digest
 
 
@@ -203,7 +217,9 @@ class MalformedNotification:
         return delivery_digest(self.raw)
 
 
-def delivery_digest(raw: Any, message_id: str = "", index: int = 0) -> str:
+def delivery_digest(
+    raw: Any, message_id: str = "", index: int = 0, written: bytes | None = None
+) -> str:
     """SHA-256 of the notification's JSON with sorted keys; with a message id,
     of the message id, the position and the JSON in the order sent.
 
@@ -211,11 +227,12 @@ def delivery_digest(raw: Any, message_id: str = "", index: int = 0) -> str:
     notification redelivered in another batch), so it is of the sorted text. A
     delivery is its message id and position, redelivered as the same body: its
     JSON as sent (``wire_json.compact``) names it as well, and a large meeting's
-    full roster is written that way many times faster than sorted."""
+    full roster is written that way many times faster than sorted
+    (``written``: that text, where the caller has it)."""
     if not message_id:
         return hashlib.sha256(wire_json.canonical(raw)).hexdigest()
     prefix = f"{message_id}\x1f{index}\x1f".encode()
-    return hashlib.sha256(prefix + wire_json.compact(raw)).hexdigest()
+    return hashlib.sha256(prefix + (written or wire_json.compact(raw))).hexdigest()
 
 
 def _split_path(url: str) -> list[str]:

@@ -117,22 +117,41 @@ def compact(value: Any) -> bytes:
     """``value`` as compact JSON with its keys in their order (orjson, or
     ``json`` for what orjson refuses): the same value, parsed from the same
     text, is always written the same."""
+    text = written(value)
+    if text is None:
+        return json.dumps(value, separators=(",", ":")).encode()
+    return text
+
+
+class Encoded(dict[str, Any]):
+    """A JSON object together with its text as orjson wrote it (``written``),
+    which ``StorageEncoder`` stores as it is instead of writing it again."""
+
+    def __init__(self, value: dict[str, Any], text: bytes) -> None:
+        super().__init__(value)
+        self.text = text
+
+
+def written(value: Any) -> bytes | None:
+    """``value`` as orjson writes it (compact, keys in their order), or None
+    where orjson refuses it."""
     try:
         return orjson.dumps(value)
     except (TypeError, orjson.JSONEncodeError):
-        return json.dumps(value, separators=(",", ":")).encode()
+        return None
 
 
 class StorageEncoder(json.JSONEncoder):
     """The encoder of a JSON column holding wire JSON: orjson, which writes a
     large roster's notification many times faster than ``json``, with ``json``
-    for what orjson refuses (integers past 64 bits, nesting past 255)."""
+    for what orjson refuses (integers past 64 bits, nesting past 255). An
+    ``Encoded`` object is stored as the text it carries, orjson's."""
 
     def encode(self, o: Any) -> str:
-        try:
-            return orjson.dumps(o).decode()
-        except (TypeError, orjson.JSONEncodeError):
-            return super().encode(o)
+        if type(o) is Encoded:
+            return o.text.decode()
+        text = written(o)
+        return super().encode(o) if text is None else text.decode()
 
 
 def decode_text(body: bytes | str) -> str:
@@ -171,12 +190,15 @@ def loads(text: str) -> Any:
 def needs_cleaning(text: str) -> bool:
     """True if strings parsed from ``text`` may hold a NUL or a lone surrogate.
     ASCII text (known without reading it) holds no surrogate, and text without
-    ``\\u`` no escape of one: the regular expressions run only where needed."""
+    ``\\u`` no escape of one: the regular expressions run only where needed.
+    A backslash is looked for first: one character is found by ``memchr``,
+    where looking for two reads a large roster's text some hundred times
+    slower (0.2 ms)."""
     if "\x00" in text:
         return True
     if not text.isascii() and _DIRTY.search(text):
         return True
-    return "\\u" in text and _DIRTY_ESCAPE.search(text) is not None
+    return "\\" in text and "\\u" in text and _DIRTY_ESCAPE.search(text) is not None
 
 
 def clean_text(value: str) -> str:

@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 
 from callbot.calls import callwork
-from callbot.calls.models import Call, Participant, QuarantinedNotification
+from callbot.calls.models import (
+    Call,
+    CallEvent,
+    Participant,
+    QuarantinedNotification,
+)
+from callbot.graph import wire_json
 from callbot.graph.resources import ParticipantResource
 from tests.calls.test_participant_changes import LEE, crowd, history, ingest
 from tests.conftest import load_fixture
@@ -187,3 +193,46 @@ def test_rows_read_light_are_read_whole_when_their_entries_are_taken_after_all(
     assert (lee.display_name, lee.is_bot, lee.left_at) == ("Lee Chen", False, None)
     assert history("Guest 1") == [("joined", {})]
     assert history("Lee Chen") == [("joined", {})]
+
+
+def test_a_full_roster_is_stored_as_sent_in_the_text_its_identity_was_taken_of(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ingest("meeting_join_established.json", "1")
+    roster = crowd(3)
+    written: list[Any] = []
+    write = wire_json.written
+
+    def counting(value: Any) -> bytes | None:
+        written.append(value)
+        return write(value)
+
+    monkeypatch.setattr(wire_json, "written", counting)
+    ingest(roster, "2")
+
+    stored = CallEvent.objects.get(resource_url__endswith="/participants")
+    assert stored.payload == roster["value"][0]
+    # Written once, for its identity (each entry is too, for its digest).
+    assert [v for v in written if "resourceUrl" in v] == [roster["value"][0]]
+
+
+def test_a_person_named_twice_ends_as_the_second_entry_says() -> None:
+    # The first entry changes Lee's row; the second, Lee's entry as stored
+    # before the batch, is compared with the row as the first left it.
+    ingest("meeting_join_established.json", "1")
+    roster = crowd(2)
+    ingest(roster, "2")
+    twice = copy.deepcopy(roster)
+    muted = copy.deepcopy(entry(roster, LEE))
+    muted["isMuted"] = True
+    entries = twice["value"][0]["resourceData"]
+    entries.insert(entries.index(entry(twice, LEE)), muted)
+
+    ingest(twice, "3")
+
+    assert not Participant.objects.get(graph_id=LEE).is_muted
+    assert history("Lee Chen") == [
+        ("joined", {}),
+        ("changed", {"is_muted": [False, True]}),
+        ("changed", {"is_muted": [True, False]}),
+    ]

@@ -216,6 +216,27 @@ def test_storage_encoder_writes_what_json_reads_back() -> None:
     assert json.loads(text) == value
 
 
+def test_an_encoded_object_is_stored_as_the_text_it_carries() -> None:
+    value = {"b": [1, 2.5, "caf\u00e9"], "a": None}
+    text = wire_json.written(value)
+    assert text is not None
+    encoded = wire_json.Encoded(value, text)
+
+    assert encoded == value
+    assert json.dumps(encoded, cls=wire_json.StorageEncoder) == text.decode()
+    assert json.dumps(value, cls=wire_json.StorageEncoder) == text.decode()
+    assert wire_json.written({"big": 2**70}) is None  # orjson refuses it
+
+
+@pytest.mark.parametrize("escape", [r"\u0000", r"\ud800", r"\uDC00", r"x\"\u0000"])
+def test_an_escape_of_a_nul_or_a_surrogate_after_a_long_text_needs_cleaning(
+    escape: str,
+) -> None:
+    text = '{"a": "' + "b" * 10_000 + '", "c": "' + escape + '"}'
+    assert wire_json.needs_cleaning(text) is True
+    assert wire_json.needs_cleaning(text.replace(escape, r"\"\u00e9")) is False
+
+
 @settings(max_examples=300, deadline=None)
 @given(value=json_values, indent=st.sampled_from([None, 0, 2]))
 def test_loads_reads_documents_as_the_number_rules_do(
