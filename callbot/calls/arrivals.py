@@ -4,8 +4,8 @@ of its process, not in their way (``WEBHOOK_INBOX_APPLIER = "thread"``).
 Applying stored batches (``inbox.py``) is CPU-bound Python. On a thread of the
 web process it holds the interpreter lock against the requests: each of a
 request's hops between threads then waits up to the 5 ms switch interval, and a
-group of one batch costs about three times a group of twenty per batch (7.6
-against 2.3 ms of CPU on SQLite). Applied as each batch was stored, a stream of
+group of one batch costs three to four times a group of twenty per batch
+(7.4-7.6 against 1.8-2.3 ms of CPU on SQLite, bench/README.md). Applied as each batch was stored, a stream of
 batches was applied one or two at a time, between and across its requests: the
 webhook accepted hardly more than inline (bench/README.md).
 
