@@ -225,12 +225,12 @@ class Inbox:
 
 
 def apply_mode() -> str:
-    """The server's WEBHOOK_APPLY: as set, else its default (deferred with
-    PostgreSQL and Redis, inline otherwise; callbot/settings.py)."""
+    """The server's WEBHOOK_APPLY: as set, else its default (inline with
+    PostgreSQL but no Redis, deferred otherwise; callbot/settings.py)."""
     if os.environ.get("WEBHOOK_APPLY"):
         return os.environ["WEBHOOK_APPLY"]
-    both = os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")
-    return "deferred" if both else "inline"
+    no_redis = os.environ.get("DATABASE_URL") and not os.environ.get("REDIS_URL")
+    return "inline" if no_redis else "deferred"
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -350,7 +350,7 @@ def main() -> None:
         "--apply",
         choices=["inline", "deferred"],
         help="WEBHOOK_APPLY of the Callbot server (default: its own default, "
-        "deferred with DATABASE_URL and REDIS_URL)",
+        "inline with DATABASE_URL but no REDIS_URL, deferred otherwise)",
     )
     args = parser.parse_args()
 

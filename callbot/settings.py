@@ -462,12 +462,14 @@ WEBHOOK_INGEST_THREADS = env_int("WEBHOOK_INGEST_THREADS", 4 if DATABASE_URL els
 # applies it before answering 202; "deferred" stores the verified batch as one
 # row (InboxBatch) and answers, and one applier at a time (per database) applies
 # the stored batches in arrival order, off the request (callbot/calls/inbox.py).
-# Deferred by default with PostgreSQL and Redis: the answer takes one INSERT
-# (p99 11 ms instead of tens; 147 batches/s accepted instead of 55,
-# bench/README.md) and the applier runs in its own process. Inline on the
-# embedded default, where SQLite's one writer and the applier thread gain little.
+# Deferred by default: the answer takes one INSERT, the applier applies what
+# waits in groups (bench/README.md): with PostgreSQL and Redis in a process of
+# its own (147 batches/s accepted instead of 55); on the embedded default on a
+# thread that takes its turn beside the requests (callbot/calls/arrivals.py;
+# server time p50 2-3 ms instead of 6, about 1.5x the batches). Inline with
+# PostgreSQL but no Redis, whose applier could only be a thread.
 WEBHOOK_APPLY = env_str(
-    "WEBHOOK_APPLY", "deferred" if DATABASE_URL and REDIS_URL else "inline"
+    "WEBHOOK_APPLY", "inline" if DATABASE_URL and not REDIS_URL else "deferred"
 )
 if WEBHOOK_APPLY not in ("inline", "deferred"):
     raise ImproperlyConfigured('WEBHOOK_APPLY must be "inline" or "deferred"')
@@ -479,6 +481,10 @@ WEBHOOK_INBOX_SWEEP_SECONDS = env_int("WEBHOOK_INBOX_SWEEP_SECONDS", 5)
 # one transaction and one set of statements (ingest.apply_deliveries): the
 # applier catches up under load. On SQLite a store waits for at most one group.
 WEBHOOK_INBOX_GROUP = env_int("WEBHOOK_INBOX_GROUP", 20)
+# An applier thread (WEBHOOK_INBOX_APPLIER "thread") lets a stream of webhook
+# requests go first, applying between them, and a group at least this often
+# (applying holds the interpreter lock against them; callbot/calls/arrivals.py).
+WEBHOOK_INBOX_YIELD_MS = env_int("WEBHOOK_INBOX_YIELD_MS", 100)
 # Where a web process applies its stored batches: "process", a child process
 # it wakes through a pipe (applying is CPU-bound and would hold the interpreter
 # lock against the requests; the default with PostgreSQL and Redis), or

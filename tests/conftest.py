@@ -73,7 +73,7 @@ def _live_payloads_are_json(settings: Any) -> None:
 @pytest.fixture(autouse=True)
 def _webhook_apply_under_test(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process tests run the webhook's configured mode (``WEBHOOK_APPLY``:
-    deferred with PostgreSQL and Redis, inline otherwise), or the one
+    deferred unless PostgreSQL runs without Redis), or the one
     ``CALLBOT_TEST_WEBHOOK_APPLY`` (``inline``/``deferred``) names. Deferred,
     each batch is stored and the inbox drained at once, on the test's own
     connection, before the answer: every test that posts then exercises the

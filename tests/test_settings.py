@@ -238,11 +238,17 @@ def test_behind_https_pages_redirect_and_pin_https_but_healthz_answers(
     assert proxied["Strict-Transport-Security"] == "max-age=3600; includeSubDomains"
 
 
-def test_the_webhook_defers_with_postgresql_and_redis_and_applies_inline_otherwise(
+def test_the_webhook_defers_unless_postgresql_has_no_redis(
     tmp_path: Path,
 ) -> None:
     names = ("WEBHOOK_APPLY", "WEBHOOK_INBOX_APPLIER")
     embedded = load_settings(tmp_path, *names)
+    no_redis = load_settings(
+        tmp_path,
+        *names,
+        DATABASE_URL="postgres://callbot@db.example.com:5432/callbot",
+        SECRET_KEY="a-key-of-our-own-0123456789abcdef-0123456789",
+    )
     deployed = load_settings(
         tmp_path,
         *names,
@@ -251,7 +257,8 @@ def test_the_webhook_defers_with_postgresql_and_redis_and_applies_inline_otherwi
         SECRET_KEY="a-key-of-our-own-0123456789abcdef-0123456789",
     )
 
-    assert embedded == {"WEBHOOK_APPLY": "inline", "WEBHOOK_INBOX_APPLIER": "thread"}
+    assert embedded == {"WEBHOOK_APPLY": "deferred", "WEBHOOK_INBOX_APPLIER": "thread"}
+    assert no_redis == {"WEBHOOK_APPLY": "inline", "WEBHOOK_INBOX_APPLIER": "thread"}
     assert deployed == {"WEBHOOK_APPLY": "deferred", "WEBHOOK_INBOX_APPLIER": "process"}
 
 

@@ -35,7 +35,8 @@ Rows waiting behind one another are applied ``WEBHOOK_INBOX_GROUP`` at a time,
 as one batch (``ingest.apply_deliveries``). On SQLite the process's writers (the
 request's store and the applier thread) take turns on a gate that lets stores go
 first, so an answer waits for at most the group being applied rather than
-sleeping in SQLite's busy handler.
+sleeping in SQLite's busy handler; and an applier thread starts each group
+when its turn beside the webhook's requests comes (``arrivals.py``).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from callbot.calls import arrivals
 from callbot.calls.ingest import (
     Delivery,
     IngestResult,
@@ -92,6 +94,7 @@ def store(body: bytes, *, message_id: str, tenant_id: str, notifications: int) -
             notifications=notifications,
             received_at=timezone.now(),
         )
+    arrivals.stored()
     return row.pk
 
 
@@ -122,24 +125,26 @@ class Drained:
         self.quarantined += result.quarantined
 
 
-def drain() -> Drained:
+def drain(*, yielding: bool = False) -> Drained:
     """Apply every pending row in id order, if no other applier is at it.
 
     Raises an outage (the rows stay). After releasing the lock it looks again
     for rows and drains those too: an applier that found the lock held while
-    this one ran left them to it."""
+    this one ran left them to it. ``yielding`` (the applier thread's): each
+    group waits for its turn beside the process's webhook requests
+    (``arrivals.wait_turn``)."""
     total = Drained(held=False)
     while True:
         with _exclusive() as held:
             if not held:
                 return total
             total.held = True
-            _drain_held(total)
+            _drain_held(total, yielding)
         if not InboxBatch.objects.filter(error="").exists():
             return total
 
 
-def _drain_held(total: Drained) -> None:
+def _drain_held(total: Drained, yielding: bool = False) -> None:
     """Apply the pending rows in id order, ``WEBHOOK_INBOX_GROUP`` at a time,
     each group read whole in one query. A group shorter than that was the last:
     no query to find none left (a row committed since is found by ``drain``'s
@@ -148,6 +153,8 @@ def _drain_held(total: Drained) -> None:
     after = 0
     group = max(1, int(settings.WEBHOOK_INBOX_GROUP))
     while True:
+        if yielding:
+            arrivals.wait_turn(group)
         rows = list(
             InboxBatch.objects.filter(error="", pk__gt=after).order_by("pk")[:group]
         )

@@ -78,7 +78,7 @@ class _Applier:
             self._wake.clear()
             if self._stopping:
                 break
-            ingestthreads.run(_drain_logged)
+            ingestthreads.run(_drain_logged, True)
         connections.close_all()
 
     def stop(self) -> None:
@@ -157,9 +157,14 @@ def follow(wakeups: IO[bytes]) -> None:
         ingestthreads.run(_drain_logged)
 
 
-def _drain_logged() -> None:
+def _drain_logged(yielding: bool = False) -> None:
+    """Drain, logging what stops it; ``yielding``: on the applier thread, each
+    group taking its turn beside the requests (``arrivals``)."""
     try:
-        inbox.drain()
+        if yielding:
+            inbox.drain(yielding=True)
+        else:
+            inbox.drain()
     except Exception as exc:
         if is_outage(exc):
             logger.warning("inbox not drained, the database is unavailable: %s", exc)

@@ -22,7 +22,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from celery import current_app
 from channels.layers import get_channel_layer
 
-from callbot.calls import inbox, inboxapplier, ingestthreads
+from callbot.calls import arrivals, inbox, inboxapplier, ingestthreads
 from callbot.calls.ingest import apply_notifications
 from callbot.graph.factory import get_notification_authenticator
 from callbot.graph.notification_auth import (
@@ -115,6 +115,17 @@ async def callback(request: HttpRequest) -> JsonResponse:
     synchronous views. The ``Server-Timing`` header of a 202 gives the time from
     here to the answer, any wait for the ingest thread included."""
     started = time.perf_counter()
+    with arrivals.arriving():
+        response = await _answer(request)
+    if response.status_code == 202:
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        response["Server-Timing"] = f"app;dur={elapsed_ms:.2f}"
+    return response
+
+
+async def _answer(request: HttpRequest) -> JsonResponse:
+    """``callback``'s answer, while the request counts as in flight
+    (``arrivals``)."""
     threads = ingestthreads.executor()
     if threads is None:
         response = await sync_to_async(_callback)(request, b"")
@@ -134,9 +145,6 @@ async def callback(request: HttpRequest) -> JsonResponse:
         response = await sync_to_async(
             ingestthreads.run, thread_sensitive=False, executor=ordered
         )(_callback, request, head)
-    if response.status_code == 202:
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        response["Server-Timing"] = f"app;dur={elapsed_ms:.2f}"
     return response
 
 

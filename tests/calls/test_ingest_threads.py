@@ -106,11 +106,13 @@ def two_threads(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]
 
 
 def test_a_ring_goes_past_another_calls_after_commit_work_and_that_call_waits(
-    webhook: Client, token_issuer: TestTokenIssuer, two_threads: Any
+    webhook: Client, token_issuer: TestTokenIssuer, two_threads: Any, settings: Any
 ) -> None:
-    """Call A's ``established`` is held in its after-commit work (on the embedded
-    default, the IVR's Graph requests): a new call B rings through at once, and
-    A's ``deleted``, which arrived before B's ring, is applied only after it."""
+    """Inline (deferred batches keep their order by their rows): call A's
+    ``established`` is held in its after-commit work (with tasks in-process, the
+    IVR's Graph requests): a new call B rings through at once, and A's
+    ``deleted``, which arrived before B's ring, is applied only after it."""
+    settings.WEBHOOK_APPLY = "inline"
     bearer = token_issuer.bearer()
     post(webhook, load_fixture("incoming_p2p_call.json"), bearer)
     call_a = Call.objects.get()

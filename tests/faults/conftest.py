@@ -128,8 +128,8 @@ def stack(
 @pytest.fixture(params=["inline", "deferred"])
 def webhook_apply(request: pytest.FixtureRequest, stack: Stack) -> str:
     """The stack's ``WEBHOOK_APPLY``, both ways: deferred is the default on this
-    shape (PostgreSQL and Redis), inline is what the embedded default and anyone
-    who sets it runs. Set before the test starts its processes."""
+    shape (PostgreSQL and Redis), inline is what anyone who sets it (or runs
+    PostgreSQL without Redis) runs. Set before the test starts its processes."""
     mode: str = request.param
     stack.settings["WEBHOOK_APPLY"] = mode
     return mode
