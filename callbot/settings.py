@@ -320,6 +320,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Call policies that hand a ringing call to the supervisors: the fallback when
     # nobody decided within the policy's wait (at most 14 s, so every second).
     "ivr-sweep-handoffs": {"task": "callbot.ivr.sweep_handoffs", "schedule": 1.0},
+    # Ringing calls whose policy task the broker refused (Redis away): decided
+    # once it is back, inside Graph's 15 s of ringing.
+    "ivr-decide-unsent-calls": {
+        "task": "callbot.ivr.decide_unsent_calls",
+        "schedule": 1.0,
+    },
     # The app token's roles, for the controls that need a permission it lacks.
     "read-app-roles": {
         "task": "callbot.calls.read_app_roles",
