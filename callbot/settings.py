@@ -21,6 +21,8 @@ from django.core.exceptions import ImproperlyConfigured
 import dj_database_url
 from csp.constants import NONE, SELF
 
+from callbot.runtime import redisretry
+
 
 def env_str(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
@@ -213,6 +215,9 @@ if REDIS_URL:
                         "address": REDIS_URL,
                         "socket_timeout": CHANNEL_LAYER_REDIS_SOCKET_TIMEOUT,
                         "socket_connect_timeout": 5,
+                        # A pooled connection Redis closed (a restart) is
+                        # replaced and the command sent again, not raised.
+                        **redisretry.async_options(),
                     }
                 ],
                 "capacity": 1500,
@@ -235,7 +240,11 @@ CACHES: dict[str, dict[str, object]] = {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "callbot",
-            "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
+            "OPTIONS": {
+                "socket_timeout": 2,
+                "socket_connect_timeout": 2,
+                **redisretry.sync_options(),
+            },
         }
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
@@ -311,6 +320,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Call policies that hand a ringing call to the supervisors: the fallback when
     # nobody decided within the policy's wait (at most 14 s, so every second).
     "ivr-sweep-handoffs": {"task": "callbot.ivr.sweep_handoffs", "schedule": 1.0},
+    # Ringing calls whose policy task the broker refused (Redis away): decided
+    # once it is back, inside Graph's 15 s of ringing.
+    "ivr-decide-unsent-calls": {
+        "task": "callbot.ivr.decide_unsent_calls",
+        "schedule": 1.0,
+    },
     # The app token's roles, for the controls that need a permission it lacks.
     "read-app-roles": {
         "task": "callbot.calls.read_app_roles",
@@ -653,6 +668,7 @@ CACHES[API_THROTTLE_CACHE] = (
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "callbot-api",
+        "OPTIONS": redisretry.sync_options(),
     }
     if REDIS_URL
     else {

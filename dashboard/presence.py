@@ -21,6 +21,8 @@ from django.conf import settings
 
 import redis.asyncio as redis
 
+from callbot.runtime import redisretry
+
 # A watcher not refreshed for this long is gone (its process died).
 PRESENCE_TTL_SECONDS = 60.0
 # Consumers refresh their entries this often while they watch.
@@ -99,7 +101,7 @@ class RedisPresence:
     in a capped list, shared by every web process."""
 
     def __init__(self, url: str, prefix: str = "callbot:presence") -> None:
-        self.redis = redis.from_url(url)
+        self.redis = redis.from_url(url, **redisretry.async_options())
         self.prefix = prefix
 
     def _watchers_key(self, call_id: int) -> str:

@@ -24,6 +24,8 @@ from django.conf import settings
 
 import redis
 
+from callbot.runtime import redisretry
+
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
@@ -105,7 +107,10 @@ _LOCAL_PRUNE_AT = 1000
 @cache
 def _script() -> Any:
     client = redis.Redis.from_url(
-        settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1
+        settings.REDIS_URL,
+        socket_timeout=1,
+        socket_connect_timeout=1,
+        **redisretry.sync_options(),
     )
     return client.register_script(_TAKE)
 

@@ -489,3 +489,19 @@ class Handoff(models.Model):
 
     def __str__(self) -> str:
         return f"hand-off of call {self.call_id} ({self.status})"
+
+
+class UnsentPolicy(models.Model):
+    """A new incoming call whose ``handle_call_activity`` message the broker did
+    not take (Redis away): nothing would decide it. ``decide_unsent_calls`` (beat,
+    every second) applies the call policy while the call still rings, once the
+    broker is back, and deletes the row; ``runtime.apply_policy`` decides a call
+    once whoever runs it."""
+
+    call = models.OneToOneField(
+        Call, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"unsent policy of call {self.call_id}"

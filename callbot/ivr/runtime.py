@@ -26,7 +26,7 @@ from callbot.calls.models import Action, Call
 from callbot.calls.services import request_action, set_wait_limit, set_waiting
 from callbot.calls.states import CallDirection, CallKind, CallState
 from callbot.ivr import flows
-from callbot.ivr.models import CallPolicy, Handoff, IvrFlow, IvrSession
+from callbot.ivr.models import CallPolicy, Handoff, IvrFlow, IvrSession, UnsentPolicy
 from callbot.ivr.prompts import PromptNotFoundError, prompt_uri, prompt_uris
 
 logger = logging.getLogger(__name__)
@@ -120,6 +120,36 @@ def apply_policy(call_id: int, now: datetime | None = None) -> str:
             set_wait_limit(call, handoff.wait_until, policy.decision_text())
             return "handed to the supervisors"
         return decide(call, policy, now)
+
+
+# Unsent calls one sweep decides at most; the next tick takes the rest.
+UNSENT_PER_SWEEP = 50
+
+
+def decide_unsent(now: datetime | None = None) -> int:
+    """Apply the policy to each call kept in ``UnsentPolicy`` (its policy task
+    never reached the broker) and forget it. A call that stopped ringing or was
+    decided meanwhile is only forgotten: ``apply_policy`` decides a call once,
+    under its row lock, however many tasks and sweeps run it. Forgotten after
+    the policy ran, so a sweep that dies between the two runs it again (a no-op).
+    Returns how many calls were decided."""
+    decided = 0
+    call_ids = list(
+        UnsentPolicy.objects.order_by("created_at").values_list("call_id", flat=True)[
+            :UNSENT_PER_SWEEP
+        ]
+    )
+    for call_id in call_ids:
+        outcome = apply_policy(call_id, now)
+        logger.info(
+            "call %s, whose policy task was not sent: %s",
+            call_id,
+            outcome,
+            extra={"call_id": call_id},
+        )
+        decided += outcome not in ("not incoming", "already decided", "no policy")
+        UnsentPolicy.objects.filter(call_id=call_id).delete()
+    return decided
 
 
 def _decided(call_id: int) -> bool:

@@ -47,6 +47,17 @@ def _handle(activity: dict[str, Any]) -> None:
     )
 
 
+@shared_task(name="callbot.ivr.decide_unsent_calls", acks_late=True, bind=True)
+def decide_unsent_calls(self: Any) -> int:
+    """Apply the call policy to the ringing calls whose ``handle_call_activity``
+    the broker refused (``UnsentPolicy``; beat, every second), performing the
+    decision here as that task would. Returns how many calls were decided."""
+    if self.request.is_eager:
+        return runtime.decide_unsent()
+    with enqueue.performing_here(perform_kept):
+        return runtime.decide_unsent()
+
+
 @shared_task(name="callbot.ivr.sweep_timeouts", acks_late=True)
 def sweep_timeouts() -> int:
     """Take the timeout branch of every collect step whose deadline passed, and

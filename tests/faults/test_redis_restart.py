@@ -30,6 +30,8 @@ SWEEP_SECONDS = 1
 RECOVERY_BOUND_SECONDS = REQUEUE_AFTER_SECONDS + SWEEP_SECONDS + 12
 # How long channels_redis blocks on Redis for a websocket's next message.
 CHANNEL_LAYER_BLOCKING_POP_SECONDS = 5
+# How long Redis stays away in a restart: the sockets it had are closed by then.
+REDIS_AWAY_SECONDS = 4
 
 
 def completed_on_page(page: LiveClient, call_id: int, action_ids: list[int]) -> bool:
@@ -182,4 +184,59 @@ def test_the_worker_outlives_redis_being_away_and_performs_actions_after(
             f"{stack.action(after)}\n{stack.logs()}"
         ) from None
     assert worker.alive
+    page.close()
+
+
+def test_the_first_reconnect_and_publish_after_a_restart_meet_no_stale_connection(
+    stack: Stack,
+) -> None:
+    """Every Redis client of the web process and the worker holds connections
+    from before the restart, which Redis closed as it went. Each is dropped at
+    its first use and the command sent again on a fresh one: the page's first
+    reconnect stays live (no consumer crashes on "Connection closed by server",
+    which cost the page a drop and a backoff of seconds), and the worker's first
+    publish after the restart reaches the page."""
+    web = stack.start_web()
+    # One thread: the worker publishes from one event loop, whose pooled
+    # connections outlive the restart.
+    worker = stack.start_worker(concurrency=1)
+    bob = stack.supervisor()
+    call_id, people = stack.bot_in_meeting(bob, [ANA, LEE, RAVI])
+    page = stack.live_client(bob)
+    page.watch_call(call_id)
+    first = page.act_until_accepted("mute_participant", call_id, people["Ana"])
+    page.wait(lambda: completed_on_page(page, call_id, [first]), timeout=20)
+
+    assert stack.redis is not None
+    stack.redis.stop()
+    time.sleep(REDIS_AWAY_SECONDS)
+    worker_log = len(worker.output())
+    stack.redis.restart()
+    back = time.monotonic()
+    # Sockets the page opened while Redis was away crash on connecting to it;
+    # from here on nothing may meet a connection from before the restart.
+    web_log = len(web.output())
+
+    # The page's first socket after the restart gets its snapshot ...
+    snapshots = sum(m["type"] == "call.snapshot" for m in page.messages)
+    page.wait(
+        lambda: sum(m["type"] == "call.snapshot" for m in page.messages) > snapshots,
+        timeout=10,
+    )
+    live_at = time.monotonic() - back
+    drops, live_log = page.drops, len(web.output())
+    # ... and stays open past its first blocking pop and presence writes.
+    time.sleep(CHANNEL_LAYER_BLOCKING_POP_SECONDS + 1)
+    since_back, since_live = web.output()[web_log:], web.output()[live_log:]
+    assert page.drops == drops, f"the page dropped again\n{since_back}"
+    assert "Exception inside application" not in since_live, since_live
+    assert "Connection closed by server" not in since_back, since_back
+
+    # The worker's first publish since the restart reaches the page.
+    after = page.act_until_accepted("mute_participant", call_id, people["Lee"])
+    page.wait(lambda: completed_on_page(page, call_id, [after]), timeout=10)
+    assert "publishing" not in worker.output()[worker_log:], worker.output()[
+        worker_log:
+    ]
+    assert live_at < 5, f"the page was live again {live_at:.1f} s after Redis"
     page.close()

@@ -1,0 +1,144 @@
+"""A ringing call whose policy task the broker refused (Redis away) is written
+down by the receiver and decided by ``decide_unsent_calls`` once the broker is
+back: once, while it still rings."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kombu.exceptions import OperationalError
+
+from callbot.calls.models import Action
+from callbot.calls.signals import CallActivity
+from callbot.calls.states import CallState
+from callbot.ivr import receivers, runtime, tasks
+from callbot.ivr.models import CallPolicy, UnsentPolicy
+from tests.factories import CallFactory
+from tests.ivr.test_runtime import bot_target
+
+pytestmark = pytest.mark.django_db
+
+
+def ringing(call_id: int, **changes: Any) -> CallActivity:
+    item = CallActivity(
+        call_id=call_id,
+        graph_id="g",
+        created=True,
+        direction="incoming",
+        kind="peer_to_peer",
+        state="incoming",
+        state_changed=True,
+    )
+    return dataclasses.replace(item, **changes)
+
+
+@pytest.fixture
+def broker_refuses(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
+    """A worker setup (tasks not eager) whose broker refuses every message, as
+    Celery reports it once its publish retries ran out."""
+    refused: list[dict[str, Any]] = []
+
+    def delay(activity: dict[str, Any]) -> None:
+        refused.append(activity)
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379.")
+
+    monkeypatch.setattr(tasks.handle_call_activity, "delay", delay)
+    conf = tasks.handle_call_activity.app.conf
+    before = conf.task_always_eager
+    conf.task_always_eager = False
+    yield refused
+    conf.task_always_eager = before
+
+
+def rejecting_policy() -> None:
+    CallPolicy.objects.create(
+        name="busy", match="default", action="reject", reject_reason="busy"
+    )
+
+
+def ringing_call() -> Any:
+    return CallFactory(state=CallState.INCOMING, targets=bot_target())
+
+
+def test_a_ringing_call_whose_task_the_broker_refused_is_written_down(
+    broker_refuses: list[dict[str, Any]],
+) -> None:
+    call = ringing_call()
+    other = CallFactory(state=CallState.ESTABLISHED)
+
+    receivers.on_call_activity(
+        None,
+        [
+            ringing(call.pk),
+            # Not a decision to make: tones are not kept.
+            ringing(other.pk, created=False, state="established", tones=("1",)),
+        ],
+    )
+
+    assert len(broker_refuses) == 2
+    assert list(UnsentPolicy.objects.values_list("call_id", flat=True)) == [call.pk]
+    # The webhook redelivering the same batch writes it down once.
+    receivers.on_call_activity(None, [ringing(call.pk)])
+    assert UnsentPolicy.objects.count() == 1
+
+
+def test_a_task_that_failed_in_eager_mode_is_not_written_down(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    call = ringing_call()
+
+    def delay(activity: dict[str, Any]) -> None:
+        raise RuntimeError("the policy itself failed")
+
+    monkeypatch.setattr(tasks.handle_call_activity, "delay", delay)
+    conf = tasks.handle_call_activity.app.conf
+    before = conf.task_always_eager
+    conf.task_always_eager = True
+    try:
+        receivers.on_call_activity(None, [ringing(call.pk)])
+    finally:
+        conf.task_always_eager = before
+
+    assert not UnsentPolicy.objects.exists()
+
+
+def test_the_sweep_decides_an_unsent_call_once(
+    broker_refuses: list[dict[str, Any]],
+) -> None:
+    rejecting_policy()
+    call = ringing_call()
+    receivers.on_call_activity(None, [ringing(call.pk)])
+
+    assert runtime.decide_unsent() == 1
+
+    assert list(Action.objects.filter(call=call).values_list("kind", flat=True)) == [
+        "reject"
+    ]
+    assert not UnsentPolicy.objects.exists()
+    # Written down again (a redelivered batch) or the task delivered after all:
+    # the call is decided already, nothing more is asked for.
+    UnsentPolicy.objects.create(call=call)
+    assert runtime.decide_unsent() == 0
+    tasks.handle_call_activity.apply(args=[dataclasses.asdict(ringing(call.pk))])
+    assert Action.objects.filter(call=call).count() == 1
+    assert not UnsentPolicy.objects.exists()
+
+
+def test_a_call_that_stopped_ringing_is_only_forgotten() -> None:
+    rejecting_policy()
+    call = CallFactory(state=CallState.TERMINATED, targets=bot_target())
+    UnsentPolicy.objects.create(call=call)
+
+    assert runtime.decide_unsent() == 0
+
+    assert not Action.objects.filter(call=call).exists()
+    assert not UnsentPolicy.objects.exists()
+
+
+def test_the_sweep_task_runs_the_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tasks.runtime, "decide_unsent", lambda: 3)
+
+    assert tasks.decide_unsent_calls.apply().get() == 3
