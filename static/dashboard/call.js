@@ -2,7 +2,7 @@
 // timeline, and the supervisor's controls with pending → outcome feedback.
 
 import { RingingPanel, takeButton, waitLimitText, waitingText } from "./ringing.js";
-import { DeltaOrder, LiveSocket, KIND_LABELS, SnapshotParts, clockTime, duration, el, frameBatcher, stateLabel, syncClock } from "./live.js";
+import { DeltaOrder, LiveSocket, KIND_LABELS, SnapshotParts, clockTime, duration, el, frameBatcher, serverNow, stateLabel, syncClock } from "./live.js";
 import { applyOffers, pruneReasons, setReasons } from "./offered.js";
 import { setupTransfer } from "./transfer.js";
 
@@ -217,6 +217,7 @@ function paintHeader() {
 function tick() {
   ringing.update({ ...call, id: callId });
   paintWaiting();
+  paintUntaken();
   setText("f-duration", duration(call.established_at || call.created_at, call.terminated_at));
 }
 
@@ -394,6 +395,35 @@ function showOutcome(a) {
     status.textContent = a.status === "failed" ? `failed: ${a.message || a.result_message}` : a.status === "completed" ? "" : a.status;
     status.title = a.message || "";
   }
+}
+
+// An action of ours still queued this long says so: no worker has picked it up
+// (none runs, or the queue is backed up); the admins get a "No worker performing
+// tasks" alert past their threshold.
+const UNTAKEN_NOTICE_S = 15;
+
+function untakenText(a) {
+  if (a.status !== "queued" || !a.created_at) return "";
+  const s = Math.floor((serverNow() - Date.parse(a.created_at)) / 1000);
+  return s >= UNTAKEN_NOTICE_S ? `queued ${s} s: no worker has picked it up yet` : "";
+}
+
+function paintUntaken() {
+  let newest = null;
+  for (const id of mine) {
+    const a = actions.get(id);
+    const text = a && untakenText(a);
+    if (!text) continue;
+    if (!newest || a.id > newest.id) newest = a;
+    const row = a.participant_id && people.get(a.participant_id);
+    const status = row && row.cells.actions && row.cells.actions.querySelector(".row-status");
+    if (status) {
+      status.dataset.status = "untaken";
+      status.textContent = text;
+      status.title = "No Celery worker has taken this action from the queue.";
+    }
+  }
+  if (newest) say(`${describeAction(newest)}: ${untakenText(newest)}.`, "wait");
 }
 
 function act(kind, { participant = "", params = {}, button = null, onAnswer = null } = {}) {
