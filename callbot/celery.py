@@ -169,3 +169,9 @@ def _reconcile_live_calls_at_start(**kwargs: object) -> None:
     app.tasks["callbot.calls.reconcile_silent_calls"].apply_async(
         kwargs={"silence_seconds": 0}
     )
+
+
+@signals.worker_ready.connect
+def _heartbeat_at_start(**kwargs: object) -> None:
+    # A worker that just started shows as alive before beat's next heartbeat.
+    app.tasks["callbot.calls.worker_heartbeat"].apply_async()

@@ -289,6 +289,13 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 ACTION_REQUEUE_SWEEP_SECONDS = env_int("ACTION_REQUEUE_SWEEP_SECONDS", 15)
 # How often beat applies the alert rules (thresholds: AlertSettings in the admin).
 ALERT_SWEEP_SECONDS = env_int("ALERT_SWEEP_SECONDS", 10)
+# How often beat sends the worker heartbeat: whichever worker consumes the queue
+# stamps its row; /healthz's detail, the Settings page and the ``worker_down`` alert
+# read the newest (callbot/calls/workerhealth.py).
+WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10)
+# How often the web processes apply the ``worker_down`` rule when /healthz is
+# probed: it must hold when no worker runs beat's alert sweep.
+WORKER_CHECK_SECONDS = env_int("WORKER_CHECK_SECONDS", 5)
 # How often the worker reads the app token's roles (``read_app_roles``); pages
 # offer a control that needs a permission only while the roles read hold it.
 APP_ROLES_SECONDS = env_int("APP_ROLES_SECONDS", 300)
@@ -313,6 +320,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "evaluate-alerts": {
         "task": "callbot.calls.evaluate_alerts",
         "schedule": float(ALERT_SWEEP_SECONDS),
+    },
+    # A worker's proof of life: a task through the same queue as the actions.
+    "worker-heartbeat": {
+        "task": "callbot.calls.worker_heartbeat",
+        "schedule": float(WORKER_HEARTBEAT_SECONDS),
     },
     # IVR tone-collection timeouts and supervisors-step waits: a countdown is
     # ignored when tasks run eagerly, so a sweep enforces them (callbot/ivr).

@@ -26,7 +26,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from callbot.calls import services
+from callbot.calls import services, workerhealth
 from callbot.calls.access import ActionRefusedError
 from callbot.calls.meetings import save_meeting
 from callbot.calls.models import Action, Call, Meeting
@@ -264,7 +264,7 @@ def bot_settings(request: HttpRequest) -> HttpResponse:
             "Tasks",
             "in-process (eager)"
             if settings.CELERY_TASK_ALWAYS_EAGER
-            else "Celery worker",
+            else f"Celery worker (queue {settings.CELERY_TASK_DEFAULT_QUEUE})",
         ),
         ("Time zone", settings.TIME_ZONE),
         ("Debug", "on" if settings.DEBUG else "off"),
@@ -287,4 +287,24 @@ def bot_settings(request: HttpRequest) -> HttpResponse:
         sections=[("Microsoft Graph", graph), ("Bot", bot), ("Runtime", runtime)],
         counts=counts,
         roles=roles,
+        worker=_worker_words(workerhealth.check()),
     )
+
+
+def _worker_words(health: workerhealth.WorkerHealth) -> dict[str, Any]:
+    """The Settings page's worker line: fine, or what is wrong, in words."""
+    if not health.ok:
+        text = f"No worker is performing tasks: {health.problem}."
+    elif health.mode == workerhealth.IN_PROCESS:
+        text = "In-process: tasks run in the web process; nothing waits for a worker."
+    else:
+        text = (
+            f"{health.last_worker} sent a heartbeat "
+            f"{health.heartbeat_age_seconds:.0f} s ago."
+        )
+    if health.oldest_queued_seconds is not None:
+        text += (
+            f" Oldest action not yet taken by a worker: queued "
+            f"{health.oldest_queued_seconds:.0f} s."
+        )
+    return {"ok": health.ok, "text": text, "threshold": health.threshold_seconds}

@@ -224,6 +224,7 @@ class AlertSettingsAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     fieldsets = [
         ("Ringing", {"fields": ["ringing_enabled", "ringing_seconds"]}),
         ("Silent calls", {"fields": ["silent_enabled", "silent_minutes"]}),
+        ("Workers", {"fields": ["worker_enabled", "worker_seconds"]}),
         (
             "Events",
             {

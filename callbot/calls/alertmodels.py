@@ -20,6 +20,7 @@ class AlertKind(models.TextChoices):
     BOT_DROPPED = "bot_dropped", "Bot dropped from a call"
     SILENT_CALL = "silent_call", "No notification for a live call"
     KEEP_ALIVE_FAILED = "keep_alive_failed", "keepAlive failed"
+    WORKER_DOWN = "worker_down", "No worker performing tasks"
 
 
 class AlertSettings(models.Model):
@@ -51,6 +52,18 @@ class AlertSettings(models.Model):
     keep_alive_failed_enabled = models.BooleanField(
         "alert when a keepAlive fails", default=True
     )
+    worker_enabled = models.BooleanField(
+        "alert when no worker performs tasks", default=True
+    )
+    worker_seconds = models.PositiveIntegerField(
+        "worker threshold (seconds)",
+        default=60,
+        validators=[MinValueValidator(15), MaxValueValidator(3600)],
+        help_text="No worker heartbeat for this long, or an action queued this "
+        "long without a worker taking it, raises an alert and fails the worker "
+        "check of /healthz's detail. More than the heartbeat interval "
+        "(WORKER_HEARTBEAT_SECONDS, 10 s).",
+    )
     expire_minutes = models.PositiveIntegerField(
         "show one-off alerts for (minutes)",
         default=15,
@@ -79,6 +92,7 @@ class AlertSettings(models.Model):
             AlertKind.ACTION_FAILED: self.action_failed_enabled,
             AlertKind.BOT_DROPPED: self.bot_dropped_enabled,
             AlertKind.KEEP_ALIVE_FAILED: self.keep_alive_failed_enabled,
+            AlertKind.WORKER_DOWN: self.worker_enabled,
         }[AlertKind(kind)]
 
 

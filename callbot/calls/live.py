@@ -112,6 +112,8 @@ def action_shape(a: Action) -> dict[str, Any]:
         "kind": a.kind,
         "call_id": a.call_id,
         "status": a.status,
+        # Whether a worker has taken it (the call page says when none has).
+        "picked_up": a.attempts > 0,
         "target": a.target,
         "participant_id": str((a.parameters or {}).get("participant_id", "")),
         "result_code": a.result_code,

@@ -22,6 +22,7 @@ from callbot.calls.quarantinemodels import QuarantinedNotification
 from callbot.calls.recordingmodels import Recording
 from callbot.calls.states import ActionStatus, CallDirection, CallKind, CallState
 from callbot.calls.summary import HISTORY_INDEXES, CallSummary
+from callbot.calls.workermodels import WorkerHeartbeat
 from callbot.graph import wire_json
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "ParticipantChange",
     "QuarantinedNotification",
     "Recording",
+    "WorkerHeartbeat",
 ]
 
 # Registered with this app from its own module (models.py is near its size limit).

@@ -31,6 +31,7 @@ from callbot.calls import (
     retention,
     services,
     upkeep,
+    workerhealth,
 )
 from callbot.calls.access import ActionRefusedError
 from callbot.calls.models import Action, AuditCheckpoint
@@ -192,9 +193,19 @@ def apply_webhook_inbox() -> dict[str, int]:
 
 @shared_task(name="callbot.calls.evaluate_alerts")
 def evaluate_alerts() -> dict[str, int]:
-    """Raise and clear alerts whose rules depend on time (``alerts.evaluate_alerts``);
-    beat runs it every ``ALERT_SWEEP_SECONDS``."""
-    return alerts.evaluate_alerts()
+    """Raise and clear alerts whose rules depend on time (``alerts.evaluate_alerts``,
+    and the workers' rule, ``workerhealth.note``); beat runs it every
+    ``ALERT_SWEEP_SECONDS``."""
+    found = alerts.evaluate_alerts()
+    workerhealth.note()
+    return found
+
+
+@shared_task(name="callbot.calls.worker_heartbeat", bind=True)
+def worker_heartbeat(self: Any) -> None:
+    """Stamp this worker's heartbeat (``workerhealth.heartbeat``); beat sends it
+    every ``WORKER_HEARTBEAT_SECONDS``, and each worker runs it once as it starts."""
+    workerhealth.heartbeat(self.request.hostname or workerhealth.IN_PROCESS)
 
 
 @shared_task(name="callbot.calls.read_app_roles")

@@ -22,7 +22,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from celery import current_app
 from channels.layers import get_channel_layer
 
-from callbot.calls import arrivals, inbox, inboxapplier, ingestthreads
+from callbot.calls import arrivals, inbox, inboxapplier, ingestthreads, workerhealth
 from callbot.calls.ingest import apply_notifications
 from callbot.graph.factory import get_notification_authenticator
 from callbot.graph.notification_auth import (
@@ -294,6 +294,13 @@ def healthz(request: HttpRequest) -> JsonResponse:
     balancers): which backend failed, and its host and port, are for admins and
     holders of HEALTHZ_TOKEN (``_may_see_health_details``), and always in the log.
 
+    Their detail also has ``worker``: whether a worker performs tasks
+    (``workerhealth.check``). It never turns the answer 503: the web process serves
+    well without a worker, and a load balancer taking it out would only add an
+    outage. A failing worker raises the ``worker_down`` alert instead: each probe
+    applies that rule (``workerhealth.note_when_due``), since it cannot wait for
+    beat's sweep, which a worker runs.
+
     It also starts the webhook inbox's applier if it is not running
     (``inboxapplier.start``): health checks ask for this as the process starts.
     """
@@ -310,8 +317,16 @@ def healthz(request: HttpRequest) -> JsonResponse:
             logger.warning("health check %s failed: %s", name, exc)
             checks[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     healthy = all(c.get("ok") for c in checks.values())
+    if checks["database"].get("ok"):
+        workerhealth.note_when_due()
     body: dict[str, Any] = {"status": "ok" if healthy else "degraded"}
     if _may_see_health_details(request):
+        try:
+            checks["worker"] = workerhealth.check().as_dict()
+        except Exception as exc:
+            checks["worker"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        if not checks["worker"]["ok"]:
+            logger.warning("health check worker failed: %s", checks["worker"])
         body["checks"] = checks
     response = JsonResponse(body, status=200 if healthy else 503)
     # A cache between a load balancer and us must not answer for us.

@@ -1,5 +1,6 @@
 """Readings taken when Prometheus scrapes, not counted as things happen: calls by
-state (the database) and the Celery queue's depth (the broker).
+state (the database), the Celery queue's depth (the broker), and whether a worker
+performs tasks (its heartbeat's age, the oldest untaken action's: the database).
 
 They live in their own registry, served only by the web's ``/metrics``: one web
 process is enough to report them, and a scrape of each replica reads the same
@@ -21,6 +22,7 @@ from celery import current_app
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from callbot.calls import workerhealth
 from callbot.calls.models import Call
 from callbot.calls.states import LIVE_STATES
 
@@ -78,6 +80,31 @@ class CeleryQueueDepth(Collector):
         yield family
 
 
+class WorkerAges(Collector):
+    """``callbot_worker_heartbeat_age_seconds`` (left out until a worker has sent
+    one) and ``callbot_oldest_queued_action_seconds`` (0 when none waits):
+    ``workerhealth.check``'s two readings."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            health = workerhealth.check()
+        except Exception:
+            logger.exception("metrics: cannot read the workers' health")
+            return
+        if health.heartbeat_age_seconds is not None:
+            yield GaugeMetricFamily(
+                "callbot_worker_heartbeat_age_seconds",
+                "Seconds since a worker last ran beat's heartbeat task.",
+                value=health.heartbeat_age_seconds,
+            )
+        yield GaugeMetricFamily(
+            "callbot_oldest_queued_action_seconds",
+            "Seconds the oldest action no worker has taken has been queued.",
+            value=health.oldest_queued_seconds or 0,
+        )
+
+
 SCRAPE_REGISTRY = CollectorRegistry(auto_describe=False)
 SCRAPE_REGISTRY.register(CallsByState())
 SCRAPE_REGISTRY.register(CeleryQueueDepth())
+SCRAPE_REGISTRY.register(WorkerAges())

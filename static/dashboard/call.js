@@ -2,7 +2,7 @@
 // timeline, and the supervisor's controls with pending → outcome feedback.
 
 import { RingingPanel, takeButton, waitLimitText, waitingText } from "./ringing.js";
-import { DeltaOrder, LiveSocket, KIND_LABELS, SnapshotParts, clockTime, duration, el, frameBatcher, stateLabel, syncClock } from "./live.js";
+import { DeltaOrder, LiveSocket, KIND_LABELS, SnapshotParts, clockTime, duration, el, frameBatcher, serverNow, stateLabel, syncClock } from "./live.js";
 import { applyOffers, pruneReasons, setReasons } from "./offered.js";
 import { setupTransfer } from "./transfer.js";
 
@@ -217,6 +217,7 @@ function paintHeader() {
 function tick() {
   ringing.update({ ...call, id: callId });
   paintWaiting();
+  paintUntaken();
   setText("f-duration", duration(call.established_at || call.created_at, call.terminated_at));
 }
 
@@ -304,6 +305,7 @@ function onSnapshotPart(m) {
 function onSnapshot(m) {
   // Counted on the page: a resync storm would show here (and tests look).
   root.dataset.snapshots = snapshots += 1;
+  lastSnapshotAt = Date.now();
   syncClock(m.server_time);
   version = m.version;
   call = m.call;
@@ -402,6 +404,48 @@ function markRow(a) {
     status.textContent = a.status === "failed" ? `failed: ${a.message || a.result_message}` : a.status === "completed" ? "" : a.status;
     status.title = a.message || "";
   }
+}
+
+// An action of ours still queued this long says so when no worker has taken it
+// (none runs, or the queue is backed up); the admins get a "No worker performing
+// tasks" alert past their threshold. A worker's claim is not announced, so the
+// page asks for a fresh snapshot before saying it, and again every UNTAKEN_CHECK_MS.
+const UNTAKEN_NOTICE_S = 15;
+const UNTAKEN_CHECK_MS = 30000;
+const untakenAsked = new Map(); // action id -> when the page asked for a snapshot
+let lastSnapshotAt = 0;
+
+function queuedSeconds(a) {
+  if (a.status !== "queued" || !a.created_at) return 0;
+  return Math.floor((serverNow() - Date.parse(a.created_at)) / 1000);
+}
+
+function paintUntaken() {
+  let newest = null;
+  let ask = false;
+  for (const id of mine) {
+    const a = actions.get(id);
+    if (!a || a.picked_up || queuedSeconds(a) < UNTAKEN_NOTICE_S) {
+      if (untakenAsked.delete(id) && a) showOutcome(a); // a worker took it after all
+      continue;
+    }
+    const asked = untakenAsked.get(id);
+    if ((asked === undefined || Date.now() - asked > UNTAKEN_CHECK_MS) && !parts.busy) {
+      untakenAsked.set(id, Date.now());
+      ask = true;
+    }
+    if (asked === undefined || lastSnapshotAt < asked) continue; // not confirmed yet
+    if (!newest || a.id > newest.id) newest = a;
+    const row = a.participant_id && people.get(a.participant_id);
+    const status = row && row.cells.actions && row.cells.actions.querySelector(".row-status");
+    if (status) {
+      status.dataset.status = "untaken";
+      status.textContent = `queued ${queuedSeconds(a)} s: no worker has picked it up yet`;
+      status.title = "No Celery worker has taken this action from the queue.";
+    }
+  }
+  if (ask) socket.resync({ call: callId }); // one snapshot answers for them all
+  if (newest) say(`${describeAction(newest)}: queued ${queuedSeconds(newest)} s: no worker has picked it up yet.`, "wait");
 }
 
 function act(kind, { participant = "", params = {}, button = null, onAnswer = null } = {}) {

@@ -220,6 +220,7 @@ def test_an_admin_sets_the_thresholds_in_the_admin_and_a_supervisor_cannot(
         "silent_enabled": "on",
         "silent_minutes": "5",
         "action_failed_enabled": "on",
+        "worker_seconds": "60",
         "expire_minutes": "30",
     }
     bad = client.post(

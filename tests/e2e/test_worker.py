@@ -7,13 +7,17 @@ talking to the emulator; Callbot's webhook runs on the live server in this proce
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 from django.db import connection
+from django.utils import timezone
 
 import pytest
 
-from callbot.calls.models import Action, Participant
+from callbot.calls import workerhealth
+from callbot.calls.alertmodels import Alert
+from callbot.calls.models import Action, Participant, WorkerHeartbeat
 from callbot.calls.services import request_action
 from callbot.celery import app as celery_app
 from tests.e2e.conftest import Callbot
@@ -178,3 +182,36 @@ def test_an_ivr_caller_reaches_the_operator_through_a_real_worker(
     assert transfer.status == "completed"
     assert transfer.parameters["target"]["user_id"] == OPERATOR_ID
     assert (call.result_code, call.result_subcode) == (0, 7015)
+
+
+def test_a_real_worker_heartbeats_and_once_stopped_shows_as_down(
+    callbot: Callbot,
+    bob: Any,
+    queue: str,
+    worker_env: dict[str, str],
+    workers: list[Worker],
+) -> None:
+    celery_app.conf.task_always_eager = True
+    call = joined_meeting(callbot, [{**ANA, "muted": False}, {**LEE, "muted": False}])
+    celery_app.conf.task_always_eager = False
+    worker = start_worker(worker_env, queue)
+    workers.append(worker)
+    # The worker sends itself a heartbeat as it starts (``worker_ready``).
+    wait_until(lambda: WorkerHeartbeat.objects.exists(), timeout=20)
+    health = workerhealth.check()
+    assert (health.ok, health.mode) == (True, "broker"), health
+    assert health.last_worker.startswith("celery@")
+
+    worker.stop()
+    lee = Participant.objects.get(call=call, identity_id=LEE["user"]["id"])
+    action = request_action(
+        "mute_participant", actor=bob, call=call, participant_id=lee.graph_id
+    )
+    later = timezone.now() + timedelta(seconds=61)
+    health = workerhealth.note(now=later)
+    assert not health.ok
+    assert health.oldest_queued_action == action.pk
+    assert "no worker heartbeat for" in health.problem
+    assert f"action {action.pk} has waited" in health.problem
+    assert Alert.objects.filter(kind="worker_down", cleared_at=None).count() == 1
+    assert Action.objects.get(pk=action.pk).status == "queued"

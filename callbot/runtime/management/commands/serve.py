@@ -53,7 +53,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-worker",
             action="store_true",
-            help="with REDIS_URL: do not start a Celery worker (run your own)",
+            help="with REDIS_URL: start neither the Celery worker nor the beat "
+            "embedded in it; run both yourself (celery -A callbot worker, and one "
+            "celery -A callbot beat)",
         )
         parser.add_argument(
             "--eager",
