@@ -86,13 +86,17 @@ async def measure(stack: Stack, calls: int, bare_url: str) -> None:
     control = httpx.AsyncClient(
         base_url=f"{stack.emulator_url}/_emulator", verify=verify, timeout=30
     )
-    ours = [pid for name, pid in stack.pids.items() if name != "emulator"]
+    ours = {name: pid for name, pid in stack.pids.items() if name != "emulator"}
     await asyncio.sleep(3 if stack.broker else 1)  # the worker connects, beat ticks
 
     # Idle: what Callbot's processes burn with no call (sweeps, pulse, polling).
-    idle_from = sum(cpu_seconds(p) for p in ours)
+    idle_from = {name: cpu_seconds(pid) for name, pid in ours.items()}
     await asyncio.sleep(IDLE_SECONDS)
-    idle_rate = (sum(cpu_seconds(p) for p in ours) - idle_from) / IDLE_SECONDS
+    idle_rates = {
+        name: (cpu_seconds(pid) - idle_from[name]) / IDLE_SECONDS
+        for name, pid in ours.items()
+    }
+    idle_rate = sum(idle_rates.values())
 
     async def posts(path: str) -> float | None:
         rows = (await control.get("/requests")).json()["value"]
@@ -142,7 +146,7 @@ async def measure(stack: Stack, calls: int, bare_url: str) -> None:
     bare_ms: list[float] = []
     emulator_cpu = 0.0
     started = time.monotonic()
-    ours_from = sum(cpu_seconds(p) for p in ours)
+    ours_from = {name: cpu_seconds(pid) for name, pid in ours.items()}
     for i in range(calls):
         emulator_from = cpu_seconds(stack.pids["emulator"])
         answer_ms.append(await callbot_call(f"Caller {i}"))
@@ -152,9 +156,12 @@ async def measure(stack: Stack, calls: int, bare_url: str) -> None:
     # Let the hang-ups' notifications and their work finish.
     await asyncio.sleep(2)
     wall = time.monotonic() - started
-    ours_cpu = sum(cpu_seconds(p) for p in ours) - ours_from - idle_rate * wall
+    each = {
+        name: cpu_seconds(pid) - ours_from[name] - idle_rates[name] * wall
+        for name, pid in ours.items()
+    }
     await control.aclose()
-    report(stack, calls, answer_ms, bare_ms, ours_cpu, emulator_cpu, idle_rate)
+    report(stack, calls, answer_ms, bare_ms, each, emulator_cpu, idle_rate)
 
 
 def report(
@@ -162,10 +169,11 @@ def report(
     calls: int,
     answer_ms: list[float],
     bare_ms: list[float],
-    ours_cpu: float,
+    each: dict[str, float],
     emulator_cpu: float,
     idle_rate: float,
 ) -> None:
+    ours_cpu = sum(each.values())
     db = "PostgreSQL" if stack.env.get("DATABASE_URL") else "SQLite (WAL)"
     shape = "Redis layer + worker process" if stack.broker else "in-process tasks"
     p50, p99, top = quantiles(answer_ms)
@@ -183,6 +191,9 @@ def report(
     print(
         f"  Callbot CPU per answered call   {ours_cpu / calls * 1000:7.1f} ms (idle {idle_rate * 1000:.1f} ms/s subtracted)"
     )
+    if len(each) > 1:
+        split = ", ".join(f"{n} {c / calls * 1000:.1f} ms" for n, c in each.items())
+        print(f"    of which                      {split}")
     print(
         f"  emulator CPU per call           {emulator_cpu / calls * 1000:7.1f} ms (the other side, same run)"
     )

@@ -5,17 +5,86 @@ a refusal is written in a transaction of its own, so it survives the failed
 request; an action's final outcome (``lifecycle.finish``) is written beside the
 change that sets it, linked to the request by the action's id. Only this module
 creates ``AuditEntry`` rows (``AuditEntry.save`` chains them: docs/audit.md).
+
+Appending takes the chain's lock, held until the transaction ends, so every
+process's appends wait for the transaction holding it. A transaction that wraps
+its work in ``written_last`` appends its entries when that work is done, at the
+end of the block and still inside the transaction: the lock is then held for
+the appends and the commit, not for the rest of a webhook batch or an IVR step.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import connections, router, transaction
 
 from callbot.calls.access import BOT_NAME, ActionRefusedError, Actor
 from callbot.calls.models import Action, AuditEntry, Call
+
+
+@dataclass
+class _Level:
+    """One ``written_last`` block: its transaction depth and the appends it holds."""
+
+    depth: int
+    appends: list[Callable[[], object]] = field(default_factory=list)
+
+
+# Per thread, as Django's connections are: the open ``written_last`` blocks.
+_blocks = threading.local()
+
+
+def _depth() -> int | None:
+    """How deep the audit database's atomic blocks are nested; None outside one."""
+    connection = connections[router.db_for_write(AuditEntry)]
+    return len(connection.savepoint_ids) if connection.in_atomic_block else None
+
+
+@contextmanager
+def written_last() -> Iterator[None]:
+    """Hold back the entries this block records until the block ends, then
+    append them in order (still in the caller's transaction).
+
+    Use it right inside the block's ``transaction.atomic()``:
+    ``with transaction.atomic(), audit.written_last():``. Only entries recorded
+    at that depth wait: one recorded inside a nested atomic block is appended at
+    once, so rolling that savepoint back still takes its entry with it. A block
+    nested in another (a service called from an IVR step) hands its entries to
+    the outer one when it ends without an error; an error drops them, as the
+    rollback drops what they were about. ``record`` returns the entry unsaved
+    meanwhile.
+    """
+    depth = _depth()
+    if depth is None:
+        raise RuntimeError("audit.written_last needs an atomic block")
+    stack: list[_Level] = _blocks.__dict__.setdefault("stack", [])
+    level = _Level(depth)
+    stack.append(level)
+    try:
+        yield
+    finally:
+        stack.pop()
+    if stack:
+        stack[-1].appends.extend(level.appends)
+        return
+    for append in level.appends:
+        append()
+
+
+def _held(append: Callable[[], object]) -> bool:
+    """Give ``append`` to the innermost ``written_last`` block if this is its
+    depth; False (append now) otherwise."""
+    stack: list[_Level] | None = getattr(_blocks, "stack", None)
+    if not stack or stack[-1].depth != _depth():
+        return False
+    stack[-1].appends.append(append)
+    return True
 
 
 def record(
@@ -34,11 +103,12 @@ def record(
 
     ``actor`` may be a user, None (the bot) or any other object standing for
     someone not signed in (then ``actor_name`` says who). Runs in the caller's
-    transaction and holds the chain's lock until it ends.
+    transaction and holds the chain's lock until it ends (inside
+    ``written_last``: from the block's end, the entry unsaved until then).
     """
     user = actor if isinstance(actor, User) else None
     by_bot = actor is None and actor_name is None
-    return AuditEntry.objects.create(
+    entry = AuditEntry(
         actor=user,
         actor_name=(
             actor_name or (user.get_username() if user is not None else BOT_NAME)
@@ -52,16 +122,28 @@ def record(
         detail=detail,
         client_ip=client_ip,
     )
+    if not _held(entry.save):
+        entry.save()
+    return entry
 
 
-def record_outcome(action: Action) -> AuditEntry:
+def record_outcome(action: Action) -> None:
     """Audit an action's final outcome with Graph's result, as its requester.
 
     Called by ``lifecycle.finish`` once the action's final fields are set, in
     the transaction that saves them. ``detail.request`` is the sequence of the
     entry that requested it (absent for actions queued before the trail linked
-    them).
+    them). Inside ``written_last`` it is written at the block's end, after the
+    entries recorded before it (its request's, when both are in the block).
+
+    The action's fields are read then: the caller has set them all by the time
+    the block ends.
     """
+    if not _held(lambda: _record_outcome(action)):
+        _record_outcome(action)
+
+
+def _record_outcome(action: Action) -> None:
     request = (
         AuditEntry.objects.filter(action_ref=action.pk, outcome="requested")
         .order_by("sequence")
@@ -95,7 +177,6 @@ def record_outcome(action: Action) -> AuditEntry:
         },
     )
     entry.save()
-    return entry
 
 
 def record_refusal(

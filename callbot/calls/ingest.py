@@ -42,7 +42,15 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from callbot.calls import deltas, enqueue, lifecycle, live, redelivery, rostercache
+from callbot.calls import (
+    audit,
+    deltas,
+    enqueue,
+    lifecycle,
+    live,
+    redelivery,
+    rostercache,
+)
 from callbot.calls.callstate import apply_call, apply_operation, settle_by_state
 from callbot.calls.callwork import CallWork
 from callbot.calls.models import (
@@ -169,7 +177,7 @@ def _apply_entries(
     calls are created and saved at)."""
     result = IngestResult()
     try:
-        with transaction.atomic():
+        with transaction.atomic(), audit.written_last():
             return _apply_batch(entries, now)
     except Exception as exc:
         if is_outage(exc):
@@ -180,11 +188,11 @@ def _apply_entries(
             str(exc)[:300],
             extra={"message_id": message_id},
         )
-    with transaction.atomic():
+    with transaction.atomic(), audit.written_last():
         _lock_present_calls(entries)
         for entry in entries:
             try:
-                with transaction.atomic():
+                with transaction.atomic(), audit.written_last():
                     result.add(_apply_batch([entry], now))
             except Exception as exc:
                 if is_outage(exc):

@@ -255,8 +255,9 @@ def _move(
     fields: tuple[str, ...],
 ) -> Action | None:
     """Lock the action's call, then the action; apply ``change`` and save the
-    ``fields`` it sets; bump and announce the call."""
-    with transaction.atomic():
+    ``fields`` it sets; bump and announce the call. The outcome ``change``
+    audits is appended last (``audit.written_last``)."""
+    with transaction.atomic(), audit.written_last():
         # Lock order: the call before its action, as ingest does. The call is
         # found through the action in the locking statement itself (a subquery
         # is not locked), one round trip instead of two.

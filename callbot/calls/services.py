@@ -113,7 +113,7 @@ def request_action(
     here = enqueue.keeping()
     claim = here and kind in kinds.RINGING_KINDS
     try:
-        with transaction.atomic():
+        with transaction.atomic(), audit.written_last():
             action, delta = _queue(
                 kind, actor, call_pk, participant_id, params or {}, locked, claim
             )

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from callbot.calls import audit
 from callbot.calls.access import ActionRefusedError, Actor
 from callbot.calls.models import Action, Call
 from callbot.calls.services import request_action, set_wait_limit, set_waiting
@@ -93,7 +94,7 @@ def apply_policy(call_id: int, now: datetime | None = None) -> str:
     and logged here.
     """
     now = now or timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(), audit.written_last():
         call = Call.objects.select_for_update(no_key=True).filter(pk=call_id).first()
         if call is None or call.state != CallState.INCOMING:
             return "not incoming"
@@ -256,7 +257,7 @@ def handle_activity(
         events.append(flows.Ended(now))
     if not events:
         return
-    with transaction.atomic():
+    with transaction.atomic(), audit.written_last():
         call = Call.objects.select_for_update(no_key=True).filter(pk=call_id).first()
         session = _locked_session(call_id)
         if call is None or session is None:
@@ -292,7 +293,7 @@ def sweep_timeouts(now: datetime | None = None) -> int:
     )
     moved = 0
     for call_id in due:
-        with transaction.atomic():
+        with transaction.atomic(), audit.written_last():
             call = (
                 Call.objects.select_for_update(no_key=True).filter(pk=call_id).first()
             )
