@@ -16,11 +16,14 @@ Guarantees, and how they hold:
   and the delete) is all duplicates the second time, by ingest's digests, as a
   redelivery from Graph is; and, as for such a redelivery, what its calls still
   wait on (a ringing call's decision) is registered again (``redelivery.py``).
-* **Arrival order.** One applier at a time per database applies rows in id
-  order. A batch is stored before it is answered, so a batch Graph sent after an
-  earlier one was answered has the larger id and is applied after it, per call
-  and overall. (Two batches in flight at once have no order to keep: which one
-  commits its row first is a race, as it was when both were applied inline.)
+* **Arrival order, per call.** One applier at a time per database applies rows
+  in id order, except that a row bringing a new call goes before earlier rows
+  of the same page that name none of its calls (``inboxorder.py``: a ringing
+  call is not kept behind other calls' backlog). A batch is stored before it is
+  answered, so a batch Graph sent after an earlier one of the same call was
+  answered has the larger id and is applied after it. (Two batches in flight
+  at once have no order to keep: which one commits its row first is a race, as
+  it was when both were applied inline.)
   "One at a time" is a process-wide lock plus one per database: a session-level
   advisory lock on PostgreSQL (released by the server if the process dies), an
   ``flock`` on a file beside the SQLite database. An applier that finds the lock
@@ -53,6 +56,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from callbot.calls import inboxorder
 from callbot.calls.ingest import (
     Delivery,
     IngestResult,
@@ -152,20 +156,45 @@ def _drain_held(total: Drained) -> None:
             InboxBatch.objects.filter(error="", pk__gt=after).order_by("pk")[:group]
         )
         if rows:
-            _apply_group(rows, total)
+            _apply_page(rows, total)
             after = rows[-1].pk
         if len(rows) < group:
             return
 
 
-def _apply_group(rows: list[InboxBatch], total: Drained) -> None:
+def _apply_page(rows: list[InboxBatch], total: Drained) -> None:
+    """Apply a page of rows read in id order: first the ones that bring a new
+    call and name no call of an earlier row of the page, as a group of their
+    own, then the rest (``inboxorder.ring_first``: a ringing call is committed
+    and published before other calls' backlog, each call's batches still in
+    arrival order). A row that cannot be read is left to ``_apply_one``, which
+    sets it aside, and no row after it goes first."""
+    parsed: dict[int, Delivery] = {}
+    for row in rows:
+        with contextlib.suppress(Exception):
+            parsed[row.pk] = _delivery(row)
+    first, rest = inboxorder.ring_first(
+        [
+            (row, parsed[row.pk].notifications if row.pk in parsed else None)
+            for row in rows
+        ]
+    )
+    for part in (first, rest):
+        if part:
+            _apply_group(part, total, parsed)
+
+
+def _apply_group(
+    rows: list[InboxBatch], total: Drained, parsed: dict[int, Delivery]
+) -> None:
     """Apply consecutive rows as one (``ingest.apply_deliveries``) and delete
     them, in one transaction; if that fails for anything but an outage, apply
-    them one at a time, so only the batch at fault is set aside."""
+    them one at a time, so only the batch at fault is set aside. ``parsed``:
+    the rows' batches read already."""
     if len(rows) > 1:
         started = time.perf_counter()
         try:
-            deliveries = [_delivery(row) for row in rows]
+            deliveries = [parsed.get(row.pk) or _delivery(row) for row in rows]
             outermost = transaction.get_autocommit()
             with _gate.applying(), transaction.atomic():
                 result = apply_deliveries(deliveries)
@@ -189,7 +218,7 @@ def _apply_group(rows: list[InboxBatch], total: Drained) -> None:
             )
             return
     for row in rows:
-        _apply_one(row, total)
+        _apply_one(row, total, parsed.get(row.pk))
 
 
 def _delete_after_its_work(pks: list[int], outermost: bool) -> None:
@@ -230,13 +259,15 @@ def apply_row(pk: int, total: Drained) -> None:
         _apply_one(row, total)
 
 
-def _apply_one(row: InboxBatch, total: Drained) -> None:
+def _apply_one(
+    row: InboxBatch, total: Drained, delivery: Delivery | None = None
+) -> None:
     """``apply_row`` for a row read already (the drain holds the lock: no other
-    applier can have applied it since)."""
+    applier can have applied it since), and its batch if parsed already."""
     pk = row.pk
     started = time.perf_counter()
     try:
-        delivery = _delivery(row)
+        delivery = delivery or _delivery(row)
     except Exception as exc:  # a body this version no longer reads
         _mark(row, f"{type(exc).__name__}: {exc}")
         total.set_aside += 1
