@@ -48,7 +48,7 @@ import fcntl
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO
 
@@ -126,29 +126,34 @@ class Drained:
         self.quarantined += result.quarantined
 
 
-def drain() -> Drained:
+def drain(stored_since: Callable[[], bool] | None = None) -> Drained:
     """Apply every pending row in id order, if no other applier is at it.
 
     Raises an outage (the rows stay). After releasing the lock it looks again
     for rows and drains those too: an applier that found the lock held while
-    this one ran left them to it."""
+    this one ran left them to it. ``stored_since``, the applier's wake-ups
+    (true, and forgotten, when a store woke it since it last asked): rows a
+    store woke it for while it applied are read before the lock is released."""
     total = Drained(held=False)
     while True:
         with _exclusive() as held:
             if not held:
                 return total
             total.held = True
-            _drain_held(total)
+            _drain_held(total, stored_since)
         if not InboxBatch.objects.filter(error="").exists():
             return total
 
 
-def _drain_held(total: Drained) -> None:
+def _drain_held(total: Drained, stored_since: Callable[[], bool] | None) -> None:
     """Apply the pending rows in id order, ``WEBHOOK_INBOX_GROUP`` at a time,
     each group read whole in one query. A group shorter than that was the last:
     no query to find none left (a row committed since is found by ``drain``'s
     look after the lock is released), so one stored batch costs the drain one
-    read before it is applied, not an id query and then a read."""
+    read before it is applied, not an id query and then a read. Unless a store
+    woke the applier meanwhile (``stored_since``): then its row is read at once,
+    not after the unlock, the look, a health check and the lock again (a ring
+    stored while another call's batch was applied waited for all four)."""
     after = 0
     group = max(1, int(settings.WEBHOOK_INBOX_GROUP))
     while True:
@@ -158,7 +163,7 @@ def _drain_held(total: Drained) -> None:
         if rows:
             _apply_page(rows, total)
             after = rows[-1].pk
-        if len(rows) < group:
+        if len(rows) < group and not (rows and stored_since and stored_since()):
             return
 
 

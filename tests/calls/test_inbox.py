@@ -381,7 +381,7 @@ def test_the_applier_process_loop_drains_when_woken_and_ends_with_its_pipe(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     drains: list[int] = []
-    monkeypatch.setattr(inbox, "drain", lambda: drains.append(1))
+    monkeypatch.setattr(inbox, "drain", lambda stored_since: drains.append(1))
     read, write = os.pipe()
     with os.fdopen(read, "rb") as wakeups:
         loop = threading.Thread(target=inboxapplier.follow, args=(wakeups,))

@@ -1,14 +1,21 @@
 """The inbox's applier takes a ringing call before other calls' backlog
 (``callbot/calls/inboxorder.py``), never before an earlier batch of its own
-call, nor past a batch whose calls cannot be told."""
+call, nor past a batch whose calls cannot be told; a row stored while it drains
+is read before its lock is released, and its process retries a drain an outage
+failed on a new connection (``inboxapplier.py``)."""
 
 from __future__ import annotations
 
 import json
+import os
+import threading
+import time
 import uuid
 from typing import Any
 
+from django.db import OperationalError, connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 import pytest
 
@@ -113,3 +120,66 @@ def test_the_drain_applies_and_publishes_a_ring_before_the_backlog_stored_before
         message_id="0"
     )
     assert published[0] == Call.objects.get(graph_id=b).pk
+
+
+@pytest.mark.django_db
+def test_a_row_stored_while_draining_is_read_before_the_lock_is_released(
+    webhook: Client,
+    token_issuer: TestTokenIssuer,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings.WEBHOOK_APPLY = "deferred"
+    monkeypatch.setattr(inboxapplier, "kick", lambda: None)
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    bearer = token_issuer.bearer()
+    post(webhook, call_batch(a, "incoming"), bearer)
+    waiting = [call_batch(b, "incoming")]
+
+    def stored_since() -> bool:
+        if waiting:
+            post(webhook, waiting.pop(), bearer)
+            return True
+        return False
+
+    with CaptureQueriesContext(connection) as queries:
+        assert inbox.drain(stored_since).applied == 2
+
+    on_inbox = [
+        q["sql"].split()[0]
+        for q in queries
+        if "calls_inboxbatch" in q["sql"] and not q["sql"].startswith("INSERT")
+    ]
+    # read a, delete a, read b (no unlock, look and lock between), delete b,
+    # and the one look after the unlock
+    assert on_inbox == ["SELECT", "DELETE", "SELECT", "DELETE", "SELECT"]
+    assert len([q for q in queries if "advisory_lock" in q["sql"]]) in (0, 1)
+    assert states_applied(b) == ["incoming"]
+
+
+@pytest.mark.django_db
+def test_the_applier_process_drains_again_at_once_after_an_outage(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    drains: list[bool] = []
+
+    def drain(stored_since: Any) -> inbox.Drained:
+        drains.append(True)
+        if len(drains) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return inbox.Drained()
+
+    monkeypatch.setattr(inbox, "drain", drain)
+    read, write = os.pipe()
+    with os.fdopen(read, "rb") as wakeups:
+        loop = threading.Thread(target=inboxapplier.follow, args=(wakeups,))
+        loop.start()
+        os.write(write, b"w")
+        deadline = time.monotonic() + 5
+        while len(drains) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.close(write)
+        loop.join(timeout=5)
+
+    assert drains == [True, True]
+    assert not loop.is_alive()
