@@ -183,3 +183,40 @@ def test_the_applier_process_drains_again_at_once_after_an_outage(
 
     assert drains == [True, True]
     assert not loop.is_alive()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_stored_while_draining_is_applied_before_the_rows_before_it_are_deleted(
+    webhook: Client,
+    token_issuer: TestTokenIssuer,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Committed, the applied rows are deleted once nothing a store woke the
+    applier for is waiting, and before the lock is released: a ring stored
+    while another batch was applied does not wait for that batch's delete."""
+    settings.WEBHOOK_APPLY = "deferred"
+    monkeypatch.setattr(inboxapplier, "kick", lambda: None)
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    bearer = token_issuer.bearer()
+    post(webhook, call_batch(a, "incoming"), bearer)
+    waiting = [call_batch(b, "incoming")]
+
+    def stored_since() -> bool:
+        if waiting:
+            post(webhook, waiting.pop(), bearer)
+            return True
+        return False
+
+    with CaptureQueriesContext(connection) as queries:
+        assert inbox.drain(stored_since).applied == 2
+
+    on_inbox = [
+        q["sql"].split()[0]
+        for q in queries
+        if "calls_inboxbatch" in q["sql"] and not q["sql"].startswith("INSERT")
+    ]
+    assert on_inbox == ["SELECT", "SELECT", "DELETE", "SELECT"]
+    assert inbox.pending() == 0
+    assert states_applied(a) == ["incoming"]
+    assert states_applied(b) == ["incoming"]
