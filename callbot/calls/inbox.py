@@ -16,11 +16,14 @@ Guarantees, and how they hold:
   and the delete) is all duplicates the second time, by ingest's digests, as a
   redelivery from Graph is; and, as for such a redelivery, what its calls still
   wait on (a ringing call's decision) is registered again (``redelivery.py``).
-* **Arrival order.** One applier at a time per database applies rows in id
-  order. A batch is stored before it is answered, so a batch Graph sent after an
-  earlier one was answered has the larger id and is applied after it, per call
-  and overall. (Two batches in flight at once have no order to keep: which one
-  commits its row first is a race, as it was when both were applied inline.)
+* **Arrival order, per call.** One applier at a time per database applies rows
+  in id order, except that a row bringing a new call goes before earlier rows
+  of the same page that name none of its calls (``inboxorder.py``: a ringing
+  call is not kept behind other calls' backlog). A batch is stored before it is
+  answered, so a batch Graph sent after an earlier one of the same call was
+  answered has the larger id and is applied after it. (Two batches in flight
+  at once have no order to keep: which one commits its row first is a race, as
+  it was when both were applied inline.)
   "One at a time" is a process-wide lock plus one per database: a session-level
   advisory lock on PostgreSQL (released by the server if the process dies), an
   ``flock`` on a file beside the SQLite database. An applier that finds the lock
@@ -34,7 +37,7 @@ Guarantees, and how they hold:
 Rows waiting behind one another are applied ``WEBHOOK_INBOX_GROUP`` at a time,
 as one batch (``ingest.apply_deliveries``). On SQLite the process's writers (the
 request's store and the applier thread) take turns on a gate that lets stores go
-first, so an answer waits for at most the group being applied rather than
+first (``inboxlocks.py``), so an answer waits for at most the group being applied rather than
 sleeping in SQLite's busy handler; and an applier thread starts each group
 when its turn beside the webhook's requests comes (``arrivals.py``).
 """
@@ -42,19 +45,16 @@ when its turn beside the webhook's requests comes (``arrivals.py``).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
-import threading
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import IO
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from callbot.calls import arrivals
+from callbot.calls import arrivals, inboxlocks, inboxorder
 from callbot.calls.ingest import (
     Delivery,
     IngestResult,
@@ -72,10 +72,6 @@ from callbot.observability import metrics
 
 logger = logging.getLogger(__name__)
 
-# pg_advisory_lock's key for "the webhook inbox's applier" (any fixed bigint;
-# this one is b"cbinbox" read as an integer).
-ADVISORY_KEY = int.from_bytes(b"cbinbox", "big")
-
 
 def deferred() -> bool:
     return bool(settings.WEBHOOK_APPLY == "deferred")
@@ -86,7 +82,7 @@ def deferred() -> bool:
 
 def store(body: bytes, *, message_id: str, tenant_id: str, notifications: int) -> int:
     """Keep a verified, parsed batch as one row, committed; its id."""
-    with _gate.storing():
+    with inboxlocks.gate.storing():
         row = InboxBatch.objects.create(
             body=body,
             message_id=message_id,
@@ -118,6 +114,8 @@ class Drained:
     stored: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    # Rows applied and their after-commit work sent, not deleted yet.
+    done: list[int] = field(default_factory=list, repr=False)
 
     def count(self, result: IngestResult) -> None:
         self.stored += result.stored
@@ -125,31 +123,40 @@ class Drained:
         self.quarantined += result.quarantined
 
 
-def drain(*, yielding: bool = False) -> Drained:
+def drain(
+    stored_since: Callable[[], bool] | None = None, *, yielding: bool = False
+) -> Drained:
     """Apply every pending row in id order, if no other applier is at it.
 
     Raises an outage (the rows stay). After releasing the lock it looks again
     for rows and drains those too: an applier that found the lock held while
-    this one ran left them to it. ``yielding`` (the applier thread's): each
-    group waits for its turn beside the process's webhook requests
-    (``arrivals.wait_turn``)."""
+    this one ran left them to it. ``stored_since()``: whether a store woke the
+    applier since it last asked (``_drain_held`` reads its rows at once).
+    ``yielding`` (the applier thread's): each group waits for its turn beside
+    the process's webhook requests (``arrivals.wait_turn``)."""
     total = Drained(held=False)
     while True:
-        with _exclusive() as held:
+        with inboxlocks.exclusive() as held:
             if not held:
                 return total
             total.held = True
-            _drain_held(total, yielding)
+            _drain_held(total, stored_since, yielding)
         if not InboxBatch.objects.filter(error="").exists():
             return total
 
 
-def _drain_held(total: Drained, yielding: bool = False) -> None:
+def _drain_held(
+    total: Drained,
+    stored_since: Callable[[], bool] | None,
+    yielding: bool = False,
+) -> None:
     """Apply the pending rows in id order, ``WEBHOOK_INBOX_GROUP`` at a time,
     each group read whole in one query. A group shorter than that was the last:
     no query to find none left (a row committed since is found by ``drain``'s
     look after the lock is released), so one stored batch costs the drain one
-    read before it is applied, not an id query and then a read."""
+    read before it is applied, not an id query and then a read. Unless a store
+    woke the applier meanwhile (``stored_since``): its row is read at once, not
+    after the delete, unlock, look, health check and lock (a ring waited)."""
     after = 0
     group = max(1, int(settings.WEBHOOK_INBOX_GROUP))
     while True:
@@ -159,24 +166,61 @@ def _drain_held(total: Drained, yielding: bool = False) -> None:
             InboxBatch.objects.filter(error="", pk__gt=after).order_by("pk")[:group]
         )
         if rows:
-            _apply_group(rows, total)
+            _apply_page(rows, total)
             after = rows[-1].pk
-        if len(rows) < group:
+        woken = bool(rows) and stored_since is not None and stored_since()
+        if not woken or len(total.done) >= group:
+            _delete_done(total)
+        if len(rows) < group and not woken:
             return
 
 
-def _apply_group(rows: list[InboxBatch], total: Drained) -> None:
+def _delete_done(total: Drained) -> None:
+    """Delete the rows whose application committed and whose after-commit work
+    was sent (``_delete_after_its_work``)."""
+    if total.done:
+        with inboxlocks.gate.applying():
+            InboxBatch.objects.filter(pk__in=total.done).delete()
+        total.done.clear()
+
+
+def _apply_page(rows: list[InboxBatch], total: Drained) -> None:
+    """Apply a page of rows read in id order: first the ones that bring a new
+    call and name no call of an earlier row of the page, as a group of their
+    own, then the rest (``inboxorder.ring_first``: a ringing call is committed
+    and published before other calls' backlog, each call's batches still in
+    arrival order). A row that cannot be read is left to ``_apply_one``, which
+    sets it aside, and no row after it goes first."""
+    parsed: dict[int, Delivery] = {}
+    for row in rows:
+        with contextlib.suppress(Exception):
+            parsed[row.pk] = _delivery(row)
+    first, rest = inboxorder.ring_first(
+        [
+            (row, parsed[row.pk].notifications if row.pk in parsed else None)
+            for row in rows
+        ]
+    )
+    for part in (first, rest):
+        if part:
+            _apply_group(part, total, parsed)
+
+
+def _apply_group(
+    rows: list[InboxBatch], total: Drained, parsed: dict[int, Delivery]
+) -> None:
     """Apply consecutive rows as one (``ingest.apply_deliveries``) and delete
     them, in one transaction; if that fails for anything but an outage, apply
-    them one at a time, so only the batch at fault is set aside."""
+    them one at a time, so only the batch at fault is set aside. ``parsed``:
+    the rows' batches read already."""
     if len(rows) > 1:
         started = time.perf_counter()
         try:
-            deliveries = [_delivery(row) for row in rows]
+            deliveries = [parsed.get(row.pk) or _delivery(row) for row in rows]
             outermost = transaction.get_autocommit()
-            with _gate.applying(), transaction.atomic():
+            with inboxlocks.gate.applying(), transaction.atomic():
                 result = apply_deliveries(deliveries)
-                _delete_after_its_work([row.pk for row in rows], outermost)
+                _delete_after_its_work([row.pk for row in rows], outermost, total)
         except Exception as exc:
             if is_outage(exc):
                 raise
@@ -196,10 +240,10 @@ def _apply_group(rows: list[InboxBatch], total: Drained) -> None:
             )
             return
     for row in rows:
-        _apply_one(row, total)
+        _apply_one(row, total, parsed.get(row.pk))
 
 
-def _delete_after_its_work(pks: list[int], outermost: bool) -> None:
+def _delete_after_its_work(pks: list[int], outermost: bool, total: Drained) -> None:
     """Delete applied rows once their after-commit work is sent: registered last,
     this runs after the live deltas and the tasks their application registered.
 
@@ -211,12 +255,16 @@ def _delete_after_its_work(pks: list[int], outermost: bool) -> None:
     ingest registers again what its calls still wait on (``redelivery.py``), as
     for a batch Graph delivers again to an inline webhook that died before its
     answer. Inside a caller's transaction (``outermost`` False: a test's) there
-    is no commit of ours to wait for; the rows go with the rest."""
-    rows = InboxBatch.objects.filter(pk__in=pks)
+    is no commit of ours to wait for; the rows go with the rest.
+
+    After a commit they are only noted (``total.done``), and ``_drain_held``
+    deletes them before the lock's release or a page no store woke it for: a
+    ring stored meanwhile is applied first, not after an autocommit ``DELETE``
+    and its WAL flush (3-40 ms under load)."""
     if outermost:
-        transaction.on_commit(rows.delete)
+        transaction.on_commit(lambda: total.done.extend(pks))
     else:
-        rows.delete()
+        InboxBatch.objects.filter(pk__in=pks).delete()
 
 
 def _delivery(row: InboxBatch) -> Delivery:
@@ -228,31 +276,26 @@ def _delivery(row: InboxBatch) -> Delivery:
     )
 
 
-def apply_row(pk: int, total: Drained) -> None:
-    """Apply one stored batch and delete it, in one transaction, counting it in
-    ``total`` as applied or set aside (quarantined, or marked); nothing if it
-    is no longer there. Raises an outage, leaving the row."""
-    row = InboxBatch.objects.filter(pk=pk, error="").first()
-    if row is not None:
-        _apply_one(row, total)
-
-
-def _apply_one(row: InboxBatch, total: Drained) -> None:
-    """``apply_row`` for a row read already (the drain holds the lock: no other
-    applier can have applied it since)."""
+def _apply_one(
+    row: InboxBatch, total: Drained, delivery: Delivery | None = None
+) -> None:
+    """Apply one row the drain read (it holds the lock: no other applier can
+    have applied it since), and its batch if parsed already, counting it in
+    ``total`` as applied or set aside (quarantined, or marked). Raises an
+    outage, leaving the row."""
     pk = row.pk
     started = time.perf_counter()
     try:
-        delivery = _delivery(row)
+        delivery = delivery or _delivery(row)
     except Exception as exc:  # a body this version no longer reads
         _mark(row, f"{type(exc).__name__}: {exc}")
         total.set_aside += 1
         return
     try:
         outermost = transaction.get_autocommit()
-        with _gate.applying(), transaction.atomic():
+        with inboxlocks.gate.applying(), transaction.atomic():
             result = apply_deliveries([delivery])
-            _delete_after_its_work([pk], outermost)
+            _delete_after_its_work([pk], outermost, total)
     except Exception as exc:
         if is_outage(exc):
             raise
@@ -283,7 +326,7 @@ def _set_aside(
     if that fails too, mark the row so the drain skips it (all of them: the row
     keeps them)."""
     try:
-        with _gate.applying(), transaction.atomic():
+        with inboxlocks.gate.applying(), transaction.atomic():
             kept = quarantine_batch(
                 notifications,
                 error,
@@ -302,111 +345,5 @@ def _set_aside(
 
 def _mark(row: InboxBatch, error: str) -> None:
     logger.error("stored batch %d set aside: %s", row.pk, error[:300])
-    with _gate.applying():
+    with inboxlocks.gate.applying():
         InboxBatch.objects.filter(pk=row.pk).update(error=error[:10_000] or "error")
-
-
-# --- one applier at a time -------------------------------------------------------------
-
-_process_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def _exclusive() -> Iterator[bool]:
-    """True while this thread is the database's one applier; False if another is."""
-    if not _process_lock.acquire(blocking=False):
-        yield False
-        return
-    try:
-        if connection.vendor == "postgresql":
-            with _advisory_lock() as held:
-                yield held
-        else:
-            with _file_lock() as held:
-                yield held
-    finally:
-        _process_lock.release()
-
-
-@contextlib.contextmanager
-def _advisory_lock() -> Iterator[bool]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_KEY])
-        held = bool(cursor.fetchone()[0])
-    try:
-        yield held
-    finally:
-        if held:
-            # A connection that died took the lock with it.
-            with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_KEY])
-
-
-@contextlib.contextmanager
-def _file_lock() -> Iterator[bool]:
-    name = str(connection.settings_dict["NAME"])
-    if name == ":memory:" or name.startswith("file:"):
-        yield True  # one process has the database; the process lock is enough
-        return
-    handle: IO[bytes] = open(name + ".inbox-lock", "ab")  # noqa: SIM115
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True  # closing the file (or the process dying) releases it
-    finally:
-        handle.close()
-
-
-class _WriterGate:
-    """On SQLite, the process's writers one at a time, stores first.
-
-    SQLite has one writer; a store waiting in its busy handler sleeps in steps of
-    up to 100 ms. Here a store waits on a condition for the applier's current
-    transaction only, and the applier starts no new one while a store waits. On
-    PostgreSQL both pass straight through."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._busy = False
-        self._stores_waiting = 0
-
-    @contextlib.contextmanager
-    def storing(self) -> Iterator[None]:
-        if connection.vendor != "sqlite":
-            yield
-            return
-        with self._cond:
-            self._stores_waiting += 1
-            while self._busy:
-                self._cond.wait()
-            self._stores_waiting -= 1
-            self._busy = True
-        try:
-            yield
-        finally:
-            self._release()
-
-    @contextlib.contextmanager
-    def applying(self) -> Iterator[None]:
-        if connection.vendor != "sqlite":
-            yield
-            return
-        with self._cond:
-            while self._busy or self._stores_waiting:
-                self._cond.wait()
-            self._busy = True
-        try:
-            yield
-        finally:
-            self._release()
-
-    def _release(self) -> None:
-        with self._cond:
-            self._busy = False
-            self._cond.notify_all()
-
-
-_gate = _WriterGate()

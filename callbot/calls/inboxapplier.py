@@ -21,6 +21,7 @@ import select
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from typing import IO
 
 from django.conf import settings
@@ -78,8 +79,13 @@ class _Applier:
             self._wake.clear()
             if self._stopping:
                 break
-            ingestthreads.run(_drain_logged, True)
+            ingestthreads.run(_drain_yielding, self._stored_since)
         connections.close_all()
+
+    def _stored_since(self) -> bool:
+        woken = self._wake.is_set()
+        self._wake.clear()
+        return woken
 
     def stop(self) -> None:
         """End the thread after its current drain, closing its connections (a
@@ -148,28 +154,65 @@ def follow(wakeups: IO[bytes]) -> None:
     ``WEBHOOK_INBOX_SWEEP_SECONDS``; return when ``wakeups`` closes (the web
     process is gone)."""
     fd = wakeups.fileno()
+
+    def stored_since() -> bool:
+        # Wake-ups that came while draining: read them (their rows are read
+        # next, under the lock still held) so they wake no drain after this one.
+        # The pipe closed reads as none; the loop's next select sees it.
+        ready, _, _ = select.select([fd], [], [], 0)
+        return bool(ready) and bool(os.read(fd, 4096))
+
     while True:
         ready, _, _ = select.select(
             [fd], [], [], max(1, settings.WEBHOOK_INBOX_SWEEP_SECONDS)
         )
         if ready and not os.read(fd, 4096):
             return
-        ingestthreads.run(_drain_logged)
+        _drain_unchecked(stored_since)
 
 
-def _drain_logged(yielding: bool = False) -> None:
-    """Drain, logging what stops it; ``yielding``: on the applier thread, each
-    group taking its turn beside the requests (``arrivals``)."""
+def _drain_unchecked(stored_since: Callable[[], bool]) -> None:
+    """One drain of the applier process, on a connection kept without the
+    ``SELECT 1`` Django's health check (``CONN_HEALTH_CHECKS``) sends before its
+    first statement after each drain: a round trip before every ring's lock.
+    A connection that died meanwhile (a PostgreSQL restart) fails the drain's
+    first statement, and the drain is tried once more on a new connection, so a
+    restart costs no waiting for the sweep."""
+    if not _drain_logged(stored_since, retry=True):
+        connection.close_if_unusable_or_obsolete()
+        _drain_logged(stored_since)
+    ingestthreads.keep_or_close_connections()
+    if connection.connection is not None and not connection.errors_occurred:
+        # Its last statements just succeeded: as good as the check's SELECT 1.
+        connection.health_check_done = True  # type: ignore[attr-defined]
+
+
+def _drain_yielding(stored_since: Callable[[], bool]) -> None:
+    """The applier thread's drain: each group taking its turn beside the
+    process's webhook requests (``arrivals``)."""
+    _drain_logged(stored_since, yielding=True)
+
+
+def _drain_logged(
+    stored_since: Callable[[], bool] | None = None,
+    *,
+    retry: bool = False,
+    yielding: bool = False,
+) -> bool:
+    """Drain, logging a failure; False for an outage to try again (``retry``)."""
     try:
         if yielding:
-            inbox.drain(yielding=True)
+            inbox.drain(stored_since, yielding=True)
         else:
-            inbox.drain()
+            inbox.drain(stored_since)
     except Exception as exc:
         if is_outage(exc):
+            if retry:
+                return False
             logger.warning("inbox not drained, the database is unavailable: %s", exc)
         else:
             logger.exception("inbox drain failed")
+    return True
 
 
 _applier = _Applier()

@@ -198,10 +198,12 @@ def run(function: Callable[..., T], *args: Any) -> T:
     try:
         return function(*args)
     finally:
-        _keep_or_close_connections()
+        keep_or_close_connections()
 
 
-def _keep_or_close_connections() -> None:
+def keep_or_close_connections() -> None:
+    """After a batch: keep this thread's connections for the next one unless
+    they failed or are too old (Django's rules after a request)."""
     for conn in connections.all(initialized_only=True):
         if conn.connection is None:
             continue

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 import pytest
 
-from callbot.calls import inbox, inboxapplier, ingest, tasks
+from callbot.calls import inbox, inboxapplier, inboxlocks, ingest, tasks
 from callbot.calls.models import (
     Call,
     CallEvent,
@@ -381,7 +381,7 @@ def test_the_applier_process_loop_drains_when_woken_and_ends_with_its_pipe(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     drains: list[int] = []
-    monkeypatch.setattr(inbox, "drain", lambda: drains.append(1))
+    monkeypatch.setattr(inbox, "drain", lambda stored_since: drains.append(1))
     read, write = os.pipe()
     with os.fdopen(read, "rb") as wakeups:
         loop = threading.Thread(target=inboxapplier.follow, args=(wakeups,))
@@ -481,7 +481,7 @@ def test_two_appliers_racing_apply_each_batch_once_in_arrival_order(
     monkeypatch: pytest.MonkeyPatch,
     settings: Any,
 ) -> None:
-    monkeypatch.setattr(inbox, "_process_lock", _EveryThreadAcquires())
+    monkeypatch.setattr(inboxlocks, "_process_lock", _EveryThreadAcquires())
     real = inbox.apply_deliveries
     applied: list[str] = []
 
