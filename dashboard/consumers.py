@@ -42,16 +42,21 @@ a kind Callbot knows that the page never offers).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from autobahn.exception import Disconnected
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
 
 from callbot.calls import alerts, audit
 from callbot.calls.access import ActionRefusedError
@@ -209,6 +214,44 @@ def _call_parts(
     return _encoded(snapshots.call_snapshot_parts(call_id, snapshot_id, extra=extra))
 
 
+async def dispatch_each(
+    sources: list[Callable[[], Coroutine[Any, Any, dict[str, Any]]]],
+    dispatch: Callable[[dict[str, Any]], Awaitable[None]],
+) -> None:
+    """Channels' ``await_many_dispatch``: one task per source (the socket's
+    messages, its channel's), each message dispatched in turn, the source then
+    read again; but woken by a future of its own instead of ``asyncio.wait``,
+    whose two coroutines, set and callbacks every idle socket kept (1.5 KiB
+    of each subscriber's memory, bench/README.md)."""
+    loop = asyncio.get_running_loop()
+    tasks = [loop.create_task(source()) for source in sources]
+    try:
+        while True:
+            if not any(task.done() for task in tasks):
+                woken: asyncio.Future[None] = loop.create_future()
+
+                def wake(_: object, woken: asyncio.Future[None] = woken) -> None:
+                    if not woken.done():
+                        woken.set_result(None)
+
+                for task in tasks:
+                    task.add_done_callback(wake)
+                try:
+                    await woken
+                finally:
+                    for task in tasks:
+                        task.remove_done_callback(wake)
+            for i, task in enumerate(tasks):
+                if task.done():
+                    await dispatch(task.result())
+                    tasks[i] = loop.create_task(sources[i]())
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
 class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     """Pushes the board and calls a user watches; takes their actions."""
 
@@ -242,7 +285,20 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
                     exc,
                 )
 
-        await super().__call__(scope, receive, send_while_open)
+        # Channels' ``AsyncConsumer.__call__``, with ``dispatch_each`` for its
+        # ``await_many_dispatch``.
+        self.scope = scope
+        self.base_send = send_while_open
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        sources = [receive]
+        if self.channel_layer is not None:
+            self.channel_name = await self.channel_layer.new_channel()
+            self.channel_receive = functools.partial(
+                self.channel_layer.receive, self.channel_name
+            )
+            sources.append(self.channel_receive)
+        with contextlib.suppress(StopConsumer):
+            await dispatch_each(sources, self.dispatch)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch without its trip to the sync thread before every

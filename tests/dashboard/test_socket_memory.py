@@ -1,10 +1,12 @@
 """What a live socket keeps while it stays open (bench/README.md, memory per live
 call + subscriber): the context of its task unchanged by its trips to the sync
 thread, no user or session in its scope, no trip to that thread for a
-group message, and its channel waiting in a ``ChannelQueue``."""
+group message, its channel waiting in a ``ChannelQueue``, and its two sources
+read by ``dispatch_each``."""
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import gc
 import weakref
@@ -13,6 +15,7 @@ from typing import Any
 import pytest
 from asgiref.local import Local
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.layers import get_channel_layer
 
 from callbot.calls.live import LIVE_CALLS_GROUP
@@ -117,3 +120,36 @@ async def test_an_open_socket_waits_on_a_channel_queue(bob: Any) -> None:
     assert queues
     assert all(type(queue) is ChannelQueue for queue in queues)
     await socket.disconnect()
+
+
+async def test_dispatch_each_serves_both_sources_in_turn_and_cancels_on_exit() -> None:
+    socket_messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    channel_messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    seen: list[str] = []
+    left_waiting: list[bool] = []
+
+    async def from_channel() -> dict[str, Any]:
+        try:
+            return await channel_messages.get()
+        except asyncio.CancelledError:
+            left_waiting.append(True)
+            raise
+
+    async def dispatch(message: dict[str, Any]) -> None:
+        seen.append(message["type"])
+        if message["type"] == "websocket.disconnect":
+            raise StopConsumer
+
+    await channel_messages.put({"type": "calls.delta"})
+    await socket_messages.put({"type": "websocket.receive"})
+    running = asyncio.ensure_future(
+        consumers.dispatch_each([socket_messages.get, from_channel], dispatch)
+    )
+    await asyncio.sleep(0.01)
+    await socket_messages.put({"type": "websocket.disconnect"})
+    with pytest.raises(StopConsumer):
+        await asyncio.wait_for(running, timeout=5)
+
+    # Both ready at once: the socket's first, as Channels' await_many_dispatch.
+    assert seen == ["websocket.receive", "calls.delta", "websocket.disconnect"]
+    assert left_waiting == [True]  # the channel's receive, cancelled
