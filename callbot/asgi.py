@@ -1,7 +1,8 @@
 """ASGI entry point: HTTP through Django, websockets through the dashboard's routes.
 
 Websockets pass the allowed-hosts origin check (no cross-site socket can ride a
-session cookie) and the session/auth middleware (the consumer sees ``scope["user"]``).
+session cookie) and read their session and user (``dashboard.routing``,
+``dashboard.socketauth``: the consumer sees ``scope["user"]``).
 """
 
 from __future__ import annotations
@@ -16,15 +17,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "callbot.settings")
 # Django must be set up before anything imports models (the websocket routes do).
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.routing import ProtocolTypeRouter  # noqa: E402
 
 from callbot.calls import ingestthreads  # noqa: E402
 from callbot.celery import app as celery_app  # noqa: E402
 from callbot.runtime import inprocess  # noqa: E402
 from callbot.runtime.collector import freeze_startup  # noqa: E402
-from dashboard.routing import websocket_urlpatterns  # noqa: E402
+from dashboard import routing  # noqa: E402
 
 # Import every task module now, in one thread: finalized lazily, the first
 # requests to send tasks from several threads at once would import the same
@@ -99,9 +98,7 @@ async def http_app(scope: Any, receive: Any, send: Any) -> None:
 application = ProtocolTypeRouter(
     {
         "http": http_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        "websocket": routing.application,
     }
 )
 

@@ -19,8 +19,6 @@ import weakref
 from datetime import UTC, datetime
 from typing import Any
 
-from channels.db import database_sync_to_async
-
 from callbot.calls import alerts
 from callbot.calls.kinds import LABELS
 from callbot.calls.live import call_group, iso
@@ -29,6 +27,7 @@ from dashboard.kpis import board_kpis
 from dashboard.permissions import UserLike, can_act
 from dashboard.protocol import ActionRequest
 from dashboard.pulse import board_pulse
+from dashboard.threadhop import in_thread
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +196,7 @@ class AwarenessMixin:
     # --- alerts and the pulse ---------------------------------------------------------
 
     async def board_watch(self) -> None:
-        self.sees_alerts = await database_sync_to_async(can_act)(self.user)
+        self.sees_alerts = await in_thread(can_act, self.user)
         board_pulse().watch(self.channel_name, self._send, alerts=self.sees_alerts)
 
     def board_unwatch(self) -> None:
@@ -220,14 +219,12 @@ class AwarenessMixin:
         if alert_id is None:
             await self._error("invalid", "An alert is named by its number.", request_id)
             return
-        if not await database_sync_to_async(can_act)(self.user):
+        if not await in_thread(can_act, self.user):
             await self._error(
                 "forbidden", "Only supervisors and admins dismiss alerts.", request_id
             )
             return
-        done = await database_sync_to_async(alerts.dismiss_alert)(
-            alert_id, self.user.get_username()
-        )
+        done = await in_thread(alerts.dismiss_alert, alert_id, self.user.get_username())
         await self._send(
             {
                 "type": "alert.dismissed",

@@ -42,20 +42,21 @@ a kind Callbot knows that the page never offers).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
-from importlib import import_module
 from typing import Any
-
-from django.conf import settings
 
 import orjson
 from autobahn.exception import Disconnected
-from channels.auth import get_user
-from channels.db import database_sync_to_async
+from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
 
 from callbot.calls import alerts, audit
 from callbot.calls.access import ActionRefusedError
@@ -82,6 +83,8 @@ from dashboard.protocol import (
 )
 from dashboard.ratelimit import TokenBucket
 from dashboard.signals import session_group
+from dashboard.socketauth import session_user
+from dashboard.threadhop import in_thread
 
 logger = logging.getLogger(__name__)
 
@@ -91,21 +94,6 @@ logger = logging.getLogger(__name__)
 # (websocket 2.4) asks of servers such as uvicorn. Only the socket's own send is
 # guarded: the same errors from anything else still surface.
 SOCKET_GONE: tuple[type[Exception], ...] = (Disconnected, OSError)
-
-
-def _session_store(session_key: str) -> Any:
-    """A session store that reads the session from its backend again."""
-    return import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
-
-
-def _session_user(session_key: str | None) -> UserLike | None:
-    """The session's user, read afresh from the session backend (the scope's copy
-    was loaded at connect); None once signed out. Sync: ``channels.auth.get_user``
-    without its own trip to the database thread."""
-    if not session_key:
-        return None
-    user = get_user.func({"session": _session_store(session_key)})
-    return user if user.is_authenticated else None
 
 
 def _client_ip(scope: dict[str, Any]) -> str | None:
@@ -172,7 +160,7 @@ def _act(
     as the service audits its own), then ``_perform``. Each trip costs the click
     a hand-over of the interpreter between the event loop and this thread, which
     a busy process (ingest's threads) makes several milliseconds long."""
-    user = _session_user(session_key)
+    user = session_user(session_key)
     if user is None:
         return Acted(None)
     try:
@@ -226,6 +214,44 @@ def _call_parts(
     return _encoded(snapshots.call_snapshot_parts(call_id, snapshot_id, extra=extra))
 
 
+async def dispatch_each(
+    sources: list[Callable[[], Coroutine[Any, Any, dict[str, Any]]]],
+    dispatch: Callable[[dict[str, Any]], Awaitable[None]],
+) -> None:
+    """Channels' ``await_many_dispatch``: one task per source (the socket's
+    messages, its channel's), each message dispatched in turn, the source then
+    read again; but woken by a future of its own instead of ``asyncio.wait``,
+    whose two coroutines, set and callbacks every idle socket kept (1.5 KiB
+    of each subscriber's memory, bench/README.md)."""
+    loop = asyncio.get_running_loop()
+    tasks = [loop.create_task(source()) for source in sources]
+    try:
+        while True:
+            if not any(task.done() for task in tasks):
+                woken: asyncio.Future[None] = loop.create_future()
+
+                def wake(_: object, woken: asyncio.Future[None] = woken) -> None:
+                    if not woken.done():
+                        woken.set_result(None)
+
+                for task in tasks:
+                    task.add_done_callback(wake)
+                try:
+                    await woken
+                finally:
+                    for task in tasks:
+                        task.remove_done_callback(wake)
+            for i, task in enumerate(tasks):
+                if task.done():
+                    await dispatch(task.result())
+                    tasks[i] = loop.create_task(sources[i]())
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
 class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     """Pushes the board and calls a user watches; takes their actions."""
 
@@ -259,7 +285,30 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
                     exc,
                 )
 
-        await super().__call__(scope, receive, send_while_open)
+        # Channels' ``AsyncConsumer.__call__``, with ``dispatch_each`` for its
+        # ``await_many_dispatch``.
+        self.scope = scope
+        self.base_send = send_while_open
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        sources = [receive]
+        if self.channel_layer is not None:
+            self.channel_name = await self.channel_layer.new_channel()
+            self.channel_receive = functools.partial(
+                self.channel_layer.receive, self.channel_name
+            )
+            sources.append(self.channel_receive)
+        with contextlib.suppress(StopConsumer):
+            await dispatch_each(sources, self.dispatch)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch without its trip to the sync thread before every
+        message (``aclose_old_connections``): every read here goes through
+        ``in_thread``, which closes old connections on the thread itself, and a
+        group message (a delta to each socket) needs no database."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         self.watching_board = False
@@ -273,7 +322,9 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
             rate=1 / protocol.STRIKE_FORGIVE_SECONDS, burst=protocol.STRIKE_BURST
         )
         self.actions = ratelimit.socket_action_bucket()
-        user = self.scope.get("user")
+        # Out of the scope: the consumer keeps its own, re-read at each message,
+        # and the one it replaces is not kept alive by the scope.
+        user = self.scope.pop("user", None)
         # Refusals accept first and then close with a code: a close during the
         # handshake reaches the page as a bare 1006, and it would keep retrying
         # instead of sending the person to the sign-in page.
@@ -281,7 +332,7 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
             await self.accept()
             await self._close(CLOSE_SIGNED_OUT)
             return
-        allowed, role, acts, offers = await database_sync_to_async(self._rights)(user)
+        allowed, role, acts, offers = await in_thread(self._rights, user)
         forget_permissions(user)
         if not allowed:
             await self.accept()
@@ -292,7 +343,7 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
         await self.accept()
         metrics.LIVE_SOCKETS.inc()
         logcontext.bind(user=user.get_username())  # this connection's task only
-        session_key = getattr(self.scope.get("session"), "session_key", None)
+        session_key = self._session_key()
         self.session_group = session_group(session_key) if session_key else ""
         if self.session_group:
             await self.channel_layer.group_add(self.session_group, self.channel_name)
@@ -409,7 +460,7 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
         if kind == "action":
             await self._action(content)
             return
-        user = await database_sync_to_async(_session_user)(self._session_key())
+        user = await in_thread(session_user, self._session_key())
         if user is None:
             await self._close(CLOSE_SIGNED_OUT)
             return
@@ -417,7 +468,7 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
         if kind == "alert.dismiss":
             await self.dismiss_alert(content)
             return
-        if not await database_sync_to_async(can_view)(user):
+        if not await in_thread(can_view, user):
             await self._close(CLOSE_FORBIDDEN)
             return
         if kind == "subscribe":
@@ -463,9 +514,7 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
             await self._error("invalid", "A call is named by its number.", request_id)
             return
         try:
-            call = await database_sync_to_async(snapshots.access_call)(
-                self.user, call_id
-            )
+            call = await in_thread(snapshots.access_call, self.user, call_id)
         except snapshots.CallAccessError as exc:
             answer: dict[str, Any] = {
                 "type": "error",
@@ -490,15 +539,14 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
     async def _send_board(self) -> None:
         """Stream the board: each part leaves once read, so the page paints its
         first rows while the rest are read."""
-        parts, text = await database_sync_to_async(_board_start)(
-            self._next_snapshot_id(), self.user
-        )
+        parts, text = await in_thread(_board_start, self._next_snapshot_id(), self.user)
         while text is not None and not self.closing:
             await self.send(text_data=text)
-            text = await database_sync_to_async(_next_part)(parts)
+            text = await in_thread(_next_part, parts)
 
     async def _send_call(self, call_id: int) -> None:
-        parts = await database_sync_to_async(_call_parts)(
+        parts = await in_thread(
+            _call_parts,
             call_id,
             self._next_snapshot_id(),
             await self.watchers_of(call_id),
@@ -534,12 +582,14 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
                 await self._subscribe_call(call_id)
 
     def _session_key(self) -> str | None:
-        return getattr(self.scope.get("session"), "session_key", None)
+        key: str | None = self.scope.get("session_key")
+        return key
 
     async def _action(self, content: dict[str, Any]) -> None:
         request = protocol.action_request(content)
         try:
-            acted = await database_sync_to_async(_act)(
+            acted = await in_thread(
+                _act,
                 self._session_key(),
                 content,
                 request,

@@ -32,7 +32,10 @@ Clock = Callable[[], float]
 
 
 class TokenBucket:
-    """One bucket in this process's memory; not thread-safe (callers serialise)."""
+    """One bucket in this process's memory; not thread-safe (callers serialise).
+    Slotted: every live socket holds three."""
+
+    __slots__ = ("at", "burst", "clock", "rate", "tokens")
 
     def __init__(
         self, *, rate: float, burst: float, clock: Clock = time.monotonic

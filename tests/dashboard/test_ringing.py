@@ -268,13 +268,13 @@ async def test_an_answer_reads_the_session_and_is_asked_for_in_one_trip(
 
         return run
 
-    for name in ("_session_user", "_perform"):
+    for name in ("session_user", "_perform"):
         monkeypatch.setattr(consumers, name, on_thread(name, getattr(consumers, name)))
 
     answer = await ask(bob, call, "answer")
 
     assert answer["type"] == "action.accepted", answer
-    assert [name for name, _ in threads] == ["_session_user", "_perform"]
+    assert [name for name, _ in threads] == ["session_user", "_perform"]
     assert threads[0][1] == threads[1][1] != threading.get_ident()
     assert len(enqueued) == 1
 

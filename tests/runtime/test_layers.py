@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
+from channels.exceptions import ChannelFull
 
-from callbot.runtime.layers import InProcessChannelLayer
+from callbot.runtime.layers import ChannelQueue, InProcessChannelLayer
 from tests.support.emulator import wait_until
 
 MESSAGE = {"type": "calls.delta", "call": {"id": 1, "version": 2}}
@@ -107,3 +108,31 @@ def test_without_a_running_owner_the_layer_works_like_the_in_memory_one() -> Non
     assert async_to_sync(layer.receive)(channel) == MESSAGE
     async_to_sync(layer.send)(channel, {"type": "second"})
     assert async_to_sync(layer.receive)(channel) == {"type": "second"}
+
+
+def test_a_channel_queue_keeps_order_capacity_and_a_cancelled_receives_message() -> (
+    None
+):
+    async def run() -> None:
+        layer = InProcessChannelLayer(capacity=2)
+        channel = await layer.new_channel()
+        first = asyncio.ensure_future(layer.receive(channel))
+        second = asyncio.ensure_future(layer.receive(channel))
+        await asyncio.sleep(0)
+        assert type(layer.channels[channel]) is ChannelQueue
+        # Woken by the send, then cancelled before it ran: the message goes to
+        # the receive still waiting.
+        await layer.send(channel, {"type": "one"})
+        first.cancel()
+        assert await second == {"type": "one"}
+        assert channel not in layer.channels  # emptied: forgotten
+
+        await layer.send(channel, {"type": "a"})
+        await layer.send(channel, {"type": "b"})
+        with pytest.raises(ChannelFull):
+            await layer.send(channel, {"type": "c"})
+        assert await layer.receive(channel) == {"type": "a"}
+        assert await layer.receive(channel) == {"type": "b"}
+        assert channel not in layer.channels
+
+    asyncio.run(run())
