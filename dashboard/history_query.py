@@ -604,6 +604,14 @@ class HistoryRow:
         return ", ".join(w if n == 1 else f"{w} x{n}" for w, n in words)
 
     @property
+    def people_text(self) -> str:
+        """How many people, as the board says it: a peer-to-peer call Graph sent
+        no roster for is ``1:1``, not a misleading 0 (the export keeps the count)."""
+        if not self.participants and self.kind == CallKind.PEER_TO_PEER:
+            return "1:1"
+        return str(self.participants)
+
+    @property
     def duration_text(self) -> str:
         """``4:05`` or ``1:02:03``."""
         minutes, seconds = divmod(self.duration_seconds, 60)

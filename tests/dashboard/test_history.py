@@ -115,6 +115,20 @@ def test_export_links_are_offered_only_when_calls_match(carol: Any) -> None:
 
 
 # --- the rows -------------------------------------------------------------------------
+def test_a_peer_to_peer_call_without_a_roster_counts_as_one_to_one(carol: Any) -> None:
+    """As the board says it: Graph sends no roster for most 1:1 calls, and a 0
+    there would read as nobody on the call."""
+    lone = make_call(NOW - timedelta(hours=1), kind=CallKind.PEER_TO_PEER)
+    meeting = make_call(NOW, kind=CallKind.MEETING, subject="Empty bridge")
+
+    response = signed_in(carol).get("/history/")
+
+    rows = {row.id: row for row in response.context["rows"]}
+    assert (rows[lone.pk].participants, rows[lone.pk].people_text) == (0, "1:1")
+    assert rows[meeting.pk].people_text == "0"
+    assert '<td class="num">1:1</td>' in response.content.decode()
+
+
 def test_rows_are_newest_first_with_what_happened(carol: Any, bob: Any) -> None:
     old = make_call(NOW - timedelta(hours=2), source_display="Old Caller")
     new = make_call(
