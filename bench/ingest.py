@@ -98,8 +98,10 @@ def serve_jwks(keys: Keys) -> tuple[ThreadingHTTPServer, str]:
     return server, f"{base}/v1/.well-known/OpenIdConfiguration"
 
 
-def wait_for_port(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
+def wait_for_port(
+    port: int, proc: subprocess.Popen[bytes], timeout: float = 60
+) -> None:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"server exited with {proc.returncode}")

@@ -19,7 +19,6 @@ import gc
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -59,19 +58,6 @@ def __getattr__(name: str) -> Any:
     return application
 
 
-def _wait_for(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 300  # a traced start under load is slow
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"nothing listening on {port}")
-
-
 def _snapshot(proc: subprocess.Popen[bytes], out: str, n: int) -> Any:
     """The server's snapshot, waited for here (the sockets are idle meanwhile)."""
     proc.send_signal(signal.SIGUSR1)
@@ -96,7 +82,10 @@ def _start(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
         cwd=ROOT,
         env=env,
     )
-    _wait_for(port, server)
+    # Imported here: the traced server imports this module too, and needs none of it.
+    from bench.ingest import wait_for_port
+
+    wait_for_port(port, server, timeout=300)  # a traced start under load is slow
     return server
 
 
