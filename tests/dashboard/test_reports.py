@@ -256,7 +256,10 @@ def test_concurrency_by_day_carries_calls_across_midnight() -> None:
 
 def test_hours_still_to_come_have_no_concurrency_yet() -> None:
     now = timezone.now()
-    make_call(now - timedelta(minutes=5), established=now - timedelta(minutes=5))
+    # Started in the current hour (not "five minutes ago", which at 05:03
+    # is the hour before and makes two hours peak at once).
+    started = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    make_call(started, established=started)
     today = now.astimezone(UTC).date()
 
     table = reports.concurrency(everyone(), Period(today, today, UTC))
