@@ -126,6 +126,13 @@ class Alert(models.Model):
                 condition=Q(cleared_at__isnull=True),
                 name="alert_one_open_per_kind_and_call",
             ),
+            # NULLs are distinct in the constraint above: alerts about no call
+            # (worker down) need their own, or two web processes raise two.
+            models.UniqueConstraint(
+                fields=["kind"],
+                condition=Q(cleared_at__isnull=True, call__isnull=True),
+                name="alert_one_open_per_kind_without_call",
+            ),
             models.CheckConstraint(
                 condition=Q(last_raised_at__gte=models.F("raised_at")),
                 name="alert_last_raised_after_raised",

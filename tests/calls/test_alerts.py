@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 import pytest
@@ -95,6 +96,27 @@ def test_raising_again_while_open_counts_instead_of_adding() -> None:
     assert second.pk == first.pk
     assert (second.count, second.message) == (2, "Invite failed")
     assert Alert.objects.count() == 1
+
+
+def test_the_database_keeps_one_open_alert_of_a_kind_about_no_call() -> None:
+    """A call-less alert (worker down) raised by two web processes at once: the
+    second insert is refused, so ``raise_alert``'s retry counts instead."""
+    now = timezone.now()
+    open_alert = {
+        "kind": AlertKind.WORKER_DOWN,
+        "raised_at": now,
+        "last_raised_at": now,
+    }
+    Alert.objects.create(**open_alert)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Alert.objects.create(**open_alert)
+
+    Alert.objects.create(**open_alert, cleared_at=now)  # a cleared one may repeat
+    again = alerts.raise_alert(AlertKind.WORKER_DOWN, None, "No worker")
+    assert again is not None
+    assert again.count == 2
+    assert Alert.objects.filter(cleared_at=None).count() == 1
 
 
 def test_an_unknown_kind_is_refused_and_bot_dropped_is_known() -> None:
