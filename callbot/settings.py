@@ -576,6 +576,10 @@ IVR_OPERATOR_USER_ID = env_str(
     "IVR_OPERATOR_USER_ID", "0f9e8d7c-6b5a-4c3d-9e2f-1a0b9c8d7e6f"
 )
 IVR_OPERATOR_DISPLAY_NAME = env_str("IVR_OPERATOR_DISPLAY_NAME", "Operator")
+# A ringing call no policy task decided this many seconds after it arrived is
+# taken as one whose task the broker lost (callbot/ivr/unsent.py): beat's
+# decide_unsent_calls applies the policy to it, well inside Graph's 15 s.
+IVR_POLICY_LOST_AFTER_SECONDS = env_int("IVR_POLICY_LOST_AFTER_SECONDS", 3)
 # Uploaded prompts; Graph fetches them from BOT_PUBLIC_URL/ivr/prompts/<name>.wav.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"

@@ -27,12 +27,12 @@ from callbot.calls.models import Action, Call
 from callbot.calls.services import request_action, set_wait_limit, set_waiting
 from callbot.calls.states import CallDirection, CallKind, CallState
 from callbot.ivr import flows
-from callbot.ivr.models import CallPolicy, Handoff, IvrFlow, IvrSession, UnsentPolicy
+from callbot.ivr.models import CallPolicy, Handoff, IvrFlow, IvrSession
 from callbot.ivr.prompts import PromptNotFoundError, prompt_uri, prompt_uris
 
 logger = logging.getLogger(__name__)
 
-_DECISIONS = (Action.Kind.ANSWER, Action.Kind.REJECT, Action.Kind.REDIRECT)
+DECISIONS = (Action.Kind.ANSWER, Action.Kind.REJECT, Action.Kind.REDIRECT)
 
 
 # --- choosing a policy -------------------------------------------------------------------
@@ -123,43 +123,13 @@ def apply_policy(call_id: int, now: datetime | None = None) -> str:
         return decide(call, policy, now)
 
 
-# Unsent calls one sweep decides at most; the next tick takes the rest.
-UNSENT_PER_SWEEP = 50
-
-
-def decide_unsent(now: datetime | None = None) -> int:
-    """Apply the policy to each call kept in ``UnsentPolicy`` (its policy task
-    never reached the broker) and forget it. A call that stopped ringing or was
-    decided meanwhile is only forgotten: ``apply_policy`` decides a call once,
-    under its row lock, however many tasks and sweeps run it. Forgotten after
-    the policy ran, so a sweep that dies between the two runs it again (a no-op).
-    Returns how many calls were decided."""
-    decided = 0
-    call_ids = list(
-        UnsentPolicy.objects.order_by("created_at").values_list("call_id", flat=True)[
-            :UNSENT_PER_SWEEP
-        ]
-    )
-    for call_id in call_ids:
-        outcome = apply_policy(call_id, now)
-        logger.info(
-            "call %s, whose policy task was not sent: %s",
-            call_id,
-            outcome,
-            extra={"call_id": call_id},
-        )
-        decided += outcome not in ("not incoming", "already decided", "no policy")
-        UnsentPolicy.objects.filter(call_id=call_id).delete()
-    return decided
-
-
 def _decided(call_id: int) -> bool:
     """Whether a decision was asked for, a flow started or a hand-off made on the
     call, in one query. Read after the call's lock is taken (not in the locking
     statement), so PostgreSQL answers from a snapshot that sees what a
     concurrent decision committed while this one waited for the lock."""
     return Call.objects.filter(
-        Q(Exists(Action.objects.filter(call=OuterRef("pk"), kind__in=_DECISIONS)))
+        Q(Exists(Action.objects.filter(call=OuterRef("pk"), kind__in=DECISIONS)))
         | Q(Exists(IvrSession.objects.filter(call=OuterRef("pk"))))
         | Q(Exists(Handoff.objects.filter(call=OuterRef("pk")))),
         pk=call_id,

@@ -8,7 +8,7 @@ from celery import shared_task
 
 from callbot.calls import enqueue
 from callbot.calls.tasks import perform_kept
-from callbot.ivr import runtime, supervisors
+from callbot.ivr import runtime, supervisors, unsent
 
 
 @shared_task(name="callbot.ivr.handle_call_activity", acks_late=True, bind=True)
@@ -50,12 +50,12 @@ def _handle(activity: dict[str, Any]) -> None:
 @shared_task(name="callbot.ivr.decide_unsent_calls", acks_late=True, bind=True)
 def decide_unsent_calls(self: Any) -> int:
     """Apply the call policy to the ringing calls whose ``handle_call_activity``
-    the broker refused (``UnsentPolicy``; beat, every second), performing the
+    the broker refused or lost (``unsent``; beat, every second), performing the
     decision here as that task would. Returns how many calls were decided."""
     if self.request.is_eager:
-        return runtime.decide_unsent()
+        return unsent.decide_unsent()
     with enqueue.performing_here(perform_kept):
-        return runtime.decide_unsent()
+        return unsent.decide_unsent()
 
 
 @shared_task(name="callbot.ivr.sweep_timeouts", acks_late=True)

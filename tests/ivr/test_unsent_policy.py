@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
+
+from django.utils import timezone
 
 import pytest
 from kombu.exceptions import OperationalError
 
-from callbot.calls.models import Action
+from callbot.calls.models import Action, Call
 from callbot.calls.signals import CallActivity
 from callbot.calls.states import CallState
-from callbot.ivr import receivers, runtime, tasks
-from callbot.ivr.models import CallPolicy, UnsentPolicy
+from callbot.ivr import receivers, tasks, unsent
+from callbot.ivr.models import CallPolicy, Handoff, IvrSession, UnsentPolicy
 from tests.factories import CallFactory
 from tests.ivr.test_runtime import bot_target
 
@@ -112,7 +115,7 @@ def test_the_sweep_decides_an_unsent_call_once(
     call = ringing_call()
     receivers.on_call_activity(None, [ringing(call.pk)])
 
-    assert runtime.decide_unsent() == 1
+    assert unsent.decide_unsent() == 1
 
     assert list(Action.objects.filter(call=call).values_list("kind", flat=True)) == [
         "reject"
@@ -121,7 +124,7 @@ def test_the_sweep_decides_an_unsent_call_once(
     # Written down again (a redelivered batch) or the task delivered after all:
     # the call is decided already, nothing more is asked for.
     UnsentPolicy.objects.create(call=call)
-    assert runtime.decide_unsent() == 0
+    assert unsent.decide_unsent() == 0
     tasks.handle_call_activity.apply(args=[dataclasses.asdict(ringing(call.pk))])
     assert Action.objects.filter(call=call).count() == 1
     assert not UnsentPolicy.objects.exists()
@@ -132,13 +135,73 @@ def test_a_call_that_stopped_ringing_is_only_forgotten() -> None:
     call = CallFactory(state=CallState.TERMINATED, targets=bot_target())
     UnsentPolicy.objects.create(call=call)
 
-    assert runtime.decide_unsent() == 0
+    assert unsent.decide_unsent() == 0
 
     assert not Action.objects.filter(call=call).exists()
     assert not UnsentPolicy.objects.exists()
 
 
 def test_the_sweep_task_runs_the_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tasks.runtime, "decide_unsent", lambda: 3)
+    monkeypatch.setattr(tasks.unsent, "decide_unsent", lambda: 3)
 
     assert tasks.decide_unsent_calls.apply().get() == 3
+
+
+# --- a task the broker took and lost ---------------------------------------------
+
+
+def arrived(seconds_ago: float) -> Any:
+    call = ringing_call()
+    Call.objects.filter(pk=call.pk).update(
+        created_at=timezone.now() - timedelta(seconds=seconds_ago)
+    )
+    return call
+
+
+def test_a_call_still_ringing_undecided_after_the_grace_is_decided_once(
+    settings: Any,
+) -> None:
+    """The task was accepted (nothing was written down) and never ran: Redis
+    restarted with it queued. The sweep decides the call, and only that call."""
+    settings.IVR_POLICY_LOST_AFTER_SECONDS = 3
+    rejecting_policy()
+    lost = arrived(4)
+    just_rung = arrived(1)  # its task may simply not have run yet
+    gone_long_ago = arrived(120)  # Graph ended it long since; its end was not heard
+
+    assert unsent.lost_call_ids(timezone.now()) == [lost.pk]
+    assert unsent.decide_unsent() == 1
+
+    assert list(Action.objects.filter(call=lost).values_list("kind", flat=True)) == [
+        "reject"
+    ]
+    assert not Action.objects.filter(call__in=[just_rung, gone_long_ago]).exists()
+    # The next tick, and the task if it turns up after all, find it decided.
+    assert unsent.lost_call_ids(timezone.now()) == []
+    assert unsent.decide_unsent() == 0
+    tasks.handle_call_activity.apply(args=[dataclasses.asdict(ringing(lost.pk))])
+    assert Action.objects.filter(call=lost).count() == 1
+
+
+def test_calls_handed_to_supervisors_or_in_a_flow_are_not_taken_as_lost(
+    settings: Any,
+) -> None:
+    settings.IVR_POLICY_LOST_AFTER_SECONDS = 3
+    handed = arrived(5)
+    policy = CallPolicy.objects.create(
+        name="people",
+        match="default",
+        action="supervisors",
+        fallback="reject",
+        max_wait_seconds=10,
+    )
+    Handoff.objects.create(call=handed, policy=policy, wait_until=timezone.now())
+    in_flow = arrived(5)
+    IvrSession.objects.create(call=in_flow, flow_start="menu", flow_steps=[])
+    no_policy_yet = arrived(5)
+    policy.delete()
+
+    assert unsent.lost_call_ids(timezone.now()) == [no_policy_yet.pk]
+    # No policy matches it: asked again each tick, nothing requested meanwhile.
+    assert unsent.decide_unsent() == 0
+    assert not Action.objects.filter(call=no_policy_yet).exists()
