@@ -59,14 +59,24 @@ def digest_each(entries: Sequence[Any], salt: bytes) -> list[str]:
     return _hash([wire_json.compact(entry) for entry in entries], salt)
 
 
-def digest_entries(entries: Sequence[Any], salt: bytes) -> list[str]:
+def list_text(entries: Sequence[Any]) -> bytes | None:
+    """The list of ``entries`` as orjson writes it; None where it cannot."""
+    try:
+        return orjson.dumps(entries)
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+
+
+def digest_entries(
+    entries: Sequence[Any], salt: bytes, text: bytes | None = None
+) -> list[str]:
     """``digest_each(entries, salt)``, hashing again only the entries that are
-    not in the last large list digested under ``salt``."""
+    not in the last large list digested under ``salt``. ``text``: the list
+    as orjson writes it (``list_text``), where the caller has it."""
     if len(entries) < MIN_ENTRIES:
         return digest_each(entries, salt)
-    try:
-        text = orjson.dumps(entries)
-    except (TypeError, orjson.JSONEncodeError):
+    text = text or list_text(entries)
+    if text is None:
         return digest_each(entries, salt)
     last = _kept.get(salt)
     digested = None if last is None else _reuse(last, text, entries, salt)

@@ -121,8 +121,16 @@ class Roster:
         equal digests mean the same entry in the same context."""
         digests = self._digests.get(salt)
         if digests is None:
-            digests = self._digests[salt] = entry_digests(self.entries, salt)
+            text = self.text if len(self.entries) >= entrydigests.MIN_ENTRIES else None
+            digests = entrydigests.digest_entries(self.entries, salt, text)
+            self._digests[salt] = digests
         return digests
+
+    @cached_property
+    def text(self) -> bytes | None:
+        """The entries as a list, written by orjson (once: the entry digests
+        and the notification's own text both use it); None where it cannot."""
+        return entrydigests.list_text(self.entries)
 
 
 def entry_digests(entries: Sequence[Any], salt: bytes) -> list[str]:
@@ -162,7 +170,22 @@ class Notification:
 
     @cached_property
     def written(self) -> bytes | None:
-        """``raw`` as orjson writes it (``wire_json.written``), once."""
+        """``raw`` as orjson writes it (``wire_json.written``), once. A roster's
+        entries are not written again where its list's text is written
+        already (``Roster.text``): the same bytes, set in as they are."""
+        roster = self.roster
+        data = self.raw.get("resourceData") if isinstance(self.raw, dict) else None
+        if (
+            roster is not None
+            and type(data) is list
+            and tuple(data) == roster.entries
+            and len(data) >= entrydigests.MIN_ENTRIES
+            and (text := roster.text) is not None
+        ):
+            try:
+                return orjson.dumps({**self.raw, "resourceData": orjson.Fragment(text)})
+            except (TypeError, orjson.JSONEncodeError):
+                pass
         return wire_json.written(self.raw)
 
     @property

@@ -4,14 +4,16 @@ shared (``graph/entrydigests.py``) are the digests of every entry taken anew."""
 from __future__ import annotations
 
 import copy
+import json
 import random
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pytest
 
-from callbot.graph import entrydigests
-from callbot.graph.notifications import _roster
+from callbot.graph import entrydigests, wire_json
+from callbot.graph.notifications import Notification, _roster, parse_notification_batch
 from callbot.graph.resources import ResourceFormatError, normalise_id
 
 
@@ -135,3 +137,38 @@ def test_a_roster_read_at_once_reads_as_entry_by_entry() -> None:
         _roster([{"id": "a"}, ["not", "an", "object"]], is_delta=None)
     with pytest.raises(ResourceFormatError):
         _roster([{"id": {"an": "object"}}], is_delta=None)
+
+
+def roster_notification(entries: list[Any], **envelope: Any) -> Notification:
+    body = {
+        "value": [
+            {
+                "changeType": "updated",
+                "resourceUrl": "/communications/calls/c1/participants",
+                **envelope,
+                "resourceData": entries,
+                "tail": "after the entries",
+            }
+        ]
+    }
+    (notification,) = parse_notification_batch(json.dumps(body))
+    assert isinstance(notification, Notification)
+    return notification
+
+
+def test_a_large_rosters_notification_is_written_as_orjson_writes_it() -> None:
+    notification = roster_notification([person(n) for n in range(150)])
+    assert notification.roster is not None
+    assert notification.written == orjson.dumps(notification.raw)
+    assert notification.roster.text == orjson.dumps(notification.raw["resourceData"])
+    # Its digests are those of its entries' texts.
+    assert notification.roster.entry_digests(b"s") == entrydigests.digest_each(
+        notification.roster.entries, b"s"
+    )
+
+
+def test_a_roster_notification_orjson_cannot_write_is_written_as_before() -> None:
+    notification = roster_notification([person(n) for n in range(150)])
+    notification.raw["huge"] = 2**70  # past 64 bits: orjson refuses it
+    assert notification.written is None
+    assert wire_json.written(notification.raw) is None
