@@ -46,6 +46,7 @@ STEPS = [
     ("callbot.calls.workset", "lock_calls", ["callbot.calls.ingest"]),
     ("callbot.calls.rosters", "load_rosters", ["callbot.calls.ingest"]),
     ("callbot.graph.notifications", "entry_digests", []),
+    ("callbot.graph.entrydigests", "digest_entries", []),
     ("callbot.calls.rosters", "_unchanged", []),
     ("callbot.calls.storedrows", "read_rows", ["callbot.calls.callwork"]),
     ("callbot.calls.rosters", "unreadable_entry", ["callbot.calls.ingest"]),

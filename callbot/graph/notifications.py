@@ -23,11 +23,11 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
-from callbot.graph import wire_json
+from callbot.graph import entrydigests, wire_json
 from callbot.graph.resources import (
     CallResource,
     JsonDict,
@@ -93,7 +93,14 @@ class Roster:
     @cached_property
     def keys(self) -> tuple[str, ...]:
         """Each entry's normalised id, ``""`` for an entry without one."""
-        return tuple(normalise_id(i) if i else "" for i in self.ids)
+        ids = self.ids
+        if ids and None not in ids:
+            # One pass over all of them (a large roster's thousand ids): ASCII
+            # ids joined by a character none holds normalise as each alone.
+            joined = "\x00".join(cast(tuple[str, ...], ids))
+            if joined.isascii() and joined.count("\x00") == len(ids) - 1:
+                return tuple(normalise_id(joined).split("\x00"))
+        return tuple(normalise_id(i) if i else "" for i in ids)
 
     def participant(self, index: int) -> ParticipantResource:
         """Entry ``index`` parsed (once)."""
@@ -114,22 +121,25 @@ class Roster:
         equal digests mean the same entry in the same context."""
         digests = self._digests.get(salt)
         if digests is None:
-            digests = self._digests[salt] = entry_digests(self.entries, salt)
+            text = self.text if len(self.entries) >= entrydigests.MIN_ENTRIES else None
+            digests = entrydigests.digest_entries(self.entries, salt, text)
+            self._digests[salt] = digests
         return digests
+
+    @cached_property
+    def text(self) -> bytes | None:
+        """The entries as a list, written by orjson (once: the entry digests
+        and the notification's own text both use it); None where it cannot."""
+        return entrydigests.list_text(self.entries)
 
 
 def entry_digests(entries: Sequence[Any], salt: bytes) -> list[str]:
     """128 bits of BLAKE2b over ``salt`` and each entry's JSON in the order sent
-    (``wire_json.compact``: about a microsecond an entry). The same entry with
-    its keys in another order gets another digest, which costs a parse, never a
-    missed change."""
-    salted = hashlib.blake2b(salt + b"\x1f", digest_size=16)
-    digests = []
-    for entry in entries:
-        hasher = salted.copy()
-        hasher.update(wire_json.compact(entry))
-        digests.append(hasher.hexdigest())
-    return digests
+    (``wire_json.compact``). The same entry with its keys in another order gets
+    another digest, which costs a parse, never a missed change. A large list
+    repeating most of the last one under the same salt hashes only what
+    changed (``entrydigests``)."""
+    return entrydigests.digest_entries(entries, salt)
 
 
 def entry_digest(entry: JsonDict, salt: bytes) -> str:
@@ -160,7 +170,22 @@ class Notification:
 
     @cached_property
     def written(self) -> bytes | None:
-        """``raw`` as orjson writes it (``wire_json.written``), once."""
+        """``raw`` as orjson writes it (``wire_json.written``), once. A roster's
+        entries are not written again where its list's text is written
+        already (``Roster.text``): the same bytes, set in as they are."""
+        roster = self.roster
+        data = self.raw.get("resourceData") if isinstance(self.raw, dict) else None
+        if (
+            roster is not None
+            and type(data) is list
+            and tuple(data) == roster.entries
+            and len(data) >= entrydigests.MIN_ENTRIES
+            and (text := roster.text) is not None
+        ):
+            try:
+                return orjson.dumps({**self.raw, "resourceData": orjson.Fragment(text)})
+            except (TypeError, orjson.JSONEncodeError):
+                pass
         return wire_json.written(self.raw)
 
     @property
@@ -289,15 +314,19 @@ def _roster(
     """A roster of ``entries``, reading of each only its id and sequence number;
     ``is_delta`` None: a delta if any entry carries a sequence number, whose
     highest is then the roster's."""
-    ids: list[str | None] = []
+    ids: list[str | None] | None = _plain_ids(entries)
     sequences: list[int | None] = []
-    for entry in entries:
-        if not isinstance(entry, dict):
-            raise ResourceFormatError("a participant must be an object")
-        ids.append(read_str(entry, "id"))
-        sequences.append(
-            read_int(entry.get("rosterSequenceNumber"), "rosterSequenceNumber")
-        )
+    if ids is not None:
+        sequences = [None] * len(entries)
+    else:
+        ids = []
+        for entry in entries:
+            if not isinstance(entry, dict):
+                raise ResourceFormatError("a participant must be an object")
+            ids.append(read_str(entry, "id"))
+            sequences.append(
+                read_int(entry.get("rosterSequenceNumber"), "rosterSequenceNumber")
+            )
     if is_delta is None:
         numbered = [s for s in sequences if s is not None]
         is_delta = bool(numbered)
@@ -309,6 +338,20 @@ def _roster(
         is_delta=is_delta,
         sequence_number=sequence_number,
     )
+
+
+def _plain_ids(entries: list[Any]) -> list[str | None] | None:
+    """The entries' ids if the roster is the usual full one, read in a few C
+    loops instead of one of Python calls: objects, each with a string id or
+    none and no sequence number. None otherwise (read entry by entry)."""
+    if not all(type(entry) is dict for entry in entries):
+        return None
+    if any(entry.get("rosterSequenceNumber") is not None for entry in entries):
+        return None
+    ids = [entry.get("id") for entry in entries]
+    if not all(type(i) is str for i in ids if i is not None):
+        return None
+    return ids
 
 
 def parse_notification(item: Any, position: int) -> Notification:

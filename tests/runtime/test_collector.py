@@ -39,3 +39,34 @@ def test_the_asgi_application_freezes_what_start_up_made() -> None:
     # none left for full collections to walk.
     assert frozen > 50_000
     assert tracked < frozen / 10
+
+
+def test_a_large_rosters_body_is_freed_before_a_collection_sees_it() -> None:
+    # What a 1,000-person roster's body decodes into lives through its request
+    # and dies with it: no collection should walk it (and move it on to the
+    # generations whose collections walk everything).
+    script = (
+        "import gc, orjson\n"
+        "from callbot.runtime.collector import freeze_startup\n"
+        "person = {'id': 'p', 'info': {'identity': {'user': {'id': 'u'}}},\n"
+        "          'isMuted': False, 'mediaStreams': [{'mediaType': 'audio'}]}\n"
+        "body = orjson.dumps({'value': [{'resourceData': [person] * 1000}]})\n"
+        "freeze_startup()\n"
+        "seen = []\n"
+        "gc.callbacks.append(lambda phase, info: seen.append(phase))\n"
+        "for _ in range(5):\n"
+        "    document = orjson.loads(body)\n"
+        "    del document\n"
+        "print(len(seen))\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "callbot.settings"}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert int(done.stdout) == 0
