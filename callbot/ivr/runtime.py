@@ -128,12 +128,16 @@ def _decided(call_id: int) -> bool:
     call, in one query. Read after the call's lock is taken (not in the locking
     statement), so PostgreSQL answers from a snapshot that sees what a
     concurrent decision committed while this one waited for the lock."""
-    return Call.objects.filter(
+    return Call.objects.filter(decided_calls(), pk=call_id).exists()
+
+
+def decided_calls() -> Q:
+    """Calls with a decision asked for, a flow started or a hand-off made."""
+    return (
         Q(Exists(Action.objects.filter(call=OuterRef("pk"), kind__in=DECISIONS)))
         | Q(Exists(IvrSession.objects.filter(call=OuterRef("pk"))))
-        | Q(Exists(Handoff.objects.filter(call=OuterRef("pk")))),
-        pk=call_id,
-    ).exists()
+        | Q(Exists(Handoff.objects.filter(call=OuterRef("pk"))))
+    )
 
 
 def decide(call: Call, policy: CallPolicy, now: datetime) -> str:

@@ -20,13 +20,12 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from callbot.calls.models import Action, Call
+from callbot.calls.models import Call
 from callbot.calls.states import CallDirection, CallState
-from callbot.ivr.models import Handoff, IvrSession, UnsentPolicy
-from callbot.ivr.runtime import DECISIONS, apply_policy
+from callbot.ivr.models import UnsentPolicy
+from callbot.ivr.runtime import apply_policy, decided_calls
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +71,7 @@ def lost_call_ids(now: datetime) -> list[int]:
             created_at__lt=newest,
             created_at__gte=now - LOST_WINDOW,
         )
-        .exclude(Exists(Action.objects.filter(call=OuterRef("pk"), kind__in=DECISIONS)))
-        .exclude(Exists(IvrSession.objects.filter(call=OuterRef("pk"))))
-        .exclude(Exists(Handoff.objects.filter(call=OuterRef("pk"))))
+        .exclude(decided_calls())
         .order_by("created_at")
         .values_list("pk", flat=True)[:UNSENT_PER_SWEEP]
     )

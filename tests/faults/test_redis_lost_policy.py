@@ -14,14 +14,12 @@ import time
 import pytest
 import redis
 
-from tests.faults.stack import Stack, manage
+from tests.faults.ringing import reject_every_call, rejects, ring, stored_call
+from tests.faults.stack import Stack
 from tests.support.emulator import wait_until
 
 pytestmark = [pytest.mark.faults]
 
-# Graph ends a call nobody answered after about 15 s; the emulator is given more
-# so that a late decision shows as late, not as a call that ended undecided.
-RINGING_SECONDS = 40
 # From the worker starting to the decision reaching Graph: the worker's start,
 # beat's one-second sweep, and the call's grace (IVR_POLICY_LOST_AFTER_SECONDS,
 # 3 s, counted from the ring, mostly spent before the worker starts).
@@ -29,37 +27,12 @@ DECISION_BOUND_SECONDS = 20
 
 
 def test_a_call_whose_policy_task_redis_lost_is_decided_once(stack: Stack) -> None:
-    manage(
-        stack.environment(),
-        "shell",
-        "-c",
-        "from callbot.ivr.models import CallPolicy; CallPolicy.objects.create("
-        "name='busy', match='default', action='reject', reject_reason='busy')",
-    )
+    reject_every_call(stack)
     stack.start_web()
     stack.start_beat()
-    stack.emulator.control("PATCH", "/config", {"answerTimeout": RINGING_SECONDS})
 
-    graph_id = stack.emulator.control(
-        "POST", "/calls/incoming", {"from": {"phone": "+14255550123"}}
-    )["callId"]
-    try:
-        call = wait_until(
-            lambda: next(
-                iter(
-                    stack.rows(
-                        "SELECT id, state FROM calls_call WHERE graph_id = %s",
-                        graph_id,
-                    )
-                ),
-                None,
-            ),
-            timeout=20,
-        )
-    except AssertionError:
-        raise AssertionError(
-            f"the ringing call was not stored\n{stack.logs()}"
-        ) from None
+    graph_id = ring(stack)
+    call = stored_call(stack, graph_id)
     assert call["state"] == "incoming"
     # The task was accepted (it waits in the queue, so nothing wrote the call
     # down); then Redis forgets it.
@@ -73,21 +46,18 @@ def test_a_call_whose_policy_task_redis_lost_is_decided_once(stack: Stack) -> No
     stack.redis.restart()
     stack.start_worker(concurrency=2)
 
-    def rejects() -> list[dict[str, object]]:
-        return [
-            r
-            for r in stack.graph_requests()
-            if r["method"] == "POST" and r["path"].endswith(f"/{graph_id}/reject")
-        ]
-
     try:
-        wait_until(rejects, timeout=DECISION_BOUND_SECONDS, interval=0.1)
+        wait_until(
+            lambda: rejects(stack, graph_id),
+            timeout=DECISION_BOUND_SECONDS,
+            interval=0.1,
+        )
     except AssertionError:
         raise AssertionError(
             f"the call whose task was lost was not decided\n{stack.logs()}"
         ) from None
     time.sleep(3)
-    assert len(rejects()) == 1
+    assert len(rejects(stack, graph_id)) == 1
     actions = stack.rows(
         "SELECT kind, status FROM calls_action WHERE call_id = %s", call["id"]
     )

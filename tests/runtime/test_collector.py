@@ -21,20 +21,11 @@ def test_the_asgi_application_freezes_what_start_up_made() -> None:
         "print(gc.get_freeze_count())\n"
         "print(len(gc.get_objects()))\n"
     )
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "callbot.settings"}
+    env = {**os.environ}
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     env.pop(inprocess.ENV_FLAG, None)  # no worker thread in this process
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    frozen, tracked = (int(line) for line in done.stdout.split())
+    frozen, tracked = (int(line) for line in run_python(script, env).split())
     # Django, Channels, Celery and Callbot: well over a hundred thousand objects,
     # none left for full collections to walk.
     assert frozen > 50_000
@@ -59,14 +50,18 @@ def test_a_large_rosters_body_is_freed_before_a_collection_sees_it() -> None:
         "    del document\n"
         "print(len(seen))\n"
     )
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "callbot.settings"}
+    assert int(run_python(script, {**os.environ})) == 0
+
+
+def run_python(script: str, env: dict[str, str]) -> str:
+    """What ``script`` prints, run by a fresh interpreter with Callbot's settings."""
     done = subprocess.run(
         [sys.executable, "-c", script],
         cwd=ROOT,
-        env=env,
+        env={**env, "DJANGO_SETTINGS_MODULE": "callbot.settings"},
         capture_output=True,
         text=True,
         timeout=120,
         check=True,
     )
-    assert int(done.stdout) == 0
+    return done.stdout
