@@ -157,6 +157,20 @@ def test_join_now_on_a_meeting_page_asks_before_joining_twice(bob: Any) -> None:
     assert Action.objects.filter(kind="join_meeting").count() == 1
 
 
+def test_a_meeting_page_draws_each_call_row_with_its_state(bob: Any) -> None:
+    """The page's script and its readers find a call's state on the row: a call
+    already established when the page is drawn gets no later change of state, so
+    the drawn row must carry it (the live updates set the same attribute)."""
+    meeting = MeetingFactory()
+    first = CallFactory(kind="meeting", meeting=meeting, state="established")
+    second = CallFactory(kind="meeting", meeting=meeting, state="establishing")
+
+    page = signed_in(bob).get(f"/meetings/{meeting.pk}/").content.decode()
+
+    for call in (first, second):
+        assert f'data-call-id="{call.pk}" data-state="{call.state}"' in page
+
+
 @pytest.mark.parametrize(
     ("form", "error"),
     [
