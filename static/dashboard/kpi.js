@@ -1,11 +1,14 @@
 // The board's KPI strip: figures from the board snapshot and each "board.pulse"
 // (dashboard/kpis.py defines them; each tile's tooltip says what it counts). The
-// longest wait is counted here from when that call started ringing.
+// longest wait is counted here from when that call started ringing. The ringing
+// count and the longest wait follow the board's ringing list as it changes
+// ("ringing:changed"), so the strip agrees with the list between pulses.
 
 import { duration } from "./live.js";
 
 const strip = document.getElementById("kpis");
 let kpis = null;
+let ringing = null; // {count, oldest} from the ringing list, once it has drawn
 
 function tile(name) {
   return strip.querySelector(`[data-kpi="${name}"] .v`);
@@ -25,6 +28,7 @@ function seconds(total) {
 
 function paint() {
   if (!kpis) return;
+  if (ringing) kpis = { ...kpis, ringing: ringing.count, longest_wait_since: ringing.oldest };
   strip.dataset.ready = "true";
   for (const name of ["ringing", "active", "in_ivr", "people", "answered_hour", "abandoned_hour", "failed_actions_hour"]) {
     set(name, kpis[name]);
@@ -46,6 +50,11 @@ document.addEventListener("live:message", (event) => {
     kpis = message.kpis;
     paint();
   }
+});
+
+document.addEventListener("ringing:changed", (event) => {
+  ringing = event.detail;
+  paint();
 });
 
 setInterval(tick, 1000);

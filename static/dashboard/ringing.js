@@ -255,6 +255,13 @@ export class RingingPanel {
   show() {
     this.section.hidden = this.cards.size === 0;
     if (this.count) this.count.textContent = this.cards.size;
+    // The KPI strip's "ringing" and "longest wait" follow this list at once rather
+    // than the next pulse, so the two never disagree.
+    let oldest = null;
+    for (const card of this.cards.values()) {
+      if (card.row.created_at && (oldest === null || card.row.created_at < oldest)) oldest = card.row.created_at;
+    }
+    document.dispatchEvent(new CustomEvent("ringing:changed", { detail: { count: this.cards.size, oldest } }));
   }
 }
 
