@@ -162,9 +162,10 @@ def _unchanged(call: Call, rosters: list[Roster]) -> set[str]:
 
 
 def unreadable_entry(item: CallWork | None, roster: Roster) -> str | None:
-    """Why an entry of ``roster`` cannot be read, or None. Only entries this
-    call's loaded rows have not taken already are read (all of them for a call
-    not stored yet, ``item`` None): the others were read when first taken."""
+    """Why an entry of ``roster`` cannot be read (naming the entry by position
+    and id), or None. Only entries this call's loaded rows have not taken
+    already are read (all of them for a call not stored yet, ``item`` None): the
+    others were read when first taken."""
     if item is None:
         untaken: Iterable[int] = range(len(roster.entries))
     else:
@@ -173,7 +174,10 @@ def unreadable_entry(item: CallWork | None, roster: Roster) -> str | None:
         try:
             roster.participant(i)
         except ResourceFormatError as exc:
-            return str(exc)
+            # Which of (perhaps a thousand) entries, by position and id.
+            who = roster.ids[i]
+            named = f" (id {who[:100]})" if who else ""
+            return f"participant {i}{named}: {exc}"
     return None
 
 

@@ -128,7 +128,11 @@ def test_an_unreadable_new_entry_in_a_known_roster_is_quarantined() -> None:
 
     kept = QuarantinedNotification.objects.get()
     assert kept.reason == "malformed"
-    assert "value[0].resourceData: isMuted must be a boolean" in kept.error
+    position = bad["value"][0]["resourceData"].index(entry(bad, LEE))
+    assert (
+        f"value[0].resourceData: participant {position} (id {LEE}): "
+        "isMuted must be a boolean"
+    ) in kept.error
     assert not Participant.objects.get(graph_id=LEE).is_muted
     assert Participant.objects.filter(left_at__isnull=True).count() == 5
 
