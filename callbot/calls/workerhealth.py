@@ -5,8 +5,10 @@ Two readings, either of which shows a dead worker:
 1. **Heartbeat.** Beat sends ``callbot.calls.worker_heartbeat`` every
    ``WORKER_HEARTBEAT_SECONDS`` through the same queue as the actions; the worker
    that runs it stamps its row (``WorkerHeartbeat``). No stamp for the alert
-   settings' ``worker_seconds`` means no worker consumes the queue (or beat
-   stopped sending: ``manage.py beat_health`` tells which).
+   settings' ``worker_seconds`` means no worker consumes the queue, or beat
+   stopped sending. Which of the two is read from beat's own record of sending
+   the heartbeat task (``django_celery_beat``'s ``last_run_at``, written every
+   few minutes) and said in the problem.
 2. **Oldest untaken action.** An action still ``queued`` that no worker has
    claimed (``attempts`` 0) for ``worker_seconds`` is the symptom itself, read from
    the database whatever becomes of the heartbeat.
@@ -30,7 +32,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Max
 from django.utils import timezone
+
+from django_celery_beat.models import PeriodicTask  # type: ignore[import-untyped]
 
 from callbot.calls import alerts
 from callbot.calls.alertmodels import Alert, AlertKind
@@ -43,6 +48,11 @@ IN_PROCESS = "in-process"
 BROKER = "broker"
 # A worker not seen for this long is forgotten.
 FORGET_AFTER = timedelta(days=1)
+HEARTBEAT_TASK = "callbot.calls.worker_heartbeat"
+# Beat's database scheduler writes a task's ``last_run_at`` when it syncs, at most
+# this far apart (Celery's ``sync_every``): a record older than this plus the
+# threshold means beat itself stopped sending.
+BEAT_RECORDS_EVERY = 180
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,8 @@ class WorkerHealth:
     # Seconds since the newest heartbeat (None: none yet) and who sent it.
     heartbeat_age_seconds: float | None
     last_worker: str
+    # Seconds since beat recorded sending the heartbeat task (None: never).
+    beat_sent_seconds: float | None
     # Seconds the oldest action no worker has taken has been queued (None: none).
     oldest_queued_seconds: float | None
     oldest_queued_action: int | None
@@ -94,11 +106,15 @@ def check(now: datetime | None = None) -> WorkerHealth:
     oldest_id = oldest[0] if oldest else None
     queued_age = (now - oldest[1]).total_seconds() if oldest else None
     problems = []
-    if mode == BROKER:
-        if beat_age is None:
-            problems.append("no worker has sent a heartbeat yet")
-        elif beat_age > threshold:
-            problems.append(f"no worker heartbeat for {beat_age:.0f} s")
+    sent_age = None
+    if mode == BROKER and (beat_age is None or beat_age > threshold):
+        sent_age = _beat_sent_age(now)
+        missing = (
+            "no worker has sent a heartbeat yet"
+            if beat_age is None
+            else f"no worker heartbeat for {beat_age:.0f} s"
+        )
+        problems.append(f"{missing} ({_whose_fault(sent_age, threshold)})")
     if queued_age is not None and queued_age > threshold:
         problems.append(
             f"action {oldest_id} has waited {queued_age:.0f} s and no worker has "
@@ -110,9 +126,31 @@ def check(now: datetime | None = None) -> WorkerHealth:
         threshold_seconds=threshold,
         heartbeat_age_seconds=None if beat_age is None else round(beat_age, 1),
         last_worker=newest.worker if newest else "",
+        beat_sent_seconds=None if sent_age is None else round(sent_age, 1),
         oldest_queued_seconds=None if queued_age is None else round(queued_age, 1),
         oldest_queued_action=oldest_id,
         problem="; ".join(problems),
+    )
+
+
+def _beat_sent_age(now: datetime) -> float | None:
+    sent = PeriodicTask.objects.filter(task=HEARTBEAT_TASK).aggregate(
+        newest=Max("last_run_at")
+    )["newest"]
+    return None if sent is None else (now - sent).total_seconds()
+
+
+def _whose_fault(sent_age: float | None, threshold: int) -> str:
+    """Beat stopped, or the worker: by when beat last recorded sending."""
+    if sent_age is None:
+        return "beat has never recorded sending one: is beat running?"
+    if sent_age > threshold + BEAT_RECORDS_EVERY:
+        return (
+            f"beat last recorded sending one {sent_age:.0f} s ago: beat looks stopped"
+        )
+    return (
+        f"beat is sending them, last recorded {sent_age:.0f} s ago: no worker "
+        "takes them from the queue"
     )
 
 

@@ -97,7 +97,8 @@ def test_a_mute_no_worker_takes_says_so_and_the_admin_sees_why(
     assert detail.status_code == 200
     worker = detail.json()["checks"]["worker"]
     assert worker["ok"] is False, worker
-    assert worker["problem"].startswith("no worker has sent a heartbeat yet; action ")
+    assert worker["problem"].startswith("no worker has sent a heartbeat yet (")
+    assert "; action " in worker["problem"]
     page_of_admin.goto(f"{down.url}/settings/")
     assert "No worker is performing tasks" in page_of_admin.inner_text("body")
     raised = down.manage(

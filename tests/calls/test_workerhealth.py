@@ -12,6 +12,10 @@ from django.test import Client
 from django.utils import timezone
 
 import pytest
+from django_celery_beat.models import (  # type: ignore[import-untyped]
+    IntervalSchedule,
+    PeriodicTask,
+)
 
 from callbot.calls import tasks, workerhealth
 from callbot.calls.alertmodels import Alert, AlertKind, AlertSettings
@@ -114,7 +118,52 @@ def test_no_heartbeat_ever_fails_the_check(broker: None) -> None:
     health = workerhealth.check()
     assert health.ok is False
     assert health.heartbeat_age_seconds is None
-    assert health.problem == "no worker has sent a heartbeat yet"
+    assert health.beat_sent_seconds is None
+    assert health.problem == (
+        "no worker has sent a heartbeat yet (beat has never recorded sending one: "
+        "is beat running?)"
+    )
+
+
+def beat_sent(seconds_ago: float) -> None:
+    """Beat's database scheduler's record of sending the heartbeat task."""
+    every, _ = IntervalSchedule.objects.get_or_create(
+        every=30, period=IntervalSchedule.SECONDS
+    )
+    PeriodicTask.objects.update_or_create(
+        name="worker-heartbeat",
+        defaults={
+            "task": workerhealth.HEARTBEAT_TASK,
+            "interval": every,
+            "last_run_at": timezone.now() - timedelta(seconds=seconds_ago),
+        },
+    )
+
+
+def test_a_stale_heartbeat_while_beat_sends_blames_the_worker(broker: None) -> None:
+    seen("celery@w1", 90)
+    beat_sent(100)  # beat records every few minutes: this is beat working
+
+    health = workerhealth.check()
+
+    assert health.ok is False
+    assert health.beat_sent_seconds is not None
+    assert health.beat_sent_seconds >= 100
+    assert STALE.search(health.problem)
+    assert "beat is sending them, last recorded 10" in health.problem
+    assert "no worker takes them from the queue" in health.problem
+
+
+def test_a_stale_heartbeat_beat_stopped_sending_blames_beat(broker: None) -> None:
+    seen("celery@w1", 400)
+    beat_sent(400)  # past the threshold (60 s) and beat's own record (180 s)
+
+    health = workerhealth.check()
+
+    assert health.ok is False
+    assert "no worker heartbeat for 4" in health.problem
+    assert "beat last recorded sending one 4" in health.problem
+    assert "beat looks stopped" in health.problem
 
 
 def test_an_action_no_worker_took_raises_the_alert_whatever_the_heartbeat(
