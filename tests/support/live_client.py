@@ -159,24 +159,37 @@ class LiveClient:
     def _run(self) -> None:
         attempt = 0
         while not self._stopping.is_set():
+            opened = False
             try:
-                ws = connect(self.url, additional_headers=self.headers, open_timeout=5)
+                with connect(
+                    self.url, additional_headers=self.headers, open_timeout=5
+                ) as ws:
+                    opened = True
+                    self._session(ws)
             except (OSError, InvalidHandshake, TimeoutError):
+                if opened:  # the socket broke after it opened: _session has seen to it
+                    continue
                 time.sleep(BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)])
                 attempt += 1
                 continue
-            attempt = 0
-            with self._lock:
-                self._ws = ws
-                self.connects += 1
-                subscriptions = list(self.subscriptions)
-            for sub in subscriptions:
-                self._send({"type": "subscribe", **sub})
-            try:
-                for raw in ws:
-                    self._receive(json.loads(raw))
-            except ConnectionClosed:
-                pass
+            if not self._stopping.is_set():
+                time.sleep(BACKOFF_SECONDS[0])
+                attempt = 1
+
+    def _session(self, ws: ClientConnection) -> None:
+        """One open socket: subscribe, read until it closes, then count the drop."""
+        with self._lock:
+            self._ws = ws
+            self.connects += 1
+            subscriptions = list(self.subscriptions)
+        for sub in subscriptions:
+            self._send({"type": "subscribe", **sub})
+        try:
+            for raw in ws:
+                self._receive(json.loads(raw))
+        except ConnectionClosed:
+            pass
+        finally:
             with self._lock:
                 self._ws = None
                 if not self._stopping.is_set():
@@ -190,9 +203,6 @@ class LiveClient:
                         "code": "disconnected",
                     }
                 self._pending.clear()
-            if not self._stopping.is_set():
-                time.sleep(BACKOFF_SECONDS[0])
-                attempt = 1
 
     def _receive(self, message: dict[str, Any]) -> None:
         with self._lock:
