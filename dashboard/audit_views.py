@@ -29,6 +29,7 @@ from asgiref.sync import sync_to_async
 
 from callbot.calls import audit, auditexport
 from callbot.calls.models import AuditCheckpoint, AuditEntry
+from dashboard import auditwords
 from dashboard.permissions import can_act, can_audit, can_manage, role_of
 from dashboard.views import allowed
 
@@ -41,6 +42,11 @@ EXPORTS = {
 
 class AuditFilterForm(forms.Form):
     actor = forms.CharField(required=False, max_length=150)
+    by = forms.ChoiceField(
+        required=False,
+        choices=[("", "anyone"), ("people", "people"), ("bot", "the bot")],
+        label="By",
+    )
     action = forms.ChoiceField(required=False)
     outcome = forms.ChoiceField(required=False)
     # An id beyond a database integer would fail the query, not find nothing.
@@ -77,6 +83,7 @@ class AuditFilterForm(forms.Form):
         data = self.cleaned_data
         return auditexport.AuditFilter(
             actor=data.get("actor") or "",
+            by=data.get("by") or "",
             action=data.get("action") or "",
             outcome=data.get("outcome") or "",
             call_id=data.get("call"),
@@ -97,6 +104,7 @@ def audit_trail(request: HttpRequest) -> HttpResponse:
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     for entry in page.object_list:
         entry.detail_text = json.dumps(entry.detail, sort_keys=True, ensure_ascii=False)
+        entry.detail_words = auditwords.in_words(entry.detail)
     query = request.GET.copy()
     query.pop("page", None)
     return render(

@@ -317,6 +317,11 @@ class AuditFilterSerializer(serializers.Serializer[Any]):
     """The audit page's filters (``dashboard.audit_views.AuditFilterForm``)."""
 
     actor = serializers.CharField(required=False)
+    by = serializers.ChoiceField(
+        choices=["people", "bot"],
+        required=False,
+        help_text="Only people's acts, or only the bot's.",
+    )
     action = serializers.CharField(required=False)
     outcome = serializers.CharField(required=False)
     call = serializers.IntegerField(required=False, min_value=1)

@@ -52,12 +52,20 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 Progress = Callable[[int], None]
 
 
+# The trail's "by" filter: whose acts, by the entries' ``by_bot``.
+BY = {"people": False, "bot": True}
+
+
 @dataclass(frozen=True)
 class AuditFilter:
     """What the audit page and ``export_audit`` narrow the trail by; empty
     fields do not filter. Dates are days in the current time zone, inclusive."""
 
     actor: str = ""
+    # "people": acts of signed-in people (and admin changes); "bot": the bot's own
+    # (IVR, policies, upkeep). An auditor's question is mostly the first, which
+    # the bot's many entries would otherwise bury.
+    by: str = ""
     action: str = ""
     outcome: str = ""
     call_id: int | None = None
@@ -70,6 +78,7 @@ class AuditFilter:
             v not in ("", None)
             for v in (
                 self.actor,
+                self.by,
                 self.action,
                 self.outcome,
                 self.call_id,
@@ -83,6 +92,8 @@ class AuditFilter:
         rows = AuditEntry.objects.all()
         if self.actor:
             rows = rows.filter(actor_name__iexact=self.actor)
+        if self.by in BY:
+            rows = rows.filter(by_bot=BY[self.by])
         if self.action:
             rows = rows.filter(action=self.action)
         if self.outcome:

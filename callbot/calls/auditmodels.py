@@ -104,6 +104,8 @@ class AuditEntry(models.Model):
         indexes = [
             models.Index(fields=["-created_at"], name="audit_created_idx"),
             models.Index(fields=["actor", "-sequence"], name="audit_actor_idx"),
+            # The audit page's "By: people" (newest first past the bot's many).
+            models.Index(fields=["by_bot", "-sequence"], name="audit_by_bot_idx"),
             models.Index(fields=["call", "-created_at"], name="audit_call_idx"),
             models.Index(fields=["action_ref"], name="audit_action_ref_idx"),
         ]

@@ -13,6 +13,7 @@ from django.test import Client
 import pytest
 
 from callbot.api.models import ApiToken
+from callbot.calls import audit
 from callbot.calls.models import Action, AuditEntry
 from tests.api.conftest import make_actor, token_client
 from tests.factories import ActionFactory, CallFactory, ParticipantFactory
@@ -359,3 +360,20 @@ def test_nul_characters_in_action_params_are_refused_not_a_server_error(
         content_type="application/json",
     )
     assert response.status_code < 500, response.content
+
+
+def test_the_audit_list_filters_by_people_or_the_bot_as_the_page_does() -> None:
+    ada = make_actor("ada")
+    audit.record(ada, "hang_up", "a call", outcome="requested", detail={})
+    audit.record(None, "answer", "+15550100", outcome="completed", detail={})
+    client = token_client(ada)
+
+    people = client.get("/api/v1/audit/?by=people").json()["results"]
+    bot = client.get("/api/v1/audit/?by=bot").json()["results"]
+
+    assert "hang_up" in {e["action"] for e in people}
+    assert all(not e["by_bot"] for e in people)
+    assert [e["action"] for e in bot] == ["answer"]
+    refused = client.get("/api/v1/audit/?by=nobody")
+    assert refused.status_code == 400
+    assert "by" in refused.content.decode()

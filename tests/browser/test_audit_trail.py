@@ -37,7 +37,7 @@ def test_an_auditor_reads_the_trail_and_follows_an_entry_to_its_call(
     assert (
         page.get_by_role("link", name="CSV")
         .get_attribute("href")
-        .endswith("actor=callbot&action=&outcome=&call=&since=&until=")
+        .endswith("actor=callbot&by=&action=&outcome=&call=&since=&until=")
     )
     rows.locator("a[href^='/calls/']").first.click()
     page.wait_for_selector("body[data-live=connected]")

@@ -175,6 +175,8 @@ def test_an_auditor_finds_hears_exports_and_traces_yesterdays_call(
     played_entry = mine.locator("tr", has_text="recording.play").first
     assert f"call {call_pk}" in played_entry.inner_text()
     exported_entry = mine.locator("tr", has_text="export.history").first
+    assert "rows: 1" in exported_entry.inner_text()
+    exported_entry.locator("summary", has_text="JSON").click()  # the exact detail
     assert '"rows": 1' in exported_entry.inner_text()
     assert page.errors == []
     assert supervisor.errors == []

@@ -121,7 +121,12 @@ def trail(bob: Any, carol: Any) -> dict[str, Any]:
         )
     with at("2026-03-02T10:00"):
         audit.record(
-            carol, "mute_participant", "Ana", call, outcome="refused", detail={}
+            carol,
+            "mute_participant",
+            "Ana",
+            call,
+            outcome="refused",
+            detail={"code": "no_permission", "message": "Auditors act on nothing."},
         )
     with at("2026-03-05T10:00"):
         audit.record(None, "answer", "+15550100", outcome="completed", detail={})
@@ -145,6 +150,9 @@ def test_the_page_lists_the_trail_newest_first_with_links_to_calls(
     assert table.index("mute_participant") < table.index("hang_up")
     assert f'href="/calls/{trail["call"].pk}/"' in page
     assert '<span class="role">bot</span>' in page
+    # Each entry's detail in words, with the exact JSON one click away.
+    assert "refused (no_permission): Auditors act on nothing." in page
+    assert "<summary>JSON</summary>" in page
 
 
 @pytest.mark.parametrize(
@@ -158,6 +166,8 @@ def test_the_page_lists_the_trail_newest_first_with_links_to_calls(
         ("until=2026-03-02", 2),
         ("since=2026-03-02&until=2026-03-02", 1),
         ("actor=nobody", 0),
+        ("by=people&until=2026-03-31", 2),
+        ("by=bot", 1),
     ],
 )
 def test_filters_narrow_the_trail(

@@ -32,6 +32,12 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
         parser.add_argument("-o", "--output", type=Path, help="default: stdout")
         parser.add_argument("--actor", default="", help="a user name, or callbot")
+        parser.add_argument(
+            "--by",
+            choices=["people", "bot"],
+            default="",
+            help="only people's acts, or only the bot's",
+        )
         parser.add_argument("--action", default="")
         parser.add_argument("--outcome", default="")
         parser.add_argument("--call", type=int, help="a call's id")
@@ -42,6 +48,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         chosen = auditexport.AuditFilter(
             actor=options["actor"],
+            by=options["by"],
             action=options["action"],
             outcome=options["outcome"],
             call_id=options["call"],
