@@ -19,6 +19,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.core.handlers.asgi import ASGIRequest
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -363,8 +364,14 @@ def history_export_view(request: HttpRequest, fmt: str) -> HttpResponseBase:
         )
 
     stamp = timezone.now().astimezone(tz).strftime("%Y%m%d-%H%M%S")
+    # Served by Daphne an async stream; under WSGI (the test client) a plain one.
+    stream = (
+        history_export.alines
+        if isinstance(request, ASGIRequest)
+        else history_export.blines
+    )
     response = StreamingHttpResponse(
-        history_export.alines(matching_calls(filters), sort, fmt, tz, done),
+        stream(matching_calls(filters), sort, fmt, tz, done),
         content_type=history_export.FORMATS[fmt],
     )
     response["Content-Disposition"] = (

@@ -126,6 +126,29 @@ def lines(
         yield encode(rows)
 
 
+def blines(
+    calls: QuerySet[Call],
+    sort: Sort,
+    fmt: str,
+    tz: tzinfo,
+    done: Callable[[int, bool], Any],
+) -> Iterator[bytes]:
+    """``alines`` for a WSGI server (and the test client): the same bytes from a
+    plain iterator, so nothing has to gather an async stream into memory."""
+    count, complete = 0, False
+
+    def counted(rows: int) -> None:
+        nonlocal count
+        count += rows
+
+    try:
+        for text in lines(calls, sort, fmt, tz, counted):
+            yield text.encode()
+        complete = True
+    finally:
+        done(count, complete)
+
+
 async def alines(
     calls: QuerySet[Call],
     sort: Sort,

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management import CommandError, call_command
-from django.test import Client
+from django.test import AsyncClient, Client
 from django.utils import timezone
 
 import pytest
+from asgiref.sync import sync_to_async
 
 from callbot.calls.models import AuditEntry, Call, Recording
 from callbot.calls.states import CallDirection, CallKind, CallOutcome, CallState
@@ -37,7 +38,7 @@ URLS = ("/history/", "/history/export.csv", "/history/export.jsonl")
 
 
 def body(response: Any) -> bytes:
-    """A streamed response read whole (the test client gathers its async stream)."""
+    """A streamed response read whole (a plain stream under the test client)."""
     return b"".join(response)
 
 
@@ -413,6 +414,26 @@ def test_csv_export_streams_the_filtered_rows_and_is_audited(carol: Any) -> None
     assert (entry.actor, entry.outcome, entry.target) == (carol, "ok", "csv")
     assert entry.detail["rows"] == 1
     assert entry.detail["filters"] == {"kind": "group"}
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_served_over_asgi_the_export_is_an_async_stream_and_is_audited(
+    carol: Any,
+) -> None:
+    calls = [
+        await sync_to_async(make_call)(NOW - timedelta(minutes=i)) for i in range(2)
+    ]
+    client = AsyncClient()
+    await client.aforce_login(carol)
+    response = await client.get("/history/export.jsonl")
+    assert response.is_async
+    text = b"".join([chunk async for chunk in response.streaming_content]).decode()
+    assert [json.loads(line)["id"] for line in text.splitlines()] == [
+        c.pk for c in calls
+    ]
+    entry = await AuditEntry.objects.aget(action="export.history")
+    assert (entry.outcome, entry.detail["rows"]) == ("ok", 2)
 
 
 def test_jsonl_export_is_one_object_a_line(carol: Any) -> None:
