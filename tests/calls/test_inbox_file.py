@@ -17,12 +17,22 @@ from callbot.calls import inbox, inboxlocks, inboxrouter
 from callbot.calls.models import Call, InboxBatch
 from callbot.runtime.management.commands.migrate import move_left_rows
 
-pytestmark = pytest.mark.skipif(
+embedded_only = pytest.mark.skipif(
     bool(os.environ.get("DATABASE_URL")),
     reason="PostgreSQL keeps the inbox in the main database",
 )
 
 
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL"), reason="the embedded default's is apart"
+)
+def test_with_postgresql_the_inbox_stays_in_the_main_database() -> None:
+    assert not inboxrouter.separate()
+    assert router.db_for_write(InboxBatch) == "default"
+    assert router.allow_migrate_model("default", InboxBatch)
+
+
+@embedded_only
 def test_the_inbox_and_nothing_else_is_in_its_own_file() -> None:
     assert inboxrouter.separate()
     assert router.db_for_write(InboxBatch) == router.db_for_read(InboxBatch) == "inbox"
@@ -41,6 +51,7 @@ def test_the_inbox_and_nothing_else_is_in_its_own_file() -> None:
     assert router.allow_migrate("default", "dashboard") is not False
 
 
+@embedded_only
 @pytest.mark.django_db(transaction=True)
 def test_a_store_does_not_wait_for_the_applier_transaction() -> None:
     """With one file, a store waited for the applier's write transaction on the
@@ -69,6 +80,7 @@ def test_a_store_does_not_wait_for_the_applier_transaction() -> None:
         thread.join(timeout=30)
 
 
+@embedded_only
 @pytest.mark.django_db(transaction=True)
 def test_migrate_moves_batches_an_earlier_version_left_in_the_main_file() -> None:
     """Rows stored in the main file's inbox table before the upgrade are moved to
