@@ -401,7 +401,7 @@ def main() -> None:
         bare_cpu_before = cpu_seconds(bare_pids)
         bare = run(bare_urls, bodies, token, args.threads)
         bare_cpu = cpu_seconds(bare_pids) - bare_cpu_before
-        Inbox.sqlite_path = workdir / "callbot.sqlite3"
+        Inbox.sqlite_path = workdir / "callbot-inbox.sqlite3"
         web_pids = [p.pid for p in procs[: len(app_ports)]]
         applier_pids = appliers(web_pids)
         cpu_before = cpu_seconds(web_pids), cpu_seconds(applier_pids)

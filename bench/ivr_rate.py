@@ -104,6 +104,11 @@ class Backlog:
             self.db = sqlite3.connect(
                 path, isolation_level=None, timeout=5, check_same_thread=False
             )
+            # The inbox's own file: its table is found there by name.
+            self.db.execute(
+                "ATTACH DATABASE ? AS inbox",
+                [str(path.with_name("callbot-inbox.sqlite3"))],
+            )
 
     def sample(self) -> dict[str, int]:
         cursor = self.db.cursor()

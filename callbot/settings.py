@@ -194,6 +194,18 @@ else:
             "TEST": {"NAME": str(VAR_DIR / "test.sqlite3")},
         }
     }
+    # The webhook inbox in a file of its own (callbot/calls/inboxrouter.py): the
+    # webhook's store then does not wait for SQLite's one writer while the
+    # applier holds it. `manage.py migrate` makes both files.
+    DATABASES["inbox"] = {
+        **DATABASES["default"],
+        "OPTIONS": dict(DATABASES["default"]["OPTIONS"]),
+        "NAME": env_str(
+            "WEBHOOK_INBOX_DATABASE", str(VAR_DIR / "callbot-inbox.sqlite3")
+        ),
+        "TEST": {"NAME": str(VAR_DIR / "test-inbox.sqlite3")},
+    }
+DATABASE_ROUTERS = ["callbot.calls.inboxrouter.InboxRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: Celery broker and channel layer ---------------------------------------

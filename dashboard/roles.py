@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Group, Permission
-from django.db import transaction
+from django.db import router, transaction
 
 from callbot.calls import audit
 from dashboard.permissions import Role
@@ -26,7 +26,10 @@ def grant_admin_everything(using: str = "default", **kwargs: Any) -> None:
     Connected to ``post_migrate`` (``DashboardConfig.ready``), after Django made
     the permissions of new models: a model added in a later release is the
     admins' on an installation migrated before it existed, without a migration
-    granting it (one per new model was the rule, and was forgotten)."""
+    granting it (one per new model was the rule, and was forgotten). Not on a
+    database without the roles (the embedded default's inbox file)."""
+    if not router.allow_migrate_model(using, Group):
+        return
     admin = Group.objects.using(using).filter(name=Role.ADMIN.value).first()
     if admin is None:
         return  # before dashboard's 0001 made the roles

@@ -51,6 +51,30 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             pytest.skip(f"{marker}: {why}")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """On the embedded default the webhook inbox has a SQLite database of its own
+    (``callbot/calls/inboxrouter.py``): every test that uses the database uses
+    that one too (created, rolled back or flushed with the main one)."""
+    from django.conf import settings
+
+    if "inbox" not in settings.DATABASES:
+        return
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        fixtures = getattr(item, "fixturenames", ())
+        if marker is None and not {"db", "transactional_db", "live_server"} & set(
+            fixtures
+        ):
+            continue
+        kwargs = dict(marker.kwargs) if marker is not None else {}
+        args = marker.args if marker is not None else ()
+        databases = kwargs.get("databases")
+        if databases == "__all__":
+            continue
+        kwargs["databases"] = sorted({*(databases or ("default",)), "inbox"})
+        item.add_marker(pytest.mark.django_db(*args, **kwargs), append=False)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _celery_finalized() -> None:
     """Import every task module once, before any live server thread runs, as

@@ -54,7 +54,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from callbot.calls import arrivals, inboxlocks, inboxorder
+from callbot.calls import arrivals, inboxlocks, inboxorder, inboxrouter
 from callbot.calls.ingest import (
     Delivery,
     IngestResult,
@@ -334,6 +334,11 @@ def _set_aside(
                 tenant_id=row.tenant_id,
                 received_at=row.received_at,
             )
+            if not inboxrouter.separate():
+                InboxBatch.objects.filter(pk=row.pk).delete()
+        if inboxrouter.separate():
+            # Another file: deleted once the quarantine committed, not before
+            # (a crash between applies it again, as all duplicates).
             InboxBatch.objects.filter(pk=row.pk).delete()
     except Exception as exc:
         if is_outage(exc):

@@ -27,7 +27,7 @@ from typing import IO
 from django.conf import settings
 from django.db import connection, connections
 
-from callbot.calls import inbox, ingestthreads
+from callbot.calls import inbox, inboxrouter, ingestthreads
 from callbot.calls.quarantine import is_outage
 
 logger = logging.getLogger(__name__)
@@ -133,6 +133,7 @@ def _start_child() -> tuple[subprocess.Popen[bytes], int]:
                 # The database this process stores into, as it runs (a test
                 # run's is not the one its settings name).
                 DATABASE_NAME_ENV: str(connection.settings_dict["NAME"]),
+                **_inbox_name(),
             },
         )
     finally:
@@ -143,6 +144,14 @@ def _start_child() -> tuple[subprocess.Popen[bytes], int]:
 
 
 DATABASE_NAME_ENV = "CALLBOT_INBOX_DATABASE_NAME"
+# The inbox's own SQLite file, where it has one (``inboxrouter``).
+INBOX_NAME_ENV = "CALLBOT_INBOX_FILE_NAME"
+
+
+def _inbox_name() -> dict[str, str]:
+    if not inboxrouter.separate():
+        return {}
+    return {INBOX_NAME_ENV: str(connections[inboxrouter.ALIAS].settings_dict["NAME"])}
 
 
 def _settings_module() -> str:

@@ -12,6 +12,8 @@ from typing import IO
 
 from django.db import DatabaseError, connection
 
+from callbot.calls import inboxrouter
+
 # pg_advisory_lock's key for "the webhook inbox's applier" (any fixed bigint;
 # this one is b"cbinbox" read as an integer).
 ADVISORY_KEY = int.from_bytes(b"cbinbox", "big")
@@ -74,7 +76,8 @@ class _WriterGate:
     SQLite has one writer; a store waiting in its busy handler sleeps in steps of
     up to 100 ms. Here a store waits on a condition for the applier's current
     transaction only, and the applier starts no new one while a store waits. On
-    PostgreSQL both pass straight through."""
+    PostgreSQL, and with the inbox in a SQLite file of its own
+    (``inboxrouter``), stores pass straight through."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
@@ -83,7 +86,8 @@ class _WriterGate:
 
     @contextlib.contextmanager
     def storing(self) -> Iterator[None]:
-        if connection.vendor != "sqlite":
+        if connection.vendor != "sqlite" or inboxrouter.separate():
+            # In a file of its own the store waits for no applier's transaction.
             yield
             return
         with self._cond:

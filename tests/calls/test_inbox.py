@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.core.management import call_command
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, connection, connections, router, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -545,7 +545,7 @@ def test_a_drain_reads_a_stored_batch_once_and_looks_for_more_only_after(
     lock is released (no second read to find none left)."""
     post(webhook, load_fixture("incoming_p2p_call.json"), token_issuer.bearer())
 
-    with CaptureQueriesContext(connection) as queries:
+    with CaptureQueriesContext(connections[router.db_for_write(InboxBatch)]) as queries:
         assert inbox.drain().applied == 1
 
     on_inbox = [q["sql"].split()[0] for q in queries if "calls_inboxbatch" in q["sql"]]

@@ -13,7 +13,7 @@ import time
 import uuid
 from typing import Any
 
-from django.db import OperationalError, connection
+from django.db import OperationalError, connections, router
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
@@ -142,7 +142,7 @@ def test_a_row_stored_while_draining_is_read_before_the_lock_is_released(
             return True
         return False
 
-    with CaptureQueriesContext(connection) as queries:
+    with CaptureQueriesContext(connections[router.db_for_write(InboxBatch)]) as queries:
         assert inbox.drain(stored_since).applied == 2
 
     on_inbox = [
@@ -208,7 +208,7 @@ def test_a_row_stored_while_draining_is_applied_before_the_rows_before_it_are_de
             return True
         return False
 
-    with CaptureQueriesContext(connection) as queries:
+    with CaptureQueriesContext(connections[router.db_for_write(InboxBatch)]) as queries:
         assert inbox.drain(stored_since).applied == 2
 
     on_inbox = [

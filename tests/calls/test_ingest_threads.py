@@ -32,12 +32,14 @@ pytestmark = [
 
 @pytest.fixture
 def opened(settings: Any) -> Iterator[list[str]]:
-    """The threads that opened a database connection while the test ran."""
+    """The threads that opened a connection to the main database while the test
+    ran (the inbox's own file, on the embedded default, has its own)."""
     settings.WEBHOOK_INGEST_THREADS = 1
     names: list[str] = []
 
-    def record(sender: Any, **kwargs: Any) -> None:
-        names.append(threading.current_thread().name)
+    def record(sender: Any, connection: Any, **kwargs: Any) -> None:
+        if connection.alias == "default":
+            names.append(threading.current_thread().name)
 
     connection_created.connect(record)
     yield names

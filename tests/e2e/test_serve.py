@@ -80,6 +80,10 @@ def test_serve_runs_beat_and_worker_in_process_and_stops_cleanly(
         LOG_LEVEL="WARNING",
     )
     manage(env, "migrate", "-v0")
+    # A fresh directory: migrate makes the main file and the webhook inbox's.
+    assert {"callbot.sqlite3", "callbot-inbox.sqlite3"} <= {
+        p.name for p in tmp_path.iterdir()
+    }
     manage(env, "shell", "-v0", "-c", SETUP)
     serve = subprocess.Popen(
         [

@@ -17,7 +17,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connections
 
-from callbot.calls import inbox, inboxapplier
+from callbot.calls import inbox, inboxapplier, inboxrouter
 
 
 class Command(BaseCommand):
@@ -40,6 +40,10 @@ class Command(BaseCommand):
             # one the settings name); no connection is open yet.
             connections["default"].close()
             connections["default"].settings_dict["NAME"] = name
+        inbox_name = os.environ.get(inboxapplier.INBOX_NAME_ENV)
+        if inbox_name and inboxrouter.separate():
+            connections[inboxrouter.ALIAS].close()
+            connections[inboxrouter.ALIAS].settings_dict["NAME"] = inbox_name
         if follow:
             inboxapplier.follow(sys.stdin.buffer)
             return
