@@ -118,13 +118,15 @@ def unavailable_table() -> dict[str, dict[str, str]]:
 
 def roster_counts(call_ids: set[int]) -> dict[int, dict[str, Any]]:
     """Present participants, muted ones, the bot's mute and who shares, per call,
-    in one statement: the counts per call and kind (bot or person), then the
-    names of those sharing, in the roster's order (joined, then id).
+    in one statement and one scan: grouped by call, bot or person, and sharer
+    (everyone not sharing in one group, each sharer in a group of their own),
+    in the roster's order (joined, then id) so the sharers' names keep it.
 
     Plain SQL, as ``pending_action_counts``: every roster notification reads
     these on the applier's path to the board's delta, where two statements (the
     aggregate queryset, then who shares) cost a round trip and Django's query
-    building more (bench/README.md, dashboard_latency)."""
+    building more (bench/README.md, dashboard_latency). The call ids are sent
+    once, as before: a snapshot of every live call binds one per call."""
     counts: dict[int, dict[str, Any]] = {
         i: {"participant_count": 0, "muted_count": 0, "bot_muted": False, "sharing": []}
         for i in call_ids
@@ -133,23 +135,23 @@ def roster_counts(call_ids: set[int]) -> dict[int, dict[str, Any]]:
         return counts
     ids = sorted(call_ids)
     with connection.cursor() as cursor:
-        cursor.execute(_roster_sql(len(ids)), [*ids, *ids])
+        cursor.execute(_roster_sql(len(ids)), ids)
         rows = cursor.fetchall()
-    for call_id, is_bot, n, muted, sharing, _, _ in rows:
+    for call_id, is_bot, n, muted, sharer, name, _ in rows:
         row = counts[int(call_id)]
-        if n is None:
-            row["sharing"].append(sharing)
-        elif is_bot:
-            row["bot_muted"] = int(muted) > 0
+        if sharer is not None:
+            row["sharing"].append(name)
+        if is_bot:
+            row["bot_muted"] = row["bot_muted"] or int(muted) > 0
         else:
-            row["participant_count"], row["muted_count"] = int(n), int(muted)
+            row["participant_count"] += int(n)
+            row["muted_count"] += int(muted)
     return counts
 
 
 @functools.lru_cache(maxsize=64)
 def _roster_sql(ids: int) -> str:
-    """``roster_counts``' statement for ``ids`` call ids: rows with a count are a
-    call's people or its bot, rows without one name someone sharing."""
+    """``roster_counts``' statement for ``ids`` call ids."""
     quote = connection.ops.quote_name
     table = quote(Participant._meta.db_table)
 
@@ -157,20 +159,21 @@ def _roster_sql(ids: int) -> str:
         field = cast("Field[Any, Any]", Participant._meta.get_field(name))
         return quote(field.column)
 
-    call_id, is_bot, name = column("call"), column("is_bot"), column("display_name")
-    present = (
-        f"{call_id} IN ({', '.join(['%s'] * ids)}) AND {column('left_at')} IS NULL"
+    call_id, is_bot, sharing = (
+        column("call"),
+        column("is_bot"),
+        column("is_sharing_screen"),
     )
+    sharer = f"CASE WHEN {sharing} THEN {column('id')} END"
+    marks = ", ".join(["%s"] * ids)
     # Only our own quoted names and placeholders are interpolated.
     return (
         f"SELECT {call_id}, {is_bot}, COUNT(*), "  # noqa: S608
-        f"SUM(CASE WHEN {column('is_muted')} THEN 1 ELSE 0 END), "
-        f"NULL, NULL, NULL FROM {table} WHERE {present} "
-        f"GROUP BY {call_id}, {is_bot} "
-        f"UNION ALL SELECT {call_id}, NULL, NULL, NULL, {name}, "
-        f"{column('joined_at')}, {column('id')} FROM {table} "
-        f"WHERE {present} AND {column('is_sharing_screen')} "
-        "ORDER BY 6, 7"
+        f"SUM(CASE WHEN {column('is_muted')} THEN 1 ELSE 0 END), {sharer}, "
+        f"MAX(CASE WHEN {sharing} THEN {column('display_name')} END), "
+        f"MIN({column('joined_at')}) FROM {table} "
+        f"WHERE {call_id} IN ({marks}) AND {column('left_at')} IS NULL "
+        f"GROUP BY {call_id}, {is_bot}, {sharer} ORDER BY 7, 5"
     )
 
 

@@ -209,7 +209,10 @@ def test_many_calls_rows_are_filled_in_a_fixed_number_of_queries(
 def test_who_shares_is_named_in_the_rosters_order_and_the_others_counted() -> None:
     call = busy_call()
     later = timezone.now() + timedelta(minutes=1)
-    ParticipantFactory(call=call, display_name="Zoe Adler", is_sharing_screen=True)
+    # Each sharer is counted (and a muted one as muted) beside the others.
+    ParticipantFactory(
+        call=call, display_name="Zoe Adler", is_sharing_screen=True, is_muted=True
+    )
     ParticipantFactory(
         call=call, display_name="Al Early", is_sharing_screen=True, joined_at=later
     )
@@ -219,7 +222,7 @@ def test_who_shares_is_named_in_the_rosters_order_and_the_others_counted() -> No
 
     assert counts[call.pk] == {
         "participant_count": 4,
-        "muted_count": 1,
+        "muted_count": 2,
         "bot_muted": True,
         "sharing": ["Bea Okafor", "Zoe Adler", "Al Early"],
     }
