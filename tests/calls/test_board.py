@@ -4,6 +4,7 @@ row carrying only what changed."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -89,8 +90,9 @@ def test_board_rows_take_the_same_queries_for_one_call_or_twenty(
         busy_call()
     CallFactory(state="terminated", terminated_at=timezone.now())
 
-    # The live calls, the roster counts, who shares, the pending actions.
-    with django_assert_num_queries(4):
+    # The live calls, the roster counts with who shares (one statement), the
+    # pending actions.
+    with django_assert_num_queries(3):
         rows = board.call_summaries(board.live_calls())
 
     assert len(rows) == calls
@@ -159,7 +161,7 @@ def test_a_roster_change_sends_the_counts_and_an_action_change_the_pending_count
 ) -> None:
     call = busy_call()
 
-    with django_assert_num_queries(2):  # the counts, who shares
+    with django_assert_num_queries(1):  # the counts and who shares, together
         roster = attach(call, {}, roster_changed={call.pk})
     with django_assert_num_queries(1):
         actions = attach(call, {}, actions_changed={call.pk})
@@ -186,8 +188,9 @@ def test_many_calls_rows_are_filled_in_a_fixed_number_of_queries(
         for c in calls.values()
     ]
 
-    # New rows whole (3), the others' roster counts (2) and pending actions (1).
-    with django_assert_num_queries(6):
+    # New rows whole (2), the others' roster counts with who shares (1) and
+    # pending actions (1).
+    with django_assert_num_queries(4):
         board.attach_board_changes(
             changes,
             calls,
@@ -201,3 +204,31 @@ def test_many_calls_rows_are_filled_in_a_fixed_number_of_queries(
     assert changes[-1].board["id"] == new.pk
     assert "graph_id" in changes[-1].board
     assert "graph_id" not in changes[0].board
+
+
+def test_who_shares_is_named_in_the_rosters_order_and_the_others_counted() -> None:
+    call = busy_call()
+    later = timezone.now() + timedelta(minutes=1)
+    # Each sharer is counted (and a muted one as muted) beside the others.
+    ParticipantFactory(
+        call=call, display_name="Zoe Adler", is_sharing_screen=True, is_muted=True
+    )
+    ParticipantFactory(
+        call=call, display_name="Al Early", is_sharing_screen=True, joined_at=later
+    )
+    quiet = CallFactory(kind="group")
+
+    counts = board.roster_counts({call.pk, quiet.pk})
+
+    assert counts[call.pk] == {
+        "participant_count": 4,
+        "muted_count": 2,
+        "bot_muted": True,
+        "sharing": ["Bea Okafor", "Zoe Adler", "Al Early"],
+    }
+    assert counts[quiet.pk] == {
+        "participant_count": 0,
+        "muted_count": 0,
+        "bot_muted": False,
+        "sharing": [],
+    }

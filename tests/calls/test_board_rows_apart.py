@@ -25,8 +25,9 @@ def test_meeting_rows_carry_organiser_and_start_in_one_more_query(
     joined = CallFactory(kind="meeting", meeting=other, source_display="")
     plain = CallFactory(kind="peer_to_peer", source_display="Rita Ringer")
 
-    # The live calls, the roster counts, who shares, the pending actions, meetings.
-    with django_assert_num_queries(5):
+    # The live calls, the roster counts with who shares (one statement), the
+    # pending actions, meetings.
+    with django_assert_num_queries(4):
         rows = {r["id"]: r for r in board.call_summaries(board.live_calls())}
 
     # A meeting invite's caller is its organiser; else the meeting's organiser id.

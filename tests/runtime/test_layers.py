@@ -136,3 +136,51 @@ def test_a_channel_queue_keeps_order_capacity_and_a_cancelled_receives_message()
         assert channel not in layer.channels
 
     asyncio.run(run())
+
+
+def test_a_group_send_reaches_every_channel_once_with_a_copy_made_at_the_send() -> None:
+    async def run() -> None:
+        layer = InProcessChannelLayer(capacity=1)
+        channels = [await layer.new_channel() for _ in range(3)]
+        for channel in channels:
+            await layer.group_add("calls.live", channel)
+        # The second channel is full: it misses the message, the others do not.
+        await layer.send(channels[1], {"type": "earlier"})
+        message = {"type": "calls.delta", "call": {"id": 1, "version": 2}}
+        await layer.group_send("calls.live", message)
+        # What the sender changes afterwards is not what was sent.
+        message["call"]["version"] = 3
+        # One copy, shared by the channels that got it (receivers only read it).
+        first, third = (layer.channels[channels[i]]._queue[0][1] for i in (0, 2))
+        assert first is third
+
+        sent = {"type": "calls.delta", "call": {"id": 1, "version": 2}}
+        assert await layer.receive(channels[0]) == sent
+        assert await layer.receive(channels[1]) == {"type": "earlier"}
+        assert await layer.receive(channels[2]) == sent
+        assert layer.channels == {}
+        with pytest.raises(TypeError):
+            await layer.group_send("calls.live", {"__asgi_channel__": "x"})
+
+    asyncio.run(run())
+
+
+def test_a_group_send_leaves_out_an_expired_channel_and_keeps_expiry() -> None:
+    async def run() -> None:
+        layer = InProcessChannelLayer(expiry=60)
+        stale, fresh = await layer.new_channel(), await layer.new_channel()
+        await layer.group_add("calls.live", stale)
+        await layer.group_add("calls.live", fresh)
+        await layer.send(stale, {"type": "unread"})
+        # The unread message expires: its channel leaves the group.
+        layer.channels[stale]._queue[0] = (time.time() - 1, {"type": "unread"})
+        await layer.group_send("calls.live", MESSAGE)
+
+        assert stale not in layer.groups["calls.live"]
+        assert stale not in layer.channels
+        assert await layer.receive(fresh) == MESSAGE
+        await layer.group_send("calls.live", MESSAGE)
+        expires, _ = layer.channels[fresh]._queue[0]
+        assert time.time() + 59 < expires <= time.time() + 60
+
+    asyncio.run(run())
