@@ -165,7 +165,8 @@ def claim_action(
 
 def claim_new(action: Action, lease_seconds: float) -> None:
     """Claim an action not yet stored, for the first attempt of the process that
-    queues it (``enqueue.performing_here``): it is inserted already taken, as
+    queues it (``enqueue.performing_here``; its order behind an earlier action of
+    the call is checked before that attempt): it is inserted already taken, as
     ``claim_action`` would leave it, without that update and the read after it.
     Should the process die before the attempt, the lease lapses and
     ``requeue_stale_actions`` sends the action again."""
@@ -186,11 +187,16 @@ def lease_left(action_id: int) -> float | None:
     return 0.0 if until is None else max((until - timezone.now()).total_seconds(), 0.0)
 
 
-def release_action(action_id: int) -> None:
-    """Give a claimed, still queued action back (a retry is scheduled)."""
-    Action.objects.filter(pk=action_id, status=ActionStatus.QUEUED).update(
-        claimed_until=None
-    )
+def release_action(action_id: int, *, attempted: bool = True) -> None:
+    """Give a claimed, still queued action back (a retry is scheduled).
+
+    ``attempted=False``: nothing was sent for this claim (an action stored
+    claimed that found an earlier one of its call still queued), so the attempt
+    it counted is taken back; the next is not mistaken for a repeat."""
+    changes: dict[str, Any] = {"claimed_until": None}
+    if not attempted:
+        changes["attempts"] = F("attempts") - 1
+    Action.objects.filter(pk=action_id, status=ActionStatus.QUEUED).update(**changes)
 
 
 # --- moving -------------------------------------------------------------------------

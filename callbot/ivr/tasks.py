@@ -24,7 +24,8 @@ def handle_call_activity(self: Any, activity: dict[str, Any]) -> None:
     sent through the broker to other worker threads: Graph ends a call nobody
     answered after about 15 s, the message, its delivery and the claim cost
     more time than the request itself, and a step's second action waited for
-    its first across threads. The answer, reject or redirect is stored claimed.
+    its first across threads. Each is stored claimed, so its attempt needs no
+    claim of its own.
     """
     if self.request.is_eager:
         _handle(activity)
