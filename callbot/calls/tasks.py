@@ -85,13 +85,13 @@ def _wait_for_earlier(
     return last
 
 
-def _held_behind_earlier(action: Action) -> bool:
-    """Whether an action stored claimed still waits, after up to
-    ``IN_ORDER_ROUNDS`` short sleeps, for an earlier queued action of its call
-    (one read each look; the claim it holds keeps the sweep away meanwhile)."""
+def _held_behind_earlier(action: Action, rounds_left: int) -> bool:
+    """Whether an action stored claimed still waits, after up to ``rounds_left``
+    short sleeps, for an earlier queued action of its call (one read each look;
+    the claim it holds keeps the sweep away meanwhile)."""
     rounds = 0
     while perform.waits_for_earlier(action.pk):
-        if rounds == IN_ORDER_ROUNDS:
+        if rounds == rounds_left:
             return True
         time.sleep(0.05)
         rounds += 1
@@ -113,15 +113,18 @@ def perform_kept(action: Action, *, broker: bool = True) -> None:
     and enqueued. Never raises.
 
     ``broker=False`` (in-process tasks: a send would run the task at once, in
-    this thread): what must wait is left queued for the sweep instead, as an
-    eager ``perform_action`` leaves it.
+    this thread, which may be a web process's): what must wait is left queued
+    for the sweep instead, without waiting here, as an eager ``perform_action``
+    leaves it.
     """
     try:
         if action.claimed_until is None:
             retry = perform.perform(action.pk)
             if retry is not None:
                 retry = _wait_for_earlier(action.pk, retry)
-        elif action.kind in kinds.RINGING_KINDS or not _held_behind_earlier(action):
+        elif action.kind in kinds.RINGING_KINDS or not _held_behind_earlier(
+            action, IN_ORDER_ROUNDS if broker else 0
+        ):
             retry = perform.perform_claimed(action)
         else:
             lifecycle.release_action(action.pk, attempted=False)

@@ -306,3 +306,45 @@ def test_a_step_s_second_action_waits_for_its_first_handed_to_the_broker(
         (enqueue.PERFORM_ACTION, tone.pk, 2.0),
         (enqueue.PERFORM_ACTION, prompt.pk, 0.05),
     ]
+
+
+def test_in_process_tasks_perform_a_step_s_actions_stored_claimed(
+    graph: FakeGraph, sent: list[tuple[Any, ...]]
+) -> None:
+    """The embedded default runs the IVR task in-process (eagerly): its actions
+    are performed after the commit as a worker's are, stored claimed."""
+    call = ringing()
+    tasks.handle_call_activity.apply(args=(new_call(call),))
+    message = established(call)
+
+    step = statements(lambda: tasks.handle_call_activity.apply(args=(message,)))
+
+    assert step == ESTABLISHED_STEP + 2 * (PERFORM - 1)
+    assert graph.methods() == ["answer", "subscribe_to_tone", "play_prompt"]
+    assert (
+        list(call.actions.values_list("status", "attempts"))
+        == [(ActionStatus.SENT, 1)] * 3
+    )
+    assert sent == []
+
+
+def test_in_process_a_step_s_action_behind_an_earlier_one_never_waits_here(
+    graph: FakeGraph, sent: list[tuple[Any, ...]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One behind an earlier queued action is left for the sweep at once, its
+    claim given back uncounted: the thread may be the web process's."""
+    slept: list[float] = []
+    monkeypatch.setattr("callbot.calls.tasks.time.sleep", slept.append)
+    call = ringing()
+    tasks.handle_call_activity.apply(args=(new_call(call),))
+    earlier = ActionFactory(call=call, kind="mute_bot")
+
+    tasks.handle_call_activity.apply(args=(established(call),))
+
+    tone, prompt = call.actions.filter(pk__gt=earlier.pk).order_by("pk")
+    assert graph.methods() == ["answer"]
+    assert [(a.status, a.attempts, a.claimed_until) for a in (tone, prompt)] == [
+        (ActionStatus.QUEUED, 0, None),
+        (ActionStatus.QUEUED, 0, None),
+    ]
+    assert (slept, sent) == ([], [])
