@@ -86,8 +86,9 @@ def perform_on_commit(action: Action) -> None:
 def performing_here(perform: Callable[[Action], None]) -> Iterator[bool]:
     """Have ``perform`` attempt each action ``services.request_action`` queues in
     the block, in this thread right after its commit (``tasks.perform_kept``),
-    instead of enqueueing it; an answer, reject or redirect is stored already
-    claimed (``lifecycle.claim_new``). An action whose process dies first is
+    instead of enqueueing it, stored already claimed for that attempt
+    (``lifecycle.claim_new``; a step's action still waits for an earlier queued
+    action of its call, ``tasks.perform_kept``). An action whose process dies first is
     sent again by ``requeue_stale_actions`` (once its claim, if any, lapses).
     ``perform`` must not raise: it hands what it cannot do to the broker.
 

@@ -165,7 +165,8 @@ def claim_action(
 
 def claim_new(action: Action, lease_seconds: float) -> None:
     """Claim an action not yet stored, for the first attempt of the process that
-    queues it (``enqueue.performing_here``): it is inserted already taken, as
+    queues it (``enqueue.performing_here``; its order behind an earlier action of
+    the call is checked before that attempt): it is inserted already taken, as
     ``claim_action`` would leave it, without that update and the read after it.
     Should the process die before the attempt, the lease lapses and
     ``requeue_stale_actions`` sends the action again."""
@@ -186,23 +187,35 @@ def lease_left(action_id: int) -> float | None:
     return 0.0 if until is None else max((until - timezone.now()).total_seconds(), 0.0)
 
 
-def release_action(action_id: int) -> None:
-    """Give a claimed, still queued action back (a retry is scheduled)."""
-    Action.objects.filter(pk=action_id, status=ActionStatus.QUEUED).update(
-        claimed_until=None
-    )
+def release_action(action_id: int, *, attempted: bool = True) -> None:
+    """Give a claimed, still queued action back (a retry is scheduled).
+
+    ``attempted=False``: nothing was sent for this claim (an action stored
+    claimed that found an earlier one of its call still queued), so the attempt
+    it counted is taken back; the next is not mistaken for a repeat."""
+    changes: dict[str, Any] = {"claimed_until": None}
+    if not attempted:
+        changes["attempts"] = F("attempts") - 1
+    Action.objects.filter(pk=action_id, status=ActionStatus.QUEUED).update(**changes)
 
 
 # --- moving -------------------------------------------------------------------------
 
 
 def record_sent(
-    action_id: int,
+    action: Action | int,
     *,
     operation_id: str = "",
     call: Call | None = None,
 ) -> Action | None:
-    """Graph accepted the action; its outcome comes later. Links a created call."""
+    """Graph accepted the action; its outcome comes later. Links a created call.
+
+    Given the claimed ``Action`` itself (as ``perform`` holds it) and no call to
+    link, the move is one guarded UPDATE (``_mark_sent``) instead of reading the
+    action under its lock and saving it."""
+    if isinstance(action, Action) and call is None:
+        return _mark_sent(action, operation_id)
+    action_id = action.pk if isinstance(action, Action) else action
 
     def change(action: Action, now: datetime) -> bool:
         if not can_move_action(action.status, ActionStatus.SENT):
@@ -216,10 +229,51 @@ def record_sent(
             action.call = call
         return True
 
-    action = _move(action_id, change, SENT_FIELDS)
-    if action is not None and call is not None:
-        _settle_by_current_state(action)
+    moved = _move(action_id, change, SENT_FIELDS)
+    if moved is not None and call is not None:
+        _settle_by_current_state(moved)
+    return moved
+
+
+def _mark_sent(action: Action, operation_id: str) -> Action | None:
+    """Move ``action`` (loaded, claimed by this process) to ``sent``: its call's
+    version locked and read (the lock order ingest keeps: the call first), then
+    ``UPDATE … WHERE status = 'queued'``, so an action something else moved in the
+    meantime (ingest finishing it) is left as it is and None is returned. The
+    instance gets the fields written; the call is bumped and announced."""
+    now = timezone.now()
+    fields: dict[str, Any] = {
+        "status": ActionStatus.SENT,
+        "sent_at": now,
+        "claimed_until": None,
+        "updated_at": now,
+    }
+    if operation_id:
+        fields["operation_id"] = operation_id[:64]
+        fields["operation_key"] = normalise_id(operation_id)[:64]
+    with transaction.atomic():
+        call = _locked_version(action.call_id) if action.call_id is not None else None
+        moved = Action.objects.filter(pk=action.pk, status=ActionStatus.QUEUED).update(
+            **fields
+        )
+        if not moved:
+            return None
+        for name, value in fields.items():
+            setattr(action, name, value)
+        if call is not None:
+            delta = deltas.bump(call, actions=[action])
+            deltas.announce([delta], {call.pk: call}, actions_changed={call.pk})
     return action
+
+
+def _locked_version(call_id: int) -> Call | None:
+    """The call locked, with only its id and version read (what a bump needs)."""
+    return (
+        Call.objects.select_for_update(no_key=True)
+        .only("id", "version")
+        .filter(pk=call_id)
+        .first()
+    )
 
 
 def record_outcome(
@@ -262,8 +316,10 @@ def _move(
         # found through the action in the locking statement itself (a subquery
         # is not locked), one round trip instead of two.
         owner = Action.objects.filter(pk=action_id).values("call_id")[:1]
+        # Only the version is read: the bump needs nothing else of the row.
         call = (
             Call.objects.select_for_update(no_key=True)
+            .only("id", "version")
             .filter(pk=Subquery(owner))
             .first()
         )
@@ -275,9 +331,9 @@ def _move(
         action.save(update_fields=fields)
         if action.call_id is not None:
             if call is None or call.pk != action.call_id:
-                call = Call.objects.select_for_update(no_key=True).get(
-                    pk=action.call_id
-                )
+                call = _locked_version(action.call_id)
+            if call is None:
+                return action
             delta = deltas.bump(call, actions=[action])
             deltas.announce([delta], {call.pk: call}, actions_changed={call.pk})
     return action

@@ -77,7 +77,7 @@ def _record(action: Action, op: OperationResource) -> None:
             operation_id=op.id or "",
         )
     else:
-        lifecycle.record_sent(action.pk, operation_id=op.id or "")
+        lifecycle.record_sent(action, operation_id=op.id or "")
 
 
 def _accepted(action: Action) -> None:
@@ -104,7 +104,7 @@ def _answer(client: GraphClient, a: Action) -> None:
         call_options=_call_options(a.call),
         client_request_id=str(a.client_request_id),
     )
-    lifecycle.record_sent(a.pk)
+    lifecycle.record_sent(a)
 
 
 def _reject(client: GraphClient, a: Action) -> None:
@@ -113,7 +113,7 @@ def _reject(client: GraphClient, a: Action) -> None:
         a.parameters.get("reason", "none"),
         client_request_id=str(a.client_request_id),
     )
-    lifecycle.record_sent(a.pk)
+    lifecycle.record_sent(a)
 
 
 def _redirect(client: GraphClient, a: Action) -> None:
@@ -123,7 +123,7 @@ def _redirect(client: GraphClient, a: Action) -> None:
         callback_uri=callback_uri(),
         client_request_id=str(a.client_request_id),
     )
-    lifecycle.record_sent(a.pk)
+    lifecycle.record_sent(a)
 
 
 def application_instance() -> Identity | None:
@@ -164,12 +164,12 @@ def _transfer(client: GraphClient, a: Action) -> None:
         client_context=a.client_context,
         client_request_id=str(a.client_request_id),
     )
-    lifecycle.record_sent(a.pk)
+    lifecycle.record_sent(a)
 
 
 def _hang_up(client: GraphClient, a: Action) -> None:
     client.delete_call(_call_id(a), client_request_id=str(a.client_request_id))
-    lifecycle.record_sent(a.pk)
+    lifecycle.record_sent(a)
 
 
 def _created(a: Action, resource: CallResource, **fields: Any) -> None:

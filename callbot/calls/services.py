@@ -103,19 +103,18 @@ def request_action(
     the Action (``queued``) and an AuditEntry, bump the call's version. After
     commit: enqueue the task, then publish the delta on ``call.<pk>`` and
     ``calls.live``. Inside ``enqueue.performing_here`` (a worker's IVR task) the
-    action is performed in this thread after commit instead of being enqueued;
-    an answer, reject or redirect is stored already claimed for it.
+    action is performed in this thread after commit instead of being enqueued,
+    and is stored already claimed for that attempt.
 
     Raises ``ActionRefusedError``; the refusal is audited (committed on its own).
     """
     call_pk = call.pk if isinstance(call, Call) else call
     locked = call if call_locked and isinstance(call, Call) else None
     here = enqueue.keeping()
-    claim = here and kind in kinds.RINGING_KINDS
     try:
         with transaction.atomic(), audit.written_last():
             action, delta = _queue(
-                kind, actor, call_pk, participant_id, params or {}, locked, claim
+                kind, actor, call_pk, participant_id, params or {}, locked, here
             )
             audit.record(
                 actor,

@@ -25,6 +25,7 @@ from callbot.calls import (
     auditseal,
     enqueue,
     inbox,
+    kinds,
     lifecycle,
     meetings,
     perform,
@@ -84,29 +85,52 @@ def _wait_for_earlier(
     return last
 
 
+def _held_behind_earlier(action: Action, rounds_left: int) -> bool:
+    """Whether an action stored claimed still waits, after up to ``rounds_left``
+    short sleeps, for an earlier queued action of its call (one read each look;
+    the claim it holds keeps the sweep away meanwhile)."""
+    rounds = 0
+    while perform.waits_for_earlier(action.pk):
+        if rounds == rounds_left:
+            return True
+        time.sleep(0.05)
+        rounds += 1
+    return False
+
+
 def perform_kept(action: Action, *, broker: bool = True) -> None:
     """Perform, in this worker thread, an action a task of its own just queued
     (``enqueue.performing_here``): the call policy's answer, reject or redirect,
     which Graph must have within the ~15 s a call rings, or a flow step's.
 
-    An action stored claimed (``lifecycle.claim_new``) is attempted without the
-    claim; any other is claimed as ``perform_action`` would, so it still waits
-    (here, then on the broker) for an earlier action of its call. One that must
-    wait (a retryable Graph error, an earlier action) goes to the broker with
-    its countdown; if the attempt raises, the action is given back and enqueued.
-    Never raises.
+    An action stored claimed (``lifecycle.claim_new``) is attempted without a
+    claim of its own: an answer, reject or redirect at once; a step's action
+    once no earlier action of its call is still queued (one read per look, as
+    ``perform_action`` waits here, then its claim given back uncounted and the
+    action sent to the broker). Any other is claimed as ``perform_action`` would.
+    One that must wait (a retryable Graph error, an earlier action) goes to the
+    broker with its countdown; if the attempt raises, the action is given back
+    and enqueued. Never raises.
 
     ``broker=False`` (in-process tasks: a send would run the task at once, in
-    this thread): what must wait is left queued for the sweep instead, as an
-    eager ``perform_action`` leaves it.
+    this thread, which may be a web process's): what must wait is left queued
+    for the sweep instead, without waiting here, as an eager ``perform_action``
+    leaves it.
     """
     try:
-        if action.claimed_until is not None:
-            retry = perform.perform_claimed(action)
-        else:
+        if action.claimed_until is None:
             retry = perform.perform(action.pk)
             if retry is not None:
                 retry = _wait_for_earlier(action.pk, retry)
+        elif action.kind in kinds.RINGING_KINDS or not _held_behind_earlier(
+            action, IN_ORDER_ROUNDS if broker else 0
+        ):
+            retry = perform.perform_claimed(action)
+        else:
+            lifecycle.release_action(action.pk, attempted=False)
+            retry = perform.RetryLater(
+                countdown=0.05, reason="an earlier action is queued", in_order=True
+            )
     except Exception:
         logger.exception(
             "action %s: performing it here failed; handing it to the broker",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from celery import shared_task
@@ -24,13 +25,14 @@ def handle_call_activity(self: Any, activity: dict[str, Any]) -> None:
     sent through the broker to other worker threads: Graph ends a call nobody
     answered after about 15 s, the message, its delivery and the claim cost
     more time than the request itself, and a step's second action waited for
-    its first across threads. The answer, reject or redirect is stored claimed.
+    its first across threads. Each is stored claimed, so its attempt needs no
+    claim of its own.
     """
-    if self.request.is_eager:
+    # In-process tasks (the embedded default): performed here as well, what
+    # must wait left for the sweep as an eager ``perform_action`` leaves it.
+    performer = partial(perform_kept, broker=False) if self.request.is_eager else None
+    with enqueue.performing_here(performer or perform_kept):
         _handle(activity)
-    else:
-        with enqueue.performing_here(perform_kept):
-            _handle(activity)
 
 
 def _handle(activity: dict[str, Any]) -> None:

@@ -36,6 +36,35 @@ def test_outcome_moves_only_forward(group_call: Call) -> None:
     assert (action.status, action.operation_key) == ("completed", "op1")
 
 
+def test_sent_from_the_held_action_is_one_guarded_update(group_call: Call) -> None:
+    """``record_sent`` given the claimed action writes ``sent`` only over
+    ``queued``: an action ingest finished meanwhile keeps its outcome, and the
+    call's version moves only when the action did."""
+    action = Action.objects.create(call=group_call, kind="play_prompt")
+    held = lifecycle.claim_action(action.pk, 30)
+    assert held is not None
+    lifecycle.record_outcome(action.pk, "completed", message="Settled first.")
+    version = Call.objects.get(pk=group_call.pk).version
+    assert lifecycle.record_sent(held, operation_id="Op-2") is None
+    action.refresh_from_db()
+    assert (action.status, action.operation_id) == ("completed", "")
+    assert Call.objects.get(pk=group_call.pk).version == version
+
+    other = Action.objects.create(call=group_call, kind="play_prompt")
+    held = lifecycle.claim_action(other.pk, 30)
+    assert held is not None
+    sent = lifecycle.record_sent(held, operation_id="Op-3")
+    assert sent is held
+    other.refresh_from_db()
+    assert (other.status, other.operation_key, other.claimed_until) == (
+        "sent",
+        "op3",
+        None,
+    )
+    assert other.sent_at == held.sent_at
+    assert Call.objects.get(pk=group_call.pk).version == version + 1
+
+
 def test_a_claimed_action_is_not_claimed_twice_until_its_lease_lapses(
     group_call: Call,
 ) -> None:

@@ -208,7 +208,7 @@ def test_inside_a_transaction_actions_are_enqueued_as_usual(
     assert sent == [(enqueue.PERFORM_ACTION, answer.pk, None)]
 
 
-def test_only_a_ringing_call_s_decision_is_stored_claimed(
+def test_every_action_kept_here_is_stored_claimed(
     sent: list[tuple[Any, ...]],
 ) -> None:
     call: Call = CallFactory(state=CallState.ESTABLISHED)
@@ -217,7 +217,9 @@ def test_only_a_ringing_call_s_decision_is_stored_claimed(
         hang_up = services.request_action("hang_up", actor=None, call=call.pk)
     assert [a.pk for a in kept] == [hang_up.pk]
     hang_up.refresh_from_db()
-    assert (hang_up.attempts, hang_up.claimed_until) == (0, None)
+    assert hang_up.attempts == 1
+    assert hang_up.claimed_until is not None
+    assert hang_up.claimed_until > timezone.now()
     assert sent == []
 
 
@@ -244,9 +246,12 @@ def test_a_step_s_actions_are_performed_here_in_order(
 
     message = established(call)
 
-    # The step's statements, then each action's perform as a worker's.
+    # The step's statements, then each action's perform: stored claimed, so
+    # one read (an earlier action queued?) instead of the claim and the read
+    # after it.
     step = statements(lambda: tasks.handle_call_activity(message))
-    assert step == ESTABLISHED_STEP + 2 * PERFORM
+    assert step == ESTABLISHED_STEP + 2 * (PERFORM - 1)
+    assert list(call.actions.values_list("attempts", flat=True)) == [1, 1, 1]
 
     assert graph.methods() == ["answer", "subscribe_to_tone", "play_prompt"]
     statuses = list(call.actions.order_by("pk").values_list("status", flat=True))
@@ -274,3 +279,72 @@ def test_a_step_s_action_behind_an_earlier_queued_one_goes_to_the_broker(
         (enqueue.PERFORM_ACTION, tone.pk, 0.05),
         (enqueue.PERFORM_ACTION, prompt.pk, 0.05),
     ]
+
+
+def test_a_step_s_second_action_waits_for_its_first_handed_to_the_broker(
+    graph: FakeGraph, sent: list[tuple[Any, ...]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both are stored claimed; the tone subscription is throttled and goes to
+    the broker, still queued, so the prompt is not sent ahead of it: its claim
+    is given back uncounted and it follows through the broker."""
+    monkeypatch.setattr("callbot.calls.tasks.time.sleep", lambda seconds: None)
+    graph.on(
+        "subscribe_to_tone", GraphThrottledError(429, "TooManyRequests", retry_after=2)
+    )
+    call = ringing()
+    tasks.handle_call_activity(new_call(call))
+
+    tasks.handle_call_activity(established(call))
+
+    tone, prompt = call.actions.exclude(kind=Action.Kind.ANSWER).order_by("pk")
+    assert graph.methods() == ["answer", "subscribe_to_tone"]
+    assert [(a.status, a.attempts, a.claimed_until) for a in (tone, prompt)] == [
+        (ActionStatus.QUEUED, 1, None),
+        (ActionStatus.QUEUED, 0, None),
+    ]
+    assert sent == [
+        (enqueue.PERFORM_ACTION, tone.pk, 2.0),
+        (enqueue.PERFORM_ACTION, prompt.pk, 0.05),
+    ]
+
+
+def test_in_process_tasks_perform_a_step_s_actions_stored_claimed(
+    graph: FakeGraph, sent: list[tuple[Any, ...]]
+) -> None:
+    """The embedded default runs the IVR task in-process (eagerly): its actions
+    are performed after the commit as a worker's are, stored claimed."""
+    call = ringing()
+    tasks.handle_call_activity.apply(args=(new_call(call),))
+    message = established(call)
+
+    step = statements(lambda: tasks.handle_call_activity.apply(args=(message,)))
+
+    assert step == ESTABLISHED_STEP + 2 * (PERFORM - 1)
+    assert graph.methods() == ["answer", "subscribe_to_tone", "play_prompt"]
+    assert (
+        list(call.actions.values_list("status", "attempts"))
+        == [(ActionStatus.SENT, 1)] * 3
+    )
+    assert sent == []
+
+
+def test_in_process_a_step_s_action_behind_an_earlier_one_never_waits_here(
+    graph: FakeGraph, sent: list[tuple[Any, ...]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One behind an earlier queued action is left for the sweep at once, its
+    claim given back uncounted: the thread may be the web process's."""
+    slept: list[float] = []
+    monkeypatch.setattr("callbot.calls.tasks.time.sleep", slept.append)
+    call = ringing()
+    tasks.handle_call_activity.apply(args=(new_call(call),))
+    earlier = ActionFactory(call=call, kind="mute_bot")
+
+    tasks.handle_call_activity.apply(args=(established(call),))
+
+    tone, prompt = call.actions.filter(pk__gt=earlier.pk).order_by("pk")
+    assert graph.methods() == ["answer"]
+    assert [(a.status, a.attempts, a.claimed_until) for a in (tone, prompt)] == [
+        (ActionStatus.QUEUED, 0, None),
+        (ActionStatus.QUEUED, 0, None),
+    ]
+    assert (slept, sent) == ([], [])

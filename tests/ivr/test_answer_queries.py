@@ -32,9 +32,9 @@ pytestmark = pytest.mark.django_db
 # checkpoint: 5; the board's pending count: 1), the session inserted (1).
 ANSWER_INTO_FLOW = 12
 # Performing the answer: the claim (1), the claimed action with its call (1),
-# "sent" under the call's and the action's locks (2 reads, 1 write), the
-# version (1) and the board's pending count (1).
-PERFORM = 7
+# "sent" (the call's version locked and read: 1; a guarded UPDATE of the held
+# action: 1), the version (1) and the board's pending count (1).
+PERFORM = 6
 # The step on "established" of a flow starting with a prompt: the call and the
 # session locked (2), the tone subscription and the prompt each requested (the
 # action, the version, the chain's head, the audit entry, the pending count: 5
