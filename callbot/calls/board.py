@@ -9,7 +9,7 @@ fills a delta's row with only what a transaction changed. Reads only.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any, TypedDict, cast
 
 from django.db import connection
@@ -116,7 +116,9 @@ def unavailable_table() -> dict[str, dict[str, str]]:
     return table
 
 
-def roster_counts(call_ids: set[int]) -> dict[int, dict[str, Any]]:
+def roster_counts(
+    call_ids: set[int], *, read: bool = True
+) -> dict[int, dict[str, Any]]:
     """Present participants, muted ones, the bot's mute and who shares, per call,
     in one statement and one scan: grouped by call, bot or person, and sharer
     (everyone not sharing in one group, each sharer in a group of their own),
@@ -126,12 +128,13 @@ def roster_counts(call_ids: set[int]) -> dict[int, dict[str, Any]]:
     these on the applier's path to the board's delta, where two statements (the
     aggregate queryset, then who shares) cost a round trip and Django's query
     building more (bench/README.md, dashboard_latency). The call ids are sent
-    once, as before: a snapshot of every live call binds one per call."""
+    once, as before: a snapshot of every live call binds one per call. Without
+    ``read``: the counts of calls with nobody on them (a ring's new call)."""
     counts: dict[int, dict[str, Any]] = {
         i: {"participant_count": 0, "muted_count": 0, "bot_muted": False, "sharing": []}
         for i in call_ids
     }
-    if not call_ids:
+    if not call_ids or not read:
         return counts
     ids = sorted(call_ids)
     with connection.cursor() as cursor:
@@ -221,13 +224,18 @@ def meeting_facts(meeting_ids: set[int]) -> dict[int, tuple[str, str | None]]:
     }
 
 
-def call_summaries(calls: Iterable[Call]) -> list[CallSummaryShape]:
+def call_summaries(
+    calls: Iterable[Call], *, empty: Collection[int] = ()
+) -> list[CallSummaryShape]:
     """Board rows for the given calls, in two queries whatever their number (a
-    third when some are meetings)."""
+    third when some are meetings). ``empty``: calls known to have no
+    participant and no action (created in this transaction with none written:
+    a ring), whose counts are not asked of the database."""
     calls = list(calls)
     ids = {c.pk for c in calls}
-    counts = roster_counts(ids)
-    pending = pending_action_counts(ids)
+    counts = roster_counts(ids - set(empty))
+    counts.update(roster_counts(ids & set(empty), read=False))
+    pending = pending_action_counts(ids - set(empty))
     meetings = meeting_facts({c.meeting_id for c in calls if c.meeting_id})
     roles = held_roles()
     # Reads the kind, media hosting and state only (``unavailable_table``): once each.
@@ -299,16 +307,24 @@ def attach_board_changes(
     fresh: set[int],
     roster_changed: set[int],
     actions_changed: set[int],
+    empty: Collection[int] = frozenset(),
 ) -> None:
     """Fill each delta's board row with only what changed, in at most four queries
     whatever the number of calls (two for new rows, two for the counts).
+    ``empty``: new calls known to have no participant and no action (created in
+    this transaction with none written: a ring), whose row asks no count.
 
     A new call's row is sent whole; otherwise the row carries the changed call fields,
     and the roster counts or pending-action count only when those could have moved.
     Must run inside the transaction that made the changes, so counts match them.
     """
     whole = (
-        {s["id"]: s for s in call_summaries(calls[i] for i in fresh)} if fresh else {}
+        {
+            s["id"]: s
+            for s in call_summaries((calls[i] for i in fresh), empty=fresh & set(empty))
+        }
+        if fresh
+        else {}
     )
     counts = roster_counts(roster_changed - fresh)
     pending_for = actions_changed - fresh

@@ -84,11 +84,13 @@ def announce(
     fresh: Collection[int] = (),
     roster_changed: Collection[int] = (),
     actions_changed: Collection[int] = (),
+    empty: Collection[int] = (),
 ) -> None:
     """Fill the deltas' board rows and publish them once the transaction commits.
 
     Must run inside the transaction that made the changes, so the board's counts
-    match them. ``fresh`` calls are new on the board and sent whole.
+    match them. ``fresh`` calls are new on the board and sent whole; ``empty``
+    ones of them are known to have no participant and no action.
     """
     if not deltas:
         return
@@ -98,5 +100,6 @@ def announce(
         fresh=set(fresh),
         roster_changed=set(roster_changed),
         actions_changed=set(actions_changed),
+        empty=set(empty),
     )
     live.publish_on_commit(deltas)

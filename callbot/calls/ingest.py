@@ -285,7 +285,7 @@ def _apply_batch(entries: Sequence[_Entry], now: datetime) -> IngestResult:
     work = lock_calls(applicable, now, readable=readable) if applicable else {}
     # Under the calls' locks: a concurrent delivery of the same batch waits here
     # for this one, then finds its notifications stored.
-    stored = _stored(digests)
+    stored = _stored(digests) if _may_be_stored(entries, work) else set()
     seen = stored | held
     pending = [
         e.item
@@ -345,6 +345,13 @@ def _apply_batch(entries: Sequence[_Entry], now: datetime) -> IngestResult:
             item.call.pk for item in work.values() if item.participants or item.left
         },
         actions_changed={item.call.pk for item in work.values() if item.actions},
+        # Created by this batch with nobody on it yet (a ring): no action can
+        # name it, so its row's counts are known without asking.
+        empty={
+            item.call.pk
+            for item in work.values()
+            if item.fresh and not (item.participants or item.left or item.actions)
+        },
     )
     undecided = redelivery.replay(work, redelivered)
     activity = [
@@ -376,6 +383,18 @@ def _quarantined(digests: list[str]) -> set[str]:
 def _stored(digests: list[str]) -> set[str]:
     stored = CallEvent.objects.filter(digest__in=digests)
     return set(stored.values_list("digest", flat=True))
+
+
+def _may_be_stored(entries: Sequence[_Entry], work: dict[str, CallWork]) -> bool:
+    """Whether any of ``entries`` may be stored already: not if each names a call
+    this transaction created (a ring's first batch), which has no events."""
+    for e in entries:
+        if not isinstance(e.item, Notification):
+            return True
+        item = work.get(e.item.call_key)
+        if item is None or not item.fresh:
+            return True
+    return False
 
 
 def _unstorable(n: Notification) -> str | None:

@@ -220,3 +220,95 @@ def test_a_row_stored_while_draining_is_applied_before_the_rows_before_it_are_de
     assert inbox.pending() == 0
     assert states_applied(a) == ["incoming"]
     assert states_applied(b) == ["incoming"]
+
+
+def publishing(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the graph ids of the calls whose deltas are published, in order."""
+    published: list[str] = []
+    real_publish = live.publish_deltas
+
+    def publish(deltas: list[live.CallDelta]) -> None:
+        ids = dict(Call.objects.values_list("pk", "graph_id"))
+        published.extend(ids[d.call_id] for d in deltas)
+        real_publish(deltas)
+
+    monkeypatch.setattr(live, "publish_deltas", publish)
+    return published
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_ring_stored_while_a_backlog_is_applied_is_published_before_its_work(
+    webhook: Client,
+    token_issuer: TestTokenIssuer,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The backlog's transaction is not waited for less, but its after-commit
+    work (deltas, call activity, task sends) is sent after a ring stored
+    meanwhile is applied; its row is deleted only after that work is sent."""
+    settings.WEBHOOK_APPLY = "deferred"
+    monkeypatch.setattr(inboxapplier, "kick", lambda: None)
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    bearer = token_issuer.bearer()
+    post(webhook, call_batch(a, "incoming"), bearer)
+    inbox.drain()
+    published = publishing(monkeypatch)
+    post(webhook, call_batch(a, "established"), bearer)
+    backlog = InboxBatch.objects.get().pk
+    waiting = [call_batch(b, "incoming")]
+    done_before_sent: list[int] = []
+    real_send = inbox._send_held
+
+    def send_held(total: inbox.Drained) -> None:
+        if total.held_work is not None:
+            done_before_sent.extend(pk for pk in total.done if pk == backlog)
+        real_send(total)
+
+    monkeypatch.setattr(inbox, "_send_held", send_held)
+
+    def stored_since() -> bool:
+        if waiting:
+            post(webhook, waiting.pop(), bearer)
+            return True
+        return False
+
+    assert inbox.drain(stored_since).applied == 2
+
+    assert published == [b, a]
+    assert done_before_sent == []
+    assert inbox.pending() == 0
+    assert states_applied(a) == ["incoming", "established"]
+    assert states_applied(b) == ["incoming"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_held_work_is_sent_before_a_later_batch_of_its_own_call(
+    webhook: Client,
+    token_issuer: TestTokenIssuer,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch stored meanwhile that names a call of the held work (here a
+    ``created`` notification of that call, delivered again) goes after it; a
+    ring of another call stored after that batch still goes first."""
+    settings.WEBHOOK_APPLY = "deferred"
+    monkeypatch.setattr(inboxapplier, "kick", lambda: None)
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    bearer = token_issuer.bearer()
+    post(webhook, call_batch(a, "incoming"), bearer)
+    inbox.drain()
+    published = publishing(monkeypatch)
+    post(webhook, call_batch(a, "established"), bearer)
+    waiting = [call_batch(a, "incoming", "terminated"), call_batch(b, "incoming")]
+
+    def stored_since() -> bool:
+        stored = bool(waiting)
+        while waiting:
+            post(webhook, waiting.pop(0), bearer)
+        return stored
+
+    assert inbox.drain(stored_since).applied == 3
+
+    assert published == [b, a, a]
+    assert states_applied(a) == ["incoming", "established", "terminated"]
+    assert inbox.pending() == 0
