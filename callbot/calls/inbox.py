@@ -47,11 +47,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from callbot.calls import arrivals, inboxlocks, inboxorder, inboxrouter
@@ -116,9 +116,6 @@ class Drained:
     quarantined: int = 0
     # Rows applied and their after-commit work sent, not deleted yet.
     done: list[int] = field(default_factory=list, repr=False)
-    # The after-commit work of the last page's backlog group, held back until
-    # the next page's rings are applied (``_Held``).
-    held_work: _Held | None = field(default=None, repr=False)
 
     def count(self, result: IngestResult) -> None:
         self.stored += result.stored
@@ -162,25 +159,20 @@ def _drain_held(
     after the delete, unlock, look, health check and lock (a ring waited)."""
     after = 0
     group = max(1, int(settings.WEBHOOK_INBOX_GROUP))
-    try:
-        while True:
-            if yielding:
-                arrivals.wait_turn(group)
-            rows = list(
-                InboxBatch.objects.filter(error="", pk__gt=after).order_by("pk")[:group]
-            )
-            if rows:
-                _apply_page(rows, total, hold=stored_since is not None)
-                after = rows[-1].pk
-            woken = bool(rows) and stored_since is not None and stored_since()
-            if not woken:
-                _send_held(total)
-            if not woken or len(total.done) >= group:
-                _delete_done(total)
-            if len(rows) < group and not woken:
-                return
-    finally:
-        _send_held(total)
+    while True:
+        if yielding:
+            arrivals.wait_turn(group)
+        rows = list(
+            InboxBatch.objects.filter(error="", pk__gt=after).order_by("pk")[:group]
+        )
+        if rows:
+            _apply_page(rows, total)
+            after = rows[-1].pk
+        woken = bool(rows) and stored_since is not None and stored_since()
+        if not woken or len(total.done) >= group:
+            _delete_done(total)
+        if len(rows) < group and not woken:
+            return
 
 
 def _delete_done(total: Drained) -> None:
@@ -192,103 +184,30 @@ def _delete_done(total: Drained) -> None:
         total.done.clear()
 
 
-def _apply_page(rows: list[InboxBatch], total: Drained, *, hold: bool = False) -> None:
+def _apply_page(rows: list[InboxBatch], total: Drained) -> None:
     """Apply a page of rows read in id order: first the ones that bring a new
     call and name no call of an earlier row of the page, as a group of their
     own, then the rest (``inboxorder.ring_first``: a ringing call is committed
     and published before other calls' backlog, each call's batches still in
     arrival order). A row that cannot be read is left to ``_apply_one``, which
-    sets it aside, and no row after it goes first.
-
-    With ``hold`` (a drain a store can wake while it runs), the rest's
-    after-commit work is held back (``_Held``) until the next page's rings are
-    applied, if a store woke the applier meanwhile: a ring stored while the
-    backlog was applied waits for that group's transaction, not for its live
-    deltas, call activity and task sends too. A ring goes ahead of held work
-    only if it names none of its calls; the held work is sent before anything
-    else is applied, and its rows are deleted only after it is sent."""
+    sets it aside, and no row after it goes first."""
     parsed: dict[int, Delivery] = {}
     for row in rows:
         with contextlib.suppress(Exception):
             parsed[row.pk] = _delivery(row)
-    held = total.held_work
     first, rest = inboxorder.ring_first(
         [
             (row, parsed[row.pk].notifications if row.pk in parsed else None)
             for row in rows
-        ],
-        before=held.calls if held is not None else frozenset(),
+        ]
     )
-    if first:
-        _apply_group(first, total, parsed)
-    _send_held(total)
-    if rest:
-        keep = _Held(_calls_of(rest, parsed)) if hold else None
-        total.held_work = keep
-        _apply_group(rest, total, parsed, keep)
-
-
-@dataclass
-class _Held:
-    """A backlog group's after-commit work, held back (``_apply_page``): the
-    calls its rows name (None: not all could be told, and no ring passes it)
-    and the hooks its transactions registered, in order."""
-
-    calls: frozenset[str] | None
-    hooks: list[Callable[[], object]] = field(default_factory=list)
-
-
-def _calls_of(
-    rows: list[InboxBatch], parsed: dict[int, Delivery]
-) -> frozenset[str] | None:
-    keys: set[str] = set()
-    for row in rows:
-        delivery = parsed.get(row.pk)
-        named = (
-            None if delivery is None else inboxorder.call_keys(delivery.notifications)
-        )
-        if named is None:
-            return None
-        keys |= named
-    return frozenset(keys)
-
-
-@contextlib.contextmanager
-def _atomic(held: _Held | None, outermost: bool) -> Iterator[None]:
-    """A transaction whose after-commit hooks go to ``held``, if given, once it
-    commits, instead of running at its commit (``_send_held`` sends them); a
-    transaction rolled back, or whose commit failed, gives none. Inside a
-    caller's transaction (``outermost`` False) there is no commit of ours."""
-    if held is None or not outermost:
-        with transaction.atomic():
-            yield
-        return
-    with transaction.atomic():
-        start = len(connection.run_on_commit)
-        yield
-        taken = connection.run_on_commit[start:]
-        del connection.run_on_commit[start:]
-    held.hooks.extend(hook[1] for hook in taken)
-
-
-def _send_held(total: Drained) -> None:
-    """Run the held after-commit work, in the order it was registered (the
-    last hook of each group notes its rows as done, to be deleted)."""
-    held, total.held_work = total.held_work, None
-    if held is None:
-        return
-    for hook in held.hooks:
-        try:
-            hook()
-        except Exception:
-            logger.exception("after-commit work of an applied batch failed")
+    for part in (first, rest):
+        if part:
+            _apply_group(part, total, parsed)
 
 
 def _apply_group(
-    rows: list[InboxBatch],
-    total: Drained,
-    parsed: dict[int, Delivery],
-    keep: _Held | None = None,
+    rows: list[InboxBatch], total: Drained, parsed: dict[int, Delivery]
 ) -> None:
     """Apply consecutive rows as one (``ingest.apply_deliveries``) and delete
     them, in one transaction; if that fails for anything but an outage, apply
@@ -299,7 +218,7 @@ def _apply_group(
         try:
             deliveries = [parsed.get(row.pk) or _delivery(row) for row in rows]
             outermost = transaction.get_autocommit()
-            with inboxlocks.gate.applying(), _atomic(keep, outermost):
+            with inboxlocks.gate.applying(), transaction.atomic():
                 result = apply_deliveries(deliveries)
                 _delete_after_its_work([row.pk for row in rows], outermost, total)
         except Exception as exc:
@@ -321,7 +240,7 @@ def _apply_group(
             )
             return
     for row in rows:
-        _apply_one(row, total, parsed.get(row.pk), keep)
+        _apply_one(row, total, parsed.get(row.pk))
 
 
 def _delete_after_its_work(pks: list[int], outermost: bool, total: Drained) -> None:
@@ -358,10 +277,7 @@ def _delivery(row: InboxBatch) -> Delivery:
 
 
 def _apply_one(
-    row: InboxBatch,
-    total: Drained,
-    delivery: Delivery | None = None,
-    keep: _Held | None = None,
+    row: InboxBatch, total: Drained, delivery: Delivery | None = None
 ) -> None:
     """Apply one row the drain read (it holds the lock: no other applier can
     have applied it since), and its batch if parsed already, counting it in
@@ -377,7 +293,7 @@ def _apply_one(
         return
     try:
         outermost = transaction.get_autocommit()
-        with inboxlocks.gate.applying(), _atomic(keep, outermost):
+        with inboxlocks.gate.applying(), transaction.atomic():
             result = apply_deliveries([delivery])
             _delete_after_its_work([pk], outermost, total)
     except Exception as exc:

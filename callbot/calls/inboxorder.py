@@ -54,19 +54,15 @@ def call_keys(notifications: Notifications) -> frozenset[str] | None:
 
 def ring_first(
     batches: Sequence[tuple[R, Notifications | None]],
-    *,
-    before: frozenset[str] | None = frozenset(),
 ) -> tuple[list[R], list[R]]:
     """``(first, rest)``: the batches that create a call and name no call of an
     earlier batch still waiting in ``batches``, then every other one, each list
     in the order given. ``None`` for a batch's notifications: it could not be
-    read, and nothing after it goes before it. ``before``: calls of work still
-    waiting before ``batches`` (None: calls that cannot be told, passed by
-    none)."""
+    read, and nothing after it goes before it."""
     first: list[R] = []
     rest: list[R] = []
-    unknown_before = before is None
-    named: set[str] = set(before or ())
+    named: set[str] = set()
+    unknown_before = False
     for batch, notifications in batches:
         keys = None if notifications is None else call_keys(notifications)
         if (
