@@ -205,7 +205,11 @@ else:
         ),
         "TEST": {"NAME": str(VAR_DIR / "test-inbox.sqlite3")},
     }
-DATABASE_ROUTERS = ["callbot.calls.inboxrouter.InboxRouter"]
+# Only where the inbox has a file of its own: with PostgreSQL no router runs on
+# any query.
+DATABASE_ROUTERS = (
+    ["callbot.calls.inboxrouter.InboxRouter"] if "inbox" in DATABASES else []
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: Celery broker and channel layer ---------------------------------------

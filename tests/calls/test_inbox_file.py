@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import threading
 from datetime import UTC, datetime
+from typing import Any
 
 from django.apps import apps
 from django.db import connections, router, transaction
@@ -26,8 +27,9 @@ embedded_only = pytest.mark.skipif(
 @pytest.mark.skipif(
     not os.environ.get("DATABASE_URL"), reason="the embedded default's is apart"
 )
-def test_with_postgresql_the_inbox_stays_in_the_main_database() -> None:
+def test_with_postgresql_the_inbox_stays_in_the_main_database(settings: Any) -> None:
     assert not inboxrouter.separate()
+    assert settings.DATABASE_ROUTERS == []  # no router on any query
     assert router.db_for_write(InboxBatch) == "default"
     assert router.allow_migrate_model("default", InboxBatch)
 
