@@ -148,9 +148,11 @@ def _whose_fault(sent_age: float | None, threshold: int) -> str:
         return (
             f"beat last recorded sending one {sent_age:.0f} s ago: beat looks stopped"
         )
+    # Within beat's recording interval: beat may have stopped since (a worker
+    # started with -B takes beat with it), so the worker is only the likelier.
     return (
-        f"beat is sending them, last recorded {sent_age:.0f} s ago: no worker "
-        "takes them from the queue"
+        f"beat last recorded sending one {sent_age:.0f} s ago (it records every "
+        "few minutes): most likely no worker takes them from the queue"
     )
 
 
