@@ -151,8 +151,8 @@ def _whose_fault(sent_age: float | None, threshold: int) -> str:
     # Within beat's recording interval: beat may have stopped since (a worker
     # started with -B takes beat with it), so the worker is only the likelier.
     return (
-        f"beat last recorded sending one {sent_age:.0f} s ago (it records every "
-        "few minutes): most likely no worker takes them from the queue"
+        f"beat last recorded sending one {sent_age:.0f} s ago and records only "
+        "every few minutes: most likely no worker takes them from the queue"
     )
 
 
