@@ -32,6 +32,9 @@ NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
 def make_call(hours_ago: int, **fields: Any) -> Call:
     at = NOW - timedelta(hours=hours_ago)
+    # No random caller name (the factory's Faker one): a "Kelly Smith" would
+    # match a search for another call's "kelly".
+    fields.setdefault("source_display", "")
     fields.setdefault("state", CallState.TERMINATED)
     fields.setdefault("established_at", at + timedelta(seconds=2))
     fields.setdefault("terminated_at", at + timedelta(seconds=62))
