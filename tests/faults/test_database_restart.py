@@ -8,6 +8,8 @@ restarted it, while the webhook and the pages reconnected.
 from __future__ import annotations
 
 import re
+import time
+from typing import Any
 
 import pytest
 
@@ -35,7 +37,7 @@ def test_actions_complete_after_postgresql_restarts_without_restarting_the_worke
     # One action asked for just before the outage and taken by the worker during
     # it: the worker is stalled while it is asked for, and resumes once
     # PostgreSQL is down.
-    worker.pause()
+    pause_between_transactions(stack, worker)
     queued = page.act_until_accepted("mute_participant", call_id, people["Lee"])
     stack.pg.stop()
     worker.resume()
@@ -68,3 +70,20 @@ def test_actions_complete_after_postgresql_restarts_without_restarting_the_worke
         )
     )
     page.close()
+
+
+def pause_between_transactions(stack: Any, worker: Any) -> None:
+    """Stall the worker where it holds no transaction: stalled inside one (beat's
+    sweep, the last action's outcome) it would keep its row locks, and the next
+    request for the same call would wait for them, not for the outage."""
+    busy = (
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database()"
+        " AND pid <> pg_backend_pid() AND state <> 'idle'"
+    )
+    for _ in range(200):
+        worker.pause()
+        if stack.rows(busy)[0]["n"] == 0:
+            return
+        worker.resume()
+        time.sleep(0.05)
+    raise AssertionError("the worker never paused between transactions")
