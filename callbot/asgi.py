@@ -85,7 +85,8 @@ class WebhookHandler(ASGIHandler):
         middleware on the event loop), each a few microseconds, so its requests
         share one thread. Without ingest threads (``WEBHOOK_INGEST_THREADS`` 0)
         the view itself runs there: then each request keeps its own, as
-        Django's."""
+        Django's. With ingest threads a POST (Graph's every request) takes
+        ``_post`` instead, which needs no such thread at all."""
         if scope["type"] != "http" or ingestthreads.executor() is None:
             await super().__call__(scope, receive, send)
             return
