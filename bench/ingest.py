@@ -14,6 +14,13 @@ be applied and prints the rate they were applied at.
 
     .venv/bin/python bench/ingest.py [--batches 400] [--batch-size 10] [--threads 4]
                                      [--processes 1] [--apply inline|deferred]
+                                     [--rounds 1]
+
+With ``--rounds N`` the bare endpoint and the webhook are measured N times each,
+alternated (bare, webhook, bare, webhook...), each round with batches of its own,
+and the ratio is given per round and as their median: on a machine shared with
+other work the load moves within a minute, and a ratio of two runs taken a few
+seconds apart tells the webhook from the load better than one of a single pair.
 """
 
 from __future__ import annotations
@@ -274,10 +281,18 @@ def drained_after(start: float) -> float | None:
 
 
 def run(
-    urls: list[str], bodies: list[bytes], token: str, threads: int
+    urls: list[str],
+    bodies: list[bytes],
+    token: str,
+    threads: int,
+    pids: list[int] | None = None,
+    tag: str = "",
 ) -> dict[str, float]:
     """Post half the bodies one after another to the first URL (latency), the
-    other half from ``threads`` clients spread over all the URLs (throughput)."""
+    other half from ``threads`` clients spread over all the URLs (throughput).
+    ``pids``: processes whose CPU over the parallel half (the accepting of a
+    burst, before any wait for the inbox) is given as ``burst_cpu``; ``tag``
+    makes the message ids unique to a round."""
     url = urls[0]
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     half = len(bodies) // 2
@@ -289,7 +304,7 @@ def run(
             r = client.post(
                 url,
                 content=body,
-                headers={**headers, "X-Microsoft-Skype-Message-ID": f"seq-{i}"},
+                headers={**headers, "X-Microsoft-Skype-Message-ID": f"{tag}seq-{i}"},
             )
             latencies.append((time.perf_counter() - start) * 1000)
             if r.status_code != 202:
@@ -307,16 +322,18 @@ def run(
         r = local.client.post(
             urls[i % len(urls)],
             content=body,
-            headers={**headers, "X-Microsoft-Skype-Message-ID": f"par-{i}"},
+            headers={**headers, "X-Microsoft-Skype-Message-ID": f"{tag}par-{i}"},
         )
         if r.status_code != 202:
             raise SystemExit(f"{url}: {r.status_code} {r.text[:200]}")
 
     rest = list(enumerate(bodies[half:]))
+    cpu_start = cpu_seconds(pids or [])
     start = time.perf_counter()
     with ConnectionCounter() as counter, ThreadPoolExecutor(threads) as pool:
         list(pool.map(post, rest))
     elapsed = time.perf_counter() - start
+    burst_cpu = (cpu_seconds(pids or []) - cpu_start) / len(rest)
     applied_after = drained_after(start)
     return {
         "applied_per_s": len(rest) / applied_after if applied_after else float("nan"),
@@ -326,6 +343,7 @@ def run(
         "server_p99": percentile(server_ms, 99) if server_ms else float("nan"),
         "batches_per_s": len(rest) / elapsed,
         "connections": counter.most,
+        "burst_cpu": burst_cpu,
     }
 
 
@@ -336,6 +354,12 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=400)
     parser.add_argument("--batch-size", type=int, default=10)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="bare and webhook measured this many times each, alternated",
+    )
     parser.add_argument(
         "--calls", type=int, default=20, help="distinct calls the batches touch"
     )
@@ -387,26 +411,37 @@ def main() -> None:
         for port, proc in zip([*app_ports, *bare_ports], procs, strict=True):
             wait_for_port(port, proc)
         calls = [str(uuid.uuid4()) for _ in range(args.calls)]
+        rounds = max(1, args.rounds)
         bodies = [
             json.dumps(make_batch(n, args.batch_size, calls, args.roster)).encode()
-            for n in range(args.batches)
+            for n in range(args.batches * rounds)
         ]
         token = keys.token()
         app_urls = [f"http://127.0.0.1:{p}/api/calling/callback" for p in app_ports]
         bare_urls = [f"http://127.0.0.1:{p}/" for p in bare_ports]
-        # Warm both (imports, JWKS fetch, connection set-up), then measure.
-        run(app_urls, bodies[:20], token, 2 * args.processes)
-        run(bare_urls, bodies[:20], token, 2 * args.processes)
-        bare_pids = [p.pid for p in procs[len(app_ports) :]]
-        bare_cpu_before = cpu_seconds(bare_pids)
-        bare = run(bare_urls, bodies, token, args.threads)
-        bare_cpu = cpu_seconds(bare_pids) - bare_cpu_before
+        # Warm both (imports, JWKS fetch, connection set-up), then measure,
+        # each webhook run from an empty inbox (run waits for it to drain).
         Inbox.sqlite_path = workdir / "callbot-inbox.sqlite3"
+        run(app_urls, bodies[:20], token, 2 * args.processes, tag="warm-")
+        run(bare_urls, bodies[:20], token, 2 * args.processes, tag="warm-")
+        bare_pids = [p.pid for p in procs[len(app_ports) :]]
         web_pids = [p.pid for p in procs[: len(app_ports)]]
         applier_pids = appliers(web_pids)
-        cpu_before = cpu_seconds(web_pids), cpu_seconds(applier_pids)
-        app = run(app_urls, bodies, token, args.threads)
-        cpu_after = cpu_seconds(web_pids), cpu_seconds(applier_pids)
+        measured: list[tuple[dict[str, float], dict[str, float], float, float, float]]
+        measured = []
+        for r in range(rounds):
+            chunk = bodies[r * args.batches : (r + 1) * args.batches]
+            bare_cpu_before = cpu_seconds(bare_pids)
+            bare = run(bare_urls, chunk, token, args.threads, bare_pids, f"r{r}-")
+            bare_cpu = cpu_seconds(bare_pids) - bare_cpu_before
+            cpu_before = cpu_seconds(web_pids), cpu_seconds(applier_pids)
+            app = run(app_urls, chunk, token, args.threads, web_pids, f"r{r}-")
+            cpu_after = cpu_seconds(web_pids), cpu_seconds(applier_pids)
+            web_cpu, applier_cpu = (
+                a - b for a, b in zip(cpu_after, cpu_before, strict=True)
+            )
+            app["load"] = os.getloadavg()[0]
+            measured.append((bare, app, bare_cpu, web_cpu, applier_cpu))
     finally:
         for p in procs:
             p.terminate()
@@ -421,7 +456,33 @@ def main() -> None:
         f"{args.processes} process(es) per server, {args.threads} clients, "
         f"WEBHOOK_APPLY={apply_mode()}"
         f"{'' if os.environ.get('WEBHOOK_APPLY') else ' (its default)'}"
+        f"{f', {rounds} rounds alternated' if rounds > 1 else ''}"
     )
+    ratios = []
+    for r, (bare, app, bare_cpu, web_cpu, applier_cpu) in enumerate(measured):
+        if rounds > 1:
+            print(f"round {r + 1}:")
+        report(args, bare, app, bare_cpu, web_cpu, applier_cpu, len(applier_pids))
+        ratios.append(app["batches_per_s"] / bare["batches_per_s"])
+    if rounds > 1:
+        print(
+            f"throughput ratio webhook/bare, median of {rounds} alternated rounds: "
+            f"x{statistics.median(ratios):.2f} "
+            f"({', '.join(f'{x:.2f}' for x in ratios)})"
+        )
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def report(
+    args: argparse.Namespace,
+    bare: dict[str, float],
+    app: dict[str, float],
+    bare_cpu: float,
+    web_cpu: float,
+    applier_cpu: float,
+    appliers: int,
+) -> None:
+    """One round's figures."""
     print(f"{'':28}{'p50 ms':>9}{'p99 ms':>9}{'batches/s':>11}{'notif/s':>10}")
     for name, r in (("bare daphne endpoint", bare), ("callbot webhook", app)):
         print(
@@ -442,20 +503,22 @@ def main() -> None:
             f"(x{app['applied_per_s'] / bare['batches_per_s']:.2f} of bare)"
         )
     # The measured run posts every body (half one by one, half in parallel).
-    web_cpu, applier_cpu = (a - b for a, b in zip(cpu_after, cpu_before, strict=True))
     print(
         f"CPU per batch: web process(es) {web_cpu / args.batches * 1000:.1f} ms, "
         f"applier process(es) {applier_cpu / args.batches * 1000:.1f} ms "
-        f"({len(applier_pids)} applier(s)); bare daphne endpoint "
+        f"({appliers} applier(s)); bare daphne endpoint "
         f"{bare_cpu / args.batches * 1000:.1f} ms (the floor: daphne's own HTTP "
-        f"handling); load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+        f"handling); load average {app['load']:.2f}"
+    )
+    print(
+        f"CPU per batch while the parallel half was accepted: web process(es) "
+        f"{app['burst_cpu'] * 1000:.1f} ms, bare {bare['burst_cpu'] * 1000:.1f} ms"
     )
     if os.environ.get("DATABASE_URL"):
         print(
             f"open PostgreSQL connections under load ({args.threads} clients): "
             f"at most {app['connections']:.0f}"
         )
-    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 from django.core.asgi import get_asgi_application
 
@@ -31,10 +31,19 @@ from dashboard import routing  # noqa: E402
 celery_app.finalize()
 
 from django.conf import settings  # noqa: E402
-from django.core.handlers.asgi import ASGIHandler  # noqa: E402
-from django.urls import reverse  # noqa: E402
+from django.core import signals  # noqa: E402
+from django.core.exceptions import RequestAborted  # noqa: E402
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix  # noqa: E402
+from django.core.handlers.exception import (  # noqa: E402
+    convert_exception_to_response,
+)
+from django.http import HttpResponseBase  # noqa: E402
+from django.urls import reverse, set_script_prefix  # noqa: E402
+from django.utils.module_loading import import_string  # noqa: E402
 
 from asgiref.sync import ThreadSensitiveContext  # noqa: E402
+
+from callbot.calls import views  # noqa: E402
 
 
 class WebhookHandler(ASGIHandler):
@@ -57,6 +66,12 @@ class WebhookHandler(ASGIHandler):
             super().load_middleware(is_async)
         finally:
             settings.MIDDLEWARE = full
+        # The same middleware around the view itself (``_post``): no URL
+        # resolving, no view-middleware pass, nothing to route.
+        chain: Any = convert_exception_to_response(views.callback)
+        for path in reversed(settings.WEBHOOK_MIDDLEWARE):
+            chain = convert_exception_to_response(import_string(path)(chain))
+        self._post_chain = chain
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Django's ``__call__`` with one long-lived thread for the request's
@@ -70,12 +85,50 @@ class WebhookHandler(ASGIHandler):
         middleware on the event loop), each a few microseconds, so its requests
         share one thread. Without ingest threads (``WEBHOOK_INGEST_THREADS`` 0)
         the view itself runs there: then each request keeps its own, as
-        Django's."""
+        Django's. With ingest threads a POST (Graph's every request) takes
+        ``_post`` instead, which needs no such thread at all."""
         if scope["type"] != "http" or ingestthreads.executor() is None:
             await super().__call__(scope, receive, send)
             return
+        if scope["method"] == "POST":
+            await self._post(scope, receive, send)
+            return
         async with ThreadSensitiveContext(executor=_webhook_sync_thread):
             await self.handle(scope, receive, send)
+
+    async def _post(self, scope: Any, receive: Any, send: Any) -> None:
+        """A POST to the webhook: Django's ``handle`` without what the webhook
+        does not use, so the request makes one thread hop, the view's to an
+        ingest thread, where ``handle`` made three (the ``request_started``
+        receivers, the view, the response's ``close()``) and ran the view
+        behind URL resolving in a task beside one that listens for a
+        disconnect (a view on another thread cannot be cancelled anyway).
+
+        The same request and response objects, the same middleware
+        (``WEBHOOK_MIDDLEWARE``) and the same view (``views.callback``: its
+        token check, batch check, store and answers) as through ``handle``.
+        ``request_started`` and ``request_finished`` are sent on the event
+        loop's thread: Django's receivers there (``close_old_connections``,
+        ``reset_queries``, ``close_caches``) find no connection to check, since
+        the webhook's are the ingest threads', which check theirs after each
+        batch (``ingestthreads.run``) as ``close_old_connections`` would."""
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        try:
+            set_script_prefix(get_script_prefix(scope))
+            signals.request_started.send(sender=self.__class__, scope=scope)
+            request, error = self.create_request(scope, body_file)
+            # Django's create_request gives a request or an error response.
+            response = cast(HttpResponseBase, error)
+            if request is not None:
+                response = await self._post_chain(request)
+                response._resource_closers.append(request.close)
+            await self.send_response(response, send)
+            response.close()
+        finally:
+            body_file.close()
 
 
 # The webhook requests' thread-sensitive steps (WebhookHandler.__call__).

@@ -541,6 +541,15 @@ WEBHOOK_INBOX_APPLIER = env_str(
 )
 if WEBHOOK_INBOX_APPLIER not in ("process", "thread"):
     raise ImproperlyConfigured('WEBHOOK_INBOX_APPLIER must be "process" or "thread"')
+# The applier process's niceness (os.nice, 0-19). Applying costs two to three
+# times the CPU of answering per batch; niced, the applier lets the web
+# process's answers go first for a core during a burst and catches up from the
+# inbox after it. Off by default: on a machine shared with other work a niced
+# applier also yields to everything else there and fell far behind (4-9
+# against 15-26 batches/s applied at nice 10, load 9-11, bench/README.md).
+WEBHOOK_INBOX_APPLIER_NICE = env_int("WEBHOOK_INBOX_APPLIER_NICE", 0)
+if not 0 <= WEBHOOK_INBOX_APPLIER_NICE <= 19:
+    raise ImproperlyConfigured("WEBHOOK_INBOX_APPLIER_NICE must be 0-19")
 if WEBHOOK_INBOX_APPLIER == "process" and not REDIS_URL:
     raise ImproperlyConfigured(
         'WEBHOOK_INBOX_APPLIER="process" needs REDIS_URL (live deltas and tasks '

@@ -268,6 +268,8 @@ def test_the_webhook_defers_unless_postgresql_has_no_redis(
         ({"WEBHOOK_APPLY": "later"}, "WEBHOOK_APPLY"),
         ({"WEBHOOK_INBOX_APPLIER": "fork"}, "WEBHOOK_INBOX_APPLIER"),
         ({"WEBHOOK_INBOX_APPLIER": "process"}, "needs REDIS_URL"),
+        ({"WEBHOOK_INBOX_APPLIER_NICE": "20"}, "WEBHOOK_INBOX_APPLIER_NICE"),
+        ({"WEBHOOK_INBOX_APPLIER_NICE": "-1"}, "WEBHOOK_INBOX_APPLIER_NICE"),
     ],
 )
 def test_bad_webhook_apply_settings_stop_the_start(

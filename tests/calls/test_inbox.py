@@ -753,3 +753,19 @@ def test_healthz_starts_the_applier_process_once_where_batches_are_deferred(
         os.close(read)
         if mode == "inline":
             os.close(write)
+
+
+@pytest.mark.parametrize("nice", [0, 7])
+def test_the_applier_process_takes_its_configured_niceness(
+    settings: Any, monkeypatch: pytest.MonkeyPatch, nice: int
+) -> None:
+    settings.WEBHOOK_INBOX_APPLIER_NICE = nice
+    niced: list[int] = []
+    followed: list[object] = []
+    monkeypatch.setattr(os, "nice", niced.append)
+    monkeypatch.setattr(inboxapplier, "follow", followed.append)
+
+    call_command("apply_inbox", "--follow")
+
+    assert niced == ([nice] if nice else [])
+    assert len(followed) == 1

@@ -14,6 +14,7 @@ import os
 import sys
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connections
 
@@ -45,6 +46,9 @@ class Command(BaseCommand):
             connections[inboxrouter.ALIAS].close()
             connections[inboxrouter.ALIAS].settings_dict["NAME"] = inbox_name
         if follow:
+            if settings.WEBHOOK_INBOX_APPLIER_NICE:
+                # Behind its web process's answers for a core (settings.py).
+                os.nice(settings.WEBHOOK_INBOX_APPLIER_NICE)
             inboxapplier.follow(sys.stdin.buffer)
             return
         drained = inbox.drain()
