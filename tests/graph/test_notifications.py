@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import json
 
+import orjson
 import pytest
 
 from callbot.graph import wire_json
 from callbot.graph.notifications import (
     MAX_NOTIFICATIONS_PER_BATCH,
+    YOUNG_FIRST_BYTES,
     BatchTooLargeError,
     MalformedNotification,
     Notification,
@@ -216,6 +219,35 @@ def test_a_body_parsing_decodes_otherwise_is_decoded_again(body: bytes) -> None:
     assert isinstance(n, Notification)
     if "n" in n.raw:
         assert n.raw["n"] == "123456789012345678901234567890"
+
+
+def test_a_large_body_is_decoded_after_a_young_collection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    batch = load_fixture("roster_two_join.json")
+    batch["value"][0]["resourceData"] *= 500  # a 1,000-person roster
+    body = json.dumps(batch).encode()
+    assert len(body) >= YOUNG_FIRST_BYTES
+    events: list[str] = []
+    loads = orjson.loads
+
+    def decode(text: bytes) -> object:
+        events.append("decode")
+        return loads(text)
+
+    def record(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            events.append(f"collect {info['generation']}")
+
+    monkeypatch.setattr(orjson, "loads", decode)
+    gc.callbacks.append(record)
+    try:
+        peeked = peek_batch(body)
+    finally:
+        gc.callbacks.remove(record)
+
+    assert peeked.document is not None
+    assert events[:2] == ["collect 0", "decode"]
 
 
 def test_what_was_peeked_of_another_body_is_not_taken() -> None:
