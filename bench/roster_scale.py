@@ -19,7 +19,9 @@ the median time ``parse_notification_batch`` takes on the same body and the
 median time bare ``orjson.loads`` does (the floor: no server reads a body in
 less), the body's size, the pushed frames' sizes (``call.delta`` and
 ``calls.delta`` as a watching socket encodes them) and the ratio large/small of
-the medians. As the web process does (``callbot/asgi.py``), what start-up built
+the medians; for the large meeting, what each one-change round pushed (how
+many frames, the largest, all of them together) against the < 1 KB goal, a
+round that pushed nothing counting against it. As the web process does (``callbot/asgi.py``), what start-up built
 is frozen out of the garbage collector's way first (``--no-freeze``: not).
 The webhook applies inline (``WEBHOOK_APPLY``), on PostgreSQL too, where the
 deferred default would only store the batch: what is timed is the application,
@@ -129,6 +131,7 @@ class Watcher:
     def __init__(self, call_pk: int) -> None:
         import asyncio
 
+        self.call_pk = call_pk
         from channels.layers import get_channel_layer
 
         from callbot.calls import live
@@ -141,9 +144,10 @@ class Watcher:
         for group in self.groups:
             self.loop.run_until_complete(self.layer.group_add(group, self.channel))
 
-    def frames(self) -> dict[str, int]:
-        """The frames pushed since the last call: encoded bytes by type (the
-        largest of each)."""
+    def frames(self) -> list[tuple[str, int]]:
+        """The frames pushed for this call since the last call: each one's
+        type and encoded bytes, in the order received (the board's frames of
+        other calls left out)."""
         import asyncio
 
         from dashboard.consumers import encode
@@ -158,11 +162,12 @@ class Watcher:
                 except TimeoutError:
                     return got
 
-        sizes: dict[str, int] = {}
-        for message in self.loop.run_until_complete(drain()):
-            size = len(encode(message).encode())
-            sizes[message["type"]] = max(size, sizes.get(message["type"], 0))
-        return sizes
+        return [
+            (message["type"], len(encode(message).encode()))
+            for message in self.loop.run_until_complete(drain())
+            if self.call_pk
+            in (message.get("call_id"), (message.get("call") or {}).get("id"))
+        ]
 
     def close(self) -> None:
         for group in self.groups:
@@ -242,6 +247,8 @@ def main() -> None:
     parsing: dict[str, list[float]] = {name: [] for name in sizes}
     floor: dict[str, list[float]] = {name: [] for name in sizes}
     frames: dict[str, dict[str, int]] = {name: {} for name in sizes}
+    # Per one-change round: every frame pushed for the change, in bytes.
+    pushed: dict[str, list[list[int]]] = {name: [] for name in sizes}
     body_bytes: dict[str, int] = {}
     try:
         for name in sizes:  # warm: the first toggles are not measured
@@ -257,7 +264,9 @@ def main() -> None:
                 body_bytes[name] = len(body)
                 server[name].append(webhook.post(body))
                 cpu[name].append(webhook.cpu[-1])
-                for kind, size in watchers[name].frames().items():
+                got = watchers[name].frames()
+                pushed[name].append([size for _, size in got])
+                for kind, size in got:
                     frames[name][kind] = max(size, frames[name].get(kind, 0))
                 parsing[name].append(parse_ms(body, repeat=1))
                 floor[name].append(floor_ms(body))
@@ -294,6 +303,17 @@ def main() -> None:
         f"ratio {args.large}/{args.small} (server time p50): {ratio:.1f}x "
         f"(goal <= 2x); largest pushed frame for the {args.large}-person meeting: "
         f"{max(frames['large'].values(), default=0)} B (goal < 1024)"
+    )
+    largest = max((max(r, default=0) for r in pushed["large"]), default=0)
+    whole = max((sum(r) for r in pushed["large"]), default=0)
+    silent = sum(1 for r in pushed["large"] if not r)
+    print(
+        f"pushed for the {args.large}-person meeting's one change, per round: "
+        f"{min(map(len, pushed['large']), default=0)}-"
+        f"{max(map(len, pushed['large']), default=0)} frames, the largest "
+        f"{largest} B, all of a round's frames together at most {whole} B; "
+        f"{silent} rounds pushed nothing; the pushed delta < 1 KB: "
+        f"{'met' if largest < 1024 and not silent else 'NOT met'}"
     )
     cpu_ratio = statistics.median(cpu["large"]) / statistics.median(cpu["small"])
     print(

@@ -34,6 +34,10 @@ from bench.ingest import Keys, serve_jwks
 
 # (module, function or Class.method, modules that imported the function by name)
 STEPS = [
+    # On the event loop, before the view: the calls a body names (and its
+    # document, kept for the view where ``peek_batch`` is).
+    ("callbot.graph.notifications", "batch_call_keys", ["callbot.calls.views"]),
+    ("callbot.graph.notifications", "peek_batch", ["callbot.calls.views"]),
     ("callbot.calls.views", "_callback", []),
     (
         "callbot.graph.notifications",

@@ -17,7 +17,7 @@ reacted to it, before its ``deleted``. Batches of other calls go beside them: a
 new call's ringing is not kept waiting behind another call's after-commit work
 (on the embedded default, with tasks in-process, that is the IVR's and the
 call policy's Graph requests). The calls a batch names are read from its body
-before it is verified (``notifications.batch_call_keys``); a body they cannot be
+before it is verified (``notifications.peek_batch``); a body they cannot be
 read from waits for every batch before it, and every later one waits for it. In
 deferred mode (``inbox.py``) the batches are only stored, and the rows' ids
 keep their order, so they are submitted with no calls and run side by side. On

@@ -32,9 +32,10 @@ from callbot.graph.notification_auth import (
 from callbot.graph.notifications import (
     BatchTooLargeError,
     NotificationFormatError,
-    batch_call_keys,
+    PeekedBatch,
     check_notification_batch,
     parse_notification_batch,
+    peek_batch,
 )
 from callbot.observability import metrics
 
@@ -85,15 +86,17 @@ def _webhook_body(request: HttpRequest, head: bytes = b"") -> bytes:
 
 
 def _refuse_too_large(
-    view: Callable[[HttpRequest, bytes], JsonResponse],
-) -> Callable[[HttpRequest, bytes], JsonResponse]:
+    view: Callable[[HttpRequest, bytes, PeekedBatch | None], JsonResponse],
+) -> Callable[[HttpRequest, bytes, PeekedBatch | None], JsonResponse]:
     """Answer 413 (JSON) when ``view`` finds the body too large, or a batch of
     more notifications than we apply in one request."""
 
     @functools.wraps(view)
-    def wrapped(request: HttpRequest, head: bytes = b"") -> JsonResponse:
+    def wrapped(
+        request: HttpRequest, head: bytes = b"", peeked: PeekedBatch | None = None
+    ) -> JsonResponse:
         try:
-            return view(request, head)
+            return view(request, head, peeked)
         except _BodyTooLargeError:
             limit = settings.WEBHOOK_MAX_BYTES
             logger.warning("notification batch larger than %d bytes refused", limit)
@@ -128,29 +131,36 @@ async def _answer(request: HttpRequest) -> JsonResponse:
     (``arrivals``)."""
     threads = ingestthreads.executor()
     if threads is None:
-        response = await sync_to_async(_callback)(request, b"")
+        response = await sync_to_async(_callback)(request, b"", None)
     else:
         head = b""
+        peeked: PeekedBatch | None = None
         if inbox.deferred():
             # Stored, not applied: the order is the rows' (a batch is stored
             # before it is answered), so batches need not wait for one another.
             keys: frozenset[str] | None = frozenset()
         else:
             # The calls it names, for the threads to keep their order: read
-            # here from a body up to ORDER_PEEK_BYTES, else unknown.
+            # here from a body up to ORDER_PEEK_BYTES, else unknown. Its
+            # document is parsed once verified, not decoded again.
             head = request.read(ORDER_PEEK_BYTES + 1)
-            keys = batch_call_keys(head) if len(head) <= ORDER_PEEK_BYTES else None
+            if len(head) <= ORDER_PEEK_BYTES:
+                peeked = peek_batch(head)
+            keys = peeked.keys if peeked is not None else None
         # asgiref types its executor as a thread pool; it only calls submit().
         ordered = cast(ThreadPoolExecutor, threads.for_calls(keys))
         response = await sync_to_async(
             ingestthreads.run, thread_sensitive=False, executor=ordered
-        )(_callback, request, head)
+        )(_callback, request, head, peeked)
     return response
 
 
 @_refuse_too_large
-def _callback(request: HttpRequest, head: bytes) -> JsonResponse:
-    """Verify, parse and apply a notification batch.
+def _callback(
+    request: HttpRequest, head: bytes, peeked: PeekedBatch | None
+) -> JsonResponse:
+    """Verify, parse and apply a notification batch (``peeked``: what
+    ``peek_batch`` read of it before it was verified, if anything).
 
     401 without a valid bearer token, 400 for a body that is not a notification
     batch, 413 past ``WEBHOOK_MAX_BYTES``, 503 (JSON, with Retry-After) when the
@@ -180,7 +190,7 @@ def _callback(request: HttpRequest, head: bytes) -> JsonResponse:
             # Refused as parsing would refuse it; parsed by the applier.
             count = check_notification_batch(body)
         else:
-            notifications = parse_notification_batch(body)
+            notifications = parse_notification_batch(body, peeked)
     except NotificationFormatError as exc:
         logger.warning("malformed notification batch: %s", exc)
         return _error(400, "bad_request", str(exc))

@@ -187,6 +187,17 @@ def loads(text: str) -> Any:
         return _loads_iteratively(text)
 
 
+def read_by_orjson(raw: bytes) -> bool:
+    """True if :func:`loads` reads the text of ``raw``, a body that
+    ``orjson.loads`` reads (so valid UTF-8), as ``orjson.loads(raw)``:
+    ``decode_text`` reads it as UTF-8 without a byte order mark, so the text
+    it gives encodes back to ``raw``, and no run of digits sends it to
+    ``json``."""
+    if json.detect_encoding(raw) != "utf-8":
+        return False
+    return _LONG_DIGIT_RUN not in raw.translate(_DIGITS_AS_ZERO)
+
+
 def needs_cleaning(text: str) -> bool:
     """True if strings parsed from ``text`` may hold a NUL or a lone surrogate.
     ASCII text (known without reading it) holds no surrogate, and text without

@@ -43,3 +43,15 @@ def test_bench_prints_both_sizes_the_ratio_and_the_pushed_frames() -> None:
         assert 0 < call_delta < 1024
         assert 0 < board_delta < 1024
     assert re.search(r"ratio 40/3 \(server time p50\): [\d.]+x", done.stdout)
+    # Every one-change round of the larger meeting pushed its two frames.
+    pushed = re.search(
+        r"per round: (\d+)-(\d+) frames, the largest (\d+) B, .* at most (\d+) B; "
+        r"(\d+) rounds pushed nothing; the pushed delta < 1 KB: (met|NOT met)",
+        done.stdout,
+    )
+    assert pushed is not None, done.stdout
+    fewest, most, largest, together, silent, verdict = pushed.groups()
+    assert (int(fewest), int(most), int(silent)) == (2, 2, 0)
+    assert int(largest) == max(rows[40])
+    assert int(largest) < int(together) <= sum(rows[40])
+    assert verdict == "met"

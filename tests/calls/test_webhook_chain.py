@@ -19,7 +19,8 @@ from asgiref.sync import async_to_sync
 
 from callbot import asgi
 from callbot.calls import inboxapplier, ingestthreads, views
-from callbot.calls.models import CallEvent, InboxBatch
+from callbot.calls.models import CallEvent, InboxBatch, Participant
+from callbot.graph import wire_json
 from tests.conftest import load_fixture
 from tests.support.jwt import TestTokenIssuer
 from tests.support.webhook import URL
@@ -135,7 +136,7 @@ def test_deferred_webhook_requests_share_one_thread_and_are_not_ordered(
     def not_read(body: bytes) -> None:
         raise AssertionError("stored batches are ordered by their rows")
 
-    monkeypatch.setattr(views, "batch_call_keys", not_read)
+    monkeypatch.setattr(views, "peek_batch", not_read)
     started_on: list[str] = []
 
     def record(sender: Any, **kwargs: Any) -> None:
@@ -162,3 +163,34 @@ def test_deferred_webhook_requests_share_one_thread_and_are_not_ordered(
     # event loop's thread (WebhookHandler._post), not on a thread made for
     # each request nor after a hop to another.
     assert started_on == [a["thread"] for a in answers]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_inline_batch_is_decoded_once_to_order_and_to_apply_it(
+    webhook: Client,
+    token_issuer: TestTokenIssuer,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    ingest_thread: None,
+) -> None:
+    settings.WEBHOOK_APPLY = "inline"
+    decoded: list[str] = []
+    loads = wire_json.loads
+
+    def counted(text: str) -> Any:
+        decoded.append(text)
+        return loads(text)
+
+    monkeypatch.setattr(wire_json, "loads", counted)
+    answers = [
+        through_asgi(
+            "POST", URL, json.dumps(load_fixture(name)).encode(), token_issuer.bearer()
+        )
+        for name in ("meeting_join_established.json", "roster_two_join.json")
+    ]
+
+    assert [a["status"] for a in answers] == [202, 202]
+    assert Participant.objects.filter(left_at__isnull=True).count() == 3
+    # Read once on the event loop for the calls it names (``peek_batch``),
+    # then parsed from that document on the ingest thread.
+    assert decoded == []

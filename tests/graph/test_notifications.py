@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import json
 
+import orjson
 import pytest
 
 from callbot.graph import wire_json
 from callbot.graph.notifications import (
     MAX_NOTIFICATIONS_PER_BATCH,
+    YOUNG_FIRST_BYTES,
     BatchTooLargeError,
     MalformedNotification,
     Notification,
@@ -19,6 +22,7 @@ from callbot.graph.notifications import (
     check_notification_batch,
     classify,
     parse_notification_batch,
+    peek_batch,
 )
 from tests.conftest import load_fixture
 
@@ -173,6 +177,87 @@ def test_the_call_of_a_large_meetings_roster_is_read_too() -> None:
 
     assert len(body) > 500_000
     assert batch_call_keys(body) == frozenset({"2c1f0c009e8d4c7ba6f5e4d3c2b1a098"})
+
+
+def test_a_peeked_body_is_parsed_from_the_document_peeking_decoded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    batch = load_fixture("roster_two_join.json")
+    batch["value"][0]["resourceData"] *= 500  # a 1,000-person roster
+    body = json.dumps(batch).encode()
+    parsed = parse_notification_batch(body)
+    peeked = peek_batch(body)
+
+    def decoded_again(text: str) -> None:
+        raise AssertionError("the body was decoded twice")
+
+    monkeypatch.setattr(wire_json, "loads", decoded_again)
+
+    assert peeked.keys == frozenset(call_keys(parsed))  # type: ignore[arg-type]
+    assert parse_notification_batch(body, peeked) == parsed
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # A byte order mark: parsing decodes the text after it.
+        b"\xef\xbb\xbf" + json.dumps(load_fixture("roster_two_join.json")).encode(),
+        # Digits past the Int64 range: parsing keeps them as written.
+        json.dumps(
+            {"value": [dict(load_fixture("roster_lee_muted.json")["value"][0], n=1)]}
+        )
+        .replace('"n": 1', '"n": 123456789012345678901234567890')
+        .encode(),
+    ],
+)
+def test_a_body_parsing_decodes_otherwise_is_decoded_again(body: bytes) -> None:
+    peeked = peek_batch(body)
+
+    assert peeked.document is None
+    assert parse_notification_batch(body, peeked) == parse_notification_batch(body)
+    [n] = parse_notification_batch(body, peeked)
+    assert isinstance(n, Notification)
+    if "n" in n.raw:
+        assert n.raw["n"] == "123456789012345678901234567890"
+
+
+def test_a_large_body_is_decoded_after_a_young_collection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    batch = load_fixture("roster_two_join.json")
+    batch["value"][0]["resourceData"] *= 500  # a 1,000-person roster
+    body = json.dumps(batch).encode()
+    assert len(body) >= YOUNG_FIRST_BYTES
+    events: list[str] = []
+    loads = orjson.loads
+
+    def decode(text: bytes) -> object:
+        events.append("decode")
+        return loads(text)
+
+    def record(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            events.append(f"collect {info['generation']}")
+
+    monkeypatch.setattr(orjson, "loads", decode)
+    gc.callbacks.append(record)
+    try:
+        peeked = peek_batch(body)
+    finally:
+        gc.callbacks.remove(record)
+
+    assert peeked.document is not None
+    assert events[:2] == ["collect 0", "decode"]
+
+
+def test_what_was_peeked_of_another_body_is_not_taken() -> None:
+    other = json.dumps(load_fixture("roster_lee_muted.json")).encode()
+    body = json.dumps(load_fixture("roster_two_join.json")).encode()
+
+    parsed = parse_notification_batch(body, peek_batch(other))
+
+    assert parsed == parse_notification_batch(body)
+    assert parsed != parse_notification_batch(other)
 
 
 @pytest.mark.parametrize(
