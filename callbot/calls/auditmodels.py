@@ -125,7 +125,11 @@ class AuditEntry(models.Model):
         if self.pk is not None:
             raise AuditImmutableError("audit entries are never updated")
         using = kwargs.get("using") or router.db_for_write(type(self))
-        with transaction.atomic(using=using):
+        # Inside the caller's transaction no savepoint of its own: nothing goes
+        # on after a failed append (the error leaves the caller's block, which
+        # rolls back), and its SAVEPOINT and RELEASE were two round trips of
+        # every audited request (an Answer's among them).
+        with transaction.atomic(using=using, savepoint=False):
             lock_chain(using)
             sequence, prev = chain_head(using)
             self.created_at = timezone.now()

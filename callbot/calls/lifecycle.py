@@ -160,7 +160,11 @@ def claim_action(
     )
     if not taken:
         return None
-    return Action.objects.select_related("call", "participant").get(pk=action_id)
+    # The requester too: the attempt names them in its log context before the
+    # Graph request (a user's action would otherwise read them on its own).
+    return Action.objects.select_related("call", "participant", "requested_by").get(
+        pk=action_id
+    )
 
 
 def claim_new(action: Action, lease_seconds: float) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from callbot.calls import (
@@ -348,7 +349,7 @@ def set_waiting(
             detail={"waiting_since": iso(call_waiting_before)},
             client_ip=client_ip,
         )
-    delta = deltas.bump(call, call_changes=limit)
+    delta = deltas.bump(call, save=False, call_changes=limit)
     deltas.announce([delta], {call.pk: call})
 
 
@@ -362,18 +363,19 @@ def set_wait_limit(call: Call, until: datetime | None, then: str = "") -> None:
     to the call's page and the board.
     """
     limit = _write_wait(call, until, then)
-    delta = deltas.bump(call, call_changes=limit)
+    delta = deltas.bump(call, save=False, call_changes=limit)
     deltas.announce([delta], {call.pk: call})
 
 
 def _write_wait(
     call: Call, until: datetime | None, then: str, **since: datetime | None
 ) -> dict[str, str | None]:
-    """Write the wait's limit (and ``waiting_since``, when given) in one UPDATE;
-    returns the changes for the delta."""
+    """Write the wait's limit (and ``waiting_since``, when given) and the call's
+    next version in one UPDATE (the caller's ``deltas.bump(save=False)`` advances
+    the version it holds); returns the changes for the delta."""
     then = then[:255] if until is not None else ""
     fields: dict[str, Any] = {"wait_ends_at": until, "wait_then": then, **since}
-    Call.objects.filter(pk=call.pk).update(**fields)
+    Call.objects.filter(pk=call.pk).update(version=F("version") + 1, **fields)
     for name, value in fields.items():
         setattr(call, name, value)
     return {

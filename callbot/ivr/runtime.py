@@ -187,10 +187,13 @@ def start_flow(
     policy: CallPolicy | None = None,
     actor: Actor = None,
     builtin: tuple[str, list[dict[str, Any]]] | None = None,
+    requested: list[Action] | None = None,
 ) -> IvrSession:
     """Run ``flow`` (or a ``builtin`` (start, steps) of Callbot's own) on ``call``,
     locked and incoming: its first step answers the call, asked for by ``actor``
-    (the bot, or the supervisor who chose the flow)."""
+    (the bot, or the supervisor who chose the flow). The actions the step queued
+    are appended to ``requested`` when given (the answer, without reading it
+    back)."""
     if flow is not None:
         start, steps = flow.start, flow.steps
     elif builtin is not None:
@@ -201,7 +204,7 @@ def start_flow(
     session = IvrSession(
         call=call, flow=flow, policy=policy, flow_start=start, flow_steps=steps
     )
-    _step(call, session, flows.Start(now), now, actor)
+    _step(call, session, flows.Start(now), now, actor, requested)
     return session
 
 
@@ -296,9 +299,11 @@ def _step(
     event: flows.Event,
     now: datetime,
     actor: Actor = None,
+    requested: list[Action] | None = None,
 ) -> None:
     """Advance ``session`` on ``event``, request the commands (as ``actor``: the bot,
-    or the supervisor who answered the call into the flow), save the state."""
+    or the supervisor who answered the call into the flow), save the state; the
+    actions queued are appended to ``requested`` when given."""
     if session.status != IvrSession.Status.RUNNING:
         return
     try:
@@ -313,7 +318,7 @@ def _step(
         _save(session)
         return
     state, commands = flows.advance(flow, session.state(), event)
-    state = _perform(call, flow, state, commands, now, actor)
+    state = _perform(call, flow, state, commands, now, actor, requested)
     session.store(state, now)
     _save(session)
     if state.finished and call.waiting_since is not None:
@@ -340,11 +345,13 @@ def _perform(
     commands: list[flows.Command],
     now: datetime,
     actor: Actor = None,
+    requested: list[Action] | None = None,
 ) -> flows.FlowState:
     """Request each command through the service; a refusal becomes a ``Refused``
     event (which ends the session and, unless the refusal was for the hang-up,
     hangs up). ``set_waiting`` is no request: it marks the call waiting for a
-    person, or no longer (nobody took it, so no ``take`` is audited)."""
+    person, or no longer (nobody took it, so no ``take`` is audited). Each action
+    queued is appended to ``requested`` when given."""
     for command in commands:
         if command.kind == "set_waiting":
             waiting = bool(command.params["waiting"])
@@ -376,7 +383,11 @@ def _perform(
             state, more = flows.advance(
                 flow, state, flows.Refused(command.kind, message, now)
             )
-            return _perform(call, flow, state, more, now) if more else state
+            if not more:
+                return state
+            return _perform(call, flow, state, more, now, requested=requested)
+        if requested is not None:
+            requested.append(action)
         if command.wait:
             state = replace(state, awaiting=action.pk)
     return state

@@ -78,15 +78,17 @@ def answer_into_flow(
                 raise ActionRefusedError(
                     "wrong_state", "This call already runs an IVR flow."
                 )
+            requested: list[Action] = []
             session = runtime.start_flow(
                 call,
                 flow,
                 timezone.now(),
                 actor=actor,
                 builtin=HOLD_FLOW if hold else None,
+                requested=requested,
             )
-            answer = call.actions.filter(kind=Action.Kind.ANSWER).order_by("-pk")
-            action = answer.first()
+            answers = [a for a in requested if a.kind == Action.Kind.ANSWER]
+            action = answers[-1] if answers else None
             if action is None or session.status != session.Status.RUNNING:
                 # The flow could not answer (its prompts are gone): keep nothing.
                 name = flow.name if flow is not None else "hold music"

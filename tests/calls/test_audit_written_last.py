@@ -85,6 +85,31 @@ def test_an_entry_in_a_deeper_savepoint_is_appended_at_once() -> None:
 
 
 @pytest.mark.django_db
+def test_an_entry_appended_inside_a_transaction_opens_no_savepoint() -> None:
+    """Each SAVEPOINT and RELEASE is a round trip on PostgreSQL; the entry is
+    rolled back with the caller's block, as the tests above show."""
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        audit.record(None, "a", "one", outcome="x", detail={})
+        audit.record(None, "a", "two", outcome="x", detail={})
+    assert not [q for q in queries.captured_queries if "SAVEPOINT" in q["sql"]]
+    assert _sequences() == [(1, "one"), (2, "two")]
+
+
+def _failed_transaction() -> None:
+    with transaction.atomic():
+        audit.record(None, "a", "gone", outcome="x", detail={})
+        raise RuntimeError("rolled back")
+
+
+@pytest.mark.django_db
+def test_an_entry_in_a_failed_transaction_is_not_kept() -> None:
+    with pytest.raises(RuntimeError):
+        _failed_transaction()
+    audit.record(None, "a", "kept", outcome="x", detail={})
+    assert _sequences() == [(1, "kept")]
+
+
+@pytest.mark.django_db
 def test_an_outcome_held_back_still_links_the_request_recorded_before_it(
     bob: Any,
 ) -> None:
