@@ -100,7 +100,12 @@ def _insert_calls(new: list[Call]) -> dict[str, Call]:
     )
     by_key = {c.graph_key: c for c in new}
     ours: dict[str, Call] = {}
-    for pk, graph_key in rows:
+    # One call alone takes Django's single-row path, which reads its row with
+    # ``fetchone``: None when the insert was skipped as a conflict.
+    for row in rows:
+        if row is None:
+            continue
+        pk, graph_key = row
         call = by_key[graph_key]
         call.pk = pk
         call._state.adding = False

@@ -86,3 +86,24 @@ def test_the_same_ring_delivered_again_is_a_duplicate() -> None:
     again = apply_notifications(parse_notification_batch(body), message_id="m")
     assert (first.stored, again.stored, again.duplicates) == (1, 0, 1)
     assert Call.objects.get().event_count == 1
+
+
+@pytest.mark.parametrize("alongside", [0, 1])
+def test_a_new_call_another_transaction_stored_first_is_skipped(alongside: int) -> None:
+    """The insert of calls first seen in this batch skips a key another
+    transaction stored between this one's look and its insert. Alone, such an
+    insert returns no row where one row was asked for (Django's single-row
+    path reads one with ``fetchone``): that is a skip, not an error."""
+    from callbot.calls.workset import _insert_calls
+
+    taken = Call.objects.create(graph_id="taken", graph_key="taken")
+    new = [Call(graph_id="taken", graph_key="taken")]
+    new += [Call(graph_id=f"new-{i}", graph_key=f"new-{i}") for i in range(alongside)]
+
+    ours = _insert_calls(new)
+
+    assert "taken" not in ours
+    assert Call.objects.get(graph_key="taken").pk == taken.pk
+    if connection.features.can_return_rows_from_bulk_insert:
+        assert sorted(ours) == [f"new-{i}" for i in range(alongside)]
+    assert Call.objects.count() == 1 + alongside
