@@ -63,7 +63,7 @@ from callbot.calls.access import ActionRefusedError
 from callbot.calls.availability import REASONS
 from callbot.calls.kinds import BROWSER_KINDS, LABELS
 from callbot.calls.live import LIVE_CALLS_GROUP, action_shape, call_group
-from callbot.observability import logcontext, metrics
+from callbot.observability import hops, logcontext, metrics
 from dashboard import incoming, protocol, ratelimit, snapshots
 from dashboard.awareness import AwarenessMixin, board_extra
 from dashboard.permissions import (
@@ -652,8 +652,13 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
         await self._close(CLOSE_SIGNED_OUT)
 
     async def calls_delta(self, event: dict[str, Any]) -> None:
+        if hops.ENABLED:
+            key = (str(event["call"].get("id")),)
+            hops.mark("consumer", key)
         if self.watching_board:
             await self._send(event)
+        if hops.ENABLED:
+            hops.mark("sent", key)
 
     async def calls_notice(self, event: dict[str, Any]) -> None:
         """A notice for people watching the board (the bot dropped from a call)."""
