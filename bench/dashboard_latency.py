@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx
 import websockets
 
+from bench import hops
 from bench.emulator_to_callbot import own_database
 from bench.ingest import Keys, free_port, participant, serve_jwks, wait_for_port
 from bench.stack import quantiles
@@ -282,6 +283,7 @@ async def measure(args: argparse.Namespace, base: str, keys: Keys) -> None:
         dom_ms: list[float] = []
         page_ms: list[float] = []
         posted: list[tuple[int, float]] = []
+        posted_calls: list[str] = []
         for i in range(args.iterations):
             call = calls[i % len(calls)]
             board_id = id_of[f"Bench call {call[:8]}"]
@@ -309,17 +311,27 @@ async def measure(args: argparse.Namespace, base: str, keys: Keys) -> None:
             first_ms.append(min(got))
             server_ms.append(last_server_ms[0])
             posted.append((board_id, t0 * 1000))
+            posted_calls.append(call)
+            hops.mark(args.hop_log, "t0", call, t0)
+            hops.mark(args.hop_log, "socket", call, t0 + min(got) / 1000)
         if page is not None:
             await page.wait_for_timeout(200)  # the last frame's DOM write
             updates: list[list[float]] = await page.evaluate("window.domUpdates")
             arrivals: list[list[float]] = await page.evaluate("window.socketArrivals")
             dom_ms = match_dom(posted, updates)
+            if args.hop_log is not None:
+                for call, (board_id, t0_ms) in zip(posted_calls, posted, strict=True):
+                    shown = match_dom([(board_id, t0_ms)], updates)
+                    if shown:
+                        hops.mark(args.hop_log, "dom", call, (t0_ms + shown[0]) / 1000)
             page_ms = page_work(posted, arrivals, updates)
             await close_browser()
         for task in tasks:
             task.cancel()
     baseline = await layer_round_trips(args.clients, args.iterations)
     report(args, live, client_ms, dom_ms, page_ms, baseline, first_ms, server_ms)
+    if args.hop_log is not None:
+        hops.report(args.hop_log)
 
 
 async def board_ids(url: str, cookie: str, origin: str) -> dict[str, int]:
@@ -428,7 +440,11 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=300)
     parser.add_argument("--no-browser", action="store_true")
     parser.add_argument("--port", type=int, default=0, help="for the server")
+    parser.add_argument(
+        "--hops", action="store_true", help="print each hop's time (bench/hops.py)"
+    )
     args = parser.parse_args()
+    args.hop_log = hops.start() if args.hops else None
 
     keys = Keys()
     jwks_server, openid_url = serve_jwks(keys)

@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx
 import websockets
 
+from bench import hops
 from bench.dashboard_latency import (
     CHROMIUM,
     PASSWORD,
@@ -91,7 +92,11 @@ def main() -> None:
     )
     parser.add_argument("--iterations", type=int, default=50)
     parser.add_argument("--no-browser", action="store_true")
+    parser.add_argument(
+        "--hops", action="store_true", help="print each hop's time (bench/hops.py)"
+    )
     args = parser.parse_args()
+    args.hop_log = hops.start() if args.hops else None
     with own_database() as database_url:
         run(args, database_url)
 
@@ -227,6 +232,9 @@ async def measure(
         )
         if counted:
             page_ms.append(rang_at - t0 * 1000)
+            hops.mark(args.hop_log, "t0", graph_id, t0)
+            hops.mark(args.hop_log, "socket", graph_id, client.first_row[graph_id])
+            hops.mark(args.hop_log, "dom", graph_id, rang_at / 1000)
             answer_ms.append(arrived * 1000 - clicked)
         await until(
             "the call to be established",
@@ -240,6 +248,8 @@ async def measure(
     baseline = await layer_round_trips(1, max(args.iterations, 100))
     report(args, broker, socket_ms, page_ms, answer_ms, baseline)
     print(f"  (the warm-up ring, not counted: ring -> board delta {warmup_ms:.0f} ms)")
+    if args.hop_log is not None:
+        hops.report(args.hop_log)
 
 
 async def _has(seen: dict[str, float], key: str) -> bool:

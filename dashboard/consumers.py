@@ -62,10 +62,11 @@ from callbot.calls import alerts, audit
 from callbot.calls.access import ActionRefusedError
 from callbot.calls.availability import REASONS
 from callbot.calls.kinds import BROWSER_KINDS, LABELS
-from callbot.calls.live import LIVE_CALLS_GROUP, action_shape, call_group
-from callbot.observability import logcontext, metrics
+from callbot.calls.live import action_shape, call_group
+from callbot.observability import hops, logcontext, metrics
 from dashboard import incoming, protocol, ratelimit, snapshots
 from dashboard.awareness import AwarenessMixin, board_extra
+from dashboard.boardrelay import BoardInbox, board_relay
 from dashboard.permissions import (
     UserLike,
     can_act,
@@ -217,17 +218,20 @@ def _call_parts(
 async def dispatch_each(
     sources: list[Callable[[], Coroutine[Any, Any, dict[str, Any]]]],
     dispatch: Callable[[dict[str, Any]], Awaitable[None]],
+    inbox: BoardInbox | None = None,
 ) -> None:
     """Channels' ``await_many_dispatch``: one task per source (the socket's
     messages, its channel's), each message dispatched in turn, the source then
     read again; but woken by a future of its own instead of ``asyncio.wait``,
     whose two coroutines, set and callbacks every idle socket kept (1.5 KiB
-    of each subscriber's memory, bench/README.md)."""
+    of each subscriber's memory, bench/README.md). ``inbox``: the board's
+    messages the process's relay hands this socket (``boardrelay``), read
+    here too, with no task of its own."""
     loop = asyncio.get_running_loop()
     tasks = [loop.create_task(source()) for source in sources]
     try:
         while True:
-            if not any(task.done() for task in tasks):
+            if not any(task.done() for task in tasks) and not inbox:
                 woken: asyncio.Future[None] = loop.create_future()
 
                 def wake(_: object, woken: asyncio.Future[None] = woken) -> None:
@@ -236,15 +240,21 @@ async def dispatch_each(
 
                 for task in tasks:
                     task.add_done_callback(wake)
+                if inbox is not None:
+                    inbox.wake = woken
                 try:
                     await woken
                 finally:
                     for task in tasks:
                         task.remove_done_callback(wake)
+                    if inbox is not None:
+                        inbox.wake = None
             for i, task in enumerate(tasks):
                 if task.done():
                     await dispatch(task.result())
                     tasks[i] = loop.create_task(sources[i]())
+            while inbox:
+                await dispatch(inbox.take())
     finally:
         for task in tasks:
             task.cancel()
@@ -256,6 +266,7 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
     """Pushes the board and calls a user watches; takes their actions."""
 
     user: UserLike
+    board_inbox: BoardInbox
     watching_board: bool
     watching_calls: set[int]
     session_group: str
@@ -297,8 +308,15 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
                 self.channel_layer.receive, self.channel_name
             )
             sources.append(self.channel_receive)
-        with contextlib.suppress(StopConsumer):
-            await dispatch_each(sources, self.dispatch)
+        self.board_inbox = BoardInbox()
+        try:
+            with contextlib.suppress(StopConsumer):
+                await dispatch_each(sources, self.dispatch, self.board_inbox)
+        finally:
+            # A consumer that ended on an error never had ``disconnect``: its
+            # socket leaves the board's relay all the same.
+            if getattr(self, "watching_board", False):
+                board_relay(self.channel_layer).leave(self.channel_name)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch without its trip to the sync thread before every
@@ -379,7 +397,7 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
                 self.session_group, self.channel_name
             )
         if getattr(self, "watching_board", False):
-            await self.channel_layer.group_discard(LIVE_CALLS_GROUP, self.channel_name)
+            board_relay(self.channel_layer).leave(self.channel_name)
             self.board_unwatch()
         await self.presence_leave_all()
         for call_id in getattr(self, "watching_calls", ()):
@@ -495,7 +513,9 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
             if not self.watching_board:
                 # Join before reading: a change committed meanwhile arrives as a
                 # delta after the snapshot and is dropped or applied by version.
-                await self.channel_layer.group_add(LIVE_CALLS_GROUP, self.channel_name)
+                await board_relay(self.channel_layer).join(
+                    self.channel_name, self.board_inbox
+                )
                 self.watching_board = True
                 await self.board_watch()
             await self._send_board()
@@ -559,7 +579,7 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
 
     async def _unsubscribe(self, content: dict[str, Any]) -> None:
         if content.get("board") is True and self.watching_board:
-            await self.channel_layer.group_discard(LIVE_CALLS_GROUP, self.channel_name)
+            board_relay(self.channel_layer).leave(self.channel_name)
             self.watching_board = False
             self.board_unwatch()
         call_id = protocol.call_id(content.get("call"))
@@ -652,8 +672,13 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
         await self._close(CLOSE_SIGNED_OUT)
 
     async def calls_delta(self, event: dict[str, Any]) -> None:
+        if hops.ENABLED:
+            key = (str(event["call"].get("id")),)
+            hops.mark("consumer", key)
         if self.watching_board:
             await self._send(event)
+        if hops.ENABLED:
+            hops.mark("sent", key)
 
     async def calls_notice(self, event: dict[str, Any]) -> None:
         """A notice for people watching the board (the bot dropped from a call)."""

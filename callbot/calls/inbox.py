@@ -47,7 +47,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -68,7 +68,7 @@ from callbot.graph.notifications import (
     Notification,
     parse_notification_batch,
 )
-from callbot.observability import metrics
+from callbot.observability import hops, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -165,6 +165,9 @@ def _drain_held(
         rows = list(
             InboxBatch.objects.filter(error="", pk__gt=after).order_by("pk")[:group]
         )
+        if hops.ENABLED:
+            for row in rows:
+                hops.mark("read", hops.call_keys(row.body))
         if rows:
             _apply_page(rows, total)
             after = rows[-1].pk
@@ -213,6 +216,30 @@ def _apply_group(
     them, in one transaction; if that fails for anything but an outage, apply
     them one at a time, so only the batch at fault is set aside. ``parsed``:
     the rows' batches read already."""
+    with _marked(rows):
+        _apply_rows(rows, total, parsed)
+
+
+@contextlib.contextmanager
+def _marked(rows: list[InboxBatch]) -> Iterator[None]:
+    """With ``CALLBOT_HOP_LOG`` set, the rows' calls named for the publish their
+    commit makes (``hops.applying``), and ``applied`` marked once their
+    after-commit work is done."""
+    if not hops.ENABLED:
+        yield
+        return
+    keys = tuple(key for row in rows for key in hops.call_keys(row.body))
+    token = hops.applying.set(keys)
+    try:
+        yield
+    finally:
+        hops.applying.reset(token)
+        hops.mark("applied", keys)
+
+
+def _apply_rows(
+    rows: list[InboxBatch], total: Drained, parsed: dict[int, Delivery]
+) -> None:
     if len(rows) > 1:
         started = time.perf_counter()
         try:

@@ -21,7 +21,7 @@ from channels.layers import get_channel_layer
 
 from callbot.calls import pushloop
 from callbot.calls.models import Action, Participant
-from callbot.observability import metrics
+from callbot.observability import hops, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -207,8 +207,14 @@ def publish_deltas(deltas: list[CallDelta]) -> None:
     boards = len(messages)
     messages.extend((call_group(d.call_id), _checked(d.message())) for d in deltas)
     metrics.deltas_pushed(len(deltas), boards)
+    keys = hops.applying.get() if hops.ENABLED else ()
+    if keys:
+        hops.mark("publish", keys)
+        if len(keys) == 1:  # the consumers know the row's id, not the Graph id
+            hops.mark("alias", (f"{d.call_id}={keys[0]}" for d in deltas))
     try:
         pushloop.run(_send_all, layer, messages)
+        hops.mark("published", keys)
     except Exception:
         # The data is committed; a browser that misses a delta sees the version gap
         # and asks for a snapshot. Never fail the caller over a live push.

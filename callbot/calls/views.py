@@ -37,7 +37,7 @@ from callbot.graph.notifications import (
     parse_notification_batch,
     peek_batch,
 )
-from callbot.observability import metrics
+from callbot.observability import hops, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -172,6 +172,7 @@ def _callback(
     applied after (``inbox.py``).
     """
     started = time.perf_counter()
+    arrived = time.time() if hops.ENABLED else 0.0
     try:
         claims = get_notification_authenticator().validate(
             request.headers.get("Authorization")
@@ -196,7 +197,7 @@ def _callback(
         return _error(400, "bad_request", str(exc))
     message_id = request.headers.get("X-Microsoft-Skype-Message-ID", "")
     if deferred:
-        return _store(body, count, message_id, claims.tenant_id)
+        return _store(body, count, message_id, claims.tenant_id, arrived)
     try:
         result = apply_notifications(
             notifications, message_id=message_id, tenant_id=claims.tenant_id
@@ -214,7 +215,9 @@ def _callback(
     )
 
 
-def _store(body: bytes, count: int, message_id: str, tenant_id: str) -> JsonResponse:
+def _store(
+    body: bytes, count: int, message_id: str, tenant_id: str, arrived: float = 0.0
+) -> JsonResponse:
     """Deferred mode: keep the batch (one committed row), wake the applier and
     answer 202 ``{"accepted": n}``; what became of each notification is decided
     when it is applied (``inbox.py``), in arrival order."""
@@ -227,6 +230,10 @@ def _store(body: bytes, count: int, message_id: str, tenant_id: str) -> JsonResp
         )
     except (OperationalError, InterfaceError) as exc:
         return _database_unavailable(exc)
+    if hops.ENABLED:
+        keys = hops.call_keys(body)
+        hops.mark("webhook", keys, arrived)
+        hops.mark("stored", keys)
     inboxapplier.kick()
     return JsonResponse({"accepted": count}, status=202)
 
