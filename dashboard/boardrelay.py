@@ -94,19 +94,17 @@ class BoardRelay:
         try:
             await self.layer.group_add(LIVE_CALLS_GROUP, channel)
             joined.set_result(None)
-            rejoin_at = self.loop.time() + REJOIN_SECONDS
-            while True:
-                if self.loop.time() >= rejoin_at:
-                    await self.layer.group_add(LIVE_CALLS_GROUP, channel)
-                    rejoin_at = self.loop.time() + REJOIN_SECONDS
-                try:
-                    message = await asyncio.wait_for(
-                        self.layer.receive(channel), REJOIN_SECONDS
-                    )
-                except TimeoutError:
-                    continue
-                for inbox in list(self.inboxes.values()):
-                    inbox.put(message)
+            # Beside the receive, never by cancelling it: a receive cancelled
+            # while it pops a message leaves that message to a later receive's
+            # restore, a delay the board's sockets need not have.
+            rejoin = self.loop.create_task(self._rejoin(channel))
+            try:
+                while True:
+                    message = await self.layer.receive(channel)
+                    for inbox in list(self.inboxes.values()):
+                        inbox.put(message)
+            finally:
+                rejoin.cancel()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -119,6 +117,16 @@ class BoardRelay:
         finally:
             with contextlib.suppress(Exception):
                 await self.layer.group_discard(LIVE_CALLS_GROUP, channel)
+
+    async def _rejoin(self, channel: str) -> None:
+        """Add the relay's channel to the group again every ``REJOIN_SECONDS``;
+        a failure is the receive's to report (it meets the same Redis)."""
+        while True:
+            await asyncio.sleep(REJOIN_SECONDS)
+            try:
+                await self.layer.group_add(LIVE_CALLS_GROUP, channel)
+            except Exception as exc:
+                logger.warning("the board's relay could not rejoin: %s", exc)
 
 
 _relay: BoardRelay | None = None

@@ -4,6 +4,7 @@ getting every board message in order, and the relay gone with the last one."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -88,3 +89,31 @@ async def test_an_inbox_gives_its_messages_in_order_and_raises_a_relay_failure()
     with pytest.raises(ConnectionError):
         inbox.take()
     assert not inbox
+
+
+async def test_the_relay_rejoins_the_group_while_its_receive_goes_on(
+    bob: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The group drops a member after its expiry; the relay adds its channel
+    again on a timer, without interrupting the receive that hands deltas on."""
+    from dashboard import boardrelay
+
+    monkeypatch.setattr(boardrelay, "REJOIN_SECONDS", 0.05)
+    layer = get_channel_layer()
+    added: list[str] = []
+    group_add = layer.group_add
+
+    async def counted(group: str, channel: str) -> None:
+        added.append(group)
+        await group_add(group, channel)
+
+    monkeypatch.setattr(layer, "group_add", counted)
+    socket = await open_socket(bob)
+    await socket.send_json_to({"type": "subscribe", "board": True})
+    await gather_snapshot(socket)
+    await asyncio.sleep(0.3)
+
+    await layer.group_send(LIVE_CALLS_GROUP, delta(1))
+    assert await next_delta(socket) == delta(1)
+    assert added.count(LIVE_CALLS_GROUP) >= 3  # the join, then at least two rejoins
+    await socket.disconnect()
