@@ -15,8 +15,9 @@ Printed:
 - ring -> answer request at the emulator, p50 / p99 / max, Callbot's and the
   bare bot's, and their ratio;
 - CPU seconds (user + system, from /proc) per answered call of Callbot's
-  processes (daphne, and the worker with a broker), with their idle CPU for the
-  same wall time subtracted (measured before the calls);
+  processes (daphne with its children, such as the webhook inbox's applier, and
+  the worker with a broker), with their idle CPU for the same wall time
+  subtracted (measured before the calls);
 - the emulator's CPU per call beside it: the other side of each call in the same
   run, a yardstick for how much work one call is.
 
@@ -49,9 +50,32 @@ IDLE_SECONDS = 5.0
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU of ``pid`` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+    """User + system CPU of ``pid`` and of its running descendants so far.
+
+    The descendants count: with PostgreSQL the web process applies its webhook
+    batches in a child process (``calls/inboxapplier.py``), whose CPU a read
+    of the web process's own ``stat`` leaves out.
+    """
+    total = 0.0
+    for each in _tree(pid):
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue  # ended since it was listed
+        total += (int(fields[11]) + int(fields[12])) / TICKS
+    return total
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants now running, from ``/proc/*/task/*/children``."""
+    found = [pid]
+    for each in found:
+        for children in Path(f"/proc/{each}/task").glob("*/children"):
+            try:
+                found.extend(int(c) for c in children.read_text().split())
+            except FileNotFoundError:
+                continue
+    return found
 
 
 def main() -> None:

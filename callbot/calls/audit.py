@@ -15,6 +15,7 @@ the appends and the commit, not for the rest of a webhook batch or an IVR step.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -144,12 +145,7 @@ def record_outcome(action: Action) -> None:
 
 
 def _record_outcome(action: Action) -> None:
-    request = (
-        AuditEntry.objects.filter(action_ref=action.pk, outcome="requested")
-        .order_by("sequence")
-        .values("sequence", "actor_id", "actor_name", "by_bot")
-        .first()
-    )
+    request = _request_of(action.pk)
     entry = AuditEntry(
         actor_id=request["actor_id"] if request else action.requested_by_id,
         actor_name=(
@@ -177,6 +173,45 @@ def _record_outcome(action: Action) -> None:
         },
     )
     entry.save()
+
+
+def _request_of(action_pk: int) -> dict[str, Any] | None:
+    """The first "requested" entry of an action: its sequence and who asked.
+
+    Plain SQL, not a queryset: every action's outcome asks it, and building the
+    queryset cost Django more CPU than the database spent answering it.
+    """
+    with connections[router.db_for_read(AuditEntry)].cursor() as cursor:
+        cursor.execute(_request_sql(), [action_pk, "requested"])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    sequence, actor_id, actor_name, by_bot = row
+    return {
+        "sequence": sequence,
+        "actor_id": actor_id,
+        "actor_name": actor_name,
+        "by_bot": bool(by_bot),
+    }
+
+
+@functools.lru_cache(maxsize=1)
+def _request_sql() -> str:
+    quote = connections[router.db_for_read(AuditEntry)].ops.quote_name
+    meta = AuditEntry._meta
+    table = quote(meta.db_table)
+    fields: list[Any] = [
+        meta.get_field(name) for name in ("sequence", "actor", "actor_name", "by_bot")
+    ]
+    columns = ", ".join(quote(field.column) for field in fields)
+    action_ref = quote(meta.get_field("action_ref").column)
+    outcome = quote(meta.get_field("outcome").column)
+    sequence = quote(meta.get_field("sequence").column)
+    # Only our own quoted names and placeholders are interpolated.
+    return (
+        f"SELECT {columns} FROM {table} WHERE {action_ref} = %s "  # noqa: S608
+        f"AND {outcome} = %s ORDER BY {sequence} LIMIT 1"
+    )
 
 
 def record_refusal(

@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models import F, Q, Subquery
 from django.utils import timezone
 
-from callbot.calls import alerts, audit, deltas, kinds, live
+from callbot.calls import alerts, audit, deltas, kinds, live, performrows
 from callbot.calls.models import Action, Call
 from callbot.calls.signals import action_finished
 from callbot.calls.states import (
@@ -256,11 +256,12 @@ def _mark_sent(action: Action, operation_id: str) -> Action | None:
         fields["operation_id"] = operation_id[:64]
         fields["operation_key"] = normalise_id(operation_id)[:64]
     with transaction.atomic():
-        call = _locked_version(action.call_id) if action.call_id is not None else None
-        moved = Action.objects.filter(pk=action.pk, status=ActionStatus.QUEUED).update(
-            **fields
+        call = (
+            performrows.locked_version(action.call_id)
+            if action.call_id is not None
+            else None
         )
-        if not moved:
+        if not performrows.update_queued(action.pk, fields):
             return None
         for name, value in fields.items():
             setattr(action, name, value)
@@ -268,16 +269,6 @@ def _mark_sent(action: Action, operation_id: str) -> Action | None:
             delta = deltas.bump(call, actions=[action])
             deltas.announce([delta], {call.pk: call}, actions_changed={call.pk})
     return action
-
-
-def _locked_version(call_id: int) -> Call | None:
-    """The call locked, with only its id and version read (what a bump needs)."""
-    return (
-        Call.objects.select_for_update(no_key=True)
-        .only("id", "version")
-        .filter(pk=call_id)
-        .first()
-    )
 
 
 def record_outcome(
@@ -335,7 +326,7 @@ def _move(
         action.save(update_fields=fields)
         if action.call_id is not None:
             if call is None or call.pk != action.call_id:
-                call = _locked_version(action.call_id)
+                call = performrows.locked_version(action.call_id)
             if call is None:
                 return action
             delta = deltas.bump(call, actions=[action])

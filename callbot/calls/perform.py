@@ -20,11 +20,13 @@ No database lock is held while Graph is called. All writes go through
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -132,10 +134,45 @@ def _earlier_queued() -> Q:
 
 
 def waits_for_earlier(action_id: int) -> bool:
-    """True if the action is queued behind an earlier one of its call. One query."""
-    return Action.objects.filter(
-        _earlier_queued(), pk=action_id, status=ActionStatus.QUEUED
-    ).exists()
+    """True if the action is queued behind an earlier one of its call. One query,
+    the same question as ``_earlier_queued`` asks of a claim.
+
+    Plain SQL, not a queryset: a worker's IVR task asks it before each action of
+    a step it performs, and again after each short wait; building the ``Exists``
+    queryset cost Django several times what the database spent answering it.
+    """
+    recent = timezone.now() - timedelta(seconds=settings.ACTION_LEASE_SECONDS)
+    queued = ActionStatus.QUEUED.value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _waits_sql(),
+            [
+                action_id,
+                queued,
+                queued,
+                connection.ops.adapt_datetimefield_value(recent),
+            ],
+        )
+        return cursor.fetchone() is not None
+
+
+@functools.lru_cache(maxsize=1)
+def _waits_sql() -> str:
+    """``waits_for_earlier``'s statement: the action, still queued, with an
+    earlier queued action of its call created within a lease."""
+    quote = connection.ops.quote_name
+    table = quote(Action._meta.db_table)
+    pk = quote(Action._meta.pk.column)
+    call_id = quote(Action._meta.get_field("call").column)
+    status = quote(Action._meta.get_field("status").column)
+    created = quote(Action._meta.get_field("created_at").column)
+    # Only our own quoted names and placeholders are interpolated.
+    return (
+        f"SELECT 1 FROM {table} a WHERE a.{pk} = %s AND a.{status} = %s "  # noqa: S608
+        f"AND a.{call_id} IS NOT NULL AND EXISTS (SELECT 1 FROM {table} e "
+        f"WHERE e.{call_id} = a.{call_id} AND e.{pk} < a.{pk} "
+        f"AND e.{status} = %s AND e.{created} >= %s)"
+    )
 
 
 def error_code(exc: GraphError) -> str:
