@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import redis.exceptions
 from autobahn.exception import Disconnected
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
@@ -78,6 +79,7 @@ from dashboard.protocol import (
     CLOSE_FLOODED,
     CLOSE_FLOODED_REASON,
     CLOSE_FORBIDDEN,
+    CLOSE_LAYER_UNREACHABLE,
     CLOSE_SIGNED_OUT,
     ActionRequest,
     FrameError,
@@ -88,6 +90,10 @@ from dashboard.socketauth import session_user
 from dashboard.threadhop import in_thread
 
 logger = logging.getLogger(__name__)
+
+# What channels_redis raises when Redis cannot be reached (its receive, a
+# group join, the board's relay handing its failure on).
+LAYER_UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 # What the server raises when a frame is sent to a socket whose browser has gone
 # (the page closed or lost its network a moment before a group message reached
@@ -312,6 +318,18 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
         try:
             with contextlib.suppress(StopConsumer):
                 await dispatch_each(sources, self.dispatch, self.board_inbox)
+        except LAYER_UNREACHABLE as exc:
+            # Redis gone (a restart, a network cut): every open socket meets it
+            # at once, and each page retries with its backoff until it is back;
+            # one line each, not a traceback per socket and per retry.
+            logger.warning(
+                "live socket %s closed: the channel layer is unreachable (%s)",
+                getattr(self, "channel_name", "?"),
+                exc,
+            )
+            self._uncount()
+            with contextlib.suppress(Exception):
+                await self._close(CLOSE_LAYER_UNREACHABLE)
         finally:
             # A consumer that ended on an error never had ``disconnect``: its
             # socket leaves the board's relay all the same.
@@ -360,6 +378,7 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
         self.user = user
         await self.accept()
         metrics.LIVE_SOCKETS.inc()
+        self.counted = True
         logcontext.bind(user=user.get_username())  # this connection's task only
         session_key = self._session_key()
         self.session_group = session_group(session_key) if session_key else ""
@@ -388,10 +407,15 @@ class LiveConsumer(AwarenessMixin, AsyncJsonWebsocketConsumer):  # type: ignore[
         offers: dict[str, Any] = incoming.choices() if acts else {}
         return can_view(user), role_of(user), acts, offers
 
+    def _uncount(self) -> None:
+        """This socket out of ``callbot_live_sockets``, once."""
+        if getattr(self, "counted", False):
+            self.counted = False
+            metrics.LIVE_SOCKETS.dec()
+
     async def disconnect(self, code: int) -> None:
         self.closing = True
-        if hasattr(self, "user"):
-            metrics.LIVE_SOCKETS.dec()
+        self._uncount()
         if getattr(self, "session_group", ""):
             await self.channel_layer.group_discard(
                 self.session_group, self.channel_name

@@ -24,6 +24,9 @@ CLOSE_FORBIDDEN = 4403
 # Too many bad or excess messages: the page says so, waits, then reconnects.
 CLOSE_FLOODED = 4429
 CLOSE_FLOODED_REASON = "Too many bad or excess messages."
+# The channel layer (Redis) could not be reached: the page reconnects with its
+# usual backoff and resyncs from snapshots once it is back.
+CLOSE_LAYER_UNREACHABLE = 4503
 
 # The largest client message: actions and subscriptions are a few hundred bytes.
 # (Daphne refuses frames over 1 MiB itself, with 1009.)

@@ -97,7 +97,12 @@ export class LiveSocket {
       const delay = flooded ? BACKOFF_CAP_MS : backoffDelay(this.attempt);
       this.attempt += 1;
       this.setState("reconnecting", "reconnecting…");
-      const why = flooded ? "The server closed the connection: too many bad or excess messages. " : "";
+      // 4503: the server could not reach its channel layer (Redis); same backoff.
+      const why = flooded
+        ? "The server closed the connection: too many bad or excess messages. "
+        : event.code === 4503
+          ? "The server lost its live channel (Redis); "
+          : "";
       if (this.detail) this.detail.textContent = `${why}attempt ${this.attempt}, next in ${(delay / 1000).toFixed(1)} s`;
       this.timer = setTimeout(() => this.connect(), delay);
     };
