@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from django.db import connections
 from django.test import Client
 
 import pytest
 
+from callbot.calls import ingestthreads
 from callbot.celery import app as celery_app
 from callbot.graph.factory import reset_notification_authenticator
 from tests.support.fake_graph import FakeGraph
@@ -49,3 +51,14 @@ def webhook(
     reset_notification_authenticator()
     yield Client()
     reset_notification_authenticator()
+
+
+@pytest.fixture
+def ingest_thread(settings: Any) -> Iterator[None]:
+    """The webhook on an ingest thread, as servers run it (under ASGI a POST then
+    takes ``WebhookHandler._post``); its connection closed after."""
+    settings.WEBHOOK_INGEST_THREADS = 1
+    yield
+    threads = ingestthreads.executor()
+    assert threads is not None
+    threads.submit(connections.close_all).result()

@@ -4,7 +4,6 @@ stored and 202, a notification that cannot be applied quarantined, never its bat
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import time
@@ -14,7 +13,6 @@ from django.core.handlers.asgi import ASGIHandler
 from django.test import Client
 
 import pytest
-from asgiref.sync import async_to_sync
 
 from callbot.calls.models import (
     Call,
@@ -23,6 +21,7 @@ from callbot.calls.models import (
     QuarantinedNotification,
 )
 from tests.conftest import load_fixture
+from tests.support.asgi import asgi_request
 from tests.support.jwt import OMIT, JwksServer, TestTokenIssuer
 from tests.support.webhook import URL, counts, post
 
@@ -340,49 +339,11 @@ def test_django_upload_limit_still_guards_other_views(
     assert response.status_code == 400
 
 
-def asgi_post(body: bytes, auth: str, *, chunk: int = 65536) -> tuple[int, Any]:
+def asgi_post(body: bytes, auth: str) -> tuple[int, Any]:
     """POST ``body`` through Django's ASGI handler (what daphne runs) in chunks and
     with no Content-Length, as a chunked request arrives."""
-    handler = ASGIHandler()
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": URL,
-        "raw_path": URL.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"testserver"),
-            (b"content-type", b"application/json"),
-            (b"authorization", auth.encode()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
-    messages = [
-        {"type": "http.request", "body": body[i : i + chunk], "more_body": True}
-        for i in range(0, len(body), chunk)
-    ] + [{"type": "http.request", "body": b"", "more_body": False}]
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        if messages:
-            return messages.pop(0)
-        await asyncio.Event().wait()  # the client stays connected
-        raise AssertionError("unreachable")
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    async_to_sync(handler)(scope, receive, send)
-    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
-    content = b"".join(
-        m.get("body", b"") for m in sent if m["type"] == "http.response.body"
-    )
-    return status, json.loads(content)
+    answer = asgi_request("POST", URL, body, auth=auth, chunk=65536, app=ASGIHandler())
+    return answer.status, answer.json()
 
 
 @pytest.mark.django_db(transaction=True)

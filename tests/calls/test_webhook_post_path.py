@@ -5,96 +5,24 @@ answer through it is the answer Django's test client gets from the same view."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 from django.core.signals import request_finished, request_started
-from django.db import OperationalError, connections
+from django.db import OperationalError
 from django.test import Client
 
 import pytest
-from asgiref.sync import async_to_sync
 
-from callbot import asgi
-from callbot.calls import inboxapplier, ingestthreads, views
+from callbot.calls import inboxapplier, views
 from callbot.calls.models import CallEvent, InboxBatch
 from tests.conftest import load_fixture
+from tests.support.asgi import Answer, asgi_request
 from tests.support.jwt import JwksServer, TestTokenIssuer
 from tests.support.webhook import URL, post
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def through_asgi(
-    method: str,
-    body: bytes,
-    auth: str | None,
-    *,
-    chunk: int | None = None,
-    threads: list[str] | None = None,
-) -> tuple[int, dict[str, str], bytes]:
-    """One request through ``callbot.asgi.application``: status, headers and
-    body. ``chunk``: the body sent in pieces of that size with no
-    Content-Length (a chunked request). ``threads`` gets the name of the thread
-    the response was sent from."""
-    headers = [(b"host", b"testserver"), (b"content-type", b"application/json")]
-    if auth is not None:
-        headers.append((b"authorization", auth.encode()))
-    if chunk is None:
-        headers.append((b"content-length", str(len(body)).encode()))
-        pieces = [body]
-    else:
-        pieces = [body[i : i + chunk] for i in range(0, len(body), chunk)] or [b""]
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": URL,
-        "raw_path": URL.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
-    messages = [
-        {"type": "http.request", "body": piece, "more_body": i < len(pieces) - 1}
-        for i, piece in enumerate(pieces)
-    ]
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        if messages:
-            return messages.pop(0)
-        await asyncio.sleep(3600)  # the client stays until answered
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        if threads is not None and message["type"] == "http.response.start":
-            threads.append(threading.current_thread().name)
-        sent.append(message)
-
-    async_to_sync(asgi.application)(scope, receive, send)
-    start = sent[0]
-    answer_headers = {k.decode().lower(): v.decode() for k, v in start["headers"]}
-    content = b"".join(m.get("body", b"") for m in sent[1:])
-    return start["status"], answer_headers, content
-
-
-@pytest.fixture
-def ingest_thread(settings: Any) -> Iterator[None]:
-    """The webhook on an ingest thread, as servers run it (``_post`` is taken
-    only then); its connection closed after."""
-    settings.WEBHOOK_INGEST_THREADS = 1
-    yield
-    threads = ingestthreads.executor()
-    assert threads is not None
-    threads.submit(connections.close_all).result()
 
 
 @pytest.fixture(params=["inline", "deferred"])
@@ -111,13 +39,12 @@ def kept() -> int:
     return CallEvent.objects.count() + InboxBatch.objects.count()
 
 
-def same_answer(
-    through_client: Any, status: int, headers: dict[str, str], content: bytes
-) -> None:
+def same_answer(through_client: Any, answer: Answer) -> None:
     """The ASGI answer is the test client's: status, body, and the headers the
     webhook and its middleware set."""
-    assert status == through_client.status_code
-    assert json.loads(content) == through_client.json()
+    headers = answer.headers
+    assert answer.status == through_client.status_code
+    assert answer.json() == through_client.json()
     for name in (
         "content-type",
         "retry-after",
@@ -137,21 +64,17 @@ def test_a_signed_batch_is_answered_202_with_server_timing_as_through_django(
     apply_mode: str,
 ) -> None:
     body = json.dumps(load_fixture("incoming_p2p_call.json")).encode()
-    threads: list[str] = []
 
-    status, headers, content = through_asgi(
-        "POST", body, token_issuer.bearer(), threads=threads
-    )
+    answer = asgi_request("POST", URL, body, auth=token_issuer.bearer())
 
-    assert status == 202
-    assert headers["server-timing"].startswith("app;dur=")
-    assert headers["x-content-type-options"] == "nosniff"
+    assert answer.status == 202
+    assert answer.headers["server-timing"].startswith("app;dur=")
+    assert answer.headers["x-content-type-options"] == "nosniff"
     assert kept() == 1
-    answer = json.loads(content)
     if apply_mode == "deferred":
-        assert answer == {"accepted": 1}
+        assert answer.json() == {"accepted": 1}
     else:
-        assert answer == {"stored": 1, "duplicates": 0, "quarantined": 0}
+        assert answer.json() == {"stored": 1, "duplicates": 0, "quarantined": 0}
         # The same batch again, through Django's test client: all duplicates,
         # answered alike.
         again = post(webhook, body, token_issuer.bearer())
@@ -213,13 +136,13 @@ def test_each_refusal_is_the_views_with_nothing_stored(
         else:
             monkeypatch.setattr(views, "apply_notifications", unreachable)
 
-    status, headers, content = through_asgi("POST", body, auth, chunk=chunk)
+    answer = asgi_request("POST", URL, body, auth=auth, chunk=chunk)
     through_client = post(webhook, body, auth)
 
-    assert status == code
-    same_answer(through_client, status, headers, content)
+    assert answer.status == code
+    same_answer(through_client, answer)
     if code == 503 and case == "database away":
-        assert headers["retry-after"] == str(views.DATABASE_RETRY_AFTER_SECONDS)
+        assert answer.headers["retry-after"] == str(views.DATABASE_RETRY_AFTER_SECONDS)
     monkeypatch.undo()
     assert kept() == 0
 
@@ -227,11 +150,11 @@ def test_each_refusal_is_the_views_with_nothing_stored(
 def test_a_get_is_refused_405_as_through_django(
     webhook: Client, ingest_thread: None
 ) -> None:
-    status, headers, _ = through_asgi("GET", b"", None)
+    answer = asgi_request("GET", URL)
 
-    assert status == 405
-    assert headers["allow"] == "POST"
-    assert headers["x-content-type-options"] == "nosniff"
+    assert answer.status == 405
+    assert answer.headers["allow"] == "POST"
+    assert answer.headers["x-content-type-options"] == "nosniff"
 
 
 def test_a_post_sends_the_request_signals_without_a_thread_hop(
@@ -241,7 +164,6 @@ def test_a_post_sends_the_request_signals_without_a_thread_hop(
     apply_mode: str,
 ) -> None:
     body = json.dumps(load_fixture("incoming_p2p_call.json")).encode()
-    answered_on: list[str] = []
     signalled_on: list[tuple[str, str]] = []
 
     def started(sender: Any, **kwargs: Any) -> None:
@@ -253,17 +175,12 @@ def test_a_post_sends_the_request_signals_without_a_thread_hop(
     request_started.connect(started)
     request_finished.connect(finished)
     try:
-        status, _, _ = through_asgi(
-            "POST", body, token_issuer.bearer(), threads=answered_on
-        )
+        answer = asgi_request("POST", URL, body, auth=token_issuer.bearer())
     finally:
         request_started.disconnect(started)
         request_finished.disconnect(finished)
 
-    assert status == 202
+    assert answer.status == 202
     # Both on the thread that runs the event loop (the one the answer was
     # sent from), not on a thread of their own.
-    assert signalled_on == [
-        ("started", answered_on[0]),
-        ("finished", answered_on[0]),
-    ]
+    assert signalled_on == [("started", answer.thread), ("finished", answer.thread)]
