@@ -169,11 +169,15 @@ def test_the_calls_of_a_batch_of_two_calls_are_both_read() -> None:
     assert "421f0400deadbeef" in keys
 
 
-def test_the_call_of_a_large_meetings_roster_is_read_too() -> None:
+def large_roster_body() -> bytes:
+    """A batch with one 1,000-person roster (over 500 KB)."""
     batch = load_fixture("roster_two_join.json")
-    roster = batch["value"][0]["resourceData"]
-    batch["value"][0]["resourceData"] = roster * 500  # a 1,000-person roster
-    body = json.dumps(batch).encode()
+    batch["value"][0]["resourceData"] *= 500
+    return json.dumps(batch).encode()
+
+
+def test_the_call_of_a_large_meetings_roster_is_read_too() -> None:
+    body = large_roster_body()
 
     assert len(body) > 500_000
     assert batch_call_keys(body) == frozenset({"2c1f0c009e8d4c7ba6f5e4d3c2b1a098"})
@@ -182,9 +186,7 @@ def test_the_call_of_a_large_meetings_roster_is_read_too() -> None:
 def test_a_peeked_body_is_parsed_from_the_document_peeking_decoded(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    batch = load_fixture("roster_two_join.json")
-    batch["value"][0]["resourceData"] *= 500  # a 1,000-person roster
-    body = json.dumps(batch).encode()
+    body = large_roster_body()
     parsed = parse_notification_batch(body)
     peeked = peek_batch(body)
 
@@ -224,9 +226,7 @@ def test_a_body_parsing_decodes_otherwise_is_decoded_again(body: bytes) -> None:
 def test_a_large_body_is_decoded_after_a_young_collection(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    batch = load_fixture("roster_two_join.json")
-    batch["value"][0]["resourceData"] *= 500  # a 1,000-person roster
-    body = json.dumps(batch).encode()
+    body = large_roster_body()
     assert len(body) >= YOUNG_FIRST_BYTES
     events: list[str] = []
     loads = orjson.loads
