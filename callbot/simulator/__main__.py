@@ -1,13 +1,15 @@
 """``python -m callbot.simulator``: write the CA and certificates, serve over TLS.
 
 Serves the emulator with daphne on one HTTPS origin (default https://127.0.0.1:8443);
-clients trust ``<state-dir>/ca.pem``. With ``--scenario`` a scenario starts as soon as
-the server is listening and runs until stopped (or ``--duration``).
+clients trust ``<state-dir>/ca.pem``. With ``--scenario`` a scenario starts once the
+server is listening and the bot's webhook takes connections, and runs until stopped
+(or ``--duration``).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 from pathlib import Path
@@ -22,6 +24,29 @@ logger = logging.getLogger("callbot.simulator")
 _FOREVER = 10.0 * 365 * 24 * 3600
 # Listening on every interface: the certificate keeps its local names only.
 _WILDCARDS = frozenset({"0.0.0.0", "::"})  # noqa: S104 (compared, not bound)
+
+
+async def wait_for_webhook(url: str, *, every: float = 0.2) -> None:
+    """Return once ``url``'s host and port take a TCP connection, saying once in
+    the log that the scenario waits for it."""
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    said = False
+    while True:
+        try:
+            _, writer = await asyncio.open_connection(host, port)
+        except OSError:
+            if not said:
+                logger.info("scenario waits for the bot's webhook at %s", url)
+                said = True
+            await asyncio.sleep(every)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        if said:
+            logger.info("the bot's webhook is listening: scenario starts")
+        return
 
 
 def _escape(path: Path) -> str:
@@ -55,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--scenario",
         choices=sorted(SCENARIOS),
-        help="start this scenario once listening",
+        help="start this scenario once listening and the bot's webhook takes connections",
     )
     parser.add_argument(
         "--seed", type=int, help="seed for the scenario and faults (default 0)"
@@ -149,9 +174,18 @@ def main(argv: list[str] | None = None) -> int:
 
     def start_scenario() -> None:
         if config.scenario:
-            emulator.scenarios.start(config.scenario, config.seed, duration, speed)
+            pending.add(twisted_loop.create_task(play_when_heard()))
         elif args.speed:
             emulator.clock.set_speed(speed)
+
+    pending: set[asyncio.Task[None]] = set()
+
+    async def play_when_heard() -> None:
+        # People calling a bot that is not listening yet would only make calls
+        # that ring out unheard (the notifications given up after their retries):
+        # the scenario starts once the bot's webhook takes connections.
+        await wait_for_webhook(config.bot.webhook)
+        emulator.scenarios.start(config.scenario, config.seed, duration, speed)
 
     endpoint = (
         f"ssl:port={config.port}:interface={config.host}"
