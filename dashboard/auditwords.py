@@ -34,6 +34,11 @@ def _outcome(detail: dict[str, Any]) -> str:
         said.append(f"error {detail['error_code']}")
     if detail.get("result_message"):
         said.append(f"“{_short(detail['result_message'])}”")
+    if not said:
+        # Outcomes settled by the call's state were once stored with nothing
+        # (an answer's ``established`` carries no resultInfo); the chain keeps
+        # them as they are.
+        said.append("no result code or words from Teams")
     attempts = detail.get("attempts")
     if isinstance(attempts, int) and attempts > 1:
         said.append(f"after {attempts} attempts")

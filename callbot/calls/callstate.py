@@ -145,11 +145,28 @@ def settle_by_state(
             now=now,
             result_code=info.code if info else None,
             result_subcode=info.subcode if info else None,
-            message=lost if failed_lost else (info.message if info else ""),
+            message=(
+                lost
+                if failed_lost
+                else (info.message if info and info.message else "")
+                or settled_words(status, new_state)
+            ),
             error_code="call_lost" if failed_lost else "",
         ):
             item.actions.append(action)
             item.mutations += 1
+
+
+def settled_words(status: str, state: str) -> str:
+    """What the call's state says of an action it settled, for an outcome whose
+    notification gave no ``resultInfo`` message (an answer's ``established``
+    never does: Graph answered the request 202 with no body, contract §6.4)."""
+    if status == ActionStatus.COMPLETED:
+        return "The call ended." if state == CallState.TERMINATED else "Established."
+    if state == CallState.TERMINATED:
+        return "The call ended before it was set up."
+    # A transfer that fell back (contract §6.7).
+    return "The call is established again: the transfer did not happen."
 
 
 def _apply_call_properties(item: CallWork, r: CallResource) -> None:
@@ -231,7 +248,7 @@ def apply_operation(item: CallWork, n: Notification, now: datetime) -> None:
         now=now,
         result_code=info.code if info else None,
         result_subcode=info.subcode if info else None,
-        message=info.message if info else "",
+        message=lifecycle.operation_words(status, info),
         operation_id=op.id or "",
     ):
         return  # already final: a redelivered or late operation notification

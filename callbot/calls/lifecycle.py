@@ -34,7 +34,7 @@ from callbot.calls.states import (
     CallState,
     can_move_action,
 )
-from callbot.graph.resources import CallResource, normalise_id
+from callbot.graph.resources import CallResource, ResultInfo, normalise_id
 from callbot.observability import metrics
 
 # The fields ``finish`` sets: save them together (``update_fields``).
@@ -116,6 +116,15 @@ def finish(
         lambda: action_finished.send_robust(sender=Action, **finished), robust=True
     )
     return True
+
+
+def operation_words(status: str, info: ResultInfo | None) -> str:
+    """An operation's outcome message: Graph's ``resultInfo`` message, or, when
+    it gave none (``resultInfo: null`` on a completed mute, contract §5), the
+    status it reported, so that no outcome is audited without words."""
+    if info is not None and info.message:
+        return info.message
+    return f"Operation {status}."
 
 
 def _alert_failure(action: Action) -> None:

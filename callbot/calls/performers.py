@@ -73,7 +73,7 @@ def _record(action: Action, op: OperationResource) -> None:
             status,
             result_code=info.code if info else None,
             result_subcode=info.subcode if info else None,
-            message=info.message if info else "",
+            message=lifecycle.operation_words(status, info),
             operation_id=op.id or "",
         )
     else:

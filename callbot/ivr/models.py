@@ -368,6 +368,9 @@ class IvrSession(models.Model):
     # each option chosen as ``step:keys`` (" menu menu:1 sales "): the history
     # filters on one token with a LIKE on this column (``path_token``).
     path = models.CharField(max_length=PATH_CHARS, blank=True, default="")
+    # Activity of the call waits in ``HeldActivity`` (its task was refused by
+    # the broker): whatever moves the session next handles it first.
+    held = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -505,3 +508,24 @@ class UnsentPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"unsent policy of call {self.call_id}"
+
+
+class HeldActivity(models.Model):
+    """A call's activity (a ``CallActivity`` as a dict: tones, actions finished,
+    the call established or ended) whose ``handle_call_activity`` message the
+    broker did not take (Redis away). ``held.handle_held`` handles it once the
+    broker is back, in ``id`` order per call, and deletes the row in the
+    transaction that moved the flow: ``decide_unsent_calls`` (beat, every
+    second), or first whatever moves the call's session next (its next task,
+    the timeout sweep), so nothing newer overtakes it."""
+
+    id = models.BigAutoField(primary_key=True)
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="+")
+    activity = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "held activity"
+
+    def __str__(self) -> str:
+        return f"held activity of call {self.call_id}"

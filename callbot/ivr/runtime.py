@@ -28,7 +28,13 @@ from callbot.calls.models import Action, Call
 from callbot.calls.services import request_action, set_wait_limit, set_waiting
 from callbot.calls.states import CallDirection, CallKind, CallState
 from callbot.ivr import flows
-from callbot.ivr.models import CallPolicy, Handoff, IvrFlow, IvrSession
+from callbot.ivr.models import (
+    CallPolicy,
+    Handoff,
+    HeldActivity,
+    IvrFlow,
+    IvrSession,
+)
 from callbot.ivr.prompts import PromptNotFoundError, prompt_uri, prompt_uris
 
 logger = logging.getLogger(__name__)
@@ -248,8 +254,31 @@ def handle_activity(
 ) -> None:
     """Turn one call's activity into flow events, in a fixed order: established,
     finished actions, tones, the end. Does nothing for calls without a running session.
+    Activity of the call held before it (``HeldActivity``) is handled first.
     """
     now = now or timezone.now()
+    events = _events(state, state_changed, tones, finished_actions, terminated, now)
+    if not events:
+        return
+    with transaction.atomic(), audit.written_last():
+        call = Call.objects.select_for_update(no_key=True).filter(pk=call_id).first()
+        session = _locked_session(call_id)
+        if call is None or session is None:
+            return
+        if session.held:
+            _handle_held(call, session, now)
+        for event in events:
+            _step(call, session, event, now)
+
+
+def _events(
+    state: str,
+    state_changed: bool,
+    tones: Sequence[str],
+    finished_actions: Iterable[Sequence[Any]],
+    terminated: bool,
+    now: datetime,
+) -> list[flows.Event]:
     events: list[flows.Event] = []
     if state_changed and state == CallState.ESTABLISHED:
         events.append(flows.Established(now))
@@ -259,15 +288,78 @@ def handle_activity(
         events.append(flows.Tones(tuple(tones), now))
     if terminated:
         events.append(flows.Ended(now))
-    if not events:
-        return
+    return events
+
+
+def activity_events(activity: Mapping[str, Any], now: datetime) -> list[flows.Event]:
+    """The flow events of a ``CallActivity`` as a dict (a task's message, a held
+    row), as ``handle_activity`` makes them."""
+    return _events(
+        str(activity.get("state", "")),
+        bool(activity.get("state_changed")),
+        tuple(activity.get("tones") or ()),
+        [tuple(a) for a in activity.get("finished_actions") or ()],
+        bool(activity.get("terminated")),
+        now,
+    )
+
+
+def handle_held(call_id: int, now: datetime | None = None) -> int:
+    """Handle the activity held for ``call_id`` (``HeldActivity``), oldest first,
+    and delete it, in one transaction under the call's lock: however many sweeps
+    and tasks run it, each held row moves the flow once. Returns how many rows
+    were handled (rows of a call no longer in a flow are only deleted)."""
+    now = now or timezone.now()
     with transaction.atomic(), audit.written_last():
         call = Call.objects.select_for_update(no_key=True).filter(pk=call_id).first()
         session = _locked_session(call_id)
         if call is None or session is None:
-            return
-        for event in events:
+            forgotten, _ = HeldActivity.objects.filter(call_id=call_id).delete()
+            if forgotten:
+                logger.info(
+                    "held IVR activity of call %s forgotten: no flow runs on it",
+                    call_id,
+                    extra={"call_id": call_id},
+                )
+            return 0
+        return _handle_held(call, session, now)
+
+
+def _handle_held(call: Call, session: IvrSession, now: datetime) -> int:
+    """Step ``session`` (locked, with its call) through its call's held
+    activity, oldest first, then delete it and clear the session's mark."""
+    held = list(HeldActivity.objects.filter(call_id=call.pk).order_by("pk"))
+    for row in held:
+        for event in activity_events(row.activity, now):
             _step(call, session, event, now)
+        logger.info(
+            "held IVR activity of call %s handled (%s, held %.1f s)",
+            call.pk,
+            describe_activity(row.activity),
+            (now - row.created_at).total_seconds(),
+            extra={"call_id": call.pk},
+        )
+    if held:
+        HeldActivity.objects.filter(pk__in=[row.pk for row in held]).delete()
+    if session.held:
+        session.held = False
+        IvrSession.objects.filter(pk=session.pk).update(held=False)
+    return len(held)
+
+
+def describe_activity(activity: Mapping[str, Any]) -> str:
+    """What a ``CallActivity`` dict holds, for the log: "tones 1 #, play_prompt
+    12 completed"."""
+    said = []
+    if activity.get("state_changed") and activity.get("state") == CallState.ESTABLISHED:
+        said.append("established")
+    for action_id, kind, status in activity.get("finished_actions") or ():
+        said.append(f"{kind} {action_id} {status}")
+    if activity.get("tones"):
+        said.append("tones " + " ".join(activity["tones"]))
+    if activity.get("terminated"):
+        said.append("ended")
+    return ", ".join(said) or "nothing the flow acts on"
 
 
 def _due_at(session: IvrSession) -> datetime | None:
@@ -304,6 +396,10 @@ def sweep_timeouts(now: datetime | None = None) -> int:
             session = _locked_session(call_id)
             if call is None or session is None:
                 continue
+            if session.held:
+                # What the caller did before the broker came back goes first:
+                # a key pressed in time is not taken for a timeout.
+                _handle_held(call, session, now)
             due_at = _due_at(session)
             if due_at is None or due_at > now:
                 continue

@@ -53,7 +53,8 @@ def _handle(activity: dict[str, Any]) -> None:
 def decide_unsent_calls(self: Any) -> int:
     """Apply the call policy to the ringing calls whose ``handle_call_activity``
     the broker refused or lost (``unsent``; beat, every second), performing the
-    decision here as that task would. Returns how many calls were decided."""
+    decision here as that task would, then handle the other activity whose task
+    the broker refused (``HeldActivity``). Returns how many calls were decided."""
     if self.request.is_eager:
         return unsent.decide_unsent()
     with enqueue.performing_here(perform_kept):

@@ -9,7 +9,9 @@ Two ways a new incoming call's ``handle_call_activity`` task can fail to arrive:
   ``IVR_POLICY_LOST_AFTER_SECONDS`` after it arrived is taken as lost.
 
 ``decide_unsent`` (beat's ``decide_unsent_calls``, every second) applies the call
-policy to both. ``runtime.apply_policy`` decides a call once, under its row lock,
+policy to both, then handles the call activity held because the broker refused
+its task (``HeldActivity``: tones, actions finished, the call established or
+ended; ``runtime.handle_held``). ``runtime.apply_policy`` decides a call once, under its row lock,
 however many tasks and sweeps run it, so a task that was only slow (a backlog)
 and the sweep cannot both decide it.
 """
@@ -24,7 +26,8 @@ from django.utils import timezone
 
 from callbot.calls.models import Call
 from callbot.calls.states import CallDirection, CallState
-from callbot.ivr.models import UnsentPolicy
+from callbot.ivr import runtime
+from callbot.ivr.models import HeldActivity, UnsentPolicy
 from callbot.ivr.runtime import apply_policy, decided_calls
 
 logger = logging.getLogger(__name__)
@@ -55,7 +58,17 @@ def decide_unsent(now: datetime | None = None) -> int:
         UnsentPolicy.objects.filter(call_id=call_id).delete()
     for call_id in lost_call_ids(now):
         decided += _decide(call_id, now, "whose policy task did not arrive")
+    handle_held(now)
     return decided
+
+
+def handle_held(now: datetime | None = None) -> int:
+    """Handle the activity held while the broker refused its tasks
+    (``HeldActivity``), call by call in the order it was held, after the
+    rings above. Returns how many rows were handled."""
+    held = HeldActivity.objects.order_by("pk").values_list("call_id", flat=True)
+    call_ids = list(dict.fromkeys(held[:UNSENT_PER_SWEEP]))
+    return sum(runtime.handle_held(call_id, now) for call_id in call_ids)
 
 
 def lost_call_ids(now: datetime) -> list[int]:

@@ -354,6 +354,25 @@ def test_operation_completed_moves_its_action_to_completed() -> None:
     assert result.deltas[0].actions[0]["status"] == "completed"
 
 
+def test_an_operation_finished_without_a_result_says_its_status() -> None:
+    ingest("incoming_p2p_call.json")
+    call = Call.objects.get(graph_id=P2P)
+    action = ActionFactory(
+        call=call,
+        status=ActionStatus.SENT,
+        operation_id="5d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a",
+    )
+    batch = copy.deepcopy(load_fixture("operation_completed.json"))
+    for notification in batch["value"]:
+        notification["resourceData"].pop("resultInfo", None)
+
+    ingest(batch)
+
+    action.refresh_from_db()
+    assert (action.status, action.result_code) == (ActionStatus.COMPLETED, None)
+    assert action.result_message == "Operation completed."
+
+
 def test_operation_failed_is_matched_despite_uppercase_undashed_ids() -> None:
     ingest("incoming_p2p_call.json")
     call = Call.objects.get(graph_id=P2P)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from callbot.calls import kinds, perform
-from callbot.calls.models import Action, Call, Meeting
+from callbot.calls.models import Action, AuditEntry, Call, Meeting
 from callbot.graph.client import GraphClient
 from tests.factories import (
     ActionFactory,
@@ -166,6 +166,27 @@ def test_an_operation_answered_completed_or_failed_is_final_at_once(
         8508,
     )
     assert refused.result_message == "No."
+
+
+@pytest.mark.parametrize("kind", [K.MUTE_PARTICIPANT, K.UPDATE_RECORDING_STATUS])
+def test_an_operation_answered_final_without_a_result_says_its_status(
+    graph: FakeGraph, kind: str
+) -> None:
+    """Graph may answer an operation ``completed`` with ``resultInfo: null``:
+    the outcome (and its audit entry) still says how it went."""
+    done, refused = queued(kind), queued(kind)
+    method = REQUESTS[kind][0]
+    graph.on(method, operation("completed", "op-1"))
+    perform.perform(done.pk)
+    graph.on(method, operation("failed", "op-2"))
+    perform.perform(refused.pk)
+
+    done.refresh_from_db()
+    refused.refresh_from_db()
+    assert (done.status, done.result_message) == ("completed", "Operation completed.")
+    assert (refused.status, refused.result_message) == ("failed", "Operation failed.")
+    outcome = AuditEntry.objects.get(action_ref=done.pk, outcome="completed")
+    assert outcome.detail["result_message"] == "Operation completed."
 
 
 @pytest.mark.parametrize(

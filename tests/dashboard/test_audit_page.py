@@ -3,6 +3,8 @@ entries people leave by signing in and out and by changing things in the admin."
 
 from __future__ import annotations
 
+import csv
+import html
 import importlib
 import io
 import json
@@ -17,10 +19,12 @@ from django.utils import timezone
 
 import pytest
 
-from callbot.calls import audit, auditseal, auditverify
-from callbot.calls.models import AuditEntry
+from callbot.calls import audit, auditseal, auditverify, services
+from callbot.calls.models import AuditEntry, Call
+from dashboard.auditwords import in_words
 from dashboard.permissions import Role
 from dashboard.roles import upsert_user
+from tests.calls.test_ingest import P2P, ingest
 from tests.dashboard.conftest import PASSWORDS, ensure_roles
 from tests.factories import CallFactory, MeetingFactory
 
@@ -310,3 +314,102 @@ def test_users_saved_from_the_command_line_are_audited() -> None:
     assert (entry.actor_name, entry.target) == ("manage.py", "erin")
     assert entry.detail["role"] == "Auditor"
     assert entry.by_bot is False
+
+
+# --- outcomes Graph settles through the call's state ------------------------------
+
+
+def _words_of_outcome(page: str, kind: str) -> str:
+    """The detail words of the (only) outcome row of ``kind`` on the page."""
+    table = page.split("<tbody>")[1].split("</tbody>")[0]
+    [row] = [
+        r
+        for r in table.split("<tr>")
+        if f"<code>{kind}</code>" in r and "outcome of #" in r
+    ]
+    return row.split('<span class="words">')[1].split("</span>")[0]
+
+
+@pytest.mark.parametrize(
+    ("kind", "then", "outcome", "words"),
+    [
+        # Graph answers 202 with no body, then the call becomes established:
+        # its notification carries no resultInfo.
+        ("answer", ["call_established.json"], "completed", "“Established.”"),
+        # The caller hung up first: Graph's reason, when it gives one...
+        (
+            "answer",
+            ["call_terminated.json"],
+            "failed",
+            "Teams answered 200/4521, “Call ended by the other participant in "
+            "peer-to-peer call.”",
+        ),
+        # ...and when it gives none.
+        (
+            "answer",
+            ["call_rejected.json"],
+            "failed",
+            "“The call ended before it was set up.”",
+        ),
+        ("reject", ["call_rejected.json"], "completed", "“The call ended.”"),
+        (
+            "reject",
+            ["call_terminated.json"],
+            "completed",
+            "Teams answered 200/4521, “Call ended by the other participant in "
+            "peer-to-peer call.”",
+        ),
+    ],
+)
+def test_an_outcome_settled_by_the_calls_state_says_how_it_went(
+    carol: Any,
+    bob: Any,
+    signing: Any,
+    kind: str,
+    then: list[str],
+    outcome: str,
+    words: str,
+) -> None:
+    """The audit page and its exports give an answer's (or a reject's) outcome
+    the same detail as the others: Teams' code and words when its notification
+    has them, else what the call's state said."""
+    ingest("incoming_p2p_call.json")
+    call = Call.objects.get(graph_id=P2P)
+    params = {"reason": "busy"} if kind == "reject" else {}
+    action = services.request_action(kind, actor=bob, call=call, params=params)
+    for batch in then:
+        ingest(batch)
+    action.refresh_from_db()
+    assert action.status == outcome
+
+    client = signed_in(carol)
+    page = client.get(f"/audit/?action={kind}&call={call.pk}").content.decode()
+    assert _words_of_outcome(page, kind) == html.escape(words)
+
+    text = body(client.get(f"/audit/export.jsonl?action={kind}&call={call.pk}"))
+    [done] = [
+        line
+        for line in map(json.loads, text.splitlines())
+        if line["type"] == "entry" and line["outcome"] == outcome
+    ]
+    assert in_words(done["detail"]) == words
+    assert auditverify.verify_file(io.StringIO(text), signing).ok
+    csv_text = body(client.get(f"/audit/export.csv?action={kind}&outcome={outcome}"))
+    [row] = list(csv.DictReader(io.StringIO(csv_text)))
+    assert in_words(json.loads(row["detail"])) == words
+
+
+def test_an_outcome_stored_without_any_result_says_so() -> None:
+    """Entries written before outcomes carried the call's state keep their
+    detail (the chain proves it); the page says Teams gave nothing."""
+    detail = {
+        "action_id": 7,
+        "request": 12,
+        "result_code": None,
+        "result_subcode": None,
+        "result_message": "",
+        "error_code": "",
+        "operation_id": "",
+        "attempts": 1,
+    }
+    assert in_words(detail) == "no result code or words from Teams"

@@ -34,7 +34,10 @@ def test_a_call_ringing_while_redis_is_away_is_decided_once_when_it_is_back(
     assert call["state"] == "incoming"
     # Celery retries a publish for a while: Redis stays away until it gave up.
     try:
-        wait_until(lambda: "IVR could not handle activity" in web.output(), timeout=30)
+        wait_until(
+            lambda: "will be handled when the broker is back" in web.output(),
+            timeout=30,
+        )
     except AssertionError:
         raise AssertionError(f"the task was not refused\n{stack.logs()}") from None
     stack.redis.restart()

@@ -5,14 +5,12 @@ back: once, while it still rings."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
 
 import pytest
-from kombu.exceptions import OperationalError
 
 from callbot.calls.models import Action, Call
 from callbot.calls.signals import CallActivity
@@ -20,6 +18,7 @@ from callbot.calls.states import CallState
 from callbot.ivr import receivers, tasks, unsent
 from callbot.ivr.models import CallPolicy, Handoff, IvrSession, UnsentPolicy
 from tests.factories import CallFactory
+from tests.ivr.conftest import tasks_eager
 from tests.ivr.test_runtime import bot_target
 
 pytestmark = pytest.mark.django_db
@@ -36,24 +35,6 @@ def ringing(call_id: int, **changes: Any) -> CallActivity:
         state_changed=True,
     )
     return dataclasses.replace(item, **changes)
-
-
-@pytest.fixture
-def broker_refuses(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
-    """A worker setup (tasks not eager) whose broker refuses every message, as
-    Celery reports it once its publish retries ran out."""
-    refused: list[dict[str, Any]] = []
-
-    def delay(activity: dict[str, Any]) -> None:
-        refused.append(activity)
-        raise OperationalError("Error 111 connecting to 127.0.0.1:6379.")
-
-    monkeypatch.setattr(tasks.handle_call_activity, "delay", delay)
-    conf = tasks.handle_call_activity.app.conf
-    before = conf.task_always_eager
-    conf.task_always_eager = False
-    yield refused
-    conf.task_always_eager = before
 
 
 def rejecting_policy() -> None:
@@ -76,7 +57,7 @@ def test_a_ringing_call_whose_task_the_broker_refused_is_written_down(
         None,
         [
             ringing(call.pk),
-            # Not a decision to make: tones are not kept.
+            # Not a decision to make: its tones are held apart (test_held_activity).
             ringing(other.pk, created=False, state="established", tones=("1",)),
         ],
     )
@@ -97,13 +78,8 @@ def test_a_task_that_failed_in_eager_mode_is_not_written_down(
         raise RuntimeError("the policy itself failed")
 
     monkeypatch.setattr(tasks.handle_call_activity, "delay", delay)
-    conf = tasks.handle_call_activity.app.conf
-    before = conf.task_always_eager
-    conf.task_always_eager = True
-    try:
+    with tasks_eager(True):
         receivers.on_call_activity(None, [ringing(call.pk)])
-    finally:
-        conf.task_always_eager = before
 
     assert not UnsentPolicy.objects.exists()
 
