@@ -12,16 +12,19 @@ those the new text holds there, which orjson decodes alone; the other entries
 are the same objects.
 
 Why the document is the same as decoding the whole body: the new body is the
-kept one's text up to the end of an entry (or the list's ``[``), the text in
-between, and the kept one's text from the start of an entry (or the list's
-``]``) on. Reading JSON from the start, the same bytes leave the reader in the
-same place: after an element of the roster's list. The text in between is
-read within ``[{}`` and ``{}]``, stand-ins for the entries on either side
-(each begins with ``{`` and ends with ``}`` as they do): it reads as a list
-only if it is, from that place, the separators and entries of the roster up
-to the start of the next kept entry, from which the rest reads as it read in
-the kept body. So the body is valid JSON exactly when that list is, and its
-roster is the kept entries with the stand-ins' contents between them.
+kept one's text up to the start of an entry after its comma (or up to just
+after the list's ``[``), the text in between, and the kept one's text from the
+start of an entry (or the list's ``]``) on. Reading JSON from the start, the
+same characters leave the reader in the same place: where an element of the
+roster's list is due after a comma (or the list's first element or its end).
+The text in between is read within ``[{},`` and ``{}]``, stand-ins for the
+entries before and after it (``{}`` starts with ``{`` as the next entry does):
+it reads as a list only if, from that place, it is entries and their commas
+up to where an element is due again, there the next kept entry, from which
+the rest reads as it read in the kept body. So the body is valid JSON if that
+list is, and its roster is the kept entries with what stands between the
+stand-ins in its place; a list orjson refuses sends the body to be decoded
+whole, which refuses it as before.
 
 What ``parse_notification_batch`` then does is unchanged. A body is kept, and
 taken from, only where parsing would not clean it in place (``plain``: no
@@ -63,7 +66,7 @@ _WHITESPACE = " \t\n\r"
 _scan = cast(Any, make_scanner)(wire_json._DECODER)
 
 
-@dataclass
+@dataclass(eq=False)
 class Kept:
     """A body as decoded: its text, its document (a batch of one notification
     whose ``resourceData`` is ``entries``), and once read, where its roster's
@@ -210,9 +213,7 @@ def decode(body: bytes) -> Any:
 def _decoded(kept: Kept, text: str, shared_start: int, shared_end: int) -> Kept | None:
     """``text``, which shares ``shared_start`` characters from its start and
     ``shared_end`` at its end with ``kept``'s (whose layout is read), decoded
-    from it, with its layout; None where it cannot be, or where the entries
-    in between are more than half the text (decoding them alone would cost
-    more than the whole)."""
+    from it, with its layout; None where it cannot be."""
     old = kept.text
     widths = kept.widths
     if widths is None:
