@@ -54,8 +54,9 @@ import orjson
 from callbot.graph import wire_json
 
 # Bodies from this size on (a roster of about 200 people) with a roster of this
-# many entries at least are kept, this many at most: about twice the body's
-# size each while kept (its text and its document).
+# many entries at least are kept, this many at most: about six times the
+# body's size each while kept (its text and its document: 1.9 MB for a
+# 1,000-person roster), which the collector's full collections walk.
 MIN_BYTES = 64 * 1024
 MIN_ENTRIES = 100
 MAX_KEPT = 8
