@@ -150,6 +150,16 @@ def _no_roster_rows_kept() -> Iterator[None]:
     forget()
 
 
+@pytest.fixture(autouse=True)
+def _no_roster_bodies_kept() -> Iterator[None]:
+    """A large roster body a test's webhook read is not decoded from in the
+    next test (``rosterbodies``)."""
+    yield
+    from callbot.graph import rosterbodies
+
+    rosterbodies.forget()
+
+
 def load_fixture(name: str) -> dict[str, Any]:
     """A notification batch from tests/fixtures/graph/, as a fresh dict."""
     data: dict[str, Any] = json.loads((FIXTURES / name).read_text())

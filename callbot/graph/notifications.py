@@ -28,7 +28,7 @@ from typing import Any, cast
 
 import orjson
 
-from callbot.graph import entrydigests, wire_json
+from callbot.graph import entrydigests, rosterbodies, wire_json
 from callbot.graph.resources import (
     CallResource,
     JsonDict,
@@ -416,12 +416,18 @@ def parse_notification_batch(
     same body, whose document is then taken instead of decoding the body again
     (once: parsing may clean it in place).
     """
-    text, items = _batch_items(body, peeked)
-    strings = wire_json.needs_cleaning(text)
-    # Nothing to clean and no container nested too deep, as the text shows
-    # (a lone surrogate, the one thing encoding refuses, means strings): the
-    # walk ``sanitize`` makes over every container would change nothing.
-    walk = strings or not wire_json.nested_within(text.encode(), wire_json.MAX_NESTING)
+    text, items, plain = _batch_items(body, peeked)
+    if plain:
+        # Known when it was read (``rosterbodies.plain``): the same checks.
+        strings = walk = False
+    else:
+        strings = wire_json.needs_cleaning(text)
+        # Nothing to clean and no container nested too deep, as the text shows
+        # (a lone surrogate, the one thing encoding refuses, means strings):
+        # the walk ``sanitize`` makes over every container would change nothing.
+        walk = strings or not wire_json.nested_within(
+            text.encode(), wire_json.MAX_NESTING
+        )
     return [_read(item, i, strings=strings, walk=walk) for i, item in enumerate(items)]
 
 
@@ -440,11 +446,18 @@ def check_notification_batch(body: bytes | str) -> int:
 
 def _batch_items(
     body: bytes | str, peeked: PeekedBatch | None = None
-) -> tuple[str, list[Any]]:
-    """The body's text and its ``value`` array, or the error refusing it."""
+) -> tuple[str, list[Any], bool]:
+    """The body's text, its ``value`` array and whether its document is known
+    ``plain`` (``rosterbodies``), or the error refusing it. A large body not
+    peeked is read as ``peek_batch`` reads it: decoded from a kept roster's
+    where it repeats one, else whole and kept."""
     text = wire_json.decode_text(body)
+    if peeked is None and type(body) is bytes and len(body) >= YOUNG_FIRST_BYTES:
+        peeked = peek_batch(body)
+    plain = False
     if peeked is not None and peeked.body and peeked.body == body:
         document = peeked.document
+        plain = peeked.plain
     else:
         try:
             document = wire_json.loads(text)
@@ -459,7 +472,7 @@ def _batch_items(
         raise BatchTooLargeError(
             f"batch has {len(items)} notifications; at most {MAX_NOTIFICATIONS_PER_BATCH}"
         )
-    return text, items
+    return text, items, plain
 
 
 def _read(
@@ -508,6 +521,9 @@ class PeekedBatch:
     # it; empty and None where it would decode it otherwise.
     body: bytes = b""
     document: Any = field(default=None, repr=False)
+    # Known that parsing leaves the document as it is (``rosterbodies.plain``):
+    # nothing to clean, nothing nested too deep.
+    plain: bool = False
 
 
 def batch_call_keys(body: bytes) -> frozenset[str] | None:
@@ -530,7 +546,14 @@ def peek_batch(body: bytes) -> PeekedBatch:
     decode the body to the same (``wire_json.read_by_orjson``): the webhook
     hands it to ``parse_notification_batch`` once the body is verified, so a
     large roster's body is decoded once, not twice (on a 317 KB body, the
-    second decoding and freeing cost as much CPU as the rest of the parse)."""
+    second decoding and freeing cost as much CPU as the rest of the parse).
+
+    A large roster's body that repeats a kept one but for some entries is
+    decoded only there (``rosterbodies``); one that does not is decoded
+    whole and kept for the next."""
+    document = rosterbodies.decode(body)
+    if document is not None:
+        return PeekedBatch(_call_keys(document), body, document, plain=True)
     if len(body) >= YOUNG_FIRST_BYTES:
         # The document lives until its request ends, allocations of the whole
         # request beside it: a young collection then would walk its thousands
@@ -545,7 +568,7 @@ def peek_batch(body: bytes) -> PeekedBatch:
     keys = _call_keys(document)
     if not wire_json.read_by_orjson(body):
         return PeekedBatch(keys)
-    return PeekedBatch(keys, body, document)
+    return PeekedBatch(keys, body, document, plain=rosterbodies.keep(body, document))
 
 
 def _call_keys(document: Any) -> frozenset[str] | None:
