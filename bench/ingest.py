@@ -16,6 +16,12 @@ be applied and prints the rate they were applied at.
                                      [--processes 1] [--apply inline|deferred]
                                      [--rounds 1]
 
+Over the parallel half it also prints the CPU per batch of the web process, of
+the clients' own process, and of what runs beside the web process (its applier
+process, the PostgreSQL backends of the database's connections): on a machine
+whose cores are all busy, the ratio follows all of them, not the web process's
+alone (bench/README.md).
+
 With ``--rounds N`` the bare endpoint and the webhook are measured N times each,
 alternated (bare, webhook, bare, webhook...), each round with batches of its own,
 and the ratio is given per round and as their median: on a machine shared with
@@ -270,6 +276,22 @@ def appliers(parents: list[int]) -> list[int]:
     return found
 
 
+def database_backends() -> list[int]:
+    """The server processes of the connections open to DATABASE_URL's database
+    (the web process's and its applier's; none on SQLite), for their CPU."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url:
+        return []
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
 def drained_after(start: float) -> float | None:
     """Seconds from ``start`` until the inbox was empty (polled every 10 ms);
     None when nothing is deferred (inline mode: applied before each answer)."""
@@ -287,12 +309,15 @@ def run(
     threads: int,
     pids: list[int] | None = None,
     tag: str = "",
+    beside: list[int] | None = None,
 ) -> dict[str, float]:
     """Post half the bodies one after another to the first URL (latency), the
     other half from ``threads`` clients spread over all the URLs (throughput).
     ``pids``: processes whose CPU over the parallel half (the accepting of a
     burst, before any wait for the inbox) is given as ``burst_cpu``; ``tag``
-    makes the message ids unique to a round."""
+    makes the message ids unique to a round; ``beside``: processes whose CPU
+    over the parallel half is given as ``beside_cpu`` (the applier, the
+    database's backends)."""
     url = urls[0]
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     half = len(bodies) // 2
@@ -329,12 +354,14 @@ def run(
 
     rest = list(enumerate(bodies[half:]))
     cpu_start = cpu_seconds(pids or [])
+    beside_start = cpu_seconds(beside or [])
     client_start = time.process_time()
     start = time.perf_counter()
     with ConnectionCounter() as counter, ThreadPoolExecutor(threads) as pool:
         list(pool.map(post, rest))
     elapsed = time.perf_counter() - start
     burst_cpu = (cpu_seconds(pids or []) - cpu_start) / len(rest)
+    beside_cpu = (cpu_seconds(beside or []) - beside_start) / len(rest)
     # This process's own (the clients' threads, under one interpreter lock).
     client_cpu = (time.process_time() - client_start) / len(rest)
     applied_after = drained_after(start)
@@ -348,6 +375,7 @@ def run(
         "connections": counter.most,
         "burst_cpu": burst_cpu,
         "client_cpu": client_cpu,
+        "beside_cpu": beside_cpu,
     }
 
 
@@ -439,7 +467,15 @@ def main() -> None:
             bare = run(bare_urls, chunk, token, args.threads, bare_pids, f"r{r}-")
             bare_cpu = cpu_seconds(bare_pids) - bare_cpu_before
             cpu_before = cpu_seconds(web_pids), cpu_seconds(applier_pids)
-            app = run(app_urls, chunk, token, args.threads, web_pids, f"r{r}-")
+            app = run(
+                app_urls,
+                chunk,
+                token,
+                args.threads,
+                web_pids,
+                f"r{r}-",
+                beside=applier_pids + database_backends(),
+            )
             cpu_after = cpu_seconds(web_pids), cpu_seconds(applier_pids)
             web_cpu, applier_cpu = (
                 a - b for a, b in zip(cpu_after, cpu_before, strict=True)
@@ -518,7 +554,8 @@ def report(
         f"CPU per batch while the parallel half was accepted: web process(es) "
         f"{app['burst_cpu'] * 1000:.1f} ms, bare {bare['burst_cpu'] * 1000:.1f} ms; "
         f"the clients' own process {app['client_cpu'] * 1000:.1f} ms against "
-        f"bare {bare['client_cpu'] * 1000:.1f} ms"
+        f"bare {bare['client_cpu'] * 1000:.1f} ms; beside the web process, its "
+        f"applier process and database backends {app['beside_cpu'] * 1000:.1f} ms"
     )
     if os.environ.get("DATABASE_URL"):
         print(
