@@ -51,10 +51,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
+from django.db import router, transaction
 from django.utils import timezone
 
-from callbot.calls import arrivals, inboxlocks, inboxorder, inboxrouter
+from callbot.calls import arrivals, inboxlocks, inboxorder, inboxrouter, lockedrows
 from callbot.calls.ingest import (
     Delivery,
     IngestResult,
@@ -162,9 +162,7 @@ def _drain_held(
     while True:
         if yielding:
             arrivals.wait_turn(group)
-        rows = list(
-            InboxBatch.objects.filter(error="", pk__gt=after).order_by("pk")[:group]
-        )
+        rows = _page(after, group)
         if hops.ENABLED:
             for row in rows:
                 hops.mark("read", hops.call_keys(row.body))
@@ -176,6 +174,19 @@ def _drain_held(
             _delete_done(total)
         if len(rows) < group and not woken:
             return
+
+
+def _page(after: int, group: int) -> list[InboxBatch]:
+    """The next ``group`` pending rows after id ``after``, in id order. Compiled
+    once (``lockedrows``): each stored batch's drain reads a page."""
+    return lockedrows.rows(
+        f"inbox.page.{group}",
+        lambda pk: InboxBatch.objects.filter(error="", pk__gt=pk).order_by("pk")[
+            :group
+        ],
+        after,
+        using=router.db_for_read(InboxBatch),
+    )
 
 
 def _delete_done(total: Drained) -> None:
