@@ -34,15 +34,12 @@ side effects (live deltas) run after commit.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from django.db import connections, router, transaction
-from django.db.models import Model
+from django.db import transaction
 from django.utils import timezone
 
 from callbot.calls import (
@@ -51,6 +48,7 @@ from callbot.calls import (
     enqueue,
     lifecycle,
     live,
+    lockedrows,
     redelivery,
     rostercache,
 )
@@ -379,34 +377,11 @@ _CHANGE_TYPE_MAX = CallEvent.change_type.field.max_length or 0
 
 
 def _quarantined(digests: list[str]) -> set[str]:
-    return _digests_in(QuarantinedNotification, digests)
+    return lockedrows.present(QuarantinedNotification, "digest", digests)
 
 
 def _stored(digests: list[str]) -> set[str]:
-    return _digests_in(CallEvent, digests)
-
-
-def _digests_in(model: type[Model], digests: list[str]) -> set[str]:
-    """Which of ``digests`` ``model`` holds. Plain SQL, not a queryset: every
-    batch asks it of both tables, and building the queryset cost Django more
-    CPU than the database spent answering it (bench/README.md, ivr_cpu)."""
-    if not digests:
-        return set()
-    using = router.db_for_read(model)
-    with connections[using].cursor() as cursor:
-        cursor.execute(_digests_sql(model, len(digests), using), digests)
-        return {row[0] for row in cursor.fetchall()}
-
-
-@functools.lru_cache(maxsize=64)
-def _digests_sql(model: type[Model], count: int, using: str) -> str:
-    quote = connections[using].ops.quote_name
-    table = quote(model._meta.db_table)
-    field: Any = model._meta.get_field("digest")
-    digest = quote(field.column)
-    marks = ", ".join(["%s"] * count)
-    # Only our own quoted names and placeholders are interpolated.
-    return f"SELECT {digest} FROM {table} WHERE {digest} IN ({marks})"  # noqa: S608
+    return lockedrows.present(CallEvent, "digest", digests)
 
 
 def _may_be_stored(entries: Sequence[_Entry], work: dict[str, CallWork]) -> bool:

@@ -11,7 +11,8 @@ of these between the worker and the applier. ``first`` and ``rows`` build the
 queryset once with marker values in place of its arguments, keep the compiled
 statement and the compiler's converters, and from then on only execute the
 statement and make the models from the rows, as ``QuerySet.first()`` and
-``list(queryset)`` would: the same SQL, the same instances.
+``list(queryset)`` would: the same SQL, the same instances. ``present`` is
+ingest's "which of these digests are stored?" as plain SQL.
 
 Only querysets of one model without ``select_related`` or annotations, whose
 arguments are plain values compared in the WHERE clause, are taken. Imports
@@ -20,13 +21,14 @@ nothing of Callbot's.
 
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from django.db import connections, models
+from django.db import connections, models, router
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.sql.compiler import SQLCompiler
 from django.db.transaction import TransactionManagementError
@@ -92,6 +94,36 @@ def rows(
     """``list(build(*args))``, compiled once per connection as ``first`` is;
     ``build``'s queryset must be ordered (a slice of it is taken as it is)."""
     return _run(name, build, args, using, one=False)
+
+
+def present(
+    model: type[models.Model],
+    name: str,
+    values: Sequence[Any],
+    using: str | None = None,
+) -> set[Any]:
+    """Which of ``values`` ``model``'s field ``name`` holds: ``set(model.objects
+    .filter(<name>__in=values).values_list(name, flat=True))`` as plain SQL,
+    cached per number of values (a webhook batch asks it of its notifications'
+    digests, twice per batch). For a field whose values the database returns
+    as given (text, integers)."""
+    if not values:
+        return set()
+    using = using or router.db_for_read(model)
+    with connections[using].cursor() as cursor:
+        cursor.execute(_present_sql(model, name, len(values), using), list(values))
+        return {row[0] for row in cursor.fetchall()}
+
+
+@functools.lru_cache(maxsize=64)
+def _present_sql(model: type[models.Model], name: str, count: int, using: str) -> str:
+    quote = connections[using].ops.quote_name
+    field: Any = model._meta.get_field(name)
+    column = quote(field.column)
+    table = quote(model._meta.db_table)
+    marks = ", ".join(["%s"] * count)
+    # Only our own quoted names and placeholders are interpolated.
+    return f"SELECT {column} FROM {table} WHERE {column} IN ({marks})"  # noqa: S608
 
 
 def _run(

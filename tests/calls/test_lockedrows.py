@@ -133,3 +133,16 @@ def test_rows_need_an_order() -> None:
         lockedrows.rows(
             "test.unordered", lambda pk: Action.objects.filter(pk=pk).order_by(), 1
         )
+
+
+def test_present_is_the_subset_stored() -> None:
+    """As ``set(filter(<field>__in=values).values_list(field, flat=True))``,
+    for each number of values asked."""
+    calls = [CallFactory() for _ in range(3)]
+    keys = [c.graph_key for c in calls]
+    for asked in ([keys[0]], [keys[1], "nope"], [*keys, "x", "y"], []):
+        wanted = set(
+            Call.objects.filter(graph_key__in=asked).values_list("graph_key", flat=True)
+        )
+        assert lockedrows.present(Call, "graph_key", asked) == wanted
+    assert lockedrows.present(Call, "graph_key", [keys[2], "z"]) == {keys[2]}
