@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from callbot.calls import dropped, kinds, lifecycle, live
+from callbot.calls import dropped, kinds, lifecycle, live, lockedrows
 from callbot.calls.callwork import CallWork
 from callbot.calls.meetings import meeting_for_call
 from callbot.calls.models import Action
@@ -128,10 +128,16 @@ def settle_by_state(
     ]
     if not settled:
         return
-    pending = Action.objects.select_for_update(no_key=True).filter(
-        call=item.call,
-        kind__in=settled,
-        status__in=[ActionStatus.QUEUED, ActionStatus.SENT],
+    # Compiled once per set of kinds (``lockedrows``): every answered call's
+    # state changes ask it.
+    pending = lockedrows.rows(
+        "settle." + ",".join(settled),
+        lambda call_id: Action.objects.select_for_update(no_key=True).filter(
+            call_id=call_id,
+            kind__in=settled,
+            status__in=[ActionStatus.QUEUED, ActionStatus.SENT],
+        ),
+        item.call.pk,
     )
     info = r.result_info
     for action in pending:

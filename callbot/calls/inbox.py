@@ -45,16 +45,17 @@ when its turn beside the webhook's requests comes (``arrivals.py``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 
-from callbot.calls import arrivals, inboxlocks, inboxorder, inboxrouter
+from callbot.calls import arrivals, inboxlocks, inboxorder, inboxrouter, lockedrows
 from callbot.calls.ingest import (
     Delivery,
     IngestResult,
@@ -162,9 +163,7 @@ def _drain_held(
     while True:
         if yielding:
             arrivals.wait_turn(group)
-        rows = list(
-            InboxBatch.objects.filter(error="", pk__gt=after).order_by("pk")[:group]
-        )
+        rows = _page(after, group)
         if hops.ENABLED:
             for row in rows:
                 hops.mark("read", hops.call_keys(row.body))
@@ -178,13 +177,46 @@ def _drain_held(
             return
 
 
+def _page(after: int, group: int) -> list[InboxBatch]:
+    """The next ``group`` pending rows after id ``after``, in id order. Compiled
+    once (``lockedrows``): each stored batch's drain reads a page."""
+    return lockedrows.rows(
+        f"inbox.page.{group}",
+        lambda pk: InboxBatch.objects.filter(error="", pk__gt=pk).order_by("pk")[
+            :group
+        ],
+        after,
+        using=router.db_for_read(InboxBatch),
+    )
+
+
 def _delete_done(total: Drained) -> None:
     """Delete the rows whose application committed and whose after-commit work
     was sent (``_delete_after_its_work``)."""
     if total.done:
         with inboxlocks.gate.applying():
-            InboxBatch.objects.filter(pk__in=total.done).delete()
+            _delete_rows(total.done)
         total.done.clear()
+
+
+def _delete_rows(pks: list[int]) -> None:
+    """``InboxBatch.objects.filter(pk__in=pks).delete()`` as one plain DELETE,
+    without the collector's transaction around it (nothing refers to a row and
+    nothing listens for its deletion; one statement is atomic by itself): each
+    applied batch is deleted, four per answered call."""
+    using = router.db_for_write(InboxBatch)
+    with connections[using].cursor() as cursor:
+        cursor.execute(_delete_sql(len(pks), using), pks)
+
+
+@functools.lru_cache(maxsize=64)
+def _delete_sql(count: int, using: str) -> str:
+    quote = connections[using].ops.quote_name
+    table = quote(InboxBatch._meta.db_table)
+    pk = quote(InboxBatch._meta.pk.column)
+    marks = ", ".join(["%s"] * count)
+    # Only our own quoted names and placeholders are interpolated.
+    return f"DELETE FROM {table} WHERE {pk} IN ({marks})"  # noqa: S608
 
 
 def _apply_page(rows: list[InboxBatch], total: Drained) -> None:

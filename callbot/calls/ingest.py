@@ -48,6 +48,7 @@ from callbot.calls import (
     enqueue,
     lifecycle,
     live,
+    lockedrows,
     redelivery,
     rostercache,
 )
@@ -376,13 +377,11 @@ _CHANGE_TYPE_MAX = CallEvent.change_type.field.max_length or 0
 
 
 def _quarantined(digests: list[str]) -> set[str]:
-    held = QuarantinedNotification.objects.filter(digest__in=digests)
-    return set(held.values_list("digest", flat=True))
+    return lockedrows.present(QuarantinedNotification, "digest", digests)
 
 
 def _stored(digests: list[str]) -> set[str]:
-    stored = CallEvent.objects.filter(digest__in=digests)
-    return set(stored.values_list("digest", flat=True))
+    return lockedrows.present(CallEvent, "digest", digests)
 
 
 def _may_be_stored(entries: Sequence[_Entry], work: dict[str, CallWork]) -> bool:

@@ -22,10 +22,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, Q, Subquery
+from django.db.models import F, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from callbot.calls import alerts, audit, deltas, kinds, live, performrows
+from callbot.calls import alerts, audit, deltas, kinds, live, lockedrows, performrows
 from callbot.calls.models import Action, Call
 from callbot.calls.signals import action_finished
 from callbot.calls.states import (
@@ -319,17 +319,11 @@ def _move(
         # Lock order: the call before its action, as ingest does. The call is
         # found through the action in the locking statement itself (a subquery
         # is not locked), one round trip instead of two.
-        owner = Action.objects.filter(pk=action_id).values("call_id")[:1]
         # Only the version is read: the bump needs nothing else of the row.
-        call = (
-            Call.objects.select_for_update(no_key=True)
-            .only("id", "version")
-            .filter(pk=Subquery(owner))
-            .first()
-        )
-        action = (
-            Action.objects.select_for_update(no_key=True).filter(pk=action_id).first()
-        )
+        # Both statements are compiled once (``lockedrows``): every outcome
+        # of every action runs them.
+        call = lockedrows.first("lifecycle.call", _owner_locked, action_id)
+        action = lockedrows.first("lifecycle.action", _action_locked, action_id)
         if action is None or not change(action, timezone.now()):
             return None
         action.save(update_fields=fields)
@@ -341,6 +335,20 @@ def _move(
             delta = deltas.bump(call, actions=[action])
             deltas.announce([delta], {call.pk: call}, actions_changed={call.pk})
     return action
+
+
+def _owner_locked(action_id: int) -> QuerySet[Call]:
+    """The action's call, locked, only its id and version read."""
+    owner = Action.objects.filter(pk=action_id).values("call_id")[:1]
+    return (
+        Call.objects.select_for_update(no_key=True)
+        .only("id", "version")
+        .filter(pk=Subquery(owner))
+    )
+
+
+def _action_locked(action_id: int) -> QuerySet[Action]:
+    return Action.objects.select_for_update(no_key=True).filter(pk=action_id)
 
 
 def _settle_by_current_state(action: Action) -> None:

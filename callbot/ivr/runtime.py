@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, Model, OuterRef, Q
 from django.utils import timezone
 
-from callbot.calls import audit
+from callbot.calls import audit, lockedrows
 from callbot.calls.access import ActionRefusedError, Actor
 from callbot.calls.models import Action, Call
 from callbot.calls.services import request_action, set_wait_limit, set_waiting
@@ -102,7 +102,7 @@ def apply_policy(call_id: int, now: datetime | None = None) -> str:
     """
     now = now or timezone.now()
     with transaction.atomic(), audit.written_last():
-        call = Call.objects.select_for_update(no_key=True).filter(pk=call_id).first()
+        call = _locked_call(call_id)
         if call is None or call.state != CallState.INCOMING:
             return "not incoming"
         if call.direction != CallDirection.INCOMING:
@@ -311,7 +311,7 @@ def handle_held(call_id: int, now: datetime | None = None) -> int:
     were handled (rows of a call no longer in a flow are only deleted)."""
     now = now or timezone.now()
     with transaction.atomic(), audit.written_last():
-        call = Call.objects.select_for_update(no_key=True).filter(pk=call_id).first()
+        call = _locked_call(call_id)
         session = _locked_session(call_id)
         if call is None or session is None:
             forgotten, _ = HeldActivity.objects.filter(call_id=call_id).delete()
@@ -390,9 +390,7 @@ def sweep_timeouts(now: datetime | None = None) -> int:
     moved = 0
     for call_id in due:
         with transaction.atomic(), audit.written_last():
-            call = (
-                Call.objects.select_for_update(no_key=True).filter(pk=call_id).first()
-            )
+            call = _locked_call(call_id)
             session = _locked_session(call_id)
             if call is None or session is None:
                 continue
@@ -408,11 +406,24 @@ def sweep_timeouts(now: datetime | None = None) -> int:
     return moved
 
 
+def _locked_call(call_id: int) -> Call | None:
+    """The call, locked (``FOR NO KEY UPDATE``) and loaded whole. Compiled once
+    (``lockedrows``): every step of every call runs it."""
+    return lockedrows.first(
+        "ivr.call",
+        lambda pk: Call.objects.select_for_update(no_key=True).filter(pk=pk),
+        call_id,
+    )
+
+
 def _locked_session(call_id: int) -> IvrSession | None:
-    return (
-        IvrSession.objects.select_for_update(no_key=True)
-        .filter(call_id=call_id, status=IvrSession.Status.RUNNING)
-        .first()
+    """The call's running session, locked and loaded whole (``lockedrows``)."""
+    return lockedrows.first(
+        "ivr.session",
+        lambda pk: IvrSession.objects.select_for_update(no_key=True).filter(
+            call_id=pk, status=IvrSession.Status.RUNNING
+        ),
+        call_id,
     )
 
 
