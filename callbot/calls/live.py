@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypedDict
@@ -19,7 +18,6 @@ from django.conf import settings
 from django.db import transaction
 
 from channels.layers import get_channel_layer
-from channels_redis.core import RedisChannelLayer
 
 from callbot.calls import pushloop
 from callbot.calls.models import Action, Participant
@@ -252,88 +250,8 @@ def publish_calls(messages: dict[int, dict[str, Any]]) -> None:
 
 
 async def _send_all(layer: Any, messages: list[tuple[str, dict[str, Any]]]) -> None:
-    """Send each (group, message) in order: on a one-host Redis layer in two
-    round trips whatever their number (``_send_pipelined``), elsewhere one
-    ``group_send`` after another."""
-    if isinstance(layer, RedisChannelLayer) and layer.ring_size == 1:
-        await _send_pipelined(layer, messages)
-        return
     for group, message in messages:
         await layer.group_send(group, message)
-
-
-# ``RedisChannelLayer.group_send``'s script, for any number of messages in one
-# call: KEYS[i] (a channel's key, repeated for each of its messages) gets
-# ARGV[i] at score ARGV[2n + i] if it holds fewer than ARGV[n + i]; the last
-# ARGV is the keys' expiry. Scores are given, each above the one before, so a
-# channel's messages keep their order (equal scores would sort by content).
-_SEND_SCRIPT = """
-local n = #KEYS
-local expiry = ARGV[3 * n + 1]
-local over_capacity = 0
-for i = 1, n do
-    if redis.call('ZCOUNT', KEYS[i], '-inf', '+inf') < tonumber(ARGV[n + i]) then
-        redis.call('ZADD', KEYS[i], ARGV[2 * n + i], ARGV[i])
-        redis.call('EXPIRE', KEYS[i], expiry)
-    else
-        over_capacity = over_capacity + 1
-    end
-end
-return over_capacity
-"""
-
-
-async def _send_pipelined(
-    layer: RedisChannelLayer, messages: list[tuple[str, dict[str, Any]]]
-) -> None:
-    """What ``group_send`` does for each message, in two round trips for all of
-    them instead of two per group and two more per subscribed connection: each
-    group's lapsed members dropped and its members read (one pipeline), then
-    each channel's lapsed messages dropped and every message stored (one
-    pipeline with one script). Each publish of a call's delta sends two
-    messages, and an answered IVR call ten publishes."""
-    connection = layer.connection(0)
-    now = time.time()
-    pipe = connection.pipeline(transaction=False)
-    for group, _message in messages:
-        if not layer.require_valid_group_name(group):
-            raise ValueError(f"group name not valid: {group!r}")
-        key = layer._group_key(group)
-        pipe.zremrangebyscore(key, min=0, max=int(now) - layer.group_expiry)
-        pipe.zrange(key, 0, -1)
-    members = (await pipe.execute())[1::2]
-    keys: list[str] = []
-    payloads: list[bytes] = []
-    capacities: list[int] = []
-    for (_group, message), names in zip(messages, members, strict=True):
-        if not names:
-            continue
-        by_connection, payload, capacity = layer._map_channel_keys_to_connection(
-            [name.decode("utf8") for name in names], message
-        )
-        for key in by_connection[0]:
-            keys.append(key)
-            payloads.append(payload[key])
-            capacities.append(capacity[key])
-    if not keys:
-        return
-    pipe = connection.pipeline(transaction=False)
-    for key in dict.fromkeys(keys):
-        pipe.zremrangebyscore(key, min=0, max=int(now) - int(layer.expiry))
-    # 10 µs apart: distinct doubles at today's epoch (their spacing is 0.24 µs).
-    scores = [repr(now + i * 1e-5) for i in range(len(keys))]
-    pipe.eval(
-        _SEND_SCRIPT,
-        len(keys),
-        *keys,
-        *payloads,
-        *capacities,
-        *scores,
-        int(layer.expiry),
-    )
-    over = (await pipe.execute())[-1]
-    if over:
-        logger.info("%s of %s messages over capacity", over, len(keys))
 
 
 def publish_notice(notice: dict[str, Any]) -> None:

@@ -12,7 +12,6 @@ from django.db import connection
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import channel_layers
-from channels_redis.core import RedisChannelLayer
 
 from callbot.calls import live
 from callbot.calls.ingest import apply_notifications
@@ -140,43 +139,3 @@ def test_the_board_rows_are_sent_before_the_calls_deltas(
         (call_group(2), 5),
         (call_group(3), 1),
     ]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_one_publish_reaches_each_subscriber_in_order(
-    any_layer: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Every message of a publish reaches each channel in its groups, in the
-    order published, a channel in two groups getting both groups' messages;
-    groups nobody is in cost nothing. On a one-host Redis layer the whole
-    publish is two pipelines: ``group_send`` is not used (it fails here)."""
-    if isinstance(any_layer, RedisChannelLayer):
-
-        async def refused(*args: Any) -> None:
-            raise AssertionError("group_send used on the Redis layer")
-
-        monkeypatch.setattr(any_layer, "group_send", refused)
-    page = async_to_sync(any_layer.new_channel)()
-    other_page = async_to_sync(any_layer.new_channel)()
-    async_to_sync(any_layer.group_add)(LIVE_CALLS_GROUP, page)
-    async_to_sync(any_layer.group_add)(call_group(1), page)
-    async_to_sync(any_layer.group_add)(call_group(2), other_page)
-    deltas = [
-        live.CallDelta(
-            call_id=1, base_version=v, version=v + 1, call={"n": v}, board={"id": v}
-        )
-        for v in range(5)
-    ] + [live.CallDelta(call_id=3, base_version=0, version=1, call={"n": 9})]
-
-    live.publish_deltas(deltas)
-    live.publish_deltas([live.CallDelta(call_id=2, base_version=7, version=8)])
-
-    def seen(message: dict[str, Any]) -> tuple[str | int, Any]:
-        if message["type"] == live.CALLS_DELTA_TYPE:
-            return ("board", message["call"]["id"])
-        return (message["call_id"], message["version"])
-
-    assert [seen(m) for m in receive_all(any_layer, page, 10)] == [
-        ("board", v) for v in range(5)
-    ] + [(1, v + 1) for v in range(5)]
-    assert [seen(m) for m in receive_all(any_layer, other_page, 1)] == [(2, 8)]
