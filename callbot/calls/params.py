@@ -9,7 +9,9 @@ parameters to store on the Action with a short target label for people, or raise
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -304,6 +306,27 @@ def answer_deadline(call: Call) -> datetime:
     return call.created_at + timedelta(seconds=ANSWER_WINDOW_SECONDS)
 
 
+# The call (pk, version) ``undecided`` found no decision under way for.
+_undecided: ContextVar[tuple[int, int] | None] = ContextVar("undecided", default=None)
+
+
+@contextmanager
+def undecided(call: Call, verb: str) -> Iterator[None]:
+    """``still_ringing(call, verb)``, and inside the block no second "decision
+    under way?" read for this call while its version is the one checked: the
+    caller holds the call's row lock for the whole block, so no other
+    transaction can queue a decision on it, and every action this one queues
+    on it advances the version (``deltas.bump``) and is looked for again. An
+    answer into a flow checks before starting the flow and again when the
+    flow's first step requests the answer: one round trip fewer per click."""
+    still_ringing(call, verb)
+    token = _undecided.set((call.pk, call.version))
+    try:
+        yield
+    finally:
+        _undecided.reset(token)
+
+
 def still_ringing(call: Call | None, verb: str, now: datetime | None = None) -> None:
     """Refuse to decide a call whose answer window has passed, or one another
     answer, reject or redirect is already deciding. ``call`` is locked."""
@@ -316,8 +339,10 @@ def still_ringing(call: Call | None, verb: str, now: datetime | None = None) -> 
             f"Too late to {verb} this call: Teams waits {ANSWER_WINDOW_SECONDS} s "
             "for an answer and is ending it.",
         )
+    if _undecided.get() == (call.pk, call.version):
+        return  # asked under this lock, and no action queued on the call since
     pending = call.actions.filter(kind__in=DECISION_KINDS, status__in=_PENDING)
-    # Twice per answer into a flow: a bare existence test unless someone to name.
+    # A bare existence test unless someone to name.
     if not pending.exists():
         return
     under_way = pending.select_related("requested_by").order_by("pk").first()
