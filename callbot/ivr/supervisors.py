@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from callbot.calls import audit, kinds, services
 from callbot.calls.access import ActionRefusedError, Actor, check_actor, locked_call
+from callbot.calls.deciding import DECISION_KINDS, undecided
 from callbot.calls.models import Action, Call
-from callbot.calls.params import DECISION_KINDS, undecided
 from callbot.calls.states import CallState
 from callbot.ivr import runtime
 from callbot.ivr.models import Handoff, IvrFlow, IvrSession

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 
 import pytest
 
-from callbot.calls import params, perform, services
+from callbot.calls import deciding, perform, services
 from callbot.calls.access import ActionRefusedError
 from callbot.calls.models import Action, Call
 from callbot.calls.states import ActionStatus
@@ -117,10 +117,10 @@ def test_a_decision_queued_after_the_check_is_still_found() -> None:
     call = incoming_call()
     with transaction.atomic():
         locked = Call.objects.select_for_update().get(pk=call.pk)
-        with params.undecided(locked, "answer"):
-            params.still_ringing(locked, "answer")  # no query: just checked
+        with deciding.undecided(locked, "answer"):
+            deciding.still_ringing(locked, "answer")  # no query: just checked
             services.request_action(
                 Action.Kind.REJECT, actor=None, call=locked, call_locked=True
             )
             with pytest.raises(ActionRefusedError, match="already deciding"):
-                params.still_ringing(locked, "answer")
+                deciding.still_ringing(locked, "answer")
