@@ -166,6 +166,9 @@ if DATABASE_URL:
     }
     if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         raise ImproperlyConfigured("DATABASE_URL must be a postgres:// URL")
+    # Django's, with the health check's SELECT 1 replaced by a look at the
+    # socket for an idle connection (callbot/runtime/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "callbot.runtime.postgresql"
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     if DATABASE_POOL_MAX_SIZE:
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {

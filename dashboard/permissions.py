@@ -13,6 +13,8 @@ from enum import StrEnum
 
 from django.contrib.auth.models import AnonymousUser, PermissionsMixin, User
 
+from callbot.calls.access import read_permissions
+
 VIEW_PERMISSION = "calls.view_call"
 ACT_PERMISSION = "calls.request_action"
 # Hearing and downloading what callers recorded: a right of its own (Admin, Auditor).
@@ -44,6 +46,15 @@ def _member(user: UserLike) -> PermissionsMixin | None:
     return None
 
 
+def _holder(user: UserLike) -> PermissionsMixin | None:
+    """``_member``, its permission names read in one statement (ModelBackend
+    reads them in two) unless a check cached them on it already."""
+    member = _member(user)
+    if member is not None:
+        read_permissions(user)
+    return member
+
+
 # Where ``ModelBackend`` caches a user's permission names on the user object.
 _PERMISSION_CACHES = ("_perm_cache", "_user_perm_cache", "_group_perm_cache")
 
@@ -62,19 +73,19 @@ def forget_permissions(user: UserLike | None) -> None:
 
 def can_view(user: UserLike) -> bool:
     """May read the board, calls, meetings and their timelines."""
-    member = _member(user)
+    member = _holder(user)
     return member is not None and member.has_perm(VIEW_PERMISSION)
 
 
 def can_act(user: UserLike) -> bool:
     """May ask for actions on live calls (mute, invite, hang up, ...)."""
-    member = _member(user)
+    member = _holder(user)
     return member is not None and member.has_perm(ACT_PERMISSION)
 
 
 def can_listen(user: UserLike) -> bool:
     """May play and download call recordings (and see calls, which they belong to)."""
-    member = _member(user)
+    member = _holder(user)
     return (
         member is not None
         and member.has_perm(VIEW_PERMISSION)
@@ -84,13 +95,13 @@ def can_listen(user: UserLike) -> bool:
 
 def can_manage(user: UserLike) -> bool:
     """May schedule and join meetings and see the bot's configuration."""
-    member = _member(user)
+    member = _holder(user)
     return member is not None and member.has_perm(MANAGE_PERMISSION)
 
 
 def can_audit(user: UserLike) -> bool:
     """May read and export the whole audit trail (/audit/)."""
-    member = _member(user)
+    member = _holder(user)
     return member is not None and member.has_perm(AUDIT_PERMISSION)
 
 

@@ -21,12 +21,13 @@ import functools
 import logging
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models.signals import post_save
 
 from callbot.api.models import WebhookEndpoint, WebhookEvent
 from callbot.api.serializers import ActionSerializer, AlertSerializer, CallSerializer
 from callbot.api.webhooks import queue_event
+from callbot.calls import later
 from callbot.calls.models import Action, Alert, Call
 from callbot.calls.signals import CallActivity, action_finished, call_activity
 from callbot.calls.states import CallState
@@ -59,7 +60,13 @@ def _established(item: CallActivity) -> bool:
 
 def on_call_activity(sender: Any, activity: list[CallActivity], **kwargs: Any) -> None:
     wanted = [a for a in activity if a.created or a.terminated or _established(a)]
-    if not wanted or not _anyone_listening():
+    if wanted:
+        # Nobody waits on it: after a ring the inbox's applier stored meanwhile.
+        later.run_or_hold(lambda: _call_events(wanted))
+
+
+def _call_events(wanted: list[CallActivity]) -> None:
+    if not _anyone_listening():
         return
     calls = Call.objects.in_bulk([a.call_id for a in wanted])
     for item in wanted:
@@ -76,6 +83,10 @@ def on_call_activity(sender: Any, activity: list[CallActivity], **kwargs: Any) -
 
 
 def on_action_finished(sender: Any, action_id: int, status: str, **kwargs: Any) -> None:
+    later.run_or_hold(lambda: _action_event(action_id, status))
+
+
+def _action_event(action_id: int, status: str) -> None:
     if not _anyone_listening():
         return
     action = Action.objects.select_related("requested_by").filter(pk=action_id).first()
@@ -106,7 +117,7 @@ def on_alert_saved(sender: Any, instance: Alert, created: bool, **kwargs: Any) -
             )
 
     # The alert is raised inside its caller's transaction: send once it commits.
-    transaction.on_commit(send, robust=True)
+    later.on_commit(send)
 
 
 def connect() -> None:

@@ -22,10 +22,10 @@ from callbot.calls.availability import (
     call_media,
     unavailable,
 )
+from callbot.calls.deciding import answer_deadline
 from callbot.calls.dropped import call_dropped_reason
 from callbot.calls.live import CallDelta, iso
 from callbot.calls.models import Action, Call, Meeting, Participant
-from callbot.calls.params import answer_deadline
 from callbot.calls.states import ActionStatus, CallKind, CallState
 from callbot.graph.resources import Identity
 

@@ -55,7 +55,14 @@ from django.conf import settings
 from django.db import connections, router, transaction
 from django.utils import timezone
 
-from callbot.calls import arrivals, inboxlocks, inboxorder, inboxrouter, lockedrows
+from callbot.calls import (
+    arrivals,
+    inboxlocks,
+    inboxorder,
+    inboxrouter,
+    later,
+    lockedrows,
+)
 from callbot.calls.ingest import (
     Delivery,
     IngestResult,
@@ -158,6 +165,19 @@ def _drain_held(
     read before it is applied, not an id query and then a read. Unless a store
     woke the applier meanwhile (``stored_since``): its row is read at once, not
     after the delete, unlock, look, health check and lock (a ring waited)."""
+    with later.holding():
+        _drain_pages(total, stored_since, yielding)
+
+
+def _drain_pages(
+    total: Drained,
+    stored_since: Callable[[], bool] | None,
+    yielding: bool,
+) -> None:
+    """``_drain_held``'s pages. The after-commit work nobody waits on
+    (``later``) runs once no store has woken the applier, item by item, and
+    stops for one that does: a ring stored meanwhile is read, applied and
+    published before it. The rows go after their work has run."""
     after = 0
     group = max(1, int(settings.WEBHOOK_INBOX_GROUP))
     while True:
@@ -171,7 +191,10 @@ def _drain_held(
             _apply_page(rows, total)
             after = rows[-1].pk
         woken = bool(rows) and stored_since is not None and stored_since()
+        if not woken:
+            woken = not later.run_held(stored_since)
         if not woken or len(total.done) >= group:
+            later.run_held()
             _delete_done(total)
         if len(rows) < group and not woken:
             return

@@ -25,7 +25,16 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from callbot.calls import alerts, audit, deltas, kinds, live, lockedrows, performrows
+from callbot.calls import (
+    alerts,
+    audit,
+    deltas,
+    kinds,
+    later,
+    live,
+    lockedrows,
+    performrows,
+)
 from callbot.calls.models import Action, Call
 from callbot.calls.signals import action_finished
 from callbot.calls.states import (
@@ -135,7 +144,7 @@ def _alert_failure(action: Action) -> None:
         what = f"{what} → {action.target}"
     text = f"{what}: {live.action_message(action)}"
     call_id = action.call_id
-    transaction.on_commit(lambda: alerts.note_action_failed(call_id, text), robust=True)
+    later.on_commit(lambda: alerts.note_action_failed(call_id, text))
 
 
 def _set_operation(action: Action, operation_id: str) -> None:

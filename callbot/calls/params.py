@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.utils import timezone
 
 from callbot.calls.access import ActionRefusedError, present_participant
+from callbot.calls.deciding import still_ringing
 from callbot.calls.meetings import meeting_to_join
-from callbot.calls.models import Action, Call, RedirectTarget
-from callbot.calls.states import ActionStatus, CallKind, CallState
+from callbot.calls.models import Call, RedirectTarget
+from callbot.calls.states import CallKind, CallState
 from callbot.graph.limits import (
-    ANSWER_WINDOW_SECONDS,
     DTMF_KEYS,
     E164_PATTERN,
     GUID_PATTERN,
@@ -291,47 +290,6 @@ def saved_target(value: Any) -> RedirectTarget:
             "invalid", f"There is no saved redirect target {value}; reload the page."
         )
     return found
-
-
-# The three ways to decide a ringing call; only one may be under way at a time.
-DECISION_KINDS = (Action.Kind.ANSWER, Action.Kind.REJECT, Action.Kind.REDIRECT)
-_PENDING = (ActionStatus.QUEUED, ActionStatus.SENT)
-
-
-def answer_deadline(call: Call) -> datetime:
-    """When Microsoft stops waiting for the bot to answer ``call`` (§6.4): the
-    window runs from the incoming notification, which created the row."""
-    return call.created_at + timedelta(seconds=ANSWER_WINDOW_SECONDS)
-
-
-def still_ringing(call: Call | None, verb: str, now: datetime | None = None) -> None:
-    """Refuse to decide a call whose answer window has passed, or one another
-    answer, reject or redirect is already deciding. ``call`` is locked."""
-    if call is None:
-        return
-    now = now or timezone.now()
-    if now >= answer_deadline(call):
-        raise ActionRefusedError(
-            "wrong_state",
-            f"Too late to {verb} this call: Teams waits {ANSWER_WINDOW_SECONDS} s "
-            "for an answer and is ending it.",
-        )
-    pending = call.actions.filter(kind__in=DECISION_KINDS, status__in=_PENDING)
-    # Twice per answer into a flow: a bare existence test unless someone to name.
-    if not pending.exists():
-        return
-    under_way = pending.select_related("requested_by").order_by("pk").first()
-    if under_way is not None:
-        who = (
-            under_way.requested_by.get_username()
-            if under_way.requested_by is not None
-            else "the bot"
-        )
-        raise ActionRefusedError(
-            "wrong_state",
-            f"{who} is already deciding this call "
-            f"({under_way.get_kind_display().lower()}).",
-        )
 
 
 def join_meeting(params: Mapping[str, Any], call: Call | None) -> Cleaned:

@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from callbot.calls import audit, kinds, services
 from callbot.calls.access import ActionRefusedError, Actor, check_actor, locked_call
+from callbot.calls.deciding import DECISION_KINDS, undecided
 from callbot.calls.models import Action, Call
-from callbot.calls.params import DECISION_KINDS, still_ringing
 from callbot.calls.states import CallState
 from callbot.ivr import runtime
 from callbot.ivr.models import Handoff, IvrFlow, IvrSession
@@ -73,20 +73,20 @@ def answer_into_flow(
                 verb="answer",
                 what="answer",
             )
-            still_ringing(call, "answer")
-            if hasattr(call, "ivr"):
-                raise ActionRefusedError(
-                    "wrong_state", "This call already runs an IVR flow."
-                )
             requested: list[Action] = []
-            session = runtime.start_flow(
-                call,
-                flow,
-                timezone.now(),
-                actor=actor,
-                builtin=HOLD_FLOW if hold else None,
-                requested=requested,
-            )
+            with undecided(call, "answer"):
+                if hasattr(call, "ivr"):
+                    raise ActionRefusedError(
+                        "wrong_state", "This call already runs an IVR flow."
+                    )
+                session = runtime.start_flow(
+                    call,
+                    flow,
+                    timezone.now(),
+                    actor=actor,
+                    builtin=HOLD_FLOW if hold else None,
+                    requested=requested,
+                )
             answers = [a for a in requested if a.kind == Action.Kind.ANSWER]
             action = answers[-1] if answers else None
             if action is None or session.status != session.Status.RUNNING:

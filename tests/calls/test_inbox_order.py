@@ -13,15 +13,16 @@ import time
 import uuid
 from typing import Any
 
-from django.db import OperationalError, connections, router
+from django.db import OperationalError, connections, router, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 import pytest
 
-from callbot.calls import inbox, inboxapplier, live
+from callbot.calls import inbox, inboxapplier, later, live
 from callbot.calls.inboxorder import ring_first
 from callbot.calls.models import Call, CallEvent, InboxBatch
+from callbot.calls.signals import call_activity
 from callbot.graph.notifications import parse_notification_batch
 from tests.calls.test_inbox import call_batch, states_applied
 from tests.support.jwt import TestTokenIssuer
@@ -220,3 +221,63 @@ def test_a_row_stored_while_draining_is_applied_before_the_rows_before_it_are_de
     assert inbox.pending() == 0
     assert states_applied(a) == ["incoming"]
     assert states_applied(b) == ["incoming"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_work_nobody_waits_on_runs_after_a_ring_stored_meanwhile(
+    webhook: Client,
+    token_issuer: TestTokenIssuer,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A's after-commit work that no person waits on (the API's events, a failed
+    # action's alert: ``later``) is held while B, stored as A was applied, is
+    # read, applied and published; then it runs, before the drain ends.
+    settings.WEBHOOK_APPLY = "deferred"
+    monkeypatch.setattr(inboxapplier, "kick", lambda: None)
+    published: list[str] = []
+    real_publish = live.publish_deltas
+
+    def publish(deltas: list[live.CallDelta]) -> None:
+        published.append("delta")
+        real_publish(deltas)
+
+    monkeypatch.setattr(live, "publish_deltas", publish)
+    held_ran: list[set[str]] = []
+
+    def on_activity(sender: Any, activity: Any, **kwargs: Any) -> None:
+        def work() -> None:
+            published.append("held")
+            held_ran.append(set(Call.objects.values_list("graph_id", flat=True)))
+
+        later.run_or_hold(work)
+
+    call_activity.connect(on_activity, dispatch_uid="test-held-work")
+    try:
+        a, b = str(uuid.uuid4()), str(uuid.uuid4())
+        bearer = token_issuer.bearer()
+        post(webhook, call_batch(a, "incoming"), bearer)
+        waiting = [call_batch(b, "incoming")]
+
+        def stored_since() -> bool:
+            if waiting:
+                post(webhook, waiting.pop(), bearer)
+                return True
+            return False
+
+        assert inbox.drain(stored_since).applied == 2
+    finally:
+        call_activity.disconnect(dispatch_uid="test-held-work")
+
+    assert published == ["delta", "delta", "held", "held"]
+    assert b in held_ran[0]  # A's work ran once B was stored
+    assert InboxBatch.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_drain_work_nobody_waits_on_runs_at_the_commit() -> None:
+    ran: list[str] = []
+    with transaction.atomic():
+        later.on_commit(lambda: ran.append("work"))
+        assert ran == []
+    assert ran == ["work"]

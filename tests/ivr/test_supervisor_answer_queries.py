@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 import pytest
 
-from callbot.calls import perform
+from callbot.calls import deciding, perform, services
+from callbot.calls.access import ActionRefusedError
 from callbot.calls.models import Action, Call
 from callbot.calls.states import ActionStatus
 from callbot.ivr import supervisors
@@ -26,12 +27,13 @@ from tests.support.fake_graph import FakeGraph, operation
 pytestmark = pytest.mark.django_db
 
 # Answering to hold, as read afresh for the click: the actor's permissions (the
-# user's and the groups', 2), the call locked (1), "a decision under way?" (1),
-# "a flow running already?" (1), the hold music's prompt (1), the answer requested
-# (a decision under way? 1; the action, the version, the board's pending count,
-# the chain's head, the audit entry: 5), the session inserted (1), the call
-# marked waiting with its version (1).
-HOLD_ANSWER = 14
+# user's and the groups', in one statement: 1), the call locked (1), "a decision
+# under way?" (1, asked once: the answer requested under the same lock with no
+# action queued since does not ask again), "a flow running already?" (1), the
+# hold music's prompt (1), the answer requested (the action, the version, the
+# board's pending count, the chain's head, the audit entry: 5), the session
+# inserted (1), the call marked waiting with its version (1).
+HOLD_ANSWER = 12
 # The worker, claim to request: the claim (1), the claimed action with its call,
 # participant and requester (1).
 BEFORE_GRAPH = 2
@@ -107,3 +109,18 @@ def test_a_supervisors_answer_reaches_graph_after_two_statements(
 
     assert seen == [BEFORE_GRAPH]
     assert Action.objects.get(pk=answer.pk).status == ActionStatus.SENT
+
+
+def test_a_decision_queued_after_the_check_is_still_found() -> None:
+    # The second "decision under way?" is skipped only while the call's version
+    # is the one checked: a decision queued meanwhile advances it.
+    call = incoming_call()
+    with transaction.atomic():
+        locked = Call.objects.select_for_update().get(pk=call.pk)
+        with deciding.undecided(locked, "answer"):
+            deciding.still_ringing(locked, "answer")  # no query: just checked
+            services.request_action(
+                Action.Kind.REJECT, actor=None, call=locked, call_locked=True
+            )
+            with pytest.raises(ActionRefusedError, match="already deciding"):
+                deciding.still_ringing(locked, "answer")
