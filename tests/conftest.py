@@ -132,6 +132,17 @@ def _no_app_roles_kept() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _no_log_context_kept() -> Iterator[None]:
+    """Log context fields a test bound (an action's ``client_request_id``...) are
+    not on the next test's lines: tests share a thread, in whatever order they
+    run."""
+    yield
+    from callbot.observability import logcontext
+
+    logcontext.clear()
+
+
+@pytest.fixture(autouse=True)
 def _no_common_searches_kept() -> Iterator[None]:
     """A search a test found common is not common in the next test's calls."""
     yield

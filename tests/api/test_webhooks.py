@@ -34,8 +34,6 @@ from callbot.calls.signals import CallActivity, call_activity
 from callbot.celery import app as celery_app
 from tests.factories import ActionFactory, CallFactory
 
-PORT = 18531
-
 
 class Receiver:
     """A real HTTP server on loopback that answers with the next queued status."""
@@ -63,12 +61,14 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
+        # A free port of its own: runs side by side never share a receiver.
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port: int = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{PORT}/hooks/callbot?tenant=1"
+        return f"http://127.0.0.1:{self.port}/hooks/callbot?tenant=1"
 
 
 @pytest.fixture
@@ -359,13 +359,13 @@ def test_a_name_is_tried_at_each_checked_address_until_one_listens(
     endpoint: WebhookEndpoint, receiver: Receiver
 ) -> None:
     # "localhost" may resolve to ::1 first; the receiver listens on 127.0.0.1 only.
-    endpoint.url = f"http://localhost:{PORT}/hook"
+    endpoint.url = f"http://localhost:{receiver.port}/hook"
     endpoint.save()
     (delivery,) = webhooks.queue_event("call.started", {"id": 9})
     deliver_webhook(delivery.pk)
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.DELIVERED
-    assert receiver.requests[0][0]["host"] == f"localhost:{PORT}"
+    assert receiver.requests[0][0]["host"] == f"localhost:{receiver.port}"
 
 
 def test_https_targets_must_present_a_certificate_the_system_trusts(
@@ -374,12 +374,12 @@ def test_https_targets_must_present_a_certificate_the_system_trusts(
     ca = trustme.CA()
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ca.issue_cert("localhost", "127.0.0.1").configure_cert(server_context)
-    tls = ThreadingHTTPServer(("127.0.0.1", PORT + 1), BaseHTTPRequestHandler)
+    tls = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     tls.socket = server_context.wrap_socket(tls.socket, server_side=True)
     thread = threading.Thread(target=tls.serve_forever, daemon=True)
     thread.start()
     try:
-        endpoint.url = f"https://127.0.0.1:{PORT + 1}/hook"
+        endpoint.url = f"https://127.0.0.1:{tls.server_address[1]}/hook"
         endpoint.save()
         (delivery,) = webhooks.queue_event("call.started", {"id": 10})
         deliver_webhook(delivery.pk)
