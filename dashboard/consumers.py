@@ -52,7 +52,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-import redis.exceptions
 from autobahn.exception import Disconnected
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
@@ -63,7 +62,7 @@ from callbot.calls import alerts, audit
 from callbot.calls.access import ActionRefusedError
 from callbot.calls.availability import REASONS
 from callbot.calls.kinds import BROWSER_KINDS, LABELS
-from callbot.calls.live import action_shape, call_group
+from callbot.calls.live import LAYER_UNREACHABLE, action_shape, call_group
 from callbot.observability import hops, logcontext, metrics
 from dashboard import incoming, protocol, ratelimit, snapshots
 from dashboard.awareness import AwarenessMixin, board_extra
@@ -91,9 +90,6 @@ from dashboard.threadhop import in_thread
 
 logger = logging.getLogger(__name__)
 
-# What channels_redis raises when Redis cannot be reached (its receive, a
-# group join, the board's relay handing its failure on).
-LAYER_UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 # What the server raises when a frame is sent to a socket whose browser has gone
 # (the page closed or lost its network a moment before a group message reached

@@ -17,6 +17,7 @@ from typing import Any, TypedDict
 from django.conf import settings
 from django.db import transaction
 
+import redis.exceptions
 from channels.layers import get_channel_layer
 
 from callbot.calls import pushloop
@@ -24,6 +25,21 @@ from callbot.calls.models import Action, Participant
 from callbot.observability import hops, metrics
 
 logger = logging.getLogger(__name__)
+
+# What channels_redis raises when Redis cannot be reached (a restart, a network
+# cut): a known condition said in one line, not a traceback per publish.
+LAYER_UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+def _failed(what: str, error: Exception) -> None:
+    """Log a failed publish: the data is committed, and a page that misses a
+    push sees the version gap and asks for a snapshot, so a push never fails
+    its caller."""
+    if isinstance(error, LAYER_UNREACHABLE):
+        logger.warning("%s failed: the channel layer is unreachable (%s)", what, error)
+    else:
+        logger.error("%s failed", what, exc_info=error)
+
 
 LIVE_CALLS_GROUP = "calls.live"
 CALL_DELTA_TYPE = "call.delta"
@@ -215,10 +231,8 @@ def publish_deltas(deltas: list[CallDelta]) -> None:
     try:
         pushloop.run(_send_all, layer, messages)
         hops.mark("published", keys)
-    except Exception:
-        # The data is committed; a browser that misses a delta sees the version gap
-        # and asks for a snapshot. Never fail the caller over a live push.
-        logger.exception("publishing %d call deltas failed", len(deltas))
+    except Exception as error:
+        _failed(f"publishing {len(deltas)} call deltas", error)
 
 
 def publish_board(message: dict[str, Any]) -> None:
@@ -229,8 +243,8 @@ def publish_board(message: dict[str, Any]) -> None:
         return
     try:
         pushloop.run(_send_all, layer, [(LIVE_CALLS_GROUP, _checked(message))])
-    except Exception:
-        logger.exception("publishing a %s to the board failed", message.get("type"))
+    except Exception as error:
+        _failed(f"publishing a {message.get('type')} to the board", error)
 
 
 def publish_calls(messages: dict[int, dict[str, Any]]) -> None:
@@ -245,8 +259,8 @@ def publish_calls(messages: dict[int, dict[str, Any]]) -> None:
             layer,
             [(call_group(i), _checked(m)) for i, m in messages.items()],
         )
-    except Exception:
-        logger.exception("publishing to %d call pages failed", len(messages))
+    except Exception as error:
+        _failed(f"publishing to {len(messages)} call pages", error)
 
 
 async def _send_all(layer: Any, messages: list[tuple[str, dict[str, Any]]]) -> None:
@@ -262,9 +276,9 @@ def publish_notice(notice: dict[str, Any]) -> None:
     message = _checked({"type": CALLS_NOTICE_TYPE, "notice": notice})
     try:
         pushloop.run(layer.group_send, LIVE_CALLS_GROUP, message)
-    except Exception:
+    except Exception as error:
         # Recorded in the audit trail already; a missed push must not fail ingest.
-        logger.exception("publishing a %s notice failed", notice.get("kind"))
+        _failed(f"publishing a {notice.get('kind')} notice", error)
 
 
 def publish_notice_on_commit(notice: dict[str, Any]) -> None:
