@@ -96,6 +96,6 @@ def test_an_auditor_reads_an_ended_call_and_plays_its_recording(
     page.goto(call_url)
     page.wait_for_selector("body[data-live=connected]")
     page.screenshot(path=artifacts / "call-ended-390.png", full_page=True)
-    assert page.locator("#f-state").inner_text() == "terminated"
+    assert page.locator("#f-state").get_attribute("data-state") == "terminated"
     assert page.locator("#waiting").is_hidden()
     assert page.errors == []
