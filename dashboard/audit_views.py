@@ -30,6 +30,7 @@ from asgiref.sync import sync_to_async
 from callbot.calls import audit, auditexport
 from callbot.calls.models import AuditCheckpoint, AuditEntry
 from dashboard import auditwords
+from dashboard.filterdays import DayField
 from dashboard.permissions import can_act, can_audit, can_manage, role_of
 from dashboard.views import allowed
 
@@ -53,10 +54,10 @@ class AuditFilterForm(forms.Form):
     call = forms.IntegerField(
         required=False, min_value=1, max_value=2**63 - 1, label="Call id"
     )
-    since = forms.DateField(
+    since = DayField(
         required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From"
     )
-    until = forms.DateField(
+    until = DayField(
         required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To"
     )
 
@@ -97,9 +98,11 @@ class AuditFilterForm(forms.Form):
 def audit_trail(request: HttpRequest) -> HttpResponse:
     """The trail, newest first, filtered by actor, action, call, outcome, dates."""
     form = AuditFilterForm(request.GET or None)
-    chosen = form.audit_filter() if form.is_bound and form.is_valid() else None
+    # Bad filter input is refused as the history refuses it: 400, each problem said.
+    refused = form.is_bound and not form.is_valid()
+    chosen = form.audit_filter() if form.is_bound and not refused else None
     rows = (chosen or auditexport.AuditFilter()).entries().order_by("-sequence")
-    if form.is_bound and not form.is_valid():
+    if refused:
         rows = rows.none()
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     for entry in page.object_list:
@@ -111,6 +114,7 @@ def audit_trail(request: HttpRequest) -> HttpResponse:
         request,
         "dashboard/audit.html",
         {
+            "refused": refused,
             "nav": "audit",
             "role": role_of(request.user),
             "can_act": can_act(request.user),
@@ -121,6 +125,7 @@ def audit_trail(request: HttpRequest) -> HttpResponse:
             "query": query.urlencode(),
             "checkpoint": AuditCheckpoint.objects.order_by("-sequence", "-id").first(),
         },
+        status=400 if refused else 200,
     )
 
 

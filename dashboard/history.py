@@ -32,6 +32,7 @@ from callbot.calls import audit
 from callbot.calls.models import Action
 from callbot.calls.states import CallDirection, CallKind, CallOutcome
 from dashboard import history_export
+from dashboard.filterdays import DayField
 from dashboard.history_query import (
     COUNT_LIMIT,
     HistoryFilterError,
@@ -140,10 +141,10 @@ class HistoryForm(forms.Form):
         ),
     )
     period = forms.ChoiceField(required=False, choices=PERIODS)
-    date_from = forms.DateField(
+    date_from = DayField(
         required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
     )
-    date_to = forms.DateField(
+    date_to = DayField(
         required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
     )
     kind = forms.ChoiceField(required=False, choices=_choices(CallKind.choices, "Any kind"))  # fmt: skip

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET
 
 from callbot.calls import audit
 from dashboard import charts, reports
+from dashboard.filterdays import DayField
 from dashboard.permissions import can_view
 from dashboard.views import allowed, client_ip, render_page
 
@@ -48,12 +49,8 @@ class ReportForm(forms.Form):
         choices=[(key, label) for key, label in reports.PRESETS.items()],
         required=False,
     )
-    start = forms.DateField(
-        required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
-    end = forms.DateField(
-        required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
+    start = DayField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = DayField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     tz = forms.CharField(required=False, max_length=64, label="Time zone")
 
     def clean_tz(self) -> ZoneInfo:

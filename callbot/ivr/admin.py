@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import HttpRequest
 
 from callbot.ivr.models import CallPolicy, IvrFlow, IvrSession, Prompt
@@ -68,8 +69,49 @@ class IvrFlowAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return len(obj.steps) if isinstance(obj.steps, list) else 0
 
 
+class CallPolicyForm(forms.ModelForm):  # type: ignore[type-arg]
+    """The policy form: a model error on a field the form does not show (none
+    today) is shown above the form, naming the field, instead of failing the page."""
+
+    class Meta:
+        model = CallPolicy
+        fields = [
+            "name",
+            "enabled",
+            "priority",
+            "match",
+            "match_value",
+            "call_kinds",
+            "action",
+            "flow",
+            "reject_reason",
+            "target_user_id",
+            "target_phone",
+            "target_display_name",
+            "max_wait_seconds",
+            "fallback",
+        ]
+
+    def add_error(self, field: str | None, error: Any) -> None:
+        if field is None and isinstance(error, dict | forms.ValidationError):
+            by_field = (
+                error if isinstance(error, dict) else getattr(error, "error_dict", None)
+            )
+            if by_field is not None:
+                for name, errors in by_field.items():
+                    self.add_error(None if name == NON_FIELD_ERRORS else name, errors)
+                return
+        if field is not None and field not in self.fields:
+            label = field.replace("_", " ").capitalize()
+            messages = forms.ValidationError(error).messages
+            error = [f"{label}: {message}" for message in messages]
+            field = None
+        super().add_error(field, error)
+
+
 @admin.register(CallPolicy)
 class CallPolicyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    form = CallPolicyForm
     list_display = [
         "name",
         "enabled",
@@ -95,8 +137,18 @@ class CallPolicyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                     "target_user_id",
                     "target_phone",
                     "target_display_name",
-                ]
+                ],
+                "description": (
+                    "Answer runs the chosen flow (or none); reject and redirect need "
+                    "no flow. A hand-off to the supervisors rings the call on their "
+                    "board for the max wait, then the fallback decides: answer (into "
+                    "the flow), reject (with the reason) or redirect (to the target)."
+                ),
             },
+        ),
+        (
+            "Hand-off to the supervisors",
+            {"fields": ["max_wait_seconds", "fallback"]},
         ),
     ]
 

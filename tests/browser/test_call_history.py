@@ -89,4 +89,13 @@ def test_an_auditor_reads_an_ended_call_and_plays_its_recording(
     page.locator(
         "#history-timeline li.t-audit", has_text="carol: recording.play"
     ).first.wait_for()
+
+    # At phone width an ended call shows no "waiting for a person" panel: the
+    # hidden attribute wins over the panel's own display.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(call_url)
+    page.wait_for_selector("body[data-live=connected]")
+    page.screenshot(path=artifacts / "call-ended-390.png", full_page=True)
+    assert page.locator("#f-state").get_attribute("data-state") == "terminated"
+    assert page.locator("#waiting").is_hidden()
     assert page.errors == []

@@ -413,3 +413,24 @@ def test_an_outcome_stored_without_any_result_says_so() -> None:
         "attempts": 1,
     }
     assert in_words(detail) == "no result code or words from Teams"
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("since=bad", "From: Enter a valid date."),
+        ("until=2026-02-30", "To: Enter a valid date."),
+        ("call=abc", "Call id: Enter a whole number."),
+        ("by=nobody", "By: Select a valid choice."),
+        ("since=2026-03-05&until=2026-03-01", "“From” is after “To”."),
+    ],
+)
+def test_a_bad_filter_is_a_400_that_says_what_is_wrong_as_the_history_does(
+    carol: Any, trail: dict[str, Any], query: str, message: str
+) -> None:
+    page = signed_in(carol).get(f"/audit/?{query}")
+    assert page.status_code == 400
+    text = page.content.decode()
+    assert f'<li class="msg-error">{html.escape(message)}' in text
+    assert rows(page) == 0
+    assert "0 entries" not in text  # no count of a filter that was not run

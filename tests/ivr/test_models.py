@@ -10,11 +10,13 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.forms import modelform_factory
 from django.utils import timezone
 
 import pytest
 
 from callbot.graph.limits import REJECT_REASONS
+from callbot.ivr.admin import CallPolicyAdmin, CallPolicyForm
 from callbot.ivr.flows import FlowState
 from callbot.ivr.models import CallPolicy, IvrFlow, IvrSession, Prompt
 from callbot.ivr.prompts import PromptNotFoundError, prompt_uri
@@ -330,3 +332,109 @@ def test_a_hand_off_falling_back_to_an_answer_may_run_a_flow() -> None:
     policy.full_clean()
 
     assert policy.decision == "answer"
+
+
+POLICY_FORM = {
+    "name": "front desk",
+    "enabled": "on",
+    "priority": "10",
+    "match": "default",
+    "match_value": "",
+    "call_kinds": "peer_to_peer",
+    "action": "answer",
+    "flow": "",
+    "reject_reason": "none",
+    "target_user_id": "",
+    "target_phone": "",
+    "target_display_name": "",
+    "max_wait_seconds": "10",
+    "fallback": "",
+}
+PHONE = "+14255550199"
+
+
+@pytest.mark.parametrize(
+    ("changes", "errors"),
+    [
+        ({"action": "answer"}, {}),
+        ({"action": "answer", "flow": "operator"}, {}),
+        ({"action": "reject", "reject_reason": "busy"}, {}),
+        ({"action": "redirect", "target_phone": PHONE}, {}),
+        ({"action": "supervisors", "fallback": "answer", "flow": "operator"}, {}),
+        ({"action": "supervisors", "fallback": "reject"}, {}),
+        ({"action": "supervisors", "fallback": "redirect", "target_phone": PHONE}, {}),
+        ({"action": "reject", "flow": "operator"}, {"flow"}),
+        ({"action": "redirect"}, {"target_user_id"}),
+        ({"action": "redirect", "target_phone": "555"}, {"target_phone"}),
+        ({"action": "supervisors"}, {"fallback"}),
+        ({"action": "supervisors", "flow": "operator"}, {"fallback", "flow"}),
+        (
+            {"action": "supervisors", "fallback": "reject", "max_wait_seconds": "0"},
+            {"max_wait_seconds"},
+        ),
+        (
+            {"action": "supervisors", "fallback": "reject", "max_wait_seconds": "900"},
+            {"max_wait_seconds"},
+        ),
+        ({"action": "supervisors", "fallback": "redirect"}, {"target_user_id"}),
+        ({"match": "number", "match_value": "555"}, {"match_value"}),
+    ],
+)
+@pytest.mark.usefixtures("demo_ivr")
+def test_each_kind_of_policy_is_saved_or_refused_on_a_shown_field_in_the_admin(
+    client: Any, alice: Any, changes: dict[str, str], errors: set[str]
+) -> None:
+    """Every action, the hand-off to supervisors too, can be configured in the
+    admin's change form; what the model refuses shows beside the field that is
+    wrong, never as a server error."""
+    policy = CallPolicy.objects.create(
+        name="front desk", match="default", action="answer"
+    )
+    data = {**POLICY_FORM, **changes}
+    if data["flow"]:
+        data["flow"] = str(IvrFlow.objects.get(name=data["flow"]).pk)
+    client.force_login(alice)
+    url = f"/admin/ivr/callpolicy/{policy.pk}/change/"
+
+    response = client.post(url, data)
+
+    if not errors:
+        assert response.status_code == 302, response.context["adminform"].form.errors
+        policy.refresh_from_db()
+        assert policy.action == data["action"]
+        assert policy.fallback == data["fallback"]
+        return
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    assert set(form.errors) == errors
+    shown = {
+        name for _, options in CallPolicyAdmin.fieldsets for name in options["fields"]
+    }
+    assert errors <= shown
+    policy.refresh_from_db()
+    assert policy.action == "answer"
+
+
+def test_the_policy_admin_explains_the_hand_off_fields(client: Any, alice: Any) -> None:
+    policy = CallPolicy.objects.create(name="desk", match="default", action="answer")
+    client.force_login(alice)
+    page = client.get(f"/admin/ivr/callpolicy/{policy.pk}/change/").content.decode()
+    assert 'name="max_wait_seconds"' in page
+    assert 'name="fallback"' in page
+    assert "what the bot does when nobody decided in time" in page
+
+
+def test_a_policy_error_on_a_field_the_form_leaves_out_is_shown_above_it() -> None:
+    narrow = modelform_factory(
+        CallPolicy,
+        form=CallPolicyForm,
+        fields=["name", "enabled", "priority", "match", "call_kinds", "action"],
+    )
+    form = narrow(
+        {"name": "desk", "enabled": "on", "priority": "1", "match": "default"}
+        | {"call_kinds": "any", "action": "supervisors"}
+    )
+    assert not form.is_valid()
+    assert form.non_field_errors() == [
+        "Fallback: Say what the bot does when no supervisor decides in time."
+    ]
