@@ -522,6 +522,7 @@ def generate(cursor: Any, sizes: Sizes, seed: int = 7) -> dict[str, int]:
             "path",
             "created_at",
             "updated_at",
+            "held",  # not null, no database default
         ],
         (
             (
@@ -537,6 +538,7 @@ def generate(cursor: Any, sizes: Sizes, seed: int = 7) -> dict[str, int]:
                 path,
                 now,
                 now,
+                False,
             )
             for c, path in ivr
         ),
