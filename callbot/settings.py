@@ -859,7 +859,10 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "callbot.observability.logcontext.ContextFilter"}},
+    "filters": {
+        "context": {"()": "callbot.observability.logcontext.ContextFilter"},
+        "refusal": {"()": "callbot.observability.logcontext.RefusalFilter"},
+    },
     "formatters": {
         "plain": {
             "()": "callbot.observability.logcontext.ReadableFormatter",
@@ -889,6 +892,8 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
         "django.channels.server": {"level": "WARNING"},
+        # A 403 (a role opening a page it may not see) is one line, no traceback.
+        "django.request": {"filters": ["refusal"]},
         # One line per task and per beat tick drowns what matters; the outcome of
         # every action is on its row and in the dashboard.
         "celery.app.trace": {"level": env_str("CELERY_TASK_LOG_LEVEL", "WARNING")},
