@@ -303,8 +303,9 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # down, or Redis restarted and forgot its queues): such an action is sent again at
 # most ACTION_REQUEUE_AFTER_SECONDS plus this interval after it was last touched.
 ACTION_REQUEUE_SWEEP_SECONDS = env_int("ACTION_REQUEUE_SWEEP_SECONDS", 15)
-# How often beat applies the alert rules (thresholds: AlertSettings in the admin).
-ALERT_SWEEP_SECONDS = env_int("ALERT_SWEEP_SECONDS", 10)
+# How often beat applies the alert rules (thresholds: AlertSettings in the admin):
+# with the ringing threshold, within Teams' 15 s answer window (alertmodels).
+ALERT_SWEEP_SECONDS = env_int("ALERT_SWEEP_SECONDS", 5)
 # How often beat sends the worker heartbeat: whichever worker consumes the queue
 # stamps its row; /healthz's detail, the Settings page and the ``worker_down`` alert
 # read the newest (callbot/calls/workerhealth.py).
