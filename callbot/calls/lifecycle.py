@@ -375,6 +375,18 @@ def _settle_by_current_state(action: Action) -> None:
 # --- calls Callbot created ------------------------------------------------------------
 
 
+def add_call_party(call_id: int | None, targets: list[Any]) -> None:
+    """Remember whom the call was passed to (a transfer's or redirect's target)
+    in its history summary (``CallSummary.add_party``): the history shows it and
+    finds the call by it."""
+    if call_id is None:
+        return
+    with transaction.atomic():
+        call = Call.objects.select_for_update(no_key=True).filter(pk=call_id).first()
+        if call is not None and call.add_party(targets):
+            call.save(update_fields=["party_display", "party_ids"])
+
+
 def store_created_call(resource: CallResource, **fields: Any) -> Call:
     """The Call row for a call Graph just created for us (place, join).
 
@@ -407,6 +419,9 @@ def store_created_call(resource: CallResource, **fields: Any) -> Call:
         if call.direction != "outgoing":
             call.direction = "outgoing"
             changed["direction"] = "outgoing"
+        party_changed = call.add_party(call.targets)
+        if party_changed and not (changed or created):
+            call.save(update_fields=["party_display", "party_ids", "updated_at"])
         if changed or created:
             delta = deltas.bump(
                 call,

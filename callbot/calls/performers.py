@@ -124,6 +124,7 @@ def _redirect(client: GraphClient, a: Action) -> None:
         client_request_id=str(a.client_request_id),
     )
     lifecycle.record_sent(a)
+    lifecycle.add_call_party(a.call_id, [a.parameters["target"]])
 
 
 def application_instance() -> Identity | None:
@@ -165,6 +166,7 @@ def _transfer(client: GraphClient, a: Action) -> None:
         client_request_id=str(a.client_request_id),
     )
     lifecycle.record_sent(a)
+    lifecycle.add_call_party(a.call_id, [a.parameters["target"]])
 
 
 def _hang_up(client: GraphClient, a: Action) -> None:
