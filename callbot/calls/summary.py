@@ -17,12 +17,16 @@ from django.db import models
 from callbot.calls.states import (
     SUMMARY_FIELDS,
     SUMMARY_SOURCES,
+    CallDirection,
     CallOutcome,
     CallState,
     call_summary,
 )
 from callbot.graph.resources import Identity
 
+# Actions by which Callbot itself declined a ringing call: such a call is not
+# abandoned (``states.call_outcome``).
+PASSED_ON_KINDS = ("reject", "redirect")
 # The party columns' widths.
 PARTY_DISPLAY_MAX = 255
 PARTY_IDS_MAX = 1024
@@ -58,6 +62,7 @@ class CallSummary(models.Model):
     """The summary columns of ``Call`` and their upkeep."""
 
     state: str
+    direction: str
     established_at: Any
     terminated_at: Any
     result_code: int | None
@@ -116,10 +121,29 @@ class CallSummary(models.Model):
     def refresh_summary(self) -> None:
         """Derive ``outcome`` and ``duration_seconds`` (not saved). ``bulk_create``
         skips ``save``: rows made that way call this first."""
+        state = self.state or CallState.INCOMING
+        incoming = self.direction == CallDirection.INCOMING
         self.outcome, self.duration_seconds = call_summary(
-            self.state or CallState.INCOMING,
+            state,
             self.established_at,
             self.terminated_at,
             self.result_code,
             self.result_subcode,
+            incoming=incoming,
         )
+        if self.outcome == CallOutcome.ABANDONED and self.pk is not None:
+            # Only an unanswered incoming call that ended asks (one probe of
+            # the actions' call index): did Callbot reject or redirect it?
+            passed_on = self.actions.filter(  # type: ignore[attr-defined]
+                kind__in=PASSED_ON_KINDS, status__in=("sent", "completed")
+            ).exists()
+            if passed_on:
+                self.outcome, _ = call_summary(
+                    state,
+                    self.established_at,
+                    self.terminated_at,
+                    self.result_code,
+                    self.result_subcode,
+                    incoming=incoming,
+                    passed_on=True,
+                )
