@@ -375,34 +375,6 @@ def _settle_by_current_state(action: Action) -> None:
 # --- calls Callbot created ------------------------------------------------------------
 
 
-def refresh_call_outcome(call_id: int | None) -> None:
-    """Classify the call again once Callbot's reject or redirect of it is sent:
-    Teams may have ended the call first, and a call Callbot declined is not
-    abandoned (``states.call_outcome``)."""
-    if call_id is None:
-        return
-    with transaction.atomic():
-        call = Call.objects.select_for_update(no_key=True).filter(pk=call_id).first()
-        if call is None:
-            return
-        before = call.outcome
-        call.refresh_summary()
-        if call.outcome != before:
-            call.save(update_fields=["outcome"])
-
-
-def add_call_party(call_id: int | None, targets: list[Any]) -> None:
-    """Remember whom the call was passed to (a transfer's or redirect's target)
-    in its history summary (``CallSummary.add_party``): the history shows it and
-    finds the call by it."""
-    if call_id is None:
-        return
-    with transaction.atomic():
-        call = Call.objects.select_for_update(no_key=True).filter(pk=call_id).first()
-        if call is not None and call.add_party(targets):
-            call.save(update_fields=["party_display", "party_ids"])
-
-
 def store_created_call(resource: CallResource, **fields: Any) -> Call:
     """The Call row for a call Graph just created for us (place, join).
 

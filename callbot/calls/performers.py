@@ -114,7 +114,6 @@ def _reject(client: GraphClient, a: Action) -> None:
         client_request_id=str(a.client_request_id),
     )
     lifecycle.record_sent(a)
-    lifecycle.refresh_call_outcome(a.call_id)
 
 
 def _redirect(client: GraphClient, a: Action) -> None:
@@ -125,8 +124,6 @@ def _redirect(client: GraphClient, a: Action) -> None:
         client_request_id=str(a.client_request_id),
     )
     lifecycle.record_sent(a)
-    lifecycle.add_call_party(a.call_id, [a.parameters["target"]])
-    lifecycle.refresh_call_outcome(a.call_id)
 
 
 def application_instance() -> Identity | None:
@@ -168,7 +165,6 @@ def _transfer(client: GraphClient, a: Action) -> None:
         client_request_id=str(a.client_request_id),
     )
     lifecycle.record_sent(a)
-    lifecycle.add_call_party(a.call_id, [a.parameters["target"]])
 
 
 def _hang_up(client: GraphClient, a: Action) -> None:

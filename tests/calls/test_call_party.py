@@ -183,3 +183,19 @@ def test_calls_stored_before_the_party_columns_are_filled_by_the_migration() -> 
     assert Call.objects.get(graph_key="in1").party_ids == ""
     for q in ("Probe Person", PROBE, "4255550199"):
         assert found(q) == [call.pk], q
+
+
+def test_a_call_teams_ended_before_its_reject_was_answered_is_not_abandoned(
+    graph: FakeGraph,
+) -> None:
+    call = CallFactory(direction="incoming", state="incoming")
+    action: Action = ActionFactory(
+        call=call, kind=K.REJECT, parameters={"reason": "busy"}
+    )
+    call.state = "terminated"  # the bare "deleted" came first
+    call.save()
+    assert Call.objects.get(pk=call.pk).outcome == "abandoned"
+
+    assert perform.perform(action.pk) is None
+
+    assert Call.objects.get(pk=call.pk).outcome == "unanswered"
