@@ -267,8 +267,11 @@ CALL_COLUMNS = [
     "terminated_at",
     "outcome",
     "duration_seconds",
-    # Not null, no database default: the waits of calls handed to supervisors.
+    # Not null, no database default: the waits of calls handed to supervisors,
+    # and whom a call was placed or passed to (none here).
     "wait_then",
+    "party_display",
+    "party_ids",
 ]
 
 
@@ -298,7 +301,9 @@ def _calls(sizes: Sizes, rng: random.Random, now: datetime) -> Iterator[tuple]:
             elif x < 0.10:
                 outcome, code, subcode = "transferred", 200, 7015
             elif x < 0.25:
-                outcome, code, subcode = "unanswered", 200, 5001
+                # Ended while ringing: abandoned when it rang in (call_outcome).
+                unanswered = "abandoned" if direction == "incoming" else "unanswered"
+                outcome, code, subcode = unanswered, 200, 5001
             else:
                 outcome, code, subcode = "answered", 200, rng.choice([4521, 5001])
             if outcome in ("answered", "transferred"):
@@ -355,7 +360,7 @@ def generate(cursor: Any, sizes: Sizes, seed: int = 7) -> dict[str, int]:
         for row in _calls(sizes, rng, now):
             kinds.append(row[5])
             directions.append(row[4])
-            yield (*row, "")
+            yield (*row, "", "", "")
 
     counts["calls"] = _copy(cursor, "calls_call", CALL_COLUMNS, calls())
     people = _participant_counts(sizes, kinds)

@@ -306,8 +306,9 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # down, or Redis restarted and forgot its queues): such an action is sent again at
 # most ACTION_REQUEUE_AFTER_SECONDS plus this interval after it was last touched.
 ACTION_REQUEUE_SWEEP_SECONDS = env_int("ACTION_REQUEUE_SWEEP_SECONDS", 15)
-# How often beat applies the alert rules (thresholds: AlertSettings in the admin).
-ALERT_SWEEP_SECONDS = env_int("ALERT_SWEEP_SECONDS", 10)
+# How often beat applies the alert rules (thresholds: AlertSettings in the admin):
+# with the ringing threshold, within Teams' 15 s answer window (alertmodels).
+ALERT_SWEEP_SECONDS = env_int("ALERT_SWEEP_SECONDS", 5)
 # How often beat sends the worker heartbeat: whichever worker consumes the queue
 # stamps its row; /healthz's detail, the Settings page and the ``worker_down`` alert
 # read the newest (callbot/calls/workerhealth.py).
@@ -862,7 +863,10 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "callbot.observability.logcontext.ContextFilter"}},
+    "filters": {
+        "context": {"()": "callbot.observability.logcontext.ContextFilter"},
+        "refusal": {"()": "callbot.observability.logcontext.RefusalFilter"},
+    },
     "formatters": {
         "plain": {
             "()": "callbot.observability.logcontext.ReadableFormatter",
@@ -892,6 +896,8 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
         "django.channels.server": {"level": "WARNING"},
+        # A 403 (a role opening a page it may not see) is one line, no traceback.
+        "django.request": {"filters": ["refusal"]},
         # One line per task and per beat tick drowns what matters; the outcome of
         # every action is on its row and in the dashboard.
         "celery.app.trace": {"level": env_str("CELERY_TASK_LOG_LEVEL", "WARNING")},

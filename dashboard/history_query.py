@@ -31,7 +31,7 @@ from django.db.models.expressions import RawSQL
 
 from callbot.calls.kinds import LABELS
 from callbot.calls.models import Action, Call, Participant, Recording
-from callbot.calls.states import CallKind, CallOutcome, CallState
+from callbot.calls.states import CallDirection, CallKind, CallOutcome, CallState
 from callbot.graph.results import describe_result
 from callbot.ivr.models import IvrSession, path_token
 from dashboard.history_search import SearchSQL, like_escape, search_sql
@@ -56,6 +56,8 @@ ROW_FIELDS = (
     "subject",
     "source_display",
     "source_id",
+    "party_display",
+    "party_ids",
     "direction",
     "created_at",
     "duration_seconds",
@@ -643,6 +645,22 @@ def ivr_path_text(path: str) -> str:
     return " > ".join(words)
 
 
+def _with_party(caller: str, party: str, direction: str) -> str:
+    """Who a call was with, as the history's caller column says it: on a call the
+    bot placed, whom it called (its own source says nothing); on one it received,
+    the caller, then whom the call was passed to (``Ana Lopez → Lee Okafor``)."""
+    if not party:
+        return caller
+    if direction == CallDirection.OUTGOING or not caller:
+        return party
+    return f"{caller} → {party}"
+
+
+def _untitled(call: Call) -> str:
+    """A meeting call's subject when the meeting has none (joined by its link)."""
+    return "Teams meeting" if call.kind == CallKind.MEETING else ""
+
+
 def history_rows(calls: Sequence[Call]) -> list[HistoryRow]:
     """The rows of ``calls`` in their order, in five queries whatever their number."""
     ids = [c.pk for c in calls]
@@ -683,9 +701,11 @@ def history_rows(calls: Sequence[Call]) -> list[HistoryRow]:
             id=c.pk,
             graph_id=c.graph_id,
             kind=c.kind,
-            subject=c.subject,
-            caller=c.source_display,
-            caller_id=c.source_id,
+            subject=c.subject or _untitled(c),
+            caller=_with_party(c.source_display, c.party_display, c.direction),
+            caller_id=_with_party(
+                c.source_id, " ".join(c.party_ids.split()), c.direction
+            ),
             direction=c.direction,
             started_at=c.created_at,
             duration_seconds=c.duration_seconds,

@@ -14,8 +14,14 @@ One kind of index per shape instead of a substring scan of every column:
   ``incident`` the "Incident bridge" calls). A single word is also compared whole
   with identity and caller ids (ids that are not GUIDs: guests, ACS users).
 
+The call's own columns are its subject, its caller (name and id) and its party:
+whom the bot called or passed the call to (``CallSummary.party_display``,
+``party_ids``), searched by name with the subject and caller, by id and number
+as whole tokens of ``party_ids``.
+
 A Graph call id is always tried (its unique key). The SQL here must stay identical
-to the index expressions of migration ``calls.0020_history_search_by_shape``.
+to the index expressions of migrations ``calls.0020_history_search_by_shape`` and
+``calls.0032_call_party``.
 SQLite runs the same shapes as LIKE scans.
 """
 
@@ -175,6 +181,18 @@ def _words_sql(
     return "(" + " AND ".join(clauses) + ")", params
 
 
+def _party(*patterns: str) -> Q:
+    """The call's party ids (``CallSummary.party_ids``, each between spaces) match
+    one of the LIKE ``patterns`` (the trigram index of migration calls 0032)."""
+    test = " OR ".join(f"UPPER({CALL}.party_ids) LIKE %s ESCAPE '\\'" for _ in patterns)
+    return _raw(f"({test})", tuple(p.upper() for p in patterns))
+
+
+def _party_id(ident: str) -> Q:
+    """A whole id or number among the call's party ids."""
+    return _party(f"% {like_escape(ident)} %")
+
+
 def search_sql(q: str) -> SearchSQL:
     """The search ``q`` (already stripped, at least three characters)."""
     own = Q(graph_key=normalise_id(q))
@@ -184,24 +202,28 @@ def search_sql(q: str) -> SearchSQL:
             "id",
             "UPPER({t}.identity_id) = UPPER(%s)",
             (ident,),
-            own | Q(source_id__iexact=ident),
+            own | Q(source_id__iexact=ident) | _party_id(ident),
         )
     digits = re.sub(r"\D", "", q)
     if PHONE.fullmatch(q) and len(digits) >= (2 if q.startswith("+") else 6):
         sql, params = _phone_sql("{t}.identity_id", digits)
         caller, caller_params = _phone_sql(f"{CALL}.source_id", digits)
+        # A called number (+E.164 in the party ids) starting or ending so.
+        called = _party(f"% +{digits}%", f"%{digits} %")
         return SearchSQL(
             "phone",
             "({t}.identity_kind = 'phone' AND " + sql + ")",
             params,
-            own | _raw(f"({CALL}.source_id LIKE '+%%' AND {caller})", caller_params),
+            own
+            | _raw(f"({CALL}.source_id LIKE '+%%' AND {caller})", caller_params)
+            | called,
         )
     words = WORD.findall(q)[:MAX_WORDS]
     if not words:
         return SearchSQL("none", "FALSE", (), own)
     sql, params = _words_sql(["{t}.display_name"], words)
     probe, probe_params = _words_sql(["{t}.display_name"], words, probe=True)
-    columns = [f"{CALL}.subject", f"{CALL}.source_display"]
+    columns = [f"{CALL}.subject", f"{CALL}.source_display", f"{CALL}.party_display"]
     calls, call_params = _words_sql(columns, words)
     row, row_params = _words_sql(columns, words, probe=True)
     own_exact = own
@@ -211,9 +233,10 @@ def search_sql(q: str) -> SearchSQL:
         exact = "UPPER({t}.identity_id) = UPPER(%s)"
         sql, params = f"({sql} OR {exact})", (*params, q)
         probe, probe_params = f"({probe} OR {exact})", (*probe_params, q)
-        own |= Q(source_id__iexact=q)
-        own_probe |= Q(source_id__iexact=q)
-        own_exact |= Q(source_id__iexact=q)
+        whole = Q(source_id__iexact=q) | _party_id(q)
+        own |= whole
+        own_probe |= whole
+        own_exact |= whole
     return SearchSQL(
         "words",
         sql,

@@ -12,8 +12,9 @@ board snapshot. Reads only. Definitions, as the page's tooltips give them:
 * ``people``: people in live calls: present participants of group calls and
   meetings (the bot not counted), plus the caller of each live peer-to-peer call;
 * ``answered_hour``: incoming calls answered (established) in the last hour;
-* ``abandoned_hour``: incoming calls that ended in the last hour without ever
-  being answered;
+* ``abandoned_hour``: calls abandoned (``CallOutcome.ABANDONED``, as the history
+  and the reports say: incoming, never answered, not rejected or redirected by
+  Callbot) that ended in the last hour;
 * ``failed_actions_hour``: actions that failed in the last hour;
 * ``avg_handle_seconds``: average time from answer to end of the calls that
   ended in the last hour after being answered; null when there were none.
@@ -38,7 +39,13 @@ from django.utils import timezone
 from callbot.calls.alerts import RINGING_STATES
 from callbot.calls.live import iso
 from callbot.calls.models import Action, Call, Participant
-from callbot.calls.states import CONNECTED_STATES, ActionStatus, CallKind, CallState
+from callbot.calls.states import (
+    CONNECTED_STATES,
+    ActionStatus,
+    CallKind,
+    CallOutcome,
+    CallState,
+)
 from callbot.ivr.models import IvrSession
 
 WINDOW = timedelta(hours=1)
@@ -72,9 +79,7 @@ def board_kpis(now: datetime | None = None) -> Kpis:
         active=Count("pk", filter=Q(state__in=CONNECTED_STATES)),
         callers=Count("pk", filter=live & Q(kind=CallKind.PEER_TO_PEER)),
         answered=Count("pk", filter=incoming & Q(established_at__gte=since)),
-        abandoned=Count(
-            "pk", filter=incoming & ended_recently & Q(established_at__isnull=True)
-        ),
+        abandoned=Count("pk", filter=ended_recently & Q(outcome=CallOutcome.ABANDONED)),
         handle=Avg(
             ExpressionWrapper(
                 F("terminated_at") - F("established_at"), output_field=DurationField()

@@ -13,8 +13,9 @@ Definitions (also shown on the page, ``DEFINITIONS``):
 
 - A call belongs to the range when it was *created* in it (Microsoft told us of it,
   or we placed it); buckets are the viewer's local hours and days.
-- answered: reached ``established``; abandoned: incoming, ended without being
-  established and without a completed reject or redirect of ours; rejected,
+- answered: reached ``established``; abandoned: the history's outcome
+  (``states.call_outcome``): incoming, ended without being established (rang out
+  or the caller hung up) and not rejected or redirected by Callbot; rejected,
   redirected, transferred: a completed Action of that kind.
 - concurrency: a call runs from its creation to its end (``terminated_at``); a call
   still live runs on. Calls that ended without a recorded end time are left out.
@@ -54,7 +55,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from callbot.calls.models import Action, Call, Participant
-from callbot.calls.states import ActionStatus, CallDirection, CallState
+from callbot.calls.states import ActionStatus, CallOutcome, CallState
 from dashboard.permissions import UserLike, can_view
 
 # A longer range would make hourly or daily buckets past reading, and a scan of a
@@ -301,20 +302,13 @@ def hour_of_day(calls: QuerySet[Call], period: Period) -> Table:
 
 def outcomes(calls: QuerySet[Call], period: Period) -> Table:
     """Calls of the range by outcome, in one query (see the module's definitions)."""
-    rejected = Q(_has_action(Action.Kind.REJECT))
-    redirected = Q(_has_action(Action.Kind.REDIRECT))
-    unanswered_incoming = Q(
-        direction=CallDirection.INCOMING,
-        established_at__isnull=True,
-        state=CallState.TERMINATED,
-    )
     counts = _in_range(calls, period).aggregate(
         total=Count("pk"),
         answered=Count("pk", filter=Q(established_at__isnull=False)),
-        # The state test first: only unanswered calls need the two probes.
-        abandoned=Count("pk", filter=unanswered_incoming & ~rejected & ~redirected),
-        rejected=Count("pk", filter=rejected),
-        redirected=Count("pk", filter=redirected),
+        # The history's classification (``states.call_outcome``), stored.
+        abandoned=Count("pk", filter=Q(outcome=CallOutcome.ABANDONED)),
+        rejected=Count("pk", filter=Q(_has_action(Action.Kind.REJECT))),
+        redirected=Count("pk", filter=Q(_has_action(Action.Kind.REDIRECT))),
         transferred=Count("pk", filter=Q(_has_action(Action.Kind.TRANSFER))),
     )
     table = Table("outcomes", "Outcomes", ["Outcome", "Calls", "Share of calls"])

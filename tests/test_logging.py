@@ -100,9 +100,14 @@ def _plain_view(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok")
 
 
+def _broken_view(request: HttpRequest) -> HttpResponse:
+    raise RuntimeError("broken on purpose")
+
+
 urlpatterns = [
     path("calls/<int:call_id>/logged", _call_view),
     path("plain", _plain_view),
+    path("broken", _broken_view),
 ]
 
 
@@ -122,6 +127,32 @@ def test_a_request_about_a_call_logs_its_call_and_the_signed_in_user(
     assert (read["call_id"], read["user"]) == ("42", "alice")
     # The next request starts empty, and a user never looked up is not logged.
     assert (anonymous["call_id"], anonymous["user"]) == (None, None)
+
+
+@pytest.mark.django_db
+def test_a_page_refused_to_a_role_is_one_line_without_a_traceback(
+    lines: io.StringIO, carol: Any
+) -> None:
+    client = Client()
+    client.force_login(carol)  # an auditor: may not place calls
+    assert client.get("/calls/new/").status_code == 403
+
+    (refused,) = (r for r in records(lines) if r["logger"] == "django.request")
+    assert refused["level"] == "WARNING"
+    assert refused["message"] == "Forbidden (Permission denied): /calls/new/"
+    assert "exc_info" not in refused
+
+
+@pytest.mark.django_db
+@pytest.mark.urls("tests.test_logging")
+def test_a_server_error_keeps_its_traceback(lines: io.StringIO, alice: Any) -> None:
+    client = Client(raise_request_exception=False)
+    client.force_login(alice)
+    assert client.get("/broken").status_code == 500
+
+    (broken,) = (r for r in records(lines) if r["logger"] == "django.request")
+    assert broken["level"] == "ERROR"
+    assert "RuntimeError: broken on purpose" in broken["exc_info"]
 
 
 @pytest.mark.django_db

@@ -1,7 +1,7 @@
 """Alert rows: the thresholds admins set, and the alerts raised for supervisors.
 
 Imported by ``models.py`` so the models belong to the calls app; names the call by
-``"calls.Call"`` and imports nothing of ours, so ``models.py`` may import it.
+``"calls.Call"`` and imports nothing of ours but the contract's limits, so ``models.py`` may import it.
 ``alerts.py`` writes these rows; everything else reads.
 """
 
@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+
+from callbot.graph.limits import ANSWER_WINDOW_SECONDS
 
 
 class AlertKind(models.TextChoices):
@@ -23,6 +27,18 @@ class AlertKind(models.TextChoices):
     WORKER_DOWN = "worker_down", "No worker performing tasks"
 
 
+# The default ringing threshold: with the default alert sweep (every 5 s) the
+# alert is raised 8 to 13 s into the ring, before Teams ends it at 15 s.
+RINGING_SECONDS = 8
+
+
+def ringing_limit() -> int:
+    """The longest ringing threshold that raises its alert before Teams ends an
+    unanswered call, whatever the sweep's phase: threshold plus one sweep
+    interval below the answer window (at least 1 s)."""
+    return max(1, ANSWER_WINDOW_SECONDS - settings.ALERT_SWEEP_SECONDS - 1)
+
+
 class AlertSettings(models.Model):
     """The alert rules' thresholds and switches: one row, edited in the admin."""
 
@@ -31,9 +47,12 @@ class AlertSettings(models.Model):
     )
     ringing_seconds = models.PositiveIntegerField(
         "ringing threshold (seconds)",
-        default=30,
+        default=RINGING_SECONDS,
         validators=[MinValueValidator(1), MaxValueValidator(24 * 3600)],
-        help_text="An incoming call not answered after this long raises an alert.",
+        help_text="An incoming call not answered after this long raises an alert. "
+        f"Teams ends a call nobody answered after {ANSWER_WINDOW_SECONDS} s, so "
+        "the threshold and the alert sweep (ALERT_SWEEP_SECONDS) together stay "
+        "below that.",
     )
     silent_enabled = models.BooleanField(
         "alert on live calls without notifications", default=True
@@ -83,6 +102,21 @@ class AlertSettings(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.pk = 1  # one row: the admin edits it, nobody adds a second
         super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        super().clean()
+        highest = ringing_limit()
+        if self.ringing_seconds is not None and self.ringing_seconds > highest:
+            raise ValidationError(
+                {
+                    "ringing_seconds": (
+                        f"At most {highest} s: Teams ends a call nobody answered "
+                        f"after {ANSWER_WINDOW_SECONDS} s (its answer window), and "
+                        f"the alert sweep runs every {settings.ALERT_SWEEP_SECONDS} "
+                        "s; a longer threshold would never raise the alert."
+                    )
+                }
+            )
 
     def enabled(self, kind: str) -> bool:
         """Whether alerts of ``kind`` are raised at all."""

@@ -424,6 +424,9 @@ def store_created_call(resource: CallResource, **fields: Any) -> Call:
         if call.direction != "outgoing":
             call.direction = "outgoing"
             changed["direction"] = "outgoing"
+        party_changed = call.add_party(call.targets)
+        if party_changed and not (changed or created):
+            call.save(update_fields=["party_display", "party_ids", "updated_at"])
         if changed or created:
             delta = deltas.bump(
                 call,

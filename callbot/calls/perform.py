@@ -30,7 +30,7 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from callbot.calls import lifecycle, performers
+from callbot.calls import lifecycle, passedon, performers
 from callbot.calls.models import Action, Call, Meeting
 from callbot.calls.performers import PERFORMERS
 from callbot.calls.states import ActionStatus, CallDirection, CallState
@@ -92,6 +92,7 @@ def perform_claimed(action: Action) -> RetryLater | None:
         if action.attempts > 1 and _already_done(client, action):
             return None
         PERFORMERS[action.kind](client, action)
+        passedon.after_sent(action)
     except GraphError as exc:
         if exc.retryable and action.attempts < settings.ACTION_MAX_ATTEMPTS:
             lifecycle.release_action(action.pk)

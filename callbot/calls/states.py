@@ -44,29 +44,48 @@ class CallKind(models.TextChoices):
 
 
 class CallOutcome(models.TextChoices):
-    """How a call came out, for the history: derived from its state, whether it
-    was ever established and Graph's result code (``call_outcome``)."""
+    """How a call came out, for the history, the reports and the board: derived
+    from its state, whether it was ever established, its direction, Graph's
+    result code and whether Callbot rejected or redirected it (``call_outcome``,
+    the one classification all three read)."""
 
     LIVE = "live"
     ANSWERED = "answered"
     UNANSWERED = "unanswered", "Not answered"
+    ABANDONED = "abandoned"
     TRANSFERRED = "transferred"
     FAILED = "failed"
 
 
 # Graph's subcode for a completed transfer (contract §11.2), under code 200 or 0.
 TRANSFER_COMPLETED_SUBCODE = 7015
+# Graph's result when nobody answered within its answer window (contract §11.2).
+RANG_OUT = (408, 1106)
 
 
 def call_outcome(
-    state: str, established: bool, result_code: int | None, subcode: int | None
+    state: str,
+    established: bool,
+    result_code: int | None,
+    subcode: int | None,
+    *,
+    incoming: bool = False,
+    passed_on: bool = False,
 ) -> CallOutcome:
-    """The outcome of a call in ``state``: live until terminated; then failed on a
-    4xx/5xx result, transferred on subcode 7015, else answered if it was ever
-    established and not answered otherwise (rejected, redirected, missed)."""
+    """The outcome of a call in ``state``: live until terminated. An incoming
+    call never established that Callbot did not reject or redirect
+    (``passed_on``) is abandoned: it rang out (408/1106) or its caller hung up
+    (any other result below 400, or none). Otherwise failed on a 4xx/5xx
+    result, transferred on subcode 7015, else answered if it was ever
+    established and not answered otherwise (rejected, redirected, an outgoing
+    call nobody took)."""
     if state != CallState.TERMINATED:
         return CallOutcome.LIVE
-    if result_code is not None and result_code >= 400:
+    code = result_code
+    ended_ringing = code is None or code < 400 or (code, subcode) == RANG_OUT
+    if incoming and not established and not passed_on and ended_ringing:
+        return CallOutcome.ABANDONED
+    if code is not None and code >= 400:
         return CallOutcome.FAILED
     if subcode == TRANSFER_COMPLETED_SUBCODE:
         return CallOutcome.TRANSFERRED
@@ -75,7 +94,14 @@ def call_outcome(
 
 # The columns the history's summary (``outcome``, ``duration_seconds``) follows.
 SUMMARY_SOURCES = frozenset(
-    {"state", "established_at", "terminated_at", "result_code", "result_subcode"}
+    {
+        "state",
+        "established_at",
+        "terminated_at",
+        "result_code",
+        "result_subcode",
+        "direction",
+    }
 )
 SUMMARY_FIELDS = ("outcome", "duration_seconds")
 
@@ -86,12 +112,22 @@ def call_summary(
     terminated_at: datetime | None,
     result_code: int | None,
     subcode: int | None,
+    *,
+    incoming: bool = False,
+    passed_on: bool = False,
 ) -> tuple[CallOutcome, int]:
     """(outcome, seconds from established to terminated; 0 if either is unset)."""
     seconds = 0
     if established_at is not None and terminated_at is not None:
         seconds = max(0, round((terminated_at - established_at).total_seconds()))
-    outcome = call_outcome(state, established_at is not None, result_code, subcode)
+    outcome = call_outcome(
+        state,
+        established_at is not None,
+        result_code,
+        subcode,
+        incoming=incoming,
+        passed_on=passed_on,
+    )
     return outcome, seconds
 
 

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject, empty
 
@@ -69,6 +70,20 @@ class ContextFilter(logging.Filter):
             if value is None and request is not None:
                 value = _from_request(request, name)
             setattr(record, name, value)
+        return True
+
+
+class RefusalFilter(logging.Filter):
+    """Drops the traceback of a request refused for want of permission (attached
+    to ``django.request``): Django logs every 403 with its exception, and a role
+    opening a page it may not see is ordinary, not a fault. The line stays (one
+    WARNING with the path); a server error keeps its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, PermissionDenied):
+            record.exc_info = None
+            record.exc_text = None
         return True
 
 

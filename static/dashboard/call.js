@@ -123,12 +123,65 @@ function applyFilter(entry) {
   entry.tr.hidden = q !== "" && !`${p.name} ${p.identity_id} ${p.id}`.toLowerCase().includes(q);
 }
 
+// --- everyone so far ---------------------------------------------------------------
+// The server renders the roster as it was, a page at a time; on its last page of a
+// live call (``data-live-tail``) the same roster deltas add who joins and mark who
+// leaves, as a reload would show them.
+const everyone = document.getElementById("roster-history");
+
+function identityLabel(kind) {
+  const words = (kind || "unknown").replace(/_/g, " ");
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+function everyoneBody() {
+  let body = everyone.querySelector("table.roster-was tbody");
+  if (body) return body;
+  body = el("tbody");
+  const head = el("tr", {}, ...["Name", "Identity", "Joined", "Left", "Changes over time"].map((t) => el("th", { scope: "col" }, t)));
+  const table = el("table", { class: "roster-was" }, el("thead", {}, head), body);
+  document.getElementById("roster-history-empty")?.remove();
+  everyone.querySelector("h2").after(el("div", { class: "scroll" }, table));
+  return body;
+}
+
+function everyoneJoined(p) {
+  if (!everyone || everyone.dataset.liveTail !== "true") return;
+  if (everyone.querySelector(`tr[data-participant-id="${CSS.escape(p.id)}"]`)) return;
+  const name = el("th", { scope: "row" }, p.name);
+  if (p.is_bot) name.append(" ", el("span", { class: "tag bot" }, "this bot"));
+  const joined = p.joined_at ? el("time", { datetime: p.joined_at }, clockTime(p.joined_at)) : "";
+  const row = el(
+    "tr",
+    { class: p.is_bot ? "bot" : null, dataset: { participantId: p.id } },
+    name,
+    el("td", { title: p.identity_id || "" }, identityLabel(p.kind)),
+    el("td", {}, joined),
+    el("td", {}, el("span", { class: "present" }, "present")),
+    el("td", {}, "–"),
+  );
+  everyoneBody().append(row);
+  const count = document.getElementById("roster-history-count");
+  // The count is there only where the server gave one (an ended call's summary).
+  if (count && count.textContent.trim()) count.textContent = String(Number(count.textContent) + 1);
+}
+
+function everyoneLeft(id) {
+  if (!everyone || everyone.dataset.liveTail !== "true") return;
+  const row = everyone.querySelector(`tr[data-participant-id="${CSS.escape(id)}"]`);
+  const left = row && row.children[3];
+  if (!left || !left.querySelector(".present")) return;
+  const at = new Date(serverNow()).toISOString();
+  left.replaceChildren(el("time", { datetime: at }, clockTime(at)));
+}
+
 function upsertParticipant(p, { announce }) {
   let entry = people.get(p.id);
   if (!entry) {
     entry = participantRow(p);
     people.set(p.id, entry);
     rosterBody.append(entry.tr);
+    if (announce) everyoneJoined(p);
     if (announce) addTimeline({ at: p.joined_at, source: "roster", text: `${p.name} joined` });
   } else if (announce) {
     const before = entry.data;
@@ -148,6 +201,7 @@ function removeParticipant(id, { announce }) {
   if (!entry) return;
   people.delete(id);
   entry.tr.remove();
+  if (announce) everyoneLeft(id);
   if (announce) addTimeline({ at: null, source: "roster", text: `${entry.data.name} left` });
 }
 

@@ -24,6 +24,7 @@ def test_generated_calls_have_their_outcome_and_duration() -> None:
             call.terminated_at,
             call.result_code,
             call.result_subcode,
+            incoming=call.direction == "incoming",
         )
-    assert {c.outcome for c in calls} >= {"answered", "unanswered"}
+    assert {c.outcome for c in calls} >= {"answered", "abandoned"}
     assert "live" not in {c.outcome for c in calls}

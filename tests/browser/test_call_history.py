@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import CallbotServer, keep_recording
+from tests.support.emulator import RunningEmulator
 
 pytestmark = pytest.mark.browser
 
@@ -98,4 +99,32 @@ def test_an_auditor_reads_an_ended_call_and_plays_its_recording(
     page.screenshot(path=artifacts / "call-ended-390.png", full_page=True)
     assert page.locator("#f-state").get_attribute("data-state") == "terminated"
     assert page.locator("#waiting").is_hidden()
+    assert page.errors == []
+
+
+def test_everyone_so_far_follows_people_joining_and_leaving_live(
+    open_page: Any, start_meeting: Any, emulator: RunningEmulator
+) -> None:
+    meeting = start_meeting("Live roster", ["Ana Lopez"])
+    page = open_page("bob")
+    page.locator("#board-rows tr", has_text="Live roster").get_by_role("link").click()
+    page.wait_for_selector("body[data-live=connected]")
+    everyone = page.locator("#roster-history")
+    assert everyone.get_by_role("heading").inner_text().startswith("Everyone so far")
+
+    lee_id = emulator.control(
+        "POST",
+        f"/meetings/{meeting.id}/participants",
+        {"user": {"displayName": "Lee Chen"}},
+    )["participantId"]
+    page.locator(f"#roster-rows [data-participant-id='{lee_id}']").wait_for()
+    lee = everyone.locator(f"tbody tr[data-participant-id='{lee_id}']")
+    lee.wait_for()  # without a reload
+    assert lee.locator("th").inner_text() == "Lee Chen"
+    assert lee.locator("td").nth(0).inner_text() == "User"
+    assert lee.locator("td").nth(2).inner_text() == "present"
+
+    emulator.control("DELETE", f"/meetings/{meeting.id}/participants/{lee_id}")
+    lee.locator("td").nth(2).locator("time").wait_for()
+    assert "present" not in lee.locator("td").nth(2).inner_text()
     assert page.errors == []

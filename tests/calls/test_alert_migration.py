@@ -42,3 +42,22 @@ def test_duplicate_open_worker_down_alerts_fold_into_the_oldest() -> None:
     folded = Alert.objects.get(pk=duplicate.pk)
     assert (folded.cleared_at, folded.cleared_by) == (later, "duplicate")
     assert Alert.objects.get(pk=cleared.pk).cleared_by == ""
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("before", "after"), [(30, 8), (12, 12)])
+def test_a_ringing_threshold_at_the_old_default_moves_below_the_answer_window(
+    before: int, after: int
+) -> None:
+    old = ("calls", "0030_audit_by_bot_index")
+    new = ("calls", "0031_alert_ringing_within_answer_window")
+    executor = MigrationExecutor(connection)
+    executor.migrate([old])
+    rows = executor.loader.project_state([old]).apps.get_model("calls", "AlertSettings")
+    rows.objects.create(pk=1, ringing_seconds=before)
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([new])
+
+    rows = executor.loader.project_state([new]).apps.get_model("calls", "AlertSettings")
+    assert rows.objects.get(pk=1).ringing_seconds == after

@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -15,8 +17,10 @@ import pytest
 from callbot.calls import alerts, lifecycle, upkeep
 from callbot.calls.alertmodels import Alert, AlertKind, AlertSettings
 from callbot.calls.models import Call, CallEvent
+from callbot.calls.params import answer_deadline
 from callbot.calls.states import ActionStatus
 from callbot.graph.errors import GraphTransientError
+from callbot.graph.limits import ANSWER_WINDOW_SECONDS
 from dashboard.permissions import Role
 from dashboard.roles import upsert_user
 from tests.factories import ActionFactory, CallFactory
@@ -77,6 +81,37 @@ def test_a_call_ringing_past_the_threshold_raises_one_alert_and_answering_clears
         "raised": [],
         "cleared": [alert.pk],
     }
+
+
+def test_a_call_left_ringing_raises_the_alert_with_the_defaults_before_teams_ends_it() -> (
+    None
+):
+    """Teams ends an unanswered call after its answer window (408/1106); with the
+    default threshold, beat's sweep (every ALERT_SWEEP_SECONDS, at whatever phase
+    to the call) raises the alert before that."""
+    sweep = settings.ALERT_SWEEP_SECONDS
+    for phase in range(sweep):
+        Alert.objects.all().delete()
+        call = ringing_call(0)
+        deadline = answer_deadline(call)
+        at = call.created_at + timedelta(seconds=phase)
+        while at < deadline and not open_alerts(AlertKind.RINGING_LONG):
+            alerts.evaluate_alerts(now=at)
+            at += timedelta(seconds=sweep)
+        (alert,) = open_alerts(AlertKind.RINGING_LONG)
+        assert alert.call_id == call.pk, phase
+        assert alert.raised_at < deadline
+        call.delete()
+    assert alerts.alert_settings().ringing_seconds < ANSWER_WINDOW_SECONDS
+
+
+def test_a_ringing_threshold_teams_would_outlast_is_refused_with_a_reason() -> None:
+    rules = AlertSettings(ringing_seconds=ANSWER_WINDOW_SECONDS)
+    with pytest.raises(ValidationError) as refused:
+        rules.full_clean()
+    (message,) = refused.value.message_dict["ringing_seconds"]
+    assert f"{ANSWER_WINDOW_SECONDS} s" in message
+    AlertSettings(ringing_seconds=5).full_clean()
 
 
 def test_ringing_alerts_can_be_switched_off() -> None:
@@ -238,23 +273,25 @@ def test_an_admin_sets_the_thresholds_in_the_admin_and_a_supervisor_cannot(
     client.force_login(ada)
     form = {
         "ringing_enabled": "on",
-        "ringing_seconds": "45",
+        "ringing_seconds": "6",
         "silent_enabled": "on",
         "silent_minutes": "5",
         "action_failed_enabled": "on",
         "worker_seconds": "60",
         "expire_minutes": "30",
     }
-    bad = client.post(
-        "/admin/calls/alertsettings/add/", {**form, "ringing_seconds": "0"}
-    )
-    assert bad.status_code == 200  # the form again, with the error
+    for wrong in ("0", "30"):
+        bad = client.post(
+            "/admin/calls/alertsettings/add/", {**form, "ringing_seconds": wrong}
+        )
+        assert bad.status_code == 200  # the form again, with the error
+    assert "answer window" in bad.content.decode()
     assert not AlertSettings.objects.exists()
     saved = client.post("/admin/calls/alertsettings/add/", form)
     assert saved.status_code == 302
     rules = alerts.alert_settings()
     assert (rules.ringing_seconds, rules.silent_minutes, rules.expire_minutes) == (
-        45,
+        6,
         5,
         30,
     )

@@ -198,8 +198,16 @@ def test_outcomes_follow_state_and_result_code() -> None:
     call.save(update_fields=["result_code", "result_subcode"])
     call.refresh_from_db()
     assert call.outcome == CallOutcome.TRANSFERRED
-    never = make_call(NOW, established_at=None)
+    never = make_call(NOW, established_at=None, direction=CallDirection.OUTGOING)
     assert (never.outcome, never.duration_seconds) == (CallOutcome.UNANSWERED, 0)
+    rang_out = make_call(
+        NOW,
+        established_at=None,
+        direction=CallDirection.INCOMING,
+        result_code=408,
+        result_subcode=1106,
+    )
+    assert rang_out.outcome == CallOutcome.ABANDONED
 
 
 # --- filters and search -------------------------------------------------------------------

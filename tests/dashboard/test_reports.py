@@ -96,8 +96,10 @@ def test_outcomes_count_each_definition_once() -> None:
     make_call(at(10, 1), terminated=at(10, 2))  # abandoned: the caller gave up
     rejected = make_call(at(10, 2), terminated=at(10, 3))
     act(rejected, Action.Kind.REJECT)
+    rejected.save(update_fields=["state"])  # Teams ends it after the reject
     redirected = make_call(at(10, 3), terminated=at(10, 4))
     act(redirected, Action.Kind.REDIRECT)
+    redirected.save(update_fields=["state"])
     transferred = make_call(at(10, 4), established=at(10, 5), terminated=at(10, 9))
     act(transferred, Action.Kind.TRANSFER)
     # Outgoing and not answered: not abandoned (nobody waited on us).
