@@ -16,8 +16,8 @@ import pytest
 
 from callbot.calls import alerts, lifecycle, upkeep
 from callbot.calls.alertmodels import Alert, AlertKind, AlertSettings
+from callbot.calls.deciding import answer_deadline
 from callbot.calls.models import Call, CallEvent
-from callbot.calls.params import answer_deadline
 from callbot.calls.states import ActionStatus
 from callbot.graph.errors import GraphTransientError
 from callbot.graph.limits import ANSWER_WINDOW_SECONDS
