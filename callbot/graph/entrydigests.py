@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from callbot.graph import wire_json
+from callbot.graph import sharedtext, wire_json
 
 # Only lists of this many entries are kept (a small roster costs little to hash),
 # for this many salts at most (about its text's size each: 300 KB a thousand).
@@ -149,8 +149,10 @@ def _reuse(
     old, old_ends, old_digests = last
     if text == old:
         return last
-    shared_start = _shared_start(old, text)
-    shared_end = _shared_end(old, text, min(len(old), len(text)) - shared_start)
+    shared_start = sharedtext.shared_start(old, text)
+    shared_end = sharedtext.shared_end(
+        old, text, min(len(old), len(text)) - shared_start
+    )
     # The old entries wholly within the shared start, and (from ``first``) those
     # whose comma before them is within the shared end.
     kept_start = bisect.bisect_right(old_ends, shared_start)
@@ -177,28 +179,3 @@ def _reuse(
         [*old_ends[:kept_start], *ends, *(end + shift for end in old_ends[first:])],
         [*old_digests[:kept_start], *_hash(texts, salt), *old_digests[first:]],
     )
-
-
-def _shared_start(a: bytes, b: bytes) -> int:
-    """How many bytes ``a`` and ``b`` share from their start (a binary search
-    of C comparisons)."""
-    low, high = 0, min(len(a), len(b))
-    while low < high:
-        mid = (low + high + 1) // 2
-        if a.startswith(b[low:mid], low):
-            low = mid
-        else:
-            high = mid - 1
-    return low
-
-
-def _shared_end(a: bytes, b: bytes, at_most: int) -> int:
-    """How many bytes (up to ``at_most``) ``a`` and ``b`` share at their end."""
-    low, high = 0, max(at_most, 0)
-    while low < high:
-        mid = (low + high + 1) // 2
-        if a.endswith(b[len(b) - mid : len(b) - low], 0, len(a) - low):
-            low = mid
-        else:
-            high = mid - 1
-    return low

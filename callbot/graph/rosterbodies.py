@@ -51,7 +51,7 @@ from typing import Any, cast
 
 import orjson
 
-from callbot.graph import wire_json
+from callbot.graph import sharedtext, wire_json
 
 # Bodies from this size on (a roster of about 200 people) with a roster of this
 # many entries at least are kept, this many at most: about six times the
@@ -185,7 +185,7 @@ def decode(body: bytes) -> Any:
         candidates = list(_kept)
     best: tuple[int, Kept] | None = None
     for kept in candidates:
-        shared = _shared_start(kept.text, text)
+        shared = sharedtext.shared_start(kept.text, text)
         if best is None or shared > best[0]:
             best = (shared, kept)
     if best is None:
@@ -194,7 +194,9 @@ def decode(body: bytes) -> Any:
     old = kept.text
     if shared_start == len(old) == len(text):
         return kept.document  # the same body again (parsing leaves it as it is)
-    shared_end = _shared_end(old, text, min(len(old), len(text)) - shared_start)
+    shared_end = sharedtext.shared_end(
+        old, text, min(len(old), len(text)) - shared_start
+    )
     if 2 * (len(text) - shared_start - shared_end) > len(text):
         # Most of it changed: decoding the entries in between (and reading
         # where they lie) would cost more than decoding it whole.
@@ -395,29 +397,3 @@ def _read_layout(kept: Kept) -> bool:
     kept.closed, kept.head = starts[-1], starts[0]
     kept.widths = [b - a for a, b in pairwise(starts)]
     return True
-
-
-def _shared_start(a: str, b: str) -> int:
-    """How many characters ``a`` and ``b`` share from their start (a binary
-    search of C comparisons)."""
-    low, high = 0, min(len(a), len(b))
-    while low < high:
-        mid = (low + high + 1) // 2
-        if a.startswith(b[low:mid], low):
-            low = mid
-        else:
-            high = mid - 1
-    return low
-
-
-def _shared_end(a: str, b: str, at_most: int) -> int:
-    """How many characters (up to ``at_most``) ``a`` and ``b`` share at their
-    end."""
-    low, high = 0, max(at_most, 0)
-    while low < high:
-        mid = (low + high + 1) // 2
-        if a.endswith(b[len(b) - mid : len(b) - low], 0, len(a) - low):
-            low = mid
-        else:
-            high = mid - 1
-    return low
