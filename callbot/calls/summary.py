@@ -121,16 +121,19 @@ class CallSummary(models.Model):
     def refresh_summary(self) -> None:
         """Derive ``outcome`` and ``duration_seconds`` (not saved). ``bulk_create``
         skips ``save``: rows made that way call this first."""
-        state = self.state or CallState.INCOMING
-        incoming = self.direction == CallDirection.INCOMING
-        self.outcome, self.duration_seconds = call_summary(
-            state,
-            self.established_at,
-            self.terminated_at,
-            self.result_code,
-            self.result_subcode,
-            incoming=incoming,
-        )
+
+        def summary(passed_on: bool = False) -> tuple[CallOutcome, int]:
+            return call_summary(
+                self.state or CallState.INCOMING,
+                self.established_at,
+                self.terminated_at,
+                self.result_code,
+                self.result_subcode,
+                incoming=self.direction == CallDirection.INCOMING,
+                passed_on=passed_on,
+            )
+
+        self.outcome, self.duration_seconds = summary()
         if self.outcome == CallOutcome.ABANDONED and self.pk is not None:
             # Only an unanswered incoming call that ended asks (one probe of
             # the actions' call index): did Callbot reject or redirect it?
@@ -138,12 +141,4 @@ class CallSummary(models.Model):
                 kind__in=PASSED_ON_KINDS, status__in=("sent", "completed")
             ).exists()
             if passed_on:
-                self.outcome, _ = call_summary(
-                    state,
-                    self.established_at,
-                    self.terminated_at,
-                    self.result_code,
-                    self.result_subcode,
-                    incoming=incoming,
-                    passed_on=True,
-                )
+                self.outcome, _ = summary(passed_on=True)
